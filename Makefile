@@ -1,0 +1,29 @@
+# Two commands set up everything on a fresh Linux machine with Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/sockplay
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check playground widgets tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check playground widgets tests bench
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/engine_overhead.py
+	$(BIN)/python bench/steps_per_second.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

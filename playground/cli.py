@@ -1,0 +1,221 @@
+"""The `sockplay` command: the TUI by default, `run` to execute a script headless."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+from playground import __version__
+from playground.constants import ERRNO_NUMBERS, MAX_SCRIPT_BYTES
+from playground.lab import Lab
+from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, StepReport
+from playground.script.errors import ScriptError
+from playground.script.format import format_data
+from playground.script.model import Script
+from playground.script.parser import parse_script
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sockplay",
+        description="A playground for real sockets in real processes on the real kernel.",
+    )
+    parser.add_argument("--version", action="version", version=f"sockplay {__version__}")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="allow bind/connect/sendto on addresses other than loopback")
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="run a .sockplay script headless and check its outcomes")
+    run.add_argument("file", help="the script (- for standard input)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per line instead of a script")
+    run.add_argument("--timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="SECONDS",
+                     help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})")
+    run.add_argument("--allow-network", action="store_true", dest="allow_network_run",
+                     help="allow addresses other than loopback")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    if args.command == "run":
+        return run_command(args)
+    return tui_command(args)
+
+
+def tui_command(args: argparse.Namespace) -> int:
+    try:
+        from widgets.app import SockplayApp  # the TUI loads only when asked for
+    except ImportError as exc:
+        print(f"sockplay: the TUI cannot start: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    app = SockplayApp(allow_network=args.allow_network)
+    app.run()
+    return app.return_code or 0
+
+
+def load_script(path: str) -> Script:
+    """Read and parse a script file; raises ScriptError (with a position) or OSError."""
+    if path == "-":
+        raw = sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1)
+        name = "<stdin>"
+    else:
+        file = Path(path)
+        if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
+            raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
+        raw = file.read_bytes()
+        name = path
+    return parse_script(raw, name)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        script = load_script(args.file)
+    except ScriptError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sockplay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    allow = args.allow_network or args.allow_network_run
+    printer = JsonPrinter() if args.json else ScriptPrinter(script)
+    try:
+        return asyncio.run(_run(script, allow, args.timeout, printer))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(script: Script, allow_network: bool, timeout: float, printer: ScriptPrinter | JsonPrinter) -> int:
+    lab = await Lab.start(allow_network=allow_network)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopped: list[int] = []
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        if task is not None:
+            task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    printer.begin(lab)
+    try:
+        report = await Runner(lab, timeout, printer.step).run(script)
+    except asyncio.CancelledError:
+        await lab.shutdown()
+        if stopped:
+            print(f"sockplay: stopped by {signal.Signals(stopped[0]).name}; the lab was shut down", file=sys.stderr)
+            return 128 + stopped[0]
+        raise
+    finally:
+        await lab.shutdown()
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    for step in report.divergences:
+        what = step.divergence or step.error
+        print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
+    if report.divergences:
+        print(f"sockplay: {len(report.divergences)} line(s) diverged", file=sys.stderr)
+    return report.exit_code
+
+
+class ScriptPrinter:
+    """Prints each line as it ran, in script syntax, so the output is a script too."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+
+    def begin(self, lab: Lab) -> None:
+        print("sockplay 1", flush=True)
+        for comment in self.script.header_comments:
+            print(f"# {comment}" if comment else "#")
+        self.lab = lab
+
+    def step(self, report: StepReport) -> None:
+        for text in report.line.leading:
+            print(text)
+        comments = []
+        if report.line.comment:
+            comments.append(report.line.comment)
+        if report.result is not None and report.result.outcome.death is None:
+            comments.append(_duration(report.result.duration_ns))
+        text = report.text
+        if comments:
+            text = f"{text:<44} # {' · '.join(comments)}"
+        print(text)
+        if report.error:
+            print(f"# ERROR (line {report.line.number}): {report.error}")
+        elif report.divergence:
+            print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
+        for note in report.notes:
+            print(f"# {note}")
+        sys.stdout.flush()
+
+
+def _duration(ns: int) -> str:
+    if ns >= 1_000_000:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e3:.0f} µs"
+
+
+class JsonPrinter:
+    def begin(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def step(self, report: StepReport) -> None:
+        print(json.dumps(step_json(report, self.lab.t0)), flush=True)
+
+
+def step_json(report: StepReport, t0: int) -> dict:
+    out: dict[str, object] = {
+        "line": report.line.number,
+        "text": report.text,
+        "process": report.process,
+        "call": report.call,
+        "ok": not (report.divergence or report.error),
+    }
+    if report.divergence:
+        out["divergence"] = report.divergence
+    if report.error:
+        out["error"] = report.error
+    if report.notes:
+        out["notes"] = report.notes
+    result = report.result
+    if result is not None:
+        outcome = result.outcome
+        value = outcome.value
+        out["return"] = value if isinstance(value, (int, float)) or value is None else str(value)
+        if outcome.errno:
+            out["errno"] = {"name": outcome.errno, "number": ERRNO_NUMBERS.get(outcome.errno),
+                            "message": outcome.errno_message}
+        if outcome.data is not None:
+            out["data"] = {"length": len(outcome.data), "script": format_data(outcome.data),
+                           "hex": outcome.data[:4096].hex()}
+        if outcome.peer is not None:
+            out["peer"] = str(outcome.peer)
+        if outcome.revents is not None:
+            out["revents"] = list(outcome.revents)
+        if outcome.child is not None:
+            out["child"] = str(outcome.child)
+        out["signals"] = list(outcome.signals)
+        if outcome.death is not None:
+            out["death"] = str(outcome.death)
+        out["start_ms"] = round((result.start_ns - t0) / 1e6, 6) if result.start_ns else None
+        out["duration_ns"] = result.duration_ns
+    return out
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

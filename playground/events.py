@@ -1,0 +1,103 @@
+"""What the lab reports as it happens: the stream the TUI and recorders follow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from playground.script.model import Death, Node, Outcome
+
+
+@dataclass
+class CallResult:
+    """One call's outcome with everything measured around it."""
+
+    outcome: Outcome
+    errno_number: int | None = None
+    start_ns: int = 0  # CLOCK_MONOTONIC, in the process, just before the syscall
+    duration_ns: int = 0
+    raw: dict = field(default_factory=dict)
+
+
+@dataclass
+class ProcessStarted:
+    process: str
+    pid: int
+    parent: str | None
+    t_ns: int
+
+
+@dataclass
+class CallStarted:
+    call_id: int
+    process: str
+    node: Node
+    text: str
+    t_ns: int
+
+
+@dataclass
+class CallPending:
+    call_id: int
+    process: str
+    text: str
+    t_ns: int
+
+
+@dataclass
+class CallDone:
+    call_id: int
+    process: str
+    node: Node
+    text: str
+    result: CallResult
+    was_pending: bool
+    t_ns: int
+
+
+@dataclass
+class SignalCaught:
+    """Signals a process caught while none of its calls was running."""
+
+    process: str
+    signals: tuple[str, ...]
+    t_ns: int
+
+
+@dataclass
+class ProcessEnded:
+    """A process exited or was killed; a forked child stays a zombie until reaped."""
+
+    process: str
+    pid: int
+    death: Death | None
+    zombie: bool
+    t_ns: int
+
+
+@dataclass
+class ProcessReaped:
+    process: str
+    pid: int
+    by: str | None
+    t_ns: int
+
+
+@dataclass
+class DirectiveDone:
+    node: Node
+    text: str
+    t_ns: int
+
+
+@dataclass
+class Notice:
+    """Something sockplay itself says: a refused line, a warning."""
+
+    message: str
+    t_ns: int
+    level: str = "info"
+
+
+Event = (
+    ProcessStarted | CallStarted | CallPending | CallDone | SignalCaught | ProcessEnded | ProcessReaped | DirectiveDone | Notice
+)

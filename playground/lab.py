@@ -1,0 +1,603 @@
+"""The lab: real processes with real sockets, driven from asyncio.
+
+    lab = await Lab.start()
+    await lab.spawn("server")
+    result = await lab.run_line("server: l = socket(tcp)")
+    snapshot = await lab.inspect()
+    await lab.shutdown()
+
+Every event (calls started, pending, done; signals; deaths) goes to the
+subscribers registered with `subscribe`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playground import protocol
+from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING
+from playground.events import (
+    CallDone,
+    CallPending,
+    CallResult,
+    CallStarted,
+    DirectiveDone,
+    Event,
+    Notice,
+    ProcessEnded,
+    ProcessReaped,
+    ProcessStarted,
+    SignalCaught,
+)
+from playground.outcomes import to_outcome
+from playground.resolve import LabError, resolve_call
+from playground.script.format import format_node
+from playground.script.model import Address, Completion, Death, Kill, Node, Sleep, Spawn, Step
+from playground.script.parser import ProcessScope, Scope, parse_line
+
+PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
+PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
+SPAWN_TIMEOUT = 10.0
+RECV_BUFFER = 256 * 1024
+SPIN_NS = 150_000
+_PR_SET_CHILD_SUBREAPER = 36
+
+__all__ = ["Lab", "LabError", "Process", "CallHandle"]
+
+
+@dataclass
+class CallHandle:
+    """A call sent to a process: its future resolves to the CallResult."""
+
+    call_id: int
+    process: Process
+    node: Node
+    text: str
+    future: asyncio.Future
+    sent_ns: int
+    pending: bool = False
+    stated: bool = False  # a `...` completion line has claimed this outcome
+    timer: asyncio.TimerHandle | None = None
+    fd: int | None = None  # the descriptor the call acts on, if any
+
+
+@dataclass
+class Process:
+    """A lab process as the lab sees it."""
+
+    name: str
+    pid: int
+    parent: Process | None = None
+    names: dict[str, int] = field(default_factory=dict)  # socket variables -> fd
+    addresses: dict[str, Address] = field(default_factory=dict)  # variable -> last bound address
+    children: dict[str, Process] = field(default_factory=dict)
+    dispositions: dict[str, str] = field(default_factory=dict)
+    death: Death | None = None
+    zombie: bool = False
+    reaped: bool = False
+    channel: socket.socket | None = None
+    pidfd: int | None = None
+    inflight: dict[int, CallHandle] = field(default_factory=dict)
+    blocked: deque[CallHandle] = field(default_factory=deque)
+    frames: protocol.FrameBuffer = field(default_factory=protocol.FrameBuffer)
+    fd_queue: deque[int] = field(default_factory=deque)
+    hello: asyncio.Future | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.death is None
+
+    @property
+    def state(self) -> str:
+        if self.death is None:
+            return "running"
+        if self.zombie:
+            return "zombie"
+        return str(self.death)
+
+    def disposition(self, signame: str) -> str:
+        return self.dispositions.get(signame, "SIG_DFL")
+
+    def fatal(self, signame: str) -> bool:
+        """Whether this signal, sent now, ends the process."""
+        if signame == "SIGKILL":
+            return True
+        disp = self.disposition(signame)
+        return disp == "SIG_DFL" and signame not in DEFAULT_IGNORED and signame not in STOPPING
+
+
+class Lab:
+    def __init__(self, allow_network: bool = False) -> None:
+        self.allow_network = allow_network
+        self.processes: dict[str, Process] = {}
+        self.t0 = time.monotonic_ns()
+        self._ids = 0
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._recv_view = memoryview(bytearray(RECV_BUFFER))
+
+    # Life cycle.
+
+    @classmethod
+    async def start(cls, allow_network: bool = False) -> Lab:
+        lab = cls(allow_network)
+        lab._loop = asyncio.get_running_loop()
+        try:  # orphans of lab processes come back to us, so none is left a zombie
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        return lab
+
+    async def shutdown(self) -> None:
+        """End every process the lab started and wait until each is gone."""
+        if self._closed:
+            return
+        self._closed = True
+        procs = list(self.processes.values())
+        for proc in procs:
+            if proc.death is None or proc.zombie:
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 5.0
+        for proc in procs:
+            while time.monotonic() < deadline:
+                if self._reap_if_ours(proc) or not Path(f"/proc/{proc.pid}").exists():
+                    break
+                await asyncio.sleep(0.005)
+            self._close_channel(proc)
+        for proc in procs:
+            for handle in list(proc.inflight.values()):
+                if not handle.future.done():
+                    handle.future.cancel()
+
+    def kill_all_now(self) -> None:
+        """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
+        for proc in self.processes.values():
+            try:
+                os.kill(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for proc in self.processes.values():
+            try:
+                os.waitpid(proc.pid, 0)
+            except ChildProcessError:
+                pass
+
+    # Events.
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def _emit(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            callback(event)
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def notice(self, message: str, level: str = "info") -> None:
+        self._emit(Notice(message, time.monotonic_ns(), level))
+
+    # Processes.
+
+    def scope(self, default_actor: str | None = None) -> Scope:
+        """The names known now, for parsing a typed line."""
+        procs = {}
+        for name, proc in self.processes.items():
+            unstated = sum(1 for h in proc.blocked if not h.stated)
+            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
+        return Scope(procs, default_actor)
+
+    async def spawn(self, name: str) -> Process:
+        if name in self.processes:
+            raise LabError(f"a process named {name!r} already exists")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        debug = os.environ.get("SOCKPLAY_DEBUG")
+        child = subprocess.Popen(
+            [sys.executable, "-S", "-c",
+             f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
+             f"from playground.worker.main import main; main()", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=None if debug else subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+            restore_signals=True,
+            start_new_session=True,
+        )
+        theirs.close()
+        # Popen keeps a handle that would reap the child behind our back.
+        child.returncode = 0
+        proc = Process(name=name, pid=child.pid)
+        self._attach(proc, ours)
+        self.processes[name] = proc
+        assert proc.hello is not None
+        try:
+            await asyncio.wait_for(asyncio.shield(proc.hello), SPAWN_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise LabError(f"process {name} did not start within {SPAWN_TIMEOUT:g} s") from None
+        self._emit(ProcessStarted(name, proc.pid, None, time.monotonic_ns()))
+        return proc
+
+    def _attach(self, proc: Process, channel: socket.socket) -> None:
+        assert self._loop is not None
+        channel.setblocking(False)
+        proc.channel = channel
+        proc.hello = self._loop.create_future()
+        try:
+            proc.pidfd = os.pidfd_open(proc.pid)
+            self._loop.add_reader(proc.pidfd, self._on_exit, proc)
+        except OSError:
+            proc.pidfd = None
+        self._loop.add_reader(channel.fileno(), self._on_readable, proc)
+
+    def _close_channel(self, proc: Process) -> None:
+        assert self._loop is not None
+        if proc.channel is not None:
+            self._loop.remove_reader(proc.channel.fileno())
+            proc.channel.close()
+            proc.channel = None
+        if proc.pidfd is not None:
+            self._loop.remove_reader(proc.pidfd)
+            os.close(proc.pidfd)
+            proc.pidfd = None
+
+    def process(self, name: str) -> Process:
+        proc = self.processes.get(name)
+        if proc is None:
+            known = ", ".join(self.processes) or "none"
+            raise LabError(f"no process named {name!r} (known: {known})")
+        return proc
+
+    # Reading the channels.
+
+    def _on_readable(self, proc: Process) -> None:
+        assert proc.channel is not None
+        try:
+            size, ancdata, _flags, _addr = proc.channel.recvmsg_into([self._recv_view], socket.CMSG_SPACE(16))
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            size, ancdata = 0, []
+        data = self._recv_view[:size]
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % 4
+                for i in range(0, usable, 4):
+                    proc.fd_queue.append(int.from_bytes(payload[i:i + 4], sys.byteorder))
+        if not data:
+            assert self._loop is not None
+            self._loop.remove_reader(proc.channel.fileno())
+            self._channel_closed(proc)
+            return
+        for message in proc.frames.feed(data):
+            self._on_message(proc, message)
+
+    def _on_message(self, proc: Process, message: tuple) -> None:
+        request_id, kind, payload = message
+        if kind == protocol.HELLO:
+            if proc.hello is not None and not proc.hello.done():
+                proc.hello.set_result(payload["pid"])
+            return
+        if kind == protocol.SIGNAL_IDLE:
+            names = tuple(SIGNAL_NAMES.get(s, str(s)) for s in payload["signals"])
+            self._emit(SignalCaught(proc.name, names, payload["t"]))
+            return
+        handle = proc.inflight.pop(request_id, None)
+        if handle is None:
+            return
+        if handle.timer is not None:
+            handle.timer.cancel()
+        if kind == protocol.ERROR:
+            if not handle.future.done():
+                handle.future.set_exception(LabError(f"{proc.name} could not make the call: {payload}"))
+            return
+        if handle.node is None:  # an inspect or ping request
+            if not handle.future.done():
+                handle.future.set_result(payload)
+            return
+        self._finish_call(proc, handle, payload)
+
+    def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
+        node = handle.node
+        assert isinstance(node, Step)
+        outcome = to_outcome(node.call.name, raw, death)
+        result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
+        if death is None:
+            self._learn(proc, node, raw, handle.fd)
+        if not handle.future.done():
+            handle.future.set_result(result)
+        self._emit(CallDone(handle.call_id, proc.name, node, handle.text, result, handle.pending, time.monotonic_ns()))
+
+    def _learn(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
+        """Update names, addresses and dispositions from a call that returned."""
+        ret = raw.get("ret", -1)
+        name = step.call.name
+        if name in ("socket", "accept", "dup") and ret >= 0 and step.var:
+            proc.names[step.var] = ret
+            proc.addresses.pop(step.var, None)
+        if "local" in raw and raw["local"] is not None and fd_arg is not None:
+            host, port = raw["local"]
+            for var, fd in proc.names.items():
+                if fd == fd_arg:
+                    proc.addresses[var] = Address(host, port)
+        if name == "signal" and ret == 0:
+            signame = step.call.args[0].name  # type: ignore[union-attr]
+            proc.dispositions[signame] = step.call.args[1].name  # type: ignore[union-attr]
+        if name == "fork" and ret > 0 and step.var:
+            self._adopt_child(proc, step.var, ret)
+        if name == "waitpid" and ret > 0:
+            for child in self._all_children(proc):
+                if child.pid == ret:
+                    child.reaped = True
+                    child.zombie = False
+                    if "child" in raw:
+                        how, detail = raw["child"]
+                        child.death = Death(how, SIGNAL_NAMES.get(detail, detail) if how == "killed" else detail)
+                    self._emit(ProcessReaped(child.name, child.pid, proc.name, time.monotonic_ns()))
+
+    def _all_children(self, proc: Process) -> list[Process]:
+        return [p for p in self.processes.values() if p.parent is proc]
+
+    def _adopt_child(self, parent: Process, name: str, pid: int) -> None:
+        if not parent.fd_queue:
+            self.notice(f"{parent.name} forked {pid} but sent no channel for it", "error")
+            return
+        fd = parent.fd_queue.popleft()
+        channel = socket.socket(fileno=fd)
+        child = Process(
+            name=name,
+            pid=pid,
+            parent=parent,
+            names=dict(parent.names),
+            addresses=dict(parent.addresses),
+            dispositions=dict(parent.dispositions),
+        )
+        parent.children[name] = child
+        self.processes[name] = child
+        self._attach(child, channel)
+        self._emit(ProcessStarted(name, pid, parent.name, time.monotonic_ns()))
+
+    # Deaths.
+
+    def _channel_closed(self, proc: Process) -> None:
+        if proc.pidfd is None:
+            self._on_exit(proc)
+
+    def _on_exit(self, proc: Process) -> None:
+        """The pidfd turned readable: the process has ended."""
+        if proc.death is not None:
+            return
+        assert self._loop is not None
+        if proc.pidfd is not None:
+            self._loop.remove_reader(proc.pidfd)
+        death = self._collect(proc)
+        if death is None and not proc.zombie:
+            death = Death("exited", "?")
+        proc.death = death
+        for handle in list(proc.inflight.values()):
+            proc.inflight.pop(handle.call_id, None)
+            if handle.timer is not None:
+                handle.timer.cancel()
+            self._finish_call(proc, handle, {"ret": None, "start": handle.sent_ns, "dur": 0}, death)
+        if proc.channel is not None:
+            self._loop.remove_reader(proc.channel.fileno())
+        self._emit(ProcessEnded(proc.name, proc.pid, death, proc.zombie, time.monotonic_ns()))
+        # Its children, if any, are now ours (we are their subreaper).
+        for child in self._all_children(proc):
+            if child.zombie:
+                self._reap_if_ours(child)
+
+    def _collect(self, proc: Process) -> Death | None:
+        """Reap a process that is our own child, or read a zombie's status from /proc."""
+        try:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = 0, 0
+            exit_code = _zombie_exit_code(proc.pid)
+            if exit_code is None:
+                proc.reaped = True
+                return None
+            proc.zombie = True
+            return _death_from_status(exit_code)
+        if pid == 0:
+            # Not a zombie yet (the pidfd may be early); wait for it.
+            _, status = os.waitpid(proc.pid, 0)
+        proc.reaped = True
+        return _death_from_status(status)
+
+    def _reap_if_ours(self, proc: Process) -> bool:
+        try:
+            pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return False
+        proc.reaped = True
+        proc.zombie = False
+        if proc.death is None:
+            proc.death = _death_from_status(status)
+        return True
+
+    # Calls.
+
+    def _next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def submit(self, step: Step, text: str | None = None) -> CallHandle:
+        """Send a step's call to its process; the handle's future gives the result."""
+        assert self._loop is not None and step.actor is not None
+        proc = self.process(step.actor)
+        if not proc.alive:
+            raise LabError(f"{proc.name} is {proc.state}: it makes no more calls")
+        name, args, fd = resolve_call(self, proc, step)
+        text = text or _call_text(step)
+        handle = CallHandle(self._next_id(), proc, step, text, self._loop.create_future(), time.monotonic_ns(), fd=fd)
+        proc.inflight[handle.call_id] = handle
+        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns))
+        assert proc.channel is not None
+        frame = protocol.encode((handle.call_id, "call", (name, args)))
+        try:
+            proc.channel.sendall(frame) if len(frame) < 65536 else self._send_large(proc, frame)
+        except OSError as exc:
+            proc.inflight.pop(handle.call_id, None)
+            raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
+        handle.timer = self._loop.call_later(PENDING_AFTER, self._mark_pending, handle)
+        return handle
+
+    def _send_large(self, proc: Process, frame: bytes) -> None:
+        assert proc.channel is not None
+        proc.channel.setblocking(True)
+        try:
+            proc.channel.sendall(frame)
+        finally:
+            proc.channel.setblocking(False)
+
+    def _spin_for(self, handle: CallHandle) -> None:
+        """Poll the channel briefly for a fast call's result instead of sleeping in epoll."""
+        proc = handle.process
+        deadline = time.monotonic_ns() + SPIN_NS
+        while not handle.future.done() and proc.channel is not None and time.monotonic_ns() < deadline:
+            self._on_readable(proc)
+
+    def _mark_pending(self, handle: CallHandle) -> None:
+        handle.timer = None
+        if handle.future.done():
+            return
+        handle.pending = True
+        if handle not in handle.process.blocked:
+            handle.process.blocked.append(handle)
+        self._emit(CallPending(handle.call_id, handle.process.name, handle.text, time.monotonic_ns()))
+
+    async def call(self, step: Step) -> CallResult:
+        return await self.submit(step).future
+
+    def oldest_unstated(self, actor: str) -> CallHandle | None:
+        proc = self.process(actor)
+        for handle in proc.blocked:
+            if not handle.stated:
+                return handle
+        return None
+
+    async def inspect(self, name: str | None = None) -> dict[str, list[dict]]:
+        """The kernel's view of every live process's sockets (or one process's)."""
+        procs = [self.process(name)] if name else [p for p in self.processes.values() if p.alive]
+        out: dict[str, list[dict]] = {}
+        waits = []
+        for proc in procs:
+            if not proc.alive or proc.channel is None:
+                continue
+            assert self._loop is not None
+            handle = CallHandle(self._next_id(), proc, None, "inspect", self._loop.create_future(), 0)  # type: ignore[arg-type]
+            proc.inflight[handle.call_id] = handle
+            try:
+                proc.channel.sendall(protocol.encode((handle.call_id, "inspect", None)))
+            except OSError:
+                proc.inflight.pop(handle.call_id, None)
+                continue
+            waits.append((proc, handle))
+        for proc, handle in waits:
+            try:
+                payload = await asyncio.wait_for(handle.future, 2.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                continue
+            if isinstance(payload, dict) and "sockets" in payload:
+                out[proc.name] = payload["sockets"]
+        return out
+
+    # Directives and lines.
+
+    async def kill(self, name: str, signame: str = "SIGTERM") -> None:
+        proc = self.process(name)
+        if proc.death is not None and not proc.zombie:
+            raise LabError(f"{name} is {proc.state}: there is nothing to signal")
+        fatal = proc.fatal(signame)
+        os.kill(proc.pid, SIGNALS[signame])
+        if fatal and not proc.zombie:
+            await self.wait_dead(proc, 5.0)
+
+    async def wait_dead(self, proc: Process, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while proc.death is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        return proc.death is not None
+
+    async def run_node(self, node: Node, text: str | None = None) -> CallResult | None:
+        """Carry out one parsed line; a step waits for its result (not for `...`)."""
+        if isinstance(node, Spawn):
+            await self.spawn(node.name)
+        elif isinstance(node, Kill):
+            await self.kill(node.name, node.signal)
+        elif isinstance(node, Sleep):
+            await asyncio.sleep(node.seconds)
+        elif isinstance(node, Completion):
+            handle = self.oldest_unstated(node.actor or "")
+            if handle is None:
+                raise LabError(f"{node.actor} has no blocked call to wait for")
+            handle.stated = True
+            return await handle.future
+        elif isinstance(node, Step):
+            if node.delay:
+                await asyncio.sleep(node.delay)
+            handle = self.submit(node, text)
+            if node.blocks:
+                return None
+            self._spin_for(handle)
+            return await handle.future
+        if not isinstance(node, Step):
+            self._emit(DirectiveDone(node, text or format_node(node), time.monotonic_ns()))
+        return None
+
+    async def run_line(self, text: str, default_actor: str | None = None) -> CallResult | None:
+        """Parse a typed line against the live lab and carry it out."""
+        node = parse_line(text, self.scope(default_actor))
+        if node is None:
+            return None
+        return await self.run_node(node)
+
+
+def _call_text(step: Step) -> str:
+    text = format_node(Step(step.actor, step.call, step.var))
+    return text
+
+
+def _zombie_exit_code(pid: int) -> int | None:
+    """The wait status of a zombie that is not our child, from /proc/PID/stat."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    if not fields or fields[0] != "Z":
+        return None
+    try:
+        return int(fields[-1])
+    except ValueError:
+        return None
+
+
+def _death_from_status(status: int) -> Death:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return Death("killed", SIGNAL_NAMES.get(sig, str(sig)))
+    if os.WIFEXITED(status):
+        return Death("exited", os.WEXITSTATUS(status))
+    return Death("exited", "?")

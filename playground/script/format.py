@@ -1,0 +1,166 @@
+"""Writes steps and outcomes back in the script's own syntax."""
+
+from __future__ import annotations
+
+from playground.script.model import (
+    AddressArg,
+    Arg,
+    Call,
+    Completion,
+    DataArg,
+    FlagsArg,
+    FloatArg,
+    IntArg,
+    Kill,
+    NameArg,
+    Node,
+    Outcome,
+    PairArg,
+    RefArg,
+    Sleep,
+    Spawn,
+    Step,
+)
+
+# A read's data longer than this (as written) is left out of the outcome and
+# only its length is stated: a recording stays readable and small.
+MAX_PRINTED_DATA = 512
+
+_ESCAPE_OUT = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x00: "\\0", 0x5C: "\\\\", 0x22: '\\"'}
+
+
+def quote(data: bytes) -> str:
+    """A C string literal for these bytes (printable ASCII kept, the rest escaped)."""
+    out = []
+    for i, b in enumerate(data):
+        if b in _ESCAPE_OUT:
+            text = _ESCAPE_OUT[b]
+            # "\0" followed by an octal digit would read back as one octal escape.
+            if b == 0 and i + 1 < len(data) and 0x30 <= data[i + 1] <= 0x37:
+                text = "\\x00"
+            out.append(text)
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append(f"\\x{b:02x}")
+    return '"' + "".join(out) + '"'
+
+
+def _period(data: bytes) -> int | None:
+    for p in range(1, min(16, len(data) // 4) + 1):
+        if len(data) % p == 0 and data[:p] * (len(data) // p) == data:
+            return p
+    return None
+
+
+def format_data(data: bytes) -> str:
+    """Data as a script expression, with runs written `"x" * N`."""
+    if not data:
+        return '""'
+    period = _period(data)
+    if period is not None:
+        return f"{quote(data[:period])} * {len(data) // period}"
+    parts: list[str] = []
+    literal = bytearray()
+    i = 0
+    while i < len(data):
+        j = i
+        while j < len(data) and data[j] == data[i]:
+            j += 1
+        if j - i >= 8:
+            if literal:
+                parts.append(quote(bytes(literal)))
+                literal.clear()
+            parts.append(f"{quote(data[i:i + 1])} * {j - i}")
+        else:
+            literal += data[i:j]
+        i = j
+    if literal:
+        parts.append(quote(bytes(literal)))
+    return " + ".join(parts)
+
+
+def format_arg(arg: Arg) -> str:
+    if isinstance(arg, IntArg):
+        return str(arg.value)
+    if isinstance(arg, FloatArg):
+        return _number(arg.value)
+    if isinstance(arg, NameArg):
+        return arg.name
+    if isinstance(arg, FlagsArg):
+        return "|".join(arg.names) if arg.names else "0"
+    if isinstance(arg, DataArg):
+        return format_data(arg.value)
+    if isinstance(arg, AddressArg):
+        return str(arg.address)
+    if isinstance(arg, RefArg):
+        return f"{arg.process}.{arg.name}"
+    if isinstance(arg, PairArg):
+        return str(arg.value)
+    raise TypeError(arg)
+
+
+def _number(value: float) -> str:
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_call(call: Call) -> str:
+    return f"{call.name}({', '.join(format_arg(a) for a in call.args)})"
+
+
+def format_outcome(outcome: Outcome) -> str:
+    """`= 4 "ping"`, `= -1 EPIPE (Broken pipe) ! SIGPIPE`, `= killed SIGPIPE`."""
+    parts: list[str] = []
+    if outcome.death is not None:
+        parts.append(str(outcome.death))
+    elif outcome.errno is not None:
+        parts.append(f"-1 {outcome.errno}")
+        if outcome.errno_message:
+            parts.append(f"({outcome.errno_message})")
+    else:
+        value = outcome.value
+        parts.append(_number(value) if isinstance(value, float) else str(value))
+        if outcome.data and not outcome.data_length_only:
+            text = format_data(outcome.data)
+            if len(text) <= MAX_PRINTED_DATA:
+                parts.append(text)
+        if outcome.peer is not None:
+            parts.append(f"from {outcome.peer}")
+        if outcome.revents is not None:
+            parts.append("|".join(outcome.revents) if outcome.revents else "")
+        if outcome.child is not None:
+            parts.append(str(outcome.child))
+    text = "= " + " ".join(p for p in parts if p)
+    if outcome.signals:
+        text += " ! " + ", ".join(outcome.signals)
+    return text
+
+
+def format_delay(delay: float | None) -> str:
+    return f"+{_number(round(delay, 6))} " if delay is not None else ""
+
+
+def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
+    """A directive or step as a script line; with an outcome, that outcome is written."""
+    if isinstance(node, Spawn):
+        return f"spawn {node.name}"
+    if isinstance(node, Kill):
+        return f"kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
+    if isinstance(node, Sleep):
+        return f"sleep {_number(node.seconds)}"
+    if isinstance(node, Completion):
+        shown = outcome if outcome is not None else node.expect
+        tail = f" {format_outcome(shown)}" if shown is not None else ""
+        return f"{format_delay(node.delay)}{node.actor}: ...{tail}"
+    assert isinstance(node, Step)
+    text = f"{format_delay(node.delay)}{node.actor}: "
+    if node.var:
+        text += f"{node.var} = "
+    text += format_call(node.call)
+    if pending or (node.blocks and outcome is None):
+        return text + " ..."
+    shown = outcome if outcome is not None else node.expect
+    if shown is not None:
+        text += " " + format_outcome(shown)
+    return text

@@ -1,0 +1,183 @@
+"""Splits one script line into tokens, each with its column."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from playground.constants import MAX_DATA_BYTES
+from playground.script.errors import LineError
+
+NAME_START = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+NAME_CHARS = NAME_START + "0123456789-"
+DIGITS = "0123456789"
+PUNCT = "(),=|{}*+:!"
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # name, int, float, string, address, ellipsis, or the punctuation itself
+    text: str
+    column: int  # 1-based
+    value: object = None
+
+
+_ESCAPES = {
+    "n": b"\n", "r": b"\r", "t": b"\t", "0": b"\0", "\\": b"\\", '"': b'"', "'": b"'",
+    "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v", "e": b"\x1b",
+}
+
+
+def strip_comment(text: str) -> tuple[str, str | None]:
+    """Split off a `# comment` that is not inside a string literal."""
+    in_string = False
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if in_string:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch == "#":
+            return text[:i], text[i + 1 :].strip()
+        i += 1
+    return text, None
+
+
+def _string(text: str, start: int) -> tuple[bytes, int]:
+    """Decode a C string literal beginning at text[start] == '"'; return bytes and end."""
+    out = bytearray()
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            return bytes(out), i + 1
+        if ch == "\\":
+            if i + 1 >= len(text):
+                break
+            esc = text[i + 1]
+            if esc in _ESCAPES and not (esc == "0" and i + 2 < len(text) and text[i + 2] in "01234567"):
+                out += _ESCAPES[esc]
+                i += 2
+                continue
+            if esc == "x":
+                digits = ""
+                j = i + 2
+                while j < len(text) and len(digits) < 2 and text[j] in "0123456789abcdefABCDEF":
+                    digits += text[j]
+                    j += 1
+                if not digits:
+                    raise LineError(i + 1, "\\x needs hex digits, as in \\x41")
+                out.append(int(digits, 16))
+                i = j
+                continue
+            if esc in "01234567":
+                digits = ""
+                j = i + 1
+                while j < len(text) and len(digits) < 3 and text[j] in "01234567":
+                    digits += text[j]
+                    j += 1
+                value = int(digits, 8)
+                if value > 255:
+                    raise LineError(i + 1, f"octal escape \\{digits} is larger than a byte")
+                out.append(value)
+                i = j
+                continue
+            raise LineError(i + 1, f"unknown escape \\{esc} (use \\n \\r \\t \\0 \\\\ \\\" \\xHH)")
+        out += ch.encode("utf-8")
+        i += 1
+    raise LineError(start + 1, "string is not closed: a \" is missing")
+
+
+def _address_token(text: str, start: int, host: str, after_host: int, ipv6: bool) -> tuple[Token, int]:
+    if after_host >= len(text) or text[after_host] != ":":
+        raise LineError(start + 1, f"address {text[start:after_host]} needs a port, as in {'[::1]' if ipv6 else '127.0.0.1'}:9000")
+    j = after_host + 1
+    while j < len(text) and text[j] in DIGITS:
+        j += 1
+    if j == after_host + 1:
+        raise LineError(after_host + 2, "a port number must follow ':'")
+    port = int(text[after_host + 1 : j])
+    if port > 65535:
+        raise LineError(after_host + 2, f"port {port} is out of range (0-65535)")
+    try:
+        parsed = ipaddress.IPv6Address(host) if ipv6 else ipaddress.IPv4Address(host)
+    except ValueError:
+        raise LineError(start + 1, f"{host!r} is not a valid {'IPv6' if ipv6 else 'IPv4'} address") from None
+    return Token("address", text[start:j], start + 1, (str(parsed), port)), j
+
+
+def tokenize(text: str) -> list[Token]:
+    """Tokens of one line (comment already removed)."""
+    tokens: list[Token] = []
+    i = 0
+    n = len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t\r":
+            i += 1
+            continue
+        if text.startswith("...", i):
+            tokens.append(Token("ellipsis", "...", i + 1))
+            i += 3
+            continue
+        if ch == '"':
+            value, end = _string(text, i)
+            if len(value) > MAX_DATA_BYTES:
+                raise LineError(i + 1, f"string is larger than {MAX_DATA_BYTES} bytes")
+            tokens.append(Token("string", text[i:end], i + 1, value))
+            i = end
+            continue
+        if ch == "[":
+            close = text.find("]", i)
+            if close < 0:
+                raise LineError(i + 1, "'[' opens an IPv6 address that is not closed with ']'")
+            token, i = _address_token(text, i, text[i + 1 : close], close + 1, ipv6=True)
+            tokens.append(token)
+            continue
+        if ch in DIGITS or (ch in "-." and i + 1 < n and text[i + 1] in DIGITS):
+            j = i + 1
+            while j < n and text[j] in DIGITS + ".":
+                j += 1
+            word = text[i:j]
+            if word.count(".") == 3 and not word.startswith("-"):
+                token, i = _address_token(text, i, word, j, ipv6=False)
+                tokens.append(token)
+                continue
+            if j < n and text[j] in NAME_START:
+                k = j
+                while k < n and text[k] in NAME_CHARS:
+                    k += 1
+                raise LineError(i + 1, f"{text[i:k]!r} is not a number or a name")
+            try:
+                if "." in word:
+                    if word.count(".") > 1:
+                        raise ValueError
+                    tokens.append(Token("float", word, i + 1, float(word)))
+                else:
+                    tokens.append(Token("int", word, i + 1, int(word)))
+            except ValueError:
+                raise LineError(i + 1, f"{word!r} is not a number") from None
+            i = j
+            continue
+        if ch in NAME_START:
+            j = i + 1
+            while j < n and text[j] in NAME_CHARS:
+                j += 1
+            tokens.append(Token("name", text[i:j], i + 1))
+            i = j
+            continue
+        if ch == ".":
+            tokens.append(Token(".", ".", i + 1))
+            i += 1
+            continue
+        if ch in PUNCT:
+            tokens.append(Token(ch, ch, i + 1))
+            i += 1
+            continue
+        raise LineError(i + 1, f"unexpected character {ch!r}")
+    return tokens

@@ -1,0 +1,202 @@
+"""The script language's syntax tree: directives, steps and outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Address:
+    """An IPv4 or IPv6 address with a port, as `127.0.0.1:9000` or `[::1]:9000`."""
+
+    host: str
+    port: int
+
+    @property
+    def is_ipv6(self) -> bool:
+        return ":" in self.host
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if self.is_ipv6 else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two integers in braces, as SO_LINGER's `{1, 0}`."""
+
+    first: int
+    second: int
+
+    def __str__(self) -> str:
+        return f"{{{self.first}, {self.second}}}"
+
+
+# A call's arguments, each remembering where it was written.
+
+
+@dataclass(frozen=True)
+class IntArg:
+    value: int
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class FloatArg:
+    value: float
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class NameArg:
+    """A bare identifier: a variable, a constant (SO_REUSEADDR) or a kind (tcp)."""
+
+    name: str
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class FlagsArg:
+    """Constants joined with `|`, as `MSG_PEEK|MSG_DONTWAIT`."""
+
+    names: tuple[str, ...]
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class DataArg:
+    """Bytes from string literals, with `* N` repetition and `+` joining."""
+
+    value: bytes
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class AddressArg:
+    address: Address
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class RefArg:
+    """`PROC.VAR`: the address another process's socket is (or was last) bound to."""
+
+    process: str
+    name: str
+    column: int = 0
+
+
+@dataclass(frozen=True)
+class PairArg:
+    value: Pair
+    column: int = 0
+
+
+Arg = Union[IntArg, FloatArg, NameArg, FlagsArg, DataArg, AddressArg, RefArg, PairArg]
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Arg, ...]
+    column: int = 0
+
+
+# What a call returned: used both for what a script states and what happened.
+
+Value = Union[int, float, Pair, Address]
+
+
+@dataclass(frozen=True)
+class Death:
+    """How a process ended: `exited 0` or `killed SIGPIPE`."""
+
+    how: str  # "exited" | "killed"
+    detail: int | str  # exit status, or signal name
+
+    def __str__(self) -> str:
+        return f"{self.how} {self.detail}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A call's result in the script's terms.
+
+    `value` is the return value (or what getsockopt/getsockname yields);
+    `errno` is set when the call failed; `death` when the process ended
+    during the call instead of returning.
+    """
+
+    value: Value | None = None
+    errno: str | None = None
+    errno_message: str | None = None
+    data: bytes | None = None
+    data_length_only: bool = False
+    peer: Address | None = None
+    revents: tuple[str, ...] | None = None
+    child: Death | None = None
+    signals: tuple[str, ...] = ()
+    death: Death | None = None
+
+
+# Lines of a script.
+
+
+@dataclass(frozen=True)
+class Spawn:
+    name: str
+
+
+@dataclass(frozen=True)
+class Kill:
+    name: str
+    signal: str = "SIGTERM"
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """`[+DELAY] ACTOR: [VAR =] CALL(...) [= OUTCOME | ...]`."""
+
+    actor: str | None
+    call: Call
+    var: str | None = None
+    expect: Outcome | None = None
+    blocks: bool = False
+    delay: float | None = None
+    outcome_column: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """`ACTOR: ... = OUTCOME`: the outcome of that actor's oldest blocked call."""
+
+    actor: str | None
+    expect: Outcome | None = None
+    delay: float | None = None
+
+
+Node = Union[Spawn, Kill, Sleep, Step, Completion]
+
+
+@dataclass(frozen=True)
+class Line:
+    """One meaningful line of a script, with where it came from."""
+
+    number: int
+    node: Node
+    text: str
+    comment: str | None = None
+    leading: tuple[str, ...] = ()  # comment and blank lines just before it, as written
+
+
+@dataclass
+class Script:
+    path: str
+    version: int
+    lines: list[Line] = field(default_factory=list)
+    header_comments: list[str] = field(default_factory=list)

@@ -1,0 +1,372 @@
+"""A lab process: makes the calls it is sent, in threads, and looks like a small C program.
+
+Its own machinery (the control channel, two pipes and a spare channel for the
+next fork) sits on the highest descriptor numbers, so the sockets it makes
+get 3, 4, ... as they would in C. Every thread blocks every signal except
+while it is inside a call (so a signal interrupts the call it arrived
+during, as in a one-threaded C program), and one thread waits with signals
+unblocked while no call is running (so a signal that arrives between steps
+is delivered at once). Signals are caught by CPython's own C-level handler,
+which writes each signal's number to a pipe at delivery; reading that pipe
+around each call tells which signals arrived during it.
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import ctypes
+import fcntl
+import os
+import resource
+import signal
+import socket
+import sys
+import threading
+import warnings
+
+from playground import protocol
+from playground.worker import libc
+from playground.worker.inspect import inspect_fds
+from playground.worker.syscalls import CALLS, local_address, now
+
+MACHINERY_SPAN = 32
+# Signals a lab process can catch; SIGKILL and SIGSTOP cannot be.
+CATCHABLE = [s for s in range(1, signal.NSIG) if s not in (signal.SIGKILL, signal.SIGSTOP, 32, 33)]
+MONITOR_TICK_NS = 3_000_000
+# How long the reader polls for the next request before sleeping: a wake-up
+# costs tens of microseconds on a VM, far more than a step's own work.
+SPIN_NS = 200_000
+# Calls after which the socket's local address is reported (the kernel may have picked it).
+_BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _machinery_floor() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        soft = want
+    return soft - MACHINERY_SPAN
+
+
+def _to_high(fd: int, floor: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    os.close(fd)
+    return high
+
+
+def _block_all() -> None:
+    libc.pthread_sigmask(libc.SIG_BLOCK, libc.full_sigset(), None)
+
+
+_FULL = None
+_EMPTY = None
+
+
+class SignalLog:
+    """Every caught signal in order of delivery, read from CPython's wakeup pipe."""
+
+    def __init__(self, read_fd: int) -> None:
+        self.read_fd = read_fd
+        self.lock = threading.Lock()
+        self.log: list[int] = []
+
+    def drain(self) -> int:
+        with self.lock:
+            while True:
+                try:
+                    chunk = os.read(self.read_fd, 4096)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                self.log.extend(chunk)
+            return len(self.log)
+
+
+class Handlers:
+    """glibc signal() semantics on top of CPython's C-level handler."""
+
+    python_handler: int = 0
+
+    @classmethod
+    def capture(cls) -> None:
+        """Register CPython's handler for every catchable signal, then restore C's defaults.
+
+        CPython keeps calling its (no-op) Python-level handler when the C handler
+        trips, and the C-level disposition stays SIG_DFL until a lab call changes it.
+        """
+        noop = lambda signum, frame: None  # noqa: E731
+        for sig in CATCHABLE:
+            try:
+                signal.signal(sig, noop)
+            except (OSError, ValueError, RuntimeError):
+                continue
+        old = libc.struct_sigaction()
+        libc.sigaction(signal.SIGUSR1, None, ctypes.byref(old))
+        cls.python_handler = old.handler
+        default = libc.struct_sigaction()
+        default.handler = libc.SIG_DFL_PTR
+        for sig in CATCHABLE:
+            libc.sigaction(sig, ctypes.byref(default), None)
+
+    @classmethod
+    def set(cls, signum: int, disposition: str) -> dict:
+        act = libc.struct_sigaction()
+        if disposition == "catch":
+            act.handler = cls.python_handler
+            act.flags = libc.SA_RESTART
+            mask = libc.empty_sigset()
+            ctypes.memmove(act.mask, mask, libc.SIGSET_BYTES)
+            # glibc's signal() blocks the signal itself while its handler runs.
+            act.mask[(signum - 1) // 8] |= 1 << ((signum - 1) % 8)
+        else:
+            act.handler = libc.SIG_DFL_PTR if disposition == "SIG_DFL" else libc.SIG_IGN_PTR
+        t0 = now()
+        ret = libc.sigaction(signum, ctypes.byref(act), None)
+        t1 = now()
+        out = {"ret": ret, "start": t0, "dur": t1 - t0}
+        if ret == -1:
+            out["errno"] = libc.errno()
+        return out
+
+
+class Worker:
+    """The machinery of one lab process.
+
+    One thread at a time holds the reader role: it reads a request and makes
+    the call itself, so a call that returns at once costs no thread switch.
+    A monitor thread ticks every few milliseconds; if the reader has been
+    inside the same call since the last tick, the call is blocking, and the
+    monitor takes the reader role (starting a new monitor), so the process
+    goes on taking requests while the call waits. The monitor also holds
+    signals unblocked while no call is running, so a signal that arrives
+    between steps is delivered at once.
+    """
+
+    def __init__(self, ctl: int, lab_fds: set[int]) -> None:
+        self.floor = _machinery_floor()
+        self.ctl = _to_high(ctl, self.floor) if ctl < self.floor else ctl
+        self.ctl_sock = socket.socket(fileno=self.ctl)
+        sig_r, sig_w = os.pipe()
+        self.sig_r, self.sig_w = _to_high(sig_r, self.floor), _to_high(sig_w, self.floor)
+        for fd in (self.sig_r, self.sig_w):
+            os.set_blocking(fd, False)
+        self.reserve: tuple[int, int] | None = None
+        self._make_reserve()
+        self.signals = SignalLog(self.sig_r)
+        self.lab_fds = lab_fds
+        self.inbox = protocol.FrameBuffer()
+        self.inbox_buffer = memoryview(bytearray(256 * 1024))
+        self.inbox_queue: list[tuple] = []
+        self.send_lock = threading.Lock()
+        self.role = threading.Lock()
+        self.reader: int | None = None  # thread ident holding the reader role
+        self.reader_busy = False
+        self.call_seq = 0
+        self.inflight = 0
+
+    def _make_reserve(self) -> None:
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.reserve = (_to_high(a.detach(), self.floor), _to_high(b.detach(), self.floor))
+
+    def machinery_fds(self) -> list[int]:
+        fds = [self.ctl, self.sig_r, self.sig_w]
+        if self.reserve:
+            fds += list(self.reserve)
+        return fds
+
+    # Running.
+
+    def serve(self) -> None:
+        """Run forever in the calling thread (which must be the main thread)."""
+        _block_all()
+        signal.set_wakeup_fd(self.sig_w, warn_on_full_buffer=False)
+        self.reader = threading.get_ident()
+        threading.Thread(target=self._monitor, daemon=True, name="monitor").start()
+        self.send((0, protocol.HELLO, {"pid": os.getpid()}))
+        self._read_loop()
+        threading.Event().wait()  # the main thread lost the role: it only waits now
+
+    def _next_message(self) -> tuple | None:
+        """The next request; spins briefly first, since in a script the next one comes fast."""
+        if self.inbox_queue:
+            return self.inbox_queue.pop(0)
+        deadline = now() + SPIN_NS
+        while True:
+            try:
+                size = self.ctl_sock.recv_into(self.inbox_buffer, len(self.inbox_buffer), socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if now() < deadline:
+                    continue
+                size = self.ctl_sock.recv_into(self.inbox_buffer)
+            if size == 0:
+                return None
+            self.inbox_queue.extend(self.inbox.feed(self.inbox_buffer[:size]))
+            if self.inbox_queue:
+                return self.inbox_queue.pop(0)
+            deadline = now() + SPIN_NS
+
+    def _read_loop(self) -> None:
+        me = threading.get_ident()
+        while True:
+            try:
+                message = self._next_message()
+            except Exception:
+                message = None
+            if message is None:
+                os._exit(0)  # sockplay is gone: so is its lab
+            with self.role:
+                self.call_seq += 1
+                self.reader_busy = True
+            self._handle(message)
+            with self.role:
+                if self.reader != me:
+                    return  # a blocking call: the monitor took over reading meanwhile
+                self.reader_busy = False
+
+    def _monitor(self) -> None:
+        """Take over reading when the reader blocks; catch signals between calls."""
+        me = threading.get_ident()
+        seen = -1
+        timeout = libc.timespec(0, MONITOR_TICK_NS)
+        fds = (libc.pollfd * 1)(libc.pollfd(self.sig_r, 1, 0))
+        while True:
+            idle = self.inflight == 0
+            libc.ppoll(fds, 1, ctypes.byref(timeout), _EMPTY if idle else _FULL)
+            if idle:
+                self._report_idle_signals()
+            with self.role:
+                if self.reader_busy and self.call_seq == seen:
+                    self.reader = me
+                    self.reader_busy = False
+                    take_over = True
+                else:
+                    seen = self.call_seq
+                    take_over = False
+            if take_over:
+                threading.Thread(target=self._monitor, daemon=True, name="monitor").start()
+                self._read_loop()
+                return
+
+    def _report_idle_signals(self) -> None:
+        with self.role:
+            if self.inflight:
+                return
+            first = len(self.signals.log)
+            last = self.signals.drain()
+        if last > first:
+            self.send((0, protocol.SIGNAL_IDLE, {"signals": self.signals.log[first:last], "t": now()}))
+
+    def send(self, message: tuple, fd: int | None = None) -> None:
+        frame = protocol.encode(message)
+        with self.send_lock:
+            if fd is None:
+                self.ctl_sock.sendall(frame)
+            else:
+                sent = self.ctl_sock.sendmsg([frame], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))])
+                if sent < len(frame):
+                    self.ctl_sock.sendall(frame[sent:])
+
+    def _handle(self, message: tuple) -> None:
+        request_id, op, args = message
+        if op == "call":
+            name, call_args = args
+            self._call(request_id, name, call_args)
+        elif op == "inspect":
+            self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
+        elif op == "ping":
+            self.send((request_id, protocol.DONE, {"pid": os.getpid()}))
+        else:
+            self.send((request_id, protocol.ERROR, f"unknown request {op!r}"))
+
+    def _call(self, request_id: int, name: str, args: list) -> None:
+        with self.role:
+            self.inflight += 1
+        first = self.signals.drain()
+        fd_to_send = None
+        libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)
+        try:
+            if name == "fork":
+                result, fd_to_send = self._fork()
+            elif name == "signal":
+                result = Handlers.set(*args)
+            elif name == "exit":
+                os._exit(args[0])
+            else:
+                result = CALLS[name](*args)
+        except Exception as exc:  # a bad request, never a kernel answer
+            libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
+            with self.role:
+                self.inflight -= 1
+            self.send((request_id, protocol.ERROR, f"{type(exc).__name__}: {exc}"))
+            return
+        libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
+        last = self.signals.drain()
+        if last > first:
+            result["signals"] = self.signals.log[first:last]
+        self._track(name, args, result)
+        with self.role:
+            self.inflight -= 1
+        self.send((request_id, protocol.DONE, result), fd_to_send)
+        if fd_to_send is not None:
+            os.close(fd_to_send)
+
+    def _track(self, name: str, args: list, result: dict) -> None:
+        ret = result["ret"]
+        if name in _BINDING_CALLS and (ret >= 0 or result.get("errno") == errno.EINPROGRESS):
+            result["local"] = local_address(args[0])
+        if name in ("socket", "accept", "dup") and ret >= 0:
+            self.lab_fds.add(ret)
+        elif name == "close":
+            self.lab_fds.discard(args[0])
+
+    def _fork(self) -> tuple[dict, int | None]:
+        if self.reserve is None:
+            self._make_reserve()
+        assert self.reserve is not None
+        ours, theirs = self.reserve
+        t0 = now()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            t1 = now()
+            return {"ret": -1, "errno": exc.errno, "start": t0, "dur": t1 - t0}, None
+        t1 = now()
+        if pid == 0:
+            self._become_child(theirs)
+        os.close(theirs)
+        self.reserve = None
+        self._make_reserve()
+        return {"ret": pid, "start": t0, "dur": t1 - t0}, ours
+
+    def _become_child(self, ctl: int) -> None:
+        """In a forked child: drop the parent's machinery and serve on a channel of our own."""
+        _block_all()
+        for fd in self.machinery_fds():
+            if fd != ctl:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        child = Worker(ctl, set(self.lab_fds))
+        try:
+            child.serve()
+        finally:
+            os._exit(0)
+
+
+def main() -> None:
+    global _FULL, _EMPTY
+    ctl = int(sys.argv[1])
+    _FULL = libc.full_sigset()
+    _EMPTY = libc.empty_sigset()
+    Handlers.capture()
+    Worker(ctl, set()).serve()
+
+
+if __name__ == "__main__":
+    main()

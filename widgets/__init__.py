@@ -1,0 +1,1 @@
+"""sockplay's TUI: the Textual app on top of the playground engine."""
