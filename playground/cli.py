@@ -40,14 +40,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Modules that add subcommands: each has `register(subparsers)`, which adds
+# its parser(s) with `set_defaults(handler=...)`; a handler takes the parsed
+# arguments and returns the exit code.
+COMMAND_MODULES: list[str] = []
+
+
+def _register_commands(parser: argparse.ArgumentParser) -> None:
+    import importlib
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    _register_commands(parser)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
     if args.command == "run":
         return run_command(args)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     return tui_command(args)
 
 
@@ -140,7 +158,15 @@ class ScriptPrinter:
         self.lab = lab
 
     def step(self, report: StepReport) -> None:
-        for text in report.line.leading:
+        if report.block_end:
+            block = report.line.node
+            print(f"# end of the repeat on line {report.line.number} ({getattr(block, 'count', '?')} runs)")
+            for note in report.notes:
+                print(f"# {note}")
+            return
+        if report.first_in_block:
+            print(f"# repeat: run {report.iteration}")
+        for text in report.line.leading if report.iteration in (None, 1) else ():
             print(text)
         comments = []
         if report.line.comment:

@@ -11,7 +11,7 @@ from playground.events import CallResult, Event, ProcessEnded, ProcessReaped, Si
 from playground.lab import CallHandle, Lab, LabError
 from playground.outcomes import divergence
 from playground.script.format import format_node
-from playground.script.model import Completion, Line, Outcome, Script, Step
+from playground.script.model import Completion, Line, Outcome, Repeat, Script, Step
 
 DEFAULT_STEP_TIMEOUT = 10.0
 # How long a step marked `...` is given to return before it counts as blocked.
@@ -30,6 +30,9 @@ class StepReport:
     notes: list[str] = field(default_factory=list)  # deaths, idle signals, ... seen after this line
     process: str | None = None
     call: str | None = None
+    iteration: int | None = None  # 1-based, inside a repeat block
+    block_end: bool = False  # this report closes a repeat block (text is a summary)
+    first_in_block: bool = False  # the first line of one run of a repeat block
 
 
 @dataclass
@@ -77,13 +80,27 @@ class Runner:
     async def run(self, script: Script) -> RunReport:
         report = RunReport(script.path)
         for line in script.lines:
-            step_report = await self.run_line(line)
-            report.steps.append(step_report)
+            if isinstance(line.node, Repeat):
+                report.steps.extend(await self.run_repeat(line))
+            else:
+                report.steps.append(await self.run_line(line))
         return report
 
-    async def run_line(self, line: Line) -> StepReport:
+    async def run_repeat(self, line: Line) -> list[StepReport]:
+        block = line.node
+        assert isinstance(block, Repeat)
+        reports = []
+        for i in range(1, block.count + 1):
+            for j, inner in enumerate(block.lines):
+                reports.append(await self.run_line(inner, iteration=i, first=j == 0))
+        closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
+        if self.on_step:
+            self.on_step(closing)
+        return reports
+
+    async def run_line(self, line: Line, iteration: int | None = None, first: bool = False) -> StepReport:
         node = line.node
-        report = StepReport(line, line.text.strip())
+        report = StepReport(line, line.text.strip(), iteration=iteration, first_in_block=first)
         try:
             if isinstance(node, Step):
                 await self._step(node, report)
@@ -194,3 +211,34 @@ def elapsed_ms(lab: Lab, t_ns: int) -> float:
 
 def monotonic_ms() -> float:
     return time.monotonic_ns() / 1e6
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """A one-line chart of values, low to high."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    span = high - low or 1.0
+    return "".join(SPARK[min(len(SPARK) - 1, int((v - low) / span * len(SPARK)))] for v in values)
+
+
+def summarize_repeat(block: Repeat, reports: list[StepReport]) -> list[str]:
+    """One line per repeated step: its durations over the runs, as figures and a sparkline."""
+    notes = []
+    for inner in block.lines:
+        durations = [r.result.duration_ns / 1e6 for r in reports if r.line is inner and r.result is not None]
+        if not durations:
+            continue
+        ordered = sorted(durations)
+        median = ordered[len(ordered) // 2]
+        text = inner.text.strip().split(" = ")[0].split("...")[0].strip()
+        if len(text) > 40:
+            text = text[:39] + "…"
+        notes.append(
+            f"{text}: {len(durations)} runs, median {median:.3f} ms, min {ordered[0]:.3f}, max {ordered[-1]:.3f}  "
+            f"{sparkline(durations)}"
+        )
+    return notes

@@ -17,6 +17,7 @@ from playground.script.model import (
     Outcome,
     PairArg,
     RefArg,
+    Repeat,
     Sleep,
     Spawn,
     Step,
@@ -149,6 +150,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
         return f"kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):
         return f"sleep {_number(node.seconds)}"
+    if isinstance(node, Repeat):
+        return f"repeat {node.count}"
     if isinstance(node, Completion):
         shown = outcome if outcome is not None else node.expect
         tail = f" {format_outcome(shown)}" if shown is not None else ""

@@ -180,7 +180,17 @@ class Completion:
     delay: float | None = None
 
 
-Node = Union[Spawn, Kill, Sleep, Step, Completion]
+@dataclass(frozen=True)
+class Repeat:
+    """`repeat N` ... `end`: the lines between, run N times in order."""
+
+    count: int
+    lines: tuple[Line, ...] = ()
+    end_number: int = 0  # the line number of `end`
+    trailing: tuple[str, ...] = ()  # comment lines just before `end`
+
+
+Node = Union[Spawn, Kill, Sleep, Step, Completion, Repeat]
 
 
 @dataclass(frozen=True)
@@ -200,3 +210,13 @@ class Script:
     version: int
     lines: list[Line] = field(default_factory=list)
     header_comments: list[str] = field(default_factory=list)
+    trailing: list[str] = field(default_factory=list)  # comment lines after the last line
+
+    def steps(self) -> list[Line]:
+        """Every line, with repeated blocks' lines in place (each once)."""
+        out: list[Line] = []
+        for line in self.lines:
+            out.append(line)
+            if isinstance(line.node, Repeat):
+                out.extend(line.node.lines)
+        return out

@@ -48,6 +48,7 @@ from playground.script.model import (
     Pair,
     PairArg,
     RefArg,
+    Repeat,
     Script,
     Sleep,
     Spawn,
@@ -60,7 +61,7 @@ VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^)]*)\)")
 _RESERVED = set(OPTIONS) | set(SHUT_HOW) | set(MSG_FLAGS) | set(POLL_EVENTS) | set(SIGNALS) | set(
     SOCKET_KINDS
-) | set(FAMILIES) | set(TYPES) | set(WAIT_FLAGS) | set(DISPOSITIONS) | {O_NONBLOCK_NAME, "spawn", "kill", "sleep"}
+) | set(FAMILIES) | set(TYPES) | set(WAIT_FLAGS) | set(DISPOSITIONS) | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end"}
 
 
 @dataclass
@@ -139,6 +140,8 @@ def parse_script(text: str | bytes, path: str = "<script>") -> Script:
     scope = Scope()
     script = Script(path=path, version=0)
     leading: list[str] = []
+    # An open `repeat` block: (its line, count, lines so far, scope when it opened).
+    block: tuple[int, int, list[Line], Scope] | None = None
     for number, raw in enumerate(text.split("\n"), start=1):
         if len(raw) > MAX_LINE_CHARS:
             raise ScriptError(path, number, 1, f"line is longer than {MAX_LINE_CHARS} characters")
@@ -155,14 +158,65 @@ def parse_script(text: str | bytes, path: str = "<script>") -> Script:
             if script.version == 0:
                 script.version = _parse_header(body)
                 continue
+            words = body.split()
+            if words[0] == "repeat":
+                if block is not None:
+                    raise LineError(body.index("repeat") + 1, "a repeat block cannot hold another one")
+                block = (number, _repeat_count(body), [], scope.copy())
+                script.lines.append(Line(number, Repeat(0), raw, comment, tuple(leading)))
+                leading = []
+                continue
+            if words[0] == "end" and len(words) == 1:
+                if block is None:
+                    raise LineError(body.index("end") + 1, "'end' without a 'repeat' before it")
+                start, count, lines, before = block
+                _check_balanced(before, scope)
+                opener = script.lines[-1]
+                script.lines[-1] = Line(start, Repeat(count, tuple(lines), number, tuple(leading)), opener.text,
+                                        opener.comment, opener.leading)
+                leading = []
+                block = None
+                continue
             node = parse_node(body, scope, interactive=False)
+            if block is not None and isinstance(node, (Spawn, Step)) and (
+                isinstance(node, Spawn) or node.call.name == "fork"
+            ):
+                raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
         except LineError as exc:
             raise ScriptError(path, number, exc.column, exc.message) from None
-        script.lines.append(Line(number, node, raw, comment, tuple(leading)))
+        line = Line(number, node, raw, comment, tuple(leading))
         leading = []
+        if block is not None:
+            block[2].append(line)
+        else:
+            script.lines.append(line)
+    if block is not None:
+        raise ScriptError(path, block[0], 1, "this 'repeat' has no 'end'")
     if script.version == 0:
         raise ScriptError(path, 1, 1, f"the first line must be 'sockplay {FORMAT_VERSION}' (the format version)")
+    script.trailing = leading
     return script
+
+
+MAX_REPEAT = 100_000
+
+
+def _repeat_count(body: str) -> int:
+    tokens = tokenize(body)
+    if len(tokens) != 2 or tokens[1].kind != "int":
+        col = tokens[1].column if len(tokens) > 1 else len(body.rstrip()) + 1
+        raise LineError(col, "repeat needs a count, as in 'repeat 50'")
+    count = int(tokens[1].value)  # type: ignore[arg-type]
+    if not 1 <= count <= MAX_REPEAT:
+        raise LineError(tokens[1].column, f"repeat count must be 1 to {MAX_REPEAT}")
+    return count
+
+
+def _check_balanced(before: Scope, after: Scope) -> None:
+    for name, proc in after.processes.items():
+        was = before.processes.get(name)
+        if was is not None and proc.blocked != was.blocked:
+            raise LineError(1, f"a repeated block must state the outcome of every call it leaves blocked ({name})")
 
 
 def _parse_header(body: str) -> int:
