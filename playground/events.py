@@ -20,6 +20,8 @@ class CallResult:
 
 @dataclass
 class ProcessStarted:
+    """A process began: by `spawn` (parent None) or by a `fork` step (parent set)."""
+
     process: str
     pid: int
     parent: str | None
@@ -84,6 +86,8 @@ class ProcessReaped:
 
 @dataclass
 class DirectiveDone:
+    """A `kill` or `sleep` was carried out (a spawn is reported as ProcessStarted)."""
+
     node: Node
     text: str
     t_ns: int

@@ -531,6 +531,7 @@ class Lab:
             raise LabError(f"{name} is {proc.state}: there is nothing to signal")
         fatal = proc.fatal(signame)
         os.kill(proc.pid, SIGNALS[signame])
+        self._emit(DirectiveDone(Kill(name, signame), format_node(Kill(name, signame)), time.monotonic_ns()))
         if fatal and not proc.zombie:
             await self.wait_dead(proc, 5.0)
 
@@ -562,7 +563,7 @@ class Lab:
                 return None
             self._spin_for(handle)
             return await handle.future
-        if not isinstance(node, Step):
+        if isinstance(node, Sleep):
             self._emit(DirectiveDone(node, text or format_node(node), time.monotonic_ns()))
         return None
 
