@@ -103,5 +103,6 @@ class Notice:
 
 
 Event = (
-    ProcessStarted | CallStarted | CallPending | CallDone | SignalCaught | ProcessEnded | ProcessReaped | DirectiveDone | Notice
+    ProcessStarted | CallStarted | CallPending | CallDone | SignalCaught | ProcessEnded | ProcessReaped
+    | DirectiveDone | Notice
 )

@@ -231,7 +231,7 @@ class Lab:
         assert proc.hello is not None
         try:
             await asyncio.wait_for(asyncio.shield(proc.hello), SPAWN_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise LabError(f"process {name} did not start within {SPAWN_TIMEOUT:g} s") from None
         self._emit(ProcessStarted(name, proc.pid, None, time.monotonic_ns()))
         return proc
@@ -517,7 +517,7 @@ class Lab:
         for proc, handle in waits:
             try:
                 payload = await asyncio.wait_for(handle.future, 2.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
+            except (TimeoutError, asyncio.CancelledError):
                 continue
             if isinstance(payload, dict) and "sockets" in payload:
                 out[proc.name] = payload["sockets"]

@@ -132,7 +132,7 @@ class Runner:
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 report.text = format_node(step, pending=True)
                 return
             handle.stated = True
@@ -143,7 +143,7 @@ class Runner:
         self.lab._spin_for(handle)
         try:
             result = await asyncio.wait_for(asyncio.shield(handle.future), self.step_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             handle.pending = True
             report.text = format_node(step, pending=True)
             report.divergence = (
@@ -171,9 +171,11 @@ class Runner:
             await asyncio.sleep(node.delay)
         try:
             result = await asyncio.wait_for(asyncio.shield(handle.future), self.step_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             report.text = _node_text(node)
-            report.divergence = f"{node.actor}'s blocked {step.call.name} had not returned after {self.step_timeout:g} s"
+            report.divergence = (
+                f"{node.actor}'s blocked {step.call.name} had not returned after {self.step_timeout:g} s"
+            )
             return
         report.result = result
         report.text = format_node(Completion(node.actor, None, node.delay), result.outcome)

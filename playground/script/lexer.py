@@ -95,7 +95,8 @@ def _string(text: str, start: int) -> tuple[bytes, int]:
 
 def _address_token(text: str, start: int, host: str, after_host: int, ipv6: bool) -> tuple[Token, int]:
     if after_host >= len(text) or text[after_host] != ":":
-        raise LineError(start + 1, f"address {text[start:after_host]} needs a port, as in {'[::1]' if ipv6 else '127.0.0.1'}:9000")
+        example = "[::1]" if ipv6 else "127.0.0.1"
+        raise LineError(start + 1, f"address {text[start:after_host]} needs a port, as in {example}:9000")
     j = after_host + 1
     while j < len(text) and text[j] in DIGITS:
         j += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -92,7 +91,7 @@ class PairArg:
     column: int = 0
 
 
-Arg = Union[IntArg, FloatArg, NameArg, FlagsArg, DataArg, AddressArg, RefArg, PairArg]
+Arg = IntArg | FloatArg | NameArg | FlagsArg | DataArg | AddressArg | RefArg | PairArg
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ class Call:
 
 # What a call returned: used both for what a script states and what happened.
 
-Value = Union[int, float, Pair, Address]
+Value = int | float | Pair | Address
 
 
 @dataclass(frozen=True)
@@ -190,7 +189,7 @@ class Repeat:
     trailing: tuple[str, ...] = ()  # comment lines just before `end`
 
 
-Node = Union[Spawn, Kill, Sleep, Step, Completion, Repeat]
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat
 
 
 @dataclass(frozen=True)

@@ -59,9 +59,11 @@ FORMAT_VERSION = 1
 PROCESS_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^)]*)\)")
-_RESERVED = set(OPTIONS) | set(SHUT_HOW) | set(MSG_FLAGS) | set(POLL_EVENTS) | set(SIGNALS) | set(
-    SOCKET_KINDS
-) | set(FAMILIES) | set(TYPES) | set(WAIT_FLAGS) | set(DISPOSITIONS) | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end"}
+_RESERVED = (
+    set(OPTIONS) | set(SHUT_HOW) | set(MSG_FLAGS) | set(POLL_EVENTS) | set(SIGNALS) | set(SOCKET_KINDS)
+    | set(FAMILIES) | set(TYPES) | set(WAIT_FLAGS) | set(DISPOSITIONS)
+    | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end"}
+)
 
 
 @dataclass
@@ -355,10 +357,15 @@ def _directive(cursor: _Cursor, scope: Scope) -> Node:
     else:
         name = cursor.next()
         if name is None or name.kind != "name":
-            raise LineError(name.column if name else cursor.end_column, f"{word.text} needs a process name, as in '{word.text} server'")
+            column = name.column if name else cursor.end_column
+            raise LineError(column, f"{word.text} needs a process name, as in '{word.text} server'")
         if word.text == "spawn":
             if not PROCESS_NAME.match(name.text):
-                raise LineError(name.column, f"{name.text!r} is not a process name: use lowercase letters, digits, '_' and '-', starting with a letter")
+                raise LineError(
+                    name.column,
+                    f"{name.text!r} is not a process name: use lowercase letters, digits, '_' and '-', "
+                    "starting with a letter",
+                )
             if name.text in scope.processes:
                 raise LineError(name.column, f"a process named {name.text!r} already exists")
             if name.text in _RESERVED:
@@ -539,7 +546,8 @@ def _socket_args(args: list[Arg], end: int) -> list[Arg]:
             raise LineError(typ.column, "socket type must be SOCK_STREAM or SOCK_DGRAM")
         if len(args) == 3:
             proto = args[2]
-            if not ((isinstance(proto, NameArg) and proto.name in PROTOCOLS) or (isinstance(proto, IntArg) and proto.value == 0)):
+            named = isinstance(proto, NameArg) and proto.name in PROTOCOLS
+            if not (named or (isinstance(proto, IntArg) and proto.value == 0)):
                 raise LineError(proto.column, "protocol must be 0, IPPROTO_TCP or IPPROTO_UDP")
         return args
     column = args[0].column if args else end
@@ -604,7 +612,10 @@ def _check_arg(kind: str, arg: Arg, actor: str, scope: Scope, option: str | None
                 return arg
             if arg.name in ("localhost",):
                 raise LineError(arg.column, "write the address numerically, as in 127.0.0.1:9000")
-            raise LineError(arg.column, f"expected an address (127.0.0.1:9000, [::1]:9000, PROC.VAR); {actor} has no socket named {arg.name!r}")
+            raise LineError(
+                arg.column,
+                f"expected an address (127.0.0.1:9000, [::1]:9000, PROC.VAR); {actor} has no socket named {arg.name!r}",
+            )
         raise LineError(arg.column, "expected an address, as in 127.0.0.1:9000, [::1]:9000 or server.l")
     if kind == P.OPTION:
         if isinstance(arg, NameArg) and arg.name in OPTIONS:
@@ -674,7 +685,7 @@ def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
     fields: dict[str, object] = {}
     if start.kind == "name" and start.text in ("killed", "exited"):
         fields["death"] = _death(cursor)
-    elif start.kind == "int" and int(start.value) == -1 and cursor.at("name", 1) and cursor.peek(1).text.startswith("E"):  # type: ignore[union-attr, arg-type]
+    elif _is_errno_start(cursor, start):
         cursor.next()
         err = cursor.next()
         assert err is not None
@@ -701,6 +712,14 @@ def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
             break
         fields["signals"] = tuple(signals)
     return Outcome(**fields)  # type: ignore[arg-type]
+
+
+def _is_errno_start(cursor: _Cursor, start: Token) -> bool:
+    following = cursor.peek(1)
+    return (
+        start.kind == "int" and start.value == -1 and following is not None
+        and following.kind == "name" and following.text.startswith("E")
+    )
 
 
 def _death(cursor: _Cursor) -> Death:

@@ -14,8 +14,8 @@ around each call tells which signals arrived during it.
 from __future__ import annotations
 
 import array
-import errno
 import ctypes
+import errno
 import fcntl
 import os
 import resource

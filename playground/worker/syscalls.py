@@ -224,7 +224,8 @@ def do_sendto(fd: int, data: bytes, flags: int, family: int, host: str, port: in
 
 def do_writev(fd: int, buffers: list[bytes]) -> Result:
     keep = [ctypes.create_string_buffer(b, len(b)) for b in buffers]
-    vec = (libc.iovec * len(buffers))(*[libc.iovec(ctypes.cast(k, ctypes.c_void_p), len(b)) for k, b in zip(keep, buffers)])
+    entries = [libc.iovec(ctypes.cast(k, ctypes.c_void_p), len(b)) for k, b in zip(keep, buffers, strict=True)]
+    vec = (libc.iovec * len(buffers))(*entries)
     t0 = now()
     ret = libc.writev(fd, vec, len(buffers))
     t1 = now()

@@ -1,0 +1,80 @@
+"""Fixtures shared by the engine's tests: a live lab on the real kernel."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from playground.events import CallResult
+from playground.lab import Lab
+from playground.script.format import format_outcome
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+async def lab() -> AsyncIterator[Lab]:
+    lab = await Lab.start()
+    try:
+        yield lab
+    finally:
+        await lab.shutdown()
+
+
+async def outcome(lab: Lab, line: str) -> str:
+    """Run one line and give its outcome as the script writes it (`= 3`, `= -1 EPIPE ...`)."""
+    result = await lab.run_line(line)
+    assert isinstance(result, CallResult), f"{line!r} gave no call result"
+    text = format_outcome(result.outcome)
+    # The kernel's message is shown in parentheses; tests compare the rest.
+    if result.outcome.errno_message:
+        text = text.replace(f" ({result.outcome.errno_message})", "")
+    return text
+
+
+async def connected_pair(lab: Lab, server: str = "server", client: str = "client") -> None:
+    """server has listener l and accepted a; client has c, connected to it."""
+    for name in (server, client):
+        if name not in lab.processes:
+            await lab.run_line(f"spawn {name}")
+    for line in (
+        f"{server}: l = socket(tcp)",
+        f"{server}: bind(l, 127.0.0.1:0)",
+        f"{server}: listen(l, 8)",
+        f"{client}: c = socket(tcp)",
+        f"{client}: connect(c, {server}.l)",
+        f"{server}: a = accept(l)",
+    ):
+        result = await lab.run_line(line)
+        assert result is not None and result.outcome.errno is None, (line, result)
+
+
+def process_exists(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def process_state(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rfind(")") + 2]
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is pid (zombies included)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
