@@ -442,8 +442,12 @@ class Lab:
         self._ids += 1
         return self._ids
 
-    def submit(self, step: Step, text: str | None = None) -> CallHandle:
-        """Send a step's call to its process; the handle's future gives the result."""
+    def submit(self, step: Step, text: str | None = None, spin: bool = False) -> CallHandle:
+        """Send a step's call to its process; the handle's future gives the result.
+
+        With spin, poll the channel for a moment first: most calls return
+        within microseconds, and sleeping in epoll costs more than that.
+        """
         assert self._loop is not None and step.actor is not None
         proc = self.process(step.actor)
         if not proc.alive:
@@ -460,6 +464,10 @@ class Lab:
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
+        if spin:
+            self._spin_for(handle)
+            if handle.future.done():
+                return handle
         handle.timer = self._loop.call_later(PENDING_AFTER, self._mark_pending, handle)
         return handle
 
@@ -558,10 +566,11 @@ class Lab:
         elif isinstance(node, Step):
             if node.delay:
                 await asyncio.sleep(node.delay)
-            handle = self.submit(node, text)
+            handle = self.submit(node, text, spin=not node.blocks)
             if node.blocks:
                 return None
-            self._spin_for(handle)
+            if handle.future.done():
+                return handle.future.result()
             return await handle.future
         if isinstance(node, Sleep):
             self._emit(DirectiveDone(node, text or format_node(node), time.monotonic_ns()))

@@ -116,8 +116,9 @@ class Runner:
             report.error = str(exc)
             report.text = format_node(node) if not isinstance(node, (Step, Completion)) else _node_text(node)
         # Deaths and signals are reported by the kernel asynchronously; give
-        # the event loop one turn to deliver those this line caused.
-        await asyncio.sleep(0)
+        # the event loop one turn to deliver those this line may have caused.
+        if not isinstance(node, Step) or report.result is None or report.result.outcome.death is not None:
+            await asyncio.sleep(0)
         report.notes, self._notes = self._notes, []
         if self.on_step:
             self.on_step(report)
@@ -128,7 +129,7 @@ class Runner:
         report.call = step.call.name
         if step.delay:
             await asyncio.sleep(step.delay * (self.speed if self.speed is not None else 1.0))
-        handle = self.lab.submit(step)
+        handle = self.lab.submit(step, spin=not step.blocks)
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import re
+from typing import NamedTuple
 
 from playground.constants import MAX_DATA_BYTES
 from playground.script.errors import LineError
@@ -14,12 +15,16 @@ DIGITS = "0123456789"
 PUNCT = "(),=|{}*+:!"
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     kind: str  # name, int, float, string, address, ellipsis, or the punctuation itself
     text: str
     column: int  # 1-based
     value: object = None
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_NUMBER = re.compile(r"-?[0-9.]+")
+_PLAIN_STRING = re.compile(r'"([^"\\]*)"')
 
 
 _ESCAPES = {
@@ -30,6 +35,11 @@ _ESCAPES = {
 
 def strip_comment(text: str) -> tuple[str, str | None]:
     """Split off a `# comment` that is not inside a string literal."""
+    if "#" not in text:
+        return text, None
+    if '"' not in text:
+        body, _, comment = text.partition("#")
+        return body, comment.strip()
     in_string = False
     i = 0
     while i < len(text):
@@ -127,6 +137,12 @@ def tokenize(text: str) -> list[Token]:
             i += 3
             continue
         if ch == '"':
+            plain = _PLAIN_STRING.match(text, i)
+            if plain is not None and plain.group(1).isascii():
+                end = plain.end()
+                tokens.append(Token("string", text[i:end], i + 1, plain.group(1).encode()))
+                i = end
+                continue
             value, end = _string(text, i)
             if len(value) > MAX_DATA_BYTES:
                 raise LineError(i + 1, f"string is larger than {MAX_DATA_BYTES} bytes")
@@ -141,9 +157,7 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(token)
             continue
         if ch in DIGITS or (ch in "-." and i + 1 < n and text[i + 1] in DIGITS):
-            j = i + 1
-            while j < n and text[j] in DIGITS + ".":
-                j += 1
+            j = _NUMBER.match(text, i).end()  # type: ignore[union-attr]
             word = text[i:j]
             if word.count(".") == 3 and not word.startswith("-"):
                 token, i = _address_token(text, i, word, j, ipv6=False)
@@ -166,9 +180,7 @@ def tokenize(text: str) -> list[Token]:
             i = j
             continue
         if ch in NAME_START:
-            j = i + 1
-            while j < n and text[j] in NAME_CHARS:
-                j += 1
+            j = _NAME.match(text, i).end()  # type: ignore[union-attr]
             tokens.append(Token("name", text[i:j], i + 1))
             i = j
             continue

@@ -196,3 +196,17 @@ def test_kernel_errno_names_match_python() -> None:
 
     assert errno_name(11) == "EAGAIN" and ERRNO_NUMBERS["EWOULDBLOCK"] == 11
     assert errno_name(socket.EAI_AGAIN if False else 32) == "EPIPE"
+
+
+async def test_lab_process_holds_only_what_a_c_program_would(lab: Lab) -> None:
+    import os
+
+    await lab.run_line("spawn a")
+    await lab.run_line("a: s = socket(tcp)")
+    await lab.run_line("a: kid = fork()")
+    for name in ("a", "kid"):
+        fds = sorted(int(fd) for fd in os.listdir(f"/proc/{lab.processes[name].pid}/fd"))
+        low = [fd for fd in fds if fd < 1000]
+        assert low == [0, 1, 2, 3], (name, fds)  # stdin, stdout, stderr and the lab's own socket
+    assert await outcome(lab, "kid: t = socket(udp)") == "= 4"
+    assert await outcome(lab, "a: t = socket(udp)") == "= 4"
