@@ -38,7 +38,8 @@ _PROSE = re.compile(r"#(?P<lang>[a-z]{2})(?P<after>\^)?(?:\s(?P<text>.*))?\Z")
 # `#% key: value`, `#% key.zh: value`
 _META = re.compile(r"#%\s*(?P<key>[a-z][a-z0-9_-]*)(?:\.(?P<lang>[a-z]{2}))?\s*:\s*(?P<value>.*)\Z")
 _FILE_NAME = re.compile(r"(?P<number>\d+)-(?P<slug>[a-z0-9][a-z0-9-]*)\.sockplay\Z")
-_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+_CJK = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff]")
+_CJK_PUNCTUATION = re.compile(r"[\u3000-\u303f\uff00-\uffef\u2018-\u201d\u2026]")
 
 Paragraphs = dict[str, list[str]]  # language -> paragraphs
 
@@ -190,14 +191,21 @@ PLANNED: tuple[PlannedLesson, ...] = (
 # Loading.
 
 
+def _glued(left: str, right: str) -> bool:
+    """Whether two CJK pieces join without a space (a space stays between Chinese and a Latin word)."""
+    if _CJK_PUNCTUATION.match(left) or _CJK_PUNCTUATION.match(right):
+        return True
+    return bool(_CJK.match(left) and _CJK.match(right))
+
+
 def _join(lang: str, lines: list[str]) -> str:
-    """Join a paragraph's lines: with spaces, except between CJK characters."""
+    """Join a paragraph's lines: with spaces, except between Chinese characters and punctuation."""
     text = ""
     for piece in lines:
         piece = piece.strip()
         if not piece:
             continue
-        if text and not (lang == "zh" and (_CJK.match(text[-1]) or _CJK.match(piece[0]))):
+        if text and not (lang == "zh" and _glued(text[-1], piece[0])):
             text += " "
         text += piece
     return text
