@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sockplay {__version__}")
     parser.add_argument("--allow-network", action="store_true",
                         help="allow bind/connect/sendto on addresses other than loopback")
+    parser.add_argument("--host-network", action="store_true",
+                        help="run the lab on the host's loopback instead of a private network namespace")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a .sockplay script headless and check its outcomes")
     run.add_argument("file", help="the script (- for standard input)")
@@ -37,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})")
     run.add_argument("--allow-network", action="store_true", dest="allow_network_run",
                      help="allow addresses other than loopback")
+    run.add_argument("--host-network", action="store_true", dest="host_network_run",
+                     help="run on the host's loopback instead of a private network namespace")
     return parser
 
 
@@ -104,15 +109,19 @@ def run_command(args: argparse.Namespace) -> int:
         print(f"sockplay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
     allow = args.allow_network or args.allow_network_run
+    host = args.host_network or args.host_network_run
     printer = JsonPrinter() if args.json else ScriptPrinter(script)
     try:
-        return asyncio.run(_run(script, allow, args.timeout, printer))
+        return asyncio.run(_run(script, allow, args.timeout, printer, host))
     except KeyboardInterrupt:
         return 130
 
 
-async def _run(script: Script, allow_network: bool, timeout: float, printer: ScriptPrinter | JsonPrinter) -> int:
-    lab = await Lab.start(allow_network=allow_network)
+async def _run(
+    script: Script, allow_network: bool, timeout: float, printer: ScriptPrinter | JsonPrinter, host_network: bool
+) -> int:
+    lab = await Lab.start(allow_network=allow_network, host_network=host_network)
+    explain_network(lab)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     stopped: list[int] = []
@@ -145,6 +154,15 @@ async def _run(script: Script, allow_network: bool, timeout: float, printer: Scr
     return report.exit_code
 
 
+def explain_network(lab: Lab) -> None:
+    """Say once, on standard error, why the lab is not in a private namespace (or lacks capture)."""
+    network = lab.network
+    if not network.private and network.reason and "--host-network" not in network.reason:
+        print(f"sockplay: {network.reason}; the lab runs on the host's loopback", file=sys.stderr)
+    elif network.private and network.reason:
+        print(f"sockplay: in the lab's namespace, {network.reason}", file=sys.stderr)
+
+
 class ScriptPrinter:
     """Prints each line as it ran, in script syntax, so the output is a script too."""
 
@@ -152,9 +170,10 @@ class ScriptPrinter:
         self.script = script
 
     def begin(self, lab: Lab) -> None:
-        print("sockplay 1", flush=True)
         for comment in self.script.header_comments:
             print(f"# {comment}" if comment else "#")
+        print("sockplay 1", flush=True)
+        print(f"# lab network: {lab.network.kind}")
         self.lab = lab
 
     def step(self, report: StepReport) -> None:
@@ -240,7 +259,15 @@ def step_json(report: StepReport, t0: int) -> dict:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`sockplay run x | head`): stop quietly, as a C tool would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 141
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING
+from playground.netns import LabNetwork, make_network
 from playground.events import (
     CallDone,
     CallPending,
@@ -118,8 +119,9 @@ class Process:
 
 
 class Lab:
-    def __init__(self, allow_network: bool = False) -> None:
+    def __init__(self, allow_network: bool = False, network: LabNetwork | None = None) -> None:
         self.allow_network = allow_network
+        self.network = network or LabNetwork()
         self.processes: dict[str, Process] = {}
         self.t0 = time.monotonic_ns()
         self._ids = 0
@@ -131,9 +133,12 @@ class Lab:
     # Life cycle.
 
     @classmethod
-    async def start(cls, allow_network: bool = False) -> Lab:
-        lab = cls(allow_network)
-        lab._loop = asyncio.get_running_loop()
+    async def start(cls, allow_network: bool = False, host_network: bool = False) -> Lab:
+        """A new lab; unless host_network, in a private network namespace where the machine allows one."""
+        loop = asyncio.get_running_loop()
+        network = await loop.run_in_executor(None, make_network, host_network)
+        lab = cls(allow_network, network)
+        lab._loop = loop
         try:  # orphans of lab processes come back to us, so none is left a zombie
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         except (OSError, AttributeError):
@@ -163,6 +168,7 @@ class Lab:
             for handle in list(proc.inflight.values()):
                 if not handle.future.done():
                     handle.future.cancel()
+        self.network.close()
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
@@ -212,7 +218,8 @@ class Lab:
         child = subprocess.Popen(
             [sys.executable, "-S", "-c",
              f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
-             f"from playground.worker.main import main; main()", str(theirs.fileno())],
+             f"from playground.worker.main import main; main()", str(theirs.fileno()),
+             *self.network.worker_args()],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -63,7 +63,10 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
             raise LabError(f"{proc.name}'s {arg.name} has no address yet: bind or connect it first")
     else:
         raise LabError(f"expected an address, not {arg}")
-    if not lab.allow_network and not _is_loopback(address.host):
+    # In the lab's private namespace only loopback exists, so a wildcard bind
+    # (the usual server idiom) exposes nothing.
+    wildcard = call == "bind" and ipaddress.ip_address(address.host).is_unspecified
+    if not lab.allow_network and not _is_loopback(address.host) and not (wildcard and lab.network.private):
         what = "bind" if call == "bind" else "send to" if call == "sendto" else "connect to"
         raise LabError(
             f"refusing to {what} {address}: sockplay stays on loopback (127.0.0.1, ::1) "

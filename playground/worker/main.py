@@ -359,9 +359,25 @@ class Worker:
             os._exit(0)
 
 
+def join_namespaces(spec: str) -> None:
+    """Enter the lab network's namespaces (`PID` or `PID,user`) while still single-threaded."""
+    pid, _, extra = spec.partition(",")
+    for kind in (["user"] if extra == "user" else []) + ["net"]:
+        fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if libc.libc.setns(fd, 0) != 0:
+                err = libc.errno()
+                raise OSError(err, f"setns {kind}: {os.strerror(err)}")
+        finally:
+            os.close(fd)
+
+
 def main() -> None:
     global _FULL, _EMPTY
     ctl = int(sys.argv[1])
+    for arg in sys.argv[2:]:
+        if arg.startswith("--netns="):
+            join_namespaces(arg.removeprefix("--netns="))
     _FULL = libc.full_sigset()
     _EMPTY = libc.empty_sigset()
     Handlers.capture()

@@ -55,10 +55,30 @@ async def test_closed_descriptor_gives_the_kernels_ebadf(lab: Lab) -> None:
 async def test_non_loopback_addresses_are_refused_unless_allowed(lab: Lab) -> None:
     await lab.run_line("spawn a")
     await lab.run_line("a: s = socket(tcp)")
-    for line in ("a: bind(s, 0.0.0.0:9000)", "a: connect(s, 192.0.2.1:80)", 'a: sendto(s, "x", 198.51.100.7:53)'):
+    for line in ("a: connect(s, 192.0.2.1:80)", 'a: sendto(s, "x", 198.51.100.7:53)', "a: bind(s, 10.1.2.3:0)"):
         with pytest.raises(LabError, match="stays on loopback"):
             await lab.run_line(line)
     assert await outcome(lab, "a: bind(s, 127.0.0.2:0)") == "= 0"
+
+
+async def test_wildcard_bind_is_refused_on_the_host_network_only() -> None:
+    host = await Lab.start(host_network=True)
+    try:
+        await host.run_line("spawn a")
+        await host.run_line("a: s = socket(tcp)")
+        with pytest.raises(LabError, match="stays on loopback"):
+            await host.run_line("a: bind(s, 0.0.0.0:0)")
+    finally:
+        await host.shutdown()
+    private = await Lab.start()
+    try:
+        if not private.network.private:
+            pytest.skip(f"no private network namespace here: {private.network.reason}")
+        await private.run_line("spawn a")
+        await private.run_line("a: s = socket(tcp)")
+        assert await outcome(private, "a: bind(s, 0.0.0.0:0)") == "= 0"
+    finally:
+        await private.shutdown()
 
 
 async def test_calls_on_a_dead_process_are_refused(lab: Lab) -> None:

@@ -1,0 +1,111 @@
+"""The lab's own network namespace: made as root, as an ordinary user, or not at all."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from playground.lab import Lab
+from tests.conftest import REPO, outcome
+
+# An interpreter an unprivileged user may run (the project's venv may live under /root).
+SYSTEM_PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(p, os.X_OK)), None)
+
+PROBE = """
+import asyncio, os
+from playground.lab import Lab
+async def main():
+    lab = await Lab.start()
+    try:
+        await lab.run_line("spawn a")
+        await lab.run_line("a: s = socket(tcp)")
+        bind = await lab.run_line("a: bind(s, 127.0.0.1:80)")
+        print(os.getuid(), "|", lab.network.kind, "|", lab.network.reason, "|",
+              lab.network.packet_socket is not None, lab.network.diag_socket is not None, "|",
+              bind.outcome.value, bind.outcome.errno)
+    finally:
+        await lab.shutdown()
+asyncio.run(main())
+"""
+
+
+def probe(*prefix: str) -> list[str]:
+    assert SYSTEM_PYTHON is not None
+    result = subprocess.run(
+        [*prefix, SYSTEM_PYTHON, "-c", PROBE], capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)}, cwd="/",
+    )
+    assert result.returncode == 0, result.stderr
+    return [part.strip() for part in result.stdout.strip().split("|")]
+
+
+async def test_root_gets_a_private_namespace_with_its_own_loopback(lab: Lab) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    assert lab.network.kind == "private namespace (root)", lab.network.reason
+    await lab.run_line("spawn a")
+    pid = lab.processes["a"].pid
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert lab.network.packet_socket is not None and lab.network.diag_socket is not None
+    assert lab.network.sysctls["net.ipv4.tcp_fin_timeout"].isdigit()
+
+
+async def test_every_session_starts_clean() -> None:
+    # A fixed port left in TIME-WAIT by one lab does not bother the next one.
+    for _ in range(2):
+        lab = await Lab.start()
+        try:
+            if not lab.network.private:
+                pytest.skip(f"no private namespace here: {lab.network.reason}")
+            await lab.run_line("spawn a")
+            await lab.run_line("a: l = socket(tcp)")
+            assert await outcome(lab, "a: bind(l, 127.0.0.1:9000)") == "= 0"
+            await lab.run_line("a: listen(l, 1)")
+            await lab.run_line("a: c = socket(tcp)")
+            await lab.run_line("a: connect(c, a.l)")
+            await lab.run_line("a: s = accept(l)")
+            await lab.run_line("a: close(s)")  # the server closes first: its port goes to TIME-WAIT
+            await lab.run_line("a: close(c)")
+            await lab.run_line("a: close(l)")
+        finally:
+            await lab.shutdown()
+
+
+async def test_host_network_is_the_hosts_loopback() -> None:
+    lab = await Lab.start(host_network=True)
+    try:
+        assert lab.network.kind == "host loopback" and not lab.network.private
+        await lab.run_line("spawn a")
+        assert os.readlink(f"/proc/{lab.processes['a'].pid}/ns/net") == os.readlink("/proc/self/ns/net")
+    finally:
+        await lab.shutdown()
+
+
+def test_an_unprivileged_user_gets_a_user_namespace() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or SYSTEM_PYTHON is None:
+        pytest.skip("needs root (to drop privileges), setpriv and a system python3")
+    if int(Path("/proc/sys/user/max_user_namespaces").read_text()) == 0:
+        pytest.skip("user namespaces are disabled on this kernel")
+    uid, kind, reason, sockets, bind = probe("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
+    assert uid == "65534"
+    assert kind == "private namespace (user namespace)", reason
+    assert sockets == "True True"  # packet capture and sock_diag work inside it
+    assert bind == "0 None"  # root of its own namespace: port 80 is fine
+
+
+def test_without_privileges_the_lab_falls_back_and_says_why() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or SYSTEM_PYTHON is None:
+        pytest.skip("needs root (to drop privileges), setpriv and a system python3")
+    # uid 0 without any capability may neither unshare a network nor map root into a user namespace.
+    _, kind, reason, sockets, bind = probe(
+        "setpriv", "--bounding-set=-all", "--inh-caps=-all",
+        "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked",
+    )
+    assert kind == "host loopback"
+    assert reason.startswith("no network namespace could be made") and "Operation not permitted" in reason
+    assert sockets == "False False"
+    assert bind == "-1 EACCES"
