@@ -27,7 +27,6 @@ from pathlib import Path
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING
-from playground.netns import LabNetwork, make_network
 from playground.events import (
     CallDone,
     CallPending,
@@ -41,6 +40,7 @@ from playground.events import (
     ProcessStarted,
     SignalCaught,
 )
+from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import LabError, resolve_call
 from playground.script.format import format_node
