@@ -1,0 +1,224 @@
+"""SockplayApp: the playground's TUI on top of the engine (playground.lab).
+
+The app owns one LabSession. Engine events arrive in the app's own event loop; the
+log takes them in batches, and the Lab pane and Inspector follow `inspect()` snapshots
+taken on a short timer and after each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import os
+import signal
+import time
+import tomllib
+from collections import deque
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.theme import Theme
+
+from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
+from widgets.commands import SockplayCommands
+from widgets.main_screen import MainScreen
+from widgets.palette import Palette, palette_from_variables
+from widgets.session import DEFAULT_PROCESSES, LabSession
+from widgets.view import LabView
+
+__all__ = ["SockplayApp", "keymap_file", "load_keymap"]
+
+POLL_INTERVAL = 0.25  # seconds between inspect() snapshots when nothing happens
+REFRESH_GAP = 0.03  # at most one snapshot per this many seconds while calls stream in
+NOTIFY_BURST = 4  # notifications allowed per NOTIFY_WINDOW; the log keeps the rest
+NOTIFY_WINDOW = 2.0
+HINT = [
+    "Welcome to sockplay: server and client are real processes; every call goes to the real kernel.",
+    "Try: F2 connects a pair · or select server (↑/↓) and press n (socket), b (bind), l (listen),",
+    "then client: n, c (connect); server's listener: a (accept) · w write, r read, x close · ? help · : type",
+]
+
+
+def keymap_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sockplay" / "keymap.toml"
+
+
+def load_keymap(path: Path | None = None) -> dict[str, str]:
+    """Binding id -> keys, from a TOML file of `"sockplay.read" = "ctrl+r"` lines (missing file: none)."""
+    path = path or keymap_file()
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+class SockplayApp(App[int]):
+    """A split-pane playground for live sockets."""
+
+    CSS_PATH = ["app.tcss"]
+    TITLE = "sockplay"
+    COMMANDS = App.COMMANDS | {SockplayCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
+    ]
+
+    lab_view: reactive[LabView] = reactive(LabView, always_update=True)
+
+    def __init__(
+        self,
+        allow_network: bool = False,
+        *,
+        deterministic: bool = False,
+        default_lab: bool = True,
+        keymap: dict[str, str] | None = None,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        """`deterministic` hides what differs from run to run (pids, ports, times) for snapshots."""
+        super().__init__()
+        self.session = LabSession(allow_network, deterministic)
+        self.deterministic = deterministic
+        self.default_lab = default_lab
+        self.keymap_overrides = load_keymap() if keymap is None else dict(keymap)
+        self.poll_interval = poll_interval
+        self.lab_ready = asyncio.Event()
+        self._palette: Palette | None = None
+        self._refresh_wanted = asyncio.Event()
+        self._notified: deque[float] = deque()
+        self._atexit_registered = False
+        if deterministic:
+            self.animation_level = "none"
+
+    # Life cycle.
+
+    @property
+    def palette(self) -> Palette:
+        if self._palette is None:
+            self._palette = palette_from_variables(self.get_css_variables())
+        return self._palette
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen(self.palette, self.deterministic)
+
+    @property
+    def main_screen(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    async def on_mount(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        await self.session.start()
+        self.session.on_event = self._lab_event
+        self._install_guards()
+        self.run_worker(self._boot(), group="boot", exit_on_error=False)
+        self.run_worker(self._refresh_loop(), group="inspect", exit_on_error=False)
+        self.set_interval(self.poll_interval, self.want_refresh)
+
+    async def _boot(self) -> None:
+        now = time.monotonic_ns()
+        if self.default_lab:
+            for line in HINT:
+                self.session.book.note(line, now)
+            await self.session.spawn_defaults(DEFAULT_PROCESSES)
+        await self.refresh_lab()
+        self.lab_ready.set()
+        self.refresh_bindings()
+
+    def _install_guards(self) -> None:
+        """Quitting or the terminal closing must end every lab process."""
+        lab = self.session.lab
+        if lab is None:
+            return
+        atexit.register(lab.kill_all_now)
+        self._atexit_registered = True
+        if not self.is_headless:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGHUP, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(signum, self._terminated)
+                except (ValueError, RuntimeError, NotImplementedError):
+                    pass
+
+    def _terminated(self) -> None:
+        if self.session.lab is not None:
+            self.session.lab.kill_all_now()
+        self.exit(1)
+
+    async def on_unmount(self) -> None:
+        await self.session.shutdown()
+        if self._atexit_registered and self.session.lab is not None:
+            atexit.unregister(self.session.lab.kill_all_now)
+            self._atexit_registered = False
+
+    async def action_quit(self) -> None:
+        await self.session.shutdown()
+        self.exit(0)
+
+    # Following the lab.
+
+    def want_refresh(self) -> None:
+        self._refresh_wanted.set()
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await self._refresh_wanted.wait()
+            self._refresh_wanted.clear()
+            await self.refresh_lab()
+            await asyncio.sleep(REFRESH_GAP)
+
+    async def refresh_lab(self) -> None:
+        """Take an inspect() snapshot and show it."""
+        if not self.session.started:
+            return
+        await self.session.refresh()
+        self.lab_view = self.session.view()
+
+    def watch_lab_view(self, view: LabView) -> None:
+        if self.screen_stack:
+            screen = self.screen_stack[0]
+            if isinstance(screen, MainScreen) and screen.is_mounted:
+                screen.show_view(view)
+
+    def _lab_event(self, event: Event) -> None:
+        """Every engine event, in the event loop: cheap work only (the log batches itself)."""
+        if isinstance(event, CallDone):
+            self._refresh_wanted.set()
+            outcome = event.result.outcome
+            if outcome.signals and outcome.death is None:
+                self._announce(f"{event.process} caught {', '.join(outcome.signals)}",
+                               f"during {event.text.split(': ', 1)[-1]}", "warning")
+        elif isinstance(event, SignalCaught):
+            self._refresh_wanted.set()
+            self._announce(f"{event.process} caught {', '.join(event.signals)}", "between calls", "warning")
+        elif isinstance(event, ProcessEnded):
+            self._refresh_wanted.set()
+            death = event.death
+            if death is not None and death.how == "killed":
+                self._announce(f"{event.process} was killed by {death.detail}", "the process is gone", "error")
+            else:
+                self._announce(f"{event.process} {death or 'ended'}",
+                               "a zombie until its parent reaps it" if event.zombie else "", "information")
+        elif isinstance(event, (ProcessStarted, ProcessReaped)):
+            self._refresh_wanted.set()
+        else:
+            pass
+
+    def _announce(self, title: str, message: str, severity: str) -> None:
+        now = time.monotonic()
+        while self._notified and now - self._notified[0] > NOTIFY_WINDOW:
+            self._notified.popleft()
+        if len(self._notified) >= NOTIFY_BURST:
+            return
+        self._notified.append(now)
+        self.notify(message or title, title=title if message else "", severity=severity,  # type: ignore[arg-type]
+                    timeout=6)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        self._palette = palette_from_variables(self.get_css_variables())
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                screen.set_palette(self._palette)

@@ -1,0 +1,42 @@
+"""The command palette's sockplay commands: every binding of the main screen, by name."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+__all__ = ["SockplayCommands"]
+
+
+class SockplayCommands(Provider):
+    """Lists the main screen's actions (with their keys) and runs the one chosen."""
+
+    def _commands(self) -> list[tuple[str, str, str]]:
+        screen = self.screen
+        out = []
+        from widgets.main_screen import MainScreen
+
+        if not isinstance(screen, MainScreen):
+            return out
+        keys = screen.key_names()
+        for binding in screen.BINDINGS:
+            if screen.check_action(binding.action, ()) is False:
+                continue
+            key = keys.get(binding.action, binding.key)
+            title = binding.description
+            help_text = f"{binding.tooltip}  [{key}]" if binding.tooltip else f"[{key}]"
+            out.append((title, binding.action, help_text))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in self._commands():
+            yield DiscoveryHit(title, partial(self.screen.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in self._commands():
+            score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.8)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), partial(self.screen.run_action, action), text=title,
+                          help=help_text)

@@ -1,0 +1,210 @@
+"""The Event log pane: every call, signal and death, written in batches; filter and search."""
+
+from __future__ import annotations
+
+from rich.cells import cell_len
+from rich.highlighter import Highlighter
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
+from textual.widgets import Input, Label, Log
+
+from widgets.eventbook import KIND_OF_MARK, MARK_COLUMN, TIME_WIDTH, EventBook
+from widgets.palette import Palette
+
+__all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL"]
+
+FLUSH_INTERVAL = 0.05  # seconds between batched writes to the log
+
+
+class EventHighlighter(Highlighter):
+    """Colours a log line by the mark in its mark column, and the search term wherever it is."""
+
+    def __init__(self, palette: Palette) -> None:
+        self.palette = palette
+        self.term = ""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        p = self.palette
+        text.stylize(p.muted, 0, TIME_WIDTH)
+        text.stylize(p.primary, TIME_WIDTH + 1, MARK_COLUMN - 1)
+        if len(plain) > MARK_COLUMN:
+            kind = KIND_OF_MARK.get(plain[MARK_COLUMN])
+            if kind is None and plain[MARK_COLUMN] == "✗":
+                kind = "error"
+            style = {
+                "error": p.error,
+                "signal": p.warning,
+                "death": p.error,
+                "pending": p.accent,
+                "running": p.muted,
+                "returned": p.success,
+                "diverged": p.error,
+                "notice": p.muted,
+                "process": p.primary,
+            }.get(kind or "")
+            if style is not None:
+                text.stylize(style, MARK_COLUMN)
+            elif kind == "ok":
+                text.stylize(p.success, MARK_COLUMN, MARK_COLUMN + 1)
+            hex_at = plain.find("   │ hex ")
+            if hex_at >= 0:
+                text.stylize(p.muted, hex_at)
+        if self.term:
+            lowered = plain.lower()
+            needle = self.term.lower()
+            start = lowered.find(needle)
+            while start >= 0:
+                text.stylize(p.match, start, start + len(needle))
+                start = lowered.find(needle, start + len(needle))
+
+
+class EventLog(Log):
+    """A Log whose lines can be rewritten in place (a pending call completed)."""
+
+    def replace_line(self, index: int, line: str) -> None:
+        if not 0 <= index < len(self._lines):
+            return
+        self._lines[index] = line
+        width = cell_len(self._process_line(line))
+        if width > self._width:
+            self._width = width
+            self.virtual_size = Size(self._width, self.line_count)
+        self.refresh_lines(index)
+
+    def set_lines(self, lines: list[str]) -> None:
+        self.clear()
+        if lines:
+            self.write_lines(lines, scroll_end=True)
+
+
+class SearchBar(Horizontal):
+    BINDINGS = [
+        Binding("up", "older", "older match", show=False),
+        Binding("down", "newer", "newer match", show=False),
+        Binding("escape", "close", "close search", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Label("search", id="search-label")
+        yield Input(placeholder="text to find (↑ older, ↓ newer, Esc closes)", id="search-input", compact=True)
+        yield Label("", id="search-status")
+
+    def action_older(self) -> None:
+        self.query_ancestor(EventsPane).find(backwards=True)
+
+    def action_newer(self) -> None:
+        self.query_ancestor(EventsPane).find(backwards=False)
+
+    def action_close(self) -> None:
+        self.query_ancestor(EventsPane).close_search()
+
+
+class EventsPane(Vertical):
+    """The log and its search bar; writes what the EventBook has new every FLUSH_INTERVAL."""
+
+    def __init__(self, book: EventBook, palette: Palette, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.book = book
+        self.highlighter = EventHighlighter(palette)
+        self.match_index: int | None = None
+
+    def compose(self) -> ComposeResult:
+        log = EventLog(highlight=True, id="event-log")
+        log.highlighter = self.highlighter
+        log.can_focus = True
+        yield log
+        bar = SearchBar(id="search-bar")
+        bar.display = False
+        yield bar
+
+    def on_mount(self) -> None:
+        self.border_title = "Events"
+        self._update_title()
+        self.set_interval(FLUSH_INTERVAL, self.flush)
+
+    @property
+    def log_widget(self) -> EventLog:
+        return self.query_one(EventLog)
+
+    def set_palette(self, palette: Palette) -> None:
+        self.highlighter.palette = palette
+        self.log_widget._render_line_cache.clear()
+        self.log_widget.refresh()
+
+    def flush(self) -> None:
+        """Write the lines the book has new, and rewrite those that changed."""
+        log = self.log_widget
+        lines = self.book.take_unwritten()
+        if lines:
+            log.write_lines(lines)
+        for index, line in self.book.take_changed():
+            log.replace_line(index, line)
+        if lines:
+            self._update_title()
+
+    def relist(self) -> None:
+        self.log_widget.set_lines(self.book.relist())
+        self._update_title()
+
+    def set_filter(self, process: str | None, fd: int | None = None) -> None:
+        self.log_widget.set_lines(self.book.set_filter(process, fd))
+        self._update_title()
+
+    def toggle_hex(self) -> None:
+        self.book.hex = not self.book.hex
+        self.relist()
+
+    def _update_title(self) -> None:
+        shown = len(self.book.shown)
+        total = len(self.book.entries)
+        what = "all" if self.book.filter is None else f"only {self.book.filter_label}"
+        hex_note = " · hex" if self.book.hex else ""
+        self.border_subtitle = f"{what} · {shown}/{total} lines{hex_note}"
+
+    # Search.
+
+    def open_search(self) -> None:
+        bar = self.query_one(SearchBar)
+        bar.display = True
+        self.query_one("#search-input", Input).focus()
+
+    def close_search(self) -> None:
+        self.query_one(SearchBar).display = False
+        self.highlighter.term = ""
+        self.match_index = None
+        self.log_widget._render_line_cache.clear()
+        self.log_widget.refresh()
+        self.log_widget.focus()
+
+    @on(Input.Changed, "#search-input")
+    def _term_changed(self, event: Input.Changed) -> None:
+        self.highlighter.term = event.value
+        self.match_index = None
+        self.log_widget._render_line_cache.clear()
+        self.log_widget.refresh()
+        self.find(backwards=True)
+
+    @on(Input.Submitted, "#search-input")
+    def _term_submitted(self, event: Input.Submitted) -> None:
+        self.find(backwards=True)
+
+    def find(self, backwards: bool = True) -> int | None:
+        log = self.log_widget
+        term = self.highlighter.term
+        lines = log.lines
+        start = self.match_index if self.match_index is not None else len(lines)
+        found = self.book.search(lines, term, start, backwards) if term else None
+        status = self.query_one("#search-status", Label)
+        if found is None:
+            status.update("no match" if term else "")
+            return None
+        self.match_index = found
+        count = sum(1 for line in lines if term.lower() in line.lower()) if len(lines) < 200_000 else 0
+        status.update(f"line {found + 1} · {count} matching")
+        log.scroll_to(y=max(0, found - log.size.height // 2), animate=False)
+        return found

@@ -1,0 +1,208 @@
+"""The Lab pane: processes and their sockets as a tree that follows the kernel."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Tree
+from textual.widgets.tree import TreeNode
+
+from widgets.palette import Palette
+from widgets.view import LabView, ProcessView, SelectionKey, SocketView, format_address, format_bytes, socket_badges
+
+__all__ = ["LabTree", "process_label", "socket_label"]
+
+_CALM_STATES = {"ESTABLISHED", "CONNECTED"}
+_OPEN_STATES = {"LISTEN", "UNCONNECTED"}
+_CLOSING_STATES = {"FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "CLOSING"}
+
+
+def process_label(proc: ProcessView, palette: Palette, deterministic: bool = False) -> Text:
+    text = Text()
+    text.append(proc.name, palette.strong)
+    text.append(f"  pid {'····' if deterministic else proc.pid}", palette.muted)
+    if proc.state == "running":
+        state_style = palette.success
+    elif proc.zombie:
+        state_style = palette.warning
+    elif proc.state.startswith("killed"):
+        state_style = palette.error
+    else:
+        state_style = palette.muted
+    text.append(f"  {proc.state}", state_style)
+    for call in proc.blocked:
+        text.append(f"  ⧗ {call}", palette.accent)
+    return text
+
+
+def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False) -> Text:
+    text = Text()
+    text.append(sock.name or f"fd{sock.fd}", palette.strong)
+    text.append(f" fd {sock.fd} {sock.kind} ", palette.muted)
+    state = sock.shown_state
+    if state in _CALM_STATES:
+        style = palette.success
+    elif state in _OPEN_STATES:
+        style = palette.primary
+    elif state in _CLOSING_STATES:
+        style = palette.warning
+    elif state == "CLOSE":
+        style = palette.muted
+    else:
+        style = palette.accent
+    text.append(state, style)
+    if sock.local is not None and sock.local[1] != 0:
+        text.append(f" {format_address(sock.local, deterministic)}")
+        if sock.peer is not None:
+            text.append(f" ↔ {format_address(sock.peer, deterministic)}")
+    if sock.inq is not None or sock.outq is not None:
+        queued = f" in {format_bytes(sock.inq)} out {format_bytes(sock.outq)}"
+        busy = bool(sock.inq) or bool(sock.outq)
+        text.append(queued, palette.accent if busy else palette.muted)
+    for badge in socket_badges(sock.options):
+        text.append(f" {badge}", palette.primary)
+    return text
+
+
+class LabTree(Tree[tuple]):
+    """Processes, then their sockets; forked children under their parent."""
+
+    view: reactive[LabView] = reactive(LabView, always_update=True)
+
+    class SelectionChanged(Message):
+        """The user highlighted another process or socket."""
+
+        def __init__(self, key: SelectionKey | None) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, palette: Palette, deterministic: bool = False, **kwargs) -> None:
+        super().__init__("lab", **kwargs)
+        self.show_root = False
+        self.guide_depth = 2
+        self.auto_expand = False
+        self.palette = palette
+        self.deterministic = deterministic
+        self.selected_key: SelectionKey | None = None
+        self._node_by_key: dict[SelectionKey, TreeNode[tuple]] = {}
+        self._labels: dict[SelectionKey, Text] = {}
+
+    def set_palette(self, palette: Palette) -> None:
+        self.palette = palette
+        self._labels.clear()
+        self._reconcile(self.view)
+
+    def watch_view(self, view: LabView) -> None:
+        self._reconcile(view)
+
+    def _reconcile(self, view: LabView) -> None:
+        """Bring the tree in line with the view, keeping the user's selection."""
+        by_parent: dict[str | None, list[ProcessView]] = {}
+        names = {p.name for p in view.processes}
+        for proc in view.processes:
+            parent = proc.parent if proc.parent in names else None
+            by_parent.setdefault(parent, []).append(proc)
+        wanted: set[SelectionKey] = set()
+
+        def sync(parent_node: TreeNode[tuple], children: list[tuple[SelectionKey, Text, bool]]) -> None:
+            keys = [key for key, _, _ in children]
+            for existing in list(parent_node.children):
+                if existing.data not in keys:
+                    self._forget(existing)
+                    existing.remove()
+            for index, (key, label, leaf) in enumerate(children):
+                wanted.add(key)
+                node = self._node_by_key.get(key)
+                if node is not None and node.parent is not parent_node:
+                    self._forget(node)
+                    node.remove()
+                    node = None
+                if node is None:
+                    if leaf:
+                        node = parent_node.add_leaf(label, data=key, before=index if index < len(parent_node.children) else None)
+                    else:
+                        node = parent_node.add(label, data=key, expand=True,
+                                               before=index if index < len(parent_node.children) else None)
+                    self._node_by_key[key] = node
+                    self._labels[key] = label
+                else:
+                    current = parent_node.children.index(node) if node in parent_node.children else index
+                    if current != index:
+                        self._forget(node)
+                        node.remove()
+                        node = (parent_node.add_leaf(label, data=key, before=index) if leaf
+                                else parent_node.add(label, data=key, expand=True, before=index))
+                        self._node_by_key[key] = node
+                        self._labels[key] = label
+                    elif self._labels.get(key) != label:
+                        node.set_label(label)
+                        self._labels[key] = label
+                if not leaf:
+                    add_process_children(node, key[1])
+
+        def add_process_children(node: TreeNode[tuple], name: str) -> None:
+            proc = view.process(name)
+            if proc is None:
+                return
+            children: list[tuple[SelectionKey, Text, bool]] = [
+                (sock.key, socket_label(sock, self.palette, self.deterministic), True) for sock in proc.sockets
+            ]
+            children += [
+                (child.key, process_label(child, self.palette, self.deterministic), False)
+                for child in by_parent.get(name, [])
+            ]
+            sync(node, children)
+
+        top = [(p.key, process_label(p, self.palette, self.deterministic), False) for p in by_parent.get(None, [])]
+        sync(self.root, top)
+        for key in list(self._node_by_key):
+            if key not in wanted:
+                self._node_by_key.pop(key, None)
+                self._labels.pop(key, None)
+        self._restore_cursor(view)
+
+    def _forget(self, node: TreeNode[tuple]) -> None:
+        for child in node.children:
+            self._forget(child)
+        if node.data is not None:
+            self._node_by_key.pop(node.data, None)
+            self._labels.pop(node.data, None)
+
+    def _restore_cursor(self, view: LabView) -> None:
+        key = self.selected_key
+        if key is None or key not in self._node_by_key:
+            if key is not None and key[0] == "socket" and ("process", key[1]) in self._node_by_key:
+                key = ("process", key[1])
+            elif view.processes:
+                key = view.processes[0].key
+            else:
+                return
+        node = self._node_by_key.get(key)
+        if node is None:
+            return
+        _ = self.last_line  # lays the lines out, so the node knows its line
+        if self.cursor_node is not node or self.cursor_line != node.line:
+            self.move_cursor(node)
+        if key != self.selected_key:
+            self.selected_key = key
+            self.post_message(self.SelectionChanged(key))
+
+    def select_key(self, key: SelectionKey) -> bool:
+        node = self._node_by_key.get(key)
+        if node is None:
+            return False
+        self.selected_key = key
+        _ = self.last_line
+        self.move_cursor(node)
+        self.post_message(self.SelectionChanged(key))
+        return True
+
+    @on(Tree.NodeHighlighted)
+    def _highlighted(self, event: Tree.NodeHighlighted) -> None:
+        event.stop()
+        key = event.node.data
+        if key is not None and key != self.selected_key:
+            self.selected_key = key
+            self.post_message(self.SelectionChanged(key))

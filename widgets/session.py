@@ -1,0 +1,286 @@
+"""The TUI's side of the engine: one Lab, its events in an EventBook, and script lines run in order.
+
+UI-free. The app owns one LabSession; widgets never touch the Lab or a socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from playground.events import (
+    CallDone,
+    CallPending,
+    CallStarted,
+    Event,
+    ProcessStarted,
+)
+from playground.lab import CallHandle, Lab, LabError
+from playground.outcomes import divergence
+from playground.script.format import format_outcome
+from playground.script.model import Completion, IntArg, Kill, NameArg, Node, Sleep, Spawn, Step
+from playground.script.parser import parse_line
+from widgets.eventbook import EventBook
+from widgets.lines import CompletionContext
+from widgets.view import LabView, build_view
+
+__all__ = ["LabSession", "LineRun", "DEFAULT_PROCESSES", "SETTLE_TIMEOUT"]
+
+DEFAULT_PROCESSES = ("server", "client")
+# A call that has neither returned nor been reported pending is still "settling": the next
+# line waits for it, so lines run in the order typed (the engine marks a call pending after 10 ms).
+SETTLE_TIMEOUT = 1.0
+# A directive that fails, fails at once; one still running after this is accepted.
+DIRECTIVE_GRACE = 0.05
+
+
+@dataclass
+class LineRun:
+    """What running one line did."""
+
+    node: Node | None
+    handle: CallHandle | None = None
+    task: asyncio.Task | None = None
+
+
+class LabSession:
+    """One lab, what the TUI knows of it, and the serial order in which lines run."""
+
+    def __init__(self, allow_network: bool = False, deterministic: bool = False) -> None:
+        self.allow_network = allow_network
+        self.deterministic = deterministic
+        self.lab: Lab | None = None
+        self.book = EventBook(time.monotonic_ns(), deterministic)
+        self.snapshot: dict[str, list[dict]] = {}
+        self.tracked_names: dict[str, dict[int, str]] = {}
+        self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
+        self.on_event: Callable[[Event], None] | None = None
+        self.calls_done = 0
+        self._unsettled: set[int] = set()
+        self._settled: asyncio.Event | None = None
+        self._lock: asyncio.Lock | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # Life cycle.
+
+    async def start(self) -> Lab:
+        self.lab = await Lab.start(allow_network=self.allow_network)
+        self.book.t0 = self.lab.t0
+        self._settled = asyncio.Event()
+        self._settled.set()
+        self._lock = asyncio.Lock()
+        self._unsubscribe = self.lab.subscribe(self._observe)
+        return self.lab
+
+    async def spawn_defaults(self, names: tuple[str, ...] = DEFAULT_PROCESSES) -> None:
+        assert self.lab is not None
+        for name in names:
+            if name not in self.lab.processes:
+                await self.lab.spawn(name)
+
+    async def shutdown(self) -> None:
+        """End every process the lab started."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self.lab is not None:
+            await self.lab.shutdown()
+
+    @property
+    def started(self) -> bool:
+        return self.lab is not None
+
+    # Events.
+
+    def _observe(self, event: Event) -> None:
+        lab = self.lab
+        assert lab is not None
+        names = None
+        if isinstance(event, CallStarted):
+            self._unsettled.add(event.call_id)
+            if self._settled is not None:
+                self._settled.clear()
+            proc = lab.processes.get(event.process)
+            names = proc.names if proc is not None else None
+        elif isinstance(event, CallPending):
+            self._settle(event.call_id)
+            self.pending[event.call_id] = (event.process, event.text.split(": ", 1)[-1])
+        elif isinstance(event, CallDone):
+            self._settle(event.call_id)
+            self.pending.pop(event.call_id, None)
+            self.calls_done += 1
+            self._track_names(event)
+        elif isinstance(event, ProcessStarted) and event.parent is not None:
+            self.tracked_names[event.process] = dict(self.tracked_names.get(event.parent, {}))
+        self.book.add(event, names)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _settle(self, call_id: int) -> None:
+        self._unsettled.discard(call_id)
+        if not self._unsettled and self._settled is not None:
+            self._settled.set()
+
+    def _track_names(self, event: CallDone) -> None:
+        node = event.node
+        if not isinstance(node, Step) or event.result.outcome.death is not None:
+            return
+        value = event.result.outcome.value
+        call = node.call.name
+        names = self.tracked_names.setdefault(event.process, {})
+        if call in ("socket", "accept", "dup") and node.var and isinstance(value, int) and value >= 0:
+            names[value] = node.var
+        elif call == "close" and value == 0 and node.call.args:
+            arg = node.call.args[0]
+            fd = None
+            if isinstance(arg, IntArg):
+                fd = arg.value
+            elif isinstance(arg, NameArg) and self.lab is not None:
+                proc = self.lab.processes.get(event.process)
+                fd = proc.names.get(arg.name) if proc is not None else None
+            if fd is not None:
+                names.pop(fd, None)
+
+    # Running lines.
+
+    async def settle(self, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Wait until every call sent has returned or is reported pending."""
+        if self._settled is None or self._settled.is_set():
+            return
+        try:
+            await asyncio.wait_for(self._settled.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    async def run_line(
+        self,
+        text: str,
+        default_actor: str | None = None,
+        accepted: Callable[[Node], None] | None = None,
+    ) -> LineRun:
+        """Parse a line against the live lab and carry it out, after the lines before it.
+
+        Raises LineError (with a column) or LabError before `accepted` is called; a step
+        is sent and not waited for (its CallDone event tells how it ended).
+        """
+        lab = self.lab
+        if lab is None or self._lock is None:
+            raise LabError("the lab is still starting")
+        async with self._lock:
+            await self.settle()
+            node = parse_line(text, lab.scope(default_actor))
+            if node is None:
+                return LineRun(None)
+            if isinstance(node, Step):
+                if node.delay:
+                    if accepted is not None:
+                        accepted(node)
+                    await asyncio.sleep(node.delay)
+                    handle = lab.submit(node)
+                else:
+                    handle = lab.submit(node)
+                    if accepted is not None:
+                        accepted(node)
+                handle.future.add_done_callback(self._call_finished(handle))
+                return LineRun(node, handle)
+            if isinstance(node, Completion):
+                blocked = lab.oldest_unstated(node.actor or "")
+                if blocked is None:
+                    raise LabError(f"{node.actor} has no blocked call to wait for")
+                blocked.stated = True
+                if accepted is not None:
+                    accepted(node)
+                task = self._spawn_task(self._state_outcome(node, blocked))
+                return LineRun(node, blocked, task)
+            if isinstance(node, Kill):
+                proc = lab.process(node.name)
+                if proc.death is not None and not proc.zombie:
+                    raise LabError(f"{node.name} is {proc.state}: there is nothing to signal")
+            task = asyncio.ensure_future(lab.run_node(node, text.strip()))
+            done, _ = await asyncio.wait({task}, timeout=DIRECTIVE_GRACE if not isinstance(node, Sleep) else 0)
+            if task in done:
+                task.result()  # raises the LabError of a directive that failed at once
+                if accepted is not None:
+                    accepted(node)
+                return LineRun(node)
+            if accepted is not None:
+                accepted(node)
+            try:
+                await task
+            except LabError as exc:
+                self.book.note(f"{text.strip()}: {exc}", time.monotonic_ns(), "fault")
+            return LineRun(node, task=task)
+
+    def _spawn_task(self, coro) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _state_outcome(self, node: Completion, handle: CallHandle) -> None:
+        try:
+            result = await handle.future
+        except (LabError, asyncio.CancelledError):
+            return
+        if node.expect is not None:
+            step = handle.node
+            call = step.call.name if isinstance(step, Step) else None
+            why = divergence(call, node.expect, result.outcome)
+            if why is not None:
+                self.book.note(f"{handle.text} diverged: {why}", time.monotonic_ns(), "diverged", handle.process.name)
+            else:
+                self.book.note(
+                    f"{handle.text} {format_outcome(result.outcome)} as stated", time.monotonic_ns(), "notice",
+                    handle.process.name,
+                )
+
+    def _call_finished(self, handle: CallHandle) -> Callable[[asyncio.Future], None]:
+        def finished(future: asyncio.Future) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                self._settle(handle.call_id)
+                self.book.fail_call(handle.call_id, str(exc), time.monotonic_ns())
+
+        return finished
+
+    # What the panes show.
+
+    async def refresh(self) -> dict[str, list[dict]]:
+        """Ask every live process what the kernel says of its sockets."""
+        if self.lab is None:
+            return {}
+        self.snapshot = await self.lab.inspect()
+        return self.snapshot
+
+    def view(self) -> LabView:
+        if self.lab is None:
+            return LabView()
+        blocked: dict[str, list[str]] = {}
+        for process, text in self.pending.values():
+            blocked.setdefault(process, []).append(text)
+        return build_view(self.lab, self.snapshot, self.tracked_names, blocked)
+
+    def completion_context(self, default_actor: str | None) -> CompletionContext:
+        ctx = CompletionContext(default_actor=default_actor)
+        if self.lab is None:
+            return ctx
+        for name, proc in self.lab.processes.items():
+            ctx.processes[name] = set(proc.names)
+            ctx.children[name] = set(proc.children)
+            for var in proc.addresses:
+                ctx.addresses.append(f"{name}.{var}")
+        return ctx
+
+    def process_names(self) -> list[str]:
+        return list(self.lab.processes) if self.lab is not None else []
+
+
+def is_directive(node: Node) -> bool:
+    return isinstance(node, (Spawn, Kill, Sleep))

@@ -1,0 +1,252 @@
+"""What the Lab pane and the Inspector show: the lab's processes and the kernel's view of their sockets.
+
+UI-free: built from the engine's state and an `inspect()` snapshot, so it can be tested without Textual.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from playground.constants import TCP_STATES, kind_name
+from playground.outcomes import ephemeral_ports
+
+if TYPE_CHECKING:
+    from playground.lab import Lab
+
+__all__ = [
+    "SocketView",
+    "ProcessView",
+    "LabView",
+    "build_view",
+    "format_address",
+    "format_bytes",
+    "mask_ports",
+    "socket_badges",
+]
+
+# Options shown as badges when on; TCP_QUICKACK reads 1 on most sockets, so it is left out.
+_BOOL_BADGES = {
+    "SO_REUSEADDR": "REUSEADDR",
+    "SO_REUSEPORT": "REUSEPORT",
+    "SO_KEEPALIVE": "KEEPALIVE",
+    "SO_BROADCAST": "BROADCAST",
+    "TCP_NODELAY": "NODELAY",
+    "TCP_CORK": "CORK",
+    "IPV6_V6ONLY": "V6ONLY",
+    "O_NONBLOCK": "NONBLOCK",
+}
+
+SelectionKey = tuple  # ("process", name) or ("socket", name, fd)
+
+
+@dataclass(frozen=True)
+class SocketView:
+    """One open socket of one process, as the kernel reports it."""
+
+    process: str
+    fd: int
+    name: str | None
+    kind: str
+    family: int
+    type: int
+    listening: bool
+    state: str | None
+    local: tuple[str, int] | None
+    peer: tuple[str, int] | None
+    inq: int | None
+    outq: int | None
+    options: dict = field(default_factory=dict, compare=True)
+    tcp: dict | None = None
+
+    @property
+    def key(self) -> SelectionKey:
+        return ("socket", self.process, self.fd)
+
+    @property
+    def ref(self) -> str:
+        """How a script line names this socket: its variable, or its descriptor number."""
+        return self.name if self.name is not None else str(self.fd)
+
+    @property
+    def is_stream(self) -> bool:
+        return self.type == 1
+
+    @property
+    def is_ipv6(self) -> bool:
+        return self.family == 10
+
+    @property
+    def shown_state(self) -> str:
+        if self.is_stream:
+            return self.state or "?"
+        return "CONNECTED" if self.peer else "UNCONNECTED"
+
+
+@dataclass(frozen=True)
+class ProcessView:
+    """One lab process: who it is, how it is, what it is blocked in, and its sockets."""
+
+    name: str
+    pid: int
+    parent: str | None
+    state: str
+    alive: bool
+    zombie: bool
+    dispositions: tuple[tuple[str, str], ...]
+    blocked: tuple[str, ...]
+    sockets: tuple[SocketView, ...]
+    names: tuple[tuple[str, int], ...]
+    children: tuple[str, ...]
+
+    @property
+    def key(self) -> SelectionKey:
+        return ("process", self.name)
+
+    def disposition(self, signame: str) -> str:
+        return dict(self.dispositions).get(signame, "SIG_DFL")
+
+
+@dataclass(frozen=True)
+class LabView:
+    """Every process of the lab, in the order they started."""
+
+    processes: tuple[ProcessView, ...] = ()
+    ready: bool = False
+
+    def process(self, name: str) -> ProcessView | None:
+        for proc in self.processes:
+            if proc.name == name:
+                return proc
+        return None
+
+    def socket(self, process: str, fd: int) -> SocketView | None:
+        proc = self.process(process)
+        if proc is None:
+            return None
+        for sock in proc.sockets:
+            if sock.fd == fd:
+                return sock
+        return None
+
+    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | None:
+        if key is None:
+            return None
+        if key[0] == "process":
+            return self.process(key[1])
+        return self.socket(key[1], key[2])
+
+
+def socket_names(lab: Lab, process: str, tracked: dict[int, str] | None) -> dict[int, str]:
+    """fd -> variable for one process: what the session saw named last, else the engine's names."""
+    proc = lab.processes.get(process)
+    out: dict[int, str] = {}
+    if proc is not None:
+        for var, fd in proc.names.items():
+            out[fd] = var
+    if tracked:
+        for fd, var in tracked.items():
+            if proc is None or proc.names.get(var) == fd:
+                out[fd] = var
+    return out
+
+
+def build_view(
+    lab: Lab,
+    snapshot: dict[str, list[dict]],
+    tracked_names: dict[str, dict[int, str]],
+    blocked: dict[str, list[str]],
+) -> LabView:
+    """The Lab pane's content from the engine's processes and an inspect() snapshot."""
+    processes = []
+    for name, proc in lab.processes.items():
+        names = socket_names(lab, name, tracked_names.get(name))
+        sockets = []
+        if proc.alive:
+            for raw in snapshot.get(name, ()):
+                if not raw.get("socket", True):
+                    continue
+                fd = raw["fd"]
+                state_number = raw.get("state")
+                sockets.append(
+                    SocketView(
+                        process=name,
+                        fd=fd,
+                        name=names.get(fd),
+                        kind=kind_name(raw.get("family", 0), raw.get("type", 0)),
+                        family=raw.get("family", 0),
+                        type=raw.get("type", 0),
+                        listening=bool(raw.get("listening")),
+                        state=TCP_STATES.get(state_number) if state_number is not None else None,
+                        local=tuple(raw["local"]) if raw.get("local") else None,  # type: ignore[arg-type]
+                        peer=tuple(raw["peer"]) if raw.get("peer") else None,  # type: ignore[arg-type]
+                        inq=raw.get("inq"),
+                        outq=raw.get("outq"),
+                        options=dict(raw.get("options") or {}),
+                        tcp=dict(raw["tcp"]) if raw.get("tcp") else None,
+                    )
+                )
+        processes.append(
+            ProcessView(
+                name=name,
+                pid=proc.pid,
+                parent=proc.parent.name if proc.parent is not None else None,
+                state=proc.state,
+                alive=proc.alive,
+                zombie=proc.zombie,
+                dispositions=tuple(sorted(proc.dispositions.items())),
+                blocked=tuple(blocked.get(name, ())),
+                sockets=tuple(sockets),
+                names=tuple(sorted(proc.names.items())),
+                children=tuple(proc.children),
+            )
+        )
+    return LabView(tuple(processes), ready=True)
+
+
+_PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})")
+
+
+def mask_ports(text: str) -> str:
+    """Replace ephemeral ports (which differ from run to run) with a placeholder."""
+    ports = ephemeral_ports()
+
+    def sub(match: re.Match[str]) -> str:
+        port = int(match.group(2))
+        return f"{match.group(1)}:PORT" if port in ports else match.group(0)
+
+    return _PORT.sub(sub, text)
+
+
+def format_address(address: tuple[str, int] | None, deterministic: bool = False) -> str:
+    if address is None:
+        return "-"
+    host, port = address[0], address[1]
+    text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return mask_ports(text) if deterministic else text
+
+
+def format_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    if count < 10_000:
+        return f"{count} B"
+    if count < 10_000_000:
+        return f"{count / 1024:.0f} KiB"
+    return f"{count / 1048576:.1f} MiB"
+
+
+def socket_badges(options: dict) -> list[str]:
+    """Short names of the options that are on (and timeouts that are set)."""
+    badges = [short for name, short in _BOOL_BADGES.items() if options.get(name)]
+    linger = options.get("SO_LINGER")
+    if isinstance(linger, (list, tuple)) and linger and linger[0]:
+        badges.append(f"LINGER={linger[1]}")
+    for name, short in (("SO_RCVTIMEO", "RCVTIMEO"), ("SO_SNDTIMEO", "SNDTIMEO")):
+        value = options.get(name)
+        if value:
+            badges.append(f"{short}={value:g}")
+    if options.get("TCP_USER_TIMEOUT"):
+        badges.append(f"USER_TIMEOUT={options['TCP_USER_TIMEOUT']}")
+    return badges
