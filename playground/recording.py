@@ -57,6 +57,7 @@ __all__ = [
     "SOCKET_SYSCTLS",
     "default_session_path",
     "header_lines",
+    "lab_environment",
     "read_header",
     "sessions_dir",
     "socket_sysctls",
@@ -110,6 +111,7 @@ HEADER_MARK = "@"  # `#@ key: value`: a comment that sockplay reads back
 WAIT_KEY = "wait"  # `#@ wait 2.5`: the gap before the directive on the next line
 MIN_DELAY = 0.001  # gaps shorter than this are not written
 SPAWN_MIN_WAIT = 0.25  # a spawn's own start-up (~50 ms) is inside its gap: only longer ones count
+SLEEP_MIN_WAIT = 0.05  # a sleep's oversleeping is inside its gap
 # A call that is pending but returns within this time, with no later line started
 # meanwhile, is written as one plain step (a replay would not see it block).
 HOLD_PENDING = 0.25
@@ -156,8 +158,25 @@ def socket_sysctls(names: Iterable[str] = SOCKET_SYSCTLS) -> dict[str, str]:
     return out
 
 
+def lab_environment(lab: object | None) -> tuple[str, dict[str, str]]:
+    """What the lab runs in (its network's kind) and the socket sysctls as its processes see them.
+
+    In a private network namespace the per-namespace sysctls differ from the
+    host's: those the lab read inside its namespace are used then.
+    """
+    network = getattr(lab, "network", None)
+    kind = getattr(network, "kind", None) or "host loopback"
+    inside = getattr(network, "sysctls", None) or {}
+    if getattr(network, "private", False) and inside:
+        return kind, {name: " ".join(str(value).split()) for name, value in sorted(inside.items())}
+    return kind, {**socket_sysctls(), **inside}
+
+
 def header_lines(
-    started: datetime | None = None, lab_kind: str = "host loopback", extra: dict[str, str] | None = None
+    started: datetime | None = None,
+    lab_kind: str = "host loopback",
+    extra: dict[str, str] | None = None,
+    sysctls: dict[str, str] | None = None,
 ) -> list[str]:
     """The comment lines that open a recording (without `sockplay 1`)."""
     started = started or datetime.now(UTC)
@@ -167,11 +186,11 @@ def header_lines(
         f"#@ sockplay-version: {__version__}",
         f"#@ kernel: {os.uname().release}",
         f"#@ started: {started.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}",
-        f"#@ lab: {lab_kind}",
+        f"#@ lab: {_one_line(lab_kind)}",
     ]
     for key, value in (extra or {}).items():
         lines.append(f"#@ {key}: {_one_line(value)}")
-    for name, value in socket_sysctls().items():
+    for name, value in (socket_sysctls() if sysctls is None else sysctls).items():
         lines.append(f"#@ sysctl {name}: {value}".rstrip())
     return lines
 
@@ -254,7 +273,8 @@ class Recorder:
     """Writes what a lab does as a script, line by line, to `path`.
 
     `path` None picks `default_session_path()`; an existing file at an explicit
-    path is replaced. `lab_kind` says what the lab ran in (for the header);
+    path is replaced. `lab_kind` overrides what the header says the lab ran in
+    (by default the kind of the lab's network);
     `header_extra` adds `#@ key: value` lines to it.
 
     How a call is written: as one line with its outcome, if it returned before
@@ -268,7 +288,7 @@ class Recorder:
         self,
         lab: object,
         path: Path | str | None = None,
-        lab_kind: str = "host loopback",
+        lab_kind: str | None = None,
         header_extra: dict[str, str] | None = None,
         hold_pending: float = HOLD_PENDING,
     ) -> None:
@@ -291,7 +311,9 @@ class Recorder:
             flags = os.O_TRUNC
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | flags, 0o644)
         self._last_end_ns = time.monotonic_ns()
-        self._write("\n".join([*header_lines(None, lab_kind, header_extra), "sockplay 1"]) + "\n")
+        kind, sysctls = lab_environment(lab)
+        header = header_lines(None, lab_kind or kind, header_extra, sysctls)
+        self._write("\n".join([*header, "sockplay 1"]) + "\n")
         self._unsubscribe: Callable[[], None] | None = lab.subscribe(self.on_event)  # type: ignore[attr-defined]
 
     # Public.
@@ -374,10 +396,12 @@ class Recorder:
                     start_ns=event.t_ns, end_ns=event.t_ns, min_wait=SPAWN_MIN_WAIT,
                 ))
         elif isinstance(event, DirectiveDone):
-            start = event.t_ns
-            if isinstance(event.node, Sleep):
+            start, min_wait = event.t_ns, MIN_DELAY
+            if isinstance(event.node, Sleep):  # reported when it ends; it may have overslept a little
                 start -= int(event.node.seconds * 1e9)
-            self._append(_Entry("directive", text=format_node(event.node), start_ns=start, end_ns=event.t_ns))
+                min_wait = SLEEP_MIN_WAIT
+            self._append(_Entry("directive", text=format_node(event.node), start_ns=start, end_ns=event.t_ns,
+                                min_wait=min_wait))
         elif isinstance(event, SignalCaught):
             self._note(f"{event.process} caught {', '.join(event.signals)} between calls")
         elif isinstance(event, ProcessEnded):
