@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules that add subcommands: each has `register(subparsers)`, which adds
 # its parser(s) with `set_defaults(handler=...)`; a handler takes the parsed
 # arguments and returns the exit code.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["playground.commands.lessons"]
 
 
 def _register_commands(parser: argparse.ArgumentParser) -> None:

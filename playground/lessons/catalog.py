@@ -78,7 +78,6 @@ class Lesson:
     meta: dict[str, str] = field(default_factory=dict)
 
     runnable = True
-    needs: str | None = None
 
     @property
     def name(self) -> str:
@@ -134,9 +133,12 @@ class PlannedLesson:
     slug: str
     title: dict[str, str]
     summary: dict[str, str]
-    needs: str
+    needs: dict[str, str]  # what the engine lacks, per language: "needs the network lab ..."
 
     runnable = False
+
+    def needs_in(self, lang: str) -> str:
+        return self.needs.get(lang) or self.needs[DEFAULT_LANGUAGE]
 
     @property
     def name(self) -> str:
@@ -149,8 +151,14 @@ class PlannedLesson:
         return self.summary.get(lang) or self.summary[DEFAULT_LANGUAGE]
 
 
-NEEDS_NETWORK_LAB = "needs the network lab (two hosts and a link that can fail)"
-NEEDS_MANY_CONNECTIONS = "needs the engine to hold thousands of connections"
+NEEDS_NETWORK_LAB = {
+    "en": "needs the network lab",
+    "zh": "需要网络实验室",
+}
+NEEDS_MANY_CONNECTIONS = {
+    "en": "needs the engine to hold thousands of connections",
+    "zh": "需要引擎能同时持有成千上万个连接",
+}
 
 PLANNED: tuple[PlannedLesson, ...] = (
     PlannedLesson(

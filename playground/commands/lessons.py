@@ -1,0 +1,268 @@
+"""`sockplay lessons` (list, or `--check` them all) and `sockplay lesson NAME` (read one)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import unicodedata
+
+from playground.lessons.catalog import (
+    DEFAULT_LANGUAGE,
+    LANGUAGES,
+    LESSONS_DIR,
+    Catalog,
+    Lesson,
+    PlannedLesson,
+    load_catalog,
+)
+from playground.runner import DEFAULT_STEP_TIMEOUT, StepReport
+from playground.script.model import Line, Repeat
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+TEXT_WIDTH = 78
+
+_LABELS = {
+    "en": {
+        "lesson": "Lesson {number}", "ready": "{ready} of {total} lessons are ready",
+        "hint": "read one with `sockplay lesson NUMBER`, run them all with `sockplay lessons --check`",
+        "not_yet": "not yet: {needs}", "holds": "holds", "diverges": "DIVERGES", "failed": "FAILED",
+        "steps": "steps", "summary": "{held} of {ran} lessons hold; {bad} diverged; {planned} not runnable yet",
+        "planned": "This lesson cannot run yet: it {needs}.", "end": "End of lesson {number}.",
+    },
+    "zh": {
+        "lesson": "第 {number} 课", "ready": "共 {total} 课，其中 {ready} 课已可运行",
+        "hint": "用 `sockplay lesson 编号` 阅读一课，用 `sockplay lessons --check` 运行全部课程",
+        "not_yet": "暂不可用：{needs}", "holds": "通过", "diverges": "不符", "failed": "失败",
+        "steps": "步", "summary": "{ran} 课中 {held} 课通过，{bad} 课不符；{planned} 课暂不可运行",
+        "planned": "这一课暂时还不能运行：它{needs}。", "end": "第 {number} 课完。",
+    },
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    lessons = subparsers.add_parser(
+        "lessons", help="list the lessons; --check runs every lesson against the live kernel",
+        description="List the guided lessons, or run them all headless and check every outcome.",
+    )
+    lessons.add_argument("--lang", choices=LANGUAGES, help="language of titles and messages (default: from $LANG)")
+    lessons.add_argument("--check", action="store_true",
+                         help="run every lesson against the live kernel; exit 0 only if all hold")
+    lessons.add_argument("--timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="SECONDS",
+                         help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})")
+    lessons.add_argument("--dir", default=str(LESSONS_DIR), metavar="DIRECTORY",
+                         help="read lessons from another directory (for lesson authors)")
+    lessons.add_argument("--verbose", "-v", action="store_true",
+                         help="with --check, print every lesson's steps as they run")
+    lessons.set_defaults(handler=lessons_command)
+
+    lesson = subparsers.add_parser(
+        "lesson", help="show one lesson: its prose and its steps",
+        description="Print a lesson's prose and steps. NAME is its number (1, 09) or its name (close-sends-fin).",
+    )
+    lesson.add_argument("name", metavar="NAME")
+    lesson.add_argument("--lang", choices=LANGUAGES, help="language of the prose (default: from $LANG)")
+    lesson.add_argument("--dir", default=str(LESSONS_DIR), metavar="DIRECTORY", help=argparse.SUPPRESS)
+    lesson.set_defaults(handler=lesson_command)
+
+
+def choose_language(requested: str | None) -> str:
+    """--lang if given, else SOCKPLAY_LANG, else Chinese when the locale is Chinese, else English."""
+    if requested:
+        return requested
+    wanted = os.environ.get("SOCKPLAY_LANG", "")
+    if wanted in LANGUAGES:
+        return wanted
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE
+
+
+def _label(lang: str, key: str, **values: object) -> str:
+    return _LABELS[lang][key].format(**values)
+
+
+def _load(directory: str) -> Catalog | None:
+    catalog = load_catalog(directory)
+    for error in catalog.errors:
+        print(f"sockplay: {error}", file=sys.stderr)
+    if not catalog.lessons:
+        print(f"sockplay: no lessons in {directory}", file=sys.stderr)
+        return None
+    return catalog
+
+
+# sockplay lessons
+
+
+def lessons_command(args: argparse.Namespace) -> int:
+    lang = choose_language(args.lang)
+    catalog = _load(args.dir)
+    if catalog is None:
+        return EXIT_USAGE
+    if args.check:
+        return check_command(catalog, lang, args)
+    ready = len(catalog.runnable())
+    print(_label(lang, "ready", ready=ready, total=len(catalog)))
+    for lesson in catalog:
+        line = f"{lesson.number:>3}  {lesson.slug:<28} {lesson.title_in(lang)}"
+        if isinstance(lesson, PlannedLesson):
+            note = _label(lang, "not_yet", needs=lesson.needs_in(lang))
+            line += f"  （{note}）" if lang == "zh" else f"  ({note})"
+        print(line)
+    print(_label(lang, "hint"))
+    return EXIT_DIVERGED if catalog.errors else EXIT_OK
+
+
+def check_command(catalog: Catalog, lang: str, args: argparse.Namespace) -> int:
+    from playground.lessons.check import check_lesson  # starts labs: imported only when checking
+
+    verbose = args.verbose
+    host_network = bool(getattr(args, "host_network", False))
+    held = bad = 0
+    for lesson in catalog:
+        head = f"{lesson.number:>3}  {lesson.slug:<28}"
+        if isinstance(lesson, PlannedLesson):
+            print(f"{head} -  {_label(lang, 'not_yet', needs=lesson.needs_in(lang))}", flush=True)
+            continue
+        on_step = None
+        if verbose:
+            print(f"{head} ...", flush=True)
+
+            def on_step(report: StepReport, _indent: str = " " * 7) -> None:
+                if not report.block_end and report.iteration in (None, 1):
+                    print(f"{_indent}{report.text}", flush=True)
+        check = asyncio.run(check_lesson(lesson, args.timeout, on_step, host_network=host_network))
+        if check.holds:
+            held += 1
+            verdict = _label(lang, "holds")
+        else:
+            bad += 1
+            verdict = _label(lang, "failed" if check.error else "diverges")
+        print(f"{head} {verdict:<8} {check.steps_run:>4} {_label(lang, 'steps')}  {check.seconds:5.1f} s", flush=True)
+        for summary in check.summaries:
+            print(f"       {summary}")
+        for problem in check.problems():
+            print(f"       {problem}")
+    ran = held + bad
+    print(_label(lang, "summary", held=held, ran=ran, bad=bad, planned=len(catalog.planned())))
+    if catalog.errors:
+        return EXIT_USAGE
+    return EXIT_DIVERGED if bad else EXIT_OK
+
+
+# sockplay lesson NAME
+
+
+def lesson_command(args: argparse.Namespace) -> int:
+    lang = choose_language(args.lang)
+    catalog = _load(args.dir)
+    if catalog is None:
+        return EXIT_USAGE
+    lesson = catalog.find(args.name)
+    if lesson is None:
+        print(f"sockplay: no lesson named {args.name!r} (`sockplay lessons` lists them)", file=sys.stderr)
+        return EXIT_USAGE
+    print(render_lesson(lesson, lang), end="")
+    return EXIT_OK
+
+
+def render_lesson(lesson: Lesson | PlannedLesson, lang: str, width: int | None = None) -> str:
+    """A lesson as text to read: title, introduction, then each step with the prose around it."""
+    width = width or min(TEXT_WIDTH, shutil.get_terminal_size((TEXT_WIDTH + 2, 24)).columns - 2)
+    out: list[str] = []
+    heading = f"{_label(lang, 'lesson', number=lesson.number)} · {lesson.title_in(lang)}"
+    out += [heading, "=" * min(width, display_width(heading)), ""]
+    summary = lesson.summary_in(lang)
+    if summary:
+        out += wrap(summary, lang, width) + [""]
+    if isinstance(lesson, PlannedLesson):
+        out += wrap(_label(lang, "planned", needs=lesson.needs_in(lang)), lang, width)
+        return "\n".join(out) + "\n"
+    for paragraph in lesson.intro.get(lang, []):
+        out += wrap(paragraph, lang, width) + [""]
+    for line in lesson.script.lines:
+        out += _step_text(lesson, line, lang, width)
+        if isinstance(line.node, Repeat):
+            for inner in line.node.lines:
+                out += _step_text(lesson, inner, lang, width, block=True)
+            out += ["    end", ""]
+            out += _prose(lesson, line, lang, width, "after")
+    for paragraph in lesson.outro.get(lang, []):
+        out += wrap(paragraph, lang, width) + [""]
+    out.append(_label(lang, "end", number=lesson.number))
+    return "\n".join(out) + "\n"
+
+
+def _prose(lesson: Lesson, line: Line, lang: str, width: int, where: str, indent: str = "") -> list[str]:
+    out: list[str] = []
+    for paragraph in lesson.prose(line, lang, where):
+        out += wrap(paragraph, lang, width, indent=indent) + [""]
+    return out
+
+
+def _step_text(lesson: Lesson, line: Line, lang: str, width: int, block: bool = False) -> list[str]:
+    """The prose before a line, the line as code, and (unless it opens a block) the prose after it."""
+    margin = "    " if block else ""
+    out = _prose(lesson, line, lang, width, "before", indent=margin)
+    out.append(margin + "    " + line.text.strip())
+    if isinstance(line.node, Repeat):
+        return out
+    if not block:
+        out.append("")
+    after = _prose(lesson, line, lang, width, "after", indent=margin + "  ")
+    if block and after:
+        out.append("")
+    return out + after
+
+
+# Wrapping that knows Chinese characters take two columns and may break anywhere.
+
+_NO_LINE_START = set("，。、；：？！）》」』”’．,.;:?!)]…")
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _tokens(text: str) -> list[str]:
+    """Words (with their trailing space) for Latin text; single characters for CJK."""
+    tokens: list[str] = []
+    word = ""
+    for ch in text:
+        wide = unicodedata.east_asian_width(ch) in ("W", "F")
+        if wide:
+            if word:
+                tokens.append(word)
+                word = ""
+            tokens.append(ch)
+        elif ch == " ":
+            tokens.append(word + " ")
+            word = ""
+        else:
+            word += ch
+    if word:
+        tokens.append(word)
+    return tokens
+
+
+def wrap(text: str, lang: str, width: int, indent: str = "") -> list[str]:
+    """Break a paragraph into lines of at most `width` columns (a longer single word stays whole)."""
+    lines: list[str] = []
+    line = indent
+    room = width
+    for token in _tokens(text):
+        if display_width(line.rstrip()) + display_width(token.rstrip()) > room and line.strip():
+            if token[:1] in _NO_LINE_START and lang == "zh":
+                line += token  # keep closing punctuation with the text it closes
+                continue
+            lines.append(line.rstrip())
+            line = indent
+        line += token
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
