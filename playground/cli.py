@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="allow addresses other than loopback")
     run.add_argument("--host-network", action="store_true", dest="host_network_run",
                      help="run on the host's loopback instead of a private network namespace")
+    run.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
+    run.add_argument("--wire", action="store_true", help="print the packets each step sent, as comments")
     return parser
 
 
@@ -110,18 +112,25 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     allow = args.allow_network or args.allow_network_run
     host = args.host_network or args.host_network_run
-    printer = JsonPrinter() if args.json else ScriptPrinter(script)
+    printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
     try:
-        return asyncio.run(_run(script, allow, args.timeout, printer, host))
+        return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap))
     except KeyboardInterrupt:
         return 130
 
 
 async def _run(
-    script: Script, allow_network: bool, timeout: float, printer: ScriptPrinter | JsonPrinter, host_network: bool
+    script: Script,
+    allow_network: bool,
+    timeout: float,
+    printer: ScriptPrinter | JsonPrinter,
+    host_network: bool,
+    pcap: str | None = None,
 ) -> int:
-    lab = await Lab.start(allow_network=allow_network, host_network=host_network)
+    lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
     explain_network(lab)
+    if pcap and lab.capture is None:
+        print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     stopped: list[int] = []
@@ -135,7 +144,10 @@ async def _run(
         loop.add_signal_handler(signum, stop, signum)
     printer.begin(lab)
     try:
-        report = await Runner(lab, timeout, printer.step).run(script)
+        runner = Runner(lab, timeout, printer.step)
+        runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
+        printer.runner = runner
+        report = await runner.run(script)
     except asyncio.CancelledError:
         await lab.shutdown()
         if stopped:
@@ -166,8 +178,11 @@ def explain_network(lab: Lab) -> None:
 class ScriptPrinter:
     """Prints each line as it ran, in script syntax, so the output is a script too."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, wire: bool = False) -> None:
         self.script = script
+        self.wire = wire
+        self.runner: Runner | None = None
+        self._printed_packets = 0
 
     def begin(self, lab: Lab) -> None:
         for comment in self.script.header_comments:
@@ -202,7 +217,16 @@ class ScriptPrinter:
             print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
         for note in report.notes:
             print(f"# {note}")
+        if self.wire and self.runner is not None and report.result is not None:
+            self._print_wire()
         sys.stdout.flush()
+
+    def _print_wire(self) -> None:
+        """The packets the step just made put on the wire, as comments (`--wire`)."""
+        packets = self.runner._packets if self.runner else []
+        for packet in packets:
+            offset = (packet.t_ns - self.lab.t0) / 1e6
+            print(f"#   {offset:10.3f} ms  {packet.summary}")
 
 
 def _duration(ns: int) -> str:
@@ -212,6 +236,8 @@ def _duration(ns: int) -> str:
 
 
 class JsonPrinter:
+    runner: Runner | None = None
+
     def begin(self, lab: Lab) -> None:
         self.lab = lab
 

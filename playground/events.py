@@ -94,6 +94,14 @@ class DirectiveDone:
 
 
 @dataclass
+class PacketsSeen:
+    """Packets captured on the lab's network, oldest first (see playground.capture.Packet)."""
+
+    packets: list
+    t_ns: int
+
+
+@dataclass
 class Notice:
     """Something sockplay itself says: a refused line, a warning."""
 
@@ -104,5 +112,5 @@ class Notice:
 
 Event = (
     ProcessStarted | CallStarted | CallPending | CallDone | SignalCaught | ProcessEnded | ProcessReaped
-    | DirectiveDone | Notice
+    | DirectiveDone | Notice | PacketsSeen
 )

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from playground import protocol
+from playground.capture import Capture, Packet, PcapWriter
 from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING
 from playground.events import (
     CallDone,
@@ -35,6 +36,7 @@ from playground.events import (
     DirectiveDone,
     Event,
     Notice,
+    PacketsSeen,
     ProcessEnded,
     ProcessReaped,
     ProcessStarted,
@@ -44,8 +46,21 @@ from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import LabError, resolve_call
 from playground.script.format import format_node
-from playground.script.model import Address, Completion, Death, Kill, Node, Sleep, Spawn, Step
+from playground.script.model import (
+    Address,
+    AddressArg,
+    Completion,
+    Death,
+    Kill,
+    NameArg,
+    Node,
+    RefArg,
+    Sleep,
+    Spawn,
+    Step,
+)
 from playground.script.parser import ProcessScope, Scope, parse_line
+from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
 
 PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
@@ -107,6 +122,14 @@ class Process:
             return "zombie"
         return str(self.death)
 
+    def var_for(self, fd: int) -> str | None:
+        """The name most recently given to this descriptor (an older name may still hold its number)."""
+        found = None
+        for var, number in self.names.items():
+            if number == fd:
+                found = var
+        return found
+
     def disposition(self, signame: str) -> str:
         return self.dispositions.get(signame, "SIG_DFL")
 
@@ -129,21 +152,125 @@ class Lab:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._recv_view = memoryview(bytearray(RECV_BUFFER))
+        # (local, peer) of each connection the lab made -> (process, "proc.var")
+        self.owners: dict[tuple[tuple[str, int], tuple[str, int]], tuple[str, str]] = {}
+        self._host_diag: socket.socket | None = None
+        self.capture: Capture | None = None
+        self.capture_reason: str | None = None
+        self.packets: deque[Packet] = deque(maxlen=200_000)
+        self._lab_ports: set[int] = set()
+        self._held: list[Packet] = []
+        self._keep: Callable[[Packet], bool] | None = None
+        self._pcap: PcapWriter | None = None
 
     # Life cycle.
 
     @classmethod
-    async def start(cls, allow_network: bool = False, host_network: bool = False) -> Lab:
-        """A new lab; unless host_network, in a private network namespace where the machine allows one."""
+    async def start(
+        cls, allow_network: bool = False, host_network: bool = False, capture: bool = True, pcap: str | None = None
+    ) -> Lab:
+        """A new lab; unless host_network, in a private network namespace where the machine allows one.
+
+        With capture, every packet on the lab's network is reported (PacketsSeen), and written to
+        pcap if a path is given; `capture_reason` says why, if it cannot be.
+        """
         loop = asyncio.get_running_loop()
         network = await loop.run_in_executor(None, make_network, host_network)
         lab = cls(allow_network, network)
         lab._loop = loop
+        if capture or pcap:
+            lab._start_capture(pcap)
         try:  # orphans of lab processes come back to us, so none is left a zombie
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
         except (OSError, AttributeError):
             pass
         return lab
+
+    def _start_capture(self, pcap: str | None) -> None:
+        sock = self.network.packet_socket
+        keep = None
+        if sock is None and not self.network.private:
+            try:  # on the host's loopback: capture there, keeping only the lab's own traffic
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+                sock.bind(("lo", 0))
+                keep = self._is_lab_packet
+            except OSError as exc:
+                self.capture_reason = f"packet capture needs CAP_NET_RAW on the host's network ({exc.strerror})"
+                return
+        if sock is None:
+            self.capture_reason = self.network.reason or "packet capture is not available"
+            return
+        self._pcap = PcapWriter(pcap) if pcap else None
+        self._keep = keep
+        self.capture = Capture(sock, self._packets_from_thread)
+        self.capture.start()
+
+    def _is_lab_packet(self, packet: Packet) -> bool:
+        ports = self._lab_ports
+        return packet.src[1] in ports or packet.dst[1] in ports or (
+            packet.icmp_about is not None and (packet.icmp_about[0][1] in ports or packet.icmp_about[1][1] in ports)
+        )
+
+    def _packets_from_thread(self, packets: list[Packet]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._on_packets, packets)
+            except RuntimeError:
+                pass
+
+    def _on_packets(self, packets: list[Packet]) -> None:
+        if self._keep is not None:
+            # On the host's loopback a packet is the lab's only if its ports are; a port the
+            # kernel picked during a call is known once the call's result is in, so hold a while.
+            self._held.extend(packets)
+            packets = self._release_held()
+        if not packets:
+            return
+        for packet in packets:
+            self._label(packet)
+            if self._pcap is not None:
+                self._pcap.write(packet.wall_ns, packet.frame)
+        self.packets.extend(packets)
+        self._emit(PacketsSeen(packets, time.monotonic_ns()))
+
+    def _label(self, packet: Packet) -> None:
+        if packet.icmp_about is not None:
+            packet.dst_label = self.endpoint_label(*packet.icmp_about)
+        else:
+            packet.src_label = self.endpoint_label(packet.src, packet.dst)
+            packet.dst_label = self.endpoint_label(packet.dst, packet.src)
+
+    def _relabel_recent(self) -> None:
+        """A call's result named a socket: name it in packets that came in before the result did.
+
+        A connection's packets carry its sockets' names once known, so the handshake a
+        listener answered is shown as the accepted socket's, like the rest of that connection.
+        """
+        for i in range(len(self.packets) - 1, max(-1, len(self.packets) - 256), -1):
+            self._label(self.packets[i])
+
+    def _release_held(self) -> list[Packet]:
+        assert self._keep is not None
+        now = time.monotonic_ns()
+        keep, hold = [], []
+        for packet in self._held:
+            if self._keep(packet):
+                keep.append(packet)
+            elif now - packet.t_ns < 500_000_000:
+                hold.append(packet)
+        self._held = hold
+        return keep
+
+    def endpoint_label(self, local: tuple[str, int], peer: tuple[str, int]) -> str | None:
+        """`proc.var` for the socket at this end of a packet, if the lab knows it."""
+        owner = self.owners.get((local, peer))
+        if owner is not None:
+            return owner[1]
+        for proc in self.processes.values():
+            for var, address in proc.addresses.items():
+                if address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
+                    return f"{proc.name}.{var}"
+        return None
 
     async def shutdown(self) -> None:
         """End every process the lab started and wait until each is gone."""
@@ -168,7 +295,13 @@ class Lab:
             for handle in list(proc.inflight.values()):
                 if not handle.future.done():
                     handle.future.cancel()
+        if self.capture is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.capture.stop)
+        if self._pcap is not None:
+            self._pcap.close()
         self.network.close()
+        if self._host_diag is not None:
+            self._host_diag.close()
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
@@ -338,13 +471,21 @@ class Lab:
         ret = raw.get("ret", -1)
         name = step.call.name
         if name in ("socket", "accept", "dup") and ret >= 0 and step.var:
+            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
             proc.names[step.var] = ret
             proc.addresses.pop(step.var, None)
-        if "local" in raw and raw["local"] is not None and fd_arg is not None:
+        if raw.get("local"):
+            self._lab_ports.add(raw["local"][1])
+            if self._held:
+                self._on_packets([])
+        if "local" in raw and raw["local"] is not None and fd_arg is not None and name != "accept":
             host, port = raw["local"]
-            for var, fd in proc.names.items():
-                if fd == fd_arg:
-                    proc.addresses[var] = Address(host, port)
+            var = proc.var_for(fd_arg)
+            if var is not None:
+                proc.addresses[var] = Address(host, port)
+        self._learn_endpoints(proc, step, raw, fd_arg)
+        if self.packets and raw.get("local"):
+            self._relabel_recent()
         if name == "signal" and ret == 0:
             signame = step.call.args[0].name  # type: ignore[union-attr]
             proc.dispositions[signame] = step.call.args[1].name  # type: ignore[union-attr]
@@ -359,6 +500,58 @@ class Lab:
                         how, detail = raw["child"]
                         child.death = Death(how, SIGNAL_NAMES.get(detail, detail) if how == "killed" else detail)
                     self._emit(ProcessReaped(child.name, child.pid, proc.name, time.monotonic_ns()))
+
+    def _learn_endpoints(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
+        """Remember which socket each connection belongs to, for what outlives its descriptor."""
+        name = step.call.name
+        local = raw.get("local")
+        if local is None:
+            return
+        if name == "accept" and raw.get("ret", -1) >= 0 and raw.get("peer"):
+            label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
+            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)
+        elif name == "connect" and fd_arg is not None:
+            target = step.call.args[1]
+            address = None
+            if isinstance(target, AddressArg):
+                address = target.address
+            elif isinstance(target, RefArg):
+                address = self.processes[target.process].addresses.get(target.name)
+            elif isinstance(target, NameArg):
+                address = proc.addresses.get(target.name)
+            if address is not None:
+                var = proc.var_for(fd_arg)
+                label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
+                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)
+
+    def label_for(self, local: tuple[str, int], peer: tuple[str, int]) -> tuple[str, str] | None:
+        """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
+        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]
+
+    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
+
+        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
+        """
+        diag = self.network.diag_socket
+        if diag is None:
+            if self._host_diag is None:
+                try:
+                    self._host_diag = open_diag_socket()
+                except OSError:
+                    return []
+            diag = self._host_diag
+        try:
+            found = dump_tcp(diag)
+        except OSError:
+            return []
+        out: list[tuple[str | None, str | None, KernelSocket]] = []
+        for sock in found:
+            owner = self.label_for(sock.local, sock.peer)
+            if owner is None and not self.network.private:
+                continue
+            out.append((owner[0] if owner else None, owner[1] if owner else None, sock))
+        return out
 
     def _all_children(self, proc: Process) -> list[Process]:
         return [p for p in self.processes.values() if p.parent is proc]

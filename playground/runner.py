@@ -7,13 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from playground.events import CallResult, Event, ProcessEnded, ProcessReaped, SignalCaught
+from playground.capture import Packet
+from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
 from playground.lab import CallHandle, Lab, LabError
 from playground.outcomes import divergence
 from playground.script.format import format_node
-from playground.script.model import Completion, Line, Outcome, Repeat, Script, Step
+from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, Step, Wire
 
 DEFAULT_STEP_TIMEOUT = 10.0
+# How long a `~` line waits for the segment it expects.
+WIRE_WAIT = 1.0
 # How long a step marked `...` is given to return before it counts as blocked.
 BLOCK_GRACE = 0.05
 
@@ -63,12 +66,21 @@ class Runner:
         self.step_timeout = step_timeout
         self.on_step = on_step
         self.speed = speed
+        self.settle_wire = False  # wait for each step's packets before reporting it (`--wire`)
         self._notes: list[str] = []
         self._blocked: dict[int, CallHandle] = {}
+        # Packets seen since the current step began, and how far `~` lines have matched them.
+        self._packets: list[Packet] = []
+        self._wire_pos = 0
+        self._step_start_ns = 0
+        self._packet_arrived = asyncio.Event()
         lab.subscribe(self._observe)
 
     def _observe(self, event: Event) -> None:
-        if isinstance(event, SignalCaught):
+        if isinstance(event, PacketsSeen):
+            self._packets.extend(p for p in event.packets if p.t_ns >= self._step_start_ns)
+            self._packet_arrived.set()
+        elif isinstance(event, SignalCaught):
             self._notes.append(f"{event.process} caught {', '.join(event.signals)} between calls")
         elif isinstance(event, ProcessEnded):
             state = f"{event.death}" if event.death else "ended"
@@ -103,7 +115,11 @@ class Runner:
         report = StepReport(line, line.text.strip(), iteration=iteration, first_in_block=first)
         try:
             if isinstance(node, Step):
+                self._step_start_ns = time.monotonic_ns()
+                self._packets, self._wire_pos = [], 0
                 await self._step(node, report)
+            elif isinstance(node, Wire):
+                await self._wire(node, report)
             elif isinstance(node, Completion):
                 await self._completion(node, report)
             else:
@@ -115,6 +131,8 @@ class Runner:
         except LabError as exc:
             report.error = str(exc)
             report.text = format_node(node) if not isinstance(node, (Step, Completion)) else _node_text(node)
+        if self.settle_wire and isinstance(node, (Step, Completion)) and self.lab.capture is not None:
+            await self.settle()
         # Deaths and signals are reported by the kernel asynchronously; give
         # the event loop one turn to deliver those this line may have caused.
         if not isinstance(node, Step) or report.result is None or report.result.outcome.death is not None:
@@ -155,6 +173,46 @@ class Runner:
         report.text = format_node(step, result.outcome)
         if step.expect is not None:
             report.divergence = divergence(step.call.name, step.expect, result.outcome)
+
+    async def settle(self, quiet: float = 0.005, limit: float = 0.05) -> None:
+        """Wait (bounded) until no packet has arrived for `quiet` seconds."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            self._packet_arrived.clear()
+            try:
+                await asyncio.wait_for(self._packet_arrived.wait(), quiet)
+            except TimeoutError:
+                return
+
+    async def _wire(self, wire: Wire, report: StepReport) -> None:
+        report.text = format_node(wire)
+        if self.lab.capture is None:
+            report.notes.append(f"not checked: no packet capture ({self.lab.capture_reason})")
+            return
+        if wire.nothing or wire.forbid:
+            await self.settle(0.05, 0.2)
+            bad = [p for p in self._packets if wire.nothing or wire.forbid in p.flags]
+            if bad:
+                report.divergence = f"expected {report.text[2:]}, but saw: {bad[0].summary}"
+            return
+        assert wire.segment is not None
+        deadline = time.monotonic() + WIRE_WAIT
+        while True:
+            for i in range(self._wire_pos, len(self._packets)):
+                if segment_matches(wire.segment, self._packets[i]):
+                    self._wire_pos = i + 1
+                    report.notes.append(f"saw {self._packets[i].summary}")
+                    return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = "; ".join(p.summary for p in self._packets[self._wire_pos:]) or "no packet"
+                report.divergence = f"expected {report.text[2:]}, saw {seen}"
+                return
+            self._packet_arrived.clear()
+            try:
+                await asyncio.wait_for(self._packet_arrived.wait(), remaining)
+            except TimeoutError:
+                pass
 
     async def _completion(self, node: Completion, report: StepReport) -> None:
         assert node.actor is not None
@@ -245,3 +303,37 @@ def summarize_repeat(block: Repeat, reports: list[StepReport]) -> list[str]:
             f"{sparkline(durations)}"
         )
     return notes
+
+
+def _end_matches(spec: str | None, label: str | None) -> bool:
+    if spec is None:
+        return True
+    if label is None:
+        return False
+    return label == spec if "." in spec else label.split(".")[0] == spec
+
+
+def segment_matches(segment: Segment, packet: Packet) -> bool:
+    """Whether a captured packet is the one a `~` line describes."""
+    if segment.kind == "TCP":
+        if packet.protocol != "TCP":
+            return False
+        if not set(segment.flags) <= set(packet.flags):
+            return False
+        if any(f in packet.flags and f not in segment.flags for f in ("SYN", "FIN", "RST")):
+            return False
+    elif segment.kind == "UDP":
+        if packet.protocol != "UDP":
+            return False
+    else:
+        if not packet.protocol.startswith("ICMP"):
+            return False
+        if segment.icmp and (packet.icmp or "").replace(" ", "-") != segment.icmp:
+            return False
+        # The kernel, not a lab socket, sends an ICMP error: only its destination is named.
+        return _end_matches(segment.dst, packet.dst_label) and (
+            segment.length is None or packet.length == segment.length
+        )
+    if segment.length is not None and packet.length != segment.length:
+        return False
+    return _end_matches(segment.src, packet.src_label) and _end_matches(segment.dst, packet.dst_label)

@@ -21,6 +21,7 @@ from playground.script.model import (
     Sleep,
     Spawn,
     Step,
+    Wire,
 )
 
 # A read's data longer than this (as written) is left out of the outcome and
@@ -103,6 +104,9 @@ def format_arg(arg: Arg) -> str:
 
 def _number(value: float) -> str:
     text = repr(float(value))
+    if "e" in text:  # 1e-07: the script has no exponents
+        text = f"{float(value):.9f}".rstrip("0").rstrip(".")
+        return "0" if text in ("", "-0") else text
     return text[:-2] if text.endswith(".0") else text
 
 
@@ -142,6 +146,25 @@ def format_delay(delay: float | None) -> str:
     return f"+{_number(round(delay, 6))} " if delay is not None else ""
 
 
+def format_wire(wire: Wire) -> str:
+    if wire.nothing:
+        return "~ nothing"
+    if wire.forbid:
+        return f"~ no {wire.forbid}"
+    seg = wire.segment
+    assert seg is not None
+    text = "~ "
+    if seg.src is not None or seg.dst is not None:
+        text += f"{seg.src or '*'} > {seg.dst or '*'} "
+    if seg.kind == "TCP":
+        text += "|".join(seg.flags)
+    else:
+        text += seg.kind + (f" {seg.icmp}" if seg.icmp else "")
+    if seg.length is not None:
+        text += f" len {seg.length}"
+    return text
+
+
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
@@ -152,6 +175,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
         return f"sleep {_number(node.seconds)}"
     if isinstance(node, Repeat):
         return f"repeat {node.count}"
+    if isinstance(node, Wire):
+        return format_wire(node)
     if isinstance(node, Completion):
         shown = outcome if outcome is not None else node.expect
         tail = f" {format_outcome(shown)}" if shown is not None else ""

@@ -12,7 +12,7 @@ from playground.script.errors import LineError
 NAME_START = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 NAME_CHARS = NAME_START + "0123456789-"
 DIGITS = "0123456789"
-PUNCT = "(),=|{}*+:!"
+PUNCT = "(),=|{}*+:!~>"
 
 
 class Token(NamedTuple):
@@ -112,6 +112,8 @@ def _address_token(text: str, start: int, host: str, after_host: int, ipv6: bool
         j += 1
     if j == after_host + 1:
         raise LineError(after_host + 2, "a port number must follow ':'")
+    if j - after_host > 6:
+        raise LineError(after_host + 2, "port is out of range (0-65535)")
     port = int(text[after_host + 1 : j])
     if port > 65535:
         raise LineError(after_host + 2, f"port {port} is out of range (0-65535)")
@@ -172,6 +174,8 @@ def tokenize(text: str) -> list[Token]:
                 if "." in word:
                     if word.count(".") > 1:
                         raise ValueError
+                    if not float(word) < 1e15:  # larger ones would print as 1e+15, which is no number here
+                        raise LineError(i + 1, f"{word[:20]}... is too large a number")
                     tokens.append(Token("float", word, i + 1, float(word)))
                 else:
                     tokens.append(Token("int", word, i + 1, int(word)))

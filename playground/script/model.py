@@ -189,7 +189,32 @@ class Repeat:
     trailing: tuple[str, ...] = ()  # comment lines just before `end`
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat
+@dataclass(frozen=True)
+class Segment:
+    """A packet a `~` line expects: endpoints (`proc` or `proc.var`, None for any) and what it is."""
+
+    kind: str  # "TCP", "UDP" or "ICMP"
+    src: str | None = None
+    dst: str | None = None
+    flags: tuple[str, ...] = ()  # TCP flags that must be set (of SYN, FIN, RST, those not listed must not be)
+    icmp: str | None = None  # "port-unreachable"
+    length: int | None = None
+
+
+@dataclass(frozen=True)
+class Wire:
+    """`~ ...`: what the previous step put on the wire (checked where capture works).
+
+    `~ client.c > server.a FIN` expects such a segment; `~ nothing` expects no packet at all;
+    `~ no RST` expects no segment with that flag.
+    """
+
+    segment: Segment | None = None
+    nothing: bool = False
+    forbid: str | None = None
+
+
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire
 
 
 @dataclass(frozen=True)
@@ -210,6 +235,7 @@ class Script:
     lines: list[Line] = field(default_factory=list)
     header_comments: list[str] = field(default_factory=list)
     trailing: list[str] = field(default_factory=list)  # comment lines after the last line
+    truncated: int | None = None  # a cut-off last line that was left out (parse_script(allow_truncated_tail))
 
     def steps(self) -> list[Line]:
         """Every line, with repeated blocks' lines in place (each once)."""

@@ -50,9 +50,11 @@ from playground.script.model import (
     RefArg,
     Repeat,
     Script,
+    Segment,
     Sleep,
     Spawn,
     Step,
+    Wire,
 )
 
 FORMAT_VERSION = 1
@@ -125,8 +127,40 @@ class _Cursor:
         return self.i >= len(self.tokens)
 
 
-def parse_script(text: str | bytes, path: str = "<script>") -> Script:
-    """Parse a whole file; raises ScriptError naming the first bad line."""
+def parse_script(text: str | bytes, path: str = "<script>", allow_truncated_tail: bool = False) -> Script:
+    """Parse a whole file; raises ScriptError naming the first bad line (and nothing else, on any input).
+
+    A file that does not end with a newline and whose last line does not parse
+    was cut off mid-write (a crash while recording): that is an error naming
+    the line, unless allow_truncated_tail, which drops that line, parses what
+    comes before it and sets `Script.truncated` to the dropped line's number.
+    """
+    try:
+        return _parse_whole(text, path)
+    except ScriptError as exc:
+        kept = _before_cut_tail(text, exc.line)
+        if kept is None:
+            raise
+        if not allow_truncated_tail:
+            raise ScriptError(path, exc.line, exc.column, f"{exc.message} (the file ends in the middle of this "
+                              "line, as a crash while writing leaves it; the lines before it can still run)") from None
+        cut_line = exc.line
+    script = _parse_whole(kept, path)
+    script.truncated = cut_line
+    return script
+
+
+def _before_cut_tail(text: str | bytes, error_line: int) -> str | bytes | None:
+    """What comes before the last line, if the file does not end with a newline and the error is on that line."""
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    if not text or text.endswith(newline) or len(text) > MAX_SCRIPT_BYTES:  # type: ignore[arg-type]
+        return None
+    if error_line != text.count(newline) + 1:  # type: ignore[arg-type]
+        return None
+    return text[: text.rfind(newline) + 1]  # type: ignore[arg-type]
+
+
+def _parse_whole(text: str | bytes, path: str) -> Script:
     if isinstance(text, bytes):
         if len(text) > MAX_SCRIPT_BYTES:
             raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
@@ -256,6 +290,8 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     cursor = _Cursor(tokenize(body), len(body.rstrip()) + 1)
     first = cursor.peek()
     assert first is not None
+    if first.kind == "~":
+        return _wire(cursor, scope)
     if first.kind == "name" and first.text in ("spawn", "kill", "sleep") and not cursor.at(":", 1):
         return _directive(cursor, scope)
     delay = None
@@ -386,6 +422,71 @@ def _directive(cursor: _Cursor, scope: Scope) -> Node:
     return node
 
 
+TCP_FLAG_NAMES = ("SYN", "ACK", "FIN", "RST", "PSH", "URG")
+
+
+def _wire(cursor: _Cursor, scope: Scope) -> Wire:
+    cursor.next()
+    tok = cursor.peek()
+    if tok is None:
+        raise LineError(cursor.column(), "'~' needs what was sent, as in '~ client.c > server.a FIN' or '~ nothing'")
+    if tok.kind == "name" and tok.text == "nothing" and cursor.peek(1) is None:
+        return Wire(nothing=True)
+    if tok.kind == "name" and tok.text == "no" and cursor.at("name", 1):
+        cursor.next()
+        flag = cursor.next()
+        assert flag is not None
+        if flag.text not in TCP_FLAG_NAMES or not cursor.done():
+            raise LineError(flag.column, f"'~ no' takes one TCP flag ({', '.join(TCP_FLAG_NAMES)})")
+        return Wire(forbid=flag.text)
+    src = dst = None
+    if cursor.at(">", 1) or cursor.at(">", 3):
+        src = _endpoint(cursor, scope)
+        cursor.expect(">", "'>' between the two ends")
+        dst = _endpoint(cursor, scope)
+    kind_tok = cursor.expect("name", "TCP flags (FIN, RST, SYN|ACK, ...), UDP or ICMP")
+    fields: dict[str, object] = {"src": src, "dst": dst}
+    if kind_tok.text == "UDP":
+        fields["kind"] = "UDP"
+    elif kind_tok.text in ("ICMP", "ICMPv6"):
+        fields["kind"] = "ICMP"
+        if cursor.at("name"):
+            fields["icmp"] = cursor.next().text  # type: ignore[union-attr]
+    else:
+        flags = [kind_tok]
+        while cursor.at("|"):
+            cursor.next()
+            flags.append(cursor.expect("name", "a TCP flag after '|'"))
+        for flag in flags:
+            if flag.text not in TCP_FLAG_NAMES:
+                known = ", ".join(TCP_FLAG_NAMES)
+                raise LineError(flag.column, f"{flag.text!r} is not a TCP flag ({known}), UDP or ICMP")
+        fields["kind"] = "TCP"
+        fields["flags"] = tuple(f.text for f in flags)
+    if cursor.at("name") and cursor.peek().text == "len":  # type: ignore[union-attr]
+        cursor.next()
+        fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)  # type: ignore[arg-type]
+    if not cursor.done():
+        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
+    return Wire(segment=Segment(**fields))  # type: ignore[arg-type]
+
+
+def _endpoint(cursor: _Cursor, scope: Scope) -> str | None:
+    if cursor.at("*"):
+        cursor.next()
+        return None
+    name = cursor.expect("name", "an end: a process, PROC.VAR, or *")
+    if name.text not in scope.processes:
+        raise LineError(name.column, _unknown_process(name.text, scope))
+    if cursor.at("."):
+        cursor.next()
+        var = cursor.expect("name", f"a socket name after '{name.text}.'")
+        if var.text not in scope.processes[name.text].fds:
+            raise LineError(var.column, f"{name.text} has no socket named {var.text!r}")
+        return f"{name.text}.{var.text}"
+    return name.text
+
+
 def _signal_name(tok: Token) -> str:
     if tok.kind == "int" and int(tok.value) in {v for v in SIGNALS.values()}:  # type: ignore[arg-type]
         return next(k for k, v in SIGNALS.items() if v == tok.value)
@@ -475,6 +576,8 @@ def _data(cursor: _Cursor) -> bytes:
                 raise LineError(count_tok.column, "a repeat count cannot be negative")
             if len(out) + len(chunk) * count > MAX_DATA_BYTES:
                 raise LineError(count_tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
+            if count > MAX_DATA_BYTES:  # "" * 10**20
+                raise LineError(count_tok.column, f"a repeat count must be at most {MAX_DATA_BYTES}")
             chunk = chunk * count
         elif len(out) + len(chunk) > MAX_DATA_BYTES:
             raise LineError(tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")

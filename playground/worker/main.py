@@ -319,6 +319,8 @@ class Worker:
         ret = result["ret"]
         if name in _BINDING_CALLS and (ret >= 0 or result.get("errno") == errno.EINPROGRESS):
             result["local"] = local_address(args[0])
+        elif name == "accept" and ret >= 0:
+            result["local"] = local_address(ret)
         if name in ("socket", "accept", "dup") and ret >= 0:
             self.lab_fds.add(ret)
         elif name == "close":

@@ -1,0 +1,257 @@
+"""Every TCP, UDP and ICMP packet on the lab's loopback, as the kernel sent it.
+
+A reader thread takes frames from an AF_PACKET socket bound to `lo` (each
+frame appears there twice, leaving and arriving: only the leaving copy is
+kept), stamps them on the event log's clock, decodes the headers and hands
+them to the lab in batches. A pcap file, if asked for, gets one frame per
+segment.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+PACKET_OUTGOING = 4
+SO_TIMESTAMPNS = 35
+ETH_HEADER = 14
+TCP_FLAGS = (("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10), ("URG", 0x20))
+ICMP_TEXT = {
+    (3, 0): "net unreachable", (3, 1): "host unreachable", (3, 3): "port unreachable",
+    (3, 4): "fragmentation needed", (11, 0): "TTL exceeded", (0, 0): "echo reply", (8, 0): "echo request",
+}
+ICMP6_TEXT = {(1, 4): "port unreachable", (1, 0): "no route", (1, 3): "address unreachable",
+              (128, 0): "echo request", (129, 0): "echo reply"}
+PREVIEW = 48
+
+
+@dataclass
+class Packet:
+    """One captured packet, decoded."""
+
+    t_ns: int  # CLOCK_MONOTONIC, the event log's clock
+    protocol: str  # TCP, UDP, ICMP, ICMPv6
+    src: tuple[str, int]
+    dst: tuple[str, int]
+    length: int  # payload bytes
+    flags: tuple[str, ...] = ()
+    seq: int = 0
+    ack: int = 0
+    relative_seq: int = 0
+    relative_ack: int = 0
+    window: int = 0
+    preview: bytes = b""
+    icmp: str | None = None  # "port unreachable" and the like
+    icmp_about: tuple[tuple[str, int], tuple[str, int]] | None = None  # the datagram the ICMP error is about
+    src_label: str | None = None
+    dst_label: str | None = None
+    frame: bytes = field(default=b"", repr=False)
+    wall_ns: int = 0
+
+    @property
+    def summary(self) -> str:
+        """`client.c > server.a FIN|ACK seq 1 ack 1 win 512 len 0`."""
+        src = self.src_label or _endpoint(self.src)
+        dst = self.dst_label or _endpoint(self.dst)
+        if self.protocol == "TCP":
+            text = f"{src} > {dst} {'|'.join(self.flags) or '-'} seq {self.relative_seq}"
+            if "ACK" in self.flags:
+                text += f" ack {self.relative_ack}"
+            text += f" win {self.window} len {self.length}"
+        elif self.protocol == "UDP":
+            text = f"{src} > {dst} UDP len {self.length}"
+        else:
+            src = self.src_label or self.src[0]
+            dst = self.dst_label or self.dst[0]
+            text = f"{src} > {dst} {self.protocol} {self.icmp}"
+        if self.preview:
+            text += " " + _preview_text(self.preview, self.length)
+        return text
+
+
+def _endpoint(address: tuple[str, int]) -> str:
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _preview_text(data: bytes, total: int) -> str:
+    from playground.script.format import quote
+
+    text = quote(data[:24])
+    return text + ("…" if total > 24 else "")
+
+
+def decode(frame: bytes, t_ns: int) -> Packet | None:
+    """Decode an Ethernet frame from `lo`; None for anything but TCP, UDP and ICMP over IP."""
+    if len(frame) < ETH_HEADER + 20:
+        return None
+    (ethertype,) = struct.unpack_from("!H", frame, 12)
+    offset = ETH_HEADER
+    if ethertype == 0x0800:
+        ihl = (frame[offset] & 0x0F) * 4
+        total = struct.unpack_from("!H", frame, offset + 2)[0]
+        proto = frame[offset + 9]
+        src = socket.inet_ntop(socket.AF_INET, frame[offset + 12 : offset + 16])
+        dst = socket.inet_ntop(socket.AF_INET, frame[offset + 16 : offset + 20])
+        end = offset + total
+        offset += ihl
+    elif ethertype == 0x86DD:
+        payload_len = struct.unpack_from("!H", frame, offset + 4)[0]
+        proto = frame[offset + 6]
+        src = socket.inet_ntop(socket.AF_INET6, frame[offset + 8 : offset + 24])
+        dst = socket.inet_ntop(socket.AF_INET6, frame[offset + 24 : offset + 40])
+        offset += 40
+        end = offset + payload_len
+    else:
+        return None
+    end = min(end, len(frame))
+    if proto == 6 and end - offset >= 20:
+        sport, dport, seq, ack, off_flags, window = struct.unpack_from("!HHIIHH", frame, offset)
+        header = (off_flags >> 12) * 4
+        bits = off_flags & 0x3F
+        flags = tuple(name for name, bit in TCP_FLAGS if bits & bit)
+        payload = frame[offset + header : end]
+        return Packet(t_ns, "TCP", (src, sport), (dst, dport), len(payload), flags, seq, ack,
+                      window=window, preview=payload[:PREVIEW], frame=frame)
+    if proto == 17 and end - offset >= 8:
+        sport, dport, length = struct.unpack_from("!HHH", frame, offset)
+        payload = frame[offset + 8 : end]
+        return Packet(t_ns, "UDP", (src, sport), (dst, dport), len(payload), preview=payload[:PREVIEW], frame=frame)
+    if proto in (1, 58) and end - offset >= 8:
+        kind, code = frame[offset], frame[offset + 1]
+        table = ICMP_TEXT if proto == 1 else ICMP6_TEXT
+        text = table.get((kind, code), f"type {kind} code {code}")
+        about = _icmp_about(frame, offset + 8, proto)
+        return Packet(t_ns, "ICMP" if proto == 1 else "ICMPv6", (src, 0), (dst, 0), end - offset - 8,
+                      icmp=text, icmp_about=about, frame=frame)
+    return None
+
+
+def _icmp_about(frame: bytes, offset: int, proto: int) -> tuple[tuple[str, int], tuple[str, int]] | None:
+    """The (source, destination) of the datagram an ICMP error quotes."""
+    try:
+        if proto == 1:
+            ihl = (frame[offset] & 0x0F) * 4
+            src = socket.inet_ntop(socket.AF_INET, frame[offset + 12 : offset + 16])
+            dst = socket.inet_ntop(socket.AF_INET, frame[offset + 16 : offset + 20])
+            sport, dport = struct.unpack_from("!HH", frame, offset + ihl)
+        else:
+            src = socket.inet_ntop(socket.AF_INET6, frame[offset + 8 : offset + 24])
+            dst = socket.inet_ntop(socket.AF_INET6, frame[offset + 24 : offset + 40])
+            sport, dport = struct.unpack_from("!HH", frame, offset + 40)
+        return (src, sport), (dst, dport)
+    except (struct.error, ValueError, IndexError):
+        return None
+
+
+class PcapWriter:
+    """A pcap file (nanosecond timestamps, Ethernet frames) that Wireshark and tshark read."""
+
+    MAGIC_NS = 0xA1B23C4D
+
+    def __init__(self, path: str) -> None:
+        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.file.write(struct.pack("=IHHiIII", self.MAGIC_NS, 2, 4, 0, 0, 262144, 1))
+        self.file.flush()
+        self.lock = threading.Lock()
+
+    def write(self, wall_ns: int, frame: bytes) -> None:
+        with self.lock:
+            if self.file.closed:
+                return
+            self.file.write(struct.pack("=IIII", wall_ns // 1_000_000_000, wall_ns % 1_000_000_000,
+                                        len(frame), len(frame)))
+            self.file.write(frame)
+            self.file.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            self.file.close()
+
+
+class Capture:
+    """Reads the lab's loopback in a thread; `deliver` gets batches of Packets (in that thread)."""
+
+
+    def __init__(self, sock: socket.socket, deliver: Callable[[list[Packet]], None]) -> None:
+        self.sock = sock
+        self.deliver = deliver
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+        except OSError:
+            pass
+        self.sock.setblocking(False)
+        self._stop = threading.Event()
+        self._isn: dict[tuple, int] = {}
+        self.count = 0
+        self.thread = threading.Thread(target=self._run, name="capture", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=2)
+
+    def _clock_offset(self) -> int:
+        return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+
+    def _run(self) -> None:
+        offset = self._clock_offset()
+        refreshed = time.monotonic()
+        batch: list[Packet] = []
+        poller = select.poll()
+        poller.register(self.sock.fileno(), select.POLLIN)
+        while not self._stop.is_set():
+            try:
+                # Wait for the first frame, then drain what is queued and deliver it at once.
+                frame, ancdata, _flags, address = self.sock.recvmsg(65600, 64)
+            except BlockingIOError:
+                if batch:
+                    self.deliver(batch)
+                    batch = []
+                poller.poll(100)
+                continue
+            except OSError:
+                break
+            if address[2] != PACKET_OUTGOING:
+                continue
+            now = time.monotonic()
+            wall = next((struct.unpack("=qq", data[:16]) for level, kind, data in ancdata
+                         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+            wall_ns = wall[0] * 1_000_000_000 + wall[1] if wall else time.clock_gettime_ns(time.CLOCK_REALTIME)
+            if now - refreshed > 1.0:
+                offset, refreshed = self._clock_offset(), now
+            packet = decode(frame, wall_ns - offset)
+            if packet is None:
+                continue
+            packet.wall_ns = wall_ns
+            self._relative(packet)
+            self.count += 1
+            batch.append(packet)
+            if len(batch) >= 1024:
+                self.deliver(batch)
+                batch = []
+        if batch:
+            self.deliver(batch)
+
+    def _relative(self, packet: Packet) -> None:
+        if packet.protocol != "TCP":
+            return
+        forward = (packet.src, packet.dst)
+        backward = (packet.dst, packet.src)
+        if "SYN" in packet.flags or forward not in self._isn:
+            self._isn[forward] = packet.seq
+        base = self._isn[forward]
+        packet.relative_seq = (packet.seq - base) & 0xFFFFFFFF
+        if backward in self._isn:
+            packet.relative_ack = (packet.ack - self._isn[backward]) & 0xFFFFFFFF
+        else:
+            packet.relative_ack = packet.ack

@@ -1,0 +1,195 @@
+"""Packet capture on the lab's network, pcap files, the kernel's hidden sockets, `~` lines."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from playground.capture import Packet
+from playground.events import PacketsSeen
+from playground.lab import Lab
+from playground.runner import Runner
+from playground.script.parser import parse_script
+from tests.conftest import connected_pair
+
+WAIT = 5.0
+
+
+class Wire:
+    """Collects the packets a lab reports; waits (bounded) for the ones a test needs."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.packets: list[Packet] = []
+        self.arrived = asyncio.Event()
+        lab.subscribe(self._on_event)
+        if lab.capture is None:
+            pytest.skip(f"no packet capture here: {lab.capture_reason}")
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, PacketsSeen):
+            self.packets.extend(event.packets)
+            self.arrived.set()
+
+    async def until(self, predicate, timeout: float = WAIT) -> Packet:
+        deadline = time.monotonic() + timeout
+        while True:
+            for packet in self.packets:
+                if predicate(packet):
+                    return packet
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail(f"no such packet; saw {[p.summary for p in self.packets]}")
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def test_handshake_fin_and_rst_are_captured_once_each_with_names(lab: Lab) -> None:
+    wire = Wire(lab)
+    await connected_pair(lab)
+    syn = await wire.until(lambda p: p.flags == ("SYN",))
+    # Once accepted, the connection's packets (its handshake too) carry the accepted socket's name.
+    assert syn.src_label == "client.c" and syn.dst_label == "server.a" and syn.relative_seq == 0
+    await wire.until(lambda p: p.flags == ("SYN", "ACK") and p.dst_label == "client.c")
+    await lab.run_line('client: write(c, "hello")')
+    data = await wire.until(lambda p: p.length == 5)
+    assert data.preview == b"hello" and "PSH" in data.flags and data.relative_seq == 1
+    await lab.run_line("client: close(c)")
+    fin = await wire.until(lambda p: "FIN" in p.flags)
+    assert (fin.src_label, fin.dst_label) == ("client.c", "server.a")
+    assert fin.t_ns > data.t_ns > syn.t_ns > lab.t0
+    # Loopback shows each frame twice (leaving and arriving); only one copy is kept.
+    assert len([p for p in wire.packets if p.length == 5]) == 1
+    await lab.run_line("server: close(a)")  # unread "hello": RST instead of FIN
+    rst = await wire.until(lambda p: "RST" in p.flags)
+    assert rst.src_label == "server.a" and "FIN" not in rst.flags
+
+
+async def test_udp_to_a_closed_port_draws_icmp_port_unreachable(lab: Lab) -> None:
+    wire = Wire(lab)
+    await lab.run_line("spawn a")
+    await lab.run_line("a: u = socket(udp)")
+    await lab.run_line("a: connect(u, 127.0.0.1:9)")
+    await lab.run_line('a: send(u, "?")')
+    icmp = await wire.until(lambda p: p.protocol == "ICMP")
+    assert icmp.icmp == "port unreachable" and icmp.dst_label == "a.u"
+
+
+async def test_pcap_file_reads_back_one_frame_per_segment(tmp_path: Path) -> None:
+    path = tmp_path / "lab.pcap"
+    lab = await Lab.start(pcap=str(path))
+    try:
+        wire = Wire(lab)
+        await connected_pair(lab)
+        await lab.run_line('client: write(c, "pcap!")')
+        await lab.run_line("client: close(c)")
+        await wire.until(lambda p: "FIN" in p.flags)
+        await wire.until(lambda p: "ACK" in p.flags and p.src_label == "server.a" and p.relative_ack == 7)
+    finally:
+        await lab.shutdown()
+    with path.open("rb") as f:
+        frames = [(ts, dpkt.ethernet.Ethernet(buf)) for ts, buf in dpkt.pcap.Reader(f)]
+    assert len(frames) == len(wire.packets)
+    segments = [eth.data.data for _, eth in frames]
+    assert all(isinstance(s, dpkt.tcp.TCP) for s in segments)
+    assert segments[0].flags == dpkt.tcp.TH_SYN
+    assert [s.data for s in segments if s.data] == [b"pcap!"]
+    assert sum(1 for s in segments if s.flags & dpkt.tcp.TH_FIN) == 1
+    if shutil.which("tshark"):
+        out = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0 and len(out.stdout.splitlines()) == len(frames)
+
+
+async def test_time_wait_appears_under_its_owner_and_vanishes(lab: Lab) -> None:
+    await lab.run_line("spawn server")
+    await lab.run_line("spawn client")
+    for line in (
+        "server: l = socket(tcp)",
+        "server: bind(l, 127.0.0.1:0)",
+        "server: listen(l, 8)",
+        "client: c = socket(tcp)",
+        "client: setsockopt(c, SO_REUSEADDR, 1)",
+        "client: bind(c, 127.0.0.1:0)",
+        "client: connect(c, server.l)",
+        "server: a = accept(l)",
+        "server: close(a)",  # the server closes first: its end waits in TIME-WAIT
+        "client: read(c, 10)",
+        "client: close(c)",
+    ):
+        await lab.run_line(line)
+
+    def time_wait():
+        return [(owner, label, s) for owner, label, s in lab.kernel_sockets() if s.state == "TIME-WAIT"]
+
+    deadline = time.monotonic() + WAIT
+    while not time_wait() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    [(owner, label, sock)] = time_wait()
+    assert (owner, label) == ("server", "server.a") and sock.orphan
+    assert sock.timer == "time-wait" and 0 < sock.expires_ms <= 60_000
+    # A new SYN from the same client port ends that TIME-WAIT at once (RFC 1122's exception).
+    await lab.run_line("client: c2 = socket(tcp)")
+    await lab.run_line("client: setsockopt(c2, SO_REUSEADDR, 1)")
+    await lab.run_line("client: bind(c2, client.c)")
+    result = await lab.run_line("client: connect(c2, server.l)")
+    assert result is not None and result.outcome.value == 0
+    assert time_wait() == []
+
+
+async def test_fin_wait_2_orphan_is_listed_with_its_timer(lab: Lab) -> None:
+    await connected_pair(lab)
+    await lab.run_line("client: close(c)")
+    deadline = time.monotonic() + WAIT
+    found = []
+    while not found and time.monotonic() < deadline:
+        found = [(label, s) for _, label, s in lab.kernel_sockets() if s.state == "FIN-WAIT-2"]
+        await asyncio.sleep(0.01)
+    [(label, sock)] = found
+    assert label == "client.c" and sock.orphan
+
+
+SCRIPT = """sockplay 1
+spawn server
+spawn client
+server: l = socket(tcp)
+server: bind(l, 127.0.0.1:0)
+server: listen(l, 8)
+client: c = socket(tcp)
+client: connect(c, server.l)
+~ client.c > server SYN
+~ server > client.c SYN|ACK
+server: a = accept(l)
+server: shutdown(a, SHUT_RD)
+~ nothing
+client: close(c)
+~ client.c > server.a FIN
+~ no RST
+"""
+
+
+async def test_wire_lines_hold_and_a_wrong_one_diverges() -> None:
+    lab = await Lab.start()
+    try:
+        if lab.capture is None:
+            pytest.skip(f"no packet capture here: {lab.capture_reason}")
+        report = await Runner(lab).run(parse_script(SCRIPT, "wire.sockplay"))
+        assert [(s.line.number, s.divergence) for s in report.divergences] == []
+        wrong = SCRIPT.replace("~ client.c > server.a FIN", "~ client.c > server.a RST")
+    finally:
+        await lab.shutdown()
+    lab = await Lab.start()
+    try:
+        report = await Runner(lab).run(parse_script(wrong, "wire.sockplay"))
+        [diverged] = report.divergences
+        assert diverged.line.number == 15
+        assert "expected client.c > server.a RST, saw client.c > server.a FIN|ACK" in (diverged.divergence or "")
+    finally:
+        await lab.shutdown()
