@@ -48,7 +48,7 @@ class Wire:
             self.arrived.clear()
             try:
                 await asyncio.wait_for(self.arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
