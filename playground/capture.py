@@ -1,8 +1,7 @@
 """Every TCP, UDP and ICMP packet on the lab's loopback, as the kernel sent it.
 
 A reader thread takes frames from an AF_PACKET socket bound to `lo` (each
-frame appears there twice, leaving and arriving: only the leaving copy is
-kept), stamps them on the event log's clock, decodes the headers and hands
+frame appears there twice, leaving and arriving: only one copy is kept), stamps them on the event log's clock, decodes the headers and hands
 them to the lab in batches. A pcap file, if asked for, gets one frame per
 segment.
 """
@@ -17,7 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+PACKET_HOST = 0
 PACKET_OUTGOING = 4
+SOL_PACKET = 263
+PACKET_IGNORE_OUTGOING = 23
 SO_TIMESTAMPNS = 35
 ETH_HEADER = 14
 TCP_FLAGS = (("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10), ("URG", 0x20))
@@ -187,6 +189,13 @@ class Capture:
         except OSError:
             pass
         self.sock.setblocking(False)
+        # Loopback shows every frame twice, leaving and arriving. Have the kernel drop the
+        # leaving copies (half the work); where it cannot, drop the arriving ones here.
+        try:
+            self.sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+            self.keep_type = PACKET_HOST
+        except OSError:
+            self.keep_type = PACKET_OUTGOING
         self._stop = threading.Event()
         self._isn: dict[tuple, int] = {}
         self.count = 0
@@ -221,7 +230,7 @@ class Capture:
                 continue
             except OSError:
                 break
-            if address[2] != PACKET_OUTGOING:
+            if address[2] != self.keep_type:
                 continue
             now = time.monotonic()
             wall = next((struct.unpack("=qq", data[:16]) for level, kind, data in ancdata
