@@ -1,9 +1,9 @@
 """Every TCP, UDP and ICMP packet on the lab's loopback, as the kernel sent it.
 
 A reader thread takes frames from an AF_PACKET socket bound to `lo` (each
-frame appears there twice, leaving and arriving: only one copy is kept), stamps them on the event log's clock, decodes the headers and hands
-them to the lab in batches. A pcap file, if asked for, gets one frame per
-segment.
+frame appears there twice, leaving and arriving: only one copy is kept),
+stamps them on the event log's clock, decodes the headers and hands them to
+the lab in batches. A pcap file, if asked for, gets one frame per segment.
 """
 
 from __future__ import annotations
