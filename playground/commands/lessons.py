@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lessons.add_argument("--dir", default=str(LESSONS_DIR), metavar="DIRECTORY",
                          help="read lessons from another directory (for lesson authors)")
     lessons.add_argument("--verbose", "-v", action="store_true",
-                         help="with --check, print every lesson's steps as they run")
+                         help="with --check, print every lesson's steps as they run, and every repeated step's timing")
     lessons.set_defaults(handler=lessons_command)
 
     lesson = subparsers.add_parser(
@@ -105,6 +105,9 @@ def lessons_command(args: argparse.Namespace) -> int:
     if catalog is None:
         return EXIT_USAGE
     if args.check:
+        if not catalog.runnable():
+            print(f"sockplay: no runnable lessons in {args.dir}", file=sys.stderr)
+            return EXIT_USAGE
         return check_command(catalog, lang, args)
     ready = len(catalog.runnable())
     print(_label(lang, "ready", ready=ready, total=len(catalog)))
@@ -144,8 +147,12 @@ def check_command(catalog: Catalog, lang: str, args: argparse.Namespace) -> int:
             bad += 1
             verdict = _label(lang, "failed" if check.error else "diverges")
         print(f"{head} {verdict:<8} {check.steps_run:>4} {_label(lang, 'steps')}  {check.seconds:5.1f} s", flush=True)
-        for summary in check.summaries:
-            print(f"       {summary}")
+        if verbose:
+            for summary in check.summaries:
+                print(f"       {summary}")
+        else:
+            for block in check.blocks():
+                print(f"       {block.describe()}")
         for problem in check.problems():
             print(f"       {problem}")
     ran = held + bad
@@ -174,50 +181,50 @@ def lesson_command(args: argparse.Namespace) -> int:
 def render_lesson(lesson: Lesson | PlannedLesson, lang: str, width: int | None = None) -> str:
     """A lesson as text to read: title, introduction, then each step with the prose around it."""
     width = width or min(TEXT_WIDTH, shutil.get_terminal_size((TEXT_WIDTH + 2, 24)).columns - 2)
-    out: list[str] = []
     heading = f"{_label(lang, 'lesson', number=lesson.number)} · {lesson.title_in(lang)}"
-    out += [heading, "=" * min(width, display_width(heading)), ""]
+    chunks: list[tuple[str, list[str]]] = [("prose", [heading, "=" * min(width, display_width(heading))])]
     summary = lesson.summary_in(lang)
     if summary:
-        out += wrap(summary, lang, width) + [""]
+        chunks.append(("prose", wrap(summary, lang, width)))
     if isinstance(lesson, PlannedLesson):
-        out += wrap(_label(lang, "planned", needs=lesson.needs_in(lang)), lang, width)
-        return "\n".join(out) + "\n"
-    for paragraph in lesson.intro.get(lang, []):
-        out += wrap(paragraph, lang, width) + [""]
+        chunks.append(("prose", wrap(_label(lang, "planned", needs=lesson.needs_in(lang)), lang, width)))
+        return _join_chunks(chunks)
+    chunks += [("prose", wrap(p, lang, width)) for p in lesson.intro.get(lang, [])]
     for line in lesson.script.lines:
-        out += _step_text(lesson, line, lang, width)
+        chunks += _step_chunks(lesson, line, lang, width)
         if isinstance(line.node, Repeat):
             for inner in line.node.lines:
-                out += _step_text(lesson, inner, lang, width, block=True)
-            out += ["    end", ""]
-            out += _prose(lesson, line, lang, width, "after")
-    for paragraph in lesson.outro.get(lang, []):
-        out += wrap(paragraph, lang, width) + [""]
-    out.append(_label(lang, "end", number=lesson.number))
+                chunks += _step_chunks(lesson, inner, lang, width, margin="    ")
+            chunks.append(("code", ["    end"]))
+            chunks += _prose(lesson, line, lang, width, "after", "  ")
+    chunks += [("prose", wrap(p, lang, width)) for p in lesson.outro.get(lang, [])]
+    chunks.append(("prose", [_label(lang, "end", number=lesson.number)]))
+    return _join_chunks(chunks)
+
+
+def _join_chunks(chunks: list[tuple[str, list[str]]]) -> str:
+    """Consecutive lines of code stay together; prose is set off by blank lines."""
+    out: list[str] = []
+    previous = None
+    for kind, lines in chunks:
+        if previous is not None and not (kind == previous == "code"):
+            out.append("")
+        out += lines
+        previous = kind
     return "\n".join(out) + "\n"
 
 
-def _prose(lesson: Lesson, line: Line, lang: str, width: int, where: str, indent: str = "") -> list[str]:
-    out: list[str] = []
-    for paragraph in lesson.prose(line, lang, where):
-        out += wrap(paragraph, lang, width, indent=indent) + [""]
-    return out
+def _prose(lesson: Lesson, line: Line, lang: str, width: int, where: str, indent: str = "") -> list:
+    return [("prose", wrap(p, lang, width, indent=indent)) for p in lesson.prose(line, lang, where)]
 
 
-def _step_text(lesson: Lesson, line: Line, lang: str, width: int, block: bool = False) -> list[str]:
+def _step_chunks(lesson: Lesson, line: Line, lang: str, width: int, margin: str = "") -> list:
     """The prose before a line, the line as code, and (unless it opens a block) the prose after it."""
-    margin = "    " if block else ""
-    out = _prose(lesson, line, lang, width, "before", indent=margin)
-    out.append(margin + "    " + line.text.strip())
-    if isinstance(line.node, Repeat):
-        return out
-    if not block:
-        out.append("")
-    after = _prose(lesson, line, lang, width, "after", indent=margin + "  ")
-    if block and after:
-        out.append("")
-    return out + after
+    chunks = _prose(lesson, line, lang, width, "before", margin)
+    chunks.append(("code", [margin + "    " + line.text.strip()]))
+    if not isinstance(line.node, Repeat):
+        chunks += _prose(lesson, line, lang, width, "after", margin + "  ")
+    return chunks
 
 
 # Wrapping that knows Chinese characters take two columns and may break anywhere.
@@ -251,18 +258,24 @@ def _tokens(text: str) -> list[str]:
 
 
 def wrap(text: str, lang: str, width: int, indent: str = "") -> list[str]:
-    """Break a paragraph into lines of at most `width` columns (a longer single word stays whole)."""
+    """Break a paragraph into lines of at most `width` columns (a longer single word stays whole).
+
+    Closing punctuation never starts a line: the character before it moves down with it.
+    """
     lines: list[str] = []
-    line = indent
-    room = width
+    current: list[str] = []
+
+    def used(tokens: list[str]) -> int:
+        return display_width(indent + "".join(tokens).rstrip())
+
     for token in _tokens(text):
-        if display_width(line.rstrip()) + display_width(token.rstrip()) > room and line.strip():
-            if token[:1] in _NO_LINE_START and lang == "zh":
-                line += token  # keep closing punctuation with the text it closes
-                continue
-            lines.append(line.rstrip())
-            line = indent
-        line += token
-    if line.strip():
-        lines.append(line.rstrip())
+        if current and used([*current, token]) > width:
+            carried: list[str] = []
+            if token[:1] in _NO_LINE_START and len(current) > 1 and not current[-1].endswith(" "):
+                carried = [current.pop()]
+            lines.append((indent + "".join(current)).rstrip())
+            current = carried
+        current.append(token)
+    if current:
+        lines.append((indent + "".join(current)).rstrip())
     return lines
