@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules that add subcommands: each has `register(subparsers)`, which adds
 # its parser(s) with `set_defaults(handler=...)`; a handler takes the parsed
 # arguments and returns the exit code.
-COMMAND_MODULES: list[str] = ["playground.commands.lessons"]
+COMMAND_MODULES: list[str] = ["playground.commands.lessons", "playground.commands.replay"]
 
 
 def _register_commands(parser: argparse.ArgumentParser) -> None:

@@ -347,6 +347,7 @@ class Lab:
             raise LabError(f"a process named {name!r} already exists")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
+        env.update({k: v for k, v in os.environ.items() if k.startswith("SOCKPLAY_")})
         debug = os.environ.get("SOCKPLAY_DEBUG")
         child = subprocess.Popen(
             [sys.executable, "-S", "-c",

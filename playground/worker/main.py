@@ -36,7 +36,8 @@ CATCHABLE = [s for s in range(1, signal.NSIG) if s not in (signal.SIGKILL, signa
 MONITOR_TICK_NS = 3_000_000
 # How long the reader polls for the next request before sleeping: a wake-up
 # costs tens of microseconds on a VM, far more than a step's own work.
-SPIN_NS = 200_000
+SPIN_NS = int(os.environ.get('SOCKPLAY_SPIN_NS', 200_000))
+YIELD = bool(os.environ.get('SOCKPLAY_YIELD'))
 # Calls after which the socket's local address is reported (the kernel may have picked it).
 _BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
 
@@ -91,6 +92,9 @@ class Handlers:
     """glibc signal() semantics on top of CPython's C-level handler."""
 
     python_handler: int = 0
+    # Signals now caught. While there are none, nothing writes to the wakeup pipe,
+    # so a call need not read it.
+    catching: set[int] = set()
 
     @classmethod
     def capture(cls) -> None:
@@ -128,6 +132,11 @@ class Handlers:
         t0 = now()
         ret = libc.sigaction(signum, ctypes.byref(act), None)
         t1 = now()
+        if ret == 0:
+            if disposition == "catch":
+                cls.catching.add(signum)
+            else:
+                cls.catching.discard(signum)
         out = {"ret": ret, "start": t0, "dur": t1 - t0}
         if ret == -1:
             out["errno"] = libc.errno()
@@ -201,6 +210,8 @@ class Worker:
                 size = self.ctl_sock.recv_into(self.inbox_buffer, len(self.inbox_buffer), socket.MSG_DONTWAIT)
             except BlockingIOError:
                 if now() < deadline:
+                    if YIELD:
+                        os.sched_yield()
                     continue
                 size = self.ctl_sock.recv_into(self.inbox_buffer)
             if size == 0:
@@ -286,7 +297,8 @@ class Worker:
     def _call(self, request_id: int, name: str, args: list) -> None:
         with self.role:
             self.inflight += 1
-        first = self.signals.drain()
+        watch = bool(Handlers.catching) or name == "signal"
+        first = self.signals.drain() if watch else 0
         fd_to_send = None
         libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)
         try:
@@ -305,9 +317,10 @@ class Worker:
             self.send((request_id, protocol.ERROR, f"{type(exc).__name__}: {exc}"))
             return
         libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
-        last = self.signals.drain()
-        if last > first:
-            result["signals"] = self.signals.log[first:last]
+        if watch or Handlers.catching:
+            last = self.signals.drain()
+            if last > first:
+                result["signals"] = self.signals.log[first:last]
         self._track(name, args, result)
         with self.role:
             self.inflight -= 1
