@@ -58,6 +58,8 @@ __all__ = [
     "default_session_path",
     "header_lines",
     "lab_environment",
+    "list_sessions",
+    "SessionInfo",
     "read_header",
     "sessions_dir",
     "socket_sysctls",
@@ -224,6 +226,58 @@ def wait_before(leading: Iterable[str]) -> float:
         if match:
             total += float(match.group(1))
     return total
+
+
+@dataclass
+class SessionInfo:
+    """One recording in the sessions directory, as `sockplay sessions` lists it."""
+
+    path: Path
+    started: datetime | None = None  # from the header (UTC), else the file's modification time
+    steps: int | None = None
+    kernel: str | None = None
+    lab: str | None = None
+    truncated: int | None = None  # the number of a cut-off last line
+    error: str | None = None  # why it cannot be read
+
+
+def list_sessions(directory: Path | None = None) -> list[SessionInfo]:
+    """The recordings in the sessions directory, newest first."""
+    from playground.constants import MAX_SCRIPT_BYTES
+    from playground.script.errors import ScriptError
+    from playground.script.parser import parse_script
+
+    directory = directory or sessions_dir()
+    try:
+        files = [p for p in directory.iterdir() if p.suffix == ".sockplay" and p.is_file()]
+    except OSError:
+        return []
+    out = []
+    for path in files:
+        info = SessionInfo(path)
+        try:
+            stat = path.stat()
+            info.started = datetime.fromtimestamp(stat.st_mtime, UTC)
+            if stat.st_size > MAX_SCRIPT_BYTES:
+                raise ScriptError(str(path), 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
+            with path.open("rb") as f:
+                raw = f.read(MAX_SCRIPT_BYTES + 1)
+            script = parse_script(raw, str(path), allow_truncated_tail=True)
+        except OSError as exc:
+            info.error = exc.strerror or str(exc)
+        except ScriptError as exc:
+            info.error = f"line {exc.line}: {exc.message}"
+        else:
+            header = read_header(script.header_comments)
+            info.kernel = header.get("kernel")
+            info.lab = header.get("lab")
+            info.truncated = script.truncated
+            info.steps = sum(1 for line in script.steps() if isinstance(line.node, Step))
+            with contextlib.suppress(ValueError, KeyError):
+                info.started = datetime.fromisoformat(header["started"].replace("Z", "+00:00"))
+        out.append(info)
+    out.sort(key=lambda i: (i.started or datetime.min.replace(tzinfo=UTC), i.path.name), reverse=True)
+    return out
 
 
 def _one_line(text: str) -> str:

@@ -1,0 +1,441 @@
+"""`sockplay replay`, `sockplay sessions` and `sockplay export`: recordings, checked, listed and exported.
+
+    sockplay replay --check FILE [--speed X] [--json] [--allow-network]
+    sockplay replay FILE                 # the TUI in replay mode
+    sockplay sessions                    # recordings, newest first
+    sockplay export FILE --python [-o PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import math
+import os
+import signal
+import sys
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from playground.constants import MAX_SCRIPT_BYTES
+from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
+from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, RunReport, StepReport
+from playground.script.errors import ScriptError
+from playground.script.format import format_node
+from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Step
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+# Calls whose address argument says where traffic goes (or which address is taken).
+_ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    replay = subparsers.add_parser(
+        "replay", help="replay a recorded session (--check: headless, verifying every outcome)",
+        description="Replay a recording. With --check, run it headless and verify each recorded outcome: "
+                    "exit 0 if all hold, 1 if any diverged, 2 for a bad script or bad usage.",
+    )
+    replay.add_argument("file", help="the recording (a .sockplay script)")
+    replay.add_argument("--check", action="store_true", help="run headless and verify every recorded outcome")
+    replay.add_argument("--speed", type=float, default=None, metavar="X",
+                        help="scale the recorded pauses: 0 skips them, 1 keeps them as recorded "
+                             "(default 0 with --check)")
+    replay.add_argument("--json", action="store_true", help="with --check, print one JSON object per line")
+    replay.add_argument("--timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="SECONDS",
+                        help="how long a step may block before it counts as stuck "
+                             f"(default {DEFAULT_STEP_TIMEOUT:g}, longer if the recording waited longer)")
+    replay.add_argument("--allow-network", action="store_true", dest="allow_network_replay",
+                        help="let the script use addresses other than loopback")
+    replay.add_argument("--host-network", action="store_true", dest="host_network_replay",
+                        help="run on the host's loopback instead of a private network namespace")
+    replay.set_defaults(handler=replay_command)
+
+    sessions = subparsers.add_parser(
+        "sessions", help="list recorded sessions, newest first",
+        description=f"List the recordings in {sessions_dir()} (or --dir), newest first: "
+                    "when each began, how many steps it has, and which kernel it ran on.",
+    )
+    sessions.add_argument("--dir", metavar="DIRECTORY", help="list another directory")
+    sessions.add_argument("--json", action="store_true", help="one JSON object per recording")
+    sessions.set_defaults(handler=sessions_command)
+
+    export = subparsers.add_parser(
+        "export", help="write a recording as a standalone program (--python)",
+        description="Write a script as a standalone Python program (standard library only) that makes "
+                    "the same calls in the same processes, in the same order, and prints each outcome.",
+    )
+    export.add_argument("file", help="the recording or script")
+    export.add_argument("--python", action="store_true", help="write a Python 3 program (the one format so far)")
+    export.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of standard output")
+    export.add_argument("--allow-network", action="store_true", dest="allow_network_export",
+                        help="export a script that uses addresses other than loopback")
+    export.set_defaults(handler=export_command)
+
+
+# Reading a recording.
+
+
+def load_recording(path: str) -> Script:
+    """Parse a recording; a cut-off last line is left out (Script.truncated says which)."""
+    file = Path(path)
+    if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
+        raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
+    with file.open("rb") as f:
+        raw = f.read(MAX_SCRIPT_BYTES + 1)
+    return parse(raw, path)
+
+
+def parse(raw: bytes, path: str) -> Script:
+    from playground.script.parser import parse_script
+
+    return parse_script(raw, path, allow_truncated_tail=True)
+
+
+def _read_or_fail(path: str) -> Script | int:
+    try:
+        script = load_recording(path)
+    except ScriptError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sockplay: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if script.truncated is not None:
+        kept = len(script.steps())
+        print(f"{path}:{script.truncated}: the last line is cut off (the recording ended in the middle of "
+              f"writing it); using the {kept} line(s) before it", file=sys.stderr)
+    return script
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def beyond_loopback(script: Script) -> list[tuple[int, str]]:
+    """(line, what) for every call that would bind, connect or send to an address other than loopback."""
+    out = []
+    for line in script.steps():
+        node = line.node
+        if not isinstance(node, Step):
+            continue
+        for arg in node.call.args:
+            if isinstance(arg, AddressArg) and not _is_loopback(arg.address.host):
+                verb = _ADDRESS_CALLS.get(node.call.name, node.call.name)
+                out.append((line.number, f"{verb} {arg.address}"))
+    return out
+
+
+def refuse_network(script: Script, path: str, allowed: bool) -> bool:
+    """Say why a script that leaves loopback does not run (unless allowed); True if it is refused."""
+    reaching = beyond_loopback(script)
+    if not reaching or allowed:
+        return False
+    for number, what in reaching[:5]:
+        print(f"{path}:{number}: would {what}, which is not loopback", file=sys.stderr)
+    more = f" (and {len(reaching) - 5} more)" if len(reaching) > 5 else ""
+    print(f"sockplay: refusing to run {path}: it reaches beyond loopback{more}. sockplay stays on 127.0.0.1 and "
+          "::1 unless you trust the script and pass --allow-network. Nothing was run.", file=sys.stderr)
+    return True
+
+
+def scaled(script: Script, speed: float) -> Script:
+    """The script with every `+DELAY` multiplied by speed (0 drops them)."""
+
+    def scale(line: Line) -> Line:
+        node = line.node
+        if isinstance(node, Repeat):
+            return replace(line, node=replace(node, lines=tuple(scale(inner) for inner in node.lines)))
+        if isinstance(node, (Step, Completion)) and node.delay:
+            delay = node.delay * speed
+            return replace(line, node=replace(node, delay=delay if delay > 0 else None))
+        return line
+
+    return replace(script, lines=[scale(line) for line in script.lines])
+
+
+def recorded_gaps(script: Script) -> tuple[float, float]:
+    """(the longest single pause, the longest wait for a blocked call's outcome) the recording kept."""
+    longest = outcome_wait = 0.0
+    for line in script.steps():
+        node = line.node
+        longest = max(longest, wait_before(line.leading))
+        if isinstance(node, (Step, Completion)) and node.delay:
+            longest = max(longest, node.delay)
+            if isinstance(node, Completion):
+                outcome_wait = max(outcome_wait, node.delay)
+    return longest, outcome_wait
+
+
+# sockplay replay.
+
+
+def replay_command(args: argparse.Namespace) -> int:
+    speed = args.speed
+    if speed is not None and (not math.isfinite(speed) or speed < 0):
+        print("sockplay: --speed must be a number, 0 or more (0: no pauses, 1: as recorded)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.timeout <= 0 or not math.isfinite(args.timeout):
+        print("sockplay: --timeout must be a positive number of seconds", file=sys.stderr)
+        return EXIT_USAGE
+    script = _read_or_fail(args.file)
+    if isinstance(script, int):
+        return script
+    allow = bool(getattr(args, "allow_network", False) or args.allow_network_replay)
+    host = bool(getattr(args, "host_network", False) or args.host_network_replay)
+    if refuse_network(script, args.file, allow):
+        return EXIT_USAGE
+    if not args.check:
+        return _replay_in_tui(args.file, speed, allow, host)
+    check = ReplayCheck(script, args.file, speed=speed or 0.0, timeout=args.timeout, json_lines=args.json,
+                        allow_network=allow, host_network=host)
+    try:
+        return asyncio.run(check.run())
+    except KeyboardInterrupt:
+        return 130
+
+
+def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool) -> int:
+    try:
+        from widgets import app as tui  # the TUI loads only when asked for
+    except ImportError:
+        tui = None  # type: ignore[assignment]
+    run_replay = getattr(tui, "run_replay", None)
+    if callable(run_replay):
+        return int(run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow,
+                              host_network=host) or 0)
+    print(f"sockplay: replaying {path} step by step needs the TUI's replay mode, which this sockplay does not "
+          f"have yet. To run it headless and check every outcome: sockplay replay --check {path}",
+          file=sys.stderr)
+    return EXIT_USAGE
+
+
+def kernel_notes(header: dict, release: str | None = None) -> list[str]:
+    """What differs from the recording before anything runs: the kernel."""
+    release = release or os.uname().release
+    recorded = header.get("kernel")
+    if recorded and recorded != release:
+        return [f"recorded on kernel {recorded}; this is kernel {release}: outcomes that depend on the kernel "
+                "may differ"]
+    return []
+
+
+def environment_notes(header: dict, lab_kind: str, sysctls: dict[str, str]) -> list[str]:
+    """What differs from the recording in the lab: where it runs, and its sysctls."""
+    notes = []
+    recorded_lab = header.get("lab")
+    if recorded_lab and recorded_lab != lab_kind:
+        notes.append(f"recorded in a lab on the {recorded_lab}; this lab runs on the {lab_kind}")
+    differ = [
+        f"{name} was {value!r}, is {sysctls[name]!r}"
+        for name, value in header.get("sysctls", {}).items()
+        if name in sysctls and " ".join(sysctls[name].split()) != " ".join(value.split())
+    ]
+    if differ:
+        notes.append("sysctls differ from the recording: " + "; ".join(differ))
+    return notes
+
+
+class ReplayCheck:
+    """Runs a recording headless on a fresh lab and checks every recorded outcome."""
+
+    def __init__(
+        self,
+        script: Script,
+        path: str,
+        speed: float = 0.0,
+        timeout: float = DEFAULT_STEP_TIMEOUT,
+        json_lines: bool = False,
+        allow_network: bool = False,
+        host_network: bool = False,
+    ) -> None:
+        self.original = script
+        self.script = scaled(script, speed)
+        self.path = path
+        self.speed = speed
+        longest, outcome_wait = recorded_gaps(script)
+        self.longest_gap = longest
+        # A blocked call's outcome may have taken as long to come as the recording waited for it.
+        self.timeout = max(timeout, outcome_wait * 1.5 + 2.0)
+        self.json_lines = json_lines
+        self.allow_network = allow_network
+        self.host_network = host_network
+        self.header = read_header(script.header_comments)
+        self.notes: list[str] = []
+
+    def say(self, text: str) -> None:
+        print(f"sockplay: {text}", file=sys.stderr, flush=True)
+
+    async def run(self) -> int:
+        from playground.cli import JsonPrinter, ScriptPrinter, explain_network
+        from playground.lab import Lab
+
+        for note in kernel_notes(self.header):
+            self.notes.append(note)
+            self.say(note)
+        lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network)
+        explain_network(lab)
+        kind, sysctls = lab_environment(lab)
+        for note in environment_notes(self.header, kind, sysctls):
+            self.notes.append(note)
+            self.say(note)
+        printer = JsonPrinter() if self.json_lines else ScriptPrinter(self.script)
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        stopped: list[int] = []
+
+        def stop(signum: int) -> None:
+            stopped.append(signum)
+            if task is not None:
+                task.cancel()
+
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            printer.begin(lab)
+            runner = Runner(lab, self.timeout, printer.step)
+            printer.runner = runner
+            report = await self.run_lines(runner)
+        except asyncio.CancelledError:
+            if stopped:
+                await lab.shutdown()
+                self.say(f"stopped by {signal.Signals(stopped[0]).name}; the lab was shut down")
+                return 128 + stopped[0]
+            raise
+        finally:
+            await lab.shutdown()
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+        return self.finish(report)
+
+    async def run_lines(self, runner: Runner) -> RunReport:
+        report = RunReport(self.path)
+        for line in self.script.lines:
+            pause = wait_before(line.leading) * self.speed
+            if pause > 0:
+                await asyncio.sleep(pause)
+            if isinstance(line.node, Repeat):
+                report.steps.extend(await runner.run_repeat(line))
+            else:
+                report.steps.append(await runner.run_line(line))
+        return report
+
+    def finish(self, report: RunReport) -> int:
+        diverged = report.divergences
+        for step in diverged:
+            expected, actual, reason = divergence_parts(step)
+            print(f"{self.path}:{step.line.number}: {reason}", file=sys.stderr)
+            print(f"    expected: {expected}", file=sys.stderr)
+            print(f"    actual:   {actual}", file=sys.stderr)
+        if diverged:
+            self.say(f"{len(diverged)} line(s) diverged from {self.path}")
+            if self.speed == 0 and self.longest_gap >= 0.5:
+                self.say(f"the recording paused (up to {self.longest_gap:g} s) where this replay did not: "
+                         "to honour the pauses, replay with --speed 1")
+        elif not self.json_lines:
+            self.say(f"all {len(report.steps)} line(s) of {self.path} ran as recorded")
+        if self.json_lines:
+            summary = {
+                "file": self.path,
+                "exit": report.exit_code,
+                "lines": len(report.steps),
+                "speed": self.speed,
+                "truncated": self.original.truncated,
+                "kernel": {"recorded": self.header.get("kernel"), "now": os.uname().release},
+                "notes": self.notes,
+                "divergences": [
+                    dict(zip(("line", "expected", "actual", "reason"), (s.line.number, *divergence_parts(s)),
+                             strict=True))
+                    for s in diverged
+                ],
+            }
+            print(json.dumps({"summary": summary}), flush=True)
+        return report.exit_code
+
+
+def divergence_parts(step: StepReport) -> tuple[str, str, str]:
+    """(the line as recorded, the line as it ran, why they differ)."""
+    node = step.line.node
+    expected = format_node(node) if not isinstance(node, Repeat) else step.line.text.strip()
+    actual = step.text
+    reason = step.divergence or f"could not run: {step.error}"
+    return expected, actual, reason
+
+
+# sockplay sessions.
+
+
+def sessions_command(args: argparse.Namespace) -> int:
+    directory = Path(args.dir) if args.dir else sessions_dir()
+    if args.dir and not directory.is_dir():
+        print(f"sockplay: {directory} is not a directory", file=sys.stderr)
+        return EXIT_USAGE
+    found = list_sessions(directory)
+    if args.json:
+        for info in found:
+            print(json.dumps({
+                "path": str(info.path), "started": info.started.isoformat() if info.started else None,
+                "steps": info.steps, "kernel": info.kernel, "lab": info.lab, "truncated": info.truncated,
+                "error": info.error,
+            }))
+        return EXIT_OK
+    if not found:
+        print(f"no recordings in {directory}")
+        return EXIT_OK
+    print(f"{'when':<19}  {'steps':>5}  {'kernel':<24}  file")
+    for info in found:
+        when = info.started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if info.started else "?"
+        steps = "?" if info.steps is None else str(info.steps)
+        kernel = info.kernel or "?"
+        tail = ""
+        if info.error:
+            tail = f"  (unreadable: {info.error})"
+        elif info.truncated:
+            tail = f"  (cut off at line {info.truncated})"
+        print(f"{when:<19}  {steps:>5}  {kernel:<24}  {_shown(info.path, directory)}{tail}")
+    return EXIT_OK
+
+
+def _shown(path: Path, directory: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# sockplay export.
+
+
+def export_command(args: argparse.Namespace) -> int:
+    if not args.python:
+        print("sockplay: say which program to write: sockplay export FILE --python [-o PATH]", file=sys.stderr)
+        return EXIT_USAGE
+    script = _read_or_fail(args.file)
+    if isinstance(script, int):
+        return script
+    allow = bool(getattr(args, "allow_network", False) or args.allow_network_export)
+    if refuse_network(script, args.file, allow):
+        return EXIT_USAGE
+    from playground.export import export_python
+
+    program = export_python(script, Path(args.file).name, exported_at=datetime.now())
+    if not args.output or args.output == "-":
+        sys.stdout.write(program)
+        return EXIT_OK
+    try:
+        out = Path(args.output)
+        out.write_text(program)
+        out.chmod(0o755)
+    except OSError as exc:
+        print(f"sockplay: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"sockplay: wrote {args.output}; run it with: python3 {args.output}", file=sys.stderr)
+    return EXIT_OK
