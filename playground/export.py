@@ -1,0 +1,363 @@
+"""`sockplay export --python`: a script as a standalone Python program (standard library only).
+
+The program makes the same calls in the same processes, in the same order,
+and prints each outcome in the script's own syntax. It is the runtime of
+export_runtime.py (a conductor that forks the processes and sends each its
+steps) followed by the experiment: one commented block per line of the script.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from playground import __version__
+from playground import calls as P
+from playground.calls import CALLS
+from playground.constants import DEFAULT_IGNORED, OPTIONS, SOCKET_KINDS, STOPPING
+from playground.recording import read_header, wait_before
+from playground.runner import DEFAULT_STEP_TIMEOUT
+from playground.script.format import format_node
+from playground.script.model import (
+    AddressArg,
+    Arg,
+    Completion,
+    DataArg,
+    FlagsArg,
+    FloatArg,
+    IntArg,
+    Kill,
+    Line,
+    NameArg,
+    PairArg,
+    RefArg,
+    Repeat,
+    Script,
+    Sleep,
+    Spawn,
+    Step,
+)
+
+RUNTIME = Path(__file__).with_name("export_runtime.py")
+RULE = "# " + "═" * 77
+# Names the runtime already imports (the experiment imports the others it uses).
+_RUNTIME_NAMES = {
+    "AF_INET", "AF_INET6", "IPPROTO_IPV6", "IPPROTO_TCP", "IPPROTO_UDP", "SHUT_RD", "SHUT_RDWR", "SHUT_WR",
+    "SOCK_DGRAM", "SOCK_STREAM", "SOL_SOCKET", "O_NONBLOCK", "WNOHANG", "WUNTRACED", "POLLERR", "POLLHUP",
+    "POLLIN", "POLLNVAL", "POLLOUT", "POLLPRI", "POLLRDHUP", "SIG_DFL", "SIG_IGN", "CATCH",
+}
+_LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6"}
+
+
+def export_python(script: Script, source: str = "script.sockplay", exported_at: datetime | None = None) -> str:
+    return _Exporter(script, source, exported_at or datetime.now()).program()
+
+
+class _Exporter:
+    def __init__(self, script: Script, source: str, exported_at: datetime) -> None:
+        self.script = script
+        self.source = source
+        self.exported_at = exported_at
+        self.imports: dict[str, set[str]] = {"socket": set(), "signal": set()}
+        self.dispositions: dict[str, dict[str, str]] = {}
+        self.longest_outcome_wait = 0.0
+
+    def program(self) -> str:
+        body: list[str] = []
+        for line in self.script.lines:
+            body.extend(self.line(line, ""))
+        header = read_header(self.script.header_comments)
+        about = [f"exported from {self.source} by sockplay {__version__} on {self.exported_at:%Y-%m-%d %H:%M}"]
+        if header.get("kernel"):
+            about.append(f"recorded on kernel {header['kernel']}, in a lab on the {header.get('lab', '?')}")
+        timeout = max(DEFAULT_STEP_TIMEOUT, self.longest_outcome_wait * 1.5 + 2.0)
+        imports = []
+        for module, names in self.imports.items():
+            wanted = sorted(names - _RUNTIME_NAMES)
+            if wanted:
+                imports.append(f"from {module} import {', '.join(wanted)}")
+        out = [
+            "#!/usr/bin/env python3",
+            _docstring(self.source, about),
+            RUNTIME.read_text().rstrip(),
+            "",
+            "",
+            RULE,
+            f"# The experiment: {self.source}, line by line. Each block shows the script's line (with the",
+            "# outcome it recorded, if any), then the call as Python makes it. Run it: python3 THIS_FILE [SPEED]",
+            RULE,
+            *imports,
+            "",
+            "HEADER[:] = [" + ", ".join(_q(a) for a in about) + "]",
+            f"TIMEOUT = {timeout:g}",
+            "",
+            *body,
+            "",
+            "if __name__ == \"__main__\":",
+            "    main()",
+            "",
+        ]
+        return "\n".join(out)
+
+    # One line of the script.
+
+    def line(self, line: Line, indent: str) -> list[str]:
+        out = [indent + text if text.strip() else "" for text in _prose(line.leading)]
+        pause = wait_before(line.leading)
+        if pause:
+            out.append(f"{indent}pause({pause:g})  # the recording paused here")
+        node = line.node
+        shown = _shown(line)
+        if isinstance(node, Repeat):
+            out.append(f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run "
+                       f"{node.count} times")
+            out.append(f"{indent}with repeat({node.count}):")
+            for inner in node.lines:
+                out.extend(self.line(inner, indent + "    "))
+            return out
+        if not isinstance(node, Step):
+            out.append("")
+        if isinstance(node, Spawn):
+            self.dispositions[node.name] = {}
+            out.append(f"{indent}spawn({line.number}, {_q(node.name)})  # line {line.number}: {shown}")
+        elif isinstance(node, Kill):
+            self.imports["signal"].add(node.signal)
+            out.append(f"{indent}kill({line.number}, {_q(node.name)}, {node.signal}, ends_it={self.fatal(node)})"
+                       f"  # line {line.number}: {shown}")
+        elif isinstance(node, Sleep):
+            out.append(f"{indent}sleep({line.number}, {node.seconds!r})  # line {line.number}: {shown}")
+        elif isinstance(node, Completion):
+            if node.delay:
+                self.longest_outcome_wait = max(self.longest_outcome_wait, node.delay)
+            delay = f", delay={node.delay!r}" if node.delay else ""
+            out.append(f"{indent}# ── line {line.number}: {shown}")
+            out.append(f"{indent}outcome({line.number}, {_q(node.actor or '')}{delay})  "
+                       f"# the outcome of {node.actor}'s oldest blocked call")
+        elif isinstance(node, Step):
+            out.append("")
+            out.append(f"{indent}# ── line {line.number}: {shown}")
+            out.extend(indent + text for text in self.step(line.number, node))
+        else:  # a line this program cannot act on (`~`: the packets a step sends)
+            out.append(f"{indent}# line {line.number}: {shown}  (not checked here: this program does not capture "
+                       "packets)")
+        return out
+
+    def fatal(self, node: Kill) -> bool:
+        if node.signal == "SIGKILL":
+            return True
+        disposition = self.dispositions.get(node.name, {}).get(node.signal, "SIG_DFL")
+        return disposition == "SIG_DFL" and node.signal not in DEFAULT_IGNORED and node.signal not in STOPPING
+
+    def step(self, number: int, node: Step) -> list[str]:
+        assert node.actor is not None
+        text = format_node(replace(node, delay=None, expect=None, blocks=False)).split(": ", 1)[1]
+        refs: list[str] = []
+        call = self.call(node, refs)
+        options = [f"{number}", _q(node.actor), _q(text)]
+        if node.blocks:
+            options.append("blocks=True")
+        if node.delay:
+            options.append(f"delay={node.delay!r}")
+        if refs:
+            options.append("refs=(" + ", ".join(_q(r) for r in dict.fromkeys(refs)) + ",)")
+        signature = "me, at" if refs else "me"
+        lines = [f"@step({', '.join(options)})", f"def _({signature}):"]
+        if node.var:
+            lines.append(f"    {_name(node.var)} = {call}")
+            lines.append(f"    return {_name(node.var)}")
+        else:
+            lines.append(f"    return {call}")
+        if node.call.name == "signal":
+            signame, disposition = (a.name for a in node.call.args)  # type: ignore[union-attr]
+            self.dispositions.setdefault(node.actor, {})[signame] = disposition
+        if node.call.name == "fork" and node.var:
+            self.dispositions[node.var] = dict(self.dispositions.get(node.actor, {}))
+        return lines
+
+    # A call, as Python.
+
+    def call(self, node: Step, refs: list[str]) -> str:
+        name = node.call.name
+        args = list(node.call.args)
+        spec = CALLS[name]
+        if name == "socket":
+            return f"socket({self.socket_kind(args)})"
+        if name == "fork":
+            return f"fork(me, {_q(node.var or '')})"
+        if name == "setsockopt":
+            option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+            level = self.option(option.name)
+            value = args[2]
+            if isinstance(value, PairArg):
+                shown = f"({value.value.first}, {value.value.second})"
+            elif option.kind == "timeval":
+                shown = repr(float(value.value))  # type: ignore[union-attr]
+            else:
+                shown = str(value.value)  # type: ignore[union-attr]
+            return f"setsockopt({self.fd(args[0])}, {level}, {option.name}, {shown})"
+        if name == "getsockopt":
+            option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+            kind = f", {option.kind!r}" if option.kind in ("linger", "timeval") else ""
+            return f"getsockopt({self.fd(args[0])}, {self.option(option.name)}, {option.name}{kind})"
+        kinds = list(spec.required) + list(spec.optional)
+        shown_args = []
+        for i, arg in enumerate(args):
+            kind = kinds[i] if i < len(kinds) else spec.variadic
+            shown_args.append(self.arg(kind, arg, node.actor or "", refs))
+        return f"{name}({', '.join(shown_args)})"
+
+    def socket_kind(self, args: list[Arg]) -> str:
+        if len(args) == 1:
+            assert args[0].name in SOCKET_KINDS  # type: ignore[union-attr]
+            fam = "AF_INET6" if args[0].name.endswith("6") else "AF_INET"  # type: ignore[union-attr]
+            typ = "SOCK_STREAM" if args[0].name.startswith("tcp") else "SOCK_DGRAM"  # type: ignore[union-attr]
+            return f"{fam}, {typ}"
+        parts = []
+        for arg in args:
+            if isinstance(arg, NameArg):
+                parts.append(arg.name if arg.name != "0" else "0")
+                self.imports["socket"].add(arg.name)
+            else:
+                parts.append(str(arg.value))  # type: ignore[union-attr]
+        return ", ".join(parts)
+
+    def option(self, name: str) -> str:
+        self.imports["socket"].add(name)
+        return _LEVELS[name.split("_")[0]]
+
+    def fd(self, arg: Arg) -> str:
+        return _name(arg.name) if isinstance(arg, NameArg) else str(arg.value)  # type: ignore[union-attr]
+
+    def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
+        if kind == P.FD:
+            return self.fd(arg)
+        if kind == P.DATA:
+            assert isinstance(arg, DataArg)
+            return py_bytes(arg.value)
+        if kind == P.ADDR:
+            if isinstance(arg, AddressArg):
+                return f"({_q(arg.address.host)}, {arg.address.port})"
+            key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{arg.name}"  # type: ignore
+            refs.append(key)
+            return f"at[{_q(key)}]"
+        if kind in (P.MSGFLAGS, P.EVENTS, P.WAITFLAGS):
+            names = arg.names if isinstance(arg, FlagsArg) else (arg.name,) if isinstance(arg, NameArg) else ()
+            if not names:
+                return "0"
+            module = "socket" if kind == P.MSGFLAGS else "select" if kind == P.EVENTS else "os"
+            self.imports.setdefault(module, set()).update(names)
+            return " | ".join(names)
+        if kind in (P.HOW, P.NONBLOCK):
+            return arg.name  # type: ignore[union-attr]
+        if kind == P.SIGNAL:
+            self.imports["signal"].add(arg.name)  # type: ignore[union-attr]
+            return arg.name  # type: ignore[union-attr]
+        if kind == P.DISPOSITION:
+            return "CATCH" if arg.name == "catch" else arg.name  # type: ignore[union-attr]
+        if kind == P.PID:
+            return _name(arg.name) if isinstance(arg, NameArg) else str(arg.value)  # type: ignore[union-attr]
+        if isinstance(arg, (IntArg, FloatArg)):
+            return repr(arg.value)
+        if isinstance(arg, NameArg):
+            return arg.name
+        raise ValueError(f"cannot export argument {arg!r}")  # pragma: no cover
+
+
+_ANNOTATION = re.compile(r"(pid \d+|[\d.]+ [µm]s)( · [\d.]+ [µm]s)*")
+
+
+def _shown(line: Line) -> str:
+    """The line as the script has it, outcome included, without the recorder's pid and duration notes."""
+    if isinstance(line.node, Repeat):
+        return line.text.strip()
+    text = format_node(line.node)
+    if line.comment and not _ANNOTATION.fullmatch(line.comment):
+        text += f"  # {line.comment}"
+    return text
+
+
+def _q(text: str) -> str:
+    """A Python string literal in double quotes."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _name(var: str) -> str:
+    """`me.l`, or `me["..."]` for a name that is no Python identifier."""
+    if var.isidentifier() and not keyword.iskeyword(var) and not var.startswith("_"):
+        return f"me.{var}"
+    return f"me[{_q(var)}]"
+
+
+def _prose(leading: tuple[str, ...]) -> list[str]:
+    """The comment lines before a line, kept for the reader (not the `#@` ones sockplay reads)."""
+    out = []
+    for text in leading:
+        stripped = text.strip()
+        if stripped.startswith("#@"):
+            continue
+        out.append(stripped if stripped.startswith("#") or not stripped else f"# {stripped}")
+    return out
+
+
+def _period(data: bytes) -> int | None:
+    for p in range(1, min(16, len(data) // 4) + 1):
+        if len(data) % p == 0 and data[:p] * (len(data) // p) == data:
+            return p
+    return None
+
+
+def py_bytes(data: bytes) -> str:
+    """A Python expression for these bytes: `b"ping"`, `b"x" * 65536`, `b"GET " + b"a" * 100`."""
+    if not data:
+        return 'b""'
+    period = _period(data)
+    if period is not None:
+        return f"{_literal(data[:period])} * {len(data) // period}"
+    parts: list[str] = []
+    literal = bytearray()
+    i = 0
+    while i < len(data):
+        j = i
+        while j < len(data) and data[j] == data[i]:
+            j += 1
+        if j - i >= 8:
+            if literal:
+                parts.append(_literal(bytes(literal)))
+                literal.clear()
+            parts.append(f"{_literal(data[i:i + 1])} * {j - i}")
+        else:
+            literal += data[i:j]
+        i = j
+    if literal:
+        parts.append(_literal(bytes(literal)))
+    return " + ".join(parts) if len(parts) == 1 else "(" + " + ".join(parts) + ")"
+
+
+def _literal(data: bytes) -> str:
+    text = repr(data)
+    if text.startswith("b'") and '"' not in text[2:-1]:
+        text = 'b"' + text[2:-1].replace("\\'", "'") + '"'
+    return text
+
+
+def _docstring(source: str, about: list[str]) -> str:
+    lines = [
+        f'"""{source}, as a standalone Python program: the same calls, in the same processes, in the same order.',
+        "",
+        *about,
+        "",
+        "It needs Linux and Python 3.9+ with nothing but the standard library. Run it:",
+        "",
+        "    python3 THIS_FILE          # the recorded pauses as they were",
+        "    python3 THIS_FILE 0        # without the pauses",
+        "",
+        "It prints each line of the experiment with the outcome it had this time, in the",
+        "script's own syntax (an errno with its name and number): compare them with the",
+        "recorded outcomes in the comments of the experiment at the end of this file.",
+        '"""',
+    ]
+    return "\n".join(lines)
