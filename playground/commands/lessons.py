@@ -230,6 +230,7 @@ def _step_chunks(lesson: Lesson, line: Line, lang: str, width: int, margin: str 
 # Wrapping that knows Chinese characters take two columns and may break anywhere.
 
 _NO_LINE_START = set("，。、；：？！）》」』”’．,.;:?!)]…")
+_NO_LINE_END = set("（《「『“‘([")
 
 
 def display_width(text: str) -> int:
@@ -271,8 +272,14 @@ def wrap(text: str, lang: str, width: int, indent: str = "") -> list[str]:
     for token in _tokens(text):
         if current and used([*current, token]) > width:
             carried: list[str] = []
-            if token[:1] in _NO_LINE_START and len(current) > 1 and not current[-1].endswith(" "):
-                carried = [current.pop()]
+            head = token
+            # Move characters down until the new line starts with one that may start a line.
+            while head[:1] in _NO_LINE_START and len(current) > 1 and not current[-1].endswith(" "):
+                head = current.pop()
+                carried.insert(0, head)
+            # ... and the line does not end with an opening bracket or quote.
+            while current and current[-1][-1:] in _NO_LINE_END and len(current) > 1:
+                carried.insert(0, current.pop())
             lines.append((indent + "".join(current)).rstrip())
             current = carried
         current.append(token)

@@ -310,6 +310,9 @@ def test_chinese_wrapping_keeps_punctuation_off_the_start_of_a_line() -> None:
     assert all(display_width(row) <= 21 for row in rows)
     assert not any(row.startswith("，") for row in rows)
     assert "".join(rows) == text
+    # A run of closing punctuation moves down together with the word before it.
+    rows = wrap("或者使用了 MSG_NOSIGNAL）。如果", "zh", 24)
+    assert rows == ["或者使用了", "MSG_NOSIGNAL）。如果"]
 
 
 def test_the_language_follows_the_option_then_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
