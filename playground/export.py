@@ -113,6 +113,7 @@ class _Exporter:
         node = line.node
         shown = _shown(line)
         if isinstance(node, Repeat):
+            out.append("")
             out.append(f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run "
                        f"{node.count} times")
             out.append(f"{indent}with repeat({node.count}):")

@@ -670,6 +670,8 @@ def _do(entry):
             deadline = time.monotonic() + 2.0
             while proc.ended is None and time.monotonic() < deadline:
                 _pump(deadline - time.monotonic())
+        else:
+            _idle(0.01)  # (for the process to say it caught the signal)
         _say(f"kill {entry.name}" + ("" if name == "SIGTERM" else f" {name}"))
     elif entry.kind == "step":
         _step(entry)
