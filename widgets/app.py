@@ -18,7 +18,8 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
-from textual.reactive import reactive
+from textual.css.query import NoMatches
+from textual.reactive import var
 from textual.theme import Theme
 
 from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
@@ -31,7 +32,8 @@ from widgets.view import LabView
 __all__ = ["SockplayApp", "keymap_file", "load_keymap"]
 
 POLL_INTERVAL = 0.25  # seconds between inspect() snapshots when nothing happens
-REFRESH_GAP = 0.03  # at most one snapshot per this many seconds while calls stream in
+UI_TICK = 0.1  # the log's batched writes and the panes' new snapshot land together, in one frame
+REFRESH_GAP = 0.1  # at most one snapshot per this many seconds while calls stream in
 NOTIFY_BURST = 4  # notifications allowed per NOTIFY_WINDOW; the log keeps the rest
 NOTIFY_WINDOW = 2.0
 HINT = [
@@ -59,14 +61,14 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
 class SockplayApp(App[int]):
     """A split-pane playground for live sockets."""
 
-    CSS_PATH = ["app.tcss"]
+    CSS_PATH = [str(Path(__file__).with_name("app.tcss"))]
     TITLE = "sockplay"
     COMMANDS = App.COMMANDS | {SockplayCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
     ]
 
-    lab_view: reactive[LabView] = reactive(LabView, always_update=True)
+    lab_view: var[LabView] = var(LabView)
 
     def __init__(
         self,
@@ -88,6 +90,7 @@ class SockplayApp(App[int]):
         self._palette: Palette | None = None
         self._refresh_wanted = asyncio.Event()
         self._notified: deque[float] = deque()
+        self._view_stale = False
         self._atexit_registered = False
         if deterministic:
             self.animation_level = "none"
@@ -117,6 +120,7 @@ class SockplayApp(App[int]):
         self.run_worker(self._boot(), group="boot", exit_on_error=False)
         self.run_worker(self._refresh_loop(), group="inspect", exit_on_error=False)
         self.set_interval(self.poll_interval, self.want_refresh)
+        self.set_interval(UI_TICK, self._tick)
 
     async def _boot(self) -> None:
         now = time.monotonic_ns()
@@ -167,15 +171,30 @@ class SockplayApp(App[int]):
         while True:
             await self._refresh_wanted.wait()
             self._refresh_wanted.clear()
-            await self.refresh_lab()
+            await self.refresh_lab(show_now=False)
             await asyncio.sleep(REFRESH_GAP)
 
-    async def refresh_lab(self) -> None:
-        """Take an inspect() snapshot and show it."""
+    async def refresh_lab(self, show_now: bool = True) -> None:
+        """Take an inspect() snapshot; show it now, or at the next tick."""
         if not self.session.started:
             return
         await self.session.refresh()
-        self.lab_view = self.session.view()
+        if show_now:
+            self.lab_view = self.session.view()
+        else:
+            self._view_stale = True
+
+    def _tick(self) -> None:
+        """One frame's worth of news: the latest snapshot and the log lines written since the last tick."""
+        if self._view_stale:
+            self._view_stale = False
+            self.lab_view = self.session.view()
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if isinstance(screen, MainScreen) and screen.is_mounted and self._running:
+            try:
+                screen.flush_log()
+            except NoMatches:  # the screen is being taken down
+                pass
 
     def watch_lab_view(self, view: LabView) -> None:
         if self.screen_stack:

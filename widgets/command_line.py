@@ -14,6 +14,7 @@ from textual.reactive import reactive
 from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
+from widgets.fields import Field
 from widgets.lines import CompletionContext, Completions, complete
 
 __all__ = ["CommandLine", "ScriptInput", "ScriptSuggester"]
@@ -42,7 +43,7 @@ class ScriptSuggester(Suggester):
         return None
 
 
-class ScriptInput(Input):
+class ScriptInput(Field):
     BINDINGS = [
         Binding("up", "history(-1)", "previous line", show=False),
         Binding("down", "history(1)", "next line", show=False),
@@ -99,8 +100,8 @@ class ScriptInput(Input):
             self._cycle = (start, candidates, index, self.value)
             return
         comps = complete(self.value, self.cursor_position, self.provider())
-        self.post_message(self.Completed(comps))
         if not comps.candidates:
+            self.post_message(self.Completed(comps))
             return
         word = self.value[comps.start:self.cursor_position]
         tail = self.value[self.cursor_position:]
@@ -117,6 +118,7 @@ class ScriptInput(Input):
             self._cycle = (comps.start, comps.candidates, index, self.value)
         else:
             self._cycle = None
+        self.post_message(self.Completed(comps))  # after the Changed that setting the value posted
 
     def action_leave(self) -> None:
         tree = self.screen.query("#lab-tree")
@@ -175,7 +177,7 @@ class CommandLine(Vertical):
 
     def show_hint(self, message: str) -> None:
         if self.error is None:
-            self.query_one("#command-hint", Static).update(Text(message))
+            self.query_one("#command-hint", Static).update(Text(message), layout=False)
 
     def clear_error(self) -> None:
         if self.error is not None:

@@ -25,7 +25,7 @@ class SockplayCommands(Provider):
                 continue
             key = keys.get(binding.action, binding.key)
             title = binding.description
-            help_text = f"{binding.tooltip}  [{key}]" if binding.tooltip else f"[{key}]"
+            help_text = f"{binding.tooltip} · key {key}" if binding.tooltip else f"key {key}"
             out.append((title, binding.action, help_text))
         return out
 

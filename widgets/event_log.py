@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
 from rich.text import Text
@@ -10,14 +12,16 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
+from textual.reactive import Reactive
 from textual.widgets import Input, Label, Log
 
 from widgets.eventbook import KIND_OF_MARK, MARK_COLUMN, TIME_WIDTH, EventBook
+from widgets.fields import Field
 from widgets.palette import Palette
 
 __all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL"]
 
-FLUSH_INTERVAL = 0.05  # seconds between batched writes to the log
+FLUSH_INTERVAL = 0.1  # seconds between batched writes to the log (the app's tick calls flush)
 
 
 class EventHighlighter(Highlighter):
@@ -64,7 +68,18 @@ class EventHighlighter(Highlighter):
 
 
 class EventLog(Log):
-    """A Log whose lines can be rewritten in place (a pending call completed)."""
+    """A Log whose lines can be rewritten in place (a pending call completed).
+
+    Its virtual size grows with every batch; Textual would lay out the whole screen for
+    that, so here only the log's own scrollbars follow it.
+    """
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+
+    def watch_virtual_size(self, size: Size) -> None:
+        if self.is_mounted:
+            self._scroll_update(size)
+            self.refresh()
 
     def replace_line(self, index: int, line: str) -> None:
         if not 0 <= index < len(self._lines):
@@ -91,7 +106,7 @@ class SearchBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("search", id="search-label")
-        yield Input(placeholder="text to find (↑ older, ↓ newer, Esc closes)", id="search-input", compact=True)
+        yield Field(placeholder="text to find (↑ older, ↓ newer, Esc closes)", id="search-input", compact=True)
         yield Label("", id="search-status")
 
     def action_older(self) -> None:
@@ -112,6 +127,7 @@ class EventsPane(Vertical):
         self.book = book
         self.highlighter = EventHighlighter(palette)
         self.match_index: int | None = None
+        self._titled = 0.0
 
     def compose(self) -> ComposeResult:
         log = EventLog(highlight=True, id="event-log")
@@ -125,7 +141,6 @@ class EventsPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Events"
         self._update_title()
-        self.set_interval(FLUSH_INTERVAL, self.flush)
 
     @property
     def log_widget(self) -> EventLog:
@@ -144,7 +159,7 @@ class EventsPane(Vertical):
             log.write_lines(lines)
         for index, line in self.book.take_changed():
             log.replace_line(index, line)
-        if lines:
+        if lines and time.monotonic() - self._titled > 0.5:
             self._update_title()
 
     def relist(self) -> None:
@@ -160,6 +175,7 @@ class EventsPane(Vertical):
         self.relist()
 
     def _update_title(self) -> None:
+        self._titled = time.monotonic()
         shown = len(self.book.shown)
         total = len(self.book.entries)
         what = "all" if self.book.filter is None else f"only {self.book.filter_label}"

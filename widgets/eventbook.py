@@ -26,7 +26,7 @@ from playground.events import (
     SignalCaught,
 )
 from playground.outcomes import divergence
-from playground.script.format import format_node
+from playground.script.format import format_node, format_outcome
 from playground.script.model import IntArg, NameArg, Step
 from widgets.view import mask_ports
 
@@ -52,6 +52,7 @@ TIME_WIDTH = 10
 PROCESS_WIDTH = 9
 MARK_COLUMN = TIME_WIDTH + 1 + PROCESS_WIDTH + 1
 HEX_BYTES = 32
+HOLD_LIMIT = 2000  # past this many unwritten entries, running calls are written anyway
 
 
 def format_duration(ns: int) -> str:
@@ -127,7 +128,8 @@ class EventBook:
         if isinstance(event, CallStarted):
             node = event.node
             fd = _fd_argument(node, names) if isinstance(node, Step) else None
-            body = _body(node) if isinstance(node, Step) else event.text
+            prefix = f"{event.process}: "
+            body = event.text[len(prefix):] if event.text.startswith(prefix) else event.text
             entry = Entry("running", event.t_ns, event.process, body, (fd,) if fd is not None else (), event.call_id)
             self.by_call[event.call_id] = entry
             return self.add_entry(entry)
@@ -168,7 +170,10 @@ class EventBook:
             return None
         outcome = event.result.outcome
         entry = self.by_call.pop(event.call_id, None)
-        body = _body(node, outcome)
+        if entry is not None and not node.blocks:
+            body = f"{entry.body.removesuffix(' ...')} {format_outcome(outcome)}"  # the call as sent, then its outcome
+        else:
+            body = _body(node, outcome)
         if outcome.death is not None:
             kind = "death"
         elif outcome.signals:
@@ -237,17 +242,29 @@ class EventBook:
             line = mask_ports(line)
         return line
 
-    def take_unwritten(self) -> list[str]:
-        """Lines for the entries added since the last call; they are now shown."""
+    def take_unwritten(self, hold_running: bool = True) -> list[str]:
+        """Lines for the entries added since the last call; they are now shown.
+
+        Entries from the first call still running on are held back (a call is reported
+        pending or done within milliseconds), so most lines are written once, complete.
+        """
         if not self.unwritten:
             return []
-        lines = []
+        count = len(self.unwritten)
+        if hold_running and count < HOLD_LIMIT:
+            for i, entry in enumerate(self.unwritten):
+                if entry.kind == "running":
+                    count = i
+                    break
+        if count == 0:
+            return []
+        taken, self.unwritten = self.unwritten[:count], self.unwritten[count:]
         start = len(self.shown)
-        for i, entry in enumerate(self.unwritten):
+        lines = []
+        for i, entry in enumerate(taken):
             entry.shown = start + i
             lines.append(self.render(entry))
-        self.shown.extend(self.unwritten)
-        self.unwritten = []
+        self.shown.extend(taken)
         return lines
 
     def take_changed(self) -> list[tuple[int, str]]:

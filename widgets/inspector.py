@@ -5,17 +5,18 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, ContentSwitcher, Input, Label, Select, Static, Switch
 
 from playground.constants import DISPOSITIONS, O_NONBLOCK_NAME, OPTIONS
+from widgets.fields import Field
 from widgets.palette import Palette
 from widgets.view import LabView, ProcessView, SelectionKey, SocketView, format_address, format_bytes
 
-__all__ = ["Inspector", "QueueBar", "OptionRow", "SOCKET_ACTIONS", "PROCESS_ACTIONS", "SEND_FLAGS"]
+__all__ = ["Inspector", "QueueBar", "OptionsTable", "SOCKET_ACTIONS", "PROCESS_ACTIONS", "SEND_FLAGS"]
 
 # (action, button label): the label's first word is the key, filled in from the bindings.
 SOCKET_ACTIONS = [
@@ -84,8 +85,11 @@ class QueueBar(Widget):
         return text
 
 
-class OptionRow(Horizontal):
-    """One option: its name, a switch or a field holding the kernel's value, and what it does."""
+class OptionsTable(Horizontal):
+    """Every option: a column of switches and fields holding the kernel's values, and their names.
+
+    One widget per value (not per row) keeps the Inspector light enough to follow the cursor.
+    """
 
     class Edited(Message):
         """The user set an option; `value` is script syntax (1, 0, {1, 5}, 0.5, 65536)."""
@@ -95,67 +99,111 @@ class OptionRow(Horizontal):
             self.option = option
             self.value = value
 
-    def __init__(self, option: str) -> None:
-        super().__init__(id=f"opt-{option}", classes="option-row")
-        self.option = option
+    def __init__(self, palette: Palette, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.palette = palette
+        self.shown: tuple[str, ...] = ()
+
+    @staticmethod
+    def kind(option: str) -> str:
         spec = OPTIONS.get(option)
-        self.kind = spec.kind if spec is not None else "bool"
-        self.summary = spec.summary if spec is not None else "file flag: reads and writes fail with EAGAIN instead of blocking"
-        self.tooltip = f"{option}: {self.summary}"
+        return spec.kind if spec is not None else "bool"
+
+    @staticmethod
+    def summary(option: str) -> str:
+        spec = OPTIONS.get(option)
+        return spec.summary if spec is not None else "file flag: reads and writes fail with EAGAIN instead of blocking"
 
     def compose(self) -> ComposeResult:
-        yield Label(self.option, classes="option-name")
-        if self.kind == "bool":
-            yield Switch(animate=False, id=f"sw-{self.option}", classes="option-switch")
-        elif self.kind == "linger":
-            yield Switch(animate=False, id=f"sw-{self.option}", classes="option-switch")
-            yield Input("0", id=f"in-{self.option}", type="integer", compact=True, classes="option-input linger-secs")
-        else:
-            kind = "number" if self.kind == "timeval" else "integer"
-            yield Input("", id=f"in-{self.option}", type=kind, compact=True, classes="option-input")
-        yield Label(self.summary, classes="option-summary")
+        with Vertical(id="opt-controls"):
+            for option in OPTION_NAMES:
+                kind = self.kind(option)
+                tip = f"{option}: {self.summary(option)}"
+                if kind == "bool":
+                    yield Switch(animate=False, id=f"sw-{option}", classes="option-switch", tooltip=tip)
+                elif kind == "linger":
+                    with Horizontal(id=f"row-{option}", classes="option-linger"):
+                        yield Switch(animate=False, id=f"sw-{option}", classes="option-switch", tooltip=tip)
+                        yield Field("0", id=f"in-{option}", restrict=r"[0-9]*", compact=True,
+                                    classes="option-input linger-secs", tooltip="seconds")
+                else:
+                    restrict = r"[0-9.]*" if kind == "timeval" else r"-?[0-9]*"
+                    yield Field("", id=f"in-{option}", restrict=restrict, compact=True, classes="option-input",
+                                tooltip=tip)
+        yield Static(id="opt-text")
 
-    def show_value(self, value: object) -> None:
-        """Reflect the kernel's value without posting a change."""
-        if self.kind == "bool":
-            switch = self.query_one(Switch)
-            with switch.prevent(Switch.Changed):
-                switch.value = bool(value)
-        elif self.kind == "linger":
-            on_off, secs = (value if isinstance(value, (list, tuple)) else (0, 0))[:2]
-            switch = self.query_one(Switch)
-            with switch.prevent(Switch.Changed):
-                switch.value = bool(on_off)
-            field = self.query_one(Input)
-            if not field.has_focus:
-                field.value = str(secs)
-        else:
-            field = self.query_one(Input)
-            if not field.has_focus:
-                text = f"{value:g}" if isinstance(value, float) else str(value)
-                if field.value != text:
-                    field.value = text
+    def _control(self, option: str) -> Widget:
+        kind = self.kind(option)
+        if kind == "linger":
+            return self.query_one(f"#row-{option}")
+        return self.query_one(f"#sw-{option}" if kind == "bool" else f"#in-{option}")
+
+    def show(self, options: dict, applicable: list[str]) -> None:
+        """Reflect the kernel's values (without posting changes) for the options that apply."""
+        shown = tuple(applicable)
+        if shown != self.shown:
+            for option in OPTION_NAMES:
+                control = self._control(option)
+                visible = option in shown
+                if control.display != visible:
+                    control.display = visible
+            text = Text(no_wrap=True, overflow="ellipsis")
+            for i, option in enumerate(shown):
+                if i:
+                    text.append("\n")
+                text.append(f"{option:<17}", self.palette.strong)
+                text.append(self.summary(option), self.palette.muted)
+            _set(self.query_one("#opt-text", Static), text, layout=True)
+            self.shown = shown
+        for option in shown:
+            self.show_value(option, options.get(option))
+
+    def show_value(self, option: str, value: object) -> None:
+        kind = self.kind(option)
+        if kind in ("bool", "linger"):
+            on_off = value[0] if isinstance(value, (list, tuple)) else value
+            switch = self.query_one(f"#sw-{option}", Switch)
+            if switch.value != bool(on_off):
+                with switch.prevent(Switch.Changed):
+                    switch.value = bool(on_off)
+            if kind == "bool":
+                return
+            value = value[1] if isinstance(value, (list, tuple)) and len(value) > 1 else 0
+        field = self.query_one(f"#in-{option}", Input)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        if not field.has_focus and field.value != text:
+            field.value = text
 
     @on(Switch.Changed)
     def _switched(self, event: Switch.Changed) -> None:
         event.stop()
-        if self.kind == "linger":
-            secs = self.query_one(Input).value.strip() or "0"
-            self.post_message(self.Edited(self.option, f"{{{int(event.value)}, {secs}}}"))
+        option = (event.switch.id or "").removeprefix("sw-")
+        if self.kind(option) == "linger":
+            secs = self.query_one(f"#in-{option}", Input).value.strip() or "0"
+            self.post_message(self.Edited(option, f"{{{int(event.value)}, {secs}}}"))
         else:
-            self.post_message(self.Edited(self.option, "1" if event.value else "0"))
+            self.post_message(self.Edited(option, "1" if event.value else "0"))
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        option = (event.input.id or "").removeprefix("in-")
         value = event.value.strip()
         if not value:
             return
-        if self.kind == "linger":
-            on_off = int(self.query_one(Switch).value)
-            self.post_message(self.Edited(self.option, f"{{{on_off}, {value}}}"))
+        if self.kind(option) == "linger":
+            on_off = int(self.query_one(f"#sw-{option}", Switch).value)
+            self.post_message(self.Edited(option, f"{{{on_off}, {value}}}"))
         else:
-            self.post_message(self.Edited(self.option, value))
+            self.post_message(self.Edited(option, value))
+
+
+def _set(static: Static, content: Text, layout: bool = False) -> None:
+    """Update a Static only when its text changes (an update costs a repaint, or a layout)."""
+    key = (content.plain, tuple((s.start, s.end, str(s.style)) for s in content.spans))
+    if getattr(static, "_shown_key", None) != key:
+        static._shown_key = key  # type: ignore[attr-defined]
+        static.update(content, layout=layout)
 
 
 def _action_button(action: str, label: str, keys: dict[str, str]) -> Button:
@@ -178,11 +226,11 @@ class SocketPanel(VerticalScroll):
         yield QueueBar("send queue", self.palette, id="send-bar")
         with Horizontal(classes="field-row"):
             yield Label("data", classes="field-label")
-            yield Input("hello\\n", id="data-field", compact=True,
+            yield Field("hello\\n", id="data-field", compact=True,
                         tooltip="text with C escapes (hello\\n), a size (65536 sends that many x), "
                                 "or script data (\"a\" * 10); writev splits at |")
             yield Label("size", classes="field-label")
-            yield Input("100", id="size-field", type="integer", compact=True, tooltip="bytes to read")
+            yield Field("100", id="size-field", type="integer", compact=True, tooltip="bytes to read")
         with Horizontal(classes="flags-row"):
             yield Label("flags", classes="field-label")
             for flag in SEND_FLAGS:
@@ -192,8 +240,7 @@ class SocketPanel(VerticalScroll):
                 yield _action_button(action, label, self.keys)
         yield Label("Options (the kernel's values; changing one runs setsockopt, then getsockopt)",
                     classes="section-title")
-        for option in OPTION_NAMES:
-            yield OptionRow(option)
+        yield OptionsTable(self.palette, id="options")
 
     def show(self, sock: SocketView, deterministic: bool) -> None:
         p = self.palette
@@ -203,13 +250,13 @@ class SocketPanel(VerticalScroll):
         title.append(sock.shown_state, p.primary)
         if sock.listening:
             title.append("  listening", p.muted)
-        self.query_one("#sock-title", Static).update(title)
+        _set(self.query_one("#sock-title", Static), title)
         addresses = Text()
         addresses.append("local ", p.muted)
         addresses.append(format_address(sock.local, deterministic))
         addresses.append("  ↔  peer ", p.muted)
         addresses.append(format_address(sock.peer, deterministic))
-        self.query_one("#sock-addresses", Static).update(addresses)
+        _set(self.query_one("#sock-addresses", Static), addresses)
         tcp = sock.tcp or {}
         if sock.is_stream and tcp:
             rtt = "·" if deterministic else f"{tcp.get('rtt', 0)} µs"
@@ -217,20 +264,19 @@ class SocketPanel(VerticalScroll):
                     f"retrans {tcp.get('total_retrans', '-')}")
         else:
             info = "no TCP state (datagram socket)" if not sock.is_stream else ""
-        self.query_one("#sock-tcp", Static).update(Text(info, p.muted))
+        _set(self.query_one("#sock-tcp", Static), Text(info, p.muted))
         recv_bar = self.query_one("#recv-bar", QueueBar)
         recv_bar.queued, recv_bar.capacity = sock.inq, sock.options.get("SO_RCVBUF")
         send_bar = self.query_one("#send-bar", QueueBar)
         send_bar.queued, send_bar.capacity = sock.outq, sock.options.get("SO_SNDBUF")
+        applicable = []
         for option in OPTION_NAMES:
-            row = self.query_one(f"#opt-{option}", OptionRow)
             spec = OPTIONS.get(option)
-            applicable = option in sock.options and not (
+            if option in sock.options and not (
                 spec is not None and ((spec.tcp_only and not sock.is_stream) or (spec.ipv6_only and not sock.is_ipv6))
-            )
-            row.display = applicable
-            if applicable:
-                row.show_value(sock.options[option])
+            ):
+                applicable.append(option)
+        self.query_one(OptionsTable).show(sock.options, applicable)
 
     @property
     def data_text(self) -> str:
@@ -279,7 +325,7 @@ class ProcessPanel(VerticalScroll):
         title.append(proc.name, p.strong)
         title.append(f"  pid {'····' if deterministic else proc.pid}  ", p.muted)
         title.append(proc.state, p.success if proc.alive else p.error)
-        self.query_one("#proc-title", Static).update(title)
+        _set(self.query_one("#proc-title", Static), title)
         info = Text()
         if proc.parent:
             info.append(f"forked from {proc.parent}\n", p.muted)
@@ -290,14 +336,15 @@ class ProcessPanel(VerticalScroll):
         for call in proc.blocked:
             info.append(f"blocked in {call}\n", p.accent)
         info.append(f"sockets  {len(proc.sockets)}", p.muted)
-        self.query_one("#proc-info", Static).update(info)
+        _set(self.query_one("#proc-info", Static), info, layout=True)
         for signame in ("SIGPIPE", "SIGCHLD"):
             select = self.query_one(f"#disp-{signame}", Select)
             value = proc.disposition(signame)
             if select.value != value and not select.expanded:
                 with select.prevent(Select.Changed):
                     select.value = value
-            select.disabled = not proc.alive
+            if select.disabled == proc.alive:
+                select.disabled = not proc.alive
 
     @on(Select.Changed, ".disposition")
     def _chosen(self, event: Select.Changed) -> None:

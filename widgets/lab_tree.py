@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on
 from textual.message import Message
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
@@ -69,7 +69,7 @@ def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False
 class LabTree(Tree[tuple]):
     """Processes, then their sockets; forked children under their parent."""
 
-    view: reactive[LabView] = reactive(LabView, always_update=True)
+    view: var[LabView] = var(LabView)
 
     class SelectionChanged(Message):
         """The user highlighted another process or socket."""
@@ -120,11 +120,11 @@ class LabTree(Tree[tuple]):
                     node.remove()
                     node = None
                 if node is None:
+                    before = index if index < len(parent_node.children) else None
                     if leaf:
-                        node = parent_node.add_leaf(label, data=key, before=index if index < len(parent_node.children) else None)
+                        node = parent_node.add_leaf(label, data=key, before=before)
                     else:
-                        node = parent_node.add(label, data=key, expand=True,
-                                               before=index if index < len(parent_node.children) else None)
+                        node = parent_node.add(label, data=key, expand=True, before=before)
                     self._node_by_key[key] = node
                     self._labels[key] = label
                 else:

@@ -9,15 +9,16 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from playground.resolve import LabError
 from playground.script.errors import LineError
 from widgets.command_line import CommandLine
 from widgets.event_log import EventsPane
-from widgets.inspector import Inspector, OptionRow, ProcessPanel
+from widgets.inspector import Inspector, OptionsTable, ProcessPanel
+from widgets.key_footer import KeyFooter
 from widgets.lab_tree import LabTree
 from widgets.lines import COMMON_SIGNALS, DataError, data_expression, fresh_name, writev_expressions
 from widgets.palette import Palette
@@ -69,7 +70,7 @@ class MainScreen(Screen):
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    selected: reactive[SelectionKey | None] = reactive(None, always_update=True)
+    selected: var[SelectionKey | None] = var(None, always_update=True, init=False)
 
     def __init__(self, palette: Palette, deterministic: bool = False) -> None:
         super().__init__(id="main")
@@ -93,7 +94,7 @@ class MainScreen(Screen):
                 yield inspector
             yield EventsPane(session.book, self.palette, id="events")
         yield CommandLine(self._completion_context, id="command-line")
-        yield Footer(show_command_palette=True)
+        yield KeyFooter(self.palette, id="footer")
 
     def on_mount(self) -> None:
         self.title = "sockplay"
@@ -130,6 +131,7 @@ class MainScreen(Screen):
         for panel in inspector.children:
             if hasattr(panel, "palette"):
                 panel.palette = palette  # type: ignore[attr-defined]
+        self.query_one(KeyFooter).set_palette(palette)
         for bar in self.query(".queue-bar"):
             bar.palette = palette  # type: ignore[attr-defined]
             bar.refresh()
@@ -139,10 +141,15 @@ class MainScreen(Screen):
 
     def show_view(self, view: LabView) -> None:
         self.lab_view = view
-        if view.ready:
-            self.sub_title = "real processes · real kernel · loopback"
+        subtitle = "real processes · real kernel · loopback" if view.ready else "starting the lab…"
+        if self.sub_title != subtitle:
+            self.sub_title = subtitle
         self.query_one(LabTree).view = view
         self.query_one(Inspector).show(view, self.selected)
+        self._refresh_bindings_if_changed()
+
+    def flush_log(self) -> None:
+        self.query_one(EventsPane).flush()
 
     @on(LabTree.SelectionChanged)
     def _selection_changed(self, event: LabTree.SelectionChanged) -> None:
@@ -151,7 +158,15 @@ class MainScreen(Screen):
     def watch_selected(self, key: SelectionKey | None) -> None:
         self.query_one(Inspector).show(self.lab_view, key)
         self.query_one(CommandLine).actor = key[1] if key else None
-        self.refresh_bindings()
+        self._refresh_bindings_if_changed()
+
+    def _refresh_bindings_if_changed(self) -> None:
+        """Bindings change with the kind of thing selected and whether its process lives."""
+        proc = self.selected_process
+        state = (self.selected[0] if self.selected else None, proc.alive if proc else None, self.lab_view.ready)
+        if state != getattr(self, "_binding_state", None):
+            self._binding_state = state
+            self.refresh_bindings()
 
     @property
     def actor(self) -> str | None:
@@ -389,8 +404,8 @@ class MainScreen(Screen):
         if proc is not None and proc.disposition(event.signal) != event.disposition:
             self._process_line(f"signal({event.signal}, {event.disposition})")
 
-    @on(OptionRow.Edited)
-    def _option(self, event: OptionRow.Edited) -> None:
+    @on(OptionsTable.Edited)
+    def _option(self, event: OptionsTable.Edited) -> None:
         sock = self.selected_socket
         if sock is None:
             return
@@ -398,7 +413,8 @@ class MainScreen(Screen):
         if event.option == "O_NONBLOCK":
             lines = [f"fcntl({sock.ref}, O_NONBLOCK, {event.value})", f"fcntl({sock.ref}, O_NONBLOCK)"]
         else:
-            lines = [f"setsockopt({sock.ref}, {event.option}, {event.value})", f"getsockopt({sock.ref}, {event.option})"]
+            lines = [f"setsockopt({sock.ref}, {event.option}, {event.value})",
+                     f"getsockopt({sock.ref}, {event.option})"]
         self.run_lines([prefix + line for line in lines])
 
     def action_kill(self) -> None:

@@ -154,7 +154,7 @@ class LabSession:
             return
         try:
             await asyncio.wait_for(self._settled.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def run_line(

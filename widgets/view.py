@@ -38,6 +38,9 @@ _BOOL_BADGES = {
     "O_NONBLOCK": "NONBLOCK",
 }
 
+# TCP_INFO fields the Inspector shows; the others (timers since last data...) change every millisecond.
+_TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
+
 SelectionKey = tuple  # ("process", name) or ("socket", name, fd)
 
 
@@ -184,7 +187,7 @@ def build_view(
                         inq=raw.get("inq"),
                         outq=raw.get("outq"),
                         options=dict(raw.get("options") or {}),
-                        tcp=dict(raw["tcp"]) if raw.get("tcp") else None,
+                        tcp={k: raw["tcp"].get(k) for k in _TCP_SHOWN} if raw.get("tcp") else None,
                     )
                 )
         processes.append(

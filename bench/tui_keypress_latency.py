@@ -1,0 +1,187 @@
+"""Key press to screen update in the sockplay TUI while 100,000 engine events stream in.
+
+The app runs headless at 120x40 on the real engine. A task makes real calls (getsockopt,
+write, read on a connected pair) as fast as the engine takes them, so CallStarted/CallDone
+events pour in; meanwhile keys are sent at intervals through the driver, as a terminal
+would, and each key's latency is the time from sending it to the first frame drawn after
+the app reacted (the frame is also encoded for the terminal, as a real one would be).
+
+Two keys are measured: moving the Lab pane's cursor between two sockets (the Inspector
+follows) and typing a character in the command line.
+
+    .venv/bin/python bench/tui_keypress_latency.py [--events 100000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from textual import events  # noqa: E402
+from textual._compositor import CompositorUpdate  # noqa: E402
+
+from playground.events import CallDone, CallStarted  # noqa: E402
+from playground.script.parser import parse_line  # noqa: E402
+from widgets.app import SockplayApp  # noqa: E402
+from widgets.command_line import CommandLine  # noqa: E402
+from widgets.lab_tree import LabTree  # noqa: E402
+
+INFLIGHT = 100  # calls in flight at once (the engine's channel refuses far more)
+KEY_INTERVAL = 0.1  # seconds between measured key presses
+
+
+class ProbedApp(SockplayApp):
+    """Notes when each frame is drawn, and encodes it as the terminal driver would."""
+
+    def __init__(self) -> None:
+        super().__init__(keymap={})
+        self.frames = 0
+        self.probe = None  # (condition, sent_at, results list)
+        self.encoded_bytes = 0
+
+    def _display(self, screen, renderable) -> None:
+        super()._display(screen, renderable)
+        if renderable is None:
+            return
+        if isinstance(renderable, CompositorUpdate):
+            self.encoded_bytes += len(renderable.render_segments(self.console))
+        self.frames += 1
+        probe = self.probe
+        if probe is not None and probe[0]():
+            probe[2].append(time.perf_counter() - probe[1])
+            self.probe = None
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def stream(app: ProbedApp, target_events: int, counter: list[int]) -> None:
+    lab = app.session.lab
+    lines = [
+        "client: getsockopt(c, SO_RCVBUF)",
+        'client: write(c, "ping")',
+        "server: read(a, 4)",
+    ]
+    nodes = [parse_line(text, lab.scope()) for text in lines]
+    i = 0
+    while counter[0] < target_events:
+        batch = []
+        for _ in range(INFLIGHT):
+            batch.append(lab.submit(nodes[i % len(nodes)]))
+            i += 1
+        await asyncio.gather(*(h.future for h in batch))
+
+
+async def measure(args: argparse.Namespace) -> dict:
+    app = ProbedApp()
+    counter = [0]
+    result: dict = {}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await asyncio.wait_for(app.lab_ready.wait(), 20)
+        app.session.lab.subscribe(
+            lambda e: counter.__setitem__(0, counter[0] + 1) if isinstance(e, (CallStarted, CallDone)) else None
+        )
+        await pilot.press("f2")
+        tree = app.screen.query_one(LabTree)
+        deadline = time.monotonic() + 20
+        while app.lab_view.socket("server", 4) is None or app.lab_view.socket("client", 3) is None:
+            if time.monotonic() > deadline:
+                raise SystemExit("the pair did not connect")
+            await asyncio.sleep(0.01)
+        tree.select_key(("socket", "server", 3))
+        await pilot.pause(0.2)
+        counter[0] = 0
+        start = time.perf_counter()
+        streamer = asyncio.ensure_future(stream(app, args.events, counter))
+        cursor_latencies: list[float] = []
+        typing_latencies: list[float] = []
+        driver = app._driver
+        command = app.screen.query_one(CommandLine)
+        down = True
+        tree.focus()
+        while not streamer.done():
+            await asyncio.sleep(KEY_INTERVAL)
+            if app.probe is not None:
+                continue  # the previous key has not been drawn yet
+            if counter[0] < args.events // 2:
+                # First half: move the Lab pane's cursor between server's two sockets.
+                before = tree.cursor_line
+                key = "down" if down else "up"
+                down = not down
+                app.probe = (lambda b=before: tree.cursor_line != b, time.perf_counter(), cursor_latencies)
+                driver.send_message(events.Key(key, None))
+            else:
+                # Second half: type in the command line.
+                field = command.input
+                if not field.has_focus:
+                    field.focus()
+                    continue
+                if len(field.value) > 40:
+                    field.value = ""
+                    continue
+                size = len(field.value)
+                app.probe = (lambda s=size, f=field: len(f.value) > s, time.perf_counter(), typing_latencies)
+                driver.send_message(events.Key("x", "x"))
+        await streamer
+        elapsed = time.perf_counter() - start
+        # Let the last batch reach the log, then check the log holds every call.
+        await pilot.pause(0.3)
+        log_lines = len(app.session.book.shown)
+        result = {
+            "events": counter[0],
+            "stream_seconds": round(elapsed, 2),
+            "events_per_second": round(counter[0] / elapsed),
+            "log_lines": log_lines,
+            "frames": app.frames,
+            "cursor_move": summary(cursor_latencies),
+            "typing": summary(typing_latencies),
+            "all_keys": summary(cursor_latencies + typing_latencies),
+        }
+        await app.session.shutdown()
+    return result
+
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    ms = [v * 1000 for v in values]
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p99_ms": round(percentile(ms, 99), 1),
+        "max_ms": round(max(ms), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = asyncio.run(measure(args))
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"events streamed: {result['events']} in {result['stream_seconds']} s "
+          f"({result['events_per_second']}/s); log lines: {result['log_lines']}; frames: {result['frames']}")
+    for name in ("cursor_move", "typing", "all_keys"):
+        s = result[name]
+        if s["n"]:
+            print(f"{name:12} n={s['n']:4}  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:6.1f} ms  "
+                  f"max {s['max_ms']:6.1f} ms")
+    p99 = result["all_keys"].get("p99_ms")
+    print(f"target p99 < 100 ms: {'met' if p99 is not None and p99 < 100 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
