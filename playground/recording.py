@@ -2,7 +2,12 @@
 
     recorder = Recorder(lab)              # default path: sessions_dir()/<date-time>.sockplay
     ...                                   # drive the lab: every step becomes a script line
-    recorder.close()
+    recorder.note("took over at line 12") # a comment line, in order with the rest
+    recorder.close()                      # writes calls still blocked as `...`
+
+`recorder.path` is the file; `recorder.error` says why recording stopped (a
+write failed: the lab goes on, and a Notice says so). `list_sessions()` gives
+the recordings for a "sessions" view, newest first.
 
 The file is a script that `sockplay replay --check` runs again. Each line is
 appended with one write(2) as soon as it is complete, so a controller killed
