@@ -148,6 +148,7 @@ async def _run(
         runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
         printer.runner = runner
         report = await runner.run(script)
+        printer.end()
     except asyncio.CancelledError:
         await lab.shutdown()
         if stopped:
@@ -185,8 +186,8 @@ class ScriptPrinter:
         self._printed_packets = 0
 
     def begin(self, lab: Lab) -> None:
-        for comment in self.script.header_comments:
-            print(f"# {comment}" if comment else "#")
+        for text in self.script.header_lines:
+            print(text)
         print("sockplay 1", flush=True)
         print(f"# lab network: {lab.network.kind}")
         self.lab = lab
@@ -194,6 +195,8 @@ class ScriptPrinter:
     def step(self, report: StepReport) -> None:
         if report.block_end:
             block = report.line.node
+            for text in getattr(block, "trailing", ()):
+                print(text)
             print(f"# end of the repeat on line {report.line.number} ({getattr(block, 'count', '?')} runs)")
             for note in report.notes:
                 print(f"# {note}")
@@ -221,6 +224,11 @@ class ScriptPrinter:
             self._print_wire()
         sys.stdout.flush()
 
+    def end(self) -> None:
+        for text in self.script.trailing:
+            print(text)
+        sys.stdout.flush()
+
     def _print_wire(self) -> None:
         """The packets the step just made put on the wire, as comments (`--wire`)."""
         packets = self.runner._packets if self.runner else []
@@ -237,6 +245,9 @@ def _duration(ns: int) -> str:
 
 class JsonPrinter:
     runner: Runner | None = None
+
+    def end(self) -> None:
+        pass
 
     def begin(self, lab: Lab) -> None:
         self.lab = lab

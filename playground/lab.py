@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import fcntl
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -109,6 +111,7 @@ class Process:
     frames: protocol.FrameBuffer = field(default_factory=protocol.FrameBuffer)
     fd_queue: deque[int] = field(default_factory=deque)
     hello: asyncio.Future | None = None
+    exit_request: int | None = None  # the status of an exit() call in progress
 
     @property
     def alive(self) -> bool:
@@ -591,7 +594,8 @@ class Lab:
             self._loop.remove_reader(proc.pidfd)
         death = self._collect(proc)
         if death is None and not proc.zombie:
-            death = Death("exited", "?")
+            # Reaped before we could look, on a kernel whose pidfds keep no exit status.
+            death = Death("exited", proc.exit_request if proc.exit_request is not None else "?")
         proc.death = death
         for handle in list(proc.inflight.values()):
             proc.inflight.pop(handle.call_id, None)
@@ -614,8 +618,10 @@ class Lab:
             pid, status = 0, 0
             exit_code = _zombie_exit_code(proc.pid)
             if exit_code is None:
+                # Reaped already (its parent ignores SIGCHLD): the pidfd still knows how it ended.
                 proc.reaped = True
-                return None
+                status = _pidfd_exit_status(proc.pidfd) if proc.pidfd is not None else None
+                return None if status is None else _death_from_status(status)
             proc.zombie = True
             return _death_from_status(exit_code)
         if pid == 0:
@@ -654,6 +660,8 @@ class Lab:
         if not proc.alive:
             raise LabError(f"{proc.name} is {proc.state}: it makes no more calls")
         name, args, fd = resolve_call(self, proc, step)
+        if name == "exit":
+            proc.exit_request = args[0]
         text = text or _call_text(step)
         handle = CallHandle(self._next_id(), proc, step, text, self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
@@ -803,6 +811,22 @@ def _zombie_exit_code(pid: int) -> int | None:
         return int(fields[-1])
     except ValueError:
         return None
+
+
+_PIDFD_INFO = struct.Struct("=QQ11Ii")
+_PIDFD_GET_INFO = (3 << 30) | (_PIDFD_INFO.size << 16) | (0xFF << 8) | 11
+_PIDFD_INFO_EXIT = 8
+
+
+def _pidfd_exit_status(pidfd: int) -> int | None:
+    """The wait status of a process already reaped, from its pidfd (Linux 6.15 and later)."""
+    buf = bytearray(_PIDFD_INFO.pack(_PIDFD_INFO_EXIT, 0, *([0] * 11), 0))
+    try:
+        fcntl.ioctl(pidfd, _PIDFD_GET_INFO, buf)
+    except OSError:
+        return None
+    fields = _PIDFD_INFO.unpack(buf)
+    return fields[-1] if fields[0] & _PIDFD_INFO_EXIT else None
 
 
 def _death_from_status(status: int) -> Death:

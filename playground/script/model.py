@@ -233,7 +233,8 @@ class Script:
     path: str
     version: int
     lines: list[Line] = field(default_factory=list)
-    header_comments: list[str] = field(default_factory=list)
+    header_comments: list[str] = field(default_factory=list)  # without their '#'
+    header_lines: list[str] = field(default_factory=list)  # comment and blank lines before `sockplay 1`, as written
     trailing: list[str] = field(default_factory=list)  # comment lines after the last line
     truncated: int | None = None  # a cut-off last line that was left out (parse_script(allow_truncated_tail))
 

@@ -185,6 +185,7 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
         body, comment = strip_comment(raw)
         if not body.strip():
             if script.version == 0:
+                script.header_lines.append(raw.rstrip())
                 if comment is not None:
                     script.header_comments.append(comment)
             else:

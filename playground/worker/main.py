@@ -74,6 +74,14 @@ class SignalLog:
         self.read_fd = read_fd
         self.lock = threading.Lock()
         self.log: list[int] = []
+        self.claimed: set[int] = set()  # indices in log already reported with a call or as idle
+
+    def claim(self, first: int, last: int) -> list[int]:
+        """The signals in log[first:last] nobody has reported yet; they are reported now."""
+        with self.lock:
+            fresh = [i for i in range(first, last) if i not in self.claimed]
+            self.claimed.update(fresh)
+            return [self.log[i] for i in fresh]
 
     def drain(self) -> int:
         with self.lock:
@@ -177,6 +185,8 @@ class Worker:
         self.reader_busy = False
         self.call_seq = 0
         self.inflight = 0
+        self.call_counter = 0
+        self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
 
     def _make_reserve(self) -> None:
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -269,8 +279,9 @@ class Worker:
                 return
             first = len(self.signals.log)
             last = self.signals.drain()
-        if last > first:
-            self.send((0, protocol.SIGNAL_IDLE, {"signals": self.signals.log[first:last], "t": now()}))
+            caught = self.signals.claim(first, last)
+        if caught:
+            self.send((0, protocol.SIGNAL_IDLE, {"signals": caught, "t": now()}))
 
     def send(self, message: tuple, fd: int | None = None) -> None:
         frame = protocol.encode(message)
@@ -297,10 +308,26 @@ class Worker:
     def _call(self, request_id: int, name: str, args: list) -> None:
         with self.role:
             self.inflight += 1
+            self.call_counter += 1
+            me = self.call_counter
         watch = bool(Handlers.catching) or name == "signal"
-        first = self.signals.drain() if watch else 0
         fd_to_send = None
         libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)
+        first = 0
+        if watch:
+            # A signal that came while every thread had it blocked (between two of the
+            # monitor's waits) is delivered the moment this thread unblocks it: it
+            # arrived before the call, so it is reported as caught between calls.
+            before = len(self.signals.log)
+            first = self.signals.drain()
+            with self.role:
+                others = bool(self.open_calls)
+            # With other calls in progress, those signals came during them: theirs to report.
+            early = [] if others else self.signals.claim(before, first)
+            if early:
+                self.send((0, protocol.SIGNAL_IDLE, {"signals": early, "t": now()}))
+        with self.role:
+            self.open_calls[me] = first
         try:
             if name == "fork":
                 result, fd_to_send = self._fork()
@@ -314,13 +341,20 @@ class Worker:
             libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
             with self.role:
                 self.inflight -= 1
+                self.open_calls.pop(me, None)
             self.send((request_id, protocol.ERROR, f"{type(exc).__name__}: {exc}"))
             return
         libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
-        if watch or Handlers.catching:
+        with self.role:
+            self.open_calls.pop(me, None)
+            # With several calls in progress, a signal is reported with the oldest (the
+            # one blocked, whose thread was waiting with signals unblocked), not twice.
+            older = any(other < me for other in self.open_calls)
+        if (watch or Handlers.catching) and not older:
             last = self.signals.drain()
-            if last > first:
-                result["signals"] = self.signals.log[first:last]
+            caught = self.signals.claim(first, last)
+            if caught:
+                result["signals"] = caught
         self._track(name, args, result)
         with self.role:
             self.inflight -= 1
