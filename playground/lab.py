@@ -665,7 +665,6 @@ class Lab:
         text = text or _call_text(step)
         handle = CallHandle(self._next_id(), proc, step, text, self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
-        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns))
         assert proc.channel is not None
         frame = protocol.encode((handle.call_id, "call", (name, args)))
         try:
@@ -673,6 +672,7 @@ class Lab:
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
+        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns))
         if spin:
             self._spin_for(handle)
             if handle.future.done():
@@ -760,6 +760,9 @@ class Lab:
 
     async def run_node(self, node: Node, text: str | None = None) -> CallResult | None:
         """Carry out one parsed line; a step waits for its result (not for `...`)."""
+        delay = getattr(node, "delay", None)
+        if delay:
+            await asyncio.sleep(delay)
         if isinstance(node, Spawn):
             await self.spawn(node.name)
         elif isinstance(node, Kill):
@@ -773,8 +776,6 @@ class Lab:
             handle.stated = True
             return await handle.future
         elif isinstance(node, Step):
-            if node.delay:
-                await asyncio.sleep(node.delay)
             handle = self.submit(node, text, spin=not node.blocks)
             if node.blocks:
                 return None

@@ -18,23 +18,10 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from playground.recording import SOCKET_SYSCTLS
+
 HOST = "host loopback"
-SYSCTLS = (
-    "net/ipv4/tcp_tw_reuse",
-    "net/ipv4/tcp_keepalive_time",
-    "net/ipv4/tcp_keepalive_intvl",
-    "net/ipv4/tcp_keepalive_probes",
-    "net/ipv4/tcp_fin_timeout",
-    "net/ipv4/tcp_retries2",
-    "net/ipv4/tcp_syn_retries",
-    "net/ipv4/tcp_synack_retries",
-    "net/ipv4/ip_local_port_range",
-    "net/ipv4/tcp_rmem",
-    "net/ipv4/tcp_wmem",
-    "net/ipv4/tcp_max_orphans",
-    "net/ipv4/tcp_orphan_retries",
-    "net/core/somaxconn",
-)
+SYSCTLS = tuple(name.replace(".", "/") for name in SOCKET_SYSCTLS)
 
 _HOLDER = r'''
 import ctypes, os, socket, struct, fcntl, sys, array

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class Runner:
         self.step_timeout = step_timeout
         self.on_step = on_step
         self.speed = speed
+        # `+DELAY` gaps are scaled by speed (0: none, 1: as written); `sleep` lines never are.
+        self._speed = 1.0 if speed is None else speed
         self.settle_wire = False  # wait for each step's packets before reporting it (`--wire`)
         self._notes: list[str] = []
         self._blocked: dict[int, CallHandle] = {}
@@ -123,10 +126,10 @@ class Runner:
             elif isinstance(node, Completion):
                 await self._completion(node, report)
             else:
-                if getattr(node, "seconds", None) is not None and self.speed is not None:
-                    await asyncio.sleep(node.seconds * self.speed)  # type: ignore[union-attr]
-                else:
-                    await self.lab.run_node(node)
+                delay = getattr(node, "delay", None)
+                if delay:
+                    await asyncio.sleep(delay * self._speed)
+                await self.lab.run_node(dataclasses.replace(node, delay=None) if delay else node)
                 report.text = format_node(node)
         except LabError as exc:
             report.error = str(exc)
@@ -227,7 +230,7 @@ class Runner:
         assert isinstance(step, Step)
         report.call = step.call.name
         if node.delay:
-            await asyncio.sleep(node.delay)
+            await asyncio.sleep(node.delay * self._speed)
         try:
             result = await asyncio.wait_for(asyncio.shield(handle.future), self.step_timeout)
         except TimeoutError:

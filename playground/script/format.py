@@ -168,11 +168,11 @@ def format_wire(wire: Wire) -> str:
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
-        return f"spawn {node.name}"
+        return f"{format_delay(node.delay)}spawn {node.name}"
     if isinstance(node, Kill):
-        return f"kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
+        return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):
-        return f"sleep {_number(node.seconds)}"
+        return f"{format_delay(node.delay)}sleep {_number(node.seconds)}"
     if isinstance(node, Repeat):
         return f"repeat {node.count}"
     if isinstance(node, Wire):

@@ -144,17 +144,20 @@ class Outcome:
 @dataclass(frozen=True)
 class Spawn:
     name: str
+    delay: float | None = None  # `+DELAY spawn NAME`: seconds after the previous line
 
 
 @dataclass(frozen=True)
 class Kill:
     name: str
     signal: str = "SIGTERM"
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
 class Sleep:
     seconds: float
+    delay: float | None = None
 
 
 @dataclass(frozen=True)

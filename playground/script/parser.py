@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 
@@ -293,8 +294,6 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     assert first is not None
     if first.kind == "~":
         return _wire(cursor, scope)
-    if first.kind == "name" and first.text in ("spawn", "kill", "sleep") and not cursor.at(":", 1):
-        return _directive(cursor, scope)
     delay = None
     if first.kind == "+":
         cursor.next()
@@ -302,6 +301,10 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
         if tok is None or tok.kind not in ("int", "float"):
             raise LineError(first.column, "'+' must be followed by a delay in seconds, as in +0.5")
         delay = _seconds(tok)
+    word = cursor.peek()
+    if word is not None and word.kind == "name" and word.text in ("spawn", "kill", "sleep") and not cursor.at(":", 1):
+        node = _directive(cursor, scope)
+        return dataclasses.replace(node, delay=delay) if delay is not None else node
     actor_tok = None
     if cursor.at("name") and cursor.at(":", 1):
         actor_tok = cursor.next()
