@@ -21,8 +21,9 @@ session ran, and the sysctls that change socket behaviour (see `read_header`).
 
 In the body, `+DELAY` before a step keeps the time since the previous line
 (ms resolution; gaps under 1 ms are left out), so a replay can honour gaps.
-The script language has no `+DELAY` for directives, so a gap before `spawn`,
-`kill` or `sleep` is kept as a `#@ wait SECONDS` comment line just before it.
+A gap before `spawn`, `kill` or `sleep` is written as its `+DELAY` too
+(older recordings have a `#@ wait SECONDS` comment line just before it,
+which replay still honours).
 Deaths, signals caught between calls and reaps are written as comments.
 """
 
@@ -607,7 +608,7 @@ class Recorder:
         elif entry.kind == "directive":
             text, comment = entry.text, entry.comment
             if gap is not None and gap >= entry.min_wait:
-                text = f"#@ {WAIT_KEY} {_seconds(min(gap, MAX_SLEEP_SECONDS))}\n{text}"
+                text = f"+{_seconds(min(gap, MAX_SLEEP_SECONDS))} {text}"
         else:
             text, comment = entry.text, None
         if note:

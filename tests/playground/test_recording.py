@@ -21,9 +21,8 @@ from playground.recording import (
     list_sessions,
     read_header,
     sessions_dir,
-    wait_before,
 )
-from playground.script.model import Completion, Step
+from playground.script.model import Completion, Spawn, Step
 from playground.script.parser import parse_line
 from tests.conftest import REPO, children_of, process_state
 
@@ -124,8 +123,8 @@ async def test_gaps_are_kept_as_delays_and_waits(tmp_path: Path) -> None:
     script = load_recording(str(path))
     bind = next(line.node for line in script.lines if isinstance(line.node, Step) and line.node.call.name == "bind")
     assert bind.delay is not None and 0.3 <= bind.delay < 2.0
-    spawn_b = script.lines[-1]
-    assert 0.3 <= wait_before(spawn_b.leading) < 2.0
+    spawn_b = script.lines[-1].node
+    assert isinstance(spawn_b, Spawn) and spawn_b.delay is not None and 0.3 <= spawn_b.delay < 2.0
     started = time.monotonic()
     assert await check(path, speed=1.0) == 0
     assert time.monotonic() - started >= 0.6
