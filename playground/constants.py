@@ -170,7 +170,7 @@ TCP_STATES: dict[int, str] = {
     4: "FIN-WAIT-1",
     5: "FIN-WAIT-2",
     6: "TIME-WAIT",
-    7: "CLOSE",
+    7: "CLOSED",
     8: "CLOSE-WAIT",
     9: "LAST-ACK",
     10: "LISTEN",

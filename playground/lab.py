@@ -29,7 +29,7 @@ from pathlib import Path
 
 from playground import protocol
 from playground.capture import Capture, Packet, PcapWriter
-from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING
+from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING, TCP_STATES
 from playground.events import (
     CallDone,
     CallPending,
@@ -98,6 +98,7 @@ class Process:
     pid: int
     parent: Process | None = None
     names: dict[str, int] = field(default_factory=dict)  # socket variables -> fd
+    inodes: dict[str, int] = field(default_factory=dict)  # socket variables -> the socket's inode
     addresses: dict[str, Address] = field(default_factory=dict)  # variable -> last bound address
     children: dict[str, Process] = field(default_factory=dict)
     dispositions: dict[str, str] = field(default_factory=dict)
@@ -477,6 +478,8 @@ class Lab:
         if name in ("socket", "accept", "dup") and ret >= 0 and step.var:
             proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
             proc.names[step.var] = ret
+            if "ino" in raw:
+                proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
         if raw.get("local"):
             self._lab_ports.add(raw["local"][1])
@@ -557,6 +560,25 @@ class Lab:
             out.append((owner[0] if owner else None, owner[1] if owner else None, sock))
         return out
 
+    async def socket_state(self, process: str, var: str) -> str:
+        """The kernel's TCP state of a named socket: from its descriptor while it is open
+        (LISTEN, ESTABLISHED, CLOSE-WAIT, ...), from sock_diag once it is not (FIN-WAIT-2,
+        TIME-WAIT, ...), CLOSED when the kernel has no such socket any more."""
+        proc = self.process(process)
+        fd, inode = proc.names.get(var), proc.inodes.get(var)
+        if proc.alive and fd is not None:
+            snapshot = await self.inspect(process)
+            for sock in snapshot.get(process, []):
+                if sock["fd"] == fd and sock.get("socket") and (inode is None or sock["ino"] == inode):
+                    if sock["state"] is None:
+                        return "CLOSED"  # UDP has no TCP state
+                    return TCP_STATES.get(sock["state"], str(sock["state"]))
+        label = f"{process}.{var}"
+        for _, name, sock in self.kernel_sockets():
+            if name == label:
+                return sock.state
+        return "CLOSED"
+
     def _all_children(self, proc: Process) -> list[Process]:
         return [p for p in self.processes.values() if p.parent is proc]
 
@@ -571,6 +593,7 @@ class Lab:
             pid=pid,
             parent=parent,
             names=dict(parent.names),
+            inodes=dict(parent.inodes),
             addresses=dict(parent.addresses),
             dispositions=dict(parent.dispositions),
         )

@@ -13,11 +13,12 @@ from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, Proc
 from playground.lab import CallHandle, Lab, LabError
 from playground.outcomes import divergence
 from playground.script.format import format_node
-from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, Step, Wire
+from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, StateCheck, Step, Wire
 
 DEFAULT_STEP_TIMEOUT = 10.0
-# How long a `~` line waits for the segment it expects.
+# How long a `~` line waits for the segment it expects, and a `state` line for its state.
 WIRE_WAIT = 1.0
+STATE_WAIT = 1.0
 # How long a step marked `...` is given to return before it counts as blocked.
 BLOCK_GRACE = 0.05
 
@@ -123,6 +124,8 @@ class Runner:
                 await self._step(node, report)
             elif isinstance(node, Wire):
                 await self._wire(node, report)
+            elif isinstance(node, StateCheck):
+                await self._state(node, report)
             elif isinstance(node, Completion):
                 await self._completion(node, report)
             else:
@@ -216,6 +219,22 @@ class Runner:
                 await asyncio.wait_for(self._packet_arrived.wait(), remaining)
             except TimeoutError:
                 pass
+
+    async def _state(self, check: StateCheck, report: StepReport) -> None:
+        """Poll the kernel (bounded) until the socket is in the stated state."""
+        report.text = format_node(check)
+        report.process = check.process
+        if check.delay:
+            await asyncio.sleep(check.delay * self._speed)
+        deadline = time.monotonic() + STATE_WAIT
+        while True:
+            seen = await self.lab.socket_state(check.process, check.var)
+            if seen == check.state:
+                return
+            if time.monotonic() > deadline:
+                report.divergence = f"expected {check.process}.{check.var} in {check.state}, the kernel says {seen}"
+                return
+            await asyncio.sleep(0.005)
 
     async def _completion(self, node: Completion, report: StepReport) -> None:
         assert node.actor is not None

@@ -20,6 +20,7 @@ from playground.script.model import (
     Repeat,
     Sleep,
     Spawn,
+    StateCheck,
     Step,
     Wire,
 )
@@ -177,6 +178,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
         return f"repeat {node.count}"
     if isinstance(node, Wire):
         return format_wire(node)
+    if isinstance(node, StateCheck):
+        return f"{format_delay(node.delay)}state {node.process}.{node.var} {node.state}"
     if isinstance(node, Completion):
         shown = outcome if outcome is not None else node.expect
         tail = f" {format_outcome(shown)}" if shown is not None else ""

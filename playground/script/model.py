@@ -217,7 +217,17 @@ class Wire:
     forbid: str | None = None
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire
+@dataclass(frozen=True)
+class StateCheck:
+    """`state PROC.VAR STATE`: the kernel's TCP state for that socket (also once its descriptor is closed)."""
+
+    process: str
+    var: str
+    state: str  # as TCP_STATES spells it (ESTABLISHED, CLOSE-WAIT, TIME-WAIT, ...), or CLOSED
+    delay: float | None = None
+
+
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from playground.constants import (
     SHUT_HOW,
     SIGNALS,
     SOCKET_KINDS,
+    TCP_STATES,
     TYPES,
     WAIT_FLAGS,
 )
@@ -54,6 +55,7 @@ from playground.script.model import (
     Segment,
     Sleep,
     Spawn,
+    StateCheck,
     Step,
     Wire,
 )
@@ -65,7 +67,7 @@ _ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^)]*)\)")
 _RESERVED = (
     set(OPTIONS) | set(SHUT_HOW) | set(MSG_FLAGS) | set(POLL_EVENTS) | set(SIGNALS) | set(SOCKET_KINDS)
     | set(FAMILIES) | set(TYPES) | set(WAIT_FLAGS) | set(DISPOSITIONS)
-    | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end"}
+    | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end", "state"}
 )
 
 
@@ -302,6 +304,9 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
             raise LineError(first.column, "'+' must be followed by a delay in seconds, as in +0.5")
         delay = _seconds(tok)
     word = cursor.peek()
+    if word is not None and word.kind == "name" and word.text == "state" and not cursor.at(":", 1):
+        node = _state_check(cursor, scope)
+        return dataclasses.replace(node, delay=delay) if delay is not None else node
     if word is not None and word.kind == "name" and word.text in ("spawn", "kill", "sleep") and not cursor.at(":", 1):
         node = _directive(cursor, scope)
         return dataclasses.replace(node, delay=delay) if delay is not None else node
@@ -427,6 +432,26 @@ def _directive(cursor: _Cursor, scope: Scope) -> Node:
 
 
 TCP_FLAG_NAMES = ("SYN", "ACK", "FIN", "RST", "PSH", "URG")
+STATE_NAMES = tuple(TCP_STATES.values())
+
+
+def _state_check(cursor: _Cursor, scope: Scope) -> StateCheck:
+    cursor.next()
+    proc = cursor.expect("name", "a socket, as in 'state server.a CLOSE-WAIT'")
+    if proc.text not in scope.processes:
+        raise LineError(proc.column, _unknown_process(proc.text, scope))
+    cursor.expect(".", f"'.' and a socket name after {proc.text}")
+    var = cursor.expect("name", f"a socket name after '{proc.text}.'")
+    if var.text not in scope.processes[proc.text].fds:
+        raise LineError(var.column, f"{proc.text} has no socket named {var.text!r}")
+    state = cursor.expect("name", "a TCP state, as in ESTABLISHED, CLOSE-WAIT or TIME-WAIT")
+    if state.text not in STATE_NAMES:
+        close = _closest(state.text, set(STATE_NAMES))
+        hint = f"; did you mean {close}?" if close else f" ({', '.join(STATE_NAMES)})"
+        raise LineError(state.column, f"{state.text!r} is not a TCP state{hint}")
+    if not cursor.done():
+        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
+    return StateCheck(proc.text, var.text, state.text)
 
 
 def _wire(cursor: _Cursor, scope: Scope) -> Wire:

@@ -370,6 +370,7 @@ class Worker:
             result["local"] = local_address(ret)
         if name in ("socket", "accept", "dup") and ret >= 0:
             self.lab_fds.add(ret)
+            result["ino"] = os.fstat(ret).st_ino
         elif name == "close":
             self.lab_fds.discard(args[0])
 
