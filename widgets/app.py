@@ -23,7 +23,6 @@ from textual.reactive import var
 from textual.theme import Theme
 
 from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
-from widgets.commands import SockplayCommands
 from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
 from widgets.session import DEFAULT_PROCESSES, LabSession
@@ -37,10 +36,18 @@ REFRESH_GAP = 0.1  # at most one snapshot per this many seconds while calls stre
 NOTIFY_BURST = 4  # notifications allowed per NOTIFY_WINDOW; the log keeps the rest
 NOTIFY_WINDOW = 2.0
 HINT = [
-    "Welcome to sockplay: server and client are real processes; every call goes to the real kernel.",
-    "Try: F2 connects a pair · or select server (↑/↓) and press n (socket), b (bind), l (listen),",
-    "then client: n, c (connect); server's listener: a (accept) · w write, r read, x close · ? help · : type",
+    "server and client are real processes; each call goes to the kernel.",
+    "Try F2: server listens, client connects, server accepts.",
+    "Or select a process (↑↓): n socket, b bind, l listen, c connect,",
+    "a accept, w write, r read, x close.  ? help · : type a script line",
 ]
+
+
+def _sockplay_commands():
+    """The palette's provider, imported when the palette first opens (textual.command is not small)."""
+    from widgets.commands import SockplayCommands
+
+    return SockplayCommands
 
 
 def keymap_file() -> Path:
@@ -63,7 +70,7 @@ class SockplayApp(App[int]):
 
     CSS_PATH = [str(Path(__file__).with_name("app.tcss"))]
     TITLE = "sockplay"
-    COMMANDS = App.COMMANDS | {SockplayCommands}
+    COMMANDS = App.COMMANDS | {lambda: _sockplay_commands()}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
     ]
@@ -114,15 +121,16 @@ class SockplayApp(App[int]):
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.set_interval(UI_TICK, self._tick)
+        # The lab starts after the first frame: the screen is up while the processes spawn.
+        self.call_after_refresh(self.run_worker, self._boot(), group="boot", exit_on_error=False)
+
+    async def _boot(self) -> None:
         await self.session.start()
         self.session.on_event = self._lab_event
         self._install_guards()
-        self.run_worker(self._boot(), group="boot", exit_on_error=False)
         self.run_worker(self._refresh_loop(), group="inspect", exit_on_error=False)
         self.set_interval(self.poll_interval, self.want_refresh)
-        self.set_interval(UI_TICK, self._tick)
-
-    async def _boot(self) -> None:
         now = time.monotonic_ns()
         if self.default_lab:
             for line in HINT:

@@ -21,6 +21,7 @@ from widgets.palette import Palette
 
 __all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL"]
 
+TITLE_INTERVAL = 0.5  # the line count under the log changes at most this often (a border repaint)
 FLUSH_INTERVAL = 0.1  # seconds between batched writes to the log (the app's tick calls flush)
 
 
@@ -76,10 +77,28 @@ class EventLog(Log):
 
     virtual_size = Reactive(Size(0, 0), layout=False)
 
+    following = True  # the view stays on the newest line until the user scrolls away from it
+
     def watch_virtual_size(self, size: Size) -> None:
         if self.is_mounted:
             self._scroll_update(size)
+            self._follow()
             self.refresh()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.following = new_value >= self.max_scroll_y - 0.5
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        following = self.following
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        self.following = following
+        self._follow()
+        return changed
+
+    def _follow(self) -> None:
+        if self.following and self.auto_scroll and self.scroll_y < self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def replace_line(self, index: int, line: str) -> None:
         if not 0 <= index < len(self._lines):
@@ -128,6 +147,7 @@ class EventsPane(Vertical):
         self.highlighter = EventHighlighter(palette)
         self.match_index: int | None = None
         self._titled = 0.0
+        self._title_stale = False
 
     def compose(self) -> ComposeResult:
         log = EventLog(highlight=True, id="event-log")
@@ -159,7 +179,9 @@ class EventsPane(Vertical):
             log.write_lines(lines)
         for index, line in self.book.take_changed():
             log.replace_line(index, line)
-        if lines and time.monotonic() - self._titled > 0.5:
+        if lines:
+            self._title_stale = True
+        if self._title_stale and (self.book.deterministic or time.monotonic() - self._titled > TITLE_INTERVAL):
             self._update_title()
 
     def relist(self) -> None:
@@ -176,6 +198,7 @@ class EventsPane(Vertical):
 
     def _update_title(self) -> None:
         self._titled = time.monotonic()
+        self._title_stale = False
         shown = len(self.book.shown)
         total = len(self.book.entries)
         what = "all" if self.book.filter is None else f"only {self.book.filter_label}"

@@ -18,6 +18,10 @@ class Field(Input):
 
     virtual_size = Reactive(Size(0, 0), layout=False)
 
+    def on_mount(self) -> None:
+        if getattr(self.app, "deterministic", False):
+            self.cursor_blink = False  # snapshots must not catch the cursor mid-blink
+
     def watch_virtual_size(self, size: Size) -> None:
         if self.is_mounted:
             self._scroll_update(size)

@@ -17,10 +17,11 @@ from playground.resolve import LabError
 from playground.script.errors import LineError
 from widgets.command_line import CommandLine
 from widgets.event_log import EventsPane
-from widgets.inspector import Inspector, OptionsTable, ProcessPanel
+from widgets.inspector import Inspector
 from widgets.key_footer import KeyFooter
 from widgets.lab_tree import LabTree
 from widgets.lines import COMMON_SIGNALS, DataError, data_expression, fresh_name, writev_expressions
+from widgets.messages import DispositionChosen, OptionEdited
 from widgets.palette import Palette
 from widgets.view import LabView, ProcessView, SelectionKey, SocketView
 
@@ -398,14 +399,14 @@ class MainScreen(Screen):
     def action_sigchld(self) -> None:
         self._cycle_disposition("SIGCHLD")
 
-    @on(ProcessPanel.DispositionChosen)
-    def _disposition(self, event: ProcessPanel.DispositionChosen) -> None:
+    @on(DispositionChosen)
+    def _disposition(self, event: DispositionChosen) -> None:
         proc = self.selected_process
         if proc is not None and proc.disposition(event.signal) != event.disposition:
             self._process_line(f"signal({event.signal}, {event.disposition})")
 
-    @on(OptionsTable.Edited)
-    def _option(self, event: OptionsTable.Edited) -> None:
+    @on(OptionEdited)
+    def _option(self, event: OptionEdited) -> None:
         sock = self.selected_socket
         if sock is None:
             return

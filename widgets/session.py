@@ -9,6 +9,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from playground.events import (
     CallDone,
@@ -17,14 +18,16 @@ from playground.events import (
     Event,
     ProcessStarted,
 )
-from playground.lab import CallHandle, Lab, LabError
 from playground.outcomes import divergence
+from playground.resolve import LabError
 from playground.script.format import format_outcome
 from playground.script.model import Completion, IntArg, Kill, NameArg, Node, Sleep, Spawn, Step
-from playground.script.parser import parse_line
 from widgets.eventbook import EventBook
 from widgets.lines import CompletionContext
 from widgets.view import LabView, build_view
+
+if TYPE_CHECKING:
+    from playground.lab import CallHandle, Lab
 
 __all__ = ["LabSession", "LineRun", "DEFAULT_PROCESSES", "SETTLE_TIMEOUT"]
 
@@ -67,6 +70,8 @@ class LabSession:
     # Life cycle.
 
     async def start(self) -> Lab:
+        from playground.lab import Lab  # the engine loads after the first frame
+
         self.lab = await Lab.start(allow_network=self.allow_network)
         self.book.t0 = self.lab.t0
         self._settled = asyncio.Event()
@@ -171,6 +176,8 @@ class LabSession:
         lab = self.lab
         if lab is None or self._lock is None:
             raise LabError("the lab is still starting")
+        from playground.script.parser import parse_line
+
         async with self._lock:
             await self.settle()
             node = parse_line(text, lab.scope(default_actor))

@@ -23,7 +23,7 @@ from tests.widgets.helpers import (
 )
 from widgets.app import SockplayApp
 from widgets.help_screen import HelpScreen
-from widgets.inspector import QueueBar
+from widgets.inspector_panels import QueueBar
 from widgets.prompt import PromptScreen
 
 SIZE = (120, 40)
@@ -47,7 +47,7 @@ async def test_default_lab_and_hint():
             proc = app.session.lab.processes[name]
             assert proc.alive and _alive(proc.pid)
             assert f"pid {proc.pid}  running" in text
-        await log_line_with(pilot, "F2 connects a pair")
+        await log_line_with(pilot, "Try F2: server listens, client connects")
 
 
 async def test_spawn_from_the_ui():
