@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from playground.capture import Packet
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
-from playground.lab import CallHandle, Lab, LabError
+from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
 from playground.outcomes import divergence
 from playground.script.format import format_node
 from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, StateCheck, Step, Wire
@@ -152,7 +152,8 @@ class Runner:
         report.process = step.actor
         report.call = step.call.name
         if step.delay:
-            await asyncio.sleep(step.delay * (self.speed if self.speed is not None else 1.0))
+            await asyncio.sleep(step.delay * self._speed)
+            step = dataclasses.replace(step, delay=None)
         handle = self.lab.submit(step, spin=not step.blocks)
         if step.blocks:
             try:
@@ -160,14 +161,24 @@ class Runner:
             except TimeoutError:
                 report.text = format_node(step, pending=True)
                 return
+            if result.duration_ns >= PENDING_AFTER * 1e9:
+                # It did block (longer than the lab calls pending); it just returned
+                # before the next line: its outcome waits for the `...` line that states it.
+                handle.pending = True
+                if handle not in handle.process.blocked:
+                    handle.process.blocked.append(handle)
+                report.text = format_node(step, pending=True)
+                return
             handle.stated = True
             report.result = result
             report.text = format_node(step, result.outcome)
             report.divergence = f"expected the call to block, but it returned {_outcome_text(result.outcome)} at once"
             return
-        self.lab._spin_for(handle)
         try:
-            result = await asyncio.wait_for(asyncio.shield(handle.future), self.step_timeout)
+            if handle.future.done():
+                result = handle.future.result()
+            else:
+                result = await asyncio.wait_for(asyncio.shield(handle.future), self.step_timeout)
         except TimeoutError:
             handle.pending = True
             report.text = format_node(step, pending=True)
