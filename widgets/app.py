@@ -156,8 +156,7 @@ class SockplayApp(App[int]):
                     pass
 
     def _terminated(self) -> None:
-        if self.session.lab is not None:
-            self.session.lab.kill_all_now()
+        """SIGHUP (the terminal closed) or SIGTERM: quit; on_unmount shuts the lab down and reaps it."""
         self.exit(1)
 
     async def on_unmount(self) -> None:

@@ -48,7 +48,7 @@ def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False
         style = palette.primary
     elif state in _CLOSING_STATES:
         style = palette.warning
-    elif state == "CLOSE":
+    elif state in ("CLOSE", "CLOSED"):
         style = palette.muted
     else:
         style = palette.accent

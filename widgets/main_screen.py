@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Header
+from textual.widgets import Header, Input
 
 from playground.resolve import LabError
 from playground.script.errors import LineError
@@ -33,15 +33,19 @@ PROCESS_ACTIONS = {"socket", "socket_udp", "fork", "waitpid", "kill", "sigpipe",
 DISPOSITION_CYCLE = {"SIG_DFL": "catch", "catch": "SIG_IGN", "SIG_IGN": "SIG_DFL"}
 
 
-def _binding(key: str, action: str, description: str, tooltip: str, show: bool = True) -> Binding:
-    return Binding(key, action, description, show=show, tooltip=tooltip, id=f"sockplay.{action}")
+def _binding(key: str, action: str, description: str, tooltip: str, show: bool = True,
+             priority: bool = False) -> Binding:
+    return Binding(key, action, description, show=show, tooltip=tooltip, id=f"sockplay.{action}", priority=priority)
 
 
 class MainScreen(Screen):
     """Everything at once: the lab, the selected thing, the log and the command line."""
 
     BINDINGS = [
-        _binding("colon", "command", "command", "type any script line (the selected process is the actor)"),
+        # A priority binding runs as the key arrives, so keys typed right after ':' land in the
+        # command line; in a text field ':' is just typed (check_action says no there).
+        _binding("colon", "command", "command", "type any script line (the selected process is the actor)",
+                 priority=True),
         _binding("question_mark,f1", "help", "help", "keys and script syntax"),
         _binding("f2", "pair", "connect a pair", "server listens, client connects, server accepts"),
         _binding("n", "socket", "socket", "new TCP socket in the selected process"),
@@ -184,6 +188,8 @@ class MainScreen(Screen):
         return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "command":
+            return not isinstance(self.focused, Input)
         if action in SOCKET_ACTIONS:
             return self.selected_socket is not None
         if action in PROCESS_ACTIONS:
@@ -468,7 +474,8 @@ class MainScreen(Screen):
     # Log, help, command line.
 
     def action_command(self) -> None:
-        self.query_one(CommandLine).input.focus()
+        # Focus now, not after the queue: keys typed right after ':' must land in the command line.
+        self.set_focus(self.query_one(CommandLine).input)
 
     def action_help(self) -> None:
         from widgets.help_screen import HelpScreen

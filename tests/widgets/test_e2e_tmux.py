@@ -111,6 +111,8 @@ def test_sockplay_in_tmux_runs_lines_and_quits_cleanly():
             ("server: read(a, 10)", 'read(a, 10) = 2 "hi"'),
         ]
         term.keys(":")
+        # Focus on the command line: the footer drops the one-letter keys, which would now type.
+        term.wait(lambda s: "n socket" not in s.rstrip().splitlines()[-1], "the command line to have focus")
         for text, outcome in lines:
             term.type(text)
             term.keys("Enter")
