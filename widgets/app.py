@@ -193,6 +193,8 @@ class SockplayApp(App[int]):
 
     def _tick(self) -> None:
         """One frame's worth of news: the latest snapshot and the log lines written since the last tick."""
+        if not self._running:
+            return
         if self._view_stale:
             self._view_stale = False
             self.lab_view = self.session.view()
@@ -206,8 +208,11 @@ class SockplayApp(App[int]):
     def watch_lab_view(self, view: LabView) -> None:
         if self.screen_stack:
             screen = self.screen_stack[0]
-            if isinstance(screen, MainScreen) and screen.is_mounted:
-                screen.show_view(view)
+            if isinstance(screen, MainScreen) and screen.is_mounted and self._running:
+                try:
+                    screen.show_view(view)
+                except NoMatches:  # the screen is being taken down
+                    pass
 
     def _lab_event(self, event: Event) -> None:
         """Every engine event, in the event loop: cheap work only (the log batches itself)."""
