@@ -13,6 +13,7 @@ from pathlib import Path
 from playground import __version__
 from playground.constants import ERRNO_NUMBERS, MAX_SCRIPT_BYTES
 from playground.lab import Lab
+from playground.ladder import LadderRecorder
 from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, StepReport
 from playground.script.errors import ScriptError
 from playground.script.format import format_data
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run on the host's loopback instead of a private network namespace")
     run.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
     run.add_argument("--wire", action="store_true", help="print the packets each step sent, as comments")
+    run.add_argument("--ladder", metavar="FILE.svg",
+                     help="write the ladder diagram of every TCP connection the script made (SVG, stacked)")
     return parser
 
 
@@ -114,7 +117,7 @@ def run_command(args: argparse.Namespace) -> int:
     host = args.host_network or args.host_network_run
     printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
     try:
-        return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap))
+        return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
     except KeyboardInterrupt:
         return 130
 
@@ -126,6 +129,7 @@ async def _run(
     printer: ScriptPrinter | JsonPrinter,
     host_network: bool,
     pcap: str | None = None,
+    ladder: str | None = None,
 ) -> int:
     lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
     explain_network(lab)
@@ -143,11 +147,14 @@ async def _run(
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)
     printer.begin(lab)
+    recorder = LadderRecorder(lab) if ladder else None
     try:
         runner = Runner(lab, timeout, printer.step)
         runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
         printer.runner = runner
         report = await runner.run(script)
+        if recorder is not None:
+            await recorder.save(ladder)
         printer.end()
     except asyncio.CancelledError:
         await lab.shutdown()
