@@ -199,7 +199,7 @@ async def test_close_removes_the_socket_and_the_peer_sees_fin():
         await wait_for(pilot, lambda: "c fd 3" not in tree_text(app), "client's socket gone from the Lab pane")
         await wait_for(pilot, lambda: "a fd 4 tcp CLOSE-WAIT" in tree_text(app), "server's a in CLOSE-WAIT")
         # With the socket gone, the selection falls back to its process.
-        assert app.screen.selected == ("process", "client")
+        await wait_for(pilot, lambda: app.screen.selected == ("process", "client"), "the selection on client")
         snapshot = await fresh_snapshot(pilot)
         assert snapshot["client"] == []
 
