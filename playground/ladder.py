@@ -984,11 +984,18 @@ def samples_from_inspect(snapshot: dict[str, list[dict]], t_ns: int) -> list[tup
 # Following a live lab.
 
 
+# Calls after which the kernel's view is read: those that can change a state with nothing on the
+# wire yet (a FIN queued behind data), and failures (a connection the kernel gave up on). A read
+# costs about a millisecond, too much to pay after every call.
+SAMPLE_AFTER = frozenset({"close", "shutdown", "connect"})
+
+
 class LadderRecorder:
     """Follows a lab's events (attach it before the run) and keeps every connection's ladder.
 
-    With `kernel`, the kernel's view (sock_diag) is read after every call and reconciled with
-    the state machine: where they disagree, the kernel wins.
+    With `kernel`, the kernel's view (sock_diag) is read after the calls in SAMPLE_AFTER, after
+    a call that failed, when a process ends and before saving (and whenever `sample()` is
+    called), and reconciled with the state machine: where they disagree, the kernel wins.
     """
 
     def __init__(self, lab: Lab, kernel: bool = True) -> None:
@@ -1021,8 +1028,8 @@ class LadderRecorder:
             note = CallNote.from_event(event, self.lab)
             if note is not None:
                 self.set.add_call(note)
-            if self.kernel and note is not None and note.sockets:
-                self.sample()  # about half a millisecond: only after calls on sockets
+            if self.kernel and note is not None and (note.name in SAMPLE_AFTER or " = -1 " in note.text):
+                self.sample()
         elif isinstance(event, ProcessStarted):
             self.set.add_process(event.process, event.parent)
         elif isinstance(event, DirectiveDone) and isinstance(event.node, Kill):
