@@ -8,6 +8,7 @@ the lab in batches. A pcap file, if asked for, gets one frame per segment.
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import struct
@@ -180,9 +181,19 @@ class Capture:
     """Reads the lab's loopback in a thread; `deliver` gets batches of Packets (in that thread)."""
 
 
-    def __init__(self, sock: socket.socket, deliver: Callable[[list[Packet]], None]) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        deliver: Callable[[list[Packet]], None],
+        drained: Callable[[], None] | None = None,
+    ) -> None:
         self.sock = sock
         self.deliver = deliver
+        # Called (in the thread) after every frame queued at a flush() has been delivered.
+        self.drained = drained
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
@@ -204,10 +215,20 @@ class Capture:
     def start(self) -> None:
         self.thread.start()
 
+    def flush(self) -> None:
+        """Ask the thread to deliver what is queued now, then call `drained`."""
+        try:
+            os.write(self._wake_w, b"f")
+        except BlockingIOError:
+            pass
+
     def stop(self) -> None:
         self._stop.set()
+        self.flush()
         if self.thread.is_alive():
             self.thread.join(timeout=2)
+        for fd in (self._wake_r, self._wake_w):
+            os.close(fd)
 
     def _clock_offset(self) -> int:
         return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
@@ -218,6 +239,8 @@ class Capture:
         batch: list[Packet] = []
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        flushing = False
         while not self._stop.is_set():
             try:
                 # Wait for the first frame, then drain what is queued and deliver it at once.
@@ -226,7 +249,16 @@ class Capture:
                 if batch:
                     self.deliver(batch)
                     batch = []
-                poller.poll(100)
+                if flushing and self.drained is not None:
+                    self.drained()
+                flushing = False
+                for fd, _ in poller.poll(100):
+                    if fd == self._wake_r:
+                        try:
+                            os.read(self._wake_r, 64)
+                        except BlockingIOError:
+                            pass
+                        flushing = True
                 continue
             except OSError:
                 break

@@ -164,6 +164,7 @@ class Lab:
         self.packets: deque[Packet] = deque(maxlen=200_000)
         self._lab_ports: set[int] = set()
         self._held: list[Packet] = []
+        self._flush_waiters: list[asyncio.Future] = []
         self._keep: Callable[[Packet], bool] | None = None
         self._pcap: PcapWriter | None = None
 
@@ -206,7 +207,7 @@ class Lab:
             return
         self._pcap = PcapWriter(pcap) if pcap else None
         self._keep = keep
-        self.capture = Capture(sock, self._packets_from_thread)
+        self.capture = Capture(sock, self._packets_from_thread, self._drained_from_thread)
         self.capture.start()
 
     def _is_lab_packet(self, packet: Packet) -> bool:
@@ -221,6 +222,36 @@ class Lab:
                 self._loop.call_soon_threadsafe(self._on_packets, packets)
             except RuntimeError:
                 pass
+
+    def _drained_from_thread(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(self._on_drained)
+            except RuntimeError:
+                pass
+
+    def _on_drained(self) -> None:
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def capture_flush(self, timeout: float = 1.0) -> bool:
+        """Wait until every packet the kernel has queued for the capture so far has been reported.
+
+        On loopback a call's packets are queued before the call returns, so after a
+        flush the subscribers have seen all that the calls made until now put on the wire.
+        """
+        if self.capture is None or self._loop is None:
+            return False
+        waiter = self._loop.create_future()
+        self._flush_waiters.append(waiter)
+        self.capture.flush()
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def _on_packets(self, packets: list[Packet]) -> None:
         if self._keep is not None:

@@ -192,7 +192,8 @@ class Runner:
             report.divergence = divergence(step.call.name, step.expect, result.outcome)
 
     async def settle(self, quiet: float = 0.005, limit: float = 0.05) -> None:
-        """Wait (bounded) until no packet has arrived for `quiet` seconds."""
+        """Wait (bounded) until the capture has reported what is queued, then for `quiet` seconds of calm."""
+        await self.lab.capture_flush()
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             self._packet_arrived.clear()
