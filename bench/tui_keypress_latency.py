@@ -35,6 +35,7 @@ from widgets.lab_tree import LabTree  # noqa: E402
 
 INFLIGHT = 100  # calls in flight at once (the engine's channel refuses far more)
 KEY_INTERVAL = 0.1  # seconds between measured key presses
+PROBE_TIMEOUT = 2.0  # a key whose effect is not drawn by then counts as this late
 
 
 class ProbedApp(SockplayApp):
@@ -65,7 +66,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def stream(app: ProbedApp, target_events: int, counter: list[int]) -> None:
+async def stream(app: ProbedApp, target_events: int, counter: list[int], rate: float = 0.0) -> None:
     lab = app.session.lab
     lines = [
         "client: getsockopt(c, SO_RCVBUF)",
@@ -74,12 +75,17 @@ async def stream(app: ProbedApp, target_events: int, counter: list[int]) -> None
     ]
     nodes = [parse_line(text, lab.scope()) for text in lines]
     i = 0
+    start = time.perf_counter()
     while counter[0] < target_events:
         batch = []
         for _ in range(INFLIGHT):
             batch.append(lab.submit(nodes[i % len(nodes)]))
             i += 1
         await asyncio.gather(*(h.future for h in batch))
+        if rate:  # hold the stream to `rate` events a second
+            ahead = counter[0] / rate - (time.perf_counter() - start)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
 
 
 async def measure(args: argparse.Namespace) -> dict:
@@ -102,7 +108,7 @@ async def measure(args: argparse.Namespace) -> dict:
         await pilot.pause(0.2)
         counter[0] = 0
         start = time.perf_counter()
-        streamer = asyncio.ensure_future(stream(app, args.events, counter))
+        streamer = asyncio.ensure_future(stream(app, args.events, counter, args.rate))
         cursor_latencies: list[float] = []
         typing_latencies: list[float] = []
         driver = app._driver
@@ -112,7 +118,10 @@ async def measure(args: argparse.Namespace) -> dict:
         while not streamer.done():
             await asyncio.sleep(KEY_INTERVAL)
             if app.probe is not None:
-                continue  # the previous key has not been drawn yet
+                if time.perf_counter() - app.probe[1] < PROBE_TIMEOUT:
+                    continue  # the previous key has not been drawn yet
+                app.probe[2].append(PROBE_TIMEOUT)
+                app.probe = None
             if counter[0] < args.events // 2:
                 # First half: move the Lab pane's cursor between server's two sockets.
                 before = tree.cursor_line
@@ -139,6 +148,7 @@ async def measure(args: argparse.Namespace) -> dict:
         log_lines = len(app.session.book.shown)
         result = {
             "events": counter[0],
+        "rate_asked": args.rate or "max",
             "stream_seconds": round(elapsed, 2),
             "events_per_second": round(counter[0] / elapsed),
             "log_lines": log_lines,
@@ -166,6 +176,7 @@ def summary(values: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=0.0, help="events a second (default: as fast as the engine goes)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = asyncio.run(measure(args))

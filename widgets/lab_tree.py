@@ -99,6 +99,9 @@ class LabTree(Tree[tuple]):
 
     def _reconcile(self, view: LabView) -> None:
         """Bring the tree in line with the view, keeping the user's selection."""
+        # The cursor moves at once on a key; NodeHighlighted (and selected_key) follow later.
+        cursor = self.cursor_node
+        keep = cursor.data if cursor is not None and cursor.data is not None else self.selected_key
         by_parent: dict[str | None, list[ProcessView]] = {}
         names = {p.name for p in view.processes}
         for proc in view.processes:
@@ -161,7 +164,7 @@ class LabTree(Tree[tuple]):
             if key not in wanted:
                 self._node_by_key.pop(key, None)
                 self._labels.pop(key, None)
-        self._restore_cursor(view)
+        self._restore_cursor(view, keep)
 
     def _forget(self, node: TreeNode[tuple]) -> None:
         for child in node.children:
@@ -170,8 +173,7 @@ class LabTree(Tree[tuple]):
             self._node_by_key.pop(node.data, None)
             self._labels.pop(node.data, None)
 
-    def _restore_cursor(self, view: LabView) -> None:
-        key = self.selected_key
+    def _restore_cursor(self, view: LabView, key: SelectionKey | None) -> None:
         if key is None or key not in self._node_by_key:
             if key is not None and key[0] == "socket" and ("process", key[1]) in self._node_by_key:
                 key = ("process", key[1])
