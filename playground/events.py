@@ -35,6 +35,7 @@ class CallStarted:
     node: Node
     text: str
     t_ns: int
+    fd: int | None = None  # the descriptor the call acts on, if any
 
 
 @dataclass

@@ -111,6 +111,7 @@ class Process:
     blocked: deque[CallHandle] = field(default_factory=deque)
     frames: protocol.FrameBuffer = field(default_factory=protocol.FrameBuffer)
     fd_queue: deque[int] = field(default_factory=deque)
+    outbox: deque[memoryview] = field(default_factory=deque)  # frames the channel could not take yet
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
 
@@ -338,6 +339,13 @@ class Lab:
         if self._host_diag is not None:
             self._host_diag.close()
 
+    def all_pids(self) -> list[int]:
+        """Every process the lab started: lab processes (forked ones too) and its network's holder."""
+        pids = [proc.pid for proc in self.processes.values()]
+        if self.network.holder_pid is not None:
+            pids.append(self.network.holder_pid)
+        return pids
+
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
         for proc in self.processes.values():
@@ -382,7 +390,6 @@ class Lab:
             raise LabError(f"a process named {name!r} already exists")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
-        env.update({k: v for k, v in os.environ.items() if k.startswith("SOCKPLAY_")})
         debug = os.environ.get("SOCKPLAY_DEBUG")
         child = subprocess.Popen(
             [sys.executable, "-S", "-c",
@@ -428,6 +435,7 @@ class Lab:
         assert self._loop is not None
         if proc.channel is not None:
             self._loop.remove_reader(proc.channel.fileno())
+            self._loop.remove_writer(proc.channel.fileno())
             proc.channel.close()
             proc.channel = None
         if proc.pidfd is not None:
@@ -655,6 +663,10 @@ class Lab:
             proc.inflight.pop(handle.call_id, None)
             if handle.timer is not None:
                 handle.timer.cancel()
+            if handle.node is None:  # an inspect or ping the process will never answer
+                if not handle.future.done():
+                    handle.future.set_result({})
+                continue
             self._finish_call(proc, handle, {"ret": None, "start": handle.sent_ns, "dur": 0}, death)
         if proc.channel is not None:
             self._loop.remove_reader(proc.channel.fileno())
@@ -703,11 +715,13 @@ class Lab:
         self._ids += 1
         return self._ids
 
-    def submit(self, step: Step, text: str | None = None, spin: bool = False) -> CallHandle:
+    def submit(self, step: Step, text: str | None = None, spin: bool = False, linger: bool = False) -> CallHandle:
         """Send a step's call to its process; the handle's future gives the result.
 
         With spin, poll the channel for a moment first: most calls return
-        within microseconds, and sleeping in epoll costs more than that.
+        within microseconds, and sleeping in epoll costs more than that. With
+        linger, the process polls for its next request a moment before it
+        sleeps (say so when the next call will be the same process's).
         """
         assert self._loop is not None and step.actor is not None
         proc = self.process(step.actor)
@@ -720,13 +734,13 @@ class Lab:
         handle = CallHandle(self._next_id(), proc, step, text, self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
         assert proc.channel is not None
-        frame = protocol.encode((handle.call_id, "call", (name, args)))
+        frame = protocol.encode((handle.call_id, "call", (name, args, linger)))
         try:
-            proc.channel.sendall(frame) if len(frame) < 65536 else self._send_large(proc, frame)
+            self._send(proc, frame)
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
-        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns))
+        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
         if spin:
             self._spin_for(handle)
             if handle.future.done():
@@ -734,13 +748,37 @@ class Lab:
         handle.timer = self._loop.call_later(PENDING_AFTER, self._mark_pending, handle)
         return handle
 
-    def _send_large(self, proc: Process, frame: bytes) -> None:
-        assert proc.channel is not None
-        proc.channel.setblocking(True)
+    def _send(self, proc: Process, frame: bytes) -> None:
+        """Send a frame without blocking the loop: what the channel cannot take now waits in order."""
+        assert proc.channel is not None and self._loop is not None
+        if proc.outbox:
+            proc.outbox.append(memoryview(frame))
+            return
         try:
-            proc.channel.sendall(frame)
-        finally:
-            proc.channel.setblocking(False)
+            sent = proc.channel.send(frame)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(frame):
+            proc.outbox.append(memoryview(frame)[sent:])
+            self._loop.add_writer(proc.channel.fileno(), self._flush_outbox, proc)
+
+    def _flush_outbox(self, proc: Process) -> None:
+        assert self._loop is not None
+        if proc.channel is None:
+            return
+        while proc.outbox:
+            try:
+                sent = proc.channel.send(proc.outbox[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                proc.outbox.clear()
+                break
+            if sent < len(proc.outbox[0]):
+                proc.outbox[0] = proc.outbox[0][sent:]
+                return
+            proc.outbox.popleft()
+        self._loop.remove_writer(proc.channel.fileno())
 
     def _spin_for(self, handle: CallHandle) -> None:
         """Poll the channel briefly for a fast call's result instead of sleeping in epoll."""
@@ -780,7 +818,7 @@ class Lab:
             handle = CallHandle(self._next_id(), proc, None, "inspect", self._loop.create_future(), 0)  # type: ignore[arg-type]
             proc.inflight[handle.call_id] = handle
             try:
-                proc.channel.sendall(protocol.encode((handle.call_id, "inspect", None)))
+                self._send(proc, protocol.encode((handle.call_id, "inspect", None)))
             except OSError:
                 proc.inflight.pop(handle.call_id, None)
                 continue
@@ -812,8 +850,11 @@ class Lab:
             await asyncio.sleep(0.001)
         return proc.death is not None
 
-    async def run_node(self, node: Node, text: str | None = None) -> CallResult | None:
-        """Carry out one parsed line; a step waits for its result (not for `...`)."""
+    async def run_node(self, node: Node, text: str | None = None, linger: bool = False) -> CallResult | None:
+        """Carry out one parsed line; a step waits for its result (not for `...`).
+
+        linger: the next call will be the same process's (see submit).
+        """
         delay = getattr(node, "delay", None)
         if delay:
             await asyncio.sleep(delay)
@@ -830,7 +871,7 @@ class Lab:
             handle.stated = True
             return await handle.future
         elif isinstance(node, Step):
-            handle = self.submit(node, text, spin=not node.blocks)
+            handle = self.submit(node, text, spin=not node.blocks, linger=linger)
             if node.blocks:
                 return None
             if handle.future.done():

@@ -78,6 +78,7 @@ class Runner:
         self._wire_pos = 0
         self._step_start_ns = 0
         self._packet_arrived = asyncio.Event()
+        self._next_actor: str | None = None  # whose line comes next, if the runner knows
         lab.subscribe(self._observe)
 
     def _observe(self, event: Event) -> None:
@@ -95,10 +96,11 @@ class Runner:
 
     async def run(self, script: Script) -> RunReport:
         report = RunReport(script.path)
-        for line in script.lines:
+        for i, line in enumerate(script.lines):
             if isinstance(line.node, Repeat):
                 report.steps.extend(await self.run_repeat(line))
             else:
+                self._next_actor = _actor(script.lines[i + 1].node) if i + 1 < len(script.lines) else None
                 report.steps.append(await self.run_line(line))
         return report
 
@@ -108,6 +110,8 @@ class Runner:
         reports = []
         for i in range(1, block.count + 1):
             for j, inner in enumerate(block.lines):
+                following = block.lines[(j + 1) % len(block.lines)].node
+                self._next_actor = _actor(following)
                 reports.append(await self.run_line(inner, iteration=i, first=j == 0))
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
         if self.on_step:
@@ -154,7 +158,7 @@ class Runner:
         if step.delay:
             await asyncio.sleep(step.delay * self._speed)
             step = dataclasses.replace(step, delay=None)
-        handle = self.lab.submit(step, spin=not step.blocks)
+        handle = self.lab.submit(step, spin=not step.blocks, linger=self._next_actor == step.actor)
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)
@@ -337,6 +341,10 @@ def summarize_repeat(block: Repeat, reports: list[StepReport]) -> list[str]:
             f"{sparkline(durations)}"
         )
     return notes
+
+
+def _actor(node: object) -> str | None:
+    return getattr(node, "actor", None) if isinstance(node, (Step, Completion)) else None
 
 
 def _end_matches(spec: str | None, label: str | None) -> bool:

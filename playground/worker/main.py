@@ -36,8 +36,7 @@ CATCHABLE = [s for s in range(1, signal.NSIG) if s not in (signal.SIGKILL, signa
 MONITOR_TICK_NS = 3_000_000
 # How long the reader polls for the next request before sleeping: a wake-up
 # costs tens of microseconds on a VM, far more than a step's own work.
-SPIN_NS = int(os.environ.get('SOCKPLAY_SPIN_NS', 200_000))
-YIELD = bool(os.environ.get('SOCKPLAY_YIELD'))
+SPIN_NS = 300_000
 # Calls after which the socket's local address is reported (the kernel may have picked it).
 _BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
 
@@ -179,6 +178,7 @@ class Worker:
         self.inbox = protocol.FrameBuffer()
         self.inbox_buffer = memoryview(bytearray(256 * 1024))
         self.inbox_queue: list[tuple] = []
+        self.linger = False  # the request just read said the next one is for us too
         self.send_lock = threading.Lock()
         self.role = threading.Lock()
         self.reader: int | None = None  # thread ident holding the reader role
@@ -214,14 +214,15 @@ class Worker:
         """The next request; spins briefly first, since in a script the next one comes fast."""
         if self.inbox_queue:
             return self.inbox_queue.pop(0)
-        deadline = now() + SPIN_NS
+        # Spin only when sockplay said the next step is ours (a script's next line):
+        # otherwise the spin would take a core the process that is next needs.
+        deadline = now() + (SPIN_NS if self.linger else 0)
+        self.linger = False
         while True:
             try:
                 size = self.ctl_sock.recv_into(self.inbox_buffer, len(self.inbox_buffer), socket.MSG_DONTWAIT)
             except BlockingIOError:
                 if now() < deadline:
-                    if YIELD:
-                        os.sched_yield()
                     continue
                 size = self.ctl_sock.recv_into(self.inbox_buffer)
             if size == 0:
@@ -229,7 +230,7 @@ class Worker:
             self.inbox_queue.extend(self.inbox.feed(self.inbox_buffer[:size]))
             if self.inbox_queue:
                 return self.inbox_queue.pop(0)
-            deadline = now() + SPIN_NS
+            deadline = now() + SPIN_NS  # the rest of a frame is on its way
 
     def _read_loop(self) -> None:
         me = threading.get_ident()
@@ -296,7 +297,7 @@ class Worker:
     def _handle(self, message: tuple) -> None:
         request_id, op, args = message
         if op == "call":
-            name, call_args = args
+            name, call_args, self.linger = args
             self._call(request_id, name, call_args)
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
