@@ -223,6 +223,7 @@ class Worker:
                 size = self.ctl_sock.recv_into(self.inbox_buffer, len(self.inbox_buffer), socket.MSG_DONTWAIT)
             except BlockingIOError:
                 if now() < deadline:
+                    os.sched_yield()  # poll, but never keep a core from a process that needs it
                     continue
                 size = self.ctl_sock.recv_into(self.inbox_buffer)
             if size == 0:
@@ -299,6 +300,8 @@ class Worker:
         if op == "call":
             name, call_args, self.linger = args
             self._call(request_id, name, call_args)
+        elif op == "nudge":
+            self.linger = True  # a request is coming soon: poll for it instead of sleeping
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
         elif op == "ping":
