@@ -23,6 +23,7 @@ from textual.reactive import var
 from textual.theme import Theme
 
 from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
+from widgets.lesson_mode import LESSON_BINDINGS, LessonMode
 from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
 from widgets.session import DEFAULT_PROCESSES, LabSession
@@ -50,6 +51,12 @@ def _sockplay_commands():
     return SockplayCommands
 
 
+def _lesson_commands():
+    from widgets.lesson_commands import LessonCommands
+
+    return LessonCommands
+
+
 def keymap_file() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "sockplay" / "keymap.toml"
@@ -65,14 +72,15 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
 
-class SockplayApp(App[int]):
+class SockplayApp(LessonMode, App[int]):
     """A split-pane playground for live sockets."""
 
     CSS_PATH = [str(Path(__file__).with_name("app.tcss"))]
     TITLE = "sockplay"
-    COMMANDS = App.COMMANDS | {lambda: _sockplay_commands()}
+    COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands()}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
+        *LESSON_BINDINGS,
     ]
 
     lab_view: var[LabView] = var(LabView)

@@ -59,11 +59,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lessons.set_defaults(handler=lessons_command)
 
     lesson = subparsers.add_parser(
-        "lesson", help="show one lesson: its prose and its steps",
-        description="Print a lesson's prose and steps. NAME is its number (1, 09) or its name (close-sends-fin).",
+        "lesson", help="open one lesson in the TUI (--text: print its prose and steps)",
+        description="Open a lesson in the TUI's lesson mode: its prose beside the lab, one key (F5) to run the "
+                    "next step. NAME is its number (1, 09) or its name (close-sends-fin). With --text, or when "
+                    "the output is not a terminal, print the lesson instead.",
     )
     lesson.add_argument("name", metavar="NAME")
     lesson.add_argument("--lang", choices=LANGUAGES, help="language of the prose (default: from $LANG)")
+    lesson.add_argument("--text", action="store_true", help="print the lesson's prose and steps; open no TUI")
     lesson.add_argument("--dir", default=str(LESSONS_DIR), metavar="DIRECTORY", help=argparse.SUPPRESS)
     lesson.set_defaults(handler=lesson_command)
 
@@ -174,6 +177,14 @@ def lesson_command(args: argparse.Namespace) -> int:
     if lesson is None:
         print(f"sockplay: no lesson named {args.name!r} (`sockplay lessons` lists them)", file=sys.stderr)
         return EXIT_USAGE
+    if isinstance(lesson, Lesson) and not getattr(args, "text", False) and sys.stdout.isatty():
+        try:
+            from widgets.lesson_mode import run_lesson  # the TUI loads only when asked for
+        except ImportError as exc:
+            print(f"sockplay: the TUI cannot start ({exc}); showing the text", file=sys.stderr)
+        else:
+            return run_lesson(lesson.name, lang, allow_network=bool(getattr(args, "allow_network", False)),
+                              host_network=bool(getattr(args, "host_network", False)), directory=args.dir)
     print(render_lesson(lesson, lang), end="")
     return EXIT_OK
 

@@ -1,0 +1,44 @@
+"""The palette's lesson commands: the lesson keys (step, language, list) and every runnable lesson."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from playground.lessons.catalog import load_catalog
+from widgets.lesson_mode import LESSON_BINDINGS
+
+__all__ = ["LessonCommands"]
+
+
+class LessonCommands(Provider):
+    """`lesson: next step` and friends (when they apply), and `lesson 1: close() sends a FIN` for each lesson."""
+
+    def _commands(self) -> list[tuple[str, object, str]]:
+        app = self.app
+        out: list[tuple[str, object, str]] = []
+        for binding in LESSON_BINDINGS:
+            if app.check_action(binding.action, ()) is False:
+                continue
+            key = app.get_key_display(binding)
+            out.append((f"lesson: {binding.description}", partial(app.run_action, binding.action),
+                        f"{binding.tooltip} · key {key}"))
+        lang = getattr(app, "lesson_lang", "en")
+        start = getattr(app, "start_lesson", None)
+        if start is not None:
+            for lesson in load_catalog(planned=False).runnable():
+                out.append((f"lesson {lesson.number}: {lesson.title_in(lang)}", partial(start, lesson),
+                            lesson.summary_in(lang)))
+        return out
+
+    async def discover(self) -> Hits:
+        for title, callback, help_text in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)  # type: ignore[arg-type]
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, callback, help_text in self._commands():
+            score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.8)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)  # type: ignore

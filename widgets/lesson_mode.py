@@ -1,0 +1,217 @@
+"""Lesson mode: a lesson's prose and steps beside the lab and the log, one key to run the next step.
+
+`LessonMode` is mixed into SockplayApp: its bindings are app bindings (shown in the footer and
+the palette whatever has focus, so the step key works right after a typed line), and its
+worker runs each step with playground.runner.Runner on the app's own lab, so outcomes are
+checked exactly as `sockplay lessons --check` checks them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.binding import Binding
+
+from playground.lessons.catalog import DEFAULT_LANGUAGE, LANGUAGES, LESSONS_DIR, Lesson, load_catalog
+from widgets.lesson_run import DIVERGED, PASSED, RUNNING, LessonRun
+
+if TYPE_CHECKING:
+    from playground.runner import Runner, StepReport
+    from widgets.lesson_panel import LessonPanel
+
+__all__ = ["LessonMode", "LESSON_BINDINGS", "run_lesson"]
+
+LESSON_BINDINGS = [
+    Binding("f5", "lesson_step", "next step", id="sockplay.lesson.step",
+            tooltip="run the lesson's next step and check its outcome (a repeat block runs whole)"),
+    Binding("f6", "lesson_language", "中文/English", id="sockplay.lesson.language",
+            tooltip="show the lesson's prose in the other language"),
+    Binding("f7", "lesson_pick", "lessons", id="sockplay.lesson.pick",
+            tooltip="choose a lesson from the catalog (starts a fresh lab)"),
+]
+LESSON_ACTIONS = {"lesson_step", "lesson_language", "lesson_pick"}
+
+
+class LessonMode:
+    """The app's lesson state and actions (mixed into SockplayApp, before App)."""
+
+    lesson_run: LessonRun | None = None
+    lesson_lang: str = DEFAULT_LANGUAGE
+    lesson_busy: bool = False
+    lesson_request: tuple[Lesson, str] | None = None  # opened once the lab is ready
+    _lesson_runner: Runner | None = None
+
+    def on_mount(self) -> None:
+        if self.lesson_request is not None:
+            self.run_worker(self._open_requested(), group="lesson", exit_on_error=False)  # type: ignore[attr-defined]
+
+    async def _open_requested(self) -> None:
+        assert self.lesson_request is not None
+        lesson, lang = self.lesson_request
+        await self.open_lesson(lesson, lang)
+
+    # Bindings.
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "lesson_step":
+            if self.lesson_run is None:
+                return False
+            return None if self.lesson_busy or self.lesson_run.done else True
+        if action == "lesson_language":
+            return self.lesson_run is not None
+        return super().check_action(action, parameters)  # type: ignore[misc]
+
+    @property
+    def lesson_panel(self) -> LessonPanel | None:
+        from widgets.lesson_panel import LessonPanel
+
+        try:
+            return self.main_screen.query_one(LessonPanel)  # type: ignore[attr-defined]
+        except Exception:
+            return None
+
+    def action_lesson_step(self) -> None:
+        if self.lesson_run is None or self.lesson_busy or self.lesson_run.done:
+            return
+        self.lesson_busy = True
+        self.refresh_bindings()  # type: ignore[attr-defined]
+        self.run_worker(self._run_unit(), group="lesson-step", exit_on_error=False)  # type: ignore[attr-defined]
+
+    def action_lesson_language(self) -> None:
+        if self.lesson_run is None:
+            return
+        self.lesson_lang = LANGUAGES[(LANGUAGES.index(self.lesson_lang) + 1) % len(LANGUAGES)]
+        panel = self.lesson_panel
+        if panel is not None:
+            panel.set_language(self.lesson_lang)
+
+    def action_lesson_pick(self) -> None:
+        from textual.command import SimpleCommand
+
+        lang = self.lesson_lang
+        commands = []
+        for lesson in load_catalog().runnable():
+            commands.append(SimpleCommand(
+                f"{lesson.number:>2}  {lesson.title_in(lang)}",
+                lambda lesson=lesson: self.start_lesson(lesson),
+                lesson.summary_in(lang),
+            ))
+        self.search_commands(commands, placeholder="lesson…")  # type: ignore[attr-defined]
+
+    def start_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
+        """Open a lesson (from the palette or the lesson list), in a worker: it may restart the lab."""
+        self.run_worker(self.open_lesson(lesson, lang), group="lesson", exclusive=True,  # type: ignore[attr-defined]
+                        exit_on_error=False)
+
+    # Opening a lesson.
+
+    async def open_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
+        """Show the lesson and get a Runner on a lab with no processes yet (restarting it if it has any)."""
+        from playground.runner import Runner
+        from widgets.lesson_panel import LessonPanel
+
+        await self.lab_ready.wait()  # type: ignore[attr-defined]
+        session = self.session  # type: ignore[attr-defined]
+        if lang:
+            self.lesson_lang = lang
+        if session.lab is not None and session.lab.processes:
+            await self._fresh_lab()
+        self._lesson_runner = Runner(session.lab)
+        self.lesson_run = LessonRun.of(lesson)
+        self.lesson_busy = False
+        session.book.note(f"lesson {lesson.number}: {lesson.title_in(self.lesson_lang)}", time.monotonic_ns())
+        panel = self.lesson_panel
+        if panel is None:
+            body = self.main_screen.query_one("#body")  # type: ignore[attr-defined]
+            await body.mount(LessonPanel(self.lesson_run, self.lesson_lang, id="lesson-panel"))
+        else:
+            panel.load(self.lesson_run, self.lesson_lang)
+        self.main_screen.sub_title = lesson.title_in(self.lesson_lang)  # type: ignore[attr-defined]
+        self.refresh_bindings()  # type: ignore[attr-defined]
+
+    async def _fresh_lab(self) -> None:
+        """End every process and start a new lab: a lesson's script spawns its own."""
+        session = self.session  # type: ignore[attr-defined]
+        await session.shutdown()
+        session.pending.clear()
+        session.tracked_names.clear()
+        session.snapshot = {}
+        await session.start()
+        session.on_event = self._lab_event  # type: ignore[attr-defined]
+        await self.refresh_lab()  # type: ignore[attr-defined]
+
+    # Running a step.
+
+    async def _run_unit(self) -> None:
+        from playground.script.model import Repeat
+
+        run, runner = self.lesson_run, self._lesson_runner
+        assert run is not None and runner is not None
+        index, unit = run.position, run.next_unit
+        assert unit is not None
+        session = self.session  # type: ignore[attr-defined]
+        panel = self.lesson_panel
+        unit.status = RUNNING
+        unit.problems.clear()
+        unit.checks.clear()
+        unit.notes.clear()
+        if panel is not None:
+            panel.unit_changed(index)
+        last_inner = unit.block.lines[-1] if unit.block is not None else None
+
+        def observe(report: StepReport) -> None:
+            unit.record(report)
+            if report.line is last_inner and panel is not None:
+                panel.unit_changed(index)  # a block's progress: one row update per run
+
+        await session.settle()  # lines the learner typed run first
+        runner.on_step = observe
+        try:
+            for line in unit.lines:
+                if isinstance(line.node, Repeat):
+                    await runner.run_repeat(line)
+                else:
+                    await runner.run_line(line)
+        except Exception as exc:  # the lab failed under the step: a divergence, not a crash
+            unit.problems.append(f"{unit.number}: {exc}")
+        finally:
+            runner.on_step = None
+        unit.status = DIVERGED if unit.problems else PASSED
+        now = time.monotonic_ns()
+        for text, held in unit.checks:
+            session.book.note(f"{'✓' if held else '✗'} {text}", now, "notice" if held else "diverged")
+        for problem in unit.problems:
+            session.book.note(f"lesson line {problem}", now, "diverged")
+        for note in unit.notes:
+            session.book.note(note, now)
+        run.position = index + 1
+        self.lesson_busy = False
+        if panel is not None:
+            panel.refresh_lesson()
+        self.want_refresh()  # type: ignore[attr-defined]
+        self.refresh_bindings()  # type: ignore[attr-defined]
+
+
+def run_lesson(
+    name: str,
+    lang: str | None = None,
+    allow_network: bool = False,
+    host_network: bool = False,
+    directory: str | Path = LESSONS_DIR,
+) -> int:
+    """`sockplay lesson NAME`: the TUI in lesson mode on a fresh lab; returns the exit code."""
+    from widgets.app import SockplayApp
+
+    catalog = load_catalog(directory)
+    lesson = catalog.find(name)
+    if not isinstance(lesson, Lesson):
+        print(f"sockplay: no runnable lesson named {name!r} (`sockplay lessons` lists them)", file=sys.stderr)
+        return 2
+    options = {"host_network": True} if host_network else {}  # only asked for when wanted
+    app = SockplayApp(allow_network=allow_network, default_lab=False, **options)
+    app.lesson_request = (lesson, lang or DEFAULT_LANGUAGE)
+    app.run()
+    return app.return_code or 0
