@@ -39,9 +39,12 @@ SETUP = [
 
 
 def body(path: Path) -> list[str]:
-    """The recording's lines after `sockplay 1`, without the recorder's trailing notes."""
+    """The recording's lines after `sockplay 1`, without the recorder's trailing notes or gaps.
+
+    How long the machine took between two lines (`+DELAY`) varies; tests of gaps read them parsed.
+    """
     lines = path.read_text().splitlines()
-    return [re.sub(r"\s+# .*$", "", line) for line in lines[lines.index("sockplay 1") + 1:]]
+    return [re.sub(r"^\+[0-9.]+ ", "", re.sub(r"\s+# .*$", "", line)) for line in lines[lines.index("sockplay 1") + 1:]]
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
