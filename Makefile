@@ -24,6 +24,9 @@ lint: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/steps_per_second.py
+	$(BIN)/python bench/capture_rate.py
+	$(BIN)/python bench/tui_startup.py
+	$(BIN)/python bench/tui_keypress_latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
