@@ -15,6 +15,7 @@ import time
 import tomllib
 from collections import deque
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
@@ -27,9 +28,13 @@ from widgets.lesson_mode import LESSON_BINDINGS, LessonMode
 from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
 from widgets.session import DEFAULT_PROCESSES, LabSession
+from widgets.session_recording import SessionRecording
 from widgets.view import LabView
 
-__all__ = ["SockplayApp", "keymap_file", "load_keymap"]
+if TYPE_CHECKING:
+    from widgets.replay_screen import ReplaySource
+
+__all__ = ["SockplayApp", "keymap_file", "load_keymap", "run_replay"]
 
 POLL_INTERVAL = 0.25  # seconds between inspect() snapshots when nothing happens
 UI_TICK = 0.1  # the log's batched writes and the panes' new snapshot land together, in one frame
@@ -57,6 +62,13 @@ def _lesson_commands():
     return LessonCommands
 
 
+def _recording_commands():
+    """The palette's "open recording" entry (replay mode loads when first asked for)."""
+    from widgets.replay_screen import RecordingCommands
+
+    return RecordingCommands
+
+
 def keymap_file() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "sockplay" / "keymap.toml"
@@ -77,9 +89,11 @@ class SockplayApp(LessonMode, App[int]):
 
     CSS_PATH = [str(Path(__file__).with_name("app.tcss"))]
     TITLE = "sockplay"
-    COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands()}
+    COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands(), lambda: _recording_commands()}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
+        Binding("ctrl+o", "open_recording", "open recording", id="sockplay.open_recording",
+                tooltip="list the recorded sessions, newest first, and replay one step by step"),
         *LESSON_BINDINGS,
     ]
 
@@ -93,12 +107,19 @@ class SockplayApp(LessonMode, App[int]):
         default_lab: bool = True,
         keymap: dict[str, str] | None = None,
         poll_interval: float = POLL_INTERVAL,
+        record: bool = True,
+        record_path: str | Path | None = None,
+        replay: ReplaySource | None = None,
     ) -> None:
         """`deterministic` hides what differs from run to run (pids, ports, times) for snapshots."""
         super().__init__()
         self.session = LabSession(allow_network, deterministic)
         self.deterministic = deterministic
-        self.default_lab = default_lab
+        self.default_lab = default_lab and replay is None
+        # Every session is recorded (`record_path` None: the sessions directory); `replay` opens replay mode.
+        self.recording = SessionRecording(record, record_path)
+        self.recording.on_change = self._show_recording
+        self.replay = replay
         self.keymap_overrides = load_keymap() if keymap is None else dict(keymap)
         self.poll_interval = poll_interval
         self.lab_ready = asyncio.Event()
@@ -119,6 +140,10 @@ class SockplayApp(LessonMode, App[int]):
         return self._palette
 
     def get_default_screen(self) -> MainScreen:
+        if self.replay is not None:
+            from widgets.replay_screen import ReplayScreen
+
+            return ReplayScreen(self.palette, self.replay, self.deterministic)
         return MainScreen(self.palette, self.deterministic)
 
     @property
@@ -135,6 +160,8 @@ class SockplayApp(LessonMode, App[int]):
 
     async def _boot(self) -> None:
         await self.session.start()
+        if self.replay is None:  # replay mode records from its own fresh lab
+            self.recording.start(self.session.lab)
         self.session.on_event = self._lab_event
         self._install_guards()
         self.run_worker(self._refresh_loop(), group="inspect", exit_on_error=False)
@@ -168,12 +195,14 @@ class SockplayApp(LessonMode, App[int]):
         self.exit(1)
 
     async def on_unmount(self) -> None:
+        self.recording.close()
         await self.session.shutdown()
         if self._atexit_registered and self.session.lab is not None:
             atexit.unregister(self.session.lab.kill_all_now)
             self._atexit_registered = False
 
     async def action_quit(self) -> None:
+        self.recording.close()
         await self.session.shutdown()
         self.exit(0)
 
@@ -261,3 +290,36 @@ class SockplayApp(LessonMode, App[int]):
         for screen in self.screen_stack:
             if isinstance(screen, MainScreen):
                 screen.set_palette(self._palette)
+
+    # Recording and replay.
+
+    def _show_recording(self) -> None:
+        """The title says where the session is recorded, or why it is not."""
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if not isinstance(screen, MainScreen):
+            return
+        status = self.recording.status()
+        title_text = getattr(screen, "title_text", None)
+        screen.title = title_text(status) if title_text else (f"sockplay · {status}" if status else "sockplay")
+        if self.recording.error or (self.recording.recorder and self.recording.recorder.error):
+            self.notify(status, title="recording", severity="error", timeout=8)
+
+    def action_open_recording(self) -> None:
+        from widgets.replay_screen import SessionPickerScreen, open_recording
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.run_worker(open_recording(self, path), group="open-recording", exit_on_error=False)
+
+        self.push_screen(SessionPickerScreen(), chosen)
+
+
+def run_replay(path: str | Path, *, speed: float = 1.0, allow_network: bool = False,
+               host_network: bool = False) -> int:
+    """`sockplay replay FILE`: the TUI in replay mode on that recording."""
+    from widgets.replay_screen import ReplaySource
+
+    app = SockplayApp(allow_network=allow_network, replay=ReplaySource(Path(path), speed))
+    app.session.host_network = host_network
+    app.run()
+    return app.return_code or 0

@@ -77,8 +77,8 @@ class MainScreen(Screen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     selected: var[SelectionKey | None] = var(None, always_update=True, init=False)
 
-    def __init__(self, palette: Palette, deterministic: bool = False) -> None:
-        super().__init__(id="main")
+    def __init__(self, palette: Palette, deterministic: bool = False, id: str = "main") -> None:
+        super().__init__(id=id)
         self.palette = palette
         self.deterministic = deterministic
         self.lab_view = LabView()
