@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="allow bind/connect/sendto on addresses other than loopback")
     parser.add_argument("--host-network", action="store_true",
                         help="run the lab on the host's loopback instead of a private network namespace")
+    record = parser.add_mutually_exclusive_group()
+    record.add_argument("--record", metavar="PATH",
+                        help="record the TUI session to PATH (default: a new file in the sessions directory)")
+    record.add_argument("--no-record", action="store_true", help="do not record the TUI session")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a .sockplay script headless and check its outcomes")
     run.add_argument("file", help="the script (- for standard input)")
@@ -85,7 +89,7 @@ def tui_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"sockplay: the TUI cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    app = SockplayApp(allow_network=args.allow_network)
+    app = SockplayApp(allow_network=args.allow_network, record=not args.no_record, record_path=args.record)
     app.run()
     return app.return_code or 0
 

@@ -191,3 +191,12 @@ async def test_open_a_recording_from_the_live_tui(tmp_path):
         assert "server" not in app.session.lab.processes  # a fresh lab, not the live one
         await pilot.press("f7")
         await wait_for(pilot, lambda: all(row.state == "ok" for row in screen.rows), "the whole recording", WAIT * 2)
+
+
+def test_record_options_on_the_default_command():
+    from playground.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--no-record"]).no_record is True
+    assert parser.parse_args(["--record", "x.sockplay"]).record == "x.sockplay"
+    assert parser.parse_args([]).record is None and parser.parse_args([]).no_record is False
