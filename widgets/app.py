@@ -87,7 +87,7 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
 class SockplayApp(LessonMode, App[int]):
     """A split-pane playground for live sockets."""
 
-    CSS_PATH = [str(Path(__file__).with_name("app.tcss"))]
+    CSS_PATH = [str(Path(__file__).with_name("app.tcss")), str(Path(__file__).with_name("wire.tcss"))]
     TITLE = "sockplay"
     COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands(), lambda: _recording_commands()}
     BINDINGS = [
@@ -107,13 +107,15 @@ class SockplayApp(LessonMode, App[int]):
         default_lab: bool = True,
         keymap: dict[str, str] | None = None,
         poll_interval: float = POLL_INTERVAL,
+        pcap: str | None = None,
+        host_network: bool = False,
         record: bool = True,
         record_path: str | Path | None = None,
         replay: ReplaySource | None = None,
     ) -> None:
         """`deterministic` hides what differs from run to run (pids, ports, times) for snapshots."""
         super().__init__()
-        self.session = LabSession(allow_network, deterministic)
+        self.session = LabSession(allow_network, deterministic, pcap=pcap, host_network=host_network)
         self.deterministic = deterministic
         self.default_lab = default_lab and replay is None
         # Every session is recorded (`record_path` None: the sessions directory); `replay` opens replay mode.

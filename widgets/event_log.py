@@ -203,7 +203,8 @@ class EventsPane(Vertical):
         total = len(self.book.entries)
         what = "all" if self.book.filter is None else f"only {self.book.filter_label}"
         hex_note = " · hex" if self.book.hex else ""
-        self.border_subtitle = f"{what} · {shown}/{total} lines{hex_note}"
+        wire = getattr(self.book, "wire_note", "")  # calls or packets only (widgets.wire_model.WireBook)
+        self.border_subtitle = f"{what}{wire} · {shown}/{total} lines{hex_note}"
 
     # Search.
 

@@ -38,9 +38,11 @@ class Inspector(ContentSwitcher):
 
     async def _build_panels(self) -> None:
         from widgets.inspector_panels import ProcessPanel, SocketPanel
+        from widgets.wire import KernelSocketPanel
 
         panels = [ProcessPanel(self.palette, self.keys, id="process-panel"),
-                  SocketPanel(self.palette, self.keys, id="socket-panel")]
+                  SocketPanel(self.palette, self.keys, id="socket-panel"),
+                  KernelSocketPanel(self.palette, id="kernel-panel")]
         for panel in panels:
             panel.display = False
         if not self.is_attached or not self.app.is_running:
@@ -59,6 +61,10 @@ class Inspector(ContentSwitcher):
             self.current = "socket-panel"
             self.query_one("#socket-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
             self.border_title = f"Inspector · {item.process}.{item.ref}"
+        elif item is not None and selected is not None and selected[0] == "hidden":
+            self.current = "kernel-panel"
+            self.query_one("#kernel-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
+            self.border_title = f"Inspector · {item.label} (no descriptor)"  # type: ignore[union-attr]
         elif isinstance(item, ProcessView):
             self.current = "process-panel"
             self.query_one("#process-panel").show(item, self.deterministic)  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from widgets.fields import Field
 from widgets.messages import DispositionChosen, OptionEdited
 from widgets.palette import Palette
 from widgets.view import ProcessView, SocketView, format_address, format_bytes
+from widgets.wire_model import timer_text
 
 __all__ = ["SocketPanel", "ProcessPanel", "QueueBar", "OptionsTable", "SOCKET_ACTIONS", "PROCESS_ACTIONS", "SEND_FLAGS"]
 
@@ -254,6 +255,8 @@ class SocketPanel(VerticalScroll):
             cwnd = "·" if deterministic else tcp.get("snd_cwnd", "-")
             info = (f"rtt {rtt}  cwnd {cwnd}  unacked {tcp.get('unacked', '-')}  "
                     f"retrans {tcp.get('total_retrans', '-')}")
+            if tcp.get("timer"):  # from sock_diag (widgets.wire_model)
+                info += f"  timer {timer_text(tcp['timer'], tcp.get('expires_ms', 0), deterministic)}"
         else:
             info = "no TCP state (datagram socket)" if not sock.is_stream else ""
         _set(self.query_one("#sock-tcp", Static), Text(info, p.muted))

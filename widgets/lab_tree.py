@@ -11,6 +11,7 @@ from textual.widgets.tree import TreeNode
 
 from widgets.palette import Palette
 from widgets.view import LabView, ProcessView, SelectionKey, SocketView, format_address, format_bytes, socket_badges
+from widgets.wire_model import hidden_label
 
 __all__ = ["LabTree", "process_label", "socket_label"]
 
@@ -152,6 +153,8 @@ class LabTree(Tree[tuple]):
             children: list[tuple[SelectionKey, Text, bool]] = [
                 (sock.key, socket_label(sock, self.palette, self.deterministic), True) for sock in proc.sockets
             ]
+            children += [(sock.key, hidden_label(sock, self.palette, self.deterministic), True)
+                         for sock in view.hidden if sock.process == name]
             children += [
                 (child.key, process_label(child, self.palette, self.deterministic), False)
                 for child in by_parent.get(name, [])

@@ -24,6 +24,7 @@ from widgets.lines import COMMON_SIGNALS, DataError, data_expression, fresh_name
 from widgets.messages import DispositionChosen, OptionEdited
 from widgets.palette import Palette
 from widgets.view import LabView, ProcessView, SelectionKey, SocketView
+from widgets.wire import WIRE_BINDINGS, WireActions
 
 __all__ = ["MainScreen", "SOCKET_ACTIONS", "PROCESS_ACTIONS"]
 
@@ -38,7 +39,7 @@ def _binding(key: str, action: str, description: str, tooltip: str, show: bool =
     return Binding(key, action, description, show=show, tooltip=tooltip, id=f"sockplay.{action}", priority=priority)
 
 
-class MainScreen(Screen):
+class MainScreen(WireActions, Screen):
     """Everything at once: the lab, the selected thing, the log and the command line."""
 
     BINDINGS = [
@@ -72,6 +73,7 @@ class MainScreen(Screen):
         _binding("F", "filter", "filter log", "show only the selected process or socket in the log (again: all)"),
         _binding("slash", "search", "search log", "find text in the log"),
         _binding("h", "hex", "hex", "show data in hex too"),
+        *WIRE_BINDINGS,
     ]
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]

@@ -25,6 +25,7 @@ from playground.script.model import Completion, IntArg, Kill, NameArg, Node, Sle
 from widgets.eventbook import EventBook
 from widgets.lines import CompletionContext
 from widgets.view import LabView, build_view
+from widgets.wire_model import WireBook, WireState
 
 if TYPE_CHECKING:
     from playground.lab import CallHandle, Lab
@@ -51,11 +52,15 @@ class LineRun:
 class LabSession:
     """One lab, what the TUI knows of it, and the serial order in which lines run."""
 
-    def __init__(self, allow_network: bool = False, deterministic: bool = False) -> None:
+    def __init__(self, allow_network: bool = False, deterministic: bool = False, pcap: str | None = None,
+                 host_network: bool = False) -> None:
         self.allow_network = allow_network
         self.deterministic = deterministic
+        self.pcap = pcap
+        self.host_network = host_network
         self.lab: Lab | None = None
-        self.book = EventBook(time.monotonic_ns(), deterministic)
+        self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
+        self.wire = WireState()
         self.snapshot: dict[str, list[dict]] = {}
         self.tracked_names: dict[str, dict[int, str]] = {}
         self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
@@ -72,7 +77,8 @@ class LabSession:
     async def start(self) -> Lab:
         from playground.lab import Lab  # the engine loads after the first frame
 
-        self.lab = await Lab.start(allow_network=self.allow_network)
+        self.lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+        self.wire.attach(self.lab)
         self.book.t0 = self.lab.t0
         self._settled = asyncio.Event()
         self._settled.set()
@@ -93,6 +99,7 @@ class LabSession:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self.wire.close()
         if self.lab is not None:
             await self.lab.shutdown()
 
@@ -264,6 +271,7 @@ class LabSession:
         if self.lab is None:
             return {}
         self.snapshot = await self.lab.inspect()
+        self.wire.refresh()
         return self.snapshot
 
     def view(self) -> LabView:
@@ -272,7 +280,7 @@ class LabSession:
         blocked: dict[str, list[str]] = {}
         for process, text in self.pending.values():
             blocked.setdefault(process, []).append(text)
-        return build_view(self.lab, self.snapshot, self.tracked_names, blocked)
+        return self.wire.decorate(build_view(self.lab, self.snapshot, self.tracked_names, blocked))
 
     def completion_context(self, default_actor: str | None) -> CompletionContext:
         ctx = CompletionContext(default_actor=default_actor)

@@ -117,6 +117,7 @@ class LabView:
 
     processes: tuple[ProcessView, ...] = ()
     ready: bool = False
+    hidden: tuple = ()  # sockets the kernel keeps with no descriptor left (widgets.wire_model.HiddenSocketView)
 
     def process(self, name: str) -> ProcessView | None:
         for proc in self.processes:
@@ -138,6 +139,8 @@ class LabView:
             return None
         if key[0] == "process":
             return self.process(key[1])
+        if key[0] == "hidden":
+            return next((h for h in self.hidden if h.key == key), None)
         return self.socket(key[1], key[2])
 
 

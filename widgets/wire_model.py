@@ -1,0 +1,301 @@
+"""The wire in the TUI, UI-free: packets in the event book, the kernel's hidden sockets, the ladders.
+
+`WireBook` is the event book with captured packets interleaved by time and a toggle
+(calls, packets or both); `WireState` is what the session keeps of the wire: the
+lab's network, the ladder recorder, and the kernel's TCP sockets read through
+sock_diag on every poll (the hidden ones, TIME-WAIT and orphans, with their timers).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+
+from playground.events import Event, PacketsSeen
+from widgets.eventbook import MARK_COLUMN, PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
+from widgets.palette import Palette
+from widgets.view import LabView, SocketView, format_address, mask_ports
+
+if TYPE_CHECKING:
+    from playground.capture import Packet
+    from playground.lab import Lab
+    from playground.ladder import Ladder, LadderRecorder
+    from playground.sockdiag import KernelSocket
+
+__all__ = [
+    "PACKET_MARK", "SHOW_MODES", "HiddenSocketView", "PacketEntry", "WireBook", "WireState", "hidden_label",
+    "ladder_for", "timer_text", "tcp_info_text",
+]
+
+PACKET_MARK = "⇢"
+SHOW_MODES = ("both", "calls", "packets")
+# Entries younger than this are held back a moment: the packets a call sent reach the app a little
+# after the call's result, and a packet's sockets are named once the call that made them returned.
+HOLD_NS = 15_000_000
+HOLD_LIMIT = 5000  # past this many held entries, write them anyway
+
+
+@dataclass(slots=True)
+class PacketEntry(Entry):
+    """A captured packet in the event log (its text is made when written: names come late)."""
+
+    packet: Packet | None = None
+
+
+def _owner(label: str | None) -> str | None:
+    """`client` from `client.c` (or `client:fd3`)."""
+    if not label:
+        return None
+    return label.split(".", 1)[0].split(":", 1)[0]
+
+
+class WireBook(EventBook):
+    """The event book with captured packets as entries, written in time order with the calls."""
+
+    def __init__(self, t0: int, deterministic: bool = False) -> None:
+        super().__init__(t0, deterministic)
+        self.show = "both"
+        self.packet_count = 0
+
+    def add(self, event: Event, names: dict[str, int] | None = None) -> Entry | None:
+        if isinstance(event, PacketsSeen):
+            entry = None
+            for packet in event.packets:
+                entry = self.add_entry(PacketEntry("packet", packet.t_ns, _owner(packet.src_label), "", packet=packet))
+            self.packet_count += len(event.packets)
+            return entry
+        return super().add(event, names)
+
+    def _matches(self, entry: Entry) -> bool:
+        if entry.kind == "packet":
+            if self.show == "calls":
+                return False
+        elif self.show == "packets":
+            return False
+        return super()._matches(entry)
+
+    def set_show(self, mode: str) -> list[str]:
+        """Show calls only, packets only, or both; returns every line to show."""
+        if mode not in SHOW_MODES:
+            raise ValueError(mode)
+        self.show = mode
+        return self.relist()
+
+    def next_show(self) -> str:
+        return SHOW_MODES[(SHOW_MODES.index(self.show) + 1) % len(SHOW_MODES)]
+
+    @property
+    def wire_note(self) -> str:
+        return "" if self.show == "both" else f" · {self.show} only"
+
+    def render(self, entry: Entry) -> str:
+        if not isinstance(entry, PacketEntry) or entry.packet is None:
+            return super().render(entry)
+        packet = entry.packet
+        if entry.process is None:
+            entry.process = _owner(packet.src_label)
+        if self.deterministic:
+            time_text = "--.---".rjust(TIME_WIDTH)
+        else:
+            time_text = f"{(entry.t_ns - self.t0) / 1e6:{TIME_WIDTH}.3f}"
+        who = (entry.process or "wire")[:PROCESS_WIDTH].ljust(PROCESS_WIDTH)
+        line = f"{time_text} {who} {PACKET_MARK} {packet.summary}"
+        if self.deterministic:
+            line = mask_ports(line)
+        return line
+
+    def take_unwritten(self, hold_running: bool = True) -> list[str]:
+        """As EventBook's, with the entries put in time order and the newest held back a moment."""
+        if not self.unwritten:
+            return []
+        if self.packet_count:
+            self.unwritten.sort(key=lambda e: e.t_ns)
+            cutoff = time.monotonic_ns() - HOLD_NS
+            ready = len(self.unwritten)
+            if ready < HOLD_LIMIT:
+                while ready and self.unwritten[ready - 1].t_ns > cutoff:
+                    ready -= 1
+            held = self.unwritten[ready:]
+            self.unwritten = self.unwritten[:ready]
+            lines = super().take_unwritten(hold_running)
+            self.unwritten += held
+            return lines
+        return super().take_unwritten(hold_running)
+
+
+def packet_styles(plain: str, palette: Palette) -> list[tuple[int, int, object]]:
+    """(start, end, style) spans for a packet line of the log: its flags stand out."""
+    spans: list[tuple[int, int, object]] = [(MARK_COLUMN, len(plain), palette.muted)]
+    body = MARK_COLUMN + 2
+    gt = plain.find(" > ", body)
+    if gt < 0:
+        return spans
+    spans.append((body, gt, palette.primary))
+    dst_end = plain.find(" ", gt + 3)
+    if dst_end < 0:
+        return spans
+    spans.append((gt + 3, dst_end, palette.primary))
+    word_end = plain.find(" ", dst_end + 1)
+    word_end = len(plain) if word_end < 0 else word_end
+    word = plain[dst_end + 1 : word_end]
+    if word in ("ICMP", "ICMPv6"):
+        spans.append((dst_end + 1, len(plain), palette.warning))
+        return spans
+    if word == "UDP":
+        spans.append((dst_end + 1, word_end, palette.accent))
+        return spans
+    offset = dst_end + 1
+    for flag in word.split("|"):
+        style = {"SYN": palette.success, "FIN": palette.accent, "RST": palette.error}.get(flag, palette.strong)
+        spans.append((offset, offset + len(flag), style))
+        offset += len(flag) + 1
+    return spans
+
+
+# The kernel's sockets.
+
+
+@dataclass(frozen=True)
+class HiddenSocketView:
+    """A TCP socket the kernel keeps with no descriptor left (TIME-WAIT, FIN-WAIT-2, an orphan)."""
+
+    process: str
+    label: str
+    state: str
+    local: tuple[str, int]
+    peer: tuple[str, int]
+    timer: str | None
+    expires_ms: int
+    retrans: int
+    info: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def key(self) -> tuple:
+        return ("hidden", self.process, self.local, self.peer)
+
+    @property
+    def name(self) -> str:
+        return self.label.split(".", 1)[1] if "." in self.label else self.label
+
+
+def timer_text(timer: str | None, expires_ms: int, deterministic: bool = False) -> str:
+    if not timer:
+        return "no timer"
+    if deterministic:
+        return f"{timer} ·"
+    return f"{timer} {expires_ms / 1000:.1f} s" if expires_ms >= 1000 else f"{timer} {expires_ms} ms"
+
+
+def tcp_info_text(info: dict, deterministic: bool = False) -> str:
+    if not info:
+        return "no TCP_INFO (the kernel keeps none for a TIME-WAIT socket)"
+    rtt = "·" if deterministic else f"{info.get('rtt', 0)} µs"
+    cwnd = "·" if deterministic else info.get("snd_cwnd", "-")
+    return (f"rtt {rtt}  cwnd {cwnd}  unacked {info.get('unacked', '-')}  "
+            f"retrans {info.get('total_retrans', info.get('retrans', '-'))}")
+
+
+def hidden_label(sock: HiddenSocketView, palette: Palette, deterministic: bool = False) -> Text:
+    text = Text()
+    text.append(sock.name, palette.muted)
+    text.append(" no fd tcp ", palette.muted)
+    text.append(sock.state, palette.warning)
+    text.append(f" {format_address(sock.local, deterministic)} ↔ {format_address(sock.peer, deterministic)}",
+                palette.muted)
+    text.append(f"  ⏲ {timer_text(sock.timer, sock.expires_ms, deterministic)}", palette.accent)
+    return text
+
+
+class WireState:
+    """The session's view of the wire: network, capture, ladders, and the kernel's TCP sockets."""
+
+    def __init__(self) -> None:
+        self.lab: Lab | None = None
+        self.recorder: LadderRecorder | None = None
+        self.kernel: list[tuple[str | None, str | None, KernelSocket]] = []
+        self.read_at = 0.0
+
+    def attach(self, lab: Lab) -> None:
+        self.lab = lab
+        if lab.capture is not None:
+            from playground.ladder import LadderRecorder
+
+            self.recorder = LadderRecorder(lab)
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+    @property
+    def network_text(self) -> str:
+        lab = self.lab
+        if lab is None:
+            return ""
+        capture = "capture on" if lab.capture is not None else "no capture"
+        return f"{lab.network.kind} · {capture}"
+
+    def refresh(self) -> None:
+        """Read the kernel's TCP sockets (one netlink dump)."""
+        if self.lab is None:
+            return
+        self.kernel = self.lab.kernel_sockets()
+        self.read_at = time.monotonic()
+
+    def decorate(self, view: LabView) -> LabView:
+        """The view with the hidden sockets and each TCP socket's timer (from sock_diag)."""
+        if self.lab is None or not self.kernel:
+            return view
+        by_ends: dict[tuple, KernelSocket] = {}
+        hidden = []
+        names = {p.name for p in view.processes}
+        for process, label, sock in self.kernel:
+            if sock.orphan:
+                if process in names and label:
+                    hidden.append(HiddenSocketView(process, label, sock.state, tuple(sock.local), tuple(sock.peer),
+                                                   sock.timer, sock.expires_ms, sock.retrans,
+                                                   tuple(sock.info.items())))
+            else:
+                by_ends[(tuple(sock.local), tuple(sock.peer))] = sock
+        processes = []
+        for proc in view.processes:
+            sockets = []
+            changed = False
+            for sv in proc.sockets:
+                found = by_ends.get(_ends(sv)) if sv.is_stream else None
+                if found is not None:
+                    tcp = dict(sv.tcp or {})
+                    tcp.update(timer=found.timer, expires_ms=found.expires_ms, retransmits=found.retrans)
+                    for key in ("rtt", "snd_cwnd", "unacked", "total_retrans"):
+                        if tcp.get(key) is None and key in found.info:
+                            tcp[key] = found.info[key]
+                    sv = dataclasses.replace(sv, tcp=tcp)
+                    changed = True
+                sockets.append(sv)
+            processes.append(dataclasses.replace(proc, sockets=tuple(sockets)) if changed else proc)
+        return dataclasses.replace(view, processes=tuple(processes), hidden=tuple(hidden))
+
+
+def _ends(sock: SocketView) -> tuple:
+    local = tuple(sock.local) if sock.local else None
+    if sock.peer:
+        peer = tuple(sock.peer)
+    else:
+        peer = ("::" if sock.is_ipv6 else "0.0.0.0", 0)
+    return (local, peer)
+
+
+def ladder_for(ladders: list[Ladder], ends: tuple | None) -> int | None:
+    """Index of the newest ladder between these two addresses (None: the newest ladder, or none)."""
+    if not ladders:
+        return None
+    if ends is not None:
+        wanted = {tuple(ends[0]), tuple(ends[1])}
+        for index in range(len(ladders) - 1, -1, -1):
+            columns = ladders[index].columns
+            if {tuple(columns[0].address), tuple(columns[1].address)} == wanted:
+                return index
+    return len(ladders) - 1
