@@ -39,7 +39,7 @@ LABELS = {
 
 MARKS = {PASSED: "✓", DIVERGED: "✗", RUNNING: "…"}
 BARS = " ▁▂▃▄▅▆▇█"
-CHART_ROWS = 3
+CHART_ROWS = 2
 
 
 def label(lang: str, key: str, **values: object) -> str:
@@ -87,7 +87,7 @@ def chart_text(blocks: list[Unit], lang: str) -> Text:
     out.append(label(lang, "chart") + f"  (0 … {top:.1f} ms)\n", style="bold")
     for unit in blocks:
         ordered = sorted(unit.runs_ms)
-        out.append(f"{block_label(unit, lang)}\n", style="italic")
+        out.append(f"{block_label(unit, lang)}  ", style="italic")
         out.append(label(lang, "median", median=ordered[len(ordered) // 2], high=ordered[-1]) + "\n", style="dim")
         eighths = [round(v / top * CHART_ROWS * 8) for v in unit.runs_ms]
         for row in range(CHART_ROWS - 1, -1, -1):
@@ -116,7 +116,7 @@ class LessonPanel(Vertical):
         yield Static(id="lesson-title")
         with VerticalScroll(id="lesson-prose-scroll"):
             yield Static(id="lesson-prose")
-            yield LatencyChart(id="lesson-chart")
+        yield LatencyChart(id="lesson-chart")
         yield Static(id="lesson-progress")
         yield OptionList(id="lesson-steps")
 
@@ -155,9 +155,9 @@ class LessonPanel(Vertical):
         """Everything after a unit finished: rows, highlight, prose and chart."""
         run, lang = self.run, self.lang
         steps = self.query_one("#lesson-steps", OptionList)
-        for i, unit in enumerate(run.units):
-            if i < steps.option_count:
-                steps.replace_option_prompt_at_index(i, self._step_prompt(unit))
+        last = run.position - 1  # only the unit that just ran changed (rows are rebuilt by load())
+        if 0 <= last < steps.option_count:
+            steps.replace_option_prompt_at_index(last, self._step_prompt(run.units[last]))
         if not run.done:
             steps.highlighted = run.position
         lesson = run.lesson
@@ -204,18 +204,18 @@ class LessonPanel(Vertical):
                 out.append("✓ " + label(lang, "passed") + "\n", style="bold green")
             for text, held in last.checks:
                 out.append(f"  {'✓' if held else '✗'} {text}\n", style="green" if held else "red")
-            for note in last.notes:
-                out.append(f"  {note}\n", style="dim")
+            if last.block is None:  # a block's per-step figures are in the log; its chart is below
+                for note in last.notes:
+                    out.append(f"  {note}\n", style="dim")
             out.append("\n")
             for p in last.prose(lang, "after"):
                 para(p)
         unit = run.next_unit
         if unit is not None:
             prose = unit.prose(lang, "before")
-            if prose or last is None:
-                out.append(f"{label(lang, 'next')} ▸ {_unit_text(unit)}\n", style="bold")
-                for p in prose:
-                    para(p)
+            out.append(f"{label(lang, 'next')} ▸ {_unit_text(unit)}\n", style="bold")
+            for p in prose:
+                para(p)
         else:
             for p in run.lesson.outro.get(lang, []):
                 para(p)
