@@ -9,6 +9,7 @@ recording (which has followed the replay from its first line) goes on with what 
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
 
 # Lines the user runs by hand: refused until they take over.
 MANUAL_ACTIONS = SOCKET_ACTIONS | PROCESS_ACTIONS | {"command", "spawn", "pair"}
+_MODE_NUMBERS = itertools.count(1)  # each recording opened from the live TUI gets an app mode of its own
 REPLAY_ACTIONS = {"replay_step", "replay_to_selected", "replay_all", "replay_restart", "replay_take_over"}
 
 
@@ -130,8 +132,9 @@ class ReplayScreen(MainScreen):
     class Ready(Message):
         """A fresh lab is up and the rows are reset: stepping may start."""
 
-    def __init__(self, palette: Palette, source: ReplaySource, deterministic: bool = False) -> None:
-        super().__init__(palette, deterministic, id="replay")
+    def __init__(self, palette: Palette, source: ReplaySource, deterministic: bool = False,
+                 screen_id: str = "replay") -> None:
+        super().__init__(palette, deterministic, id=screen_id)
         self.source = source
         self.script = load_recording(str(source.path))
         self.runnable = scaled(self.script, source.speed)
@@ -148,13 +151,14 @@ class ReplayScreen(MainScreen):
 
     # Layout.
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         super().on_mount()
-        panel = Vertical(id="replay-panel")
+        panel = Vertical(Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"),
+                         id="replay-panel")
         panel.border_title = f"Replay · {self.source.path.name}"
-        self.query_one("#top").mount(panel, before=0)
-        panel.mount(Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"))
+        await self.query_one("#top").mount(panel, before=0)
         self.query_one("#replay-steps", ListView).focus()
+        self.title = self.title_text("")
         for note in self.kernel_notes:
             self.notify(note, title="a different kernel", severity="warning", timeout=10)
             self.app.session.book.note(note, self.app.session.lab.now_ns() if self.app.session.lab else 0,  # type: ignore
@@ -409,13 +413,19 @@ class SessionPickerScreen(ModalScreen[Path | None]):
 
 
 async def open_recording(app, path: Path) -> None:
-    """Switch the app to replay mode on `path` (a fresh lab; the live session's recording is kept)."""
+    """Switch the app to replay mode on `path`: a mode of its own, on a fresh lab.
+
+    The live session's recording is kept; its screen stays in the default mode.
+    """
     try:
-        screen = ReplayScreen(app.palette, ReplaySource(path, fresh_lab=True), app.deterministic)
+        source = ReplaySource(path, fresh_lab=True)
+        load_recording(str(path))
     except (OSError, ScriptError) as exc:
         app.notify(str(exc), title="cannot open the recording", severity="error", timeout=8)
         return
-    await app.switch_screen(screen)
+    mode = f"replay-{next(_MODE_NUMBERS)}"
+    app.add_mode(mode, lambda: ReplayScreen(app.palette, source, app.deterministic, screen_id=mode))
+    await app.switch_mode(mode)
 
 
 class RecordingCommands(Provider):
