@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="allow bind/connect/sendto on addresses other than loopback")
     parser.add_argument("--host-network", action="store_true",
                         help="run the lab on the host's loopback instead of a private network namespace")
+    parser.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
     record = parser.add_mutually_exclusive_group()
     record.add_argument("--record", metavar="PATH",
                         help="record the TUI session to PATH (default: a new file in the sessions directory)")
@@ -89,7 +90,8 @@ def tui_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"sockplay: the TUI cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    app = SockplayApp(allow_network=args.allow_network, record=not args.no_record, record_path=args.record)
+    app = SockplayApp(allow_network=args.allow_network, record=not args.no_record, record_path=args.record,
+                      pcap=args.pcap, host_network=args.host_network)
     app.run()
     return app.return_code or 0
 

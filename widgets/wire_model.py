@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from playground.events import Event, PacketsSeen
+from playground.events import CallDone, Event, PacketsSeen
 from widgets.eventbook import MARK_COLUMN, PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
 from widgets.palette import Palette
 from widgets.view import LabView, SocketView, format_address, mask_ports
@@ -37,6 +38,7 @@ SHOW_MODES = ("both", "calls", "packets")
 # after the call's result, and a packet's sockets are named once the call that made them returned.
 HOLD_NS = 15_000_000
 HOLD_LIMIT = 5000  # past this many held entries, write them anyway
+RELABEL_WINDOW = 256  # the packets whose names a call's result may still change (as the lab relabels them)
 
 
 @dataclass(slots=True)
@@ -44,6 +46,7 @@ class PacketEntry(Entry):
     """A captured packet in the event log (its text is made when written: names come late)."""
 
     packet: Packet | None = None
+    labels: tuple[str | None, str | None] | None = None  # the names it was written with
 
 
 def _owner(label: str | None) -> str | None:
@@ -60,15 +63,28 @@ class WireBook(EventBook):
         super().__init__(t0, deterministic)
         self.show = "both"
         self.packet_count = 0
+        self._recent: deque[PacketEntry] = deque(maxlen=RELABEL_WINDOW)
 
     def add(self, event: Event, names: dict[str, int] | None = None) -> Entry | None:
         if isinstance(event, PacketsSeen):
             entry = None
             for packet in event.packets:
                 entry = self.add_entry(PacketEntry("packet", packet.t_ns, _owner(packet.src_label), "", packet=packet))
+                self._recent.append(entry)  # type: ignore[arg-type]
             self.packet_count += len(event.packets)
             return entry
-        return super().add(event, names)
+        entry = super().add(event, names)
+        if isinstance(event, CallDone) and self._recent and event.result.raw.get("local"):
+            self._relabel()
+        return entry
+
+    def _relabel(self) -> None:
+        """A call's result named a socket: the lab renamed the packets before it; rewrite their lines."""
+        for entry in self._recent:
+            packet = entry.packet
+            if packet is not None and entry.labels is not None and (packet.src_label, packet.dst_label) != entry.labels:
+                entry.process = _owner(packet.src_label)
+                self._touch(entry)
 
     def _matches(self, entry: Entry) -> bool:
         if entry.kind == "packet":
@@ -98,6 +114,7 @@ class WireBook(EventBook):
         packet = entry.packet
         if entry.process is None:
             entry.process = _owner(packet.src_label)
+        entry.labels = (packet.src_label, packet.dst_label)
         if self.deterministic:
             time_text = "--.---".rjust(TIME_WIDTH)
         else:

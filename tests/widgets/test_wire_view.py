@@ -133,3 +133,18 @@ async def test_time_wait_under_its_process_with_a_timer_and_the_ladder(tmp_path)
         tcp = [frame.data.data for frame in frames if isinstance(frame.data.data, dpkt.tcp.TCP)]
         assert len(tcp) >= 7  # handshake (3), FIN and ACK both ways (4)
         assert tcp[0].flags & dpkt.tcp.TH_SYN and not tcp[0].flags & dpkt.tcp.TH_ACK
+
+
+async def test_pcap_option_writes_every_packet(tmp_path):
+    path = tmp_path / "session.pcap"
+    app = SockplayApp(pcap=str(path))  # what `sockplay --pcap FILE` passes
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        _need_capture(app)
+        await connected_pair(pilot)
+        await wait_for(pilot, lambda: "SYN|ACK" in log_text(app), "the handshake in the log")
+    dpkt = pytest.importorskip("dpkt")
+    with path.open("rb") as f:
+        frames = [dpkt.ethernet.Ethernet(buf) for _ts, buf in dpkt.pcap.Reader(f)]
+    tcp = [frame.data.data for frame in frames if isinstance(frame.data.data, dpkt.tcp.TCP)]
+    assert len(tcp) >= 3 and tcp[0].flags & dpkt.tcp.TH_SYN
