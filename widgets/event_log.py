@@ -6,6 +6,7 @@ import time
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
+from rich.style import Style
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -13,6 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.geometry import Size
 from textual.reactive import Reactive
+from textual.strip import Strip
 from textual.widgets import Input, Label, Log
 
 from widgets.eventbook import KIND_OF_MARK, MARK_COLUMN, TIME_WIDTH, EventBook
@@ -99,6 +101,20 @@ class EventLog(Log):
     def _follow(self) -> None:
         if self.following and self.auto_scroll and self.scroll_y < self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        """Log's own cache only keeps lines while text is selected: keep them always.
+
+        refresh_lines (called by replace_line), clear and style updates drop cached lines, as in Log.
+        """
+        if self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        cache = self._render_line_cache
+        strip = cache.get(y)
+        if strip is None:
+            strip = super()._render_line_strip(y, rich_style)
+            cache[y] = strip
+        return strip
 
     def replace_line(self, index: int, line: str) -> None:
         if not 0 <= index < len(self._lines):
@@ -204,7 +220,9 @@ class EventsPane(Vertical):
         what = "all" if self.book.filter is None else f"only {self.book.filter_label}"
         hex_note = " · hex" if self.book.hex else ""
         wire = getattr(self.book, "wire_note", "")  # calls or packets only (widgets.wire_model.WireBook)
-        self.border_subtitle = f"{what}{wire} · {shown}/{total} lines{hex_note}"
+        subtitle = f"{what}{wire} · {shown}/{total} lines{hex_note}"
+        if self.border_subtitle != subtitle:  # setting it repaints the whole pane, even to the same text
+            self.border_subtitle = subtitle
 
     # Search.
 

@@ -60,18 +60,23 @@ class Inspector(ContentSwitcher):
         if isinstance(item, SocketView):
             self.current = "socket-panel"
             self.query_one("#socket-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
-            self.border_title = f"Inspector · {item.process}.{item.ref}"
+            self._title(f"Inspector · {item.process}.{item.ref}")
         elif item is not None and selected is not None and selected[0] == "hidden":
             self.current = "kernel-panel"
             self.query_one("#kernel-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
-            self.border_title = f"Inspector · {item.label} (no descriptor)"  # type: ignore[union-attr]
+            self._title(f"Inspector · {item.label} (no descriptor)")  # type: ignore[union-attr]
         elif isinstance(item, ProcessView):
             self.current = "process-panel"
             self.query_one("#process-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
-            self.border_title = f"Inspector · {item.name}"
+            self._title(f"Inspector · {item.name}")
         else:
             self.current = "inspector-empty"
-            self.border_title = "Inspector"
+            self._title("Inspector")
+
+    def _title(self, title: str) -> None:
+        """Setting border_title repaints the whole Inspector, even to the same text: only on a change."""
+        if self.border_title != title:
+            self.border_title = title
 
     @property
     def socket_panel(self):
