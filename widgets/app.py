@@ -92,7 +92,7 @@ class SockplayApp(LessonMode, App[int]):
     COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands(), lambda: _recording_commands()}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
-        Binding("ctrl+o", "open_recording", "open recording", id="sockplay.open_recording",
+        Binding("ctrl+o", "open_recording", "open recording", id="sockplay.open_recording", show=False,
                 tooltip="list the recorded sessions, newest first, and replay one step by step"),
         *LESSON_BINDINGS,
     ]
@@ -300,7 +300,7 @@ class SockplayApp(LessonMode, App[int]):
         screen = self.screen_stack[0] if self.screen_stack else None
         if not isinstance(screen, MainScreen):
             return
-        status = self.recording.status()
+        status = "" if self.deterministic else self.recording.status()  # the path differs from run to run
         title_text = getattr(screen, "title_text", None)
         screen.title = title_text(status) if title_text else (f"sockplay · {status}" if status else "sockplay")
         if self.recording.error or (self.recording.recorder and self.recording.recorder.error):
