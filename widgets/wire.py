@@ -137,7 +137,7 @@ class WireActions:
             return
         from widgets.ladder_view import LadderScreen
 
-        recorder = self.app.session.wire.recorder  # type: ignore[attr-defined]
+        recorder = self.app.session.wire.ladder_recorder()  # type: ignore[attr-defined]
         if recorder is None:
             return
         ends = None

@@ -11,12 +11,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from playground.events import CallDone, Event, PacketsSeen
+from playground.events import CallDone, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
 from widgets.eventbook import MARK_COLUMN, PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
 from widgets.palette import Palette
 from widgets.view import LabView, SocketView, format_address, mask_ports
@@ -235,15 +236,39 @@ class WireState:
         self.recorder: LadderRecorder | None = None
         self.kernel: list[tuple[str | None, str | None, KernelSocket]] = []
         self.read_at = 0.0
+        # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
+        # only the events it needs are kept (packets stay in lab.packets).
+        self._history: deque = deque(maxlen=100_000)
+        self._forget: Callable[[], None] | None = None
 
     def attach(self, lab: Lab) -> None:
         self.lab = lab
         if lab.capture is not None:
+            self._forget = lab.subscribe(self._remember)
+
+    def _remember(self, event: object) -> None:
+        if isinstance(event, (CallDone, ProcessStarted, ProcessEnded, DirectiveDone)):
+            self._history.append(event)
+
+    def ladder_recorder(self) -> LadderRecorder | None:
+        """The ladders' recorder, made on first use from what happened so far."""
+        if self.recorder is None and self.lab is not None and self.lab.capture is not None:
             from playground.ladder import LadderRecorder
 
-            self.recorder = LadderRecorder(lab)
+            recorder = LadderRecorder(self.lab, kernel=False)  # the kernel's view now is not then's
+            for event in self._history:
+                recorder._on_event(event)
+            recorder.kernel = True
+            self.recorder = recorder
+            self._history.clear()
+            if self._forget is not None:
+                self._forget()
+                self._forget = None
+        return self.recorder
 
     def close(self) -> None:
+        if self._forget is not None:
+            self._forget()
         if self.recorder is not None:
             self.recorder.close()
 
