@@ -143,6 +143,7 @@ class ReplayScreen(MainScreen):
         self.step_timeout = max(DEFAULT_STEP_TIMEOUT, outcome_wait * 1.5 + 2.0)
         self.kernel_notes = kernel_notes(self.header)
         self.next_index = 0
+        self.target = -1  # the last line asked for (keys pressed while lines run add to it)
         self.taken_over = False
         self.ready = False
         self.busy = False
@@ -217,17 +218,17 @@ class ReplayScreen(MainScreen):
                 return None
             if action == "replay_take_over":
                 return True
-            return None if self.busy or self.next_index >= len(self.rows) else True
+            return None if self.target >= len(self.rows) - 1 else True
         if action in MANUAL_ACTIONS and not self.taken_over:
             return None
         return super().check_action(action, parameters)
 
     def action_replay_step(self) -> None:
-        self.run_until(self.next_index)
+        self.run_until(self.target + 1)
 
     def action_replay_to_selected(self) -> None:
         selected = self.query_one("#replay-steps", ListView).index
-        self.run_until(self.next_index if selected is None else max(selected, self.next_index))
+        self.run_until(self.target + 1 if selected is None else selected)
 
     def action_replay_all(self) -> None:
         self.run_until(len(self.rows) - 1)
@@ -285,6 +286,7 @@ class ReplayScreen(MainScreen):
     @on(Ready)
     def _ready(self) -> None:
         self.next_index = 0
+        self.target = -1
         self.taken_over = False
         self.busy = False
         self.ready = True
@@ -296,18 +298,22 @@ class ReplayScreen(MainScreen):
         self.refresh_bindings()
 
     def run_until(self, last: int) -> None:
-        if not self.ready or self.taken_over or self.busy or self.next_index >= len(self.rows):
+        """Run lines up to `last` (while lines run, this moves where they stop)."""
+        if not self.ready or self.taken_over:
             return
-        self.busy = True
+        self.target = max(self.target, min(last, len(self.rows) - 1))
+        if not self.busy and self.next_index <= self.target:
+            self.busy = True
+            self._run_lines(self.next_index)
         self.refresh_bindings()
-        self._run_lines(self.next_index, min(last, len(self.rows) - 1))
 
     @work(group="replay", exclusive=True, exit_on_error=False)
-    async def _run_lines(self, first: int, last: int) -> None:
+    async def _run_lines(self, first: int) -> None:
         runner = self.runner
         assert runner is not None
+        index = first
         try:
-            for index in range(first, last + 1):
+            while index <= self.target and not self.taken_over:
                 line = self.runnable.lines[index]
                 pause = wait_before(line.leading) * self.source.speed
                 if pause > 0:
@@ -317,6 +323,7 @@ class ReplayScreen(MainScreen):
                 else:
                     reports = [await runner.run_line(line)]
                 self.post_message(self.StepsRan(index, reports))
+                index += 1
         finally:
             self.post_message(self.StepsRan(-1, []))
 
@@ -324,6 +331,8 @@ class ReplayScreen(MainScreen):
     def _steps_ran(self, event: StepsRan) -> None:
         if event.index < 0:
             self.busy = False
+            if self.ready and not self.taken_over and self.next_index <= self.target:
+                self.run_until(self.target)  # asked for more just as the worker ended
             self.refresh_bindings()
             return
         if self.taken_over:
