@@ -141,6 +141,7 @@ class LessonMode:
         session.snapshot = {}
         await session.start()
         session.on_event = self._lab_event  # type: ignore[attr-defined]
+        self.recording.start(session.lab)  # type: ignore[attr-defined]  # the new lab is recorded too
         await self.refresh_lab()  # type: ignore[attr-defined]
 
     # Running a step.
