@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from playground.commands.lessons import choose_language, display_width, render_lesson, wrap
+from playground.lab import Lab
 from playground.lessons import LANGUAGES, LESSONS_DIR, Lesson, LessonError, PlannedLesson, load_catalog, load_lesson
 from playground.lessons.check import check_lesson
 from playground.script.model import Completion, Repeat, Step
@@ -248,6 +249,32 @@ async def test_a_lesson_with_a_wrong_expected_outcome_diverges(tmp_path: Path) -
     assert check.problems() == [
         f"{path.name}:{number}: expected = -1 ECONNRESET, got = 0 (errno differs)"
     ]
+
+
+WRONG_FLAG = ("~ server.a > client.c RST",
+              "~ server.a > client.c FIN")  # what a close without unread data would send
+
+
+async def test_a_lesson_stating_the_wrong_flag_on_the_wire_diverges(tmp_path: Path) -> None:
+    lab = await Lab.start()
+    try:
+        if lab.capture is None:
+            pytest.skip(f"no packet capture here: {lab.capture_reason}")
+    finally:
+        await lab.shutdown()
+    original = LESSONS_DIR / "05-close-with-unread-data.sockplay"
+    text = original.read_text()
+    assert text.count(WRONG_FLAG[0] + "\n") == 1
+    path = tmp_path / original.name
+    path.write_text(text.replace(WRONG_FLAG[0] + "\n", WRONG_FLAG[1] + "\n"))
+    number = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if line == WRONG_FLAG[1])
+    check = await check_lesson(load_lesson(path))
+    assert not check.holds
+    # Only that line diverges, and it names what the kernel did send: the RST.
+    problems = check.problems()
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"{path.name}:{number}: expected server.a > client.c FIN, "
+                                  "saw server.a > client.c RST"), problems
 
 
 def test_lessons_check_exits_1_and_names_the_line_when_a_lesson_diverges(tmp_path: Path) -> None:
