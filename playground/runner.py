@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.capture import Packet
+from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
 from playground.outcomes import divergence
 from playground.script.format import format_node
 from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, StateCheck, Step, Wire
 
-DEFAULT_STEP_TIMEOUT = 10.0
 # How long a `~` line waits for the segment it expects, and a `state` line for its state.
 WIRE_WAIT = 1.0
 STATE_WAIT = 1.0
