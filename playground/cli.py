@@ -215,6 +215,7 @@ class ScriptPrinter:
         self.wire = wire
         self.runner: Runner | None = None
         self._printed_packets = 0
+        self._wire_list: list = []
 
     def begin(self, lab: Lab) -> None:
         for text in self.script.header_lines:
@@ -251,7 +252,7 @@ class ScriptPrinter:
             print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
         for note in report.notes:
             print(f"# {note}")
-        if self.wire and self.runner is not None and report.result is not None:
+        if self.wire and self.runner is not None:
             self._print_wire()
         sys.stdout.flush()
 
@@ -263,7 +264,10 @@ class ScriptPrinter:
     def _print_wire(self) -> None:
         """The packets the step just made put on the wire, as comments (`--wire`)."""
         packets = self.runner._packets if self.runner else []
-        for packet in packets:
+        if packets is not self._wire_list:  # a new step: its own list of packets
+            self._wire_list, self._printed_packets = packets, 0
+        fresh, self._printed_packets = packets[self._printed_packets:], len(packets)
+        for packet in fresh:
             offset = (packet.t_ns - self.lab.t0) / 1e6
             print(f"#   {offset:10.3f} ms  {packet.summary}")
 

@@ -611,7 +611,10 @@ class Lab:
                 if sock["fd"] == fd and sock.get("socket") and (inode is None or sock["ino"] == inode):
                     if sock["state"] is None:
                         return "CLOSED"  # UDP has no TCP state
-                    return TCP_STATES.get(sock["state"], str(sock["state"]))
+                    state = TCP_STATES.get(sock["state"], str(sock["state"]))
+                    if state != "CLOSED":
+                        return state
+                    break  # closed under its descriptor: its connection may wait in TIME-WAIT
         label = f"{process}.{var}"
         for _, name, sock in self.kernel_sockets():
             if name == label:

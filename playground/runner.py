@@ -147,7 +147,7 @@ class Runner:
         # the event loop one turn to deliver those this line may have caused.
         if not isinstance(node, Step) or report.result is None or report.result.outcome.death is not None:
             await asyncio.sleep(0)
-        report.notes, self._notes = self._notes, []
+        report.notes, self._notes = report.notes + self._notes, []
         if self.on_step:
             self.on_step(report)
         return report
