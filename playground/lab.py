@@ -327,6 +327,11 @@ class Lab:
                     break
                 await asyncio.sleep(0.005)
             self._close_channel(proc)
+        # Anything still there (a slow machine): wait for it for real, so that no zombie is left
+        # to whoever adopts it after sockplay exits. Killed processes go fast; orphans come to us.
+        leftover = [p for p in procs if Path(f"/proc/{p.pid}").exists()]
+        if leftover:
+            await asyncio.get_running_loop().run_in_executor(None, _reap_all, [p.pid for p in leftover], 20.0)
         for proc in procs:
             for handle in list(proc.inflight.values()):
                 if not handle.future.done():
@@ -910,6 +915,24 @@ class Lab:
 def _call_text(step: Step) -> str:
     text = format_node(Step(step.actor, step.call, step.var))
     return text
+
+
+def _reap_all(pids: list[int], timeout: float) -> None:
+    """Reap these processes as they become ours (SIGKILLed already), for at most `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    remaining = set(pids)
+    while remaining and time.monotonic() < deadline:
+        for pid in list(remaining):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    remaining.discard(pid)
+                    continue
+            except ChildProcessError:  # not (yet) ours: reaped by its parent, or still being adopted
+                pass
+            if not Path(f"/proc/{pid}").exists():
+                remaining.discard(pid)
+        if remaining:
+            time.sleep(0.01)
 
 
 def _zombie_exit_code(pid: int) -> int | None:

@@ -36,7 +36,8 @@ class Terminal:
                               env=full_env)
 
     def screen(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.session).stdout
+        # The session ends the moment sockplay exits, possibly between alive() and this call.
+        return self.tmux("capture-pane", "-p", "-t", self.session, check=False).stdout
 
     def alive(self) -> bool:
         return self.tmux("has-session", "-t", self.session, check=False).returncode == 0
