@@ -723,9 +723,7 @@ class Lab:
         self._ids += 1
         return self._ids
 
-    def submit(
-        self, step: Step, text: str | None = None, spin: bool = False, linger: bool = False, nudge: str | None = None
-    ) -> CallHandle:
+    def submit(self, step: Step, text: str | None = None, spin: bool = False, linger: bool = False) -> CallHandle:
         """Send a step's call to its process; the handle's future gives the result.
 
         With spin, poll the channel for a moment first: most calls return
@@ -751,8 +749,6 @@ class Lab:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
         self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
-        if nudge is not None:
-            self.nudge(nudge)
         if spin:
             self._spin_for(handle)
             if handle.future.done():
@@ -792,23 +788,12 @@ class Lab:
             proc.outbox.popleft()
         self._loop.remove_writer(proc.channel.fileno())
 
-    def nudge(self, name: str) -> None:
-        """Tell a process a request is coming soon, so it is awake to take it (a script's next line)."""
-        proc = self.processes.get(name)
-        if proc is not None and proc.alive and proc.channel is not None:
-            try:
-                self._send(proc, protocol.encode((0, "nudge", None)))
-            except OSError:
-                pass
-
     def _spin_for(self, handle: CallHandle) -> None:
         """Poll the channel briefly for a fast call's result instead of sleeping in epoll."""
         proc = handle.process
         deadline = time.monotonic_ns() + SPIN_NS
         while not handle.future.done() and proc.channel is not None and time.monotonic_ns() < deadline:
             self._on_readable(proc)
-            if not handle.future.done():
-                os.sched_yield()
 
     def _mark_pending(self, handle: CallHandle) -> None:
         handle.timer = None

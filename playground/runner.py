@@ -158,13 +158,7 @@ class Runner:
         if step.delay:
             await asyncio.sleep(step.delay * self._speed)
             step = dataclasses.replace(step, delay=None)
-        following = self._next_actor
-        handle = self.lab.submit(
-            step,
-            spin=not step.blocks,
-            linger=following == step.actor,
-            nudge=following if following is not None and following != step.actor else None,
-        )
+        handle = self.lab.submit(step, spin=not step.blocks, linger=self._next_actor == step.actor)
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)

@@ -300,8 +300,6 @@ class Worker:
         if op == "call":
             name, call_args, self.linger = args
             self._call(request_id, name, call_args)
-        elif op == "nudge":
-            self.linger = True  # a request is coming soon: poll for it instead of sleeping
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
         elif op == "ping":
