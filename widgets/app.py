@@ -317,11 +317,11 @@ class SockplayApp(LessonMode, App[int]):
 
 
 def run_replay(path: str | Path, *, speed: float = 1.0, allow_network: bool = False,
-               host_network: bool = False) -> int:
+               host_network: bool = False, pcap: str | None = None) -> int:
     """`sockplay replay FILE`: the TUI in replay mode on that recording."""
     from widgets.replay_screen import ReplaySource
 
-    app = SockplayApp(allow_network=allow_network, replay=ReplaySource(Path(path), speed))
+    app = SockplayApp(allow_network=allow_network, replay=ReplaySource(Path(path), speed), pcap=pcap)
     app.session.host_network = host_network
     app.run()
     return app.return_code or 0

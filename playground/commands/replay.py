@@ -49,6 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              f"(default {DEFAULT_STEP_TIMEOUT:g}, longer if the recording waited longer)")
     replay.add_argument("--allow-network", action="store_true", dest="allow_network_replay",
                         help="let the script use addresses other than loopback")
+    replay.add_argument("--pcap", metavar="FILE", dest="pcap_replay",
+                        help="write every packet on the lab's network to a pcap file")
     replay.add_argument("--host-network", action="store_true", dest="host_network_replay",
                         help="run on the host's loopback instead of a private network namespace")
     replay.set_defaults(handler=replay_command)
@@ -193,17 +195,18 @@ def replay_command(args: argparse.Namespace) -> int:
     host = bool(getattr(args, "host_network", False) or args.host_network_replay)
     if refuse_network(script, args.file, allow):
         return EXIT_USAGE
+    pcap = args.pcap_replay or getattr(args, "pcap", None)
     if not args.check:
-        return _replay_in_tui(args.file, speed, allow, host)
+        return _replay_in_tui(args.file, speed, allow, host, pcap)
     check = ReplayCheck(script, args.file, speed=speed or 0.0, timeout=args.timeout, json_lines=args.json,
-                        allow_network=allow, host_network=host)
+                        allow_network=allow, host_network=host, pcap=pcap)
     try:
         return asyncio.run(check.run())
     except KeyboardInterrupt:
         return 130
 
 
-def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool) -> int:
+def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap: str | None = None) -> int:
     try:
         from widgets import app as tui  # the TUI loads only when asked for
     except ImportError:
@@ -211,7 +214,7 @@ def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool) -> i
     run_replay = getattr(tui, "run_replay", None)
     if callable(run_replay):
         return int(run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow,
-                              host_network=host) or 0)
+                              host_network=host, pcap=pcap) or 0)
     print(f"sockplay: replaying {path} step by step needs the TUI's replay mode, which this sockplay does not "
           f"have yet. To run it headless and check every outcome: sockplay replay --check {path}",
           file=sys.stderr)
@@ -256,8 +259,10 @@ class ReplayCheck:
         json_lines: bool = False,
         allow_network: bool = False,
         host_network: bool = False,
+        pcap: str | None = None,
     ) -> None:
         self.original = script
+        self.pcap = pcap
         self.script = scaled(script, speed)
         self.path = path
         self.speed = speed
@@ -281,8 +286,10 @@ class ReplayCheck:
         for note in kernel_notes(self.header):
             self.notes.append(note)
             self.say(note)
-        lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network)
+        lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
         explain_network(lab)
+        if self.pcap and lab.capture is None:
+            self.say(f"no pcap written: {lab.capture_reason}")
         kind, sysctls = lab_environment(lab)
         for note in environment_notes(self.header, kind, sysctls):
             self.notes.append(note)

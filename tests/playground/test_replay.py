@@ -216,3 +216,22 @@ def test_replay_without_check_points_to_check(tmp_path: Path) -> None:
     result = sockplay("replay", str(path))
     assert result.returncode == 2
     assert f"sockplay replay --check {path}" in result.stderr
+
+
+def test_replay_check_writes_a_pcap(tmp_path: Path) -> None:
+    script = tmp_path / "pair.sockplay"
+    script.write_text(
+        "sockplay 1\nspawn server\nspawn client\nserver: l = socket(tcp) = 3\nserver: bind(l, 127.0.0.1:0) = 0\n"
+        "server: listen(l, 8) = 0\nclient: c = socket(tcp) = 3\nclient: connect(c, server.l) = 0\n"
+        "server: a = accept(l) = 4\nclient: close(c) = 0\n"
+    )
+    pcap = tmp_path / "replay.pcap"
+    result = sockplay("replay", "--check", "--pcap", str(pcap), str(script))
+    assert result.returncode == 0, result.stderr
+    if "no pcap written" in result.stderr:
+        pytest.skip(result.stderr.strip())
+    import dpkt
+
+    with pcap.open("rb") as f:
+        flags = [dpkt.ethernet.Ethernet(buf).data.data.flags for _, buf in dpkt.pcap.Reader(f)]
+    assert flags[0] == dpkt.tcp.TH_SYN and any(f & dpkt.tcp.TH_FIN for f in flags)
