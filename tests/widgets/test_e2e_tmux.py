@@ -23,12 +23,12 @@ pytestmark = pytest.mark.skipif(
 class Terminal:
     """One tmux server of our own, one session running sockplay."""
 
-    def __init__(self, width: int = 120, height: int = 40) -> None:
+    def __init__(self, width: int = 120, height: int = 40, args: str = "") -> None:
         self.server = f"sockplay-e2e-{uuid.uuid4().hex[:8]}"
         self.session = "sp"
         env = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": os.environ.get("HOME", "/")}
         self.tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
-                  f"env TERM=xterm-256color {SOCKPLAY}", env=env)
+                  f"env TERM=xterm-256color {SOCKPLAY} {args}", env=env)
 
     def tmux(self, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
         full_env = dict(os.environ, **(env or {}))
@@ -135,3 +135,53 @@ def test_sockplay_in_tmux_runs_lines_and_quits_cleanly():
         assert children(sockplay_pid) == []
     finally:
         term.close()
+
+
+def test_sigkill_mid_session_leaves_a_recording_that_replays(tmp_path: Path) -> None:
+    recording = tmp_path / "killed.sockplay"
+    term = Terminal(args=f"--record {recording}")
+    try:
+        term.wait(lambda s: s.count("running") >= 2 and "client" in s, "the default lab")
+        sockplay_pid = term.pane_pid()
+        deadline = time.monotonic() + 10
+        while len(lab_workers(workers := children(sockplay_pid))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        term.keys(":")
+        term.wait(lambda s: "n socket" not in s.rstrip().splitlines()[-1], "the command line to have focus")
+        for text, outcome in [
+            ("server: l = socket(tcp)", "l = socket(tcp) = 3"),
+            ("server: bind(l, 127.0.0.1:0)", "bind(l, 127.0.0.1:0) = 0"),
+            ("server: listen(l, 8)", "listen(l, 8) = 0"),
+            ("client: c = socket(tcp)", "c = socket(tcp) = 3"),
+            ("client: connect(c, server.l)", "connect(c, server.l) = 0"),
+            ("server: a = accept(l)", "a = accept(l) = 4 from 127.0.0.1:"),
+            ('client: write(c, "hi")', 'write(c, "hi") = 2'),
+        ]:
+            term.type(text)
+            term.keys("Enter")
+            term.wait(lambda s, o=outcome: o in s, f"the outcome {outcome!r}")
+        # Every completed step is in the file before anything else happens.
+        deadline = time.monotonic() + 10
+        while 'client: write(c, "hi") = 2' not in recording.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(sockplay_pid, 9)  # no chance to clean up: the lab's processes must notice by themselves
+        deadline = time.monotonic() + 10
+        while any(os.path.exists(f"/proc/{pid}") and _running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "lab processes outlived a killed sockplay"
+            time.sleep(0.05)
+    finally:
+        term.close()
+    text = recording.read_text()
+    assert 'client: write(c, "hi") = 2' in text
+    replay = subprocess.run([SOCKPLAY, "replay", "--check", str(recording)], capture_output=True, text=True,
+                            timeout=60)
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+def _running(pid: int) -> bool:
+    """Not a zombie: an orphan's zombie waits for its new parent, it runs no more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2] != "Z"
