@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -16,9 +17,12 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from widgets.event_log import EventHighlighter, EventsPane
-from widgets.ladder_view import LadderSaved, export_path
 from widgets.palette import Palette
 from widgets.view import format_address
+
+if TYPE_CHECKING:
+    from widgets.ladder_view import LadderSaved
+
 from widgets.wire_model import PACKET_MARK, HiddenSocketView, WireBook, packet_styles, tcp_info_text, timer_text
 
 __all__ = ["WIRE_BINDINGS", "KernelSocketPanel", "WireActions", "WireHighlighter"]
@@ -152,6 +156,8 @@ class WireActions:
         if self._no_capture():
             return
         packets = list(self.app.session.lab.packets)  # type: ignore[attr-defined]
+        from widgets.ladder_view import export_path  # the ladder's module loads when first needed
+
         self.write_pcap(packets, export_path(self._export_dir(), "wire", ".pcap"))
 
     @work(thread=True, exit_on_error=False, group="export")
@@ -161,16 +167,16 @@ class WireActions:
         try:
             writer = PcapWriter(str(path))
         except OSError as exc:
-            self.post_message(LadderSaved(str(path), "pcap", exc.strerror or str(exc)))  # type: ignore
+            self.post_message(_saved()(str(path), "pcap", exc.strerror or str(exc)))  # type: ignore
             return
         try:
             for packet in packets:
                 writer.write(packet.wall_ns, packet.frame)
         finally:
             writer.close()
-        self.post_message(LadderSaved(str(path), f"pcap ({len(packets)} packets)"))  # type: ignore
+        self.post_message(_saved()(str(path), f"pcap ({len(packets)} packets)"))  # type: ignore
 
-    def on_ladder_saved(self, event: LadderSaved) -> None:  # a mixin: no @on (it needs the metaclass)
+    def on_ladder_saved(self, event: LadderSaved) -> None:  # noqa: F821 - a name for readers only  # a mixin: no @on (it needs the metaclass)
         if event.error:
             self.notify(f"{event.path}: {event.error}", title=f"{event.what} not written",  # type: ignore
                         severity="error")
@@ -178,3 +184,9 @@ class WireActions:
         self.last_export = event.path
         self.notify(event.path, title=f"{event.what} written")  # type: ignore[attr-defined]
         self.app.session.book.note(f"{event.what} written to {event.path}", time.monotonic_ns())  # type: ignore
+
+
+def _saved() -> type:
+    from widgets.ladder_view import LadderSaved
+
+    return LadderSaved
