@@ -21,7 +21,7 @@ from playground.calls import CALLS
 from playground.constants import DEFAULT_IGNORED, OPTIONS, SOCKET_KINDS, STOPPING
 from playground.recording import read_header, wait_before
 from playground.runner import DEFAULT_STEP_TIMEOUT
-from playground.script.format import format_node
+from playground.script.format import data_runs, format_node
 from playground.script.model import (
     AddressArg,
     Arg,
@@ -304,37 +304,11 @@ def _prose(leading: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _period(data: bytes) -> int | None:
-    for p in range(1, min(16, len(data) // 4) + 1):
-        if len(data) % p == 0 and data[:p] * (len(data) // p) == data:
-            return p
-    return None
-
-
 def py_bytes(data: bytes) -> str:
     """A Python expression for these bytes: `b"ping"`, `b"x" * 65536`, `b"GET " + b"a" * 100`."""
     if not data:
         return 'b""'
-    period = _period(data)
-    if period is not None:
-        return f"{_literal(data[:period])} * {len(data) // period}"
-    parts: list[str] = []
-    literal = bytearray()
-    i = 0
-    while i < len(data):
-        j = i
-        while j < len(data) and data[j] == data[i]:
-            j += 1
-        if j - i >= 8:
-            if literal:
-                parts.append(_literal(bytes(literal)))
-                literal.clear()
-            parts.append(f"{_literal(data[i:i + 1])} * {j - i}")
-        else:
-            literal += data[i:j]
-        i = j
-    if literal:
-        parts.append(_literal(bytes(literal)))
+    parts = [_literal(chunk) if count == 1 else f"{_literal(chunk)} * {count}" for chunk, count in data_runs(data)]
     return " + ".join(parts) if len(parts) == 1 else "(" + " + ".join(parts) + ")"
 
 

@@ -56,14 +56,12 @@ def _period(data: bytes) -> int | None:
     return None
 
 
-def format_data(data: bytes) -> str:
-    """Data as a script expression, with runs written `"x" * N`."""
-    if not data:
-        return '""'
+def data_runs(data: bytes) -> list[tuple[bytes, int]]:
+    """The data as (chunk, count) pieces: a whole repeated pattern, or runs of 8 or more bytes."""
     period = _period(data)
     if period is not None:
-        return f"{quote(data[:period])} * {len(data) // period}"
-    parts: list[str] = []
+        return [(data[:period], len(data) // period)]
+    runs: list[tuple[bytes, int]] = []
     literal = bytearray()
     i = 0
     while i < len(data):
@@ -72,15 +70,22 @@ def format_data(data: bytes) -> str:
             j += 1
         if j - i >= 8:
             if literal:
-                parts.append(quote(bytes(literal)))
+                runs.append((bytes(literal), 1))
                 literal.clear()
-            parts.append(f"{quote(data[i:i + 1])} * {j - i}")
+            runs.append((data[i:i + 1], j - i))
         else:
             literal += data[i:j]
         i = j
     if literal:
-        parts.append(quote(bytes(literal)))
-    return " + ".join(parts)
+        runs.append((bytes(literal), 1))
+    return runs
+
+
+def format_data(data: bytes) -> str:
+    """Data as a script expression, with runs written `"x" * N`."""
+    if not data:
+        return '""'
+    return " + ".join(quote(chunk) if count == 1 else f"{quote(chunk)} * {count}" for chunk, count in data_runs(data))
 
 
 def format_arg(arg: Arg) -> str:
