@@ -204,6 +204,8 @@ async def test_lab_process_holds_only_what_a_c_program_would(lab: Lab) -> None:
     await lab.run_line("spawn a")
     await lab.run_line("a: s = socket(tcp)")
     await lab.run_line("a: kid = fork()")
+    # The child builds its machinery before it takes its first call; a call means it is done.
+    assert await outcome(lab, "kid: getsockopt(s, SO_REUSEADDR)") == "= 0"
     for name in ("a", "kid"):
         fds = sorted(int(fd) for fd in os.listdir(f"/proc/{lab.processes[name].pid}/fd"))
         low = [fd for fd in fds if fd < 1000]
