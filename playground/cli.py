@@ -159,17 +159,7 @@ async def _run(
     explain_network(lab)
     if pcap and lab.capture is None:
         print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    stopped: list[int] = []
-
-    def stop(signum: int) -> None:
-        stopped.append(signum)
-        if task is not None:
-            task.cancel()
-
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        loop.add_signal_handler(signum, stop, signum)
+    stopped = stop_on_signals()
     printer.begin(lab)
     recorder = LadderRecorder(lab) if ladder else None
     try:
@@ -188,14 +178,39 @@ async def _run(
         raise
     finally:
         await lab.shutdown()
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+        stop_on_signals_off()
     for step in report.divergences:
         what = step.divergence or step.error
         print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
     if report.divergences:
         print(f"sockplay: {len(report.divergences)} line(s) diverged", file=sys.stderr)
     return report.exit_code
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def stop_on_signals() -> list[int]:
+    """Make SIGTERM, SIGHUP and SIGINT cancel the current task (so the lab is shut down in its
+    `finally`); the list returned gets the signal that did."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopped: list[int] = []
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        if task is not None:
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    return stopped
+
+
+def stop_on_signals_off() -> None:
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
 
 
 def explain_network(lab: Lab) -> None:

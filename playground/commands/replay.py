@@ -280,7 +280,7 @@ class ReplayCheck:
         print(f"sockplay: {text}", file=sys.stderr, flush=True)
 
     async def run(self) -> int:
-        from playground.cli import JsonPrinter, ScriptPrinter, explain_network
+        from playground.cli import JsonPrinter, ScriptPrinter, explain_network, stop_on_signals, stop_on_signals_off
         from playground.lab import Lab
 
         for note in kernel_notes(self.header):
@@ -295,17 +295,7 @@ class ReplayCheck:
             self.notes.append(note)
             self.say(note)
         printer = JsonPrinter() if self.json_lines else ScriptPrinter(self.script)
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        stopped: list[int] = []
-
-        def stop(signum: int) -> None:
-            stopped.append(signum)
-            if task is not None:
-                task.cancel()
-
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            loop.add_signal_handler(signum, stop, signum)
+        stopped = stop_on_signals()
         try:
             printer.begin(lab)
             runner = Runner(lab, self.timeout, printer.step)
@@ -319,8 +309,7 @@ class ReplayCheck:
             raise
         finally:
             await lab.shutdown()
-            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-                loop.remove_signal_handler(signum)
+            stop_on_signals_off()
         return self.finish(report)
 
     async def run_lines(self, runner: Runner) -> RunReport:
