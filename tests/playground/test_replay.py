@@ -205,19 +205,6 @@ def test_anything_but_loopback_runs_only_with_allow_network(tmp_path: Path) -> N
         assert result.returncode == 2 and f"{sending}:4: would send to {shown}" in result.stderr
 
 
-def test_replay_without_check_points_to_check(tmp_path: Path) -> None:
-    try:
-        from widgets import app
-    except ImportError:
-        app = None  # type: ignore[assignment]
-    if callable(getattr(app, "run_replay", None)):
-        pytest.skip("the TUI has a replay mode now")
-    path = write(tmp_path, "first.sockplay", FIRST)
-    result = sockplay("replay", str(path))
-    assert result.returncode == 2
-    assert f"sockplay replay --check {path}" in result.stderr
-
-
 def test_replay_check_writes_a_pcap(tmp_path: Path) -> None:
     script = tmp_path / "pair.sockplay"
     script.write_text(
