@@ -63,6 +63,8 @@ class Terminal:
 
     def close(self) -> None:
         self.tmux("kill-server", check=False)
+        socket_file = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / self.server
+        socket_file.unlink(missing_ok=True)
 
 
 def children(pid: int) -> list[int]:
