@@ -12,18 +12,9 @@ from pathlib import Path
 import pytest
 
 from playground.lab import Lab
-from tests.conftest import REPO, children_of, connected_pair, process_exists
+from tests.conftest import PAIR_SCRIPT, REPO, children_of, connected_pair, process_exists
 
-BLOCKING_SCRIPT = """sockplay 1
-spawn server
-spawn client
-server: l = socket(tcp)
-server: bind(l, 127.0.0.1:0)
-server: listen(l, 8)
-client: c = socket(tcp)
-client: connect(c, server.l)
-server: a = accept(l)
-server: kid = fork()
+BLOCKING_SCRIPT = PAIR_SCRIPT + """server: kid = fork()
 kid: read(a, 10) ...
 server: accept(l) ...
 client: read(c, 10) ...

@@ -10,27 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import REPO, process_state
-
-FIRST = """sockplay 1
-# Writing to a socket whose peer has closed.
-spawn server
-spawn client
-
-server: l = socket(tcp)                  = 3
-server: setsockopt(l, SO_REUSEADDR, 1)   = 0
-server: bind(l, 127.0.0.1:0)             = 0      # port 0: the kernel picks one
-server: listen(l, 8)                     = 0
-server: signal(SIGPIPE, catch)           = 0
-client: c = socket(tcp)                  = 3
-client: connect(c, server.l)             = 0      # the address that server's l is bound to
-server: a = accept(l)                    = 4
-client: close(c)                         = 0
-server: read(a, 100)                     = 0      # EOF: the FIN arrived
-server: write(a, "ping")                 = 4      # accepted; the peer answers with RST
-sleep 0.05
-server: write(a, "ping")                 = -1 EPIPE ! SIGPIPE
-"""
+from tests.conftest import FIRST, REPO, process_state
 
 # Blocking calls pending while later steps run, a forked child, waitpid, SIGPIPE's default,
 # options, UDP and IPv6: what the exported program must do as the lab does.

@@ -11,38 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import FIRST, PAIR_SCRIPT, REPO
 
-FIRST = """sockplay 1
-# Writing to a socket whose peer has closed.
-spawn server
-spawn client
-
-server: l = socket(tcp)                  = 3
-server: setsockopt(l, SO_REUSEADDR, 1)   = 0
-server: bind(l, 127.0.0.1:0)             = 0      # port 0: the kernel picks one
-server: listen(l, 8)                     = 0
-server: signal(SIGPIPE, catch)           = 0
-client: c = socket(tcp)                  = 3
-client: connect(c, server.l)             = 0      # the address that server's l is bound to
-server: a = accept(l)                    = 4
-client: close(c)                         = 0
-server: read(a, 100)                     = 0      # EOF: the FIN arrived
-server: write(a, "ping")                 = 4      # accepted; the peer answers with RST
-sleep 0.05
-server: write(a, "ping")                 = -1 EPIPE ! SIGPIPE
-"""
-
-BLOCKING = """sockplay 1
-spawn server
-spawn client
-server: l = socket(tcp)
-server: bind(l, 127.0.0.1:0)
-server: listen(l, 8)
-client: c = socket(tcp)
-client: connect(c, server.l)
-server: a = accept(l)
-server: read(a, 100) ...
+BLOCKING = PAIR_SCRIPT + """server: read(a, 100) ...
 client: write(c, "x")                    = 1
 server: ... = 1 "x"
 server: kid = fork()

@@ -9,23 +9,14 @@ import pytest
 
 from playground.runner import run_script
 from playground.script.parser import parse_script
-from tests.conftest import REPO
+from tests.conftest import PAIR_SCRIPT, REPO
 
 CONTRACT = next(
     (p for p in (REPO.parent / "shared" / "docs" / "script.md", REPO / "docs" / "script.md") if p.is_file()),
 )
 
 # The pending example uses server's `a` and client's `c` without setting them up.
-PRELUDE = """sockplay 1
-spawn server
-spawn client
-server: l = socket(tcp)
-server: bind(l, 127.0.0.1:0)
-server: listen(l, 8)
-client: c = socket(tcp)
-client: connect(c, server.l)
-server: a = accept(l)
-"""
+PRELUDE = PAIR_SCRIPT
 
 
 def examples() -> list[tuple[str, str]]:
