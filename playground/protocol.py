@@ -8,7 +8,6 @@ A frame is a 4-byte big-endian length then the marshalled tuple.
 from __future__ import annotations
 
 import marshal
-import os
 import struct
 
 HEADER = struct.Struct(">I")
@@ -24,33 +23,6 @@ ERROR = "error"  # (id, ERROR, message): the request itself was malformed
 def encode(message: tuple) -> bytes:
     body = marshal.dumps(message)
     return HEADER.pack(len(body)) + body
-
-
-def read_exact(fd: int, size: int) -> bytes | None:
-    """Read exactly size bytes from a blocking fd; None on EOF."""
-    chunks = []
-    remaining = size
-    while remaining:
-        chunk = os.read(fd, min(remaining, 1 << 20))
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
-
-
-def read_frame(fd: int) -> tuple | None:
-    """Read one message from a blocking fd; None when the peer is gone."""
-    header = read_exact(fd, HEADER.size)
-    if header is None:
-        return None
-    (size,) = HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise ValueError(f"control frame of {size} bytes is too large")
-    body = read_exact(fd, size)
-    if body is None:
-        return None
-    return marshal.loads(body)
 
 
 class FrameBuffer:
