@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean bytecode
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,17 +11,22 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-run: $(BIN)/.installed
+# An editable install leaves the sources uncompiled, and with PYTHONDONTWRITEBYTECODE set
+# (as on this machine) every start (and every lab process) would compile them again.
+bytecode: $(BIN)/.installed
+	$(BIN)/python -m compileall -q playground widgets
+
+run: bytecode
 	$(BIN)/sockplay
 
-test: $(BIN)/.installed
+test: bytecode
 	$(BIN)/ruff check playground widgets tests bench
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check playground widgets tests bench
 
-bench: $(BIN)/.installed
+bench: bytecode
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/steps_per_second.py
 	$(BIN)/python bench/capture_rate.py

@@ -23,6 +23,8 @@ SOL_PACKET = 263
 PACKET_IGNORE_OUTGOING = 23
 SO_TIMESTAMPNS = 35
 ETH_HEADER = 14
+# After delivering a batch, how long the reader lets packets gather before it reads again.
+GATHER_MS = 5
 TCP_FLAGS = (("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10), ("URG", 0x20))
 ICMP_TEXT = {
     (3, 0): "net unreachable", (3, 1): "host unreachable", (3, 3): "port unreachable",
@@ -240,19 +242,27 @@ class Capture:
         poller = select.poll()
         poller.register(self.sock.fileno(), select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        flush_only = select.poll()
+        flush_only.register(self._wake_r, select.POLLIN)
         flushing = False
         while not self._stop.is_set():
             try:
                 # Wait for the first frame, then drain what is queued and deliver it at once.
                 frame, ancdata, _flags, address = self.sock.recvmsg(65600, 64)
             except BlockingIOError:
+                delivered = bool(batch)
                 if batch:
                     self.deliver(batch)
                     batch = []
                 if flushing and self.drained is not None:
                     self.drained()
                 flushing = False
-                for fd, _ in poller.poll(100):
+                # Packets come in bursts: after a batch, let the next ones gather in the
+                # socket's buffer for a moment (a flush still ends the wait at once), so a
+                # stream costs a few wake-ups a second, not one per packet; each wake-up
+                # takes a core and the GIL from the lab's own work.
+                waiter = flush_only if delivered else poller
+                for fd, _ in waiter.poll(GATHER_MS if delivered else 100):
                     if fd == self._wake_r:
                         try:
                             os.read(self._wake_r, 64)

@@ -729,7 +729,7 @@ class Lab:
         With spin, poll the channel for a moment first: most calls return
         within microseconds, and sleeping in epoll costs more than that. With
         linger, the process polls for its next request a moment before it
-        sleeps (say so when the next call will be the same process's).
+        sleeps (say so when one of the next few calls will be the same process's).
         """
         assert self._loop is not None and step.actor is not None
         proc = self.process(step.actor)
@@ -794,6 +794,9 @@ class Lab:
         deadline = time.monotonic_ns() + SPIN_NS
         while not handle.future.done() and proc.channel is not None and time.monotonic_ns() < deadline:
             self._on_readable(proc)
+            # The process we wait for (or the next one, polling) may share this core:
+            # poll, but never keep the core from it.
+            os.sched_yield()
 
     def _mark_pending(self, handle: CallHandle) -> None:
         handle.timer = None

@@ -13,7 +13,7 @@ from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
 from playground.outcomes import divergence
-from playground.script.format import format_node
+from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, StateCheck, Step, Wire
 
 # How long a `~` line waits for the segment it expects, and a `state` line for its state.
@@ -21,6 +21,8 @@ WIRE_WAIT = 1.0
 STATE_WAIT = 1.0
 # How long a step marked `...` is given to return before it counts as blocked.
 BLOCK_GRACE = 0.05
+# How many lines ahead a process's next step counts as coming soon (see `_coming`).
+LOOKAHEAD = 2
 
 
 @dataclass
@@ -78,7 +80,9 @@ class Runner:
         self._wire_pos = 0
         self._step_start_ns = 0
         self._packet_arrived = asyncio.Event()
-        self._next_actor: str | None = None  # whose line comes next, if the runner knows
+        # Whose lines come in the next few steps, if the runner knows: those processes
+        # poll for their next request instead of sleeping (a wake-up costs more than a step).
+        self._coming: frozenset[str | None] = frozenset()
         lab.subscribe(self._observe)
 
     def _observe(self, event: Event) -> None:
@@ -100,7 +104,7 @@ class Runner:
             if isinstance(line.node, Repeat):
                 report.steps.extend(await self.run_repeat(line))
             else:
-                self._next_actor = _actor(script.lines[i + 1].node) if i + 1 < len(script.lines) else None
+                self._coming = frozenset(_actor(n.node) for n in script.lines[i + 1 : i + 1 + LOOKAHEAD])
                 report.steps.append(await self.run_line(line))
         return report
 
@@ -110,8 +114,9 @@ class Runner:
         reports = []
         for i in range(1, block.count + 1):
             for j, inner in enumerate(block.lines):
-                following = block.lines[(j + 1) % len(block.lines)].node
-                self._next_actor = _actor(following)
+                self._coming = frozenset(
+                    _actor(block.lines[(j + k) % len(block.lines)].node) for k in range(1, LOOKAHEAD + 1)
+                )
                 reports.append(await self.run_line(inner, iteration=i, first=j == 0))
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
         if self.on_step:
@@ -158,7 +163,7 @@ class Runner:
         if step.delay:
             await asyncio.sleep(step.delay * self._speed)
             step = dataclasses.replace(step, delay=None)
-        handle = self.lab.submit(step, spin=not step.blocks, linger=self._next_actor == step.actor)
+        handle = self.lab.submit(step, spin=not step.blocks, linger=step.actor in self._coming)
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)
@@ -191,7 +196,7 @@ class Runner:
             )
             return
         report.result = result
-        report.text = format_node(step, result.outcome)
+        report.text = f"{handle.text} {format_outcome(result.outcome)}"  # the step has no delay left
         if step.expect is not None:
             report.divergence = divergence(step.call.name, step.expect, result.outcome)
 
@@ -285,8 +290,6 @@ def _node_text(node: Step | Completion) -> str:
 
 
 def _outcome_text(outcome: Outcome) -> str:
-    from playground.script.format import format_outcome
-
     return format_outcome(outcome)
 
 

@@ -214,7 +214,7 @@ class Worker:
         """The next request; spins briefly first, since in a script the next one comes fast."""
         if self.inbox_queue:
             return self.inbox_queue.pop(0)
-        # Spin only when sockplay said the next step is ours (a script's next line):
+        # Spin only when sockplay said a step of ours comes soon (in a script's next lines):
         # otherwise the spin would take a core the process that is next needs.
         deadline = now() + (SPIN_NS if self.linger else 0)
         self.linger = False
