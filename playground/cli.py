@@ -70,13 +70,14 @@ def _register_commands(parser: argparse.ArgumentParser) -> None:
 
 
 def _wants_subcommands(argv: list[str]) -> bool:
-    """Whether the command line names anything but the TUI (or asks for help): if not, the
-    subcommands' modules need not load, and the TUI's first frame comes sooner."""
+    """Whether the command line names a subcommand from COMMAND_MODULES (or asks for the
+    top-level help): if not, their modules need not load, and the TUI's first frame (or
+    `run`'s first step) comes sooner."""
     for arg in argv:
         if arg in ("-h", "--help"):
             return True
         if not arg.startswith("-"):
-            return True
+            return arg != "run"
     return False
 
 
@@ -152,7 +153,6 @@ async def _run(
     ladder: str | None = None,
 ) -> int:
     from playground.lab import Lab
-    from playground.ladder import LadderRecorder
     from playground.runner import Runner
 
     lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
@@ -161,7 +161,11 @@ async def _run(
         print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
     stopped = stop_on_signals()
     printer.begin(lab)
-    recorder = LadderRecorder(lab) if ladder else None
+    recorder = None
+    if ladder:
+        from playground.ladder import LadderRecorder
+
+        recorder = LadderRecorder(lab)
     try:
         runner = Runner(lab, timeout, printer.step)
         runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
