@@ -24,6 +24,7 @@ from textual.reactive import var
 from textual.theme import Theme
 
 from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
+from widgets.gc_pacing import CollectorPacing
 from widgets.lesson_mode import LESSON_BINDINGS, LessonMode
 from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
@@ -130,6 +131,9 @@ class SockplayApp(LessonMode, App[int]):
         self._notified: deque[float] = deque()
         self._view_stale = False
         self._atexit_registered = False
+        self.collector_pacing = CollectorPacing()
+        self._events_seen = 0  # engine events so far (the tick tells a stream from a quiet lab)
+        self._events_at_tick = 0
         if deterministic:
             self.animation_level = "none"
 
@@ -197,6 +201,7 @@ class SockplayApp(LessonMode, App[int]):
         self.exit(1)
 
     async def on_unmount(self) -> None:
+        self.collector_pacing.release()
         self.recording.close()
         await self.session.shutdown()
         if self._atexit_registered and self.session.lab is not None:
@@ -243,6 +248,9 @@ class SockplayApp(LessonMode, App[int]):
                 screen.flush_log()
             except NoMatches:  # the screen is being taken down
                 pass
+        busy = self._events_seen != self._events_at_tick
+        self._events_at_tick = self._events_seen
+        self.collector_pacing.tick(busy)
 
     def watch_lab_view(self, view: LabView) -> None:
         if self.screen_stack:
@@ -255,6 +263,7 @@ class SockplayApp(LessonMode, App[int]):
 
     def _lab_event(self, event: Event) -> None:
         """Every engine event, in the event loop: cheap work only (the log batches itself)."""
+        self._events_seen += 1
         if isinstance(event, CallDone):
             self._refresh_wanted.set()
             outcome = event.result.outcome
