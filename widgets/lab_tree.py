@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import on
+from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Tree
@@ -69,6 +70,14 @@ def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False
 
 class LabTree(Tree[tuple]):
     """Processes, then their sockets; forked children under their parent."""
+
+    # Priority: the App runs these as the key arrives. Tree's own bindings run only after the key
+    # has gone to the tree and bubbled back up through its containers and the screen, one
+    # message queue (one turn of the event loop) each, which is slow while events stream in.
+    BINDINGS = [
+        Binding("up", "cursor_up", "Cursor Up", show=False, priority=True),
+        Binding("down", "cursor_down", "Cursor Down", show=False, priority=True),
+    ]
 
     view: var[LabView] = var(LabView)
 

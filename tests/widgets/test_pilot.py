@@ -71,6 +71,27 @@ async def test_spawn_from_the_ui():
         await log_line_with(pilot, "relay     + started")
 
 
+async def test_arrow_keys_move_the_lab_cursor_and_the_inspector_follows():
+    app = SockplayApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select(pilot, ("process", "server"))
+        screen = app.screen_stack[0]
+        screen.query_one("#lab-tree").focus()
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.selected == ("process", "client"), "client selected")
+        inspector = screen.query_one("#inspector")
+        await wait_for(pilot, lambda: inspector.border_title == "Inspector · client", "the Inspector on client")
+        await pilot.press("up")
+        await wait_for(pilot, lambda: screen.selected == ("process", "server"), "server selected again")
+        # In the command line the same keys walk the history, not the Lab pane.
+        await run_line(pilot, "server: s = socket(tcp)", "s = socket(tcp) = 3")
+        await pilot.press("colon", "up")
+        field = command_line(app).input
+        await wait_for(pilot, lambda: field.value == "server: s = socket(tcp)", "the last line from the history")
+        assert screen.selected == ("process", "server")
+
+
 async def test_socket_key_makes_a_socket_the_kernel_reports():
     app = SockplayApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -422,3 +443,4 @@ async def test_log_stays_fast_with_100k_entries():
         await pilot.press("F")  # nothing selected: back to all, a full relist
         await pilot.pause()
         assert time.perf_counter() - start < 3.0
+
