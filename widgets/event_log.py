@@ -17,14 +17,29 @@ from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Input, Label, Log
 
-from widgets.eventbook import KIND_OF_MARK, MARK_COLUMN, TIME_WIDTH, EventBook
+from widgets.eventbook import KIND_OF_MARK, MARK_COLUMN, MARKS, TIME_WIDTH, EventBook
 from widgets.fields import Field
 from widgets.palette import Palette
+from widgets.wire_model import PACKET_MARK
 
-__all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL"]
+__all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL", "line_cells"]
 
 TITLE_INTERVAL = 0.5  # the line count under the log changes at most this often (a border repaint)
 FLUSH_INTERVAL = 0.1  # seconds between batched writes to the log (the app's tick calls flush)
+
+
+# The characters of nearly every log line, each one cell wide: checking a line against them is
+# cheap, while measuring it is not (rich measures a line with a mark in it character by character).
+_ONE_CELL = frozenset(map(chr, range(0x20, 0x7F))) | frozenset(
+    ch for ch in "".join(MARKS.values()) + PACKET_MARK + "µ│↔…" if cell_len(ch) == 1
+)
+
+
+def line_cells(line: str) -> int:
+    """How many cells a log line takes (as Log measures it)."""
+    if _ONE_CELL.issuperset(line):
+        return len(line)
+    return cell_len(Log._process_line(line))
 
 
 class EventHighlighter(Highlighter):
@@ -116,11 +131,22 @@ class EventLog(Log):
             cache[y] = strip
         return strip
 
+    def _update_size(self, updates: int, lines: list[str]) -> None:
+        """Widen the log for a batch's widest line, here and now.
+
+        Log measures each batch in a thread worker: a worker per batch (its state messages
+        included), and a thread holding the GIL against the event loop while it measures.
+        """
+        widest = max(map(line_cells, lines), default=0)
+        if widest > self._width:
+            self._width = widest
+            self.virtual_size = Size(widest, self.line_count)
+
     def replace_line(self, index: int, line: str) -> None:
         if not 0 <= index < len(self._lines):
             return
         self._lines[index] = line
-        width = cell_len(self._process_line(line))
+        width = line_cells(line)
         if width > self._width:
             self._width = width
             self.virtual_size = Size(self._width, self.line_count)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from rich.cells import cell_len
 from textual.widgets import Input, Select, Switch
 
 from tests.widgets.helpers import (
@@ -22,6 +23,7 @@ from tests.widgets.helpers import (
     wait_for,
 )
 from widgets.app import SockplayApp
+from widgets.event_log import line_cells
 from widgets.help_screen import HelpScreen
 from widgets.inspector_panels import QueueBar
 from widgets.prompt import PromptScreen
@@ -444,3 +446,15 @@ async def test_log_stays_fast_with_100k_entries():
         await pilot.pause()
         assert time.perf_counter() - start < 3.0
 
+
+async def test_log_widens_for_its_widest_line():
+    app = SockplayApp(default_lab=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        book = app.session.book
+        log = events_pane(app).log_widget
+        for text in ("x" * 300, "中" * 200, "tab\tthen text"):
+            book.note(text, book.t0)
+            events_pane(app).flush()
+            widest = max(cell_len(log._process_line(line)) for line in log.lines)
+            assert log.virtual_size.width == widest == max(map(line_cells, log.lines))
