@@ -26,7 +26,6 @@ from pathlib import Path
 
 from playground.script.errors import ScriptError
 from playground.script.model import Line, Repeat, Script
-from playground.script.parser import parse_script
 
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
@@ -284,6 +283,8 @@ def _merge(into: Paragraphs, more: Paragraphs) -> None:
 
 def load_lesson(path: Path | str) -> Lesson:
     """Parse one lesson file; raises LessonError (a bad script, or bad metadata or prose)."""
+    from playground.script.parser import parse_script  # not at import: the TUI names lessons before it loads one
+
     path = Path(path)
     try:
         raw = path.read_bytes()
