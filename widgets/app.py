@@ -39,7 +39,12 @@ __all__ = ["SockplayApp", "keymap_file", "load_keymap", "run_replay"]
 
 POLL_INTERVAL = 0.25  # seconds between inspect() snapshots when nothing happens
 UI_TICK = 0.1  # the log's batched writes and the panes' new snapshot land together, in one frame
-REFRESH_GAP = 0.1  # at most one snapshot per this many seconds while calls stream in
+REFRESH_GAP = 0.1  # at most one snapshot per this many seconds after a call
+# While calls stream in (more than STREAM_EVENTS events in a REFRESH_GAP), snapshots are further
+# apart: each one repaints the Lab pane and the Inspector, and the frame that does is one of the
+# costliest the app draws.
+STREAM_REFRESH_GAP = 0.25
+STREAM_EVENTS = 20
 NOTIFY_BURST = 4  # notifications allowed per NOTIFY_WINDOW; the log keeps the rest
 NOTIFY_WINDOW = 2.0
 HINT = [
@@ -223,7 +228,10 @@ class SockplayApp(LessonMode, App[int]):
             await self._refresh_wanted.wait()
             self._refresh_wanted.clear()
             await self.refresh_lab(show_now=False)
+            seen = self._events_seen
             await asyncio.sleep(REFRESH_GAP)
+            if self._events_seen - seen > STREAM_EVENTS:
+                await asyncio.sleep(STREAM_REFRESH_GAP - REFRESH_GAP)
 
     async def refresh_lab(self, show_now: bool = True) -> None:
         """Take an inspect() snapshot; show it now, or at the next tick."""
