@@ -12,7 +12,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Input, Label, Log
@@ -95,6 +95,7 @@ class EventLog(Log):
     virtual_size = Reactive(Size(0, 0), layout=False)
 
     following = True  # the view stays on the newest line until the user scrolls away from it
+    _pass_style: Style | None = None
 
     def watch_virtual_size(self, size: Size) -> None:
         if self.is_mounted:
@@ -117,17 +118,39 @@ class EventLog(Log):
         if self.following and self.auto_scroll and self.scroll_y < self.max_scroll_y:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
-        """Log's own cache only keeps lines while text is selected: keep them always.
+    @property
+    def rich_style(self) -> Style:
+        """Computed once per render pass (Log asks for it for every line; it walks every ancestor's styles)."""
+        style = self._pass_style
+        return super().rich_style if style is None else style
 
-        refresh_lines (called by replace_line), clear and style updates drop cached lines, as in Log.
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """One render pass: the compositor asks for the lines in `crop`."""
+        self._pass_style = None
+        self._pass_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_style = None
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        """A line as Log renders it, kept in Log's cache always (Log keeps lines only while text is selected).
+
+        Unlike Log, the highlighter colours the line in place (rich's Highlighter copies it first)
+        and the line is measured cheaply (line_cells). refresh_lines (called by replace_line),
+        clear and style updates drop cached lines, as in Log.
         """
         if self.text_selection is not None:
             return super()._render_line_strip(y, rich_style)
         cache = self._render_line_cache
         strip = cache.get(y)
         if strip is None:
-            strip = super()._render_line_strip(y, rich_style)
+            line = self._process_line(self._lines[y])
+            text = Text(line, no_wrap=True)
+            text.stylize(rich_style)
+            if self.highlight:
+                self.highlighter.highlight(text)
+            strip = Strip(text.render(self.app.console), line_cells(line))
             cache[y] = strip
         return strip
 

@@ -26,8 +26,6 @@ async def settled(pilot) -> None:
     app._tick()
     await wait_for(pilot, lambda: not session.book.unwritten and not session.book.changed, "the log to be written")
     log = app.screen_stack[0].query_one("#event-log")
-    # Log measures its lines' width in a thread worker; its horizontal scrollbar depends on it.
-    await wait_for(pilot, lambda: all(w.is_finished for w in app.workers if w.node is log), "the log's width")
     # The log grows without laying out the screen (for speed); a layout places its scrollbar thumb exactly.
     log.refresh(layout=True)
     await pilot.pause()
