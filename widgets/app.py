@@ -39,6 +39,10 @@ __all__ = ["SockplayApp", "keymap_file", "load_keymap", "run_replay"]
 
 POLL_INTERVAL = 0.25  # seconds between inspect() snapshots when nothing happens
 UI_TICK = 0.1  # the log's batched writes and the panes' new snapshot land together, in one frame
+# While calls stream in (more than STREAM_EVENTS events since the last tick), the tick's news lands
+# this often instead: each time is a frame that redraws the whole log, and the fewer such frames,
+# the sooner a key press finds the event loop free.
+STREAM_TICK = 0.2
 REFRESH_GAP = 0.1  # at most one snapshot per this many seconds after a call
 # While calls stream in (more than STREAM_EVENTS events in a REFRESH_GAP), snapshots are further
 # apart: each one repaints the Lab pane and the Inspector, and the frame that does is one of the
@@ -139,6 +143,7 @@ class SockplayApp(LessonMode, App[int]):
         self.collector_pacing = CollectorPacing()
         self._events_seen = 0  # engine events so far (the tick tells a stream from a quiet lab)
         self._events_at_tick = 0
+        self._ticked_at = 0.0
         if deterministic:
             self.animation_level = "none"
 
@@ -247,6 +252,11 @@ class SockplayApp(LessonMode, App[int]):
         """One frame's worth of news: the latest snapshot and the log lines written since the last tick."""
         if not self._running:
             return
+        now = time.monotonic()
+        streaming = self._events_seen - self._events_at_tick > STREAM_EVENTS
+        if streaming and now - self._ticked_at < STREAM_TICK and not self.deterministic:
+            return
+        self._ticked_at = now
         if self._view_stale:
             self._view_stale = False
             self.lab_view = self.session.view()
