@@ -76,6 +76,7 @@ class Entry:
     duration_ns: int | None = None
     data: bytes | None = None
     shown: int = -1  # index among the lines written to the log, -1 if not written
+    line: str | None = None  # its rendered line, until the entry or the book's way of showing it changes
 
 
 def _body(step: Step, outcome=None, pending: bool = False) -> str:
@@ -102,7 +103,6 @@ class EventBook:
     """Every entry of the session, the filtered list that is shown, and what is still to be written."""
 
     def __init__(self, t0: int, deterministic: bool = False) -> None:
-        self.t0 = t0
         self.deterministic = deterministic
         self.entries: list[Entry] = []
         self.shown: list[Entry] = []
@@ -110,7 +110,34 @@ class EventBook:
         self.changed: set[int] = set()  # shown indices whose line must be rewritten
         self.by_call: dict[int, Entry] = {}
         self.filter: tuple[str, int | None] | None = None
-        self.hex = False
+        self._t0 = t0
+        self._hex = False
+
+    @property
+    def t0(self) -> int:
+        """The clock's start: times in the log are milliseconds since it."""
+        return self._t0
+
+    @t0.setter
+    def t0(self, t0: int) -> None:
+        if t0 != self._t0:
+            self._t0 = t0
+            self._forget_lines()
+
+    @property
+    def hex(self) -> bool:
+        """Whether lines show their data in hex too."""
+        return self._hex
+
+    @hex.setter
+    def hex(self, on: bool) -> None:
+        if on != self._hex:
+            self._hex = on
+            self._forget_lines()
+
+    def _forget_lines(self) -> None:
+        for entry in self.entries:
+            entry.line = None
 
     # Building entries.
 
@@ -215,12 +242,20 @@ class EventBook:
             self._touch(entry)
 
     def _touch(self, entry: Entry) -> None:
+        entry.line = None
         if entry.shown >= 0:
             self.changed.add(entry.shown)
 
     # Rendering.
 
     def render(self, entry: Entry) -> str:
+        """The entry's line (rendered once, then kept until the entry changes: a relist reuses it)."""
+        line = entry.line
+        if line is None:
+            line = entry.line = self.render_line(entry)
+        return line
+
+    def render_line(self, entry: Entry) -> str:
         if self.deterministic:
             time = "--.---".rjust(TIME_WIDTH)
         else:

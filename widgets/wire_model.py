@@ -110,8 +110,15 @@ class WireBook(EventBook):
         return "" if self.show == "both" else f" · {self.show} only"
 
     def render(self, entry: Entry) -> str:
+        if isinstance(entry, PacketEntry) and entry.packet is not None:
+            packet = entry.packet
+            if entry.labels != (packet.src_label, packet.dst_label):  # the lab has named its sockets since
+                entry.line = None
+        return super().render(entry)
+
+    def render_line(self, entry: Entry) -> str:
         if not isinstance(entry, PacketEntry) or entry.packet is None:
-            return super().render(entry)
+            return super().render_line(entry)
         packet = entry.packet
         if entry.process is None:
             entry.process = _owner(packet.src_label)
