@@ -7,7 +7,9 @@ would, and each key's latency is the time from sending it to the first frame dra
 the app reacted (the frame is also encoded for the terminal, as a real one would be).
 
 Two keys are measured: moving the Lab pane's cursor between two sockets (the Inspector
-follows) and typing a character in the command line.
+follows) and typing a character in the command line. Afterwards the bench checks that no call
+was dropped: each has its entry in the event book, the log widget holds every line, and the
+session's recording (written to a temporary file) has a line for each call.
 
     .venv/bin/python bench/tui_keypress_latency.py [--events 100000] [--json]
 """
@@ -17,8 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +35,7 @@ from playground.events import CallDone, CallStarted  # noqa: E402
 from playground.script.parser import parse_line  # noqa: E402
 from widgets.app import SockplayApp  # noqa: E402
 from widgets.command_line import CommandLine  # noqa: E402
+from widgets.event_log import EventLog  # noqa: E402
 from widgets.lab_tree import LabTree  # noqa: E402
 
 INFLIGHT = 100  # calls in flight at once (the engine's channel refuses far more)
@@ -41,8 +46,8 @@ PROBE_TIMEOUT = 2.0  # a key whose effect is not drawn by then counts as this la
 class ProbedApp(SockplayApp):
     """Notes when each frame is drawn, and encodes it as the terminal driver would."""
 
-    def __init__(self) -> None:
-        super().__init__(keymap={})
+    def __init__(self, record_path: Path | None = None) -> None:
+        super().__init__(keymap={}, record=record_path is not None, record_path=record_path)
         self.frames = 0
         self.probe = None  # (condition, sent_at, results list)
         self.encoded_bytes = 0
@@ -88,15 +93,34 @@ async def stream(app: ProbedApp, target_events: int, counter: list[int], rate: f
                 await asyncio.sleep(ahead)
 
 
+# A step line of a recording (not a comment, a directive or a blocked call's `... = ` line).
+_RECORDED_STEP = re.compile(r"^(?:\+[0-9.]+\s+)?[a-z][a-z0-9_-]*: (?!\.\.\. =)")
+
+
+def recorded_steps(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if _RECORDED_STEP.match(line))
+
+
 async def measure(args: argparse.Namespace) -> dict:
-    app = ProbedApp()
+    with tempfile.TemporaryDirectory(prefix="sockplay-bench-") as directory:
+        record_path = Path(directory) / "bench.sockplay"
+        result = await _measure(args, record_path)
+        # Every call the app started is a step line of the recording (closed when the app ended).
+        result["calls_recorded"] = recorded_steps(record_path)
+    return result
+
+
+async def _measure(args: argparse.Namespace, record_path: Path) -> dict:
+    app = ProbedApp(record_path)  # recorded, as every session is (to a temporary file)
     counter = [0]
+    calls = [0]  # every call started, the bench's and F2's
     result: dict = {}
     async with app.run_test(size=(120, 40)) as pilot:
         await asyncio.wait_for(app.lab_ready.wait(), 20)
         app.session.lab.subscribe(
             lambda e: counter.__setitem__(0, counter[0] + 1) if isinstance(e, (CallStarted, CallDone)) else None
         )
+        app.session.lab.subscribe(lambda e: calls.__setitem__(0, calls[0] + 1) if isinstance(e, CallStarted) else None)
         await pilot.press("f2")
         tree = app.screen.query_one(LabTree)
         deadline = time.monotonic() + 20
@@ -144,14 +168,20 @@ async def measure(args: argparse.Namespace) -> dict:
         await streamer
         elapsed = time.perf_counter() - start
         # Let the last batch reach the log, then check the log holds every call.
-        await pilot.pause(0.3)
-        log_lines = len(app.session.book.shown)
+        book = app.session.book
+        log = app.screen.query_one(EventLog)
+        deadline = time.monotonic() + 5
+        while (book.unwritten or book.changed) and time.monotonic() < deadline:
+            await pilot.pause(0.05)
         result = {
             "events": counter[0],
-        "rate_asked": args.rate or "max",
+            "rate_asked": args.rate or "max",
             "stream_seconds": round(elapsed, 2),
             "events_per_second": round(counter[0] / elapsed),
-            "log_lines": log_lines,
+            "log_lines": len(book.shown),
+            "log_widget_lines": log.line_count,
+            "calls_started": calls[0],
+            "calls_in_log": sum(1 for entry in book.entries if entry.call_id is not None),
             "frames": app.frames,
             "cursor_move": summary(cursor_latencies),
             "typing": summary(typing_latencies),
@@ -173,6 +203,13 @@ def summary(values: list[float]) -> dict:
     }
 
 
+def dropped(result: dict) -> int:
+    """Calls missing from the event log or the recording, and lines missing from the log widget."""
+    started = result["calls_started"]
+    return (max(0, started - result["calls_in_log"]) + max(0, started - result["calls_recorded"])
+            + max(0, result["log_lines"] - result["log_widget_lines"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -185,6 +222,9 @@ def main() -> None:
         return
     print(f"events streamed: {result['events']} in {result['stream_seconds']} s "
           f"({result['events_per_second']}/s); log lines: {result['log_lines']}; frames: {result['frames']}")
+    print(f"calls started: {result['calls_started']}; in the event log: {result['calls_in_log']}; "
+          f"recorded: {result['calls_recorded']}; log widget lines: {result['log_widget_lines']} "
+          f"({'none dropped' if dropped(result) == 0 else f'{dropped(result)} DROPPED'})")
     for name in ("cursor_move", "typing", "all_keys"):
         s = result[name]
         if s["n"]:

@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,7 +45,12 @@ async def stream(app: ProbedApp, calls: int) -> None:
 
 
 async def measure(args: argparse.Namespace) -> dict:
-    app = ProbedApp()
+    with tempfile.TemporaryDirectory(prefix="sockplay-bench-") as directory:
+        return await _measure(args, Path(directory) / "bench.sockplay")
+
+
+async def _measure(args: argparse.Namespace, record_path: Path) -> dict:
+    app = ProbedApp(record_path)  # recorded, as every session is (to a file removed afterwards)
     packets = [0]
     async with app.run_test(size=(120, 40)) as pilot:
         await asyncio.wait_for(app.lab_ready.wait(), 20)
