@@ -30,6 +30,7 @@ from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
 from widgets.session import DEFAULT_PROCESSES, LabSession
 from widgets.session_recording import SessionRecording
+from widgets.terminal_watch import input_fd, terminal_gone
 from widgets.view import LabView
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ STREAM_REFRESH_GAP = 0.25
 STREAM_EVENTS = 20
 NOTIFY_BURST = 4  # notifications allowed per NOTIFY_WINDOW; the log keeps the rest
 NOTIFY_WINDOW = 2.0
+TERMINAL_CHECK = 1.0  # seconds between checks that the terminal is still there
 HINT = [
     "server and client are real processes; each call goes to the kernel.",
     "Try F2: server listens, client connects, server accepts.",
@@ -205,6 +207,9 @@ class SockplayApp(LessonMode, App[int]):
                     loop.add_signal_handler(signum, self._terminated)
                 except (ValueError, RuntimeError, NotImplementedError):
                     pass
+            terminal = input_fd()
+            if terminal is not None:  # a terminal can also vanish without a SIGHUP
+                self.set_interval(TERMINAL_CHECK, lambda: terminal_gone(terminal) and self._terminated())
 
     def _terminated(self) -> None:
         """SIGHUP (the terminal closed) or SIGTERM: quit; on_unmount shuts the lab down and reaps it."""
