@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from textual.binding import Binding
 
 from playground.lessons.catalog import DEFAULT_LANGUAGE, LANGUAGES, LESSONS_DIR, Lesson, load_catalog
-from widgets.lesson_run import DIVERGED, PASSED, RUNNING, LessonRun
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loaded when a lesson opens, not before the app's first frame
     from playground.runner import Runner, StepReport
     from widgets.lesson_panel import LessonPanel
+    from widgets.lesson_run import LessonRun
 
 __all__ = ["LessonMode", "LESSON_BINDINGS", "run_lesson"]
 
@@ -112,6 +112,7 @@ class LessonMode:
         """Show the lesson and get a Runner on a lab with no processes yet (restarting it if it has any)."""
         from playground.runner import Runner
         from widgets.lesson_panel import LessonPanel
+        from widgets.lesson_run import LessonRun
 
         await self.lab_ready.wait()  # type: ignore[attr-defined]
         session = self.session  # type: ignore[attr-defined]
@@ -148,6 +149,7 @@ class LessonMode:
 
     async def _run_unit(self) -> None:
         from playground.script.model import Repeat
+        from widgets.lesson_run import DIVERGED, PASSED, RUNNING
 
         run, runner = self.lesson_run, self._lesson_runner
         assert run is not None and runner is not None
