@@ -103,7 +103,7 @@ def _string(text: str, start: int) -> tuple[bytes, int]:
     raise LineError(start + 1, "string is not closed: a \" is missing")
 
 
-def _address_token(text: str, start: int, host: str, after_host: int, ipv6: bool) -> tuple[Token, int]:
+def address_token(text: str, start: int, host: str, after_host: int, ipv6: bool) -> tuple[Token, int]:
     if after_host >= len(text) or text[after_host] != ":":
         example = "[::1]" if ipv6 else "127.0.0.1"
         raise LineError(start + 1, f"address {text[start:after_host]} needs a port, as in {example}:9000")
@@ -155,14 +155,14 @@ def tokenize(text: str) -> list[Token]:
             close = text.find("]", i)
             if close < 0:
                 raise LineError(i + 1, "'[' opens an IPv6 address that is not closed with ']'")
-            token, i = _address_token(text, i, text[i + 1 : close], close + 1, ipv6=True)
+            token, i = address_token(text, i, text[i + 1 : close], close + 1, ipv6=True)
             tokens.append(token)
             continue
         if ch in DIGITS or (ch in "-." and i + 1 < n and text[i + 1] in DIGITS):
             j = _NUMBER.match(text, i).end()  # type: ignore[union-attr]
             word = text[i:j]
             if word.count(".") == 3 and not word.startswith("-"):
-                token, i = _address_token(text, i, word, j, ipv6=False)
+                token, i = address_token(text, i, word, j, ipv6=False)
                 tokens.append(token)
                 continue
             if j < n and text[j] in NAME_START:
