@@ -47,7 +47,7 @@ from playground.events import (
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import LabError, resolve_call
-from playground.script.format import format_node
+from playground.script.format import format_call, format_node
 from playground.script.model import (
     Address,
     AddressArg,
@@ -69,6 +69,7 @@ PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
 SPAWN_TIMEOUT = 10.0
 RECV_BUFFER = 256 * 1024
 SPIN_NS = 150_000
+_WAKE_FRAME = protocol.encode((0, "wake", None))
 _PR_SET_CHILD_SUBREAPER = 36
 
 __all__ = ["Lab", "LabError", "Process", "CallHandle"]
@@ -723,13 +724,17 @@ class Lab:
         self._ids += 1
         return self._ids
 
-    def submit(self, step: Step, text: str | None = None, spin: bool = False, linger: bool = False) -> CallHandle:
+    def submit(
+        self, step: Step, text: str | None = None, spin: bool = False, linger: bool = False, wake: str | None = None,
+    ) -> CallHandle:
         """Send a step's call to its process; the handle's future gives the result.
 
         With spin, poll the channel for a moment first: most calls return
         within microseconds, and sleeping in epoll costs more than that. With
         linger, the process polls for its next request a moment before it
         sleeps (say so when one of the next few calls will be the same process's).
+        With wake, the process of that name starts polling now (name the process
+        whose call comes next): its wake-up overlaps this call instead of delaying its own.
         """
         assert self._loop is not None and step.actor is not None
         proc = self.process(step.actor)
@@ -748,6 +753,8 @@ class Lab:
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
+        if wake is not None and wake != proc.name:
+            self._wake(wake)
         self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
         if spin:
             self._spin_for(handle)
@@ -755,6 +762,16 @@ class Lab:
                 return handle
         handle.timer = self._loop.call_later(PENDING_AFTER, self._mark_pending, handle)
         return handle
+
+    def _wake(self, name: str) -> None:
+        """Have a process start polling for its next request now (it is next, after the call just sent)."""
+        proc = self.processes.get(name)
+        if proc is None or not proc.alive or proc.channel is None:
+            return
+        try:
+            self._send(proc, _WAKE_FRAME)
+        except OSError:
+            pass
 
     def _send(self, proc: Process, frame: bytes) -> None:
         """Send a frame without blocking the loop: what the channel cannot take now waits in order."""
@@ -901,8 +918,10 @@ class Lab:
 
 
 def _call_text(step: Step) -> str:
-    text = format_node(Step(step.actor, step.call, step.var))
-    return text
+    """`actor: [var = ]call(args)`: the step as written, without delay or outcome."""
+    if step.var:
+        return f"{step.actor}: {step.var} = {format_call(step.call)}"
+    return f"{step.actor}: {format_call(step.call)}"
 
 
 def _reap_all(pids: list[int], timeout: float) -> None:

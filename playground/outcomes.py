@@ -14,7 +14,8 @@ _READS = {"read", "recv", "recvfrom"}
 
 def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
     """The Outcome of a call from its raw result (or from the process's death)."""
-    signals = tuple(SIGNAL_NAMES.get(s, str(s)) for s in raw.get("signals", ()))
+    caught = raw.get("signals")
+    signals = tuple(SIGNAL_NAMES.get(s, str(s)) for s in caught) if caught else ()
     if death is not None:
         return Outcome(death=death, signals=signals)
     ret = raw["ret"]

@@ -83,6 +83,7 @@ class Runner:
         # Whose lines come in the next few steps, if the runner knows: those processes
         # poll for their next request instead of sleeping (a wake-up costs more than a step).
         self._coming: frozenset[str | None] = frozenset()
+        self._next: str | None = None  # whose line comes next
         lab.subscribe(self._observe)
 
     def _observe(self, event: Event) -> None:
@@ -105,6 +106,7 @@ class Runner:
                 report.steps.extend(await self.run_repeat(line))
             else:
                 self._coming = frozenset(_actor(n.node) for n in script.lines[i + 1 : i + 1 + LOOKAHEAD])
+                self._next = _actor(script.lines[i + 1].node) if i + 1 < len(script.lines) else None
                 report.steps.append(await self.run_line(line))
         return report
 
@@ -117,6 +119,7 @@ class Runner:
                 self._coming = frozenset(
                     _actor(block.lines[(j + k) % len(block.lines)].node) for k in range(1, LOOKAHEAD + 1)
                 )
+                self._next = _actor(block.lines[(j + 1) % len(block.lines)].node)
                 reports.append(await self.run_line(inner, iteration=i, first=j == 0))
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
         if self.on_step:
@@ -163,7 +166,8 @@ class Runner:
         if step.delay:
             await asyncio.sleep(step.delay * self._speed)
             step = dataclasses.replace(step, delay=None)
-        handle = self.lab.submit(step, spin=not step.blocks, linger=step.actor in self._coming)
+        handle = self.lab.submit(step, spin=not step.blocks, linger=step.actor in self._coming,
+                                  wake=self._next)
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)

@@ -302,6 +302,8 @@ class Worker:
             self._call(request_id, name, call_args)
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
+        elif op == "wake":
+            self.linger = True  # sockplay's next request is for us: poll for it instead of sleeping
         elif op == "ping":
             self.send((request_id, protocol.DONE, {"pid": os.getpid()}))
         else:

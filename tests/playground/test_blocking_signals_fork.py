@@ -185,3 +185,24 @@ async def test_sigchld_caught_when_child_exits(lab: Lab) -> None:
     event = await asyncio.wait_for(caught.get(), WAIT)
     assert event.signals == ("SIGCHLD",)
     assert (await outcome(lab, "a: waitpid(-1, WNOHANG)")).endswith("exited 0")
+
+
+async def test_waking_the_next_process_changes_no_outcome(lab: Lab) -> None:
+    """`wake` (the runner's hint that a process's call comes next) sends no reply and disturbs no call."""
+    await connected_pair(lab)
+    blocked = await pending(lab, "server: read(a, 100)")
+    from playground.script.parser import parse_line
+
+    write = parse_line('client: write(c, "hi")', lab.scope())
+    # Wake the server (one of its threads is blocked in read), then a process that does not exist,
+    # then the caller itself.
+    for wake in ("server", "nobody", "client"):
+        handle = lab.submit(write, spin=True, wake=wake)  # type: ignore[arg-type]
+        result = await asyncio.wait_for(handle.future, WAIT)
+        assert format_outcome(result.outcome) == "= 2"
+        if wake == "server":
+            first = await asyncio.wait_for(blocked.future, WAIT)
+            assert format_outcome(first.outcome) == '= 2 "hi"'
+    # The woken server answers its next calls, in order, each with its own outcome.
+    assert await outcome(lab, "server: read(a, 100)") == '= 4 "hihi"'
+    assert await outcome(lab, "server: getsockopt(a, TCP_NODELAY)") == "= 0"
