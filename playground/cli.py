@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
+import gc
 import json
 import os
 import signal
@@ -98,9 +98,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tui_command(args: argparse.Namespace) -> int:
+    # Loading the TUI (textual, asyncio, the widgets) makes tens of thousands of objects and
+    # no garbage: cycle collections meanwhile only cost time. The app turns the collector
+    # back on after its first frame.
+    gc.disable()
     try:
         from widgets.app import SockplayApp  # the TUI loads only when asked for
     except ImportError as exc:
+        gc.enable()
         print(f"sockplay: the TUI cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
     app = SockplayApp(allow_network=args.allow_network, record=not args.no_record, record_path=args.record,
@@ -138,6 +143,8 @@ def run_command(args: argparse.Namespace) -> int:
     host = args.host_network or args.host_network_run
     printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
     try:
+        import asyncio  # here, not at the top: the TUI's first frame comes sooner
+
         return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
     except KeyboardInterrupt:
         return 130
@@ -152,6 +159,8 @@ async def _run(
     pcap: str | None = None,
     ladder: str | None = None,
 ) -> int:
+    import asyncio
+
     from playground.lab import Lab
     from playground.runner import Runner
 
@@ -197,6 +206,8 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 def stop_on_signals() -> list[int]:
     """Make SIGTERM, SIGHUP and SIGINT cancel the current task (so the lab is shut down in its
     `finally`); the list returned gets the signal that did."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     stopped: list[int] = []
@@ -212,6 +223,8 @@ def stop_on_signals() -> list[int]:
 
 
 def stop_on_signals_off() -> None:
+    import asyncio
+
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.remove_signal_handler(signum)

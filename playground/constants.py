@@ -189,3 +189,7 @@ MAX_SCRIPT_BYTES = 64 * 1024 * 1024
 
 # How long a script's step may block before `run` and `replay --check` call it stuck.
 DEFAULT_STEP_TIMEOUT = 10.0
+
+# The languages a lesson's prose is written in (`#en`, `#zh`), the first being the default.
+LANGUAGES = ("en", "zh")
+DEFAULT_LANGUAGE = "en"

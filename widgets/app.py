@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import gc
 import os
 import signal
 import time
-import tomllib
 from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -90,8 +90,14 @@ def load_keymap(path: Path | None = None) -> dict[str, str]:
     """Binding id -> keys, from a TOML file of `"sockplay.read" = "ctrl+r"` lines (missing file: none)."""
     path = path or keymap_file()
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError):
+        text = path.read_text()
+    except OSError:
+        return {}
+    import tomllib  # only when there is a keymap to read
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
         return {}
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
@@ -175,6 +181,7 @@ class SockplayApp(LessonMode, App[int]):
         self.set_interval(UI_TICK, self._tick)
         # The lab starts after the first frame: the screen is up while the processes spawn.
         self.call_after_refresh(self.run_worker, self._boot(), group="boot", exit_on_error=False)
+        self.call_after_refresh(gc.enable)  # `sockplay` turns it off while the app loads (cli.tui_command)
 
     async def _boot(self) -> None:
         await self.session.start()

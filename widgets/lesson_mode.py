@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 from textual.binding import Binding
 
-from playground.lessons.catalog import DEFAULT_LANGUAGE, LANGUAGES, LESSONS_DIR, Lesson, load_catalog
+from playground.constants import DEFAULT_LANGUAGE, LANGUAGES
 
 if TYPE_CHECKING:  # loaded when a lesson opens, not before the app's first frame
+    from playground.lessons.catalog import Lesson
     from playground.runner import Runner, StepReport
     from widgets.lesson_panel import LessonPanel
     from widgets.lesson_run import LessonRun
@@ -90,6 +91,8 @@ class LessonMode:
 
     def action_lesson_pick(self) -> None:
         from textual.command import SimpleCommand
+
+        from playground.lessons.catalog import load_catalog
 
         lang = self.lesson_lang
         commands = []
@@ -203,12 +206,13 @@ def run_lesson(
     lang: str | None = None,
     allow_network: bool = False,
     host_network: bool = False,
-    directory: str | Path = LESSONS_DIR,
+    directory: str | Path | None = None,
 ) -> int:
     """`sockplay lesson NAME`: the TUI in lesson mode on a fresh lab; returns the exit code."""
+    from playground.lessons.catalog import LESSONS_DIR, Lesson, load_catalog
     from widgets.app import SockplayApp
 
-    catalog = load_catalog(directory)
+    catalog = load_catalog(LESSONS_DIR if directory is None else directory)
     lesson = catalog.find(name)
     if not isinstance(lesson, Lesson):
         print(f"sockplay: no runnable lesson named {name!r} (`sockplay lessons` lists them)", file=sys.stderr)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from playground.events import Event, Notice
-from playground.recording import Recorder
+
+if TYPE_CHECKING:  # the recorder loads with the lab, after the app's first frame
+    from playground.recording import Recorder
 
 __all__ = ["SessionRecording"]
 
@@ -50,6 +53,8 @@ class SessionRecording:
             return
         target = path if path is not None else self.requested_path
         try:
+            from playground.recording import Recorder
+
             self.recorder = Recorder(lab, target, header_extra=header_extra)
         except OSError as exc:
             self.recorder = None

@@ -24,11 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from playground.constants import DEFAULT_LANGUAGE, LANGUAGES
 from playground.script.errors import ScriptError
 from playground.script.model import Line, Repeat, Script
 
-LANGUAGES = ("en", "zh")
-DEFAULT_LANGUAGE = "en"
 LESSONS_DIR = Path(__file__).resolve().parent
 SUFFIX = ".sockplay"
 

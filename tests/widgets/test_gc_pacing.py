@@ -57,3 +57,18 @@ def test_cyclic_garbage_frozen_while_busy_is_collected_after(pacing):
     assert ref() is not None  # frozen: not even a full collection looks at it
     pacing.tick(busy=False, now=2.0)
     assert ref() is None and collected
+
+
+async def test_the_app_turns_the_collector_back_on_after_its_first_frame():
+    """`sockplay` loads the TUI with the collector off (nothing it makes then is garbage)."""
+    from tests.widgets.helpers import ready
+    from widgets.app import SockplayApp
+
+    gc.disable()
+    try:
+        app = SockplayApp(record=False)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(pilot)
+            assert gc.isenabled()
+    finally:
+        gc.enable()
