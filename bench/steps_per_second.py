@@ -6,7 +6,6 @@ Run: .venv/bin/python bench/steps_per_second.py [--steps N]
 from __future__ import annotations
 
 import argparse
-import compileall
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.compiled import compile_sources  # noqa: E402
 
 
 def generate(steps: int) -> str:
@@ -44,10 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=10_000)
     args = parser.parse_args()
-    # Measured as installed, with the modules compiled (`make bytecode`; an editable install
-    # leaves them as source, and PYTHONDONTWRITEBYTECODE would have every start compile them).
-    for package in ("playground", "widgets"):
-        compileall.compile_dir(REPO / package, quiet=1)
+    compile_sources()
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "generated.sockplay"
         script.write_text(generate(args.steps))

@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.compiled import compile_sources  # noqa: E402
+
 MINIMAL_APP = """
 from textual.app import App
 from textual.widgets import Static
@@ -96,6 +100,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    compile_sources()
     minimal_cmd = [sys.executable, "-c", MINIMAL_APP]
     sockplay_cmd = _sockplay_command()
     minimal, first_frame, lab_ready = [], [], []
