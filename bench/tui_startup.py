@@ -23,6 +23,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import time
 from pathlib import Path
@@ -101,6 +102,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     compile_sources()
+    # sockplay records each session, as it does for a user; the recordings go to a scratch directory.
+    state = tempfile.TemporaryDirectory(prefix="sockplay-bench-")
+    os.environ["XDG_STATE_HOME"] = state.name
     minimal_cmd = [sys.executable, "-c", MINIMAL_APP]
     sockplay_cmd = _sockplay_command()
     minimal, first_frame, lab_ready = [], [], []
