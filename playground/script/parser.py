@@ -369,10 +369,26 @@ def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:
     messages: dict[int, str] = {}
 
     def cut(match: re.Match[str]) -> str:
+        if _inside_string(body, match.start()):  # `write(s, "= -1 EX (y)")` is data
+            return match.group(0)
         messages[match.start()] = match.group(2).strip()
         return match.group(1) + " " * (len(match.group(0)) - len(match.group(1)))
 
     return _ERRNO_MESSAGE.sub(cut, body), messages
+
+
+def _inside_string(text: str, at: int) -> bool:
+    """Whether text[at] lies inside a string literal."""
+    inside = False
+    i = 0
+    while i < at:
+        if inside and text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == '"':
+            inside = not inside
+        i += 1
+    return inside
 
 
 def _seconds(tok: Token) -> float:

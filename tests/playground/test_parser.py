@@ -37,6 +37,14 @@ def test_errno_outcome_with_message_and_blocking_completion() -> None:
     assert isinstance(third, Completion) and third.expect.data == b"hello"  # type: ignore[union-attr]
 
 
+def test_an_errno_message_inside_a_string_is_data() -> None:
+    script = parse('a: write(s, "= -1 EX (y)") = -1 EPIPE (Broken pipe)\na: write(s, "\\"= -1 EX (z)") = 9\n')
+    first, second = (line.node for line in script.lines[-2:])
+    assert isinstance(first, Step) and first.call.args[1].value == b"= -1 EX (y)"  # type: ignore[union-attr]
+    assert first.expect.errno_message == "Broken pipe"  # type: ignore[union-attr]
+    assert isinstance(second, Step) and second.call.args[1].value == b'"= -1 EX (z)'  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [
