@@ -30,6 +30,7 @@ bench: bytecode
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/steps_per_second.py
 	$(BIN)/python bench/capture_rate.py
+	$(BIN)/python bench/idle_cost.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/tui_keypress_latency.py
 

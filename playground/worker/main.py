@@ -34,6 +34,11 @@ MACHINERY_SPAN = 32
 # Signals a lab process can catch; SIGKILL and SIGSTOP cannot be.
 CATCHABLE = [s for s in range(1, signal.NSIG) if s not in (signal.SIGKILL, signal.SIGSTOP, 32, 33)]
 MONITOR_TICK_NS = 3_000_000
+# With no call in progress for this long, the monitor waits longer between ticks (a signal
+# still wakes it at once, and the next call wakes it through a pipe): an idle lab process
+# then costs next to no CPU.
+DOZE_AFTER_NS = 200_000_000
+DOZE_TICK_NS = 250_000_000
 # How long the reader polls for the next request before sleeping: a wake-up
 # costs tens of microseconds on a VM, far more than a step's own work.
 SPIN_NS = 300_000
@@ -171,6 +176,12 @@ class Worker:
         self.sig_r, self.sig_w = _to_high(sig_r, self.floor), _to_high(sig_w, self.floor)
         for fd in (self.sig_r, self.sig_w):
             os.set_blocking(fd, False)
+        wake_r, wake_w = os.pipe()
+        self.wake_r, self.wake_w = _to_high(wake_r, self.floor), _to_high(wake_w, self.floor)
+        for fd in (self.wake_r, self.wake_w):
+            os.set_blocking(fd, False)
+        self.dozing = False  # the monitor is in a long wait: a call that starts must wake it
+        self.last_call_ns = now()
         self.reserve: tuple[int, int] | None = None
         self._make_reserve()
         self.signals = SignalLog(self.sig_r)
@@ -193,7 +204,7 @@ class Worker:
         self.reserve = (_to_high(a.detach(), self.floor), _to_high(b.detach(), self.floor))
 
     def machinery_fds(self) -> list[int]:
-        fds = [self.ctl, self.sig_r, self.sig_w]
+        fds = [self.ctl, self.sig_r, self.sig_w, self.wake_r, self.wake_w]
         if self.reserve:
             fds += list(self.reserve)
         return fds
@@ -255,11 +266,23 @@ class Worker:
         """Take over reading when the reader blocks; catch signals between calls."""
         me = threading.get_ident()
         seen = -1
-        timeout = libc.timespec(0, MONITOR_TICK_NS)
-        fds = (libc.pollfd * 1)(libc.pollfd(self.sig_r, 1, 0))
+        tick = libc.timespec(0, MONITOR_TICK_NS)
+        doze = libc.timespec(0, DOZE_TICK_NS)
+        fds = (libc.pollfd * 2)(libc.pollfd(self.sig_r, 1, 0), libc.pollfd(self.wake_r, 1, 0))
         while True:
+            # Dozing is announced before inflight is read: a call that starts after this
+            # read sees the announcement and wakes us; one that started before is seen here.
+            self.dozing = True
             idle = self.inflight == 0
-            libc.ppoll(fds, 1, ctypes.byref(timeout), _EMPTY if idle else _FULL)
+            dozing = idle and now() - self.last_call_ns > DOZE_AFTER_NS
+            self.dozing = dozing
+            libc.ppoll(fds, 2, ctypes.byref(doze if dozing else tick), _EMPTY if idle else _FULL)
+            self.dozing = False
+            if fds[1].revents:
+                try:
+                    os.read(self.wake_r, 64)
+                except BlockingIOError:
+                    pass
             if idle:
                 self._report_idle_signals()
             with self.role:
@@ -314,6 +337,11 @@ class Worker:
             self.inflight += 1
             self.call_counter += 1
             me = self.call_counter
+        if self.dozing:  # the monitor must tick again, in case this call blocks
+            try:
+                os.write(self.wake_w, b"w")
+            except BlockingIOError:
+                pass
         watch = bool(Handlers.catching) or name == "signal"
         fd_to_send = None
         libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)
@@ -360,6 +388,7 @@ class Worker:
             if caught:
                 result["signals"] = caught
         self._track(name, args, result)
+        self.last_call_ns = now()
         with self.role:
             self.inflight -= 1
         self.send((request_id, protocol.DONE, result), fd_to_send)
