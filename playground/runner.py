@@ -21,7 +21,7 @@ WIRE_WAIT = 1.0
 STATE_WAIT = 1.0
 # How long a step marked `...` is given to return before it counts as blocked.
 BLOCK_GRACE = 0.05
-# How many lines ahead a process's next step counts as coming soon (see `_coming`).
+# How many lines ahead a process's next step counts as coming soon (see `_following`).
 LOOKAHEAD = 2
 
 
@@ -80,10 +80,10 @@ class Runner:
         self._wire_pos = 0
         self._step_start_ns = 0
         self._packet_arrived = asyncio.Event()
-        # Whose lines come in the next few steps, if the runner knows: those processes
-        # poll for their next request instead of sleeping (a wake-up costs more than a step).
-        self._coming: frozenset[str | None] = frozenset()
-        self._next: str | None = None  # whose line comes next
+        # Whose lines come next (LOOKAHEAD of them), if the runner knows: the first is woken
+        # while the current call runs, and all poll for their next request instead of
+        # sleeping (a wake-up costs more than a step).
+        self._following: tuple[str | None, ...] = ()
         lab.subscribe(self._observe)
 
     def _observe(self, event: Event) -> None:
@@ -105,8 +105,7 @@ class Runner:
             if isinstance(line.node, Repeat):
                 report.steps.extend(await self.run_repeat(line))
             else:
-                self._coming = frozenset(_actor(n.node) for n in script.lines[i + 1 : i + 1 + LOOKAHEAD])
-                self._next = _actor(script.lines[i + 1].node) if i + 1 < len(script.lines) else None
+                self._following = tuple(_actor(n.node) for n in script.lines[i + 1 : i + 1 + LOOKAHEAD])
                 report.steps.append(await self.run_line(line))
         return report
 
@@ -116,10 +115,9 @@ class Runner:
         reports = []
         for i in range(1, block.count + 1):
             for j, inner in enumerate(block.lines):
-                self._coming = frozenset(
+                self._following = tuple(
                     _actor(block.lines[(j + k) % len(block.lines)].node) for k in range(1, LOOKAHEAD + 1)
                 )
-                self._next = _actor(block.lines[(j + 1) % len(block.lines)].node)
                 reports.append(await self.run_line(inner, iteration=i, first=j == 0))
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
         if self.on_step:
@@ -166,8 +164,9 @@ class Runner:
         if step.delay:
             await asyncio.sleep(step.delay * self._speed)
             step = dataclasses.replace(step, delay=None)
-        handle = self.lab.submit(step, spin=not step.blocks, linger=step.actor in self._coming,
-                                  wake=self._next)
+        following = self._following
+        handle = self.lab.submit(step, spin=not step.blocks, linger=step.actor in following,
+                                  wake=following[0] if following else None)
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)
