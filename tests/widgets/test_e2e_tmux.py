@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import children_of, process_state
+
 TMUX = shutil.which("tmux")
 SOCKPLAY = shutil.which("sockplay") or str(Path(sys.executable).with_name("sockplay"))
 
@@ -67,21 +69,6 @@ class Terminal:
         socket_file.unlink(missing_ok=True)
 
 
-def children(pid: int) -> list[int]:
-    out = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(entry))
-    return out
-
-
 def lab_workers(pids: list[int]) -> list[int]:
     out = []
     for pid in pids:
@@ -99,7 +86,7 @@ def test_sockplay_in_tmux_runs_lines_and_quits_cleanly():
         term.wait(lambda s: s.count("running") >= 2 and "client" in s, "the default lab")
         sockplay_pid = term.pane_pid()
         deadline = time.monotonic() + 10
-        while len(lab_workers(workers := children(sockplay_pid))) < 2 and time.monotonic() < deadline:
+        while len(lab_workers(workers := children_of(sockplay_pid))) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert len(lab_workers(workers)) == 2, f"expected server and client processes among {workers}"
 
@@ -141,7 +128,7 @@ def test_sockplay_in_tmux_runs_lines_and_quits_cleanly():
                 os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 pass
-        assert [pid for pid in children(sockplay_pid) if _running(pid)] == []
+        assert [pid for pid in children_of(sockplay_pid) if _running(pid)] == []
     finally:
         term.close()
 
@@ -153,7 +140,7 @@ def test_sigkill_mid_session_leaves_a_recording_that_replays(tmp_path: Path) -> 
         term.wait(lambda s: s.count("running") >= 2 and "client" in s, "the default lab")
         sockplay_pid = term.pane_pid()
         deadline = time.monotonic() + 10
-        while len(lab_workers(workers := children(sockplay_pid))) < 2 and time.monotonic() < deadline:
+        while len(lab_workers(workers := children_of(sockplay_pid))) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         term.keys(":")
         term.wait(lambda s: "n socket" not in s.rstrip().splitlines()[-1], "the command line to have focus")
@@ -189,8 +176,4 @@ def test_sigkill_mid_session_leaves_a_recording_that_replays(tmp_path: Path) -> 
 
 def _running(pid: int) -> bool:
     """Not a zombie: an orphan's zombie waits for its new parent, it runs no more."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rfind(")") + 2] != "Z"
+    return process_state(pid) not in (None, "Z")

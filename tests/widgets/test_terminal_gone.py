@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.widgets.test_e2e_tmux import _running, children, lab_workers
+from tests.conftest import children_of
+from tests.widgets.test_e2e_tmux import _running, lab_workers
 
 SOCKPLAY = shutil.which("sockplay") or str(Path(sys.executable).with_name("sockplay"))
 
@@ -45,7 +46,7 @@ def test_sockplay_ends_when_its_terminal_is_gone_without_a_sighup() -> None:
             if ready:
                 screen += os.read(master, 65536)
         deadline = time.monotonic() + 10
-        while len(workers := lab_workers(children(proc.pid))) < 2:
+        while len(workers := lab_workers(children_of(proc.pid))) < 2:
             assert time.monotonic() < deadline, "the lab's two processes did not start"
             time.sleep(0.05)
         os.close(master)
