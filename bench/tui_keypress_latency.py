@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from textual import events  # noqa: E402
 from textual._compositor import CompositorUpdate  # noqa: E402
+from textual.pilot import Pilot  # noqa: E402
 
 from playground.events import CallDone, CallStarted  # noqa: E402
 from playground.script.parser import parse_line  # noqa: E402
@@ -110,6 +111,19 @@ async def measure(args: argparse.Namespace) -> dict:
     return result
 
 
+async def connect_pair(app: ProbedApp, pilot: Pilot) -> LabTree:
+    """F2 (a connected pair), then the server's listener selected in the Lab pane."""
+    await pilot.press("f2")
+    tree = app.screen.query_one(LabTree)
+    deadline = time.monotonic() + 20
+    while app.lab_view.socket("server", 4) is None or app.lab_view.socket("client", 3) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("the pair did not connect")
+        await asyncio.sleep(0.01)
+    tree.select_key(("socket", "server", 3))
+    return tree
+
+
 async def _measure(args: argparse.Namespace, record_path: Path) -> dict:
     app = ProbedApp(record_path)  # recorded, as every session is (to a temporary file)
     counter = [0]
@@ -121,14 +135,7 @@ async def _measure(args: argparse.Namespace, record_path: Path) -> dict:
             lambda e: counter.__setitem__(0, counter[0] + 1) if isinstance(e, (CallStarted, CallDone)) else None
         )
         app.session.lab.subscribe(lambda e: calls.__setitem__(0, calls[0] + 1) if isinstance(e, CallStarted) else None)
-        await pilot.press("f2")
-        tree = app.screen.query_one(LabTree)
-        deadline = time.monotonic() + 20
-        while app.lab_view.socket("server", 4) is None or app.lab_view.socket("client", 3) is None:
-            if time.monotonic() > deadline:
-                raise SystemExit("the pair did not connect")
-            await asyncio.sleep(0.01)
-        tree.select_key(("socket", "server", 3))
+        tree = await connect_pair(app, pilot)
         await pilot.pause(0.2)
         counter[0] = 0
         start = time.perf_counter()

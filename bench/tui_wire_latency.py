@@ -26,12 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from textual import events  # noqa: E402
-from tui_keypress_latency import INFLIGHT, KEY_INTERVAL, PROBE_TIMEOUT, ProbedApp, summary  # noqa: E402
+from tui_keypress_latency import (  # noqa: E402
+    INFLIGHT,
+    KEY_INTERVAL,
+    PROBE_TIMEOUT,
+    ProbedApp,
+    connect_pair,
+    summary,
+)
 
 from playground.events import PacketsSeen  # noqa: E402
 from playground.script.parser import parse_line  # noqa: E402
 from widgets.event_log import EventsPane  # noqa: E402
-from widgets.lab_tree import LabTree  # noqa: E402
 
 
 async def stream(app: ProbedApp, calls: int) -> None:
@@ -58,14 +64,7 @@ async def _measure(args: argparse.Namespace, record_path: Path) -> dict:
             raise SystemExit(f"no packet capture: {app.session.lab.capture_reason}")
         app.session.lab.subscribe(
             lambda e: packets.__setitem__(0, packets[0] + len(e.packets)) if isinstance(e, PacketsSeen) else None)
-        await pilot.press("f2")
-        tree = app.screen.query_one(LabTree)
-        deadline = time.monotonic() + 20
-        while app.lab_view.socket("server", 4) is None or app.lab_view.socket("client", 3) is None:
-            if time.monotonic() > deadline:
-                raise SystemExit("the pair did not connect")
-            await asyncio.sleep(0.01)
-        tree.select_key(("socket", "server", 3))
+        tree = await connect_pair(app, pilot)
         tree.focus()
         await pilot.pause(0.2)
         packets[0] = 0
