@@ -19,12 +19,14 @@ bytecode: $(BIN)/.installed
 run: bytecode
 	$(BIN)/sockplay
 
-test: bytecode
-	$(BIN)/ruff check playground widgets tests bench
+test: bytecode lint
 	$(BIN)/python -m pytest -q
 
+# ruff (rules and format), the layers (import-linter, pyproject.toml), the types (mypy).
 lint: $(BIN)/.installed
 	$(BIN)/ruff check playground widgets tests bench
+	$(BIN)/ruff format --check playground widgets tests bench
+	$(BIN)/lint-imports --no-cache
 
 bench: bytecode
 	$(BIN)/python bench/engine_overhead.py

@@ -72,8 +72,9 @@ def pct(values: list[float], p: float) -> float:
 async def measure(lab: Lab, label: str, load) -> None:
     assert lab.capture is not None and lab.network.packet_socket is not None
     seen = [0]
-    unsubscribe = lab.subscribe(lambda e: seen.__setitem__(0, seen[0] + len(e.packets))
-                                if isinstance(e, PacketsSeen) else None)
+    unsubscribe = lab.subscribe(
+        lambda e: seen.__setitem__(0, seen[0] + len(e.packets)) if isinstance(e, PacketsSeen) else None
+    )
     drops(lab.network.packet_socket)  # reading the statistics resets them
     stop, late = asyncio.Event(), []
     probe = asyncio.create_task(lateness_probe(stop, late))
@@ -85,10 +86,12 @@ async def measure(lab: Lab, label: str, load) -> None:
     await probe
     unsubscribe()
     kernel_packets, dropped = drops(lab.network.packet_socket)
-    print(f"{label}: {seen[0]} packets decoded in {elapsed:.2f} s ({seen[0] / elapsed:,.0f}/s); "
-          f"kernel passed {kernel_packets} frames, dropped {dropped}; "
-          f"controller CPU {100 * cpu / elapsed:.0f}%; event loop late p50 {pct(late, 0.5):.1f} ms, "
-          f"p99 {pct(late, 0.99):.1f} ms")
+    print(
+        f"{label}: {seen[0]} packets decoded in {elapsed:.2f} s ({seen[0] / elapsed:,.0f}/s); "
+        f"kernel passed {kernel_packets} frames, dropped {dropped}; "
+        f"controller CPU {100 * cpu / elapsed:.0f}%; event loop late p50 {pct(late, 0.5):.1f} ms, "
+        f"p99 {pct(late, 0.99):.1f} ms"
+    )
 
 
 async def main(seconds: float) -> None:
@@ -104,14 +107,20 @@ async def main(seconds: float) -> None:
 
         async def flood() -> None:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-c", FLOOD, str(lab.network.holder_pid), "5000", str(seconds),
-                stdout=subprocess.PIPE)
+                sys.executable, "-c", FLOOD, str(lab.network.holder_pid), "5000", str(seconds), stdout=subprocess.PIPE
+            )
             out, _ = await proc.communicate()
             print(f"generator sent {int(out):,} datagrams ({int(out) / seconds:,.0f}/s)")
 
         await measure(lab, "UDP flood", flood)
-        for line in ("server: l = socket(tcp)", "server: bind(l, 127.0.0.1:0)", "server: listen(l, 8)",
-                     "client: c = socket(tcp)", "client: connect(c, server.l)", "server: a = accept(l)"):
+        for line in (
+            "server: l = socket(tcp)",
+            "server: bind(l, 127.0.0.1:0)",
+            "server: listen(l, 8)",
+            "client: c = socket(tcp)",
+            "client: connect(c, server.l)",
+            "server: a = accept(l)",
+        ):
             await lab.run_line(line)
 
         async def bulk() -> None:

@@ -53,7 +53,10 @@ def main() -> None:
         start = time.perf_counter()
         result = subprocess.run(
             [sys.executable, "-m", "playground.cli", "run", str(script)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         elapsed = time.perf_counter() - start
     if result.returncode != 0:

@@ -213,8 +213,11 @@ def summary(values: list[float]) -> dict:
 def dropped(result: dict) -> int:
     """Calls missing from the event log or the recording, and lines missing from the log widget."""
     started = result["calls_started"]
-    return (max(0, started - result["calls_in_log"]) + max(0, started - result["calls_recorded"])
-            + max(0, result["log_lines"] - result["log_widget_lines"]))
+    return (
+        max(0, started - result["calls_in_log"])
+        + max(0, started - result["calls_recorded"])
+        + max(0, result["log_lines"] - result["log_widget_lines"])
+    )
 
 
 def main() -> None:
@@ -227,16 +230,22 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"events streamed: {result['events']} in {result['stream_seconds']} s "
-          f"({result['events_per_second']}/s); log lines: {result['log_lines']}; frames: {result['frames']}")
-    print(f"calls started: {result['calls_started']}; in the event log: {result['calls_in_log']}; "
-          f"recorded: {result['calls_recorded']}; log widget lines: {result['log_widget_lines']} "
-          f"({'none dropped' if dropped(result) == 0 else f'{dropped(result)} DROPPED'})")
+    print(
+        f"events streamed: {result['events']} in {result['stream_seconds']} s "
+        f"({result['events_per_second']}/s); log lines: {result['log_lines']}; frames: {result['frames']}"
+    )
+    print(
+        f"calls started: {result['calls_started']}; in the event log: {result['calls_in_log']}; "
+        f"recorded: {result['calls_recorded']}; log widget lines: {result['log_widget_lines']} "
+        f"({'none dropped' if dropped(result) == 0 else f'{dropped(result)} DROPPED'})"
+    )
     for name in ("cursor_move", "typing", "all_keys"):
         s = result[name]
         if s["n"]:
-            print(f"{name:12} n={s['n']:4}  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:6.1f} ms  "
-                  f"max {s['max_ms']:6.1f} ms")
+            print(
+                f"{name:12} n={s['n']:4}  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:6.1f} ms  "
+                f"max {s['max_ms']:6.1f} ms"
+            )
     p99 = result["all_keys"].get("p99_ms")
     print(f"target p99 < 100 ms: {'met' if p99 is not None and p99 < 100 else 'NOT met'}")
 

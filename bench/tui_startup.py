@@ -57,8 +57,9 @@ def run_once(command: list[str], markers: list[bytes], timeout: float = 30.0) ->
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="40")
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
-                            start_new_session=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        command, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True, start_new_session=True, cwd=ROOT
+    )
     os.close(slave)
     seen = b""
     times: list[float] = []
@@ -127,9 +128,11 @@ def main() -> None:
         return
     print(f"median of {args.runs} runs, 120x40 pty:")
     print(f"  minimal Textual app, first screen: {result['minimal_app_ms']} ms")
-    print(f"  sockplay, first frame:             {result['sockplay_first_frame_ms']} ms "
-          f"({result['first_frame_ratio']}x the minimal app; target 1.5x: "
-          f"{'met' if result['first_frame_ratio'] <= 1.5 else 'NOT met'})")
+    print(
+        f"  sockplay, first frame:             {result['sockplay_first_frame_ms']} ms "
+        f"({result['first_frame_ratio']}x the minimal app; target 1.5x: "
+        f"{'met' if result['first_frame_ratio'] <= 1.5 else 'NOT met'})"
+    )
     print(f"  sockplay, server and client shown: {result['sockplay_lab_ready_ms']} ms")
 
 

@@ -63,7 +63,8 @@ async def _measure(args: argparse.Namespace, record_path: Path) -> dict:
         if app.session.lab.capture is None:
             raise SystemExit(f"no packet capture: {app.session.lab.capture_reason}")
         app.session.lab.subscribe(
-            lambda e: packets.__setitem__(0, packets[0] + len(e.packets)) if isinstance(e, PacketsSeen) else None)
+            lambda e: packets.__setitem__(0, packets[0] + len(e.packets)) if isinstance(e, PacketsSeen) else None
+        )
         tree = await connect_pair(app, pilot)
         tree.focus()
         await pilot.pause(0.2)
@@ -120,13 +121,17 @@ def main() -> None:
     if args.json:
         print(json.dumps(result))
         return
-    print(f"calls: {result['calls']}, packets captured: {result['packets']} in {result['stream_seconds']} s "
-          f"({result['packets_per_second']}/s); log entries: {result['log_entries']}; frames: {result['frames']}")
+    print(
+        f"calls: {result['calls']}, packets captured: {result['packets']} in {result['stream_seconds']} s "
+        f"({result['packets_per_second']}/s); log entries: {result['log_entries']}; frames: {result['frames']}"
+    )
     for name in ("cursor_move", "toggle_calls_packets"):
         s = result[name]
         if s["n"]:
-            print(f"{name:21} n={s['n']:4}  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:6.1f} ms  "
-                  f"max {s['max_ms']:6.1f} ms")
+            print(
+                f"{name:21} n={s['n']:4}  p50 {s['p50_ms']:6.1f} ms  p99 {s['p99_ms']:6.1f} ms  "
+                f"max {s['max_ms']:6.1f} ms"
+            )
 
 
 if __name__ == "__main__":

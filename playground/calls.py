@@ -49,12 +49,17 @@ class CallSpec:
 CALLS: dict[str, CallSpec] = {
     spec.name: spec
     for spec in (
-        CallSpec("socket", (KIND,), defines="fd",
-                 summary="create a socket: socket(tcp), socket(udp6), socket(AF_INET, SOCK_STREAM)"),
+        CallSpec(
+            "socket",
+            (KIND,),
+            defines="fd",
+            summary="create a socket: socket(tcp), socket(udp6), socket(AF_INET, SOCK_STREAM)",
+        ),
         CallSpec("setsockopt", (FD, OPTION, OPTVAL), summary="set an option"),
         CallSpec("getsockopt", (FD, OPTION), summary="read an option's value"),
-        CallSpec("fcntl", (FD, NONBLOCK), (BIT,),
-                 summary="fcntl(fd, O_NONBLOCK, 1) sets the flag; without a value reads it"),
+        CallSpec(
+            "fcntl", (FD, NONBLOCK), (BIT,), summary="fcntl(fd, O_NONBLOCK, 1) sets the flag; without a value reads it"
+        ),
         CallSpec("bind", (FD, ADDR), summary="give the socket a local address"),
         CallSpec("listen", (FD,), (BACKLOG,), summary="accept connections (backlog defaults to 128)"),
         CallSpec("accept", (FD,), defines="fd", summary="take a connection from the queue"),

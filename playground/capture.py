@@ -27,11 +27,21 @@ ETH_HEADER = 14
 GATHER_MS = 5
 TCP_FLAGS = (("FIN", 0x01), ("SYN", 0x02), ("RST", 0x04), ("PSH", 0x08), ("ACK", 0x10), ("URG", 0x20))
 ICMP_TEXT = {
-    (3, 0): "net unreachable", (3, 1): "host unreachable", (3, 3): "port unreachable",
-    (3, 4): "fragmentation needed", (11, 0): "TTL exceeded", (0, 0): "echo reply", (8, 0): "echo request",
+    (3, 0): "net unreachable",
+    (3, 1): "host unreachable",
+    (3, 3): "port unreachable",
+    (3, 4): "fragmentation needed",
+    (11, 0): "TTL exceeded",
+    (0, 0): "echo reply",
+    (8, 0): "echo request",
 }
-ICMP6_TEXT = {(1, 4): "port unreachable", (1, 0): "no route", (1, 3): "address unreachable",
-              (128, 0): "echo request", (129, 0): "echo reply"}
+ICMP6_TEXT = {
+    (1, 4): "port unreachable",
+    (1, 0): "no route",
+    (1, 3): "address unreachable",
+    (128, 0): "echo request",
+    (129, 0): "echo reply",
+}
 PREVIEW = 48
 
 
@@ -121,8 +131,19 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
         bits = off_flags & 0x3F
         flags = tuple(name for name, bit in TCP_FLAGS if bits & bit)
         payload = frame[offset + header : end]
-        return Packet(t_ns, "TCP", (src, sport), (dst, dport), len(payload), flags, seq, ack,
-                      window=window, preview=payload[:PREVIEW], frame=frame)
+        return Packet(
+            t_ns,
+            "TCP",
+            (src, sport),
+            (dst, dport),
+            len(payload),
+            flags,
+            seq,
+            ack,
+            window=window,
+            preview=payload[:PREVIEW],
+            frame=frame,
+        )
     if proto == 17 and end - offset >= 8:
         sport, dport, length = struct.unpack_from("!HHH", frame, offset)
         payload = frame[offset + 8 : end]
@@ -132,8 +153,16 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
         table = ICMP_TEXT if proto == 1 else ICMP6_TEXT
         text = table.get((kind, code), f"type {kind} code {code}")
         about = _icmp_about(frame, offset + 8, proto)
-        return Packet(t_ns, "ICMP" if proto == 1 else "ICMPv6", (src, 0), (dst, 0), end - offset - 8,
-                      icmp=text, icmp_about=about, frame=frame)
+        return Packet(
+            t_ns,
+            "ICMP" if proto == 1 else "ICMPv6",
+            (src, 0),
+            (dst, 0),
+            end - offset - 8,
+            icmp=text,
+            icmp_about=about,
+            frame=frame,
+        )
     return None
 
 
@@ -169,8 +198,9 @@ class PcapWriter:
         with self.lock:
             if self.file.closed:
                 return
-            self.file.write(struct.pack("=IIII", wall_ns // 1_000_000_000, wall_ns % 1_000_000_000,
-                                        len(frame), len(frame)))
+            self.file.write(
+                struct.pack("=IIII", wall_ns // 1_000_000_000, wall_ns % 1_000_000_000, len(frame), len(frame))
+            )
             self.file.write(frame)
             self.file.flush()
 
@@ -181,7 +211,6 @@ class PcapWriter:
 
 class Capture:
     """Reads the lab's loopback in a thread; `deliver` gets batches of Packets (in that thread)."""
-
 
     def __init__(
         self,
@@ -275,8 +304,14 @@ class Capture:
             if address[2] != self.keep_type:
                 continue
             now = time.monotonic()
-            wall = next((struct.unpack("=qq", data[:16]) for level, kind, data in ancdata
-                         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS), None)
+            wall = next(
+                (
+                    struct.unpack("=qq", data[:16])
+                    for level, kind, data in ancdata
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
+                ),
+                None,
+            )
             wall_ns = wall[0] * 1_000_000_000 + wall[1] if wall else time.clock_gettime_ns(time.CLOCK_REALTIME)
             if now - refreshed > 1.0:
                 offset, refreshed = self._clock_offset(), now

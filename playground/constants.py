@@ -34,44 +34,80 @@ _TCP = int(socket.IPPROTO_TCP)
 OPTIONS: dict[str, OptionSpec] = {
     spec.name: spec
     for spec in (
-        OptionSpec("SO_REUSEADDR", _SOL, socket.SO_REUSEADDR, "bool",
-                   summary="allow bind while an old connection sits in TIME-WAIT"),
-        OptionSpec("SO_REUSEPORT", _SOL, socket.SO_REUSEPORT, "bool",
-                   summary="let several sockets bind the same port"),
-        OptionSpec("SO_KEEPALIVE", _SOL, socket.SO_KEEPALIVE, "bool",
-                   summary="probe an idle connection"),
-        OptionSpec("SO_LINGER", _SOL, socket.SO_LINGER, "linger",
-                   summary="{on, seconds}: {1, 0} makes close send RST"),
-        OptionSpec("SO_RCVBUF", _SOL, socket.SO_RCVBUF, "int",
-                   summary="receive buffer size (the kernel doubles what is set)"),
-        OptionSpec("SO_SNDBUF", _SOL, socket.SO_SNDBUF, "int",
-                   summary="send buffer size (the kernel doubles what is set)"),
-        OptionSpec("SO_RCVTIMEO", _SOL, socket.SO_RCVTIMEO, "timeval",
-                   summary="seconds a blocking read waits before EAGAIN"),
-        OptionSpec("SO_SNDTIMEO", _SOL, socket.SO_SNDTIMEO, "timeval",
-                   summary="seconds a blocking write waits before EAGAIN"),
-        OptionSpec("SO_ERROR", _SOL, socket.SO_ERROR, "errno", readonly=True,
-                   summary="pending error (read clears it)"),
-        OptionSpec("SO_BROADCAST", _SOL, socket.SO_BROADCAST, "bool",
-                   summary="allow sending to a broadcast address"),
-        OptionSpec("SO_RCVLOWAT", _SOL, socket.SO_RCVLOWAT, "int",
-                   summary="bytes a read waits for"),
-        OptionSpec("TCP_NODELAY", _TCP, socket.TCP_NODELAY, "bool", tcp_only=True,
-                   summary="turn Nagle's algorithm off"),
-        OptionSpec("TCP_CORK", _TCP, socket.TCP_CORK, "bool", tcp_only=True,
-                   summary="hold partial segments until uncorked"),
-        OptionSpec("TCP_QUICKACK", _TCP, socket.TCP_QUICKACK, "bool", tcp_only=True,
-                   summary="ACK at once instead of delaying"),
-        OptionSpec("TCP_KEEPIDLE", _TCP, socket.TCP_KEEPIDLE, "int", tcp_only=True,
-                   summary="idle seconds before the first keepalive probe"),
-        OptionSpec("TCP_KEEPINTVL", _TCP, socket.TCP_KEEPINTVL, "int", tcp_only=True,
-                   summary="seconds between keepalive probes"),
-        OptionSpec("TCP_KEEPCNT", _TCP, socket.TCP_KEEPCNT, "int", tcp_only=True,
-                   summary="unanswered probes before the connection is dead"),
-        OptionSpec("TCP_USER_TIMEOUT", _TCP, socket.TCP_USER_TIMEOUT, "int", tcp_only=True,
-                   summary="ms unacknowledged data may wait before ETIMEDOUT"),
-        OptionSpec("IPV6_V6ONLY", int(socket.IPPROTO_IPV6), socket.IPV6_V6ONLY, "bool",
-                   ipv6_only=True, summary="an IPv6 socket refuses IPv4-mapped peers"),
+        OptionSpec(
+            "SO_REUSEADDR",
+            _SOL,
+            socket.SO_REUSEADDR,
+            "bool",
+            summary="allow bind while an old connection sits in TIME-WAIT",
+        ),
+        OptionSpec("SO_REUSEPORT", _SOL, socket.SO_REUSEPORT, "bool", summary="let several sockets bind the same port"),
+        OptionSpec("SO_KEEPALIVE", _SOL, socket.SO_KEEPALIVE, "bool", summary="probe an idle connection"),
+        OptionSpec("SO_LINGER", _SOL, socket.SO_LINGER, "linger", summary="{on, seconds}: {1, 0} makes close send RST"),
+        OptionSpec(
+            "SO_RCVBUF", _SOL, socket.SO_RCVBUF, "int", summary="receive buffer size (the kernel doubles what is set)"
+        ),
+        OptionSpec(
+            "SO_SNDBUF", _SOL, socket.SO_SNDBUF, "int", summary="send buffer size (the kernel doubles what is set)"
+        ),
+        OptionSpec(
+            "SO_RCVTIMEO", _SOL, socket.SO_RCVTIMEO, "timeval", summary="seconds a blocking read waits before EAGAIN"
+        ),
+        OptionSpec(
+            "SO_SNDTIMEO", _SOL, socket.SO_SNDTIMEO, "timeval", summary="seconds a blocking write waits before EAGAIN"
+        ),
+        OptionSpec("SO_ERROR", _SOL, socket.SO_ERROR, "errno", readonly=True, summary="pending error (read clears it)"),
+        OptionSpec("SO_BROADCAST", _SOL, socket.SO_BROADCAST, "bool", summary="allow sending to a broadcast address"),
+        OptionSpec("SO_RCVLOWAT", _SOL, socket.SO_RCVLOWAT, "int", summary="bytes a read waits for"),
+        OptionSpec(
+            "TCP_NODELAY", _TCP, socket.TCP_NODELAY, "bool", tcp_only=True, summary="turn Nagle's algorithm off"
+        ),
+        OptionSpec(
+            "TCP_CORK", _TCP, socket.TCP_CORK, "bool", tcp_only=True, summary="hold partial segments until uncorked"
+        ),
+        OptionSpec(
+            "TCP_QUICKACK", _TCP, socket.TCP_QUICKACK, "bool", tcp_only=True, summary="ACK at once instead of delaying"
+        ),
+        OptionSpec(
+            "TCP_KEEPIDLE",
+            _TCP,
+            socket.TCP_KEEPIDLE,
+            "int",
+            tcp_only=True,
+            summary="idle seconds before the first keepalive probe",
+        ),
+        OptionSpec(
+            "TCP_KEEPINTVL",
+            _TCP,
+            socket.TCP_KEEPINTVL,
+            "int",
+            tcp_only=True,
+            summary="seconds between keepalive probes",
+        ),
+        OptionSpec(
+            "TCP_KEEPCNT",
+            _TCP,
+            socket.TCP_KEEPCNT,
+            "int",
+            tcp_only=True,
+            summary="unanswered probes before the connection is dead",
+        ),
+        OptionSpec(
+            "TCP_USER_TIMEOUT",
+            _TCP,
+            socket.TCP_USER_TIMEOUT,
+            "int",
+            tcp_only=True,
+            summary="ms unacknowledged data may wait before ETIMEDOUT",
+        ),
+        OptionSpec(
+            "IPV6_V6ONLY",
+            int(socket.IPPROTO_IPV6),
+            socket.IPV6_V6ONLY,
+            "bool",
+            ipv6_only=True,
+            summary="an IPv6 socket refuses IPv4-mapped peers",
+        ),
     )
 }
 

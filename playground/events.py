@@ -112,6 +112,14 @@ class Notice:
 
 
 Event = (
-    ProcessStarted | CallStarted | CallPending | CallDone | SignalCaught | ProcessEnded | ProcessReaped
-    | DirectiveDone | Notice | PacketsSeen
+    ProcessStarted
+    | CallStarted
+    | CallPending
+    | CallDone
+    | SignalCaught
+    | ProcessEnded
+    | ProcessReaped
+    | DirectiveDone
+    | Notice
+    | PacketsSeen
 )

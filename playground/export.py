@@ -46,9 +46,30 @@ RUNTIME = Path(__file__).with_name("export_runtime.py")
 RULE = "# " + "═" * 77
 # Names the runtime already imports (the experiment imports the others it uses).
 _RUNTIME_NAMES = {
-    "AF_INET", "AF_INET6", "IPPROTO_IPV6", "IPPROTO_TCP", "IPPROTO_UDP", "SHUT_RD", "SHUT_RDWR", "SHUT_WR",
-    "SOCK_DGRAM", "SOCK_STREAM", "SOL_SOCKET", "O_NONBLOCK", "WNOHANG", "WUNTRACED", "POLLERR", "POLLHUP",
-    "POLLIN", "POLLNVAL", "POLLOUT", "POLLPRI", "POLLRDHUP", "SIG_DFL", "SIG_IGN", "CATCH",
+    "AF_INET",
+    "AF_INET6",
+    "IPPROTO_IPV6",
+    "IPPROTO_TCP",
+    "IPPROTO_UDP",
+    "SHUT_RD",
+    "SHUT_RDWR",
+    "SHUT_WR",
+    "SOCK_DGRAM",
+    "SOCK_STREAM",
+    "SOL_SOCKET",
+    "O_NONBLOCK",
+    "WNOHANG",
+    "WUNTRACED",
+    "POLLERR",
+    "POLLHUP",
+    "POLLIN",
+    "POLLNVAL",
+    "POLLOUT",
+    "POLLPRI",
+    "POLLRDHUP",
+    "SIG_DFL",
+    "SIG_IGN",
+    "CATCH",
 }
 _LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6"}
 
@@ -97,7 +118,7 @@ class _Exporter:
             "",
             *body,
             "",
-            "if __name__ == \"__main__\":",
+            'if __name__ == "__main__":',
             "    main()",
             "",
         ]
@@ -114,8 +135,9 @@ class _Exporter:
         shown = _shown(line)
         if isinstance(node, Repeat):
             out.append("")
-            out.append(f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run "
-                       f"{node.count} times")
+            out.append(
+                f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {node.count} times"
+            )
             out.append(f"{indent}with repeat({node.count}):")
             for inner in node.lines:
                 out.extend(self.line(inner, indent + "    "))
@@ -127,8 +149,10 @@ class _Exporter:
             out.append(f"{indent}spawn({line.number}, {_q(node.name)})  # line {line.number}: {shown}")
         elif isinstance(node, Kill):
             self.imports["signal"].add(node.signal)
-            out.append(f"{indent}kill({line.number}, {_q(node.name)}, {node.signal}, ends_it={self.fatal(node)})"
-                       f"  # line {line.number}: {shown}")
+            out.append(
+                f"{indent}kill({line.number}, {_q(node.name)}, {node.signal}, ends_it={self.fatal(node)})"
+                f"  # line {line.number}: {shown}"
+            )
         elif isinstance(node, Sleep):
             out.append(f"{indent}sleep({line.number}, {node.seconds!r})  # line {line.number}: {shown}")
         elif isinstance(node, Completion):
@@ -136,15 +160,18 @@ class _Exporter:
                 self.longest_outcome_wait = max(self.longest_outcome_wait, node.delay)
             delay = f", delay={node.delay!r}" if node.delay else ""
             out.append(f"{indent}# ── line {line.number}: {shown}")
-            out.append(f"{indent}outcome({line.number}, {_q(node.actor or '')}{delay})  "
-                       f"# the outcome of {node.actor}'s oldest blocked call")
+            out.append(
+                f"{indent}outcome({line.number}, {_q(node.actor or '')}{delay})  "
+                f"# the outcome of {node.actor}'s oldest blocked call"
+            )
         elif isinstance(node, Step):
             out.append("")
             out.append(f"{indent}# ── line {line.number}: {shown}")
             out.extend(indent + text for text in self.step(line.number, node))
         else:  # a line this program cannot act on (`~`: the packets a step sends)
-            out.append(f"{indent}# line {line.number}: {shown}  (not checked here: this program does not capture "
-                       "packets)")
+            out.append(
+                f"{indent}# line {line.number}: {shown}  (not checked here: this program does not capture packets)"
+            )
         return out
 
     def fatal(self, node: Kill) -> bool:

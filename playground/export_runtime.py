@@ -420,8 +420,17 @@ def step(line, actor, text, blocks=False, delay=None, refs=()):
     """The function below is the call that `actor` makes at this line of the script."""
 
     def register(fn):
-        entry = Entry("step", line, actor=actor, text=text, fn=fn, blocks=blocks, delay=delay, refs=refs,
-                      main_thread=text.startswith("signal("))
+        entry = Entry(
+            "step",
+            line,
+            actor=actor,
+            text=text,
+            fn=fn,
+            blocks=blocks,
+            delay=delay,
+            refs=refs,
+            main_thread=text.startswith("signal("),
+        )
         STEPS[line] = entry
         (_blocks[-1] if _blocks else PLAN).append(entry)
         return fn
@@ -506,8 +515,9 @@ def _pump(timeout):
         proc.waiting.discard(message["id"])
         if "child" in result and fds:
             child = result["child"]
-            PROCS[child["name"]] = Proc(child["name"], child["pid"], socketlib.socket(fileno=fds[0]), False,
-                                        proc.addresses)
+            PROCS[child["name"]] = Proc(
+                child["name"], child["pid"], socketlib.socket(fileno=fds[0]), False, proc.addresses
+            )
         RESULTS[message["id"]] = result
 
 
@@ -595,8 +605,15 @@ def _outcome_text(result):
     return text
 
 
-POLL_NAMES = [("POLLIN", POLLIN), ("POLLPRI", POLLPRI), ("POLLOUT", POLLOUT), ("POLLRDHUP", POLLRDHUP),
-              ("POLLERR", POLLERR), ("POLLHUP", POLLHUP), ("POLLNVAL", POLLNVAL)]
+POLL_NAMES = [
+    ("POLLIN", POLLIN),
+    ("POLLPRI", POLLPRI),
+    ("POLLOUT", POLLOUT),
+    ("POLLRDHUP", POLLRDHUP),
+    ("POLLERR", POLLERR),
+    ("POLLHUP", POLLHUP),
+    ("POLLNVAL", POLLNVAL),
+]
 
 
 def _address_text(address):

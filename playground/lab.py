@@ -30,6 +30,7 @@ from pathlib import Path
 from playground import protocol
 from playground.capture import Capture, Packet, PcapWriter
 from playground.constants import DEFAULT_IGNORED, SIGNAL_NAMES, SIGNALS, STOPPING, TCP_STATES
+from playground.errors import LabError
 from playground.events import (
     CallDone,
     CallPending,
@@ -46,7 +47,7 @@ from playground.events import (
 )
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
-from playground.resolve import LabError, resolve_call
+from playground.resolve import resolve_call
 from playground.script.format import format_call, format_node
 from playground.script.model import (
     Address,
@@ -214,8 +215,12 @@ class Lab:
 
     def _is_lab_packet(self, packet: Packet) -> bool:
         ports = self._lab_ports
-        return packet.src[1] in ports or packet.dst[1] in ports or (
-            packet.icmp_about is not None and (packet.icmp_about[0][1] in ports or packet.icmp_about[1][1] in ports)
+        return (
+            packet.src[1] in ports
+            or packet.dst[1] in ports
+            or (
+                packet.icmp_about is not None and (packet.icmp_about[0][1] in ports or packet.icmp_about[1][1] in ports)
+            )
         )
 
     def _packets_from_thread(self, packets: list[Packet]) -> None:
@@ -398,10 +403,14 @@ class Lab:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
         debug = os.environ.get("SOCKPLAY_DEBUG")
         child = subprocess.Popen(
-            [sys.executable, "-S", "-c",
-             f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); "
-             f"from playground.worker.main import main; main()", str(theirs.fileno()),
-             *self.network.worker_args()],
+            [
+                sys.executable,
+                "-S",
+                "-c",
+                f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); from playground.worker.main import main; main()",
+                str(theirs.fileno()),
+                *self.network.worker_args(),
+            ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -471,7 +480,7 @@ class Lab:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 usable = len(payload) - len(payload) % 4
                 for i in range(0, usable, 4):
-                    proc.fd_queue.append(int.from_bytes(payload[i:i + 4], sys.byteorder))
+                    proc.fd_queue.append(int.from_bytes(payload[i : i + 4], sys.byteorder))
         if not data:
             assert self._loop is not None
             self._loop.remove_reader(proc.channel.fileno())
@@ -725,7 +734,12 @@ class Lab:
         return self._ids
 
     def submit(
-        self, step: Step, text: str | None = None, spin: bool = False, linger: bool = False, wake: str | None = None,
+        self,
+        step: Step,
+        text: str | None = None,
+        spin: bool = False,
+        linger: bool = False,
+        wake: str | None = None,
     ) -> CallHandle:
         """Send a step's call to its process; the handle's future gives the result.
 

@@ -41,16 +41,41 @@ if TYPE_CHECKING:
     from playground.lab import Lab
 
 __all__ = [
-    "CallNote", "Column", "Connection", "Ladder", "LadderBuilder", "LadderRecorder", "LadderSet", "Row",
-    "build_ladder", "build_ladders", "connections", "infer", "ladder_svg", "ladder_text", "samples_from_inspect",
-    "samples_from_kernel", "segment_label",
+    "CallNote",
+    "Column",
+    "Connection",
+    "Ladder",
+    "LadderBuilder",
+    "LadderRecorder",
+    "LadderSet",
+    "Row",
+    "build_ladder",
+    "build_ladders",
+    "connections",
+    "infer",
+    "ladder_svg",
+    "ladder_text",
+    "samples_from_inspect",
+    "samples_from_kernel",
+    "segment_label",
 ]
 
 CLOSED, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED = "CLOSED", "LISTEN", "SYN-SENT", "SYN-RECV", "ESTABLISHED"
 FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT = "FIN-WAIT-1", "FIN-WAIT-2", "CLOSING", "TIME-WAIT"
 CLOSE_WAIT, LAST_ACK = "CLOSE-WAIT", "LAST-ACK"
-STATES = (CLOSED, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, CLOSING, TIME_WAIT,
-          CLOSE_WAIT, LAST_ACK)
+STATES = (
+    CLOSED,
+    LISTEN,
+    SYN_SENT,
+    SYN_RECV,
+    ESTABLISHED,
+    FIN_WAIT_1,
+    FIN_WAIT_2,
+    CLOSING,
+    TIME_WAIT,
+    CLOSE_WAIT,
+    LAST_ACK,
+)
 
 # A kernel sample taken this shortly after one of the connection's segments may have been read
 # while the kernel was still processing it (the capture stamps a segment just before TCP sees it),
@@ -283,7 +308,8 @@ def _advance(machine: _Machine, packet: Packet, sender: int) -> _Machine:
     if fin:
         fins[sender] = (packet.relative_seq + packet.length + (1 if syn else 0) + 1) % _SEQ_SPACE
         states[sender] = {ESTABLISHED: FIN_WAIT_1, SYN_RECV: FIN_WAIT_1, CLOSE_WAIT: LAST_ACK}.get(
-            states[sender], states[sender])
+            states[sender], states[sender]
+        )
     # What receiving it did to the receiver: the SYN, then the ACK, then the FIN (RFC 793, 3.9).
     state = states[receiver]
     if syn and not ack:
@@ -302,7 +328,8 @@ def _advance(machine: _Machine, packet: Packet, sender: int) -> _Machine:
             state = {FIN_WAIT_1: FIN_WAIT_2, CLOSING: TIME_WAIT, LAST_ACK: CLOSED}.get(state, state)
     if fin:
         state = {ESTABLISHED: CLOSE_WAIT, SYN_RECV: CLOSE_WAIT, FIN_WAIT_1: CLOSING, FIN_WAIT_2: TIME_WAIT}.get(
-            state, state)
+            state, state
+        )
     states[receiver] = state
     return _Machine((states[0], states[1]), (fins[0], fins[1]))
 
@@ -391,8 +418,9 @@ class LadderBuilder:
     """
 
     def __init__(self, first: Packet, t0_ns: int = 0) -> None:
-        self.ladder = Ladder([Column(first.src, first.src_label), Column(first.dst, first.dst_label)],
-                             (CLOSED, CLOSED), [], t0_ns)
+        self.ladder = Ladder(
+            [Column(first.src, first.src_label), Column(first.dst, first.dst_label)], (CLOSED, CLOSED), [], t0_ns
+        )
         self.packets: list[Packet] = []
         self.first_ns = first.t_ns
         self.syn_seq: dict[tuple[str, int], int] = {}  # the raw seq of each side's SYN
@@ -456,8 +484,11 @@ class LadderBuilder:
     def add_call(self, note: CallNote, side: int) -> int:
         """A call made on this side's socket: one row where it began; a call that blocked gets a
         second where it returned (see `_split`)."""
-        if note.blocked or note.end_ns - note.t_ns >= BLOCKED_NS or (note.name in WAITING_CALLS and
-                                                                     note.end_ns > note.t_ns):
+        if (
+            note.blocked
+            or note.end_ns - note.t_ns >= BLOCKED_NS
+            or (note.name in WAITING_CALLS and note.end_ns > note.t_ns)
+        ):
             event = self._event(note.t_ns, 0, "call", side, note=note)
             if not self._split(note, side):
                 self._long_calls.append(event)  # drawn once, unless a segment turns up while it ran
@@ -476,11 +507,15 @@ class LadderBuilder:
         # What the process sent during its last call was that call's doing, not its end's.
         limit = note.t_ns - DEATH_LOOKBACK_NS
         for event in reversed(self._events):
-            if event.kind in ("call", "return") and event.note is not None and event.note.process == note.process \
-                    and event.t_ns <= note.t_ns:
+            if (
+                event.kind in ("call", "return")
+                and event.note is not None
+                and event.note.process == note.process
+                and event.t_ns <= note.t_ns
+            ):
                 limit = max(limit, event.note.end_ns or event.t_ns)
                 break
-        for event in self._events[bisect_right(self._keys, (limit, 9, 0)):]:
+        for event in self._events[bisect_right(self._keys, (limit, 9, 0)) :]:
             if event.t_ns > note.t_ns:
                 break
             if event.kind == "packet" and event.side == side:
@@ -575,7 +610,7 @@ class LadderBuilder:
         """Recompute the rows from event `start` on (just that one when it came last)."""
         rows = self.ladder.rows
         if start < len(self._events):
-            del rows[self._rows_before[start]:]
+            del rows[self._rows_before[start] :]
         machine = _Machine(self.ladder.initial) if start == 0 else self._before[start]
         for j in range(start, len(self._events)):
             self._before[j] = machine
@@ -614,17 +649,31 @@ class LadderBuilder:
             packet = event.packet
             assert packet is not None
             machine = _advance(machine, packet, event.side)
-            row = Row("segment", event.t_ns, t_ms, event.side,
-                      segment_label(packet.flags, packet.relative_seq, packet.relative_ack, packet.length),
-                      machine.states, _changed(before, machine.states), None, tuple(packet.flags),
-                      packet.relative_seq, packet.relative_ack, packet.length, packet.window, packet.preview, packet)
+            row = Row(
+                "segment",
+                event.t_ns,
+                t_ms,
+                event.side,
+                segment_label(packet.flags, packet.relative_seq, packet.relative_ack, packet.length),
+                machine.states,
+                _changed(before, machine.states),
+                None,
+                tuple(packet.flags),
+                packet.relative_seq,
+                packet.relative_ack,
+                packet.length,
+                packet.window,
+                packet.preview,
+                packet,
+            )
             return machine, row
         if event.kind == "sample":
             if event.state == machine.states[event.side] or self._near_packet(event.t_ns, event.slack):
                 return machine, None
             machine = machine.with_state(event.side, event.state)
-            return machine, Row("kernel", event.t_ns, t_ms, event.side, event.state, machine.states,
-                                _changed(before, machine.states))
+            return machine, Row(
+                "kernel", event.t_ns, t_ms, event.side, event.state, machine.states, _changed(before, machine.states)
+            )
         note = event.note
         assert note is not None
         if event.kind == "call":
@@ -635,8 +684,16 @@ class LadderBuilder:
             text = f"... {note.outcome}"
         else:
             text = note.text
-        return machine, Row("call" if event.kind != "end" else "end", event.t_ns, t_ms, event.side, text,
-                            machine.states, (False, False), note.process)
+        return machine, Row(
+            "call" if event.kind != "end" else "end",
+            event.t_ns,
+            t_ms,
+            event.side,
+            text,
+            machine.states,
+            (False, False),
+            note.process,
+        )
 
 
 def _changed(before: tuple[str, str], after: tuple[str, str]) -> tuple[bool, bool]:
@@ -848,8 +905,12 @@ class LadderSet:
                 if slot.during is not None:
                     start, end, label = slot.during
                     first = builder.packets[0] if builder.packets else None
-                    if first is not None and start <= first.t_ns <= end and first.flags == ("SYN",) and \
-                            builder.ladder.columns[0].label in (None, label):
+                    if (
+                        first is not None
+                        and start <= first.t_ns <= end
+                        and first.flags == ("SYN",)
+                        and builder.ladder.columns[0].label in (None, label)
+                    ):
                         builder.ladder.columns[0].label = label
                         builder.ladder._touched(0)
                         found = (index, 0)
@@ -1122,7 +1183,8 @@ class LadderRecorder:
 # Where East Asian wide characters may be (box drawing and the arrows' triangles are not among them).
 _MAYBE_WIDE = re.compile(
     "[\u1100-\u115f\u231a-\u23ff\u25fd-\u27bf\u2b1b-\u2b55\u2e80-\ua4cf\ua960-\ua97f\uac00-\ud7a3"
-    "\uf900-\ufaff\ufe10-\ufe6f\uff00-\uff60\uffe0-\uffe6\U0001f000-\U0001faff\U00020000-\U0003fffd]")
+    "\uf900-\ufaff\ufe10-\ufe6f\uff00-\uff60\uffe0-\uffe6\U0001f000-\U0001faff\U00020000-\U0003fffd]"
+)
 
 
 def _cells(text: str) -> int:
@@ -1161,7 +1223,7 @@ class _Canvas:
         if _cells(text) == len(text):  # one cell a character: copy it in at once
             start, end = max(x, 0), min(x + len(text), len(self.cells))
             if start < end:
-                self.cells[start:end] = text[start - x:end - x]
+                self.cells[start:end] = text[start - x : end - x]
             return
         for ch in text:
             if 0 <= x < len(self.cells):
@@ -1258,9 +1320,17 @@ def ladder_text(ladder: Ladder, width: int = 80, times: bool | None = None, star
 _CHAR = 7.22  # width of a 12 px monospace character
 _FLAG_COLOURS = (("RST", "#c62828"), ("SYN", "#2e7d32"), ("FIN", "#1565c0"))
 _STATE_COLOURS = {
-    ESTABLISHED: "#e8f5e9", CLOSED: "#eeeeee", LISTEN: "#f3e5f5", SYN_SENT: "#fff8e1", SYN_RECV: "#fff8e1",
-    TIME_WAIT: "#fff3e0", CLOSE_WAIT: "#e3f2fd", LAST_ACK: "#e3f2fd", FIN_WAIT_1: "#e3f2fd",
-    FIN_WAIT_2: "#e3f2fd", CLOSING: "#e3f2fd",
+    ESTABLISHED: "#e8f5e9",
+    CLOSED: "#eeeeee",
+    LISTEN: "#f3e5f5",
+    SYN_SENT: "#fff8e1",
+    SYN_RECV: "#fff8e1",
+    TIME_WAIT: "#fff3e0",
+    CLOSE_WAIT: "#e3f2fd",
+    LAST_ACK: "#e3f2fd",
+    FIN_WAIT_1: "#e3f2fd",
+    FIN_WAIT_2: "#e3f2fd",
+    CLOSING: "#e3f2fd",
 }
 
 
@@ -1331,8 +1401,13 @@ def ladder_svg(ladders: Ladder | Sequence[Ladder], title: str | None = None) -> 
         + "".join(
             f'<marker id="arrow-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" '
             f'orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>\n'
-            for name, colour in (("rst", "#c62828"), ("syn", "#2e7d32"), ("fin", "#1565c0"), ("data", "#212121"),
-                                 ("ack", "#757575"))
+            for name, colour in (
+                ("rst", "#c62828"),
+                ("syn", "#2e7d32"),
+                ("fin", "#1565c0"),
+                ("data", "#212121"),
+                ("ack", "#757575"),
+            )
         )
         + "<style>\n"
         ".title { font-weight: bold; font-size: 14px; }\n"
@@ -1355,8 +1430,16 @@ def _marker(flags: Sequence[str], length: int) -> str:
     return "data" if length else "ack"
 
 
-def _svg_ladder(body: list[str], ladder: Ladder, number: int, y: float, gutter: float, x_left: float,
-                x_right: float, side_width: float) -> float:
+def _svg_ladder(
+    body: list[str],
+    ladder: Ladder,
+    number: int,
+    y: float,
+    gutter: float,
+    x_left: float,
+    x_right: float,
+    side_width: float,
+) -> float:
     xs = (x_left, x_right)
     columns = ladder.columns
     title = f"{number}. {ladder.title}   {columns[0].address_text} ⇄ {columns[1].address_text}"
@@ -1366,8 +1449,10 @@ def _svg_ladder(body: list[str], ladder: Ladder, number: int, y: float, gutter: 
     for x, column in zip(xs, columns, strict=True):
         body.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" class="column">{_xml(column.name)}</text>')
         if column.label:
-            body.append(f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" class="address">'
-                        f'{_xml(column.address_text)}</text>')
+            body.append(
+                f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" class="address">'
+                f"{_xml(column.address_text)}</text>"
+            )
     y += 24
     top = y
     lines_at = len(body)
@@ -1379,10 +1464,13 @@ def _svg_ladder(body: list[str], ladder: Ladder, number: int, y: float, gutter: 
             w = _width(value) * 11 / 12 + 10
             x = xs[side] - 8 - w if side == 0 else xs[side] + 8
             fill = _STATE_COLOURS.get(value, "#ffffff")
-            body.append(f'<rect x="{x:.1f}" y="{y - 11:.1f}" width="{w:.1f}" height="16" rx="3" fill="{fill}" '
-                        f'stroke="#9e9e9e"/>')
-            body.append(f'<text x="{x + w / 2:.1f}" y="{y + 1:.1f}" text-anchor="middle" class="state">'
-                        f'{_xml(value)}</text>')
+            body.append(
+                f'<rect x="{x:.1f}" y="{y - 11:.1f}" width="{w:.1f}" height="16" rx="3" fill="{fill}" '
+                f'stroke="#9e9e9e"/>'
+            )
+            body.append(
+                f'<text x="{x + w / 2:.1f}" y="{y + 1:.1f}" text-anchor="middle" class="state">{_xml(value)}</text>'
+            )
         return y + 22
 
     y = states(ladder.initial, (True, True), y + 8)
@@ -1397,14 +1485,19 @@ def _svg_ladder(body: list[str], ladder: Ladder, number: int, y: float, gutter: 
             tip = f"{row.t_ms:.3f} ms  {columns[row.side].name} > {columns[1 - row.side].name}  {row.label}"
             tip += f"  win {row.window}"
             body.append(f'<g class="segment"><title>{_xml(tip)}</title>')
-            body.append(f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
-                        f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>')
+            body.append(
+                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
+                f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>'
+            )
             label = _fit(row.label, int((abs(dx) - 40) / _CHAR))
-            body.append(f'<text x="{mx:.1f}" y="{my - 5:.1f}" text-anchor="middle" fill="{colour}" '
-                        f'transform="rotate({angle:.2f} {mx:.1f} {my:.1f})">{_xml(label)}</text>')
+            body.append(
+                f'<text x="{mx:.1f}" y="{my - 5:.1f}" text-anchor="middle" fill="{colour}" '
+                f'transform="rotate({angle:.2f} {mx:.1f} {my:.1f})">{_xml(label)}</text>'
+            )
             body.append("</g>")
-            body.append(f'<text x="{gutter - 12:.1f}" y="{y1 + 4:.1f}" text-anchor="end" class="time">'
-                        f'{row.t_ms:.3f} ms</text>')
+            body.append(
+                f'<text x="{gutter - 12:.1f}" y="{y1 + 4:.1f}" text-anchor="end" class="time">{row.t_ms:.3f} ms</text>'
+            )
             y = y2 + 14
         else:
             full = _call_text(ladder, row)
@@ -1417,14 +1510,20 @@ def _svg_ladder(body: list[str], ladder: Ladder, number: int, y: float, gutter: 
             body.append(f'<text x="{tx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" class="{css}">{_xml(text)}</text>')
             body.append("</g>")
             if row.kind != "kernel":
-                body.append(f'<text x="{gutter - 12:.1f}" y="{y + 4:.1f}" text-anchor="end" class="time">'
-                            f'{row.t_ms:.3f} ms</text>')
+                body.append(
+                    f'<text x="{gutter - 12:.1f}" y="{y + 4:.1f}" text-anchor="end" class="time">'
+                    f"{row.t_ms:.3f} ms</text>"
+                )
             y += 20
         if any(row.changed):
             y = states(row.states, row.changed, y + 6)
     bottom = y
-    body.insert(lines_at, "".join(
-        f'<line x1="{x:.1f}" y1="{top - 4:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#424242" stroke-width="2"/>'
-        for x in xs))
+    body.insert(
+        lines_at,
+        "".join(
+            f'<line x1="{x:.1f}" y1="{top - 4:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#424242" stroke-width="2"/>'
+            for x in xs
+        ),
+    )
     body.append("</g>")
     return bottom

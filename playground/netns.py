@@ -23,7 +23,7 @@ from playground.recording import SOCKET_SYSCTLS
 HOST = "host loopback"
 SYSCTLS = tuple(name.replace(".", "/") for name in SOCKET_SYSCTLS)
 
-_HOLDER = r'''
+_HOLDER = r"""
 import ctypes, os, socket, struct, fcntl, sys, array
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 CLONE_NEWNET, CLONE_NEWUSER = 0x40000000, 0x10000000
@@ -73,7 +73,7 @@ for fd in real:
     os.close(fd)
 while ctl.recv(64):
     pass
-'''
+"""
 
 
 @dataclass
@@ -136,8 +136,9 @@ def make_network(host_network: bool = False) -> LabNetwork:
         if network is not None:
             return network
         errors.append(f"{mode}: {error}")
-    return LabNetwork(reason="no network namespace could be made (" + "; ".join(errors) + ")",
-                      sysctls=read_host_sysctls())
+    return LabNetwork(
+        reason="no network namespace could be made (" + "; ".join(errors) + ")", sysctls=read_host_sysctls()
+    )
 
 
 def _start_holder(mode: str) -> tuple[LabNetwork | None, str]:
@@ -145,8 +146,11 @@ def _start_holder(mode: str) -> tuple[LabNetwork | None, str]:
     try:
         holder = subprocess.Popen(
             [sys.executable, "-S", "-c", _HOLDER, mode, str(theirs.fileno()), *SYSCTLS],
-            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, start_new_session=True,
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
     finally:
         theirs.close()

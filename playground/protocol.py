@@ -41,6 +41,6 @@ class FrameBuffer:
             end = HEADER.size + size
             if len(self._buffer) < end:
                 break
-            messages.append(marshal.loads(bytes(self._buffer[HEADER.size:end])))
+            messages.append(marshal.loads(bytes(self._buffer[HEADER.size : end])))
             del self._buffer[:end]
         return messages

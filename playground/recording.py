@@ -218,7 +218,7 @@ def read_header(comments: Iterable[str]) -> dict:
             continue
         key, value = key.strip(), value.strip()
         if key.startswith("sysctl "):
-            out["sysctls"][key[len("sysctl "):].strip()] = value
+            out["sysctls"][key[len("sysctl ") :].strip()] = value
         elif key:
             out[key] = value
     return out
@@ -410,10 +410,13 @@ class Recorder:
         for waiting in self._blocked.values():
             for entry in waiting:
                 if entry.result is not None and entry.node is not None:
-                    self._write(_comment(
-                        f"{entry.actor}'s {entry.node.call.name} returned {format_outcome(entry.result.outcome)}, "
-                        f"but an older blocked call of {entry.actor} never did, so no line can state it"
-                    ) + "\n")
+                    self._write(
+                        _comment(
+                            f"{entry.actor}'s {entry.node.call.name} returned {format_outcome(entry.result.outcome)}, "
+                            f"but an older blocked call of {entry.actor} never did, so no line can state it"
+                        )
+                        + "\n"
+                    )
         self._closed = True
         if self._fd is not None:
             with contextlib.suppress(OSError):
@@ -451,17 +454,24 @@ class Recorder:
             self._done(event)
         elif isinstance(event, ProcessStarted):
             if event.parent is None:
-                self._append(_Entry(
-                    "directive", text=format_node(Spawn(event.process)), comment=f"pid {event.pid}",
-                    start_ns=event.t_ns, end_ns=event.t_ns, min_wait=SPAWN_MIN_WAIT,
-                ))
+                self._append(
+                    _Entry(
+                        "directive",
+                        text=format_node(Spawn(event.process)),
+                        comment=f"pid {event.pid}",
+                        start_ns=event.t_ns,
+                        end_ns=event.t_ns,
+                        min_wait=SPAWN_MIN_WAIT,
+                    )
+                )
         elif isinstance(event, DirectiveDone):
             start, min_wait = event.t_ns, MIN_DELAY
             if isinstance(event.node, Sleep):  # reported when it ends; it may have overslept a little
                 start -= int(event.node.seconds * 1e9)
                 min_wait = SLEEP_MIN_WAIT
-            self._append(_Entry("directive", text=format_node(event.node), start_ns=start, end_ns=event.t_ns,
-                                min_wait=min_wait))
+            self._append(
+                _Entry("directive", text=format_node(event.node), start_ns=start, end_ns=event.t_ns, min_wait=min_wait)
+            )
         elif isinstance(event, SignalCaught):
             self._note(f"{event.process} caught {', '.join(event.signals)} between calls")
         elif isinstance(event, ProcessEnded):
@@ -562,10 +572,16 @@ class Recorder:
         waiting = self._blocked.get(actor)
         while waiting and waiting[0].result is not None:
             blocked = waiting.popleft()
-            self._append(_Entry(
-                "completion", actor=actor, result=blocked.result, start_ns=blocked.done_ns,
-                end_ns=blocked.done_ns, node=blocked.node,
-            ))
+            self._append(
+                _Entry(
+                    "completion",
+                    actor=actor,
+                    result=blocked.result,
+                    start_ns=blocked.done_ns,
+                    end_ns=blocked.done_ns,
+                    node=blocked.node,
+                )
+            )
 
     def _flush(self) -> None:
         while self._queue:

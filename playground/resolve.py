@@ -7,6 +7,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from playground import calls as P
+from playground.addresses import is_loopback
 from playground.calls import CALLS
 from playground.constants import (
     FAMILIES,
@@ -20,6 +21,7 @@ from playground.constants import (
     TYPES,
     WAIT_FLAGS,
 )
+from playground.errors import LabError
 from playground.script.model import (
     Address,
     AddressArg,
@@ -36,17 +38,6 @@ from playground.script.model import (
 
 if TYPE_CHECKING:
     from playground.lab import Lab, Process
-
-
-class LabError(Exception):
-    """A line the lab cannot carry out (nothing was sent to any process)."""
-
-
-def _is_loopback(host: str) -> bool:
-    addr = ipaddress.ip_address(host)
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return addr.is_loopback
 
 
 def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
@@ -66,11 +57,10 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
     # In the lab's private namespace only loopback exists, so a wildcard bind
     # (the usual server idiom) exposes nothing.
     wildcard = call == "bind" and ipaddress.ip_address(address.host).is_unspecified
-    if not lab.allow_network and not _is_loopback(address.host) and not (wildcard and lab.network.private):
+    if not lab.allow_network and not is_loopback(address.host) and not (wildcard and lab.network.private):
         what = "bind" if call == "bind" else "send to" if call == "sendto" else "connect to"
         raise LabError(
-            f"refusing to {what} {address}: sockplay stays on loopback (127.0.0.1, ::1) "
-            "unless run with --allow-network"
+            f"refusing to {what} {address}: sockplay stays on loopback (127.0.0.1, ::1) unless run with --allow-network"
         )
     return address
 

@@ -165,8 +165,9 @@ class Runner:
             await asyncio.sleep(step.delay * self._speed)
             step = dataclasses.replace(step, delay=None)
         following = self._following
-        handle = self.lab.submit(step, spin=not step.blocks, linger=step.actor in following,
-                                  wake=following[0] if following else None)
+        handle = self.lab.submit(
+            step, spin=not step.blocks, linger=step.actor in following, wake=following[0] if following else None
+        )
         if step.blocks:
             try:
                 result = await asyncio.wait_for(asyncio.shield(handle.future), BLOCK_GRACE)
@@ -235,7 +236,7 @@ class Runner:
                     return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                seen = "; ".join(p.summary for p in self._packets[self._wire_pos:]) or "no packet"
+                seen = "; ".join(p.summary for p in self._packets[self._wire_pos :]) or "no packet"
                 report.divergence = f"expected {report.text[2:]}, saw {seen}"
                 return
             self._packet_arrived.clear()

@@ -71,8 +71,16 @@ def _address(family: int, raw: bytes) -> str:
 
 def _tcp_info(raw: bytes) -> dict[str, int]:
     info = {"state": raw[0], "retransmits": raw[2], "probes": raw[3], "backoff": raw[4]}
-    for name, offset in (("rto", 8), ("unacked", 24), ("lost", 32), ("retrans", 36), ("rtt", 68),
-                         ("rttvar", 72), ("snd_cwnd", 80), ("total_retrans", 100)):
+    for name, offset in (
+        ("rto", 8),
+        ("unacked", 24),
+        ("lost", 32),
+        ("retrans", 36),
+        ("rtt", 68),
+        ("rttvar", 72),
+        ("snd_cwnd", 80),
+        ("total_retrans", 100),
+    ):
         if offset + 4 <= len(raw):
             info[name] = struct.unpack_from("=I", raw, offset)[0]
     return info

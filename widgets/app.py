@@ -24,14 +24,14 @@ from textual.reactive import var
 from textual.theme import Theme
 
 from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
-from widgets.gc_pacing import CollectorPacing
+from playground.session.gc_pacing import CollectorPacing
+from playground.session.lab_session import DEFAULT_PROCESSES, LabSession
+from playground.session.recording import SessionRecording
+from playground.session.terminal_watch import input_fd, terminal_gone
+from playground.session.view import LabView
 from widgets.lesson_mode import LESSON_BINDINGS, LessonMode
 from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
-from widgets.session import DEFAULT_PROCESSES, LabSession
-from widgets.session_recording import SessionRecording
-from widgets.terminal_watch import input_fd, terminal_gone
-from widgets.view import LabView
 
 if TYPE_CHECKING:
     from widgets.replay_screen import ReplaySource
@@ -110,8 +110,14 @@ class SockplayApp(LessonMode, App[int]):
     COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands(), lambda: _recording_commands()}
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
-        Binding("ctrl+o", "open_recording", "open recording", id="sockplay.open_recording", show=False,
-                tooltip="list the recorded sessions, newest first, and replay one step by step"),
+        Binding(
+            "ctrl+o",
+            "open_recording",
+            "open recording",
+            id="sockplay.open_recording",
+            show=False,
+            tooltip="list the recorded sessions, newest first, and replay one step by step",
+        ),
         *LESSON_BINDINGS,
     ]
 
@@ -298,8 +304,11 @@ class SockplayApp(LessonMode, App[int]):
             self._refresh_wanted.set()
             outcome = event.result.outcome
             if outcome.signals and outcome.death is None:
-                self._announce(f"{event.process} caught {', '.join(outcome.signals)}",
-                               f"during {event.text.split(': ', 1)[-1]}", "warning")
+                self._announce(
+                    f"{event.process} caught {', '.join(outcome.signals)}",
+                    f"during {event.text.split(': ', 1)[-1]}",
+                    "warning",
+                )
         elif isinstance(event, SignalCaught):
             self._refresh_wanted.set()
             self._announce(f"{event.process} caught {', '.join(event.signals)}", "between calls", "warning")
@@ -309,8 +318,11 @@ class SockplayApp(LessonMode, App[int]):
             if death is not None and death.how == "killed":
                 self._announce(f"{event.process} was killed by {death.detail}", "the process is gone", "error")
             else:
-                self._announce(f"{event.process} {death or 'ended'}",
-                               "a zombie until its parent reaps it" if event.zombie else "", "information")
+                self._announce(
+                    f"{event.process} {death or 'ended'}",
+                    "a zombie until its parent reaps it" if event.zombie else "",
+                    "information",
+                )
         elif isinstance(event, (ProcessStarted, ProcessReaped)):
             self._refresh_wanted.set()
         else:
@@ -323,8 +335,12 @@ class SockplayApp(LessonMode, App[int]):
         if len(self._notified) >= NOTIFY_BURST:
             return
         self._notified.append(now)
-        self.notify(message or title, title=title if message else "", severity=severity,  # type: ignore[arg-type]
-                    timeout=6)
+        self.notify(
+            message or title,
+            title=title if message else "",
+            severity=severity,  # type: ignore[arg-type]
+            timeout=6,
+        )
 
     def _theme_changed(self, theme: Theme) -> None:
         self._palette = palette_from_variables(self.get_css_variables())
@@ -355,8 +371,14 @@ class SockplayApp(LessonMode, App[int]):
         self.push_screen(SessionPickerScreen(), chosen)
 
 
-def run_replay(path: str | Path, *, speed: float = 1.0, allow_network: bool = False,
-               host_network: bool = False, pcap: str | None = None) -> int:
+def run_replay(
+    path: str | Path,
+    *,
+    speed: float = 1.0,
+    allow_network: bool = False,
+    host_network: bool = False,
+    pcap: str | None = None,
+) -> int:
     """`sockplay replay FILE`: the TUI in replay mode on that recording."""
     from widgets.replay_screen import ReplaySource
 

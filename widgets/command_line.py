@@ -14,8 +14,8 @@ from textual.reactive import reactive
 from textual.suggester import Suggester
 from textual.widgets import Input, Label, Static
 
+from playground.session.lines import CompletionContext, Completions, complete
 from widgets.fields import Field
-from widgets.lines import CompletionContext, Completions, complete
 
 __all__ = ["CommandLine", "ScriptInput", "ScriptSuggester"]
 
@@ -36,7 +36,7 @@ class ScriptSuggester(Suggester):
         comps = complete(value, len(value), self.provider())
         if not comps.candidates:
             return None
-        word = value[comps.start:]
+        word = value[comps.start :]
         first = comps.candidates[0]
         if first.startswith(word) and len(first) > len(word):
             return value[: comps.start] + first
@@ -94,7 +94,7 @@ class ScriptInput(Field):
             start, candidates, index, _ = self._cycle
             index = (index + 1) % len(candidates)
             head = self.value[:start] + candidates[index]
-            tail = self.value[self.cursor_position:]
+            tail = self.value[self.cursor_position :]
             self.value = head + tail
             self.cursor_position = len(head)
             self._cycle = (start, candidates, index, self.value)
@@ -103,8 +103,8 @@ class ScriptInput(Field):
         if not comps.candidates:
             self.post_message(self.Completed(comps))
             return
-        word = self.value[comps.start:self.cursor_position]
-        tail = self.value[self.cursor_position:]
+        word = self.value[comps.start : self.cursor_position]
+        tail = self.value[self.cursor_position :]
         if len(comps.candidates) == 1:
             insert = comps.candidates[0]
         else:

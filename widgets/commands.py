@@ -38,5 +38,6 @@ class SockplayCommands(Provider):
         for title, action, help_text in self._commands():
             score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.8)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), partial(self.screen.run_action, action), text=title,
-                          help=help_text)
+                yield Hit(
+                    score, matcher.highlight(title), partial(self.screen.run_action, action), text=title, help=help_text
+                )

@@ -17,10 +17,10 @@ from textual.reactive import Reactive
 from textual.strip import Strip
 from textual.widgets import Input, Label, Log
 
-from widgets.eventbook import KIND_OF_MARK, MARK_COLUMN, MARKS, TIME_WIDTH, EventBook
+from playground.session.eventbook import KIND_OF_MARK, MARK_COLUMN, MARKS, TIME_WIDTH, EventBook
+from playground.session.wire import PACKET_MARK
 from widgets.fields import Field
 from widgets.palette import Palette
-from widgets.wire_model import PACKET_MARK
 
 __all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL", "line_cells"]
 
@@ -268,7 +268,7 @@ class EventsPane(Vertical):
         total = len(self.book.entries)
         what = "all" if self.book.filter is None else f"only {self.book.filter_label}"
         hex_note = " · hex" if self.book.hex else ""
-        wire = getattr(self.book, "wire_note", "")  # calls or packets only (widgets.wire_model.WireBook)
+        wire = getattr(self.book, "wire_note", "")  # calls or packets only (playground.session.wire.WireBook)
         subtitle = f"{what}{wire} · {shown}/{total} lines{hex_note}"
         if self.border_subtitle != subtitle:  # setting it repaints the whole pane, even to the same text
             self.border_subtitle = subtitle

@@ -63,7 +63,7 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(key, description, "")
             yield Static(table, classes="help-keys")
             yield Static(
-                Text("Remap keys in ~/.config/sockplay/keymap.toml:  \"sockplay.read\" = \"ctrl+r\"", style="dim"),
+                Text('Remap keys in ~/.config/sockplay/keymap.toml:  "sockplay.read" = "ctrl+r"', style="dim"),
                 classes="help-note",
             )
             yield Static(Text("Script syntax", style="bold"), classes="help-title")

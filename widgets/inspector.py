@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import ContentSwitcher, Static
 
+from playground.session.view import LabView, ProcessView, SelectionKey, SocketView
 from widgets.palette import Palette
-from widgets.view import LabView, ProcessView, SelectionKey, SocketView
 
 __all__ = ["Inspector", "EMPTY_HINT"]
 
@@ -40,9 +40,11 @@ class Inspector(ContentSwitcher):
         from widgets.inspector_panels import ProcessPanel, SocketPanel
         from widgets.wire import KernelSocketPanel
 
-        panels = [ProcessPanel(self.palette, self.keys, id="process-panel"),
-                  SocketPanel(self.palette, self.keys, id="socket-panel"),
-                  KernelSocketPanel(self.palette, id="kernel-panel")]
+        panels = [
+            ProcessPanel(self.palette, self.keys, id="process-panel"),
+            SocketPanel(self.palette, self.keys, id="socket-panel"),
+            KernelSocketPanel(self.palette, id="kernel-panel"),
+        ]
         for panel in panels:
             panel.display = False
         if not self.is_attached or not self.app.is_running:

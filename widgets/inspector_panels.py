@@ -13,11 +13,11 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Switch
 
 from playground.constants import DISPOSITIONS, O_NONBLOCK_NAME, OPTIONS
+from playground.session.view import ProcessView, SocketView, format_address, format_bytes
+from playground.session.wire import timer_text
 from widgets.fields import Field
 from widgets.messages import DispositionChosen, OptionEdited
 from widgets.palette import Palette
-from widgets.view import ProcessView, SocketView, format_address, format_bytes
-from widgets.wire_model import timer_text
 
 __all__ = ["SocketPanel", "ProcessPanel", "QueueBar", "OptionsTable", "SOCKET_ACTIONS", "PROCESS_ACTIONS", "SEND_FLAGS"]
 
@@ -116,12 +116,19 @@ class OptionsTable(Horizontal):
                 elif kind == "linger":
                     with Horizontal(id=f"row-{option}", classes="option-linger"):
                         yield Switch(animate=False, id=f"sw-{option}", classes="option-switch", tooltip=tip)
-                        yield Field("0", id=f"in-{option}", restrict=r"[0-9]*", compact=True,
-                                    classes="option-input linger-secs", tooltip="seconds")
+                        yield Field(
+                            "0",
+                            id=f"in-{option}",
+                            restrict=r"[0-9]*",
+                            compact=True,
+                            classes="option-input linger-secs",
+                            tooltip="seconds",
+                        )
                 else:
                     restrict = r"[0-9.]*" if kind == "timeval" else r"-?[0-9]*"
-                    yield Field("", id=f"in-{option}", restrict=restrict, compact=True, classes="option-input",
-                                tooltip=tip)
+                    yield Field(
+                        "", id=f"in-{option}", restrict=restrict, compact=True, classes="option-input", tooltip=tip
+                    )
         yield Static(id="opt-text")
 
     def _control(self, option: str) -> Widget:
@@ -218,9 +225,13 @@ class SocketPanel(VerticalScroll):
         yield QueueBar("send queue", self.palette, id="send-bar")
         with Horizontal(classes="field-row"):
             yield Label("data", classes="field-label")
-            yield Field("hello\\n", id="data-field", compact=True,
-                        tooltip="text with C escapes (hello\\n), a size (65536 sends that many x), "
-                                "or script data (\"a\" * 10); writev splits at |")
+            yield Field(
+                "hello\\n",
+                id="data-field",
+                compact=True,
+                tooltip="text with C escapes (hello\\n), a size (65536 sends that many x), "
+                'or script data ("a" * 10); writev splits at |',
+            )
             yield Label("size", classes="field-label")
             yield Field("100", id="size-field", type="integer", compact=True, tooltip="bytes to read")
         with Horizontal(classes="flags-row"):
@@ -230,8 +241,9 @@ class SocketPanel(VerticalScroll):
         with Grid(id="socket-actions", classes="actions"):
             for action, label in SOCKET_ACTIONS:
                 yield _action_button(action, label, self.keys)
-        yield Label("Options (the kernel's values; changing one runs setsockopt, then getsockopt)",
-                    classes="section-title")
+        yield Label(
+            "Options (the kernel's values; changing one runs setsockopt, then getsockopt)", classes="section-title"
+        )
         yield OptionsTable(self.palette, id="options")
 
     def show(self, sock: SocketView, deterministic: bool) -> None:
@@ -253,9 +265,8 @@ class SocketPanel(VerticalScroll):
         if sock.is_stream and tcp:
             rtt = "·" if deterministic else f"{tcp.get('rtt', 0)} µs"
             cwnd = "·" if deterministic else tcp.get("snd_cwnd", "-")
-            info = (f"rtt {rtt}  cwnd {cwnd}  unacked {tcp.get('unacked', '-')}  "
-                    f"retrans {tcp.get('total_retrans', '-')}")
-            if tcp.get("timer"):  # from sock_diag (widgets.wire_model)
+            info = f"rtt {rtt}  cwnd {cwnd}  unacked {tcp.get('unacked', '-')}  retrans {tcp.get('total_retrans', '-')}"
+            if tcp.get("timer"):  # from sock_diag (playground.session.wire)
                 info += f"  timer {timer_text(tcp['timer'], tcp.get('expires_ms', 0), deterministic)}"
         else:
             info = "no TCP state (datagram socket)" if not sock.is_stream else ""
@@ -304,8 +315,14 @@ class ProcessPanel(VerticalScroll):
             with Horizontal(classes="field-row disposition-row"):
                 key = self.keys.get(signame.lower(), "")
                 yield Label(f"{signame}" + (f" ({key})" if key else ""), classes="field-label disposition-label")
-                yield Select([(d, d) for d in DISPOSITIONS], value="SIG_DFL", allow_blank=False, compact=True,
-                             id=f"disp-{signame}", classes="disposition")
+                yield Select(
+                    [(d, d) for d in DISPOSITIONS],
+                    value="SIG_DFL",
+                    allow_blank=False,
+                    compact=True,
+                    id=f"disp-{signame}",
+                    classes="disposition",
+                )
         with Grid(id="process-actions", classes="actions"):
             for action, label in PROCESS_ACTIONS:
                 yield _action_button(action, label, self.keys)
@@ -343,5 +360,3 @@ class ProcessPanel(VerticalScroll):
         signame = (event.select.id or "").removeprefix("disp-")
         if event.value is not Select.NULL:
             self.post_message(self.DispositionChosen(signame, str(event.value)))
-
-

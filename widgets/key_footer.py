@@ -40,8 +40,10 @@ class KeyFooter(Widget):
             if not binding.show or binding.action in seen:
                 continue
             seen.add(binding.action)
-            action = binding.action if "." in binding.action else (
-                f"screen.{binding.action}" if namespace is screen else f"app.{binding.action}"
+            action = (
+                binding.action
+                if "." in binding.action
+                else (f"screen.{binding.action}" if namespace is screen else f"app.{binding.action}")
             )
             entries.append((self.app.get_key_display(binding), binding.description, action, enabled))
         entries_tuple = tuple(entries)

@@ -10,9 +10,17 @@ from textual.reactive import var
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from playground.session.view import (
+    LabView,
+    ProcessView,
+    SelectionKey,
+    SocketView,
+    format_address,
+    format_bytes,
+    socket_badges,
+)
 from widgets.palette import Palette
-from widgets.view import LabView, ProcessView, SelectionKey, SocketView, format_address, format_bytes, socket_badges
-from widgets.wire_model import hidden_label
+from widgets.wire_styles import hidden_label
 
 __all__ = ["LabTree", "process_label", "socket_label"]
 
@@ -145,8 +153,11 @@ class LabTree(Tree[tuple]):
                     if current != index:
                         self._forget(node)
                         node.remove()
-                        node = (parent_node.add_leaf(label, data=key, before=index) if leaf
-                                else parent_node.add(label, data=key, expand=True, before=index))
+                        node = (
+                            parent_node.add_leaf(label, data=key, before=index)
+                            if leaf
+                            else parent_node.add(label, data=key, expand=True, before=index)
+                        )
                         self._node_by_key[key] = node
                         self._labels[key] = label
                     elif self._labels.get(key) != label:
@@ -162,8 +173,11 @@ class LabTree(Tree[tuple]):
             children: list[tuple[SelectionKey, Text, bool]] = [
                 (sock.key, socket_label(sock, self.palette, self.deterministic), True) for sock in proc.sockets
             ]
-            children += [(sock.key, hidden_label(sock, self.palette, self.deterministic), True)
-                         for sock in view.hidden if sock.process == name]
+            children += [
+                (sock.key, hidden_label(sock, self.palette, self.deterministic), True)
+                for sock in view.hidden
+                if sock.process == name
+            ]
             children += [
                 (child.key, process_label(child, self.palette, self.deterministic), False)
                 for child in by_parent.get(name, [])

@@ -23,8 +23,8 @@ from textual.strip import Strip
 from textual.widgets import Footer, Static
 
 from playground.ladder import ladder_svg, ladder_text
+from playground.session.wire import ladder_for
 from widgets.palette import Palette
-from widgets.wire_model import ladder_for
 
 if TYPE_CHECKING:
     from playground.ladder import Ladder, LadderRecorder
@@ -109,16 +109,26 @@ class LadderScreen(Screen):
     CSS_PATH = str(Path(__file__).with_name("wire.tcss"))
     BINDINGS = [
         Binding("escape,d", "app.pop_screen", "back", id="sockplay.ladder.back", tooltip="back to the lab"),
-        Binding("left_square_bracket", "older", "older", id="sockplay.ladder.older",
-                tooltip="the connection before this one"),
-        Binding("right_square_bracket", "newer", "newer", id="sockplay.ladder.newer",
-                tooltip="the connection after this one"),
-        Binding("s", "save_svg", "save SVG", id="sockplay.ladder.save_svg",
-                tooltip="write this ladder to an SVG file"),
+        Binding(
+            "left_square_bracket",
+            "older",
+            "older",
+            id="sockplay.ladder.older",
+            tooltip="the connection before this one",
+        ),
+        Binding(
+            "right_square_bracket",
+            "newer",
+            "newer",
+            id="sockplay.ladder.newer",
+            tooltip="the connection after this one",
+        ),
+        Binding("s", "save_svg", "save SVG", id="sockplay.ladder.save_svg", tooltip="write this ladder to an SVG file"),
     ]
 
-    def __init__(self, recorder: LadderRecorder, palette: Palette, ends: tuple | None = None,
-                 export_dir: Path | None = None) -> None:
+    def __init__(
+        self, recorder: LadderRecorder, palette: Palette, ends: tuple | None = None, export_dir: Path | None = None
+    ) -> None:
         super().__init__(id="ladder-screen")
         self.recorder = recorder
         self.palette = palette
@@ -193,8 +203,11 @@ class LadderScreen(Screen):
         ladder = self.ladder
         self._title()
         if ladder is None:
-            reason = "no TCP connection seen yet" if self.recorder.lab.capture is not None else (
-                self.recorder.lab.capture_reason or "no packet capture")
+            reason = (
+                "no TCP connection seen yet"
+                if self.recorder.lab.capture is not None
+                else (self.recorder.lab.capture_reason or "no packet capture")
+            )
             view.set_lines([(reason, self.palette.muted)])
             self.row_starts = []
             return

@@ -22,14 +22,24 @@ class LessonCommands(Provider):
             if app.check_action(binding.action, ()) is False:
                 continue
             key = app.get_key_display(binding)
-            out.append((f"lesson: {binding.description}", partial(app.run_action, binding.action),
-                        f"{binding.tooltip} · key {key}"))
+            out.append(
+                (
+                    f"lesson: {binding.description}",
+                    partial(app.run_action, binding.action),
+                    f"{binding.tooltip} · key {key}",
+                )
+            )
         lang = getattr(app, "lesson_lang", "en")
         start = getattr(app, "start_lesson", None)
         if start is not None:
             for lesson in load_catalog(planned=False).runnable():
-                out.append((f"lesson {lesson.number}: {lesson.title_in(lang)}", partial(start, lesson),
-                            lesson.summary_in(lang)))
+                out.append(
+                    (
+                        f"lesson {lesson.number}: {lesson.title_in(lang)}",
+                        partial(start, lesson),
+                        lesson.summary_in(lang),
+                    )
+                )
         return out
 
     async def discover(self) -> Hits:

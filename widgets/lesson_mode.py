@@ -20,18 +20,33 @@ from playground.constants import DEFAULT_LANGUAGE, LANGUAGES
 if TYPE_CHECKING:  # loaded when a lesson opens, not before the app's first frame
     from playground.lessons.catalog import Lesson
     from playground.runner import Runner, StepReport
+    from playground.session.lesson_run import LessonRun
     from widgets.lesson_panel import LessonPanel
-    from widgets.lesson_run import LessonRun
 
 __all__ = ["LessonMode", "LESSON_BINDINGS", "run_lesson"]
 
 LESSON_BINDINGS = [
-    Binding("f5", "lesson_step", "next step", id="sockplay.lesson.step",
-            tooltip="run the lesson's next step and check its outcome (a repeat block runs whole)"),
-    Binding("f6", "lesson_language", "中文/English", id="sockplay.lesson.language",
-            tooltip="show the lesson's prose in the other language"),
-    Binding("f7", "lesson_pick", "lessons", id="sockplay.lesson.pick",
-            tooltip="choose a lesson from the catalog (starts a fresh lab)"),
+    Binding(
+        "f5",
+        "lesson_step",
+        "next step",
+        id="sockplay.lesson.step",
+        tooltip="run the lesson's next step and check its outcome (a repeat block runs whole)",
+    ),
+    Binding(
+        "f6",
+        "lesson_language",
+        "中文/English",
+        id="sockplay.lesson.language",
+        tooltip="show the lesson's prose in the other language",
+    ),
+    Binding(
+        "f7",
+        "lesson_pick",
+        "lessons",
+        id="sockplay.lesson.pick",
+        tooltip="choose a lesson from the catalog (starts a fresh lab)",
+    ),
 ]
 LESSON_ACTIONS = {"lesson_step", "lesson_language", "lesson_pick"}
 
@@ -97,25 +112,31 @@ class LessonMode:
         lang = self.lesson_lang
         commands = []
         for lesson in load_catalog().runnable():
-            commands.append(SimpleCommand(
-                f"{lesson.number:>2}  {lesson.title_in(lang)}",
-                lambda lesson=lesson: self.start_lesson(lesson),
-                lesson.summary_in(lang),
-            ))
+            commands.append(
+                SimpleCommand(
+                    f"{lesson.number:>2}  {lesson.title_in(lang)}",
+                    lambda lesson=lesson: self.start_lesson(lesson),
+                    lesson.summary_in(lang),
+                )
+            )
         self.search_commands(commands, placeholder="lesson…")  # type: ignore[attr-defined]
 
     def start_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
         """Open a lesson (from the palette or the lesson list), in a worker: it may restart the lab."""
-        self.run_worker(self.open_lesson(lesson, lang), group="lesson", exclusive=True,  # type: ignore[attr-defined]
-                        exit_on_error=False)
+        self.run_worker(
+            self.open_lesson(lesson, lang),
+            group="lesson",
+            exclusive=True,  # type: ignore[attr-defined]
+            exit_on_error=False,
+        )
 
     # Opening a lesson.
 
     async def open_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
         """Show the lesson and get a Runner on a lab with no processes yet (restarting it if it has any)."""
         from playground.runner import Runner
+        from playground.session.lesson_run import LessonRun
         from widgets.lesson_panel import LessonPanel
-        from widgets.lesson_run import LessonRun
 
         await self.lab_ready.wait()  # type: ignore[attr-defined]
         session = self.session  # type: ignore[attr-defined]
@@ -152,7 +173,7 @@ class LessonMode:
 
     async def _run_unit(self) -> None:
         from playground.script.model import Repeat
-        from widgets.lesson_run import DIVERGED, PASSED, RUNNING
+        from playground.session.lesson_run import DIVERGED, PASSED, RUNNING
 
         run, runner = self.lesson_run, self._lesson_runner
         assert run is not None and runner is not None

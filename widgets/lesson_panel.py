@@ -14,25 +14,39 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from widgets.lesson_run import DIVERGED, PASSED, RUNNING, LessonRun, Unit, is_check
+from playground.session.lesson_run import DIVERGED, PASSED, RUNNING, LessonRun, Unit, is_check
 
 __all__ = ["LessonPanel", "LatencyChart", "LABELS", "label"]
 
 LABELS = {
     "en": {
-        "lesson": "Lesson {number}", "step": "step {done} of {total}", "next": "Next",
-        "passed": "as expected", "diverged": "DIVERGED from the lesson", "running": "running…",
+        "lesson": "Lesson {number}",
+        "step": "step {done} of {total}",
+        "next": "Next",
+        "passed": "as expected",
+        "diverged": "DIVERGED from the lesson",
+        "running": "running…",
         "done": "End of lesson {number}: {passed} of {total} steps as expected.",
-        "runs": "run {done} of {count}", "chart": "Time per request (ms), one column per run, same scale",
-        "median": "median {median:.3f} ms, max {high:.3f}", "check_ok": "check holds", "check_bad": "check fails",
+        "runs": "run {done} of {count}",
+        "chart": "Time per request (ms), one column per run, same scale",
+        "median": "median {median:.3f} ms, max {high:.3f}",
+        "check_ok": "check holds",
+        "check_bad": "check fails",
         "keys": "{step}: run the next step · {lang_key}: 中文 · type your own lines with :",
     },
     "zh": {
-        "lesson": "第 {number} 课", "step": "第 {done} 步，共 {total} 步", "next": "下一步",
-        "passed": "符合预期", "diverged": "与课程预期不符", "running": "运行中……",
+        "lesson": "第 {number} 课",
+        "step": "第 {done} 步，共 {total} 步",
+        "next": "下一步",
+        "passed": "符合预期",
+        "diverged": "与课程预期不符",
+        "running": "运行中……",
         "done": "第 {number} 课完：{total} 步中 {passed} 步符合预期。",
-        "runs": "第 {done} 次，共 {count} 次", "chart": "每个请求的耗时（毫秒），每列一次，同一刻度",
-        "median": "中位数 {median:.3f} 毫秒，最大 {high:.3f}", "check_ok": "核对通过", "check_bad": "核对失败",
+        "runs": "第 {done} 次，共 {count} 次",
+        "chart": "每个请求的耗时（毫秒），每列一次，同一刻度",
+        "median": "中位数 {median:.3f} 毫秒，最大 {high:.3f}",
+        "check_ok": "核对通过",
+        "check_bad": "核对失败",
         "keys": "{step}：运行下一步 · {lang_key}：English · 随时可以按 : 输入自己的语句",
     },
 }

@@ -13,29 +13,43 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Header, Input
 
-from playground.resolve import LabError
+from playground.errors import LabError
 from playground.script.errors import LineError
+from playground.session.lines import COMMON_SIGNALS, DataError, data_expression, fresh_name, writev_expressions
+from playground.session.view import LabView, ProcessView, SelectionKey, SocketView
 from widgets.command_line import CommandLine
 from widgets.event_log import EventsPane
 from widgets.inspector import Inspector
 from widgets.key_footer import KeyFooter
 from widgets.lab_tree import LabTree
-from widgets.lines import COMMON_SIGNALS, DataError, data_expression, fresh_name, writev_expressions
 from widgets.messages import DispositionChosen, OptionEdited
 from widgets.palette import Palette
-from widgets.view import LabView, ProcessView, SelectionKey, SocketView
 from widgets.wire import WIRE_BINDINGS, WireActions
 
 __all__ = ["MainScreen", "SOCKET_ACTIONS", "PROCESS_ACTIONS"]
 
-SOCKET_ACTIONS = {"bind", "listen", "connect", "accept", "read", "write", "writev", "send", "recv", "shut_rd",
-                  "shut_wr", "shut_rdwr", "close"}
+SOCKET_ACTIONS = {
+    "bind",
+    "listen",
+    "connect",
+    "accept",
+    "read",
+    "write",
+    "writev",
+    "send",
+    "recv",
+    "shut_rd",
+    "shut_wr",
+    "shut_rdwr",
+    "close",
+}
 PROCESS_ACTIONS = {"socket", "socket_udp", "fork", "waitpid", "kill", "sigpipe", "sigchld"}
 DISPOSITION_CYCLE = {"SIG_DFL": "catch", "catch": "SIG_IGN", "SIG_IGN": "SIG_DFL"}
 
 
-def _binding(key: str, action: str, description: str, tooltip: str, show: bool = True,
-             priority: bool = False) -> Binding:
+def _binding(
+    key: str, action: str, description: str, tooltip: str, show: bool = True, priority: bool = False
+) -> Binding:
     return Binding(key, action, description, show=show, tooltip=tooltip, id=f"sockplay.{action}", priority=priority)
 
 
@@ -45,8 +59,9 @@ class MainScreen(WireActions, Screen):
     BINDINGS = [
         # A priority binding runs as the key arrives, so keys typed right after ':' land in the
         # command line; in a text field ':' is just typed (check_action says no there).
-        _binding("colon", "command", "command", "type any script line (the selected process is the actor)",
-                 priority=True),
+        _binding(
+            "colon", "command", "command", "type any script line (the selected process is the actor)", priority=True
+        ),
         _binding("question_mark,f1", "help", "help", "keys and script syntax"),
         _binding("f2", "pair", "connect a pair", "server listens, client connects, server accepts"),
         _binding("n", "socket", "socket", "new TCP socket in the selected process"),
@@ -357,11 +372,15 @@ class MainScreen(WireActions, Screen):
 
         from widgets.prompt import PromptScreen
 
-        hint = "an address (127.0.0.1:9000) or PROC.VAR" if targets else (
-            "nothing listens yet: type an address, or make a listening socket first (n, b, l)")
+        hint = (
+            "an address (127.0.0.1:9000) or PROC.VAR"
+            if targets
+            else ("nothing listens yet: type an address, or make a listening socket first (n, b, l)")
+        )
         self.app.push_screen(
-            PromptScreen(f"connect {sock.process}.{sock.ref} to", targets[0] if targets else "127.0.0.1:", hint,
-                         targets),
+            PromptScreen(
+                f"connect {sock.process}.{sock.ref} to", targets[0] if targets else "127.0.0.1:", hint, targets
+            ),
             chosen,
         )
 
@@ -422,8 +441,10 @@ class MainScreen(WireActions, Screen):
         if event.option == "O_NONBLOCK":
             lines = [f"fcntl({sock.ref}, O_NONBLOCK, {event.value})", f"fcntl({sock.ref}, O_NONBLOCK)"]
         else:
-            lines = [f"setsockopt({sock.ref}, {event.option}, {event.value})",
-                     f"getsockopt({sock.ref}, {event.option})"]
+            lines = [
+                f"setsockopt({sock.ref}, {event.option}, {event.value})",
+                f"getsockopt({sock.ref}, {event.option})",
+            ]
         self.run_lines([prefix + line for line in lines])
 
     def action_kill(self) -> None:
@@ -450,8 +471,9 @@ class MainScreen(WireActions, Screen):
             if value:
                 self.run_lines([f"spawn {value}"])
 
-        self.app.push_screen(PromptScreen("name of the new process", name, "lowercase letters, digits, - and _"),
-                             chosen)
+        self.app.push_screen(
+            PromptScreen("name of the new process", name, "lowercase letters, digits, - and _"), chosen
+        )
 
     def action_pair(self) -> None:
         """The first experiment in one key: a listening server and a connected client."""
@@ -463,15 +485,17 @@ class MainScreen(WireActions, Screen):
         listener = fresh_name("l", server.names)
         conn = fresh_name("c", client.names)
         accepted = fresh_name("a", set(server.names) | {listener})
-        self.run_lines([
-            f"server: {listener} = socket(tcp)",
-            f"server: setsockopt({listener}, SO_REUSEADDR, 1)",
-            f"server: bind({listener}, 127.0.0.1:0)",
-            f"server: listen({listener}, 8)",
-            f"client: {conn} = socket(tcp)",
-            f"client: connect({conn}, server.{listener})",
-            f"server: {accepted} = accept({listener})",
-        ])
+        self.run_lines(
+            [
+                f"server: {listener} = socket(tcp)",
+                f"server: setsockopt({listener}, SO_REUSEADDR, 1)",
+                f"server: bind({listener}, 127.0.0.1:0)",
+                f"server: listen({listener}, 8)",
+                f"client: {conn} = socket(tcp)",
+                f"client: connect({conn}, server.{listener})",
+                f"server: {accepted} = accept({listener})",
+            ]
+        )
 
     # Log, help, command line.
 

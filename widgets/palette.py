@@ -33,6 +33,7 @@ def _color(variables: dict[str, str], name: str, fallback: str) -> Color:
 
 def palette_from_variables(variables: dict[str, str]) -> Palette:
     """Styles for the theme whose CSS variables these are (App.get_css_variables())."""
+
     def style(name: str, fallback: str, **extra) -> Style:
         return Style(color=_color(variables, name, fallback).rich_color, **extra)
 

@@ -24,7 +24,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ListItem, ListView, OptionList, Static
 from textual.widgets.option_list import Option
 
-from playground.commands.replay import (
+from playground.recording import lab_environment, list_sessions, read_header, wait_before
+from playground.replay import (
     beyond_loopback,
     environment_notes,
     kernel_notes,
@@ -32,7 +33,6 @@ from playground.commands.replay import (
     recorded_gaps,
     scaled,
 )
-from playground.recording import lab_environment, list_sessions, read_header, wait_before
 from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, StepReport
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
@@ -132,8 +132,9 @@ class ReplayScreen(MainScreen):
     class Ready(Message):
         """A fresh lab is up and the rows are reset: stepping may start."""
 
-    def __init__(self, palette: Palette, source: ReplaySource, deterministic: bool = False,
-                 screen_id: str = "replay") -> None:
+    def __init__(
+        self, palette: Palette, source: ReplaySource, deterministic: bool = False, screen_id: str = "replay"
+    ) -> None:
         super().__init__(palette, deterministic, id=screen_id)
         self.source = source
         self.script = load_recording(str(source.path))
@@ -154,16 +155,20 @@ class ReplayScreen(MainScreen):
 
     async def on_mount(self) -> None:
         super().on_mount()
-        panel = Vertical(Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"),
-                         id="replay-panel")
+        panel = Vertical(
+            Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"), id="replay-panel"
+        )
         panel.border_title = f"Replay · {self.source.path.name}"
         await self.query_one("#top").mount(panel, before=0)
         self.query_one("#replay-steps", ListView).focus()
         self.title = self.title_text("")
         for note in self.kernel_notes:
             self.notify(note, title="a different kernel", severity="warning", timeout=10)
-            self.app.session.book.note(note, self.app.session.lab.now_ns() if self.app.session.lab else 0,  # type: ignore
-                                       "notice")
+            self.app.session.book.note(
+                note,
+                self.app.session.lab.now_ns() if self.app.session.lab else 0,  # type: ignore
+                "notice",
+            )
         reaching = beyond_loopback(self.script)
         if reaching and not self.app.session.allow_network:  # type: ignore[attr-defined]
             self.app.push_screen(NetworkConfirmScreen(str(self.source.path), reaching), self._network_answer)
@@ -272,8 +277,7 @@ class ReplayScreen(MainScreen):
             session.tracked_names.clear()
             session.pending.clear()
             await session.start()
-            session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(),
-                              "notice")
+            session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(), "notice")
         recording.start(session.lab, {"replay-of": str(self.source.path)})
         recording.keep = False  # kept only if the user takes over
         kind, sysctls = lab_environment(session.lab)
@@ -401,13 +405,17 @@ class SessionPickerScreen(ModalScreen[Path | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="sessions-box"):
-            yield Label("Open a recording in replay mode" if self.sessions else "No recordings yet",
-                        id="sessions-title")
+            yield Label(
+                "Open a recording in replay mode" if self.sessions else "No recordings yet", id="sessions-title"
+            )
             options = []
             for info in self.sessions:
                 when = info.started.astimezone().strftime("%Y-%m-%d %H:%M:%S") if info.started else "?"
-                options.append(Option(f"{when}  {info.steps or 0:>4} steps  {info.kernel or '?'}  {info.path.name}",
-                                      id=str(info.path)))
+                options.append(
+                    Option(
+                        f"{when}  {info.steps or 0:>4} steps  {info.kernel or '?'}  {info.path.name}", id=str(info.path)
+                    )
+                )
             yield OptionList(*options, id="sessions-list")
 
     def on_mount(self) -> None:

@@ -16,24 +16,40 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from playground.session.view import format_address
 from widgets.event_log import EventHighlighter, EventsPane
 from widgets.palette import Palette
-from widgets.view import format_address
 
 if TYPE_CHECKING:
     from widgets.ladder_view import LadderSaved
 
-from widgets.wire_model import PACKET_MARK, HiddenSocketView, WireBook, packet_styles, tcp_info_text, timer_text
+from playground.session.wire import PACKET_MARK, HiddenSocketView, WireBook, tcp_info_text, timer_text
+from widgets.wire_styles import packet_styles
 
 __all__ = ["WIRE_BINDINGS", "KernelSocketPanel", "WireActions", "WireHighlighter"]
 
 WIRE_BINDINGS = [
-    Binding("t", "wire_show", "calls/packets", id="sockplay.wire_show",
-            tooltip="the log shows calls and packets, calls only, or packets only (cycles)"),
-    Binding("d", "ladder", "ladder", id="sockplay.ladder",
-            tooltip="the ladder diagram of the selected socket's connection (or the latest one)"),
-    Binding("o", "export_pcap", "save pcap", id="sockplay.export_pcap",
-            tooltip="write the packets seen so far to a pcap file (Wireshark, tshark)"),
+    Binding(
+        "t",
+        "wire_show",
+        "calls/packets",
+        id="sockplay.wire_show",
+        tooltip="the log shows calls and packets, calls only, or packets only (cycles)",
+    ),
+    Binding(
+        "d",
+        "ladder",
+        "ladder",
+        id="sockplay.ladder",
+        tooltip="the ladder diagram of the selected socket's connection (or the latest one)",
+    ),
+    Binding(
+        "o",
+        "export_pcap",
+        "save pcap",
+        id="sockplay.export_pcap",
+        tooltip="write the packets seen so far to a pcap file (Wireshark, tshark)",
+    ),
 ]
 
 
@@ -42,7 +58,7 @@ class WireHighlighter(EventHighlighter):
 
     def highlight(self, text: Text) -> None:
         plain = text.plain
-        from widgets.eventbook import MARK_COLUMN
+        from playground.session.eventbook import MARK_COLUMN
 
         if len(plain) > MARK_COLUMN and plain[MARK_COLUMN] == PACKET_MARK:
             for start, end, style in packet_styles(plain, self.palette):
@@ -77,8 +93,11 @@ class KernelSocketPanel(VerticalScroll):
         body.append(timer_text(sock.timer, sock.expires_ms, deterministic) + "\n", p.accent)
         body.append(tcp_info_text(dict(sock.info), deterministic) + "\n", p.muted)
         body.append(f"retransmit attempts {sock.retrans}\n\n", p.muted)
-        body.append("The process closed it; the kernel keeps it until the timer runs out "
-                    "(sock_diag lists it; no descriptor refers to it).", p.muted)
+        body.append(
+            "The process closed it; the kernel keeps it until the timer runs out "
+            "(sock_diag lists it; no descriptor refers to it).",
+            p.muted,
+        )
         self.query_one("#kernel-body", Static).update(body)
 
 
@@ -121,8 +140,11 @@ class WireActions:
             self.notify("the lab is still starting", severity="warning")  # type: ignore[attr-defined]
             return True
         if lab.capture is None:
-            self.notify(lab.capture_reason or "packet capture is not available",  # type: ignore[attr-defined]
-                        title="no packet capture", severity="warning")
+            self.notify(
+                lab.capture_reason or "packet capture is not available",  # type: ignore[attr-defined]
+                title="no packet capture",
+                severity="warning",
+            )
             return True
         return False
 
@@ -133,8 +155,10 @@ class WireActions:
             return
         book.show = book.next_show()
         pane.relist()
-        self.notify(f"the log shows {'calls and packets' if book.show == 'both' else book.show + ' only'}",  # type: ignore
-                    timeout=2)
+        self.notify(
+            f"the log shows {'calls and packets' if book.show == 'both' else book.show + ' only'}",  # type: ignore
+            timeout=2,
+        )
 
     def action_ladder(self) -> None:
         if self._no_capture():
@@ -178,8 +202,11 @@ class WireActions:
 
     def on_ladder_saved(self, event: LadderSaved) -> None:  # noqa: F821 - a name for readers only  # a mixin: no @on (it needs the metaclass)
         if event.error:
-            self.notify(f"{event.path}: {event.error}", title=f"{event.what} not written",  # type: ignore
-                        severity="error")
+            self.notify(
+                f"{event.path}: {event.error}",
+                title=f"{event.what} not written",  # type: ignore
+                severity="error",
+            )
             return
         self.last_export = event.path
         self.notify(event.path, title=f"{event.what} written")  # type: ignore[attr-defined]

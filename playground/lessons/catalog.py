@@ -160,35 +160,47 @@ NEEDS_MANY_CONNECTIONS = {
 
 PLANNED: tuple[PlannedLesson, ...] = (
     PlannedLesson(
-        15, "keepalive",
+        15,
+        "keepalive",
         {"en": "Keepalive finds a dead peer", "zh": "保活机制发现失联的对端"},
-        {"en": "SO_KEEPALIVE with idle 1 s, interval 1 s, 3 probes: a blocked read fails with ETIMEDOUT "
-               "a few seconds after the link is cut.",
-         "zh": "打开 SO_KEEPALIVE，空闲 1 秒、间隔 1 秒、探测 3 次：链路断开几秒后，阻塞的 read 以 ETIMEDOUT 失败。"},
+        {
+            "en": "SO_KEEPALIVE with idle 1 s, interval 1 s, 3 probes: a blocked read fails with ETIMEDOUT "
+            "a few seconds after the link is cut.",
+            "zh": "打开 SO_KEEPALIVE，空闲 1 秒、间隔 1 秒、探测 3 次：链路断开几秒后，阻塞的 read 以 ETIMEDOUT 失败。",
+        },
         NEEDS_NETWORK_LAB,
     ),
     PlannedLesson(
-        18, "c10k",
+        18,
+        "c10k",
         {"en": "C10K: ten thousand connections", "zh": "C10K：一万个连接"},
-        {"en": "One process holds thousands of connections with poll/epoll: descriptors, memory per "
-               "connection, and what a thread per connection would cost.",
-         "zh": "一个进程用 poll/epoll 持有成千上万个连接：文件描述符、每个连接的内存，以及每连接一线程的代价。"},
+        {
+            "en": "One process holds thousands of connections with poll/epoll: descriptors, memory per "
+            "connection, and what a thread per connection would cost.",
+            "zh": "一个进程用 poll/epoll 持有成千上万个连接：文件描述符、每个连接的内存，以及每连接一线程的代价。",
+        },
         NEEDS_MANY_CONNECTIONS,
     ),
     PlannedLesson(
-        19, "cable-cut",
+        19,
+        "cable-cut",
         {"en": "The cable is cut: no FIN ever comes", "zh": "网线被拔：永远等不到 FIN"},
-        {"en": "With the peer's link cut while idle, a blocked read waits indefinitely and writes still "
-               "succeed into the send buffer.",
-         "zh": "对端链路在空闲时断开：阻塞的 read 无限期等待，write 照样成功写进发送缓冲区。"},
+        {
+            "en": "With the peer's link cut while idle, a blocked read waits indefinitely and writes still "
+            "succeed into the send buffer.",
+            "zh": "对端链路在空闲时断开：阻塞的 read 无限期等待，write 照样成功写进发送缓冲区。",
+        },
         NEEDS_NETWORK_LAB,
     ),
     PlannedLesson(
-        20, "peer-rebooted",
+        20,
+        "peer-rebooted",
         {"en": "The peer host crashed and came back", "zh": "对端主机崩溃后重启"},
-        {"en": "The peer lost all state: the first write succeeds, the peer answers with RST, and the next "
-               "read fails with ECONNRESET.",
-         "zh": "对端丢失了全部连接状态：第一次 write 成功，对端回以 RST，随后的 read 以 ECONNRESET 失败。"},
+        {
+            "en": "The peer lost all state: the first write succeeds, the peer answers with RST, and the next "
+            "read fails with ECONNRESET.",
+            "zh": "对端丢失了全部连接状态：第一次 write 成功，对端回以 RST，随后的 read 以 ECONNRESET 失败。",
+        },
         NEEDS_NETWORK_LAB,
     ),
 )

@@ -27,8 +27,10 @@ class StepTiming:
 
     def describe(self) -> str:
         text = self.line.text.strip().split(" = ")[0].strip()
-        return (f"line {self.line.number}: {text}: median {self.median_ms:.3f} ms over {len(self.durations_ms)} runs"
-                f"  {sparkline(self.durations_ms)}")
+        return (
+            f"line {self.line.number}: {text}: median {self.median_ms:.3f} ms over {len(self.durations_ms)} runs"
+            f"  {sparkline(self.durations_ms)}"
+        )
 
 
 @dataclass
@@ -41,8 +43,10 @@ class BlockTiming:
     def describe(self) -> str:
         ordered = sorted(self.runs_ms)
         median = ordered[len(ordered) // 2]
-        return (f"repeat on line {self.block.number}: {len(ordered)} runs, median {median:.3f} ms a run "
-                f"(min {ordered[0]:.3f}, max {ordered[-1]:.3f})  {sparkline(self.runs_ms)}")
+        return (
+            f"repeat on line {self.block.number}: {len(ordered)} runs, median {median:.3f} ms a run "
+            f"(min {ordered[0]:.3f}, max {ordered[-1]:.3f})  {sparkline(self.runs_ms)}"
+        )
 
 
 @dataclass
@@ -68,8 +72,9 @@ class LessonCheck:
             if not isinstance(block.node, Repeat):
                 continue
             for inner in block.node.lines:
-                durations = [r.result.duration_ns / 1e6 for r in self.report.steps
-                             if r.line is inner and r.result is not None]
+                durations = [
+                    r.result.duration_ns / 1e6 for r in self.report.steps if r.line is inner and r.result is not None
+                ]
                 if durations:
                     out.append(StepTiming(block, inner, durations))
         return out
@@ -100,8 +105,10 @@ class LessonCheck:
         if self.error:
             return [f"{self.lesson.path.name}: {self.error}"]
         assert self.report is not None
-        return [f"{self.lesson.path.name}:{step.line.number}: {step.divergence or step.error}"
-                for step in self.report.divergences]
+        return [
+            f"{self.lesson.path.name}:{step.line.number}: {step.divergence or step.error}"
+            for step in self.report.divergences
+        ]
 
 
 async def check_lesson(

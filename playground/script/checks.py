@@ -28,8 +28,16 @@ from playground.script.model import AddressArg, Arg, DataArg, FlagsArg, FloatArg
 PROCESS_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 RESERVED = (
-    set(OPTIONS) | set(SHUT_HOW) | set(MSG_FLAGS) | set(POLL_EVENTS) | set(SIGNALS) | set(SOCKET_KINDS)
-    | set(FAMILIES) | set(TYPES) | set(WAIT_FLAGS) | set(DISPOSITIONS)
+    set(OPTIONS)
+    | set(SHUT_HOW)
+    | set(MSG_FLAGS)
+    | set(POLL_EVENTS)
+    | set(SIGNALS)
+    | set(SOCKET_KINDS)
+    | set(FAMILIES)
+    | set(TYPES)
+    | set(WAIT_FLAGS)
+    | set(DISPOSITIONS)
     | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end", "state"}
 )
 

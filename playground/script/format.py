@@ -72,7 +72,7 @@ def data_runs(data: bytes) -> list[tuple[bytes, int]]:
             if literal:
                 runs.append((bytes(literal), 1))
                 literal.clear()
-            runs.append((data[i:i + 1], j - i))
+            runs.append((data[i : i + 1], j - i))
         else:
             literal += data[i:j]
         i = j

@@ -28,8 +28,18 @@ _PLAIN_STRING = re.compile(r'"([^"\\]*)"')
 
 
 _ESCAPES = {
-    "n": b"\n", "r": b"\r", "t": b"\t", "0": b"\0", "\\": b"\\", '"': b'"', "'": b"'",
-    "a": b"\a", "b": b"\b", "f": b"\f", "v": b"\v", "e": b"\x1b",
+    "n": b"\n",
+    "r": b"\r",
+    "t": b"\t",
+    "0": b"\0",
+    "\\": b"\\",
+    '"': b'"',
+    "'": b"'",
+    "a": b"\a",
+    "b": b"\b",
+    "f": b"\f",
+    "v": b"\v",
+    "e": b"\x1b",
 }
 
 
@@ -97,10 +107,10 @@ def _string(text: str, start: int) -> tuple[bytes, int]:
                 out.append(value)
                 i = j
                 continue
-            raise LineError(i + 1, f"unknown escape \\{esc} (use \\n \\r \\t \\0 \\\\ \\\" \\xHH)")
+            raise LineError(i + 1, f'unknown escape \\{esc} (use \\n \\r \\t \\0 \\\\ \\" \\xHH)')
         out += ch.encode("utf-8")
         i += 1
-    raise LineError(start + 1, "string is not closed: a \" is missing")
+    raise LineError(start + 1, 'string is not closed: a " is missing')
 
 
 def address_token(text: str, start: int, host: str, after_host: int, ipv6: bool) -> tuple[Token, int]:

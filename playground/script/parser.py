@@ -137,8 +137,13 @@ def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool) -> S
         if kept is None:
             raise
         if not allow_truncated_tail:
-            raise ScriptError(path, exc.line, exc.column, f"{exc.message} (the file ends in the middle of this "
-                              "line, as a crash while writing leaves it; the lines before it can still run)") from None
+            raise ScriptError(
+                path,
+                exc.line,
+                exc.column,
+                f"{exc.message} (the file ends in the middle of this "
+                "line, as a crash while writing leaves it; the lines before it can still run)",
+            ) from None
         cut_line = exc.line
     script = _parse_whole(kept, path)
     script.truncated = cut_line
@@ -206,14 +211,21 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
                     start, count, lines, before = block
                     _check_balanced(before, scope)
                     opener = script.lines[-1]
-                    script.lines[-1] = Line(start, Repeat(count, tuple(lines), number, tuple(leading)), opener.text,
-                                            opener.comment, opener.leading)
+                    script.lines[-1] = Line(
+                        start,
+                        Repeat(count, tuple(lines), number, tuple(leading)),
+                        opener.text,
+                        opener.comment,
+                        opener.leading,
+                    )
                     leading = []
                     block = None
                     continue
             node = parse_node(body, scope, interactive=False)
-            if block is not None and isinstance(node, (Spawn, Step)) and (
-                isinstance(node, Spawn) or node.call.name == "fork"
+            if (
+                block is not None
+                and isinstance(node, (Spawn, Step))
+                and (isinstance(node, Spawn) or node.call.name == "fork")
             ):
                 raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
         except LineError as exc:
@@ -664,8 +676,11 @@ def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
 def _is_errno_start(cursor: _Cursor, start: Token) -> bool:
     following = cursor.peek(1)
     return (
-        start.kind == "int" and start.value == -1 and following is not None
-        and following.kind == "name" and following.text.startswith("E")
+        start.kind == "int"
+        and start.value == -1
+        and following is not None
+        and following.kind == "name"
+        and following.text.startswith("E")
     )
 
 

@@ -14,9 +14,23 @@ from playground.worker.syscalls import local_address, peer_address, read_option
 
 _TCP_INFO_FIELDS = {
     # name: offset of a u32 in struct tcp_info
-    "rto": 8, "ato": 12, "snd_mss": 16, "rcv_mss": 20, "unacked": 24, "sacked": 28, "lost": 32,
-    "retrans": 36, "last_data_sent": 44, "last_data_recv": 52, "last_ack_recv": 56, "pmtu": 60,
-    "rtt": 68, "rttvar": 72, "snd_ssthresh": 76, "snd_cwnd": 80, "total_retrans": 100,
+    "rto": 8,
+    "ato": 12,
+    "snd_mss": 16,
+    "rcv_mss": 20,
+    "unacked": 24,
+    "sacked": 28,
+    "lost": 32,
+    "retrans": 36,
+    "last_data_sent": 44,
+    "last_data_recv": 52,
+    "last_ack_recv": 56,
+    "pmtu": 60,
+    "rtt": 68,
+    "rttvar": 72,
+    "snd_ssthresh": 76,
+    "snd_cwnd": 80,
+    "total_retrans": 100,
 }
 # Reading SO_ERROR clears it, so the inspector never reads it.
 _INSPECTED = [spec for spec in OPTIONS.values() if spec.name != "SO_ERROR"]

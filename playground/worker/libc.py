@@ -109,8 +109,9 @@ def errno() -> int:
 def sockaddr(family: int, host: str, port: int) -> ctypes.Array:
     """A sockaddr_in or sockaddr_in6 for bind, connect and sendto."""
     if family == socket.AF_INET6:
-        packed = struct.pack("=HHI16sI", socket.AF_INET6, socket.htons(port), 0,
-                             socket.inet_pton(socket.AF_INET6, host), 0)
+        packed = struct.pack(
+            "=HHI16sI", socket.AF_INET6, socket.htons(port), 0, socket.inet_pton(socket.AF_INET6, host), 0
+        )
     else:
         packed = struct.pack("=HH4s8x", socket.AF_INET, socket.htons(port), socket.inet_pton(socket.AF_INET, host))
     return ctypes.create_string_buffer(packed, len(packed))

@@ -14,12 +14,15 @@ import pytest
 from playground.lab import Lab
 from tests.conftest import PAIR_SCRIPT, REPO, children_of, connected_pair, process_exists
 
-BLOCKING_SCRIPT = PAIR_SCRIPT + """server: kid = fork()
+BLOCKING_SCRIPT = (
+    PAIR_SCRIPT
+    + """server: kid = fork()
 kid: read(a, 10) ...
 server: accept(l) ...
 client: read(c, 10) ...
 sleep 60
 """
+)
 
 
 def socket_inodes(pid: int) -> set[int]:
@@ -69,7 +72,10 @@ def test_stopping_sockplay_run_ends_its_lab(tmp_path: Path, signum: int) -> None
     script.write_text(BLOCKING_SCRIPT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "playground.cli", "run", str(script)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     # Synchronise on the output: the sleep line is printed once it is reached.
@@ -101,7 +107,10 @@ def test_lab_processes_end_when_sockplay_is_killed(tmp_path: Path) -> None:
     script.write_text(BLOCKING_SCRIPT)
     proc = subprocess.Popen(
         [sys.executable, "-m", "playground.cli", "run", str(script)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert proc.stdout is not None
     deadline = time.monotonic() + 20

@@ -33,7 +33,11 @@ server: ... = 2 "hi"
 def sockplay(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "playground.cli", *args],
-        cwd=REPO, capture_output=True, text=True, input=stdin, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
     )
 
 

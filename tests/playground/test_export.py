@@ -61,8 +61,13 @@ def export(tmp_path: Path, text: str, *extra: str) -> tuple[Path, subprocess.Com
     script = tmp_path / "experiment.sockplay"
     script.write_text(text)
     program = tmp_path / "experiment.py"
-    result = subprocess.run([sys.executable, "-m", "playground.cli", "export", str(script), "--python",
-                             "-o", str(program), *extra], cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "export", str(script), "--python", "-o", str(program), *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return program, result
 
 
@@ -70,8 +75,9 @@ def run_program(program: Path) -> subprocess.CompletedProcess[str]:
     # Run as a learner would: `python3` alone, outside the project, with nothing of sockplay importable.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
     python = "python3" if subprocess.run(["python3", "-c", ""], capture_output=True).returncode == 0 else sys.executable
-    return subprocess.run([python, program.name, "0"], cwd=program.parent, capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [python, program.name, "0"], cwd=program.parent, capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def printed(result: subprocess.CompletedProcess[str]) -> list[str]:
@@ -108,8 +114,13 @@ def test_the_first_example_runs_standalone_with_its_outcomes(tmp_path: Path) -> 
     # The program's output is itself a script that sockplay can check.
     again = tmp_path / "again.sockplay"
     again.write_text(result.stdout)
-    check = subprocess.run([sys.executable, "-m", "playground.cli", "replay", "--check", str(again)], cwd=REPO,
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "replay", "--check", str(again)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.returncode == 0, check.stderr
 
 
@@ -151,23 +162,32 @@ def test_the_program_is_readable_and_stdlib_only(tmp_path: Path) -> None:
     source = program.read_text()
     assert source.startswith("#!/usr/bin/env python3\n") and os.access(program, os.X_OK)
     tree = ast.parse(source)
-    modules = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-               for alias in node.names}
-    modules |= {node.module.split(".")[0] for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and node.module}
+    modules = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    modules |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert modules <= set(sys.stdlib_module_names), modules - set(sys.stdlib_module_names)
     # One commented block per step: the script's line, then the call as Python makes it.
-    assert "# ── line 12: server: setsockopt(l, SO_LINGER, {1, 0}) = 0\n" \
-           '@step(12, "server", "setsockopt(l, SO_LINGER, {1, 0})")\n' \
-           "def _(me):\n" \
-           "    return setsockopt(me.l, SOL_SOCKET, SO_LINGER, (1, 0))\n" in source
+    assert (
+        "# ── line 12: server: setsockopt(l, SO_LINGER, {1, 0}) = 0\n"
+        '@step(12, "server", "setsockopt(l, SO_LINGER, {1, 0})")\n'
+        "def _(me):\n"
+        "    return setsockopt(me.l, SOL_SOCKET, SO_LINGER, (1, 0))\n" in source
+    )
     assert '    return connect(me.c, at["server.l"])\n' in source
     assert '    me.kid = fork(me, "kid")\n' in source
     assert '    return send(me.c, b"\\x00\\x01z", MSG_NOSIGNAL)\n' in source
     assert 'outcome(31, "kid")' in source
     # The experiment runs again from a file written to standard output.
-    stdout = subprocess.run([sys.executable, "-m", "playground.cli", "export", str(tmp_path / "experiment.sockplay"),
-                             "--python"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    stdout = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "export", str(tmp_path / "experiment.sockplay"), "--python"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     undated = re.compile(r" on \d{4}-\d\d-\d\d \d\d:\d\d")
     assert stdout.returncode == 0 and undated.sub("", stdout.stdout) == undated.sub("", source)
 
@@ -175,9 +195,19 @@ def test_the_program_is_readable_and_stdlib_only(tmp_path: Path) -> None:
 def test_export_refuses_what_it_cannot_or_should_not_write(tmp_path: Path) -> None:
     script = tmp_path / "far.sockplay"
     script.write_text("sockplay 1\nspawn a\na: s = socket(tcp)\na: connect(s, 192.0.2.1:80)\n")
-    far = subprocess.run([sys.executable, "-m", "playground.cli", "export", str(script), "--python"], cwd=REPO,
-                         capture_output=True, text=True, timeout=60)
+    far = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "export", str(script), "--python"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert far.returncode == 2 and "would connect to 192.0.2.1:80" in far.stderr and far.stdout == ""
-    bare = subprocess.run([sys.executable, "-m", "playground.cli", "export", str(script)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    bare = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "export", str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bare.returncode == 2 and "--python" in bare.stderr

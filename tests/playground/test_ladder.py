@@ -73,7 +73,8 @@ def kernel_states(lab: Lab) -> dict[tuple, str]:
 async def test_handshake_rows_states_and_calls(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
     ladder = await first_ladder(
-        recorder, lambda la: len(la.segments) >= 3 and any("accept" in t for t in calls(la)), "no handshake")
+        recorder, lambda la: len(la.segments) >= 3 and any("accept" in t for t in calls(la)), "no handshake"
+    )
     assert [c.name for c in ladder.columns] == ["client.c", "server.a"]
     assert ladder.initial == ("CLOSED", "LISTEN")
     syn, syn_ack, ack = ladder.segments[:3]
@@ -105,8 +106,10 @@ async def test_orderly_close_fin_wait_close_wait_last_ack_time_wait(lab: Lab, re
     assert ladder.rows[close].side == 0 and close < ladder.rows.index(fin)
     # The server's kernel acknowledges the FIN by itself (a delayed ACK): FIN-WAIT-2.
     ladder = await first_ladder(
-        recorder, lambda la: any(s.side == 1 and s.flags == ("ACK",) and s.ack == fin.seq + 1 for s in la.segments),
-        "the FIN was never acknowledged")
+        recorder,
+        lambda la: any(s.side == 1 and s.flags == ("ACK",) and s.ack == fin.seq + 1 for s in la.segments),
+        "the FIN was never acknowledged",
+    )
     ack = next(s for s in ladder.segments if s.side == 1 and s.flags == ("ACK",) and s.ack == 2)
     assert ack.states == ("FIN-WAIT-2", "CLOSE-WAIT")
     assert (await lab.run_line("server: read(a, 100)")).outcome.value == 0
@@ -136,8 +139,10 @@ async def test_fin_acknowledged_by_the_peers_fin(lab: Lab, recorder: LadderRecor
     ladder = await first_ladder(recorder, closed, "not closed")
     client_fin = next(s for s in ladder.segments if s.side == 0 and "FIN" in s.flags)
     server_fin = next(s for s in ladder.segments if s.side == 1 and "FIN" in s.flags)
-    acked_alone = any(s.side == 1 and s.flags == ("ACK",) and s.ack == client_fin.seq + 1
-                      and s.t_ns < server_fin.t_ns for s in ladder.segments)
+    acked_alone = any(
+        s.side == 1 and s.flags == ("ACK",) and s.ack == client_fin.seq + 1 and s.t_ns < server_fin.t_ns
+        for s in ladder.segments
+    )
     if acked_alone:  # the delayed ACK left first after all (a slow machine): the usual path
         assert ladder.history(0)[3:] == ["FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT"]
     else:
@@ -163,8 +168,9 @@ async def test_close_with_unread_data_sends_rst_and_leaves_no_time_wait(lab: Lab
     assert ladder.history(1) == ["LISTEN", "SYN-RECV", "ESTABLISHED", "CLOSED"]
     assert ladder.history(0) == ["CLOSED", "SYN-SENT", "ESTABLISHED", "CLOSED"]
     ends = {c.address for c in ladder.columns}
-    assert not [state for (local, _peer), state in kernel_states(lab).items() if local in ends and
-                state != "LISTEN"]  # no TIME-WAIT anywhere: the RST ended the connection
+    assert not [
+        state for (local, _peer), state in kernel_states(lab).items() if local in ends and state != "LISTEN"
+    ]  # no TIME-WAIT anywhere: the RST ended the connection
     recorder.sample()
     assert not [r for r in recorder.ladders[0].rows if r.kind == "kernel"]
 
@@ -183,8 +189,13 @@ async def test_so_linger_zero_makes_close_send_rst(lab: Lab, recorder: LadderRec
 
 
 async def test_connection_refused(lab: Lab, recorder: LadderRecorder) -> None:
-    for line in ("spawn server", "spawn client", "server: l = socket(tcp)", "server: bind(l, 127.0.0.1:0)",
-                 "client: c = socket(tcp)"):
+    for line in (
+        "spawn server",
+        "spawn client",
+        "server: l = socket(tcp)",
+        "server: bind(l, 127.0.0.1:0)",
+        "client: c = socket(tcp)",
+    ):
         await lab.run_line(line)
     result = await lab.run_line("client: connect(c, server.l)")
     assert result.outcome.errno == "ECONNREFUSED"
@@ -203,14 +214,27 @@ async def test_simultaneous_close_closing_and_the_kernel_wins(lab: Lab, recorder
     in FIN-WAIT-1 with nothing on the wire: only the kernel's view shows it. The server's FIN
     then reaches a client in FIN-WAIT-1 (CLOSING), and both end in TIME-WAIT.
     """
-    for line in ("spawn server", "spawn client", "server: l = socket(tcp)", "server: setsockopt(l, SO_RCVBUF, 4096)",
-                 "server: bind(l, 127.0.0.1:0)", "server: listen(l, 8)", "client: c = socket(tcp)",
-                 "client: setsockopt(c, SO_SNDBUF, 4096)", "client: connect(c, server.l)", "server: a = accept(l)",
-                 "client: fcntl(c, O_NONBLOCK, 1)", 'client: write(c, "x" * 100000)'):
+    for line in (
+        "spawn server",
+        "spawn client",
+        "server: l = socket(tcp)",
+        "server: setsockopt(l, SO_RCVBUF, 4096)",
+        "server: bind(l, 127.0.0.1:0)",
+        "server: listen(l, 8)",
+        "client: c = socket(tcp)",
+        "client: setsockopt(c, SO_SNDBUF, 4096)",
+        "client: connect(c, server.l)",
+        "server: a = accept(l)",
+        "client: fcntl(c, O_NONBLOCK, 1)",
+        'client: write(c, "x" * 100000)',
+    ):
         result = await lab.run_line(line)
         assert result is None or result.outcome.errno is None, (line, result)
-    client = next((local, peer) for (local, peer), _ in kernel_states(lab).items() if peer[1] and local[1] !=
-                  lab.processes["server"].addresses["l"].port)
+    client = next(
+        (local, peer)
+        for (local, peer), _ in kernel_states(lab).items()
+        if peer[1] and local[1] != lab.processes["server"].addresses["l"].port
+    )
     await lab.run_line("client: close(c)")
     assert kernel_states(lab)[client] == "FIN-WAIT-1"
     ladder = await first_ladder(recorder, lambda la: any(r.kind == "kernel" for r in la.rows), "no kernel row")
@@ -230,8 +254,7 @@ async def test_simultaneous_close_closing_and_the_kernel_wins(lab: Lab, recorder
     # From the wire alone, the client looks like the passive closer: the kernel's view is what corrects it.
     wire_only = build_ladder(lab.packets, t0_ns=lab.t0)
     assert wire_only.history(0)[3:] == ["CLOSE-WAIT", "LAST-ACK", "CLOSED"]
-    with_kernel = build_ladder(lab.packets, t0_ns=lab.t0,
-                               samples=[(kernel.t_ns, client, "FIN-WAIT-1")])
+    with_kernel = build_ladder(lab.packets, t0_ns=lab.t0, samples=[(kernel.t_ns, client, "FIN-WAIT-1")])
     assert with_kernel.history(0)[3:] == ["FIN-WAIT-1", "CLOSING", "TIME-WAIT"]
 
 
@@ -253,7 +276,7 @@ async def test_forked_child_and_its_exit_are_drawn_on_the_parents_column(lab: La
     fin = index_of(ladder, lambda r: r.kind == "segment" and "FIN" in r.flags)
     assert kid_write < data < end < fin
     assert index_of(ladder, lambda r: r.text == "close(a) = 0") < kid_write
-    assert "kid: write(a, \"hi\") = 2" in "\n".join(ladder_text(ladder, 80))
+    assert 'kid: write(a, "hi") = 2' in "\n".join(ladder_text(ladder, 80))
 
 
 async def test_svg_is_valid_xml_with_the_labels_escaped(lab: Lab, recorder: LadderRecorder, tmp_path: Path) -> None:
@@ -266,8 +289,18 @@ async def test_svg_is_valid_xml_with_the_labels_escaped(lab: Lab, recorder: Ladd
     root = ET.parse(out).getroot()
     assert root.tag == f"{SVG}svg"
     texts = ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
-    for label in ("client.c", "server.a", "SYN seq 0", "SYN|ACK seq 0 ack 1", "FIN|ACK seq 11 ack 1 len 0",
-                  "close(c) = 0", "FIN-WAIT-1", "CLOSE-WAIT", "ESTABLISHED", "LISTEN"):
+    for label in (
+        "client.c",
+        "server.a",
+        "SYN seq 0",
+        "SYN|ACK seq 0 ack 1",
+        "FIN|ACK seq 11 ack 1 len 0",
+        "close(c) = 0",
+        "FIN-WAIT-1",
+        "CLOSE-WAIT",
+        "ESTABLISHED",
+        "LISTEN",
+    ):
         assert label in texts, label
     assert 'PSH|ACK seq 1 ack 1 len 10 "<a & \\"b\\">\\x01"' in texts
     assert any(t.startswith('write(c, "<a & \\"b\\">\\x01") = 10') for t in texts)
@@ -307,10 +340,16 @@ def test_cli_run_writes_the_ladder(tmp_path: Path) -> None:
         "server: listen(l, 8)\nclient: c = socket(tcp)\nclient: connect(c, server.l)\nserver: a = accept(l)\n"
         "client: close(c)\nserver: read(a, 100) = 0\nserver: close(a)\n"
         "client: d = socket(tcp)\nclient: connect(d, server.l)\nserver: b = accept(l)\n"
-        "client: setsockopt(d, SO_LINGER, {1, 0})\nclient: close(d)\n")
+        "client: setsockopt(d, SO_LINGER, {1, 0})\nclient: close(d)\n"
+    )
     out = tmp_path / "ladder.svg"
-    result = subprocess.run([sys.executable, "-m", "playground.cli", "run", "--ladder", str(out), str(script)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "run", "--ladder", str(out), str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     if "no ladder written" in result.stderr:
         pytest.skip(result.stderr.strip())
@@ -335,14 +374,27 @@ async def test_kernel_samples_from_a_live_lab_name_both_ends(lab: Lab, recorder:
 A, B = ("10.0.0.1", 40000), ("10.0.0.2", 80)
 
 
-def seg(t: float, src: tuple, flags: str, seq: int, ack: int = 0, length: int = 0,
-        raw_seq: int | None = None) -> Packet:
+def seg(
+    t: float, src: tuple, flags: str, seq: int, ack: int = 0, length: int = 0, raw_seq: int | None = None
+) -> Packet:
     """A segment at t ms."""
     dst = B if src == A else A
     names = {A: "client.c", B: "server.a"}
-    return Packet(t_ns=int(t * 1e6), protocol="TCP", src=src, dst=dst, length=length, flags=tuple(flags.split("|")),
-                  seq=seq if raw_seq is None else raw_seq, ack=ack, relative_seq=seq, relative_ack=ack,
-                  window=512, src_label=names[src], dst_label=names[dst])
+    return Packet(
+        t_ns=int(t * 1e6),
+        protocol="TCP",
+        src=src,
+        dst=dst,
+        length=length,
+        flags=tuple(flags.split("|")),
+        seq=seq if raw_seq is None else raw_seq,
+        ack=ack,
+        relative_seq=seq,
+        relative_ack=ack,
+        window=512,
+        src_label=names[src],
+        dst_label=names[dst],
+    )
 
 
 HANDSHAKE = [seg(1, A, "SYN", 0), seg(2, B, "SYN|ACK", 0, 1), seg(3, A, "ACK", 1, 1)]
@@ -350,12 +402,24 @@ HANDSHAKE = [seg(1, A, "SYN", 0), seg(2, B, "SYN|ACK", 0, 1), seg(3, A, "ACK", 1
 
 def test_machine_orderly_close_and_data_change_nothing() -> None:
     packets = HANDSHAKE + [
-        seg(4, A, "PSH|ACK", 1, 1, 3), seg(5, B, "ACK", 1, 4),
-        seg(6, A, "FIN|ACK", 4, 1), seg(7, B, "ACK", 1, 5), seg(8, B, "FIN|ACK", 1, 5), seg(9, A, "ACK", 5, 2)]
+        seg(4, A, "PSH|ACK", 1, 1, 3),
+        seg(5, B, "ACK", 1, 4),
+        seg(6, A, "FIN|ACK", 4, 1),
+        seg(7, B, "ACK", 1, 5),
+        seg(8, B, "FIN|ACK", 1, 5),
+        seg(9, A, "ACK", 5, 2),
+    ]
     assert infer(packets) == [
-        ("SYN-SENT", "SYN-RECV"), ("ESTABLISHED", "SYN-RECV"), ("ESTABLISHED", "ESTABLISHED"),
-        ("ESTABLISHED", "ESTABLISHED"), ("ESTABLISHED", "ESTABLISHED"),
-        ("FIN-WAIT-1", "CLOSE-WAIT"), ("FIN-WAIT-2", "CLOSE-WAIT"), ("TIME-WAIT", "LAST-ACK"), ("TIME-WAIT", "CLOSED")]
+        ("SYN-SENT", "SYN-RECV"),
+        ("ESTABLISHED", "SYN-RECV"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("FIN-WAIT-1", "CLOSE-WAIT"),
+        ("FIN-WAIT-2", "CLOSE-WAIT"),
+        ("TIME-WAIT", "LAST-ACK"),
+        ("TIME-WAIT", "CLOSED"),
+    ]
 
 
 def test_machine_an_ack_below_the_fin_does_not_acknowledge_it() -> None:
@@ -370,18 +434,29 @@ def test_machine_simultaneous_open() -> None:
     # One capture sees one order: A's SYN reaches B before B's own leaves (B: still CLOSED), then
     # B's SYN finds A in SYN-SENT (SYN-RECV), A's SYN|ACK finds B in SYN-SENT (ESTABLISHED), and so on.
     assert [r.states for r in ladder.segments] == [
-        ("SYN-SENT", "CLOSED"), ("SYN-RECV", "SYN-SENT"), ("SYN-RECV", "ESTABLISHED"),
-        ("ESTABLISHED", "ESTABLISHED")]
+        ("SYN-SENT", "CLOSED"),
+        ("SYN-RECV", "SYN-SENT"),
+        ("SYN-RECV", "ESTABLISHED"),
+        ("ESTABLISHED", "ESTABLISHED"),
+    ]
 
 
 def test_machine_crossing_fins_go_through_closing() -> None:
     # B's FIN does not acknowledge A's (ack 1): it was sent before A's FIN arrived. A capture sees
     # one order only: A's FIN first (B: CLOSE-WAIT), then B's, which finds A in FIN-WAIT-1 with its
     # FIN unacknowledged: CLOSING, until B's ACK of it (TIME-WAIT).
-    packets = HANDSHAKE + [seg(4, A, "FIN|ACK", 1, 1), seg(5, B, "FIN|ACK", 1, 1), seg(6, A, "ACK", 2, 2),
-                           seg(7, B, "ACK", 2, 2)]
-    assert infer(packets)[3:] == [("FIN-WAIT-1", "CLOSE-WAIT"), ("CLOSING", "LAST-ACK"), ("CLOSING", "CLOSED"),
-                                  ("TIME-WAIT", "CLOSED")]
+    packets = HANDSHAKE + [
+        seg(4, A, "FIN|ACK", 1, 1),
+        seg(5, B, "FIN|ACK", 1, 1),
+        seg(6, A, "ACK", 2, 2),
+        seg(7, B, "ACK", 2, 2),
+    ]
+    assert infer(packets)[3:] == [
+        ("FIN-WAIT-1", "CLOSE-WAIT"),
+        ("CLOSING", "LAST-ACK"),
+        ("CLOSING", "CLOSED"),
+        ("TIME-WAIT", "CLOSED"),
+    ]
 
 
 def test_machine_rst_closes_both_and_refused_connect() -> None:
@@ -390,21 +465,36 @@ def test_machine_rst_closes_both_and_refused_connect() -> None:
     ladder = build_ladder(refused)
     assert ladder.initial == ("CLOSED", "CLOSED") and ladder.history(0) == ["CLOSED", "SYN-SENT", "CLOSED"]
     # An RST in TIME-WAIT ends it (Linux, net.ipv4.tcp_rfc1337 = 0).
-    late = HANDSHAKE + [seg(4, A, "FIN|ACK", 1, 1), seg(5, B, "FIN|ACK", 1, 2), seg(6, A, "ACK", 2, 2),
-                        seg(7, B, "RST", 2)]
+    late = HANDSHAKE + [
+        seg(4, A, "FIN|ACK", 1, 1),
+        seg(5, B, "FIN|ACK", 1, 2),
+        seg(6, A, "ACK", 2, 2),
+        seg(7, B, "RST", 2),
+    ]
     assert [s[0] for s in infer(late)[-3:]] == ["TIME-WAIT", "TIME-WAIT", "CLOSED"]
 
 
 def test_machine_from_mid_connection() -> None:
     assert infer([seg(1, A, "ACK", 5, 5), seg(2, A, "FIN|ACK", 5, 5), seg(3, B, "ACK", 5, 6)]) == [
-        ("ESTABLISHED", "ESTABLISHED"), ("FIN-WAIT-1", "CLOSE-WAIT"), ("FIN-WAIT-2", "CLOSE-WAIT")]
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("FIN-WAIT-1", "CLOSE-WAIT"),
+        ("FIN-WAIT-2", "CLOSE-WAIT"),
+    ]
 
 
 def test_connections_by_four_tuple_and_a_new_syn_starts_a_new_one() -> None:
     other = ("10.0.0.1", 40001)
     first = HANDSHAKE + [seg(4, A, "FIN|ACK", 1, 1), seg(5, B, "FIN|ACK", 1, 2), seg(6, A, "ACK", 2, 2)]
-    third = Packet(t_ns=5_500_000, protocol="TCP", src=other, dst=B, length=0, flags=("SYN",), src_label="client.d",
-                   dst_label="server.b")
+    third = Packet(
+        t_ns=5_500_000,
+        protocol="TCP",
+        src=other,
+        dst=B,
+        length=0,
+        flags=("SYN",),
+        src_label="client.d",
+        dst_label="server.b",
+    )
     again = [seg(7, A, "SYN", 0, raw_seq=999), seg(8, B, "SYN|ACK", 0, 1, raw_seq=555)]
     udp = Packet(t_ns=5_600_000, protocol="UDP", src=A, dst=B, length=3)
     found = connections([*first, third, udp, *again])
@@ -418,8 +508,16 @@ def test_connections_by_four_tuple_and_a_new_syn_starts_a_new_one() -> None:
 def note(t: float, text: str, var: str = "c", process: str = "client", **kw) -> CallNote:
     """A call made at t ms (returning at `end` ms)."""
     name = text.split("(")[0].split("= ")[-1]
-    return CallNote(t_ns=int(t * 1e6), process=process, text=text, sockets=(var,), name=name,
-                    end_ns=int(kw.pop("end", t) * 1e6), outcome="= " + text.rsplit("= ", 1)[-1], **kw)
+    return CallNote(
+        t_ns=int(t * 1e6),
+        process=process,
+        text=text,
+        sockets=(var,),
+        name=name,
+        end_ns=int(kw.pop("end", t) * 1e6),
+        outcome="= " + text.rsplit("= ", 1)[-1],
+        **kw,
+    )
 
 
 def test_calls_are_tied_to_their_connection_and_placed_by_time() -> None:
@@ -436,15 +534,25 @@ def test_calls_are_tied_to_their_connection_and_placed_by_time() -> None:
     ladder = build_ladder(packets, calls, t0_ns=0)
     rows = [(r.kind, r.side, r.text) for r in ladder.rows]
     assert rows == [
-        ("call", 0, "c = socket(tcp) = 3"), ("call", 0, "connect(c, server.l) = 0"),
-        ("segment", 0, "SYN seq 0"), ("segment", 1, "SYN|ACK seq 0 ack 1"), ("segment", 0, "ACK seq 1 ack 1"),
-        ("call", 1, "a = accept(l) = 4"), ("call", 0, "close(c) = 0"), ("segment", 0, "FIN|ACK seq 1 ack 1 len 0")]
+        ("call", 0, "c = socket(tcp) = 3"),
+        ("call", 0, "connect(c, server.l) = 0"),
+        ("segment", 0, "SYN seq 0"),
+        ("segment", 1, "SYN|ACK seq 0 ack 1"),
+        ("segment", 0, "ACK seq 1 ack 1"),
+        ("call", 1, "a = accept(l) = 4"),
+        ("call", 0, "close(c) = 0"),
+        ("segment", 0, "FIN|ACK seq 1 ack 1 len 0"),
+    ]
     assert ladder.rows[-1].t_ms == pytest.approx(5.2)
 
 
 def test_a_call_a_segment_arrived_during_is_drawn_where_it_began_and_where_it_returned() -> None:
-    calls = [note(0, "c = socket(tcp) = 3", defines="c"), note(0.5, "connect(c, server.l) = 0", local=A),
-             note(10, 'read(c, 100) = 2 "hi"', end=2000), note(3000, "read(c, 100) = 0", end=3002)]
+    calls = [
+        note(0, "c = socket(tcp) = 3", defines="c"),
+        note(0.5, "connect(c, server.l) = 0", local=A),
+        note(10, 'read(c, 100) = 2 "hi"', end=2000),
+        note(3000, "read(c, 100) = 0", end=3002),
+    ]
     packets = HANDSHAKE + [seg(1500, B, "PSH|ACK", 1, 1, 2)]
     ladder = build_ladder(packets, calls, t0_ns=0)
     texts = [r.text for r in ladder.rows if r.kind != "segment"]
@@ -468,8 +576,11 @@ def test_incremental_rows_and_the_kernel_wins() -> None:
     # The kernel says FIN-WAIT-1 with no FIN on the wire (its FIN is queued behind data): it wins.
     ladders.add_sample(10_000_000, (A, B), "FIN-WAIT-1")
     assert ladder.take_changes() == 5
-    assert (ladder.rows[-1].kind, ladder.rows[-1].text, ladder.states) == ("kernel", "FIN-WAIT-1",
-                                                                           ("FIN-WAIT-1", "ESTABLISHED"))
+    assert (ladder.rows[-1].kind, ladder.rows[-1].text, ladder.states) == (
+        "kernel",
+        "FIN-WAIT-1",
+        ("FIN-WAIT-1", "ESTABLISHED"),
+    )
     ladders.add_packet(seg(20, B, "FIN|ACK", 1, 1))
     assert ladder.states == ("CLOSING", "FIN-WAIT-1")
     # A sample taken just after a segment (the kernel may not have processed it yet) is not trusted.
@@ -485,15 +596,29 @@ def test_incremental_rows_and_the_kernel_wins() -> None:
 
 
 def test_a_short_wait_for_the_peer_is_split_a_short_write_is_not() -> None:
-    calls = [note(0, "c = socket(tcp) = 3", defines="c"), note(0.5, "connect(c, server.l) = 0", local=A, end=0.9),
-             note(10, 'read(c, 100) = 2 "hi"', end=10.5), note(12, 'write(c, "yo") = 2', end=12.5),
-             note(13, "d = dup(c) = 4", var="d", defines="d"), note(14, "close(d) = 0", var="d")]
+    calls = [
+        note(0, "c = socket(tcp) = 3", defines="c"),
+        note(0.5, "connect(c, server.l) = 0", local=A, end=0.9),
+        note(10, 'read(c, 100) = 2 "hi"', end=10.5),
+        note(12, 'write(c, "yo") = 2', end=12.5),
+        note(13, "d = dup(c) = 4", var="d", defines="d"),
+        note(14, "close(d) = 0", var="d"),
+    ]
     calls[-2] = CallNote(**{**calls[-2].__dict__, "sockets": ("d", "c")})
-    packets = HANDSHAKE + [seg(10.2, B, "PSH|ACK", 1, 1, 2), seg(12.1, A, "PSH|ACK", 1, 3, 2),
-                           seg(12.2, B, "ACK", 3, 3)]
+    packets = HANDSHAKE + [
+        seg(10.2, B, "PSH|ACK", 1, 1, 2),
+        seg(12.1, A, "PSH|ACK", 1, 3, 2),
+        seg(12.2, B, "ACK", 3, 3),
+    ]
     ladder = build_ladder(packets, calls, t0_ns=0)
     rows = [(r.kind, r.text) for r in ladder.rows][5:]
     assert rows == [
-        ("call", "read(c, 100) ..."), ("segment", "PSH|ACK seq 1 ack 1 len 2"), ("call", '... = 2 "hi"'),
-        ("call", 'write(c, "yo") = 2'), ("segment", "PSH|ACK seq 1 ack 3 len 2"), ("segment", "ACK seq 3 ack 3"),
-        ("call", "d = dup(c) = 4"), ("call", "close(d) = 0")]  # d names c's socket
+        ("call", "read(c, 100) ..."),
+        ("segment", "PSH|ACK seq 1 ack 1 len 2"),
+        ("call", '... = 2 "hi"'),
+        ("call", 'write(c, "yo") = 2'),
+        ("segment", "PSH|ACK seq 1 ack 3 len 2"),
+        ("segment", "ACK seq 3 ack 3"),
+        ("call", "d = dup(c) = 4"),
+        ("call", "close(d) = 0"),
+    ]  # d names c's socket

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.commands.lessons import choose_language, display_width, render_lesson, wrap
+from playground.cli.lessons import choose_language, display_width, render_lesson, wrap
 from playground.lab import Lab
 from playground.lessons import LANGUAGES, LESSONS_DIR, Lesson, LessonError, PlannedLesson, load_catalog, load_lesson
 from playground.lessons.check import check_lesson
@@ -25,7 +25,10 @@ EXPECTED_PLANNED = [15, 18, 19, 20]
 def sockplay(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "playground.cli", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=90,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
 
 
@@ -227,8 +230,10 @@ async def test_the_nagle_lesson_shows_the_delayed_ack_and_its_fixes() -> None:
 
 # A wrong expectation is a divergence, never a silent pass.
 
-WRONG = ("server: read(a, 100)                     = 0",
-         "server: read(a, 100)                     = -1 ECONNRESET")  # what the notes claim
+WRONG = (
+    "server: read(a, 100)                     = 0",
+    "server: read(a, 100)                     = -1 ECONNRESET",
+)  # what the notes claim
 
 
 def wrong_lesson(tmp_path: Path) -> Path:
@@ -246,13 +251,10 @@ async def test_a_lesson_with_a_wrong_expected_outcome_diverges(tmp_path: Path) -
     number = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text == WRONG[1])
     check = await check_lesson(lesson)
     assert not check.holds
-    assert check.problems() == [
-        f"{path.name}:{number}: expected = -1 ECONNRESET, got = 0 (errno differs)"
-    ]
+    assert check.problems() == [f"{path.name}:{number}: expected = -1 ECONNRESET, got = 0 (errno differs)"]
 
 
-WRONG_FLAG = ("~ server.a > client.c RST",
-              "~ server.a > client.c FIN")  # what a close without unread data would send
+WRONG_FLAG = ("~ server.a > client.c RST", "~ server.a > client.c FIN")  # what a close without unread data would send
 
 
 async def test_a_lesson_stating_the_wrong_flag_on_the_wire_diverges(tmp_path: Path) -> None:
@@ -273,8 +275,9 @@ async def test_a_lesson_stating_the_wrong_flag_on_the_wire_diverges(tmp_path: Pa
     # Only that line diverges, and it names what the kernel did send: the RST.
     problems = check.problems()
     assert len(problems) == 1, problems
-    assert problems[0].startswith(f"{path.name}:{number}: expected server.a > client.c FIN, "
-                                  "saw server.a > client.c RST"), problems
+    assert problems[0].startswith(
+        f"{path.name}:{number}: expected server.a > client.c FIN, saw server.a > client.c RST"
+    ), problems
 
 
 def test_lessons_check_exits_1_and_names_the_line_when_a_lesson_diverges(tmp_path: Path) -> None:

@@ -36,8 +36,12 @@ asyncio.run(main())
 def probe(*prefix: str) -> list[str]:
     assert SYSTEM_PYTHON is not None
     result = subprocess.run(
-        [*prefix, SYSTEM_PYTHON, "-c", PROBE], capture_output=True, text=True, timeout=60,
-        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)}, cwd="/",
+        [*prefix, SYSTEM_PYTHON, "-c", PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO)},
+        cwd="/",
     )
     assert result.returncode == 0, result.stderr
     return [part.strip() for part in result.stdout.strip().split("|")]
@@ -102,7 +106,9 @@ def test_without_privileges_the_lab_falls_back_and_says_why() -> None:
         pytest.skip("needs root (to drop privileges), setpriv and a system python3")
     # uid 0 without any capability may neither unshare a network nor map root into a user namespace.
     _, kind, reason, sockets, bind = probe(
-        "setpriv", "--bounding-set=-all", "--inh-caps=-all",
+        "setpriv",
+        "--bounding-set=-all",
+        "--inh-caps=-all",
         "--securebits=+noroot,+noroot_locked,+no_setuid_fixup,+no_setuid_fixup_locked",
     )
     assert kind == "host loopback"

@@ -28,7 +28,7 @@ def test_steps_parse_with_vars_outcomes_delays_and_comments() -> None:
 
 def test_errno_outcome_with_message_and_blocking_completion() -> None:
     script = parse(
-        "a: read(s, 1) = -1 EAGAIN (Resource temporarily unavailable)\na: read(s, 5) ...\na: ... = 5 \"hello\"\n"
+        'a: read(s, 1) = -1 EAGAIN (Resource temporarily unavailable)\na: read(s, 5) ...\na: ... = 5 "hello"\n'
     )
     first, second, third = (line.node for line in script.lines[-3:])
     assert isinstance(first, Step) and first.expect.errno == "EAGAIN"  # type: ignore[union-attr]
@@ -78,7 +78,7 @@ def test_repeat_blocks_hold_their_lines() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"plain", b"x" * 65536, b"ab" * 100, b"line\r\n\t\"q\" \\ \x00\x01\x7f\xff", b"\x001", b"y" * 20 + b"z"],
+    [b"", b"plain", b"x" * 65536, b"ab" * 100, b'line\r\n\t"q" \\ \x00\x01\x7f\xff', b"\x001", b"y" * 20 + b"z"],
 )
 def test_data_reads_back_as_written(data: bytes) -> None:
     text = format_data(data)
@@ -90,6 +90,28 @@ def test_data_reads_back_as_written(data: bytes) -> None:
 def test_quote_escapes_what_is_not_printable() -> None:
     assert quote(b'a\n"\\\x00') == '"a\\n\\"\\\\\\0"'
     assert [t.kind for t in tokenize('x = f(1, 2.5, "s", 127.0.0.1:1, [::1]:2, A|B, {1, 0})')] == [
-        "name", "=", "name", "(", "int", ",", "float", ",", "string", ",", "address", ",", "address", ",",
-        "name", "|", "name", ",", "{", "int", ",", "int", "}", ")",
+        "name",
+        "=",
+        "name",
+        "(",
+        "int",
+        ",",
+        "float",
+        ",",
+        "string",
+        ",",
+        "address",
+        ",",
+        "address",
+        ",",
+        "name",
+        "|",
+        "name",
+        ",",
+        "{",
+        "int",
+        ",",
+        "int",
+        "}",
+        ")",
     ]

@@ -64,9 +64,38 @@ SEEDS = [FIRST, RECORDED, REPEATED]
 
 # Pieces the mutations insert: the script's own punctuation and words, and trouble.
 PIECES = list('abcdeklnrsuvwxyz:=()[],.+-*!|{}"\\#~> \t\n0123456789') + [
-    "...", "sockplay 1\n", "sockplay 2\n", "\x00", "é", "\r", "\ufeff", "9" * 30, "9" * 5000, "1.2.3.4:",
-    "[::1]:", "[", "repeat 2\n", "end\n", "spawn x\n", "kill ", "sleep ", "-1 ", "EPIPE", "SIGPIPE", "killed ",
-    "exited ", '"\\x', '"\\0', '"\\777"', '"x" * ', "\\", "0.0000001", "1e9", "+", "server.", "fork()",
+    "...",
+    "sockplay 1\n",
+    "sockplay 2\n",
+    "\x00",
+    "é",
+    "\r",
+    "\ufeff",
+    "9" * 30,
+    "9" * 5000,
+    "1.2.3.4:",
+    "[::1]:",
+    "[",
+    "repeat 2\n",
+    "end\n",
+    "spawn x\n",
+    "kill ",
+    "sleep ",
+    "-1 ",
+    "EPIPE",
+    "SIGPIPE",
+    "killed ",
+    "exited ",
+    '"\\x',
+    '"\\0',
+    '"\\777"',
+    '"x" * ',
+    "\\",
+    "0.0000001",
+    "1e9",
+    "+",
+    "server.",
+    "fork()",
 ]
 
 settings_ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -102,10 +131,10 @@ def mutated(draw: st.DrawFn) -> str:
         if op == "insert":
             text = text[:pos] + draw(st.sampled_from(PIECES) | st.text(max_size=3)) + text[pos:]
         elif op == "delete":
-            text = text[:pos] + text[pos + draw(st.integers(1, 12)):]
+            text = text[:pos] + text[pos + draw(st.integers(1, 12)) :]
         elif op == "copy":
             start = draw(st.integers(0, len(text)))
-            text = text[:pos] + text[start:start + draw(st.integers(1, 40))] + text[pos:]
+            text = text[:pos] + text[start : start + draw(st.integers(1, 40))] + text[pos:]
         elif op == "cut":
             text = text[:pos]
         else:
@@ -196,11 +225,11 @@ def test_cut_off_last_line_is_named_and_skipped_when_asked() -> None:
 def test_bad_files_get_errors_naming_the_line() -> None:
     cases = [
         (b"sockplay 2\n", 1, "format version 2 is not supported"),
-        (b"# hi\n\nsockplay 1\nspawn a\na: write(3, \"\xff\")\n", 5, "not valid UTF-8"),
+        (b'# hi\n\nsockplay 1\nspawn a\na: write(3, "\xff")\n', 5, "not valid UTF-8"),
         (b"sockplay 1\n" + b"#" * (64 * 1024 * 1024), 1, "larger than"),
         (b"sockplay 1\nspawn a\n" + b"a: read(3, 1) " + b" " * (1024 * 1024) + b"\n", 3, "longer than"),
         (b"sockplay 1\nspawn a\na: s = socket(tcp)\na: bind(s, 127.0.0.1:" + b"9" * 5000 + b")\n", 4, "port"),
-        (b"sockplay 1\nspawn a\na: write(3, \"\" * " + b"9" * 30 + b")\n", 3, "repeat count"),
+        (b'sockplay 1\nspawn a\na: write(3, "" * ' + b"9" * 30 + b")\n", 3, "repeat count"),
         (b"sockplay 1\nsleep " + b"9" * 400 + b".5\n", 2, "too large"),
     ]
     for data, line, words in cases:

@@ -27,13 +27,15 @@ from tests.playground.test_parser_fuzz import RECORDED, REPEATED
 def scripts() -> list[tuple[str, str]]:
     found = [(str(p.relative_to(REPO)), p.read_text()) for p in sorted(REPO.glob("playground/**/*.sockplay"))]
     # The contract, where the workplace keeps it, else the repository's copy (as test_script_md reads it).
-    doc = next((p for p in (REPO.parent / "shared" / "docs" / "script.md", REPO / "docs" / "script.md")
-                if p.is_file()), None)
+    doc = next(
+        (p for p in (REPO.parent / "shared" / "docs" / "script.md", REPO / "docs" / "script.md") if p.is_file()), None
+    )
     if doc is not None:
         for i, block in enumerate(re.findall(r"```\n(.*?)```", doc.read_text(), flags=re.S)):
             if "[+DELAY]" not in block:
-                found.append((f"{doc.name} example {i + 1}", block if block.startswith("sockplay 1") else
-                              PAIR_SCRIPT + block))
+                found.append(
+                    (f"{doc.name} example {i + 1}", block if block.startswith("sockplay 1") else PAIR_SCRIPT + block)
+                )
     return found + [("FIRST", FIRST), ("RECORDED", RECORDED), ("REPEATED", REPEATED)]
 
 
@@ -58,28 +60,71 @@ def test_every_script_parses_the_same_without_the_usual_path(
 
 
 def a_scope() -> Scope:
-    return Scope({
-        "a": ProcessScope({"s", "u", "l"}, {"kid"}, 1),
-        "kid": ProcessScope({"s", "u", "l"}),
-        "server": ProcessScope({"s", "u", "l"}, {"kid"}),
-    })
+    return Scope(
+        {
+            "a": ProcessScope({"s", "u", "l"}, {"kid"}, 1),
+            "kid": ProcessScope({"s", "u", "l"}),
+            "server": ProcessScope({"s", "u", "l"}, {"kid"}),
+        }
+    )
 
 
 # Arguments each kind takes in a_scope(), and some it does not.
 GOOD = {
-    "fd": ["s", "u", "l", "3"], "size": ["4", "0", "007", "65536"],
-    "data": ['"ping"', '""', "\"it's\"", '"= -1 EX (y)"'],
-    "addr": ["127.0.0.1:9000", "10.0.0.1:0", "server.l", "s"], "kind": ["tcp", "udp6", "AF_INET, SOCK_STREAM"],
-    "option": ["SO_REUSEADDR", "TCP_NODELAY", "SO_RCVBUF"], "optval": ["1", "0", "4096"], "how": ["SHUT_WR", "1"],
-    "msgflags": ["MSG_PEEK", "MSG_PEEK|MSG_DONTWAIT|MSG_NOSIGNAL", "0"], "events": ["POLLIN|POLLOUT|POLLRDHUP", "0"],
-    "timeout": ["0", "100"], "signal": ["SIGPIPE", "SIGCHLD"], "disposition": ["SIG_IGN", "catch"],
-    "pid": ["kid", "4242"], "waitflags": ["WNOHANG", "0"], "status": ["0", "255"], "backlog": ["8", "128"],
-    "nonblock": ["O_NONBLOCK"], "bit": ["1", "0"],
+    "fd": ["s", "u", "l", "3"],
+    "size": ["4", "0", "007", "65536"],
+    "data": ['"ping"', '""', '"it\'s"', '"= -1 EX (y)"'],
+    "addr": ["127.0.0.1:9000", "10.0.0.1:0", "server.l", "s"],
+    "kind": ["tcp", "udp6", "AF_INET, SOCK_STREAM"],
+    "option": ["SO_REUSEADDR", "TCP_NODELAY", "SO_RCVBUF"],
+    "optval": ["1", "0", "4096"],
+    "how": ["SHUT_WR", "1"],
+    "msgflags": ["MSG_PEEK", "MSG_PEEK|MSG_DONTWAIT|MSG_NOSIGNAL", "0"],
+    "events": ["POLLIN|POLLOUT|POLLRDHUP", "0"],
+    "timeout": ["0", "100"],
+    "signal": ["SIGPIPE", "SIGCHLD"],
+    "disposition": ["SIG_IGN", "catch"],
+    "pid": ["kid", "4242"],
+    "waitflags": ["WNOHANG", "0"],
+    "status": ["0", "255"],
+    "backlog": ["8", "128"],
+    "nonblock": ["O_NONBLOCK"],
+    "bit": ["1", "0"],
 }
 ODD_ARGS = [
-    "x", "99999999999", "9" * 19, "-1", "-0", "5x", "1.5", ".5", "5.", "1.2.3.4:65536", "01.2.3.4:5", "1.2.3.4:000080",
-    "[::1]:80", "server.x", "server . l", "kid.s", "a.5", "POLLIN | POLLOUT", "A|5", "MSG_NOPE", "SIGKILL", "tcp7",
-    '"x" * 3', '"a" "b"', '"a" + "b"', '"a,b"', '"\\n"', '"é"', "{1, 0}", "a b", "", "(", "é",
+    "x",
+    "99999999999",
+    "9" * 19,
+    "-1",
+    "-0",
+    "5x",
+    "1.5",
+    ".5",
+    "5.",
+    "1.2.3.4:65536",
+    "01.2.3.4:5",
+    "1.2.3.4:000080",
+    "[::1]:80",
+    "server.x",
+    "server . l",
+    "kid.s",
+    "a.5",
+    "POLLIN | POLLOUT",
+    "A|5",
+    "MSG_NOPE",
+    "SIGKILL",
+    "tcp7",
+    '"x" * 3',
+    '"a" "b"',
+    '"a" + "b"',
+    '"a,b"',
+    '"\\n"',
+    '"é"',
+    "{1, 0}",
+    "a b",
+    "",
+    "(",
+    "é",
 ]
 ODD_PIECES = [" ", "\t", "\r", "\xa0", "\x0b", ",", ".", "..", "...", "|", "=", ":", "(", ")", '"', "-", "-1", "#", "é"]
 
@@ -104,18 +149,41 @@ def usual_lines(draw: st.DrawFn) -> str:
     elif ending > 1:
         line += " " * draw(st.integers(0, 9)) + "=" + draw(space)
         if odd == 3:
-            line += draw(st.sampled_from([
-                "-1 EPIPE", "-1 EAGAIN (Try again)", "-01 EPIPE", "4x", "1POLLIN", "1.5", "{1, 0}", "9" * 19, "4 x",
-                '4 "é"', '4 "\\n"', '4 POLLIN "x"', "4 from 127.0.0.1:5", "4 ! SIGPIPE", "4 ...", "1 POLLIN|",
-                "1 POLLIN | POLLOUT", '4 "x" "y"', '4 "x" * 2', "", "1 POLLIN POLLOUT", "exited 0",
-            ]))
+            line += draw(
+                st.sampled_from(
+                    [
+                        "-1 EPIPE",
+                        "-1 EAGAIN (Try again)",
+                        "-01 EPIPE",
+                        "4x",
+                        "1POLLIN",
+                        "1.5",
+                        "{1, 0}",
+                        "9" * 19,
+                        "4 x",
+                        '4 "é"',
+                        '4 "\\n"',
+                        '4 POLLIN "x"',
+                        "4 from 127.0.0.1:5",
+                        "4 ! SIGPIPE",
+                        "4 ...",
+                        "1 POLLIN|",
+                        "1 POLLIN | POLLOUT",
+                        '4 "x" "y"',
+                        '4 "x" * 2',
+                        "",
+                        "1 POLLIN POLLOUT",
+                        "exited 0",
+                    ]
+                )
+            )
         else:
             line += draw(st.sampled_from(["0", "1", "4", "007", "-2"]))
             line += draw(st.sampled_from(["", ' "ping"', '"ping"', " POLLOUT", " POLLIN|POLLHUP", '"x" POLLIN']))
     if odd == 1 and args:
         line = line.replace(draw(st.sampled_from(args)), draw(st.sampled_from(ODD_ARGS)), 1)
     elif odd == 2:
-        line = draw(st.sampled_from(["nobody", "SIGPIPE", "n x"])) + line[line.index(":"):]
+        line = draw(st.sampled_from(["nobody", "SIGPIPE", "n x"])) + line[line.index(":") :]
     elif odd == 4:
         at = draw(st.integers(0, len(line)))
         line = line[:at] + draw(st.sampled_from(ODD_PIECES)) + line[at:]
@@ -145,8 +213,15 @@ def test_the_usual_path_gives_the_general_parsers_step_or_leaves_the_line_to_it(
 
 
 def test_the_usual_path_takes_the_usual_lines() -> None:
-    for line in ['a: write(s, "ping") = 4', 'a: read(s, 4) = 4 "ping"', "a: poll(s, POLLIN|POLLOUT, 0) = 1 POLLOUT",
-                 "a: n = accept(l) = 4", "a: connect(s, 127.0.0.1:9000) = 0", "a: read(s, 10) ...", "a: fork()"]:
+    for line in [
+        'a: write(s, "ping") = 4',
+        'a: read(s, 4) = 4 "ping"',
+        "a: poll(s, POLLIN|POLLOUT, 0) = 1 POLLOUT",
+        "a: n = accept(l) = 4",
+        "a: connect(s, 127.0.0.1:9000) = 0",
+        "a: read(s, 10) ...",
+        "a: fork()",
+    ]:
         assert usual_step(line, a_scope()) is not None, line
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from playground.commands.replay import ReplayCheck, load_recording
+from playground.cli.replay import ReplayCheck, load_recording
 from playground.lab import Lab
 from playground.recording import (
     Recorder,
@@ -44,7 +44,9 @@ def body(path: Path) -> list[str]:
     How long the machine took between two lines (`+DELAY`) varies; tests of gaps read them parsed.
     """
     lines = path.read_text().splitlines()
-    return [re.sub(r"^\+[0-9.]+ ", "", re.sub(r"\s+# .*$", "", line)) for line in lines[lines.index("sockplay 1") + 1:]]
+    return [
+        re.sub(r"^\+[0-9.]+ ", "", re.sub(r"\s+# .*$", "", line)) for line in lines[lines.index("sockplay 1") + 1 :]
+    ]
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
@@ -102,8 +104,13 @@ async def test_a_session_is_recorded_line_by_line_and_replays(tmp_path: Path) ->
     header = read_header(script.header_comments)
     assert header["kernel"] == os.uname().release
     assert header["sockplay-version"] and header["started"].endswith("Z") and header["lab"] == lab.network.kind
-    for name in ("net.ipv4.tcp_tw_reuse", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                 "net.ipv4.tcp_retries2", "net.core.somaxconn"):
+    for name in (
+        "net.ipv4.tcp_tw_reuse",
+        "net.ipv4.tcp_keepalive_time",
+        "net.ipv4.tcp_fin_timeout",
+        "net.ipv4.tcp_retries2",
+        "net.core.somaxconn",
+    ):
         assert header["sysctls"][name], name
     assert recorder.steps_written == sum(isinstance(line.node, Step) for line in script.lines)
     assert await check(path) == 0
@@ -192,8 +199,9 @@ async def test_sessions_are_listed_newest_first(tmp_path: Path, monkeypatch: pyt
         await lab.run_line("a: s = socket(tcp)")
         recorder.close()
         older = sessions_dir() / "2001-01-01T00-00-00.sockplay"
-        older.write_text(re.sub(r"#@ started: .*", "#@ started: 2001-01-01T00:00:00.000000Z",
-                                recorder.path.read_text()))
+        older.write_text(
+            re.sub(r"#@ started: .*", "#@ started: 2001-01-01T00:00:00.000000Z", recorder.path.read_text())
+        )
         broken = sessions_dir() / "broken.sockplay"
         broken.write_text("sockplay 9\n")
         os.utime(broken, (1e9, 1e9))  # 2001-09-09
@@ -204,8 +212,14 @@ async def test_sessions_are_listed_newest_first(tmp_path: Path, monkeypatch: pyt
     assert found[0].steps == 1 and found[0].kernel == os.uname().release
     assert [info.path for info in found][1:] == [broken, older]
     assert next(info for info in found if info.path == broken).error
-    listing = subprocess.run([sys.executable, "-m", "playground.cli", "sessions"], cwd=REPO, capture_output=True,
-                             text=True, timeout=30, env={**os.environ, "XDG_STATE_HOME": str(tmp_path)})
+    listing = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "sessions"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path)},
+    )
     assert listing.returncode == 0
     rows = listing.stdout.splitlines()
     assert rows[0].split() == ["when", "steps", "kernel", "file"]
@@ -251,12 +265,14 @@ async def test_sigkill_mid_session_leaves_a_file_that_replays_and_no_process(tmp
     path = tmp_path / "killed.sockplay"
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER.format(repo=str(REPO), setup=SETUP))
-    proc = subprocess.Popen([sys.executable, str(driver), str(path)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, str(driver), str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         # The last step (a blocked read) is in the file: the session is at the known point.
-        wait_until(lambda: path.exists() and "server: read(a, 100) ...\n" in path.read_text(), 30,
-                   "the blocked read in the recording")
+        wait_until(
+            lambda: path.exists() and "server: read(a, 100) ...\n" in path.read_text(),
+            30,
+            "the blocked read in the recording",
+        )
         lab_pids = descendants(proc.pid)
         recorded = {int(pid) for pid in re.findall(r"spawn \w+ +# pid (\d+)", path.read_text())}
         recorded |= {int(pid) for pid in re.findall(r"fork\(\) = (\d+)", path.read_text())}

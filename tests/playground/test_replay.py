@@ -13,13 +13,16 @@ import pytest
 
 from tests.conftest import FIRST, PAIR_SCRIPT, REPO
 
-BLOCKING = PAIR_SCRIPT + """server: read(a, 100) ...
+BLOCKING = (
+    PAIR_SCRIPT
+    + """server: read(a, 100) ...
 client: write(c, "x")                    = 1
 server: ... = 1 "x"
 server: kid = fork()
 kid: exit(3)
 server: waitpid(kid, 0)
 """
+)
 
 RECORDING = """# sockplay session: every step with its outcome, as it happened.
 #@ sockplay-version: 0.1.0
@@ -43,8 +46,14 @@ server: ... = 3 "two" from 127.0.0.1:40000
 
 
 def sockplay(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "playground.cli", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "playground.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -68,8 +77,17 @@ def test_a_recording_replays_and_a_tampered_outcome_is_named(tmp_path: Path) -> 
     report = result.stderr.splitlines()
     at = next(i for i, line in enumerate(report) if line.startswith(f"{bad}:{number}: "))
     assert "data differs" in report[at]
-    assert report[at + 1].split() == ["expected:", "server:", "recvfrom(u,", "10)", "=", "3", '"ono"', "from",
-                                      "127.0.0.1:40000"]
+    assert report[at + 1].split() == [
+        "expected:",
+        "server:",
+        "recvfrom(u,",
+        "10)",
+        "=",
+        "3",
+        '"ono"',
+        "from",
+        "127.0.0.1:40000",
+    ]
     assert report[at + 2].startswith('    actual:   server: recvfrom(u, 10) = 3 "one" from 127.0.0.1:')
     assert sum(line.startswith(f"{bad}:") for line in report) == 1
     assert "1 line(s) diverged" in result.stderr
@@ -119,7 +137,8 @@ def test_speed_scales_the_recorded_pauses(tmp_path: Path) -> None:
 
 def test_another_kernel_is_said_up_front(tmp_path: Path) -> None:
     text = RECORDING.format(kernel="2.6.32-ancient").replace(
-        "#@ lab:", "#@ sysctl net.ipv4.tcp_fin_timeout: 12345\n#@ lab:")
+        "#@ lab:", "#@ sysctl net.ipv4.tcp_fin_timeout: 12345\n#@ lab:"
+    )
     result = sockplay("replay", "--check", str(write(tmp_path, "old.sockplay", text)))
     assert result.returncode == 0, result.stderr
     first = result.stderr.splitlines()[0]
@@ -144,8 +163,10 @@ def test_a_cut_off_last_line_is_named_and_what_precedes_it_replays(tmp_path: Pat
 def test_bad_scripts_and_usage_exit_2(tmp_path: Path) -> None:
     cases = [
         (["replay", "--check", str(tmp_path / "missing.sockplay")], "cannot read"),
-        (["replay", "--check", str(write(tmp_path, "v2.sockplay", "sockplay 2\nspawn a\n"))],
-         "v2.sockplay:1:10: format version 2 is not supported"),
+        (
+            ["replay", "--check", str(write(tmp_path, "v2.sockplay", "sockplay 2\nspawn a\n"))],
+            "v2.sockplay:1:10: format version 2 is not supported",
+        ),
         (["replay", "--check", str(write(tmp_path, "bin.sockplay", "sockplay 1\n")), "--speed", "-1"], "--speed"),
         (["replay", "--check", str(tmp_path / "nonutf8.sockplay")], "nonutf8.sockplay:2:3: file is not valid UTF-8"),
         (["replay", "--check"], "usage"),
@@ -168,10 +189,14 @@ def test_anything_but_loopback_runs_only_with_allow_network(tmp_path: Path) -> N
     # (Binding the wildcard address sends nothing anywhere.)
     allowed = sockplay("replay", "--check", "--allow-network", str(path))
     assert allowed.returncode == 0, allowed.stderr
-    for address, shown in (("10.1.2.3:80", "10.1.2.3:80"), ("[2001:db8::1]:80", "[2001:db8::1]:80"),
-                           ("[::ffff:8.8.8.8]:53", "[::ffff:808:808]:53")):
-        sending = write(tmp_path, "far.sockplay", f"sockplay 1\nspawn a\na: u = socket(udp)\n"
-                                                  f'a: sendto(u, "x", {address})\n')
+    for address, shown in (
+        ("10.1.2.3:80", "10.1.2.3:80"),
+        ("[2001:db8::1]:80", "[2001:db8::1]:80"),
+        ("[::ffff:8.8.8.8]:53", "[::ffff:808:808]:53"),
+    ):
+        sending = write(
+            tmp_path, "far.sockplay", f'sockplay 1\nspawn a\na: u = socket(udp)\na: sendto(u, "x", {address})\n'
+        )
         result = sockplay("replay", "--check", str(sending))
         assert result.returncode == 2 and f"{sending}:4: would send to {shown}" in result.stderr
 

@@ -19,6 +19,21 @@ CONTRACT = next(
 PRELUDE = PAIR_SCRIPT
 
 
+# Sections of the contract whose directives are still open issues: their examples are expected to fail
+# (strictly, so the day one starts to pass the mark must go).
+NOT_YET = {
+    " ssh ": "issue 14: remote hosts",
+    "host ": "issue 12: hosts and cables (the network lab)",
+    "epoll_create1": "issue 13: indexed names, poll over many, epoll, threads",
+    "exec --trace": "issue 15: watching an outside program",
+    " after 30ms": "issue 13: timing claims",
+}
+
+
+def not_yet(text: str) -> str | None:
+    return next((why for marker, why in NOT_YET.items() if marker in text), None)
+
+
 def examples() -> list[tuple[str, str]]:
     text = CONTRACT.read_text()
     blocks = re.findall(r"```\n(.*?)```", text, flags=re.S)
@@ -35,7 +50,16 @@ def test_the_contract_has_examples() -> None:
     assert len(examples()) >= 2
 
 
-@pytest.mark.parametrize(("name", "text"), examples(), ids=[n for n, _ in examples()])
+def cases() -> list:
+    return [
+        pytest.param(
+            name, text, id=name, marks=[pytest.mark.xfail(reason=why, strict=True)] if (why := not_yet(text)) else []
+        )
+        for name, text in examples()
+    ]
+
+
+@pytest.mark.parametrize(("name", "text"), cases())
 async def test_example_runs_with_its_outcomes(name: str, text: str, tmp_path: Path) -> None:
     script = parse_script(text, f"{CONTRACT}:{name}")
     report = await run_script(script)

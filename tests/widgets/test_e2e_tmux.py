@@ -29,13 +29,24 @@ class Terminal:
         self.server = f"sockplay-e2e-{uuid.uuid4().hex[:8]}"
         self.session = "sp"
         env = {"TERM": "xterm-256color", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": os.environ.get("HOME", "/")}
-        self.tmux("new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
-                  f"env TERM=xterm-256color {SOCKPLAY} {args}", env=env)
+        self.tmux(
+            "new-session",
+            "-d",
+            "-s",
+            self.session,
+            "-x",
+            str(width),
+            "-y",
+            str(height),
+            f"env TERM=xterm-256color {SOCKPLAY} {args}",
+            env=env,
+        )
 
     def tmux(self, *args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
         full_env = dict(os.environ, **(env or {}))
-        return subprocess.run([TMUX, "-L", self.server, *args], capture_output=True, text=True, check=check,
-                              env=full_env)
+        return subprocess.run(
+            [TMUX, "-L", self.server, *args], capture_output=True, text=True, check=check, env=full_env
+        )
 
     def screen(self) -> str:
         # The session ends the moment sockplay exits, possibly between alive() and this call.
@@ -169,8 +180,7 @@ def test_sigkill_mid_session_leaves_a_recording_that_replays(tmp_path: Path) -> 
         term.close()
     text = recording.read_text()
     assert 'client: write(c, "hi") = 2' in text
-    replay = subprocess.run([SOCKPLAY, "replay", "--check", str(recording)], capture_output=True, text=True,
-                            timeout=60)
+    replay = subprocess.run([SOCKPLAY, "replay", "--check", str(recording)], capture_output=True, text=True, timeout=60)
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 

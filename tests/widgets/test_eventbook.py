@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from playground.capture import Packet
-from widgets.eventbook import Entry, EventBook
-from widgets.wire_model import PacketEntry, WireBook
+from playground.session.eventbook import Entry, EventBook
+from playground.session.wire import PacketEntry, WireBook
 
 T0 = 1_000_000_000
 

@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from widgets.gc_pacing import CollectorPacing
+from playground.session.gc_pacing import CollectorPacing
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from playground.lessons.catalog import Lesson, load_catalog, load_lesson
+from playground.session.lesson_run import DIVERGED, PASSED, is_check
 from tests.widgets.helpers import log_line_with, run_line, wait_for
 from widgets.app import SockplayApp
 from widgets.lesson_panel import LessonPanel, label
-from widgets.lesson_run import DIVERGED, PASSED, is_check
 
 SIZE = (150, 45)
 STEP_WAIT = 15.0  # a unit with `~`/`state` checks may wait up to a second per check
@@ -41,8 +41,9 @@ async def _step(pilot) -> None:
     before = run.position
     await wait_for(pilot, lambda: app.check_action("lesson_step", ()) is True, "the step key to be enabled")
     await pilot.press("f5")
-    await wait_for(pilot, lambda: run.position == before + 1 and not app.lesson_busy,
-                   f"step {before + 1} to run", STEP_WAIT)
+    await wait_for(
+        pilot, lambda: run.position == before + 1 and not app.lesson_busy, f"step {before + 1} to run", STEP_WAIT
+    )
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -126,8 +127,9 @@ async def test_an_altered_expected_outcome_shows_as_a_divergence(tmp_path):
 async def test_pick_a_lesson_inside_the_app():
     app = SockplayApp()
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.lab_ready.is_set() and "server" in app.session.lab.processes,
-                       "the default lab")
+        await wait_for(
+            pilot, lambda: app.lab_ready.is_set() and "server" in app.session.lab.processes, "the default lab"
+        )
         assert app.check_action("lesson_step", ()) is False  # no lesson: the key is not offered
         await pilot.press("f7")
         from textual.command import CommandPalette

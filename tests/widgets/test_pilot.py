@@ -236,16 +236,22 @@ async def test_epipe_with_sigpipe_caught():
         await select(pilot, ("process", "server"))
         await pilot.press("P")
         await log_line_with(pilot, "signal(SIGPIPE, catch) = 0")
-        await wait_for(pilot, lambda: app.screen.query_one("#disp-SIGPIPE", Select).value == "catch",
-                       "the SIGPIPE disposition shown as catch")
+        await wait_for(
+            pilot,
+            lambda: app.screen.query_one("#disp-SIGPIPE", Select).value == "catch",
+            "the SIGPIPE disposition shown as catch",
+        )
         await run_line(pilot, "client: close(c)", "close(c) = 0")
         await run_line(pilot, 'server: write(a, "ping")', 'write(a, "ping") = 4')
         await wait_for(pilot, lambda: _closed(app, "server", 4), "the peer's RST (a closed by the kernel)")
         line = await run_line(pilot, 'server: write(a, "ping")', "EPIPE")
         assert "= -1 EPIPE (Broken pipe) ! SIGPIPE" in line
         assert line[21] == "!"  # drawn as a signal line
-        await wait_for(pilot, lambda: any("caught SIGPIPE" in str(n.title) for n in app._notifications),
-                       "a notification of the caught SIGPIPE")
+        await wait_for(
+            pilot,
+            lambda: any("caught SIGPIPE" in str(n.title) for n in app._notifications),
+            "a notification of the caught SIGPIPE",
+        )
         assert app.session.lab.processes["server"].alive
         assert "server  pid" in tree_text(app) and "running" in tree_text(app).splitlines()[0]
 
@@ -260,8 +266,11 @@ async def test_process_killed_by_sigpipe():
         await wait_for(pilot, lambda: _closed(app, "server", 4), "the peer's RST (a closed by the kernel)")
         await run_line(pilot, 'server: write(a, "ping")', "killed SIGPIPE")
         await wait_for(pilot, lambda: "killed SIGPIPE" in tree_text(app).splitlines()[0], "server shown killed")
-        await wait_for(pilot, lambda: any("killed by SIGPIPE" in str(n.title) for n in app._notifications),
-                       "a notification of the death")
+        await wait_for(
+            pilot,
+            lambda: any("killed by SIGPIPE" in str(n.title) for n in app._notifications),
+            "a notification of the death",
+        )
         proc = app.session.lab.processes["server"]
         assert not proc.alive and str(proc.death) == "killed SIGPIPE"
         assert not _alive(proc.pid)
@@ -282,7 +291,7 @@ async def test_blocking_read_completes_later_in_place():
         await run_line(pilot, 'client: write(c, "x")', 'write(c, "x") = 1')
         await wait_for(pilot, lambda: 'read(a, 100) = 1 "x"' in log_lines(app)[index], "the pending line completed")
         assert log_lines(app)[index][21] == "✓"
-        await log_line_with(pilot, "↳ read(a, 100) = 1 \"x\"   (returned after")
+        await log_line_with(pilot, '↳ read(a, 100) = 1 "x"   (returned after')
         await wait_for(pilot, lambda: "⧗" not in tree_text(app), "server no longer blocked")
 
 
@@ -365,8 +374,14 @@ async def test_help_screen_and_command_palette():
         await pilot.press(*"connect a pair")
         from textual.command import CommandList
 
-        await wait_for(pilot, lambda: app.screen.query(CommandList) and "connect a pair" in str(
-            app.screen.query_one(CommandList).get_option_at_index(0).prompt), "the palette's hit")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.query(CommandList)
+                and "connect a pair" in str(app.screen.query_one(CommandList).get_option_at_index(0).prompt)
+            ),
+            "the palette's hit",
+        )
         await pilot.press("enter")
         await wait_for(pilot, lambda: tree_text(app).count("ESTABLISHED") >= 2, "the pair made from the palette")
 

@@ -42,8 +42,9 @@ server: read(a, 10)                      = 2 "hi"
 def _write_recording(path: Path, kernel: str | None = None, tamper: bool = False) -> Path:
     text = RECORDING.format(kernel=kernel or os.uname().release)
     if tamper:
-        text = text.replace('client: write(c, "hi")                   = 2',
-                            'client: write(c, "hi")                   = 5')
+        text = text.replace(
+            'client: write(c, "hi")                   = 2', 'client: write(c, "hi")                   = 5'
+        )
     path.write_text(text)
     return path
 
@@ -51,8 +52,11 @@ def _write_recording(path: Path, kernel: str | None = None, tamper: bool = False
 def _steps(path: Path) -> list[str]:
     """Each step's call, as the script writes it, without delay or outcome."""
     script = parse_script(path.read_bytes(), str(path), allow_truncated_tail=True)
-    return [format_node(replace(line.node, delay=None, expect=None, blocks=False))
-            for line in script.steps() if isinstance(line.node, Step)]
+    return [
+        format_node(replace(line.node, delay=None, expect=None, blocks=False))
+        for line in script.steps()
+        if isinstance(line.node, Step)
+    ]
 
 
 def _rows(app: SockplayApp) -> list[StepRow]:
@@ -63,8 +67,11 @@ def _rows(app: SockplayApp) -> list[StepRow]:
 
 async def _replay_ready(pilot) -> ReplayScreen:
     app = pilot.app
-    await wait_for(pilot, lambda: isinstance(app.screen_stack[0], ReplayScreen) and app.screen_stack[0].ready,
-                   "replay mode on a fresh lab")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen_stack[0], ReplayScreen) and app.screen_stack[0].ready,
+        "replay mode on a fresh lab",
+    )
     return app.screen_stack[0]
 
 
@@ -81,14 +88,18 @@ async def test_a_tui_session_is_recorded_and_replays_clean(tmp_path):
         await connected_pair(pilot)  # F2: seven lines
         await run_line(pilot, 'client: write(c, "ping")')  # a typed line
         await run_line(pilot, "server: read(a, 10)")
-        await wait_for(pilot, lambda: 'read(a, 10)' in path.read_text() and '"ping"' in path.read_text(),
-                       "the typed lines in the recording")
+        await wait_for(
+            pilot,
+            lambda: "read(a, 10)" in path.read_text() and '"ping"' in path.read_text(),
+            "the typed lines in the recording",
+        )
     text = path.read_text()
     assert "spawn server" in text and "spawn client" in text
     assert "server: s = socket(tcp)" in text and 'client: write(c, "ping")' in text
     assert [info.path for info in list_sessions()] == [path]
-    done = subprocess.run([*SOCKPLAY, "replay", "--check", str(path)], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [*SOCKPLAY, "replay", "--check", str(path)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -130,14 +141,15 @@ async def test_step_through_a_recording_and_see_a_divergence(tmp_path):
         await pilot.press("f7")
         await wait_for(pilot, lambda: all(row.state in ("ok", "diverged") for row in rows), "every line")
         assert rows[8].state == "diverged" and rows[8].has_class("-diverged")
-        assert "live: client: write(c, \"hi\") = 2" in rows[8].plain and "✗ DIVERGES" in rows[8].plain
+        assert 'live: client: write(c, "hi") = 2' in rows[8].plain and "✗ DIVERGES" in rows[8].plain
         assert [row.state for row in rows].count("diverged") == 1
         assert "1 diverged" in str(screen.query_one("#replay-info").render())
         # Restart: a fresh lab, every row waiting again.
         old_lab = app.session.lab
         await pilot.press("f8")
-        await wait_for(pilot, lambda: screen.ready and app.session.lab is not old_lab and rows[0].state == "next",
-                       "a fresh lab")
+        await wait_for(
+            pilot, lambda: screen.ready and app.session.lab is not old_lab and rows[0].state == "next", "a fresh lab"
+        )
         assert all(row.state == "waiting" for row in rows[1:])
     # Nobody took over: the replay's own recording is not kept.
     assert list_sessions() == []
@@ -161,16 +173,20 @@ async def test_take_over_records_a_new_session_that_begins_with_the_replayed_ste
         assert "● rec" in str(screen.title)
         await run_line(pilot, 'client: write(c, "more")')
         await run_line(pilot, "server: read(a, 10)")
-        await wait_for(pilot, lambda: '"himore"' in new.read_text() or '"more"' in new.read_text(),
-                       "the live lines in the new recording")
+        await wait_for(
+            pilot,
+            lambda: '"himore"' in new.read_text() or '"more"' in new.read_text(),
+            "the live lines in the new recording",
+        )
     replayed = _steps(path)[:6]
     assert _steps(new)[:6] == replayed
     assert _steps(new)[6:] == ['client: write(c, "more")', "server: read(a, 10)"]
     text = new.read_text()
     assert "spawn server" in text and "taken over by hand after line 11" in text
     assert [info.path for info in list_sessions()] == [new]
-    done = subprocess.run([*SOCKPLAY, "replay", "--check", str(new)], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [*SOCKPLAY, "replay", "--check", str(new)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -194,7 +210,7 @@ async def test_open_a_recording_from_the_live_tui(tmp_path):
 
 
 def test_record_options_on_the_default_command():
-    from playground.cli import build_parser
+    from playground.cli.main import build_parser
 
     parser = build_parser()
     assert parser.parse_args(["--no-record"]).no_record is True

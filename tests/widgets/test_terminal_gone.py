@@ -34,8 +34,15 @@ def test_sockplay_ends_when_its_terminal_is_gone_without_a_sighup() -> None:
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = dict(os.environ, TERM="xterm-256color", LANG="C.UTF-8")
     # A new session and no TIOCSCTTY: the pty is not its controlling terminal, so no SIGHUP comes.
-    proc = subprocess.Popen([SOCKPLAY, "--no-record"], stdin=slave, stdout=slave, stderr=slave,
-                            start_new_session=True, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [SOCKPLAY, "--no-record"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        env=env,
+        close_fds=True,
+    )
     os.close(slave)
     try:
         screen = b""

@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from playground.session.wire import PACKET_MARK
 from tests.widgets.helpers import connected_pair, log_lines, log_text, ready, run_line, select, tree_text, wait_for
 from widgets.app import SockplayApp
-from widgets.wire_model import PACKET_MARK
 
 SIZE = (120, 40)
 
@@ -48,8 +48,11 @@ async def test_packets_interleave_with_calls_and_the_toggle_hides_them():
         await ready(pilot)
         _need_capture(app)
         await connected_pair(pilot)
-        handshake = ("client.c > server.a SYN seq 0", "server.a > client.c SYN|ACK seq 0 ack 1",
-                     "client.c > server.a ACK seq 1 ack 1")
+        handshake = (
+            "client.c > server.a SYN seq 0",
+            "server.a > client.c SYN|ACK seq 0 ack 1",
+            "client.c > server.a ACK seq 1 ack 1",
+        )
         await wait_for(pilot, lambda: all(h in log_text(app) for h in handshake), "the handshake in the log")
         lines = log_lines(app)
         connect, syn, synack, ack = (_index(lines, f) for f in ("connect(c, server.l) = 0", *handshake))
@@ -65,8 +68,7 @@ async def test_packets_interleave_with_calls_and_the_toggle_hides_them():
         await wait_for(pilot, lambda: not any(f" {PACKET_MARK} " in line for line in log_lines(app)), "no packets")
         assert "connect(c, server.l) = 0" in log_text(app)
         await pilot.press("t")  # packets only
-        await wait_for(pilot, lambda: "connect(c" not in log_text(app) and "SYN|ACK" in log_text(app),
-                       "packets only")
+        await wait_for(pilot, lambda: "connect(c" not in log_text(app) and "SYN|ACK" in log_text(app), "packets only")
         assert "packets only" in app.screen.query_one("#events").border_subtitle
         await pilot.press("t")  # both
         await wait_for(pilot, lambda: "connect(c" in log_text(app) and "SYN|ACK" in log_text(app), "both again")
@@ -88,8 +90,11 @@ async def test_time_wait_under_its_process_with_a_timer_and_the_ladder(tmp_path)
         text = tree_text(app)
         assert text.index("client  pid") < pattern.search(text).start()  # type: ignore[union-attr]
         first = float(pattern.search(text).group(1))  # type: ignore[union-attr]
-        await wait_for(pilot, lambda: float(pattern.search(tree_text(app)).group(1)) < first,  # type: ignore
-                       "the timer to count down")
+        await wait_for(
+            pilot,
+            lambda: float(pattern.search(tree_text(app)).group(1)) < first,  # type: ignore
+            "the timer to count down",
+        )
         hidden = next(h for h in app.lab_view.hidden if h.process == "client")
         assert hidden.state == "TIME-WAIT" and hidden.timer == "time-wait" and 0 < hidden.expires_ms <= 60_000
         await select(pilot, hidden.key)
@@ -105,8 +110,17 @@ async def test_time_wait_under_its_process_with_a_timer_and_the_ladder(tmp_path)
 
         await wait_for(pilot, lambda: isinstance(app.screen, LadderScreen), "the ladder screen")
         view = app.screen.query_one(LadderLines)
-        for fragment in ("SYN seq 0", "SYN|ACK seq 0 ack 1", "FIN|ACK seq 1 ack 1", "ESTABLISHED", "FIN-WAIT-1",
-                         "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "close(c) = 0"):
+        for fragment in (
+            "SYN seq 0",
+            "SYN|ACK seq 0 ack 1",
+            "FIN|ACK seq 1 ack 1",
+            "ESTABLISHED",
+            "FIN-WAIT-1",
+            "TIME-WAIT",
+            "CLOSE-WAIT",
+            "LAST-ACK",
+            "close(c) = 0",
+        ):
             await wait_for(pilot, lambda f=fragment: f in view.plain, f"{fragment!r} in the ladder")
         assert "▶│" in view.plain and "│◀" in view.plain
         await pilot.press("s")
@@ -115,16 +129,22 @@ async def test_time_wait_under_its_process_with_a_timer_and_the_ladder(tmp_path)
         root = ET.parse(svg).getroot()
         assert root.tag.endswith("svg")
         assert "SYN" in svg.read_text()
-        await wait_for(pilot, lambda: str(svg) in str(app.screen.query_one("#ladder-title").render()),
-                       "where the SVG went, in the title")
+        await wait_for(
+            pilot,
+            lambda: str(svg) in str(app.screen.query_one("#ladder-title").render()),
+            "where the SVG went, in the title",
+        )
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, LadderScreen), "back on the main screen")
 
         # The packets so far, as pcap.
         await _focus_tree(pilot)
         await pilot.press("o")
-        await wait_for(pilot, lambda: list(tmp_path.glob("*.pcap")) and "pcap" in log_text(app)
-                       and "written to" in log_text(app), "the pcap file")
+        await wait_for(
+            pilot,
+            lambda: list(tmp_path.glob("*.pcap")) and "pcap" in log_text(app) and "written to" in log_text(app),
+            "the pcap file",
+        )
         dpkt = pytest.importorskip("dpkt")
         pcap = next(tmp_path.glob("*.pcap"))
         assert str(pcap) in log_text(app)

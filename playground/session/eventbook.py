@@ -28,7 +28,7 @@ from playground.events import (
 from playground.outcomes import divergence
 from playground.script.format import format_node, format_outcome
 from playground.script.model import IntArg, NameArg, Step
-from widgets.view import mask_ports
+from playground.session.view import mask_ports
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "format_duration"]
 
@@ -84,7 +84,7 @@ def _body(step: Step, outcome=None, pending: bool = False) -> str:
     bare = dataclasses.replace(step, delay=None, expect=None, blocks=False)
     text = format_node(bare, outcome, pending=pending)
     prefix = f"{step.actor}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 def _fd_argument(step: Step, names: dict[str, int] | None) -> int | None:
@@ -156,7 +156,7 @@ class EventBook:
             node = event.node
             fd = _fd_argument(node, names) if isinstance(node, Step) else None
             prefix = f"{event.process}: "
-            body = event.text[len(prefix):] if event.text.startswith(prefix) else event.text
+            body = event.text[len(prefix) :] if event.text.startswith(prefix) else event.text
             entry = Entry("running", event.t_ns, event.process, body, (fd,) if fd is not None else (), event.call_id)
             self.by_call[event.call_id] = entry
             return self.add_entry(entry)
@@ -224,8 +224,16 @@ class EventBook:
         if event.was_pending:
             waited = format_duration(event.t_ns - entry.t_ns)
             self.add_entry(
-                Entry("returned", event.t_ns, event.process, f"{body}   (returned after {waited})", fds, None,
-                      None, entry.data)
+                Entry(
+                    "returned",
+                    event.t_ns,
+                    event.process,
+                    f"{body}   (returned after {waited})",
+                    fds,
+                    None,
+                    None,
+                    entry.data,
+                )
             )
         if node.expect is not None:
             why = divergence(node.call.name, node.expect, outcome)

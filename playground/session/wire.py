@@ -15,12 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rich.text import Text
-
 from playground.events import CallDone, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
-from widgets.eventbook import MARK_COLUMN, PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
-from widgets.palette import Palette
-from widgets.view import LabView, SocketView, format_address, mask_ports
+from playground.session.eventbook import PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
+from playground.session.view import LabView, SocketView, mask_ports
 
 if TYPE_CHECKING:
     from playground.capture import Packet
@@ -29,8 +26,15 @@ if TYPE_CHECKING:
     from playground.sockdiag import KernelSocket
 
 __all__ = [
-    "PACKET_MARK", "SHOW_MODES", "HiddenSocketView", "PacketEntry", "WireBook", "WireState", "hidden_label",
-    "ladder_for", "timer_text", "tcp_info_text",
+    "PACKET_MARK",
+    "SHOW_MODES",
+    "HiddenSocketView",
+    "PacketEntry",
+    "WireBook",
+    "WireState",
+    "ladder_for",
+    "timer_text",
+    "tcp_info_text",
 ]
 
 PACKET_MARK = "⇢"
@@ -152,35 +156,6 @@ class WireBook(EventBook):
         return super().take_unwritten(hold_running)
 
 
-def packet_styles(plain: str, palette: Palette) -> list[tuple[int, int, object]]:
-    """(start, end, style) spans for a packet line of the log: its flags stand out."""
-    spans: list[tuple[int, int, object]] = [(MARK_COLUMN, len(plain), palette.muted)]
-    body = MARK_COLUMN + 2
-    gt = plain.find(" > ", body)
-    if gt < 0:
-        return spans
-    spans.append((body, gt, palette.primary))
-    dst_end = plain.find(" ", gt + 3)
-    if dst_end < 0:
-        return spans
-    spans.append((gt + 3, dst_end, palette.primary))
-    word_end = plain.find(" ", dst_end + 1)
-    word_end = len(plain) if word_end < 0 else word_end
-    word = plain[dst_end + 1 : word_end]
-    if word in ("ICMP", "ICMPv6"):
-        spans.append((dst_end + 1, len(plain), palette.warning))
-        return spans
-    if word == "UDP":
-        spans.append((dst_end + 1, word_end, palette.accent))
-        return spans
-    offset = dst_end + 1
-    for flag in word.split("|"):
-        style = {"SYN": palette.success, "FIN": palette.accent, "RST": palette.error}.get(flag, palette.strong)
-        spans.append((offset, offset + len(flag), style))
-        offset += len(flag) + 1
-    return spans
-
-
 # The kernel's sockets.
 
 
@@ -220,19 +195,10 @@ def tcp_info_text(info: dict, deterministic: bool = False) -> str:
         return "no TCP_INFO (the kernel keeps none for a TIME-WAIT socket)"
     rtt = "·" if deterministic else f"{info.get('rtt', 0)} µs"
     cwnd = "·" if deterministic else info.get("snd_cwnd", "-")
-    return (f"rtt {rtt}  cwnd {cwnd}  unacked {info.get('unacked', '-')}  "
-            f"retrans {info.get('total_retrans', info.get('retrans', '-'))}")
-
-
-def hidden_label(sock: HiddenSocketView, palette: Palette, deterministic: bool = False) -> Text:
-    text = Text()
-    text.append(sock.name, palette.muted)
-    text.append(" no fd tcp ", palette.muted)
-    text.append(sock.state, palette.warning)
-    text.append(f" {format_address(sock.local, deterministic)} ↔ {format_address(sock.peer, deterministic)}",
-                palette.muted)
-    text.append(f"  ⏲ {timer_text(sock.timer, sock.expires_ms, deterministic)}", palette.accent)
-    return text
+    return (
+        f"rtt {rtt}  cwnd {cwnd}  unacked {info.get('unacked', '-')}  "
+        f"retrans {info.get('total_retrans', info.get('retrans', '-'))}"
+    )
 
 
 class WireState:
@@ -304,9 +270,19 @@ class WireState:
         for process, label, sock in self.kernel:
             if sock.orphan:
                 if process in names and label:
-                    hidden.append(HiddenSocketView(process, label, sock.state, tuple(sock.local), tuple(sock.peer),
-                                                   sock.timer, sock.expires_ms, sock.retrans,
-                                                   tuple(sock.info.items())))
+                    hidden.append(
+                        HiddenSocketView(
+                            process,
+                            label,
+                            sock.state,
+                            tuple(sock.local),
+                            tuple(sock.peer),
+                            sock.timer,
+                            sock.expires_ms,
+                            sock.retrans,
+                            tuple(sock.info.items()),
+                        )
+                    )
             else:
                 by_ends[(tuple(sock.local), tuple(sock.peer))] = sock
         processes = []

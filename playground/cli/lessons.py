@@ -26,43 +26,71 @@ TEXT_WIDTH = 78
 
 _LABELS = {
     "en": {
-        "lesson": "Lesson {number}", "ready": "{ready} of {total} lessons are ready",
+        "lesson": "Lesson {number}",
+        "ready": "{ready} of {total} lessons are ready",
         "hint": "read one with `sockplay lesson NUMBER`, run them all with `sockplay lessons --check`",
-        "not_yet": "not yet: {needs}", "holds": "holds", "diverges": "DIVERGES", "failed": "FAILED",
-        "steps": "steps", "summary": "{held} of {ran} lessons hold; {bad} diverged; {planned} not runnable yet",
-        "planned": "This lesson cannot run yet: it {needs}.", "end": "End of lesson {number}.",
+        "not_yet": "not yet: {needs}",
+        "holds": "holds",
+        "diverges": "DIVERGES",
+        "failed": "FAILED",
+        "steps": "steps",
+        "summary": "{held} of {ran} lessons hold; {bad} diverged; {planned} not runnable yet",
+        "planned": "This lesson cannot run yet: it {needs}.",
+        "end": "End of lesson {number}.",
     },
     "zh": {
-        "lesson": "第 {number} 课", "ready": "共 {total} 课，其中 {ready} 课已可运行",
+        "lesson": "第 {number} 课",
+        "ready": "共 {total} 课，其中 {ready} 课已可运行",
         "hint": "用 `sockplay lesson 编号` 阅读一课，用 `sockplay lessons --check` 运行全部课程",
-        "not_yet": "暂不可用：{needs}", "holds": "通过", "diverges": "不符", "failed": "失败",
-        "steps": "步", "summary": "{ran} 课中 {held} 课通过，{bad} 课不符；{planned} 课暂不可运行",
-        "planned": "这一课暂时还不能运行：它{needs}。", "end": "第 {number} 课完。",
+        "not_yet": "暂不可用：{needs}",
+        "holds": "通过",
+        "diverges": "不符",
+        "failed": "失败",
+        "steps": "步",
+        "summary": "{ran} 课中 {held} 课通过，{bad} 课不符；{planned} 课暂不可运行",
+        "planned": "这一课暂时还不能运行：它{needs}。",
+        "end": "第 {number} 课完。",
     },
 }
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     lessons = subparsers.add_parser(
-        "lessons", help="list the lessons; --check runs every lesson against the live kernel",
+        "lessons",
+        help="list the lessons; --check runs every lesson against the live kernel",
         description="List the guided lessons, or run them all headless and check every outcome.",
     )
     lessons.add_argument("--lang", choices=LANGUAGES, help="language of titles and messages (default: from $LANG)")
-    lessons.add_argument("--check", action="store_true",
-                         help="run every lesson against the live kernel; exit 0 only if all hold")
-    lessons.add_argument("--timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="SECONDS",
-                         help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})")
-    lessons.add_argument("--dir", default=str(LESSONS_DIR), metavar="DIRECTORY",
-                         help="read lessons from another directory (for lesson authors)")
-    lessons.add_argument("--verbose", "-v", action="store_true",
-                         help="with --check, print every lesson's steps as they run, and every repeated step's timing")
+    lessons.add_argument(
+        "--check", action="store_true", help="run every lesson against the live kernel; exit 0 only if all hold"
+    )
+    lessons.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})",
+    )
+    lessons.add_argument(
+        "--dir",
+        default=str(LESSONS_DIR),
+        metavar="DIRECTORY",
+        help="read lessons from another directory (for lesson authors)",
+    )
+    lessons.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="with --check, print every lesson's steps as they run, and every repeated step's timing",
+    )
     lessons.set_defaults(handler=lessons_command)
 
     lesson = subparsers.add_parser(
-        "lesson", help="open one lesson in the TUI (--text: print its prose and steps)",
+        "lesson",
+        help="open one lesson in the TUI (--text: print its prose and steps)",
         description="Open a lesson in the TUI's lesson mode: its prose beside the lab, one key (F5) to run the "
-                    "next step. NAME is its number (1, 09) or its name (close-sends-fin). With --text, or when "
-                    "the output is not a terminal, print the lesson instead.",
+        "next step. NAME is its number (1, 09) or its name (close-sends-fin). With --text, or when "
+        "the output is not a terminal, print the lesson instead.",
     )
     lesson.add_argument("name", metavar="NAME")
     lesson.add_argument("--lang", choices=LANGUAGES, help="language of the prose (default: from $LANG)")
@@ -142,6 +170,7 @@ def check_command(catalog: Catalog, lang: str, args: argparse.Namespace) -> int:
             def on_step(report: StepReport, _indent: str = " " * 7) -> None:
                 if not report.block_end and report.iteration in (None, 1):
                     print(f"{_indent}{report.text}", flush=True)
+
         check = asyncio.run(check_lesson(lesson, args.timeout, on_step, host_network=host_network))
         if check.holds:
             held += 1
@@ -183,8 +212,13 @@ def lesson_command(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"sockplay: the TUI cannot start ({exc}); showing the text", file=sys.stderr)
         else:
-            return run_lesson(lesson.name, lang, allow_network=bool(getattr(args, "allow_network", False)),
-                              host_network=bool(getattr(args, "host_network", False)), directory=args.dir)
+            return run_lesson(
+                lesson.name,
+                lang,
+                allow_network=bool(getattr(args, "allow_network", False)),
+                host_network=bool(getattr(args, "host_network", False)),
+                directory=args.dir,
+            )
     print(render_lesson(lesson, lang), end="")
     return EXIT_OK
 

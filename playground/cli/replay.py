@@ -1,99 +1,111 @@
 """`sockplay replay`, `sockplay sessions` and `sockplay export`: recordings, checked, listed and exported.
 
-    sockplay replay --check FILE [--speed X] [--json] [--allow-network]
-    sockplay replay FILE                 # the TUI in replay mode
-    sockplay sessions                    # recordings, newest first
-    sockplay export FILE --python [-o PATH]
+sockplay replay --check FILE [--speed X] [--json] [--allow-network]
+sockplay replay FILE                 # the TUI in replay mode
+sockplay sessions                    # recordings, newest first
+sockplay export FILE --python [-o PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import ipaddress
 import json
 import math
 import os
 import signal
 import sys
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from playground.constants import MAX_SCRIPT_BYTES
 from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
+from playground.replay import (
+    beyond_loopback,
+    environment_notes,
+    kernel_notes,
+    load_recording,
+    recorded_gaps,
+    scaled,
+)
 from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, RunReport, StepReport
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
-from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Step
+from playground.script.model import Repeat, Script
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
-# Calls whose address argument says where traffic goes (or which address is taken).
-_ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     replay = subparsers.add_parser(
-        "replay", help="replay a recorded session (--check: headless, verifying every outcome)",
+        "replay",
+        help="replay a recorded session (--check: headless, verifying every outcome)",
         description="Replay a recording. With --check, run it headless and verify each recorded outcome: "
-                    "exit 0 if all hold, 1 if any diverged, 2 for a bad script or bad usage.",
+        "exit 0 if all hold, 1 if any diverged, 2 for a bad script or bad usage.",
     )
     replay.add_argument("file", help="the recording (a .sockplay script)")
     replay.add_argument("--check", action="store_true", help="run headless and verify every recorded outcome")
-    replay.add_argument("--speed", type=float, default=None, metavar="X",
-                        help="scale the recorded pauses: 0 skips them, 1 keeps them as recorded "
-                             "(default 0 with --check)")
+    replay.add_argument(
+        "--speed",
+        type=float,
+        default=None,
+        metavar="X",
+        help="scale the recorded pauses: 0 skips them, 1 keeps them as recorded (default 0 with --check)",
+    )
     replay.add_argument("--json", action="store_true", help="with --check, print one JSON object per line")
-    replay.add_argument("--timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="SECONDS",
-                        help="how long a step may block before it counts as stuck "
-                             f"(default {DEFAULT_STEP_TIMEOUT:g}, longer if the recording waited longer)")
-    replay.add_argument("--allow-network", action="store_true", dest="allow_network_replay",
-                        help="let the script use addresses other than loopback")
-    replay.add_argument("--pcap", metavar="FILE", dest="pcap_replay",
-                        help="write every packet on the lab's network to a pcap file")
-    replay.add_argument("--host-network", action="store_true", dest="host_network_replay",
-                        help="run on the host's loopback instead of a private network namespace")
+    replay.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT,
+        metavar="SECONDS",
+        help="how long a step may block before it counts as stuck "
+        f"(default {DEFAULT_STEP_TIMEOUT:g}, longer if the recording waited longer)",
+    )
+    replay.add_argument(
+        "--allow-network",
+        action="store_true",
+        dest="allow_network_replay",
+        help="let the script use addresses other than loopback",
+    )
+    replay.add_argument(
+        "--pcap", metavar="FILE", dest="pcap_replay", help="write every packet on the lab's network to a pcap file"
+    )
+    replay.add_argument(
+        "--host-network",
+        action="store_true",
+        dest="host_network_replay",
+        help="run on the host's loopback instead of a private network namespace",
+    )
     replay.set_defaults(handler=replay_command)
 
     sessions = subparsers.add_parser(
-        "sessions", help="list recorded sessions, newest first",
+        "sessions",
+        help="list recorded sessions, newest first",
         description=f"List the recordings in {sessions_dir()} (or --dir), newest first: "
-                    "when each began, how many steps it has, and which kernel it ran on.",
+        "when each began, how many steps it has, and which kernel it ran on.",
     )
     sessions.add_argument("--dir", metavar="DIRECTORY", help="list another directory")
     sessions.add_argument("--json", action="store_true", help="one JSON object per recording")
     sessions.set_defaults(handler=sessions_command)
 
     export = subparsers.add_parser(
-        "export", help="write a recording as a standalone program (--python)",
+        "export",
+        help="write a recording as a standalone program (--python)",
         description="Write a script as a standalone Python program (standard library only) that makes "
-                    "the same calls in the same processes, in the same order, and prints each outcome.",
+        "the same calls in the same processes, in the same order, and prints each outcome.",
     )
     export.add_argument("file", help="the recording or script")
     export.add_argument("--python", action="store_true", help="write a Python 3 program (the one format so far)")
     export.add_argument("-o", "--output", metavar="PATH", help="write to PATH instead of standard output")
-    export.add_argument("--allow-network", action="store_true", dest="allow_network_export",
-                        help="export a script that uses addresses other than loopback")
+    export.add_argument(
+        "--allow-network",
+        action="store_true",
+        dest="allow_network_export",
+        help="export a script that uses addresses other than loopback",
+    )
     export.set_defaults(handler=export_command)
 
 
 # Reading a recording.
-
-
-def load_recording(path: str) -> Script:
-    """Parse a recording; a cut-off last line is left out (Script.truncated says which)."""
-    file = Path(path)
-    if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
-        raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
-    with file.open("rb") as f:
-        raw = f.read(MAX_SCRIPT_BYTES + 1)
-    return parse(raw, path)
-
-
-def parse(raw: bytes, path: str) -> Script:
-    from playground.script.parser import parse_script
-
-    return parse_script(raw, path, allow_truncated_tail=True)
 
 
 def _read_or_fail(path: str) -> Script | int:
@@ -107,33 +119,12 @@ def _read_or_fail(path: str) -> Script | int:
         return EXIT_USAGE
     if script.truncated is not None:
         kept = len(script.steps())
-        print(f"{path}:{script.truncated}: the last line is cut off (the recording ended in the middle of "
-              f"writing it); using the {kept} line(s) before it", file=sys.stderr)
+        print(
+            f"{path}:{script.truncated}: the last line is cut off (the recording ended in the middle of "
+            f"writing it); using the {kept} line(s) before it",
+            file=sys.stderr,
+        )
     return script
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback
-
-
-def beyond_loopback(script: Script) -> list[tuple[int, str]]:
-    """(line, what) for every call that would bind, connect or send to an address other than loopback."""
-    out = []
-    for line in script.steps():
-        node = line.node
-        if not isinstance(node, Step):
-            continue
-        for arg in node.call.args:
-            if isinstance(arg, AddressArg) and not _is_loopback(arg.address.host):
-                verb = _ADDRESS_CALLS.get(node.call.name, node.call.name)
-                out.append((line.number, f"{verb} {arg.address}"))
-    return out
 
 
 def refuse_network(script: Script, path: str, allowed: bool) -> bool:
@@ -144,40 +135,12 @@ def refuse_network(script: Script, path: str, allowed: bool) -> bool:
     for number, what in reaching[:5]:
         print(f"{path}:{number}: would {what}, which is not loopback", file=sys.stderr)
     more = f" (and {len(reaching) - 5} more)" if len(reaching) > 5 else ""
-    print(f"sockplay: refusing to run {path}: it reaches beyond loopback{more}. sockplay stays on 127.0.0.1 and "
-          "::1 unless you trust the script and pass --allow-network. Nothing was run.", file=sys.stderr)
+    print(
+        f"sockplay: refusing to run {path}: it reaches beyond loopback{more}. sockplay stays on 127.0.0.1 and "
+        "::1 unless you trust the script and pass --allow-network. Nothing was run.",
+        file=sys.stderr,
+    )
     return True
-
-
-def scaled(script: Script, speed: float) -> Script:
-    """The script with every `+DELAY` multiplied by speed (0 drops them)."""
-
-    def scale(line: Line) -> Line:
-        node = line.node
-        if isinstance(node, Repeat):
-            return replace(line, node=replace(node, lines=tuple(scale(inner) for inner in node.lines)))
-        if isinstance(node, (Step, Completion)) and node.delay:
-            delay = node.delay * speed
-            return replace(line, node=replace(node, delay=delay if delay > 0 else None))
-        return line
-
-    return replace(script, lines=[scale(line) for line in script.lines])
-
-
-def recorded_gaps(script: Script) -> tuple[float, float]:
-    """(the longest single pause, the longest wait for a blocked call's outcome) the recording kept."""
-    longest = outcome_wait = 0.0
-    for line in script.steps():
-        node = line.node
-        longest = max(longest, wait_before(line.leading))
-        if isinstance(node, (Step, Completion)) and node.delay:
-            longest = max(longest, node.delay)
-            if isinstance(node, Completion):
-                outcome_wait = max(outcome_wait, node.delay)
-    return longest, outcome_wait
-
-
-# sockplay replay.
 
 
 def replay_command(args: argparse.Namespace) -> int:
@@ -198,8 +161,16 @@ def replay_command(args: argparse.Namespace) -> int:
     pcap = args.pcap_replay or getattr(args, "pcap", None)
     if not args.check:
         return _replay_in_tui(args.file, speed, allow, host, pcap)
-    check = ReplayCheck(script, args.file, speed=speed or 0.0, timeout=args.timeout, json_lines=args.json,
-                        allow_network=allow, host_network=host, pcap=pcap)
+    check = ReplayCheck(
+        script,
+        args.file,
+        speed=speed or 0.0,
+        timeout=args.timeout,
+        json_lines=args.json,
+        allow_network=allow,
+        host_network=host,
+        pcap=pcap,
+    )
     try:
         return asyncio.run(check.run())
     except KeyboardInterrupt:
@@ -213,38 +184,16 @@ def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap
         tui = None  # type: ignore[assignment]
     run_replay = getattr(tui, "run_replay", None)
     if callable(run_replay):
-        return int(run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow,
-                              host_network=host, pcap=pcap) or 0)
-    print(f"sockplay: replaying {path} step by step needs the TUI's replay mode, which this sockplay does not "
-          f"have yet. To run it headless and check every outcome: sockplay replay --check {path}",
-          file=sys.stderr)
+        return int(
+            run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow, host_network=host, pcap=pcap)
+            or 0
+        )
+    print(
+        f"sockplay: replaying {path} step by step needs the TUI's replay mode, which this sockplay does not "
+        f"have yet. To run it headless and check every outcome: sockplay replay --check {path}",
+        file=sys.stderr,
+    )
     return EXIT_USAGE
-
-
-def kernel_notes(header: dict, release: str | None = None) -> list[str]:
-    """What differs from the recording before anything runs: the kernel."""
-    release = release or os.uname().release
-    recorded = header.get("kernel")
-    if recorded and recorded != release:
-        return [f"recorded on kernel {recorded}; this is kernel {release}: outcomes that depend on the kernel "
-                "may differ"]
-    return []
-
-
-def environment_notes(header: dict, lab_kind: str, sysctls: dict[str, str]) -> list[str]:
-    """What differs from the recording in the lab: where it runs, and its sysctls."""
-    notes = []
-    recorded_lab = header.get("lab")
-    if recorded_lab and recorded_lab != lab_kind:
-        notes.append(f"recorded in a lab on the {recorded_lab}; this lab runs on the {lab_kind}")
-    differ = [
-        f"{name} was {value!r}, is {sysctls[name]!r}"
-        for name, value in header.get("sysctls", {}).items()
-        if name in sysctls and " ".join(sysctls[name].split()) != " ".join(value.split())
-    ]
-    if differ:
-        notes.append("sysctls differ from the recording: " + "; ".join(differ))
-    return notes
 
 
 class ReplayCheck:
@@ -280,7 +229,13 @@ class ReplayCheck:
         print(f"sockplay: {text}", file=sys.stderr, flush=True)
 
     async def run(self) -> int:
-        from playground.cli import JsonPrinter, ScriptPrinter, explain_network, stop_on_signals, stop_on_signals_off
+        from playground.cli.main import (
+            JsonPrinter,
+            ScriptPrinter,
+            explain_network,
+            stop_on_signals,
+            stop_on_signals_off,
+        )
         from playground.lab import Lab
 
         for note in kernel_notes(self.header):
@@ -334,8 +289,10 @@ class ReplayCheck:
         if diverged:
             self.say(f"{len(diverged)} line(s) diverged from {self.path}")
             if self.speed == 0 and self.longest_gap >= 0.5:
-                self.say(f"the recording paused (up to {self.longest_gap:g} s) where this replay did not: "
-                         "to honour the pauses, replay with --speed 1")
+                self.say(
+                    f"the recording paused (up to {self.longest_gap:g} s) where this replay did not: "
+                    "to honour the pauses, replay with --speed 1"
+                )
         elif not self.json_lines:
             self.say(f"all {len(report.steps)} line(s) of {self.path} ran as recorded")
         if self.json_lines:
@@ -348,8 +305,11 @@ class ReplayCheck:
                 "kernel": {"recorded": self.header.get("kernel"), "now": os.uname().release},
                 "notes": self.notes,
                 "divergences": [
-                    dict(zip(("line", "expected", "actual", "reason"), (s.line.number, *divergence_parts(s)),
-                             strict=True))
+                    dict(
+                        zip(
+                            ("line", "expected", "actual", "reason"), (s.line.number, *divergence_parts(s)), strict=True
+                        )
+                    )
                     for s in diverged
                 ],
             }
@@ -377,11 +337,19 @@ def sessions_command(args: argparse.Namespace) -> int:
     found = list_sessions(directory)
     if args.json:
         for info in found:
-            print(json.dumps({
-                "path": str(info.path), "started": info.started.isoformat() if info.started else None,
-                "steps": info.steps, "kernel": info.kernel, "lab": info.lab, "truncated": info.truncated,
-                "error": info.error,
-            }))
+            print(
+                json.dumps(
+                    {
+                        "path": str(info.path),
+                        "started": info.started.isoformat() if info.started else None,
+                        "steps": info.steps,
+                        "kernel": info.kernel,
+                        "lab": info.lab,
+                        "truncated": info.truncated,
+                        "error": info.error,
+                    }
+                )
+            )
         return EXIT_OK
     if not found:
         print(f"no recordings in {directory}")

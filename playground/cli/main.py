@@ -29,36 +29,56 @@ def build_parser() -> argparse.ArgumentParser:
         description="A playground for real sockets in real processes on the real kernel.",
     )
     parser.add_argument("--version", action="version", version=f"sockplay {__version__}")
-    parser.add_argument("--allow-network", action="store_true",
-                        help="allow bind/connect/sendto on addresses other than loopback")
-    parser.add_argument("--host-network", action="store_true",
-                        help="run the lab on the host's loopback instead of a private network namespace")
+    parser.add_argument(
+        "--allow-network", action="store_true", help="allow bind/connect/sendto on addresses other than loopback"
+    )
+    parser.add_argument(
+        "--host-network",
+        action="store_true",
+        help="run the lab on the host's loopback instead of a private network namespace",
+    )
     parser.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
     record = parser.add_mutually_exclusive_group()
-    record.add_argument("--record", metavar="PATH",
-                        help="record the TUI session to PATH (default: a new file in the sessions directory)")
+    record.add_argument(
+        "--record",
+        metavar="PATH",
+        help="record the TUI session to PATH (default: a new file in the sessions directory)",
+    )
     record.add_argument("--no-record", action="store_true", help="do not record the TUI session")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a .sockplay script headless and check its outcomes")
     run.add_argument("file", help="the script (- for standard input)")
     run.add_argument("--json", action="store_true", help="print one JSON object per line instead of a script")
-    run.add_argument("--timeout", type=float, default=DEFAULT_STEP_TIMEOUT, metavar="SECONDS",
-                     help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})")
-    run.add_argument("--allow-network", action="store_true", dest="allow_network_run",
-                     help="allow addresses other than loopback")
-    run.add_argument("--host-network", action="store_true", dest="host_network_run",
-                     help="run on the host's loopback instead of a private network namespace")
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_STEP_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long a step may block before it counts as stuck (default {DEFAULT_STEP_TIMEOUT:g})",
+    )
+    run.add_argument(
+        "--allow-network", action="store_true", dest="allow_network_run", help="allow addresses other than loopback"
+    )
+    run.add_argument(
+        "--host-network",
+        action="store_true",
+        dest="host_network_run",
+        help="run on the host's loopback instead of a private network namespace",
+    )
     run.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
     run.add_argument("--wire", action="store_true", help="print the packets each step sent, as comments")
-    run.add_argument("--ladder", metavar="FILE.svg",
-                     help="write the ladder diagram of every TCP connection the script made (SVG, stacked)")
+    run.add_argument(
+        "--ladder",
+        metavar="FILE.svg",
+        help="write the ladder diagram of every TCP connection the script made (SVG, stacked)",
+    )
     return parser
 
 
 # Modules that add subcommands: each has `register(subparsers)`, which adds
 # its parser(s) with `set_defaults(handler=...)`; a handler takes the parsed
 # arguments and returns the exit code.
-COMMAND_MODULES: list[str] = ["playground.commands.lessons", "playground.commands.replay"]
+COMMAND_MODULES: list[str] = ["playground.cli.lessons", "playground.cli.replay"]
 
 
 def _register_commands(parser: argparse.ArgumentParser) -> None:
@@ -108,8 +128,13 @@ def tui_command(args: argparse.Namespace) -> int:
         gc.enable()
         print(f"sockplay: the TUI cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    app = SockplayApp(allow_network=args.allow_network, record=not args.no_record, record_path=args.record,
-                      pcap=args.pcap, host_network=args.host_network)
+    app = SockplayApp(
+        allow_network=args.allow_network,
+        record=not args.no_record,
+        record_path=args.record,
+        pcap=args.pcap,
+        host_network=args.host_network,
+    )
     app.run()
     return app.return_code or 0
 
@@ -298,7 +323,7 @@ class ScriptPrinter:
         packets = self.runner._packets if self.runner else []
         if packets is not self._wire_list:  # a new step: its own list of packets
             self._wire_list, self._printed_packets = packets, 0
-        fresh, self._printed_packets = packets[self._printed_packets:], len(packets)
+        fresh, self._printed_packets = packets[self._printed_packets :], len(packets)
         for packet in fresh:
             offset = (packet.t_ns - self.lab.t0) / 1e6
             print(f"#   {offset:10.3f} ms  {packet.summary}")
@@ -345,11 +370,17 @@ def step_json(report: StepReport, t0: int) -> dict:
         value = outcome.value
         out["return"] = value if isinstance(value, (int, float)) or value is None else str(value)
         if outcome.errno:
-            out["errno"] = {"name": outcome.errno, "number": ERRNO_NUMBERS.get(outcome.errno),
-                            "message": outcome.errno_message}
+            out["errno"] = {
+                "name": outcome.errno,
+                "number": ERRNO_NUMBERS.get(outcome.errno),
+                "message": outcome.errno_message,
+            }
         if outcome.data is not None:
-            out["data"] = {"length": len(outcome.data), "script": format_data(outcome.data),
-                           "hex": outcome.data[:4096].hex()}
+            out["data"] = {
+                "length": len(outcome.data),
+                "script": format_data(outcome.data),
+                "hex": outcome.data[:4096].hex(),
+            }
         if outcome.peer is not None:
             out["peer"] = str(outcome.peer)
         if outcome.revents is not None:

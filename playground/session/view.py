@@ -117,7 +117,7 @@ class LabView:
 
     processes: tuple[ProcessView, ...] = ()
     ready: bool = False
-    hidden: tuple = ()  # sockets the kernel keeps with no descriptor left (widgets.wire_model.HiddenSocketView)
+    hidden: tuple = ()  # sockets the kernel keeps with no descriptor left (playground.session.wire.HiddenSocketView)
 
     def process(self, name: str) -> ProcessView | None:
         for proc in self.processes:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from playground.errors import LabError
 from playground.events import (
     CallDone,
     CallPending,
@@ -19,13 +20,12 @@ from playground.events import (
     ProcessStarted,
 )
 from playground.outcomes import divergence
-from playground.resolve import LabError
 from playground.script.format import format_outcome
 from playground.script.model import Completion, IntArg, Kill, NameArg, Node, Sleep, Spawn, Step
-from widgets.eventbook import EventBook
-from widgets.lines import CompletionContext
-from widgets.view import LabView, build_view
-from widgets.wire_model import WireBook, WireState
+from playground.session.eventbook import EventBook
+from playground.session.lines import CompletionContext
+from playground.session.view import LabView, build_view
+from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
     from playground.lab import CallHandle, Lab
@@ -52,8 +52,13 @@ class LineRun:
 class LabSession:
     """One lab, what the TUI knows of it, and the serial order in which lines run."""
 
-    def __init__(self, allow_network: bool = False, deterministic: bool = False, pcap: str | None = None,
-                 host_network: bool = False) -> None:
+    def __init__(
+        self,
+        allow_network: bool = False,
+        deterministic: bool = False,
+        pcap: str | None = None,
+        host_network: bool = False,
+    ) -> None:
         self.allow_network = allow_network
         self.deterministic = deterministic
         self.pcap = pcap
@@ -249,7 +254,9 @@ class LabSession:
                 self.book.note(f"{handle.text} diverged: {why}", time.monotonic_ns(), "diverged", handle.process.name)
             else:
                 self.book.note(
-                    f"{handle.text} {format_outcome(result.outcome)} as stated", time.monotonic_ns(), "notice",
+                    f"{handle.text} {format_outcome(result.outcome)} as stated",
+                    time.monotonic_ns(),
+                    "notice",
                     handle.process.name,
                 )
 

@@ -28,8 +28,9 @@ LONGEST_FREEZE = 30.0  # seconds of unbroken streaming after which they are coll
 class CollectorPacing:
     """Freezes the collector's long-lived objects while events stream, and collects once they stop."""
 
-    def __init__(self, freeze_every: float = FREEZE_EVERY, quiet: float = QUIET,
-                 longest_freeze: float = LONGEST_FREEZE) -> None:
+    def __init__(
+        self, freeze_every: float = FREEZE_EVERY, quiet: float = QUIET, longest_freeze: float = LONGEST_FREEZE
+    ) -> None:
         self.freeze_every = freeze_every
         self.quiet = quiet
         self.longest_freeze = longest_freeze

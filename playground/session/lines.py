@@ -34,8 +34,18 @@ __all__ = [
     "COMMON_SIGNALS",
 ]
 
-COMMON_SIGNALS = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGPIPE", "SIGCHLD", "SIGUSR1", "SIGUSR2", "SIGSTOP",
-                  "SIGCONT"]
+COMMON_SIGNALS = [
+    "SIGTERM",
+    "SIGKILL",
+    "SIGINT",
+    "SIGHUP",
+    "SIGPIPE",
+    "SIGCHLD",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGSTOP",
+    "SIGCONT",
+]
 _SIZE = re.compile(r"\d+\Z")
 _UNESCAPED_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)"')
 
@@ -214,13 +224,13 @@ def complete(text: str, cursor: int | None, ctx: CompletionContext) -> Completio
     inner = before
     delay = _DELAY.match(inner)
     if delay:
-        inner = inner[delay.end():]
+        inner = inner[delay.end() :]
     actor = ctx.default_actor
     actor_match = _ACTOR.match(inner)
     has_actor = False
     if actor_match and not inner.lstrip().startswith(("spawn", "kill", "sleep")):
         actor = actor_match.group(1)
-        inner = inner[actor_match.end():]
+        inner = inner[actor_match.end() :]
         has_actor = True
 
     open_call = _open_call(before)
