@@ -216,6 +216,11 @@ TCP_STATES: dict[int, str] = {
     12: "NEW-SYN-RECV",
 }
 
+# What `state PROC STATE` can say of a process, from the state letter in /proc/PID/stat:
+# running (R, S, D, ...: alive, on a CPU or asleep in a call), stopped (T, t), zombie (Z: ended,
+# not yet reaped by its parent's wait), exited (reaped: no /proc entry any more).
+PROCESS_STATES = ("running", "stopped", "zombie", "exited")
+
 # Upper bounds that keep untrusted scripts from exhausting memory.
 MAX_DATA_BYTES = 64 * 1024 * 1024
 MAX_READ_BYTES = 64 * 1024 * 1024

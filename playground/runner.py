@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground.capture import Packet
+from playground.claims import call_divergence, median_divergence, process_state
 from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
-from playground.outcomes import divergence
 from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, StateCheck, Step, Wire
 
@@ -120,9 +120,10 @@ class Runner:
                 )
                 reports.append(await self.run_line(inner, iteration=i, first=j == 0))
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
+        closing.divergence = repeat_divergence(block, reports)
         if self.on_step:
             self.on_step(closing)
-        return reports
+        return reports + [closing] if closing.divergence else reports
 
     async def run_line(self, line: Line, iteration: int | None = None, first: bool = False) -> StepReport:
         node = line.node
@@ -200,9 +201,10 @@ class Runner:
             )
             return
         report.result = result
-        report.text = f"{handle.text} {format_outcome(result.outcome)}"  # the step has no delay left
-        if step.expect is not None:
-            report.divergence = divergence(step.call.name, step.expect, result.outcome)
+        report.text = format_node(step, result.outcome)  # the step has no delay left
+        report.divergence = call_divergence(
+            step.call.name, step.expect, step.timing, result, report.iteration is not None
+        )
 
     async def settle(self, quiet: float = 0.005, limit: float = 0.05) -> None:
         """Wait (bounded) until the capture has reported what is queued, then for `quiet` seconds of calm."""
@@ -253,13 +255,19 @@ class Runner:
             await asyncio.sleep(check.delay * self._speed)
         deadline = time.monotonic() + STATE_WAIT
         while True:
-            seen = await self.lab.socket_state(check.process, check.var)
+            seen = await self._seen_state(check)
             if seen == check.state:
                 return
             if time.monotonic() > deadline:
-                report.divergence = f"expected {check.process}.{check.var} in {check.state}, the kernel says {seen}"
+                report.divergence = f"expected {check.subject} in {check.state}, the kernel says {seen}"
                 return
             await asyncio.sleep(0.005)
+
+    async def _seen_state(self, check: StateCheck) -> str:
+        if check.var is not None:
+            return await self.lab.socket_state(check.process, check.var)
+        proc = self.lab.process(check.process)
+        return process_state(proc.pid, proc.reaped)
 
     async def _completion(self, node: Completion, report: StepReport) -> None:
         assert node.actor is not None
@@ -284,9 +292,10 @@ class Runner:
             )
             return
         report.result = result
-        report.text = format_node(Completion(node.actor, None, node.delay), result.outcome)
-        if node.expect is not None:
-            report.divergence = divergence(step.call.name, node.expect, result.outcome)
+        report.text = format_node(Completion(node.actor, None, node.delay, node.timing), result.outcome)
+        report.divergence = call_divergence(
+            step.call.name, node.expect, node.timing, result, report.iteration is not None
+        )
 
 
 def _node_text(node: Step | Completion) -> str:
@@ -348,6 +357,22 @@ def summarize_repeat(block: Repeat, reports: list[StepReport]) -> list[str]:
             f"{sparkline(durations)}"
         )
     return notes
+
+
+def repeat_divergence(block: Repeat, reports: list[StepReport]) -> str | None:
+    """The timing claims of a repeated block's lines, each checked against the median of its runs."""
+    found = []
+    for inner in block.lines:
+        timing = getattr(inner.node, "timing", None)
+        durations = [
+            r.result.duration_ns
+            for r in reports
+            if r.line is inner and r.result is not None and r.result.outcome.death is None
+        ]
+        why = median_divergence(timing, durations)
+        if why:
+            found.append(f"line {inner.number}: {why}")
+    return "; ".join(found) if found else None
 
 
 def _actor(node: object) -> str | None:

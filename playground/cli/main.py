@@ -289,6 +289,8 @@ class ScriptPrinter:
             print(f"# end of the repeat on line {report.line.number} ({getattr(block, 'count', '?')} runs)")
             for note in report.notes:
                 print(f"# {note}")
+            if report.divergence:
+                print(f"# DIVERGES (the repeat on line {report.line.number}): {report.divergence}")
             return
         if report.first_in_block:
             print(f"# repeat: run {report.iteration}")

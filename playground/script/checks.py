@@ -38,7 +38,7 @@ RESERVED = (
     | set(TYPES)
     | set(WAIT_FLAGS)
     | set(DISPOSITIONS)
-    | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end", "state"}
+    | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end", "state", "after", "within"}  # (timing claims)
 )
 
 

@@ -22,6 +22,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Timing,
     Wire,
 )
 
@@ -184,11 +185,11 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     if isinstance(node, Wire):
         return format_wire(node)
     if isinstance(node, StateCheck):
-        return f"{format_delay(node.delay)}state {node.process}.{node.var} {node.state}"
+        return f"{format_delay(node.delay)}state {node.subject} {node.state}"
     if isinstance(node, Completion):
         shown = outcome if outcome is not None else node.expect
         tail = f" {format_outcome(shown)}" if shown is not None else ""
-        return f"{format_delay(node.delay)}{node.actor}: ...{tail}"
+        return f"{format_delay(node.delay)}{node.actor}: ...{tail}{_claim(node.timing)}"
     assert isinstance(node, Step)
     text = f"{format_delay(node.delay)}{node.actor}: "
     if node.var:
@@ -199,4 +200,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     shown = outcome if outcome is not None else node.expect
     if shown is not None:
         text += " " + format_outcome(shown)
-    return text
+    return text + _claim(node.timing)
+
+
+def _claim(timing: Timing | None) -> str:
+    return f" {timing}" if timing is not None else ""

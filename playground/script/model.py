@@ -138,6 +138,19 @@ class Outcome:
     death: Death | None = None
 
 
+@dataclass(frozen=True)
+class Timing:
+    """A timing claim ending a step: `after 30ms` (the call took at least that long) or `within 5ms` (at most)."""
+
+    bound: str  # "after" | "within"
+    ns: int
+    text: str  # the duration as written, as `30ms`
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.bound} {self.text}"
+
+
 # Lines of a script.
 
 
@@ -171,6 +184,7 @@ class Step:
     blocks: bool = False
     delay: float | None = None
     outcome_column: int = 0
+    timing: Timing | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +194,7 @@ class Completion:
     actor: str | None
     expect: Outcome | None = None
     delay: float | None = None
+    timing: Timing | None = None
 
 
 @dataclass(frozen=True)
@@ -219,12 +234,17 @@ class Wire:
 
 @dataclass(frozen=True)
 class StateCheck:
-    """`state PROC.VAR STATE`: the kernel's TCP state for that socket (also once its descriptor is closed)."""
+    """`state PROC.VAR STATE`: the kernel's TCP state for that socket (also once its descriptor is closed);
+    `state PROC STATE` (var None): the process's own state, as /proc has it (running, zombie, exited)."""
 
     process: str
-    var: str
-    state: str  # as TCP_STATES spells it (ESTABLISHED, CLOSE-WAIT, TIME-WAIT, ...), or CLOSED
+    var: str | None
+    state: str  # as TCP_STATES spells it (ESTABLISHED, CLOSE-WAIT, TIME-WAIT, ...) or CLOSED; or a PROCESS_STATES
     delay: float | None = None
+
+    @property
+    def subject(self) -> str:
+        return self.process if self.var is None else f"{self.process}.{self.var}"
 
 
 Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
+from dataclasses import replace
 
 from playground.calls import CALLS, CallSpec
 from playground.constants import (
@@ -13,6 +14,7 @@ from playground.constants import (
     MAX_SCRIPT_BYTES,
     MAX_SLEEP_SECONDS,
     POLL_EVENTS,
+    PROCESS_STATES,
     SIGNALS,
     TCP_STATES,
 )
@@ -56,6 +58,7 @@ from playground.script.model import (
     Step,
     Wire,
 )
+from playground.script.timing import split_timing
 from playground.script.usual import usual_step
 
 FORMAT_VERSION = 1
@@ -299,6 +302,19 @@ def parse_line(text: str, scope: Scope) -> Node | None:
 
 
 def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
+    body, timing = split_timing(body)
+    node = _parse_node(body, scope, interactive)
+    if timing is None:
+        return node
+    if isinstance(node, Step) and not node.blocks:
+        return replace(node, timing=timing)
+    if isinstance(node, Completion):
+        return replace(node, timing=timing)
+    where = "the line that states its outcome ('NAME: ... = ...')" if isinstance(node, Step) else "a step"
+    raise LineError(timing.column, f"a timing claim ('{timing}') belongs on {where}")
+
+
+def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     step = usual_step(body, scope)
     if step is not None:
         return step
@@ -456,21 +472,27 @@ STATE_NAMES = tuple(TCP_STATES.values())
 
 def _state_check(cursor: _Cursor, scope: Scope, delay: float | None) -> StateCheck:
     cursor.next()
-    proc = cursor.expect("name", "a socket, as in 'state server.a CLOSE-WAIT'")
+    proc = cursor.expect("name", "a socket or a process, as in 'state server.a CLOSE-WAIT' or 'state kid zombie'")
     if proc.text not in scope.processes:
         raise LineError(proc.column, unknown_process(proc.text, scope))
-    cursor.expect(".", f"'.' and a socket name after {proc.text}")
-    var = cursor.expect("name", f"a socket name after '{proc.text}.'")
-    if var.text not in scope.processes[proc.text].fds:
-        raise LineError(var.column, f"{proc.text} has no socket named {var.text!r}")
-    state = cursor.expect("name", "a TCP state, as in ESTABLISHED, CLOSE-WAIT or TIME-WAIT")
-    if state.text not in STATE_NAMES:
-        close = closest(state.text, set(STATE_NAMES))
-        hint = f"; did you mean {close}?" if close else f" ({', '.join(STATE_NAMES)})"
-        raise LineError(state.column, f"{state.text!r} is not a TCP state{hint}")
+    var = None
+    if cursor.at("."):
+        cursor.next()
+        var = cursor.expect("name", f"a socket name after '{proc.text}.'")
+        if var.text not in scope.processes[proc.text].fds:
+            raise LineError(var.column, f"{proc.text} has no socket named {var.text!r}")
+        names, what = STATE_NAMES, "a TCP state, as in ESTABLISHED, CLOSE-WAIT or TIME-WAIT"
+    else:
+        names, what = PROCESS_STATES, f"a process state ({', '.join(PROCESS_STATES)}), or '.' and a socket name"
+    state = cursor.expect("name", what)
+    if state.text not in names:
+        close = closest(state.text, set(names))
+        hint = f"; did you mean {close}?" if close else f" ({', '.join(names)})"
+        kind = "TCP" if var is not None else "process"
+        raise LineError(state.column, f"{state.text!r} is not a {kind} state{hint}")
     if not cursor.done():
         raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
-    return StateCheck(proc.text, var.text, state.text, delay)
+    return StateCheck(proc.text, var.text if var is not None else None, state.text, delay)
 
 
 def _wire(cursor: _Cursor, scope: Scope) -> Wire:

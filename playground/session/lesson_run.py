@@ -53,6 +53,8 @@ class Unit:
         """Take one line's report: a divergence, a check's verdict, a run of a block."""
         if report.block_end:
             self.notes.extend(report.notes)
+            if report.divergence:  # a timing claim the runs' median breaks
+                self.problems.append(f"{report.line.number}: {report.divergence}")
             return
         problem = report.divergence or report.error
         if problem:
