@@ -29,6 +29,8 @@ def split_timing(body: str) -> tuple[str, Timing | None]:
     if m is None or _inside_string(body, m.start(1)):
         return body, None
     bound, text = m.group(1), m.group(2)
+    if text is None and body[: m.start(1)].split() in (["spawn"], ["kill"]):
+        return body, None  # a process named so: the parser says the name is reserved
     if text is None:
         raise LineError(m.start(1) + 1, f"'{bound}' needs a duration, as in '{bound} 30ms'")
     column = m.start(2) + 1
