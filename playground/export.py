@@ -39,7 +39,9 @@ from playground.script.model import (
     Script,
     Sleep,
     Spawn,
+    StateCheck,
     Step,
+    Timing,
 )
 
 RUNTIME = Path(__file__).with_name("export_runtime.py")
@@ -159,6 +161,8 @@ class _Exporter:
             if node.delay:
                 self.longest_outcome_wait = max(self.longest_outcome_wait, node.delay)
             delay = f", delay={node.delay!r}" if node.delay else ""
+            if node.timing is not None:
+                delay += f", timing={_timing(node.timing)}"
             out.append(f"{indent}# ── line {line.number}: {shown}")
             out.append(
                 f"{indent}outcome({line.number}, {_q(node.actor or '')}{delay})  "
@@ -168,6 +172,10 @@ class _Exporter:
             out.append("")
             out.append(f"{indent}# ── line {line.number}: {shown}")
             out.extend(indent + text for text in self.step(line.number, node))
+        elif isinstance(node, StateCheck) and node.var is None:
+            out.append(
+                f"{indent}state({line.number}, {_q(node.process)}, {_q(node.state)})  # line {line.number}: {shown}"
+            )
         else:  # a line this program cannot act on (`~`: the packets a step sends)
             out.append(
                 f"{indent}# line {line.number}: {shown}  (not checked here: this program does not capture packets)"
@@ -182,7 +190,7 @@ class _Exporter:
 
     def step(self, number: int, node: Step) -> list[str]:
         assert node.actor is not None
-        text = format_node(replace(node, delay=None, expect=None, blocks=False)).split(": ", 1)[1]
+        text = format_node(replace(node, delay=None, expect=None, blocks=False, timing=None)).split(": ", 1)[1]
         refs: list[str] = []
         call = self.call(node, refs)
         options = [f"{number}", _q(node.actor), _q(text)]
@@ -190,6 +198,8 @@ class _Exporter:
             options.append("blocks=True")
         if node.delay:
             options.append(f"delay={node.delay!r}")
+        if node.timing is not None:
+            options.append(f"timing={_timing(node.timing)}")
         if refs:
             options.append("refs=(" + ", ".join(_q(r) for r in dict.fromkeys(refs)) + ",)")
         signature = "me, at" if refs else "me"
@@ -306,6 +316,11 @@ def _shown(line: Line) -> str:
     if line.comment and not _ANNOTATION.fullmatch(line.comment):
         text += f"  # {line.comment}"
     return text
+
+
+def _timing(timing: Timing) -> str:
+    """A timing claim as the program's runtime takes it: (bound, nanoseconds, as written)."""
+    return repr((timing.bound, timing.ns, timing.text))
 
 
 def _q(text: str) -> str:

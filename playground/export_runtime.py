@@ -416,7 +416,7 @@ _ids = iter(range(1, 1 << 62))
 _blocks = []
 
 
-def step(line, actor, text, blocks=False, delay=None, refs=()):
+def step(line, actor, text, blocks=False, delay=None, refs=(), timing=None):
     """The function below is the call that `actor` makes at this line of the script."""
 
     def register(fn):
@@ -429,6 +429,7 @@ def step(line, actor, text, blocks=False, delay=None, refs=()):
             blocks=blocks,
             delay=delay,
             refs=refs,
+            timing=timing,
             main_thread=text.startswith("signal("),
         )
         STEPS[line] = entry
@@ -446,9 +447,14 @@ def spawn(line, name):
     _add(Entry("spawn", line, name=name))
 
 
-def outcome(line, actor, delay=None):
+def outcome(line, actor, delay=None, timing=None):
     """`ACTOR: ... = OUTCOME`: the outcome of the actor's oldest blocked call, waiting for it if need be."""
-    _add(Entry("outcome", line, actor=actor, delay=delay))
+    _add(Entry("outcome", line, actor=actor, delay=delay, timing=timing))
+
+
+def state(line, name, expected):
+    """`state PROC STATE`: the process's state, from /proc (running, stopped, zombie, exited)."""
+    _add(Entry("state", line, name=name, expected=expected))
 
 
 def kill(line, name, signum, ends_it):
@@ -640,9 +646,40 @@ def _quoted(data, length):
 ESCAPES = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x5C: "\\\\", 0x22: '\\"'}
 
 
-def _say(text, result=None):
+def _claim(timing, result):
+    """A timing claim, `after 30ms`, kept after the outcome; and, if the call broke it, why."""
+    bound, ns, written = timing
+    took = result.get("dur") or 0
+    holds = took >= ns if bound == "after" else took <= ns
+    NOTES.append(f"{bound} {written}: " + ("holds" if holds else f"does not hold, took {took / 1e6:.3f} ms"))
+    return f" {bound} {written}"
+
+
+def _process_state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            letter = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "exited"
+    return {"Z": "zombie", "X": "exited", "T": "stopped", "t": "stopped"}.get(letter, "running")
+
+
+def _state(entry):
+    proc = PROCS.get(entry.name)
+    deadline = time.monotonic() + 1.0
+    while True:  # (a state may take a moment to come: poll for it, bounded)
+        seen = "exited" if proc is None else _process_state(proc.pid)
+        if seen == entry.expected or time.monotonic() > deadline:
+            break
+        _pump(0.005)
+    _say(f"state {entry.name} {seen}")
+
+
+def _say(text, result=None, timing=None):
     if result is not None:
         shown = _outcome_text(result)
+        if shown is not None and timing is not None and "death" not in result:
+            shown += _claim(timing, result)
         duration = result.get("dur")
         comment = ""
         if duration and "death" not in result:
@@ -694,6 +731,8 @@ def _do(entry):
         _step(entry)
     elif entry.kind == "outcome":
         _stated(entry)
+    elif entry.kind == "state":
+        _state(entry)
 
 
 def _step(entry):
@@ -725,7 +764,7 @@ def _step(entry):
         proc.blocked.append(call)
         _say(f"{head} ..." + ("" if entry.blocks else f"\n# still blocked after {TIMEOUT:g} s"))
     else:
-        _say(head, result)
+        _say(head, result, entry.timing)
         if entry.blocks:
             NOTES.append("the recording had this call block; here it returned at once")
 
@@ -742,7 +781,7 @@ def _stated(entry):
     if result is None:
         _say(f"{head}\n# no outcome after {TIMEOUT:g} s: the call is still blocked")
     else:
-        _say(head, result)
+        _say(head, result, entry.timing)
 
 
 def main():

@@ -211,3 +211,41 @@ def test_export_refuses_what_it_cannot_or_should_not_write(tmp_path: Path) -> No
         timeout=60,
     )
     assert bare.returncode == 2 and "--python" in bare.stderr
+
+
+CLAIMS = """sockplay 1
+spawn server
+spawn client
+server: l = socket(tcp) = 3
+server: bind(l, 127.0.0.1:0) = 0
+server: listen(l, 8) = 0
+client: c = socket(tcp) = 3
+client: connect(c, server.l) = 0
+server: a = accept(l) = 4
+server: read(a, 10) ...
++0.05 client: write(c, "hi") = 2 within 1s
+server: ... = 2 "hi" after 30ms
+client: write(c, "x") = 1
+server: read(a, 10) = 1 "x" after 30ms
+server: kid = fork() = 4242
+kid: exit(0) = exited 0
+state kid zombie
+server: waitpid(-1, 0) = 4242 exited 0
+state kid exited
+"""
+
+
+def test_timing_claims_and_process_states_are_exported(tmp_path: Path) -> None:
+    program, made = export(tmp_path, CLAIMS)
+    assert made.returncode == 0, made.stderr
+    compile(program.read_text(), str(program), "exec")
+    result = run_program(program)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    lines = printed(result)
+    # The claim stays after the outcome (the output is a script sockplay can check) and is judged.
+    assert 'server: ... = 2 "hi" after 30ms' in lines
+    assert 'server: read(a, 10) = 1 "x" after 30ms' in lines
+    assert "# after 30ms: holds" in out
+    assert any(line.startswith("# after 30ms: does not hold, took ") for line in out)
+    assert lines[-3:] == ["state kid zombie", lines[-2], "state kid exited"]
