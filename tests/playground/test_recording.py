@@ -302,3 +302,23 @@ async def test_sigkill_mid_session_leaves_a_file_that_replays_and_no_process(tmp
     assert 'server: read(a, 100) = 15 "before the kill"' in lines
     assert not path.read_text().endswith("...")  # the last line is complete
     assert await check(path) == 0
+
+
+async def test_a_timing_claim_is_kept_in_the_recording_and_checked_on_replay(tmp_path: Path) -> None:
+    path = tmp_path / "session.sockplay"
+    lab = await Lab.start()
+    recorder = Recorder(lab, path)
+    try:
+        for line in SETUP:
+            await lab.run_line(line)
+        await lab.run_line('client: write(c, "x") within 10s')
+        await lab.run_line("server: read(a, 10) within 10s")
+    finally:
+        recorder.close()
+        await lab.shutdown()
+    lines = body(path)
+    assert lines[-2:] == ['client: write(c, "x") = 1 within 10s', 'server: read(a, 10) = 1 "x" within 10s']
+    assert await check(path) == 0
+    broken = tmp_path / "broken.sockplay"
+    broken.write_text(path.read_text().replace('"x" within 10s', '"x" after 10s'))
+    assert await check(broken) == 1
