@@ -259,7 +259,8 @@ class Runner:
             if seen == check.state:
                 return
             if time.monotonic() > deadline:
-                report.divergence = f"expected {check.subject} in {check.state}, the kernel says {seen}"
+                where = "in " if check.var is not None else ""
+                report.divergence = f"expected {check.subject} {where}{check.state}, the kernel says {seen}"
                 return
             await asyncio.sleep(0.005)
 

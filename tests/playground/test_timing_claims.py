@@ -149,7 +149,7 @@ async def test_process_states_from_proc() -> None:
 
 async def test_a_wrong_process_state_diverges() -> None:
     report = await run(FORKED.replace("state kid zombie", "state kid running"))
-    assert problems(report) == [(7, "expected kid in running, the kernel says zombie")]
+    assert problems(report) == [(7, "expected kid running, the kernel says zombie")]
 
 
 @pytest.mark.parametrize(
