@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import re
-from dataclasses import replace
 
 from playground.calls import CALLS, CallSpec
 from playground.constants import (
@@ -58,7 +57,7 @@ from playground.script.model import (
     Step,
     Wire,
 )
-from playground.script.timing import split_timing
+from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
 FORMAT_VERSION = 1
@@ -304,14 +303,7 @@ def parse_line(text: str, scope: Scope) -> Node | None:
 def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     body, timing = split_timing(body)
     node = _parse_node(body, scope, interactive)
-    if timing is None:
-        return node
-    if isinstance(node, Step) and not node.blocks:
-        return replace(node, timing=timing)
-    if isinstance(node, Completion):
-        return replace(node, timing=timing)
-    where = "the line that states its outcome ('NAME: ... = ...')" if isinstance(node, Step) else "a step"
-    raise LineError(timing.column, f"a timing claim ('{timing}') belongs on {where}")
+    return node if timing is None else with_timing(node, timing)
 
 
 def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:

@@ -7,10 +7,11 @@ number and a unit with nothing between (ns, us or µs, ms, s).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from playground.constants import MAX_SLEEP_SECONDS
 from playground.script.errors import LineError
-from playground.script.model import Timing
+from playground.script.model import Completion, Node, Step, Timing
 
 UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 BOUNDS = ("after", "within")
@@ -35,6 +36,14 @@ def split_timing(body: str) -> tuple[str, Timing | None]:
         raise LineError(m.start(1) + 1, f"'{bound}' needs a duration, as in '{bound} 30ms'")
     column = m.start(2) + 1
     return body[: m.start(1)], Timing(bound, duration_ns(text, column), text, m.start(1) + 1)
+
+
+def with_timing(node: Node, timing: Timing) -> Node:
+    """The step or completion with its claim; any other line (or a step left blocked) cannot have one."""
+    if (isinstance(node, Step) and not node.blocks) or isinstance(node, Completion):
+        return replace(node, timing=timing)
+    where = "the line that states its outcome ('NAME: ... = ...')" if isinstance(node, Step) else "a step"
+    raise LineError(timing.column, f"a timing claim ('{timing}') belongs on {where}")
 
 
 def duration_ns(text: str, column: int) -> int:
