@@ -362,6 +362,9 @@ def step_json(report: StepReport, t0: int) -> dict:
     }
     if report.divergence:
         out["divergence"] = report.divergence
+    timing = getattr(report.line.node, "timing", None)
+    if timing is not None:  # the line's claim; its check is in `ok` and `divergence`
+        out["timing"] = {"bound": timing.bound, "ns": timing.ns, "text": str(timing)}
     if report.error:
         out["error"] = report.error
     if report.notes:

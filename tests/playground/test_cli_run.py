@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.conftest import PAIR_SCRIPT, REPO
 
 GOOD = """sockplay 1
 # A FIN, then EOF.
@@ -104,3 +104,15 @@ def test_json_reports_errno_name_number_and_message(tmp_path: Path) -> None:
     result = sockplay("run", "--json", str(script))
     obj = json.loads(result.stdout.splitlines()[-1])
     assert obj["errno"] == {"name": "EBADF", "number": 9, "message": "Bad file descriptor"}
+
+
+def test_json_keeps_a_timing_claim_and_its_verdict(tmp_path: Path) -> None:
+    script = tmp_path / "claims.sockplay"
+    script.write_text(PAIR_SCRIPT + 'client: write(c, "x") = 1 within 10s\nserver: read(a, 10) = 1 "x" after 10s\n')
+    result = sockplay("run", "--json", str(script))
+    assert result.returncode == 1, result.stderr
+    write, read = [json.loads(line) for line in result.stdout.splitlines()][-2:]
+    assert write["timing"] == {"bound": "within", "ns": 10_000_000_000, "text": "within 10s"} and write["ok"]
+    assert write["text"] == 'client: write(c, "x") = 1 within 10s'
+    assert read["timing"]["text"] == "after 10s" and not read["ok"]
+    assert read["divergence"].startswith("expected after 10s, took ")
