@@ -200,6 +200,7 @@ class Runner:
                 f"still blocked after {self.step_timeout:g} s; end the line with '...' if it is meant to block"
             )
             return
+        handle.stated = True  # its own line states it, although the lab may have marked it pending meanwhile
         report.result = result
         report.text = format_node(step, result.outcome)  # the step has no delay left
         report.divergence = call_divergence(

@@ -206,3 +206,23 @@ async def test_waking_the_next_process_changes_no_outcome(lab: Lab) -> None:
     # The woken server answers its next calls, in order, each with its own outcome.
     assert await outcome(lab, "server: read(a, 100)") == '= 4 "hihi"'
     assert await outcome(lab, "server: getsockopt(a, TCP_NODELAY)") == "= 0"
+
+
+async def test_a_slow_call_whose_line_states_its_outcome_is_not_taken_by_a_later_completion() -> None:
+    # The poll takes 50 ms, so the lab marks it pending (after 10 ms) while its own line waits for it;
+    # the `...` line after the read must get the read's outcome, not the poll's (lesson 16 under load:
+    # a fork slower than 10 ms gave its pid to the completion of the accept after it).
+    from playground.runner import Runner
+    from playground.script.parser import parse_script
+    from tests.conftest import PAIR_SCRIPT
+
+    text = PAIR_SCRIPT + (
+        'server: poll(l, POLLIN, 50)              = 0\nserver: read(a, 10) ...\nclient: write(c, "x") = 1\n'
+        'server: ... = 1 "x"\n'
+    )
+    lab = await Lab.start()
+    try:
+        report = await Runner(lab).run(parse_script(text, "t.sockplay"))
+    finally:
+        await lab.shutdown()
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
