@@ -27,8 +27,8 @@ import warnings
 
 from playground import protocol
 from playground.worker import libc
-from playground.worker.inspect import inspect_fds
-from playground.worker.syscalls import CALLS, local_address, now
+from playground.worker.snapshot import inspect_fds
+from playground.worker.syscalls import SYSCALLS, local_address, now
 
 MACHINERY_SPAN = 32
 # Signals a lab process can catch; SIGKILL and SIGSTOP cannot be.
@@ -368,7 +368,7 @@ class Worker:
             elif name == "exit":
                 os._exit(args[0])
             else:
-                result = CALLS[name](*args)
+                result = SYSCALLS[name](*args)
         except Exception as exc:  # a bad request, never a kernel answer
             libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
             with self.role:

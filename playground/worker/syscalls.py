@@ -287,7 +287,7 @@ def socket_family(fd: int) -> int | None:
     return None if ret == -1 else value  # type: ignore[return-value]
 
 
-CALLS: dict[str, Callable[..., Result]] = {
+SYSCALLS: dict[str, Callable[..., Result]] = {
     "socket": do_socket,
     "setsockopt": do_setsockopt,
     "getsockopt": do_getsockopt,
