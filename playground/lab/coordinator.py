@@ -1,0 +1,450 @@
+"""The Lab: coordinates real processes with real sockets, driven from asyncio.
+
+It starts and ends lab processes (lifecycle), sends them calls and reads their
+answers (channel), learns names, addresses and children from the answers, and
+reports every event to its subscribers; capture labelling (labels) and the
+kernel's view of the sockets (inspection) are its parts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from playground import protocol
+from playground.capture import Capture, Packet
+from playground.constants import SIGNAL_NAMES
+from playground.errors import LabError
+from playground.events import (
+    CallDone,
+    CallPending,
+    CallResult,
+    CallStarted,
+    DirectiveDone,
+    Event,
+    Notice,
+    PacketsSeen,
+    ProcessReaped,
+    SignalCaught,
+)
+from playground.lab import channel, lifecycle
+from playground.lab.channel import ChannelError, Receiver
+from playground.lab.inspection import Inspector
+from playground.lab.labels import PacketLabels
+from playground.lab.process import CallHandle, Process
+from playground.netns import LabNetwork, make_network
+from playground.outcomes import to_outcome
+from playground.resolve import resolve_call
+from playground.script.format import format_call, format_node
+from playground.script.model import Address, Completion, Death, Kill, Node, Sleep, Spawn, Step
+from playground.script.parser import ProcessScope, Scope, parse_line
+from playground.sockdiag import KernelSocket
+
+PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
+# Default caps (a script is untrusted input); each has a flag to raise it.
+MAX_PROCESSES = 64
+MAX_PENDING = 256
+MAX_SLEEP = 60.0
+
+
+class Lab:
+    def __init__(
+        self,
+        allow_network: bool = False,
+        network: LabNetwork | None = None,
+        max_processes: int = MAX_PROCESSES,
+        max_pending: int = MAX_PENDING,
+        max_sleep: float = MAX_SLEEP,
+    ) -> None:
+        self.allow_network = allow_network
+        self.network = network or LabNetwork()
+        self.processes: dict[str, Process] = {}
+        self.max_processes = max_processes
+        self.max_pending = max_pending
+        self.max_sleep = max_sleep
+        self.t0 = time.monotonic_ns()
+        self._ids = 0
+        self._subscribers: list[Callable[[Event], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        self._receiver = Receiver()
+        self.labels = PacketLabels(self.processes, self._report_packets)
+        self.inspector = Inspector(self)
+        self.lifecycle = lifecycle.Lifecycle(self)
+
+    # Life cycle.
+
+    @classmethod
+    async def start(
+        cls,
+        allow_network: bool = False,
+        host_network: bool = False,
+        capture: bool = True,
+        pcap: str | None = None,
+        max_processes: int = MAX_PROCESSES,
+        max_pending: int = MAX_PENDING,
+        max_sleep: float = MAX_SLEEP,
+    ) -> Lab:
+        """A new lab; unless host_network, in a private network namespace where the machine allows one.
+
+        With capture, every packet on the lab's network is reported (PacketsSeen), and written to
+        pcap if a path is given; `capture_reason` says why, if it cannot be.
+        """
+        loop = asyncio.get_running_loop()
+        network = await loop.run_in_executor(None, make_network, host_network)
+        lab = cls(allow_network, network, max_processes, max_pending, max_sleep)
+        lab._loop = loop
+        if capture or pcap:
+            lab.labels.start(loop, network, pcap)
+        lifecycle.become_subreaper()
+        return lab
+
+    @property
+    def capture(self) -> Capture | None:
+        return self.labels.capture
+
+    @property
+    def capture_reason(self) -> str | None:
+        return self.labels.capture_reason
+
+    @property
+    def packets(self) -> deque[Packet]:
+        return self.labels.packets
+
+    async def capture_flush(self, timeout: float = 1.0) -> bool:
+        """Wait until every packet the kernel has queued for the capture so far has been reported.
+
+        On loopback a call's packets are queued before the call returns, so after a
+        flush the subscribers have seen all that the calls made until now put on the wire.
+        """
+        return await self.labels.flush(timeout)
+
+    def _report_packets(self, packets: list[Packet]) -> None:
+        self._emit(PacketsSeen(packets, time.monotonic_ns()))
+
+    def endpoint_label(self, local: tuple[str, int], peer: tuple[str, int]) -> str | None:
+        """`proc.var` for the socket at this end of a packet, if the lab knows it."""
+        return self.labels.endpoint_label(local, peer)
+
+    async def shutdown(self) -> None:
+        """End every process the lab started and wait until each is gone."""
+        await self.lifecycle.shutdown()
+
+    def kill_all_now(self) -> None:
+        """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
+        self.lifecycle.kill_all_now()
+
+    def all_pids(self) -> list[int]:
+        """Every process the lab started: lab processes (forked ones too) and its network's holder."""
+        pids = [proc.pid for proc in self.processes.values()]
+        if self.network.holder_pid is not None:
+            pids.append(self.network.holder_pid)
+        return pids
+
+    # Events.
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback) if callback in self._subscribers else None
+
+    def _emit(self, event: Event) -> None:
+        for callback in list(self._subscribers):
+            callback(event)
+
+    def now_ns(self) -> int:
+        return time.monotonic_ns()
+
+    def notice(self, message: str, level: str = "info") -> None:
+        self._emit(Notice(message, time.monotonic_ns(), level))
+
+    # Processes.
+
+    def scope(self, default_actor: str | None = None) -> Scope:
+        """The names known now, for parsing a typed line."""
+        procs = {}
+        for name, proc in self.processes.items():
+            unstated = sum(1 for h in proc.blocked if not h.stated)
+            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
+        return Scope(procs, default_actor)
+
+    async def spawn(self, name: str) -> Process:
+        return await self.lifecycle.spawn(name)
+
+    def process(self, name: str) -> Process:
+        proc = self.processes.get(name)
+        if proc is None:
+            known = ", ".join(self.processes) or "none"
+            raise LabError(f"no process named {name!r} (known: {known})")
+        return proc
+
+    # Reading the channels.
+
+    def _on_readable(self, proc: Process) -> None:
+        assert self._loop is not None and proc.channel is not None
+        try:
+            messages = self._receiver.read(proc)
+            if messages is None:
+                self._loop.remove_reader(proc.channel.fileno())
+                self.lifecycle.channel_closed(proc)
+                return
+            for message in messages:
+                self._on_message(proc, message)
+        except ChannelError as exc:
+            self.lifecycle.misbehaved(proc, str(exc))
+
+    def _on_message(self, proc: Process, message: tuple) -> None:
+        request_id, kind, payload = message
+        if kind == protocol.HELLO:
+            if proc.hello is not None and not proc.hello.done():
+                proc.hello.set_result(payload["pid"])
+            return
+        if kind == protocol.SIGNAL_IDLE:
+            names = tuple(SIGNAL_NAMES.get(s, str(s)) for s in payload["signals"])
+            self._emit(SignalCaught(proc.name, names, payload["t"]))
+            return
+        handle = proc.inflight.get(request_id)
+        if handle is None:
+            return
+        if kind == protocol.DONE and handle.node is not None:
+            # Checked before the handle is taken: a call answered falsely ends with its process's death.
+            channel.check_call_result(payload)
+            self._check_fork(proc, handle.node, payload)
+        proc.inflight.pop(request_id, None)
+        if handle.timer is not None:
+            handle.timer.cancel()
+        if kind == protocol.ERROR:
+            if not handle.future.done():
+                handle.future.set_exception(LabError(f"{proc.name} could not make the call: {payload}"))
+            return
+        if handle.node is None:  # an inspect or ping request
+            if not handle.future.done():
+                handle.future.set_result(payload)
+            return
+        self._finish_call(proc, handle, payload)
+
+    def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
+        node = handle.node
+        assert isinstance(node, Step)
+        outcome = to_outcome(node.call.name, raw, death)
+        result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
+        if death is None:
+            self._learn(proc, node, raw, handle.fd)
+        if not handle.future.done():
+            handle.future.set_result(result)
+        self._emit(CallDone(handle.call_id, proc.name, node, handle.text, result, handle.pending, time.monotonic_ns()))
+
+    def _check_fork(self, proc: Process, step: Node, raw: dict) -> None:
+        """A fork's pid must be that process's child: sockplay will signal and reap it."""
+        if isinstance(step, Step) and step.call.name == "fork" and raw["ret"] > 0:
+            if not lifecycle.is_child_of(raw["ret"], proc):
+                raise ChannelError(f"a fork result naming pid {raw['ret']}, which is not its child")
+            if not proc.fd_queue:
+                raise ChannelError(f"a fork result (pid {raw['ret']}) without the child's channel")
+
+    def _learn(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
+        """Update names, addresses and dispositions from a call that returned."""
+        ret = raw.get("ret", -1)
+        name = step.call.name
+        if name in ("socket", "accept", "dup") and ret >= 0 and step.var:
+            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
+            proc.names[step.var] = ret
+            if "ino" in raw:
+                proc.inodes[step.var] = raw["ino"]
+            proc.addresses.pop(step.var, None)
+        local = raw.get("local")
+        if local:
+            self.labels.note_port(local)
+        if local is not None and fd_arg is not None and name != "accept":
+            var = proc.var_for(fd_arg)
+            if var is not None:
+                proc.addresses[var] = Address(*local)
+        if local:
+            self.labels.learn(proc, step, raw, fd_arg)
+        if name == "signal" and ret == 0:
+            signame = step.call.args[0].name  # type: ignore[union-attr]
+            proc.dispositions[signame] = step.call.args[1].name  # type: ignore[union-attr]
+        if name == "fork" and ret > 0 and step.var:
+            self.lifecycle.adopt_child(proc, step.var, ret)
+        if name == "waitpid" and ret > 0:
+            self._learn_reaped(proc, ret, raw)
+
+    def _learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
+        for child in self.lifecycle.children_of(proc):
+            if child.pid == pid:
+                child.reaped = True
+                child.zombie = False
+                if "child" in raw:
+                    how, detail = raw["child"]
+                    child.death = Death(how, SIGNAL_NAMES.get(detail, detail) if how == "killed" else detail)
+                self._emit(ProcessReaped(child.name, child.pid, proc.name, time.monotonic_ns()))
+
+    # Calls.
+
+    def next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def _check_room_for_pending(self, step: Step) -> None:
+        pending = sum(1 for p in self.processes.values() for h in p.blocked if not h.future.done())
+        if pending >= self.max_pending:
+            raise LabError(
+                f"{pending} calls are blocked, the lab's limit: `{format_call(step.call)}` is not made "
+                "(raise the limit with --max-pending)"
+            )
+
+    def submit(
+        self,
+        step: Step,
+        text: str | None = None,
+        spin: bool = False,
+        linger: bool = False,
+        wake: str | None = None,
+    ) -> CallHandle:
+        """Send a step's call to its process; the handle's future gives the result.
+
+        With spin, poll the channel for a moment first: most calls return
+        within microseconds, and sleeping in epoll costs more than that. With
+        linger, the process polls for its next request a moment before it
+        sleeps (say so when one of the next few calls will be the same process's).
+        With wake, the process of that name starts polling now (name the process
+        whose call comes next): its wake-up overlaps this call instead of delaying its own.
+        """
+        assert self._loop is not None and step.actor is not None
+        proc = self.process(step.actor)
+        if not proc.alive:
+            raise LabError(f"{proc.name} is {proc.state}: it makes no more calls")
+        self._check_room_for_pending(step)
+        if step.call.name == "fork":
+            self.lifecycle.check_room_for_process()
+        name, args, fd = resolve_call(self, proc, step)
+        if name == "exit":
+            proc.exit_request = args[0]
+        text = text or _call_text(step)
+        handle = CallHandle(self.next_id(), proc, step, text, self._loop.create_future(), time.monotonic_ns(), fd=fd)
+        proc.inflight[handle.call_id] = handle
+        assert proc.channel is not None
+        frame = protocol.encode((handle.call_id, "call", (name, args, linger)))
+        try:
+            channel.send(self._loop, proc, frame)
+        except OSError as exc:
+            proc.inflight.pop(handle.call_id, None)
+            raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
+        if wake is not None and wake != proc.name:
+            self._wake(wake)
+        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
+        if spin:
+            channel.spin_for(handle, self._on_readable)
+            if handle.future.done():
+                return handle
+        handle.timer = self._loop.call_later(PENDING_AFTER, self._mark_pending, handle)
+        return handle
+
+    def _wake(self, name: str) -> None:
+        """Have a process start polling for its next request now (it is next, after the call just sent)."""
+        proc = self.processes.get(name)
+        if proc is None or not proc.alive or proc.channel is None:
+            return
+        assert self._loop is not None
+        try:
+            channel.send(self._loop, proc, channel.WAKE_FRAME)
+        except OSError:
+            pass
+
+    def _mark_pending(self, handle: CallHandle) -> None:
+        handle.timer = None
+        if handle.future.done():
+            return
+        handle.pending = True
+        if handle not in handle.process.blocked:
+            handle.process.blocked.append(handle)
+        self._emit(CallPending(handle.call_id, handle.process.name, handle.text, time.monotonic_ns()))
+
+    async def call(self, step: Step) -> CallResult:
+        return await self.submit(step).future
+
+    def oldest_unstated(self, actor: str) -> CallHandle | None:
+        proc = self.process(actor)
+        for handle in proc.blocked:
+            if not handle.stated:
+                return handle
+        return None
+
+    # Inspection.
+
+    async def inspect(self, name: str | None = None) -> dict[str, list[dict]]:
+        """The kernel's view of every live process's sockets (or one process's)."""
+        return await self.inspector.snapshot(name)
+
+    def label_for(self, local: tuple[str, int], peer: tuple[str, int]) -> tuple[str, str] | None:
+        """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
+        return self.labels.label_for(local, peer)
+
+    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known)."""
+        return self.inspector.kernel_sockets()
+
+    async def socket_state(self, process: str, var: str) -> str:
+        """The kernel's TCP state of a named socket (see Inspector.socket_state)."""
+        return await self.inspector.socket_state(process, var)
+
+    # Directives and lines.
+
+    async def kill(self, name: str, signame: str = "SIGTERM") -> None:
+        await self.lifecycle.kill(name, signame)
+
+    async def wait_dead(self, proc: Process, timeout: float) -> bool:
+        return await self.lifecycle.wait_dead(proc, timeout)
+
+    def check_sleep(self, seconds: float) -> None:
+        """A sleep (or +DELAY) longer than the lab allows is refused, saying how to allow it."""
+        if seconds > self.max_sleep:
+            raise LabError(
+                f"a sleep of {seconds:g} s is longer than the limit of {self.max_sleep:g} s (raise it with --max-sleep)"
+            )
+
+    async def run_node(self, node: Node, text: str | None = None, linger: bool = False) -> CallResult | None:
+        """Carry out one parsed line; a step waits for its result (not for `...`).
+
+        linger: the next call will be the same process's (see submit).
+        """
+        delay = getattr(node, "delay", None)
+        if delay:
+            await asyncio.sleep(delay)
+        if isinstance(node, Spawn):
+            await self.spawn(node.name)
+        elif isinstance(node, Kill):
+            await self.kill(node.name, node.signal)
+        elif isinstance(node, Sleep):
+            await asyncio.sleep(node.seconds)
+        elif isinstance(node, Completion):
+            handle = self.oldest_unstated(node.actor or "")
+            if handle is None:
+                raise LabError(f"{node.actor} has no blocked call to wait for")
+            handle.stated = True
+            return await handle.future
+        elif isinstance(node, Step):
+            handle = self.submit(node, text, spin=not node.blocks, linger=linger)
+            if node.blocks:
+                return None
+            if handle.future.done():
+                return handle.future.result()
+            return await handle.future
+        if isinstance(node, Sleep):
+            self._emit(DirectiveDone(node, text or format_node(node), time.monotonic_ns()))
+        return None
+
+    async def run_line(self, text: str, default_actor: str | None = None) -> CallResult | None:
+        """Parse a typed line against the live lab and carry it out."""
+        node = parse_line(text, self.scope(default_actor))
+        if node is None:
+            return None
+        return await self.run_node(node)
+
+
+def _call_text(step: Step) -> str:
+    """`actor: [var = ]call(args)`: the step as written, without delay or outcome."""
+    if step.var:
+        return f"{step.actor}: {step.var} = {format_call(step.call)}"
+    return f"{step.actor}: {format_call(step.call)}"
