@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from playground import protocol
-from playground.lab.process import CallHandle, Process
+from playground.lab_process import CallHandle, Process
 
 RECV_BUFFER = 256 * 1024
 SPIN_NS = 150_000

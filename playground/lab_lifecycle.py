@@ -25,15 +25,15 @@ from typing import TYPE_CHECKING
 from playground.constants import SIGNAL_NAMES, SIGNALS
 from playground.errors import LabError
 from playground.events import DirectiveDone, ProcessEnded, ProcessStarted
-from playground.lab.process import Process
+from playground.lab_process import Process
 from playground.netns import LabNetwork
 from playground.script.format import format_node
 from playground.script.model import Death, Kill
 
 if TYPE_CHECKING:
-    from playground.lab.coordinator import Lab
+    from playground.lab import Lab
 
-PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 _PR_SET_CHILD_SUBREAPER = 36
 SPAWN_TIMEOUT = 10.0
 
@@ -412,10 +412,4 @@ class Lifecycle:
         send_signal(proc, SIGNALS[signame])
         self.lab._emit(DirectiveDone(Kill(name, signame), format_node(Kill(name, signame)), time.monotonic_ns()))
         if fatal and not proc.zombie:
-            await self.wait_dead(proc, 5.0)
-
-    async def wait_dead(self, proc: Process, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while proc.death is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.001)
-        return proc.death is not None
+            await self.lab.wait_dead(proc, 5.0)

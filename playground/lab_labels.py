@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable
 
 from playground.capture import Capture, Packet, PcapWriter
-from playground.lab.process import Process
+from playground.lab_process import Process
 from playground.netns import LabNetwork
 from playground.script.model import AddressArg, NameArg, RefArg, Step
 

@@ -1,9 +1,21 @@
-"""The Lab: coordinates real processes with real sockets, driven from asyncio.
+"""The lab: real processes with real sockets, driven from asyncio.
 
-It starts and ends lab processes (lifecycle), sends them calls and reads their
-answers (channel), learns names, addresses and children from the answers, and
-reports every event to its subscribers; capture labelling (labels) and the
-kernel's view of the sockets (inspection) are its parts.
+    lab = await Lab.start()
+    await lab.spawn("server")
+    result = await lab.run_line("server: l = socket(tcp)")
+    snapshot = await lab.inspect()
+    await lab.shutdown()
+
+Every event (calls started, pending, done; signals; deaths) goes to the
+subscribers registered with `subscribe`. `Lab` coordinates: it sends calls,
+learns names, addresses and children from their results, and reports events.
+Its parts, each a module beside this one:
+
+    lab_process     Process and CallHandle: a lab process and a call sent to one
+    lab_lifecycle   starting, verifying, signalling and reaping lab processes
+    lab_channel     frames to and from lab processes, checked before they are believed
+    lab_labels      packet capture, each end named by its socket (`proc.var`)
+    lab_inspection  the kernel's view of the lab's sockets (getsockopt snapshots, sock_diag)
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from playground import protocol
+from playground import lab_channel, lab_lifecycle, protocol
 from playground.capture import Capture, Packet
 from playground.constants import SIGNAL_NAMES
 from playground.errors import LabError
@@ -29,11 +41,10 @@ from playground.events import (
     ProcessReaped,
     SignalCaught,
 )
-from playground.lab import channel, lifecycle
-from playground.lab.channel import ChannelError, Receiver
-from playground.lab.inspection import Inspector
-from playground.lab.labels import PacketLabels
-from playground.lab.process import CallHandle, Process
+from playground.lab_channel import ChannelError, Receiver
+from playground.lab_inspection import Inspector
+from playground.lab_labels import PacketLabels
+from playground.lab_process import CallHandle, Process
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import resolve_call
@@ -47,6 +58,8 @@ PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
 MAX_PROCESSES = 64
 MAX_PENDING = 256
 MAX_SLEEP = 60.0
+
+__all__ = ["Lab", "LabError", "Process", "CallHandle", "PENDING_AFTER"]
 
 
 class Lab:
@@ -72,7 +85,7 @@ class Lab:
         self._receiver = Receiver()
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
-        self.lifecycle = lifecycle.Lifecycle(self)
+        self.lifecycle = lab_lifecycle.Lifecycle(self)
 
     # Life cycle.
 
@@ -98,7 +111,7 @@ class Lab:
         lab._loop = loop
         if capture or pcap:
             lab.labels.start(loop, network, pcap)
-        lifecycle.become_subreaper()
+        lab_lifecycle.become_subreaper()
         return lab
 
     @property
@@ -209,7 +222,7 @@ class Lab:
             return
         if kind == protocol.DONE and handle.node is not None:
             # Checked before the handle is taken: a call answered falsely ends with its process's death.
-            channel.check_call_result(payload)
+            lab_channel.check_call_result(payload)
             self._check_fork(proc, handle.node, payload)
         proc.inflight.pop(request_id, None)
         if handle.timer is not None:
@@ -238,7 +251,7 @@ class Lab:
     def _check_fork(self, proc: Process, step: Node, raw: dict) -> None:
         """A fork's pid must be that process's child: sockplay will signal and reap it."""
         if isinstance(step, Step) and step.call.name == "fork" and raw["ret"] > 0:
-            if not lifecycle.is_child_of(raw["ret"], proc):
+            if not lab_lifecycle.is_child_of(raw["ret"], proc):
                 raise ChannelError(f"a fork result naming pid {raw['ret']}, which is not its child")
             if not proc.fd_queue:
                 raise ChannelError(f"a fork result (pid {raw['ret']}) without the child's channel")
@@ -327,7 +340,7 @@ class Lab:
         assert proc.channel is not None
         frame = protocol.encode((handle.call_id, "call", (name, args, linger)))
         try:
-            channel.send(self._loop, proc, frame)
+            lab_channel.send(self._loop, proc, frame)
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
@@ -335,7 +348,7 @@ class Lab:
             self._wake(wake)
         self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
         if spin:
-            channel.spin_for(handle, self._on_readable)
+            lab_channel.spin_for(handle, self._on_readable)
             if handle.future.done():
                 return handle
         handle.timer = self._loop.call_later(PENDING_AFTER, self._mark_pending, handle)
@@ -348,7 +361,7 @@ class Lab:
             return
         assert self._loop is not None
         try:
-            channel.send(self._loop, proc, channel.WAKE_FRAME)
+            lab_channel.send(self._loop, proc, lab_channel.WAKE_FRAME)
         except OSError:
             pass
 
@@ -389,20 +402,23 @@ class Lab:
         """The kernel's TCP state of a named socket (see Inspector.socket_state)."""
         return await self.inspector.socket_state(process, var)
 
-    # Directives and lines.
-
-    async def kill(self, name: str, signame: str = "SIGTERM") -> None:
-        await self.lifecycle.kill(name, signame)
-
-    async def wait_dead(self, proc: Process, timeout: float) -> bool:
-        return await self.lifecycle.wait_dead(proc, timeout)
-
     def check_sleep(self, seconds: float) -> None:
         """A sleep (or +DELAY) longer than the lab allows is refused, saying how to allow it."""
         if seconds > self.max_sleep:
             raise LabError(
                 f"a sleep of {seconds:g} s is longer than the limit of {self.max_sleep:g} s (raise it with --max-sleep)"
             )
+
+    # Directives and lines.
+
+    async def kill(self, name: str, signame: str = "SIGTERM") -> None:
+        await self.lifecycle.kill(name, signame)
+
+    async def wait_dead(self, proc: Process, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while proc.death is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        return proc.death is not None
 
     async def run_node(self, node: Node, text: str | None = None, linger: bool = False) -> CallResult | None:
         """Carry out one parsed line; a step waits for its result (not for `...`).

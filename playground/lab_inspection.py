@@ -7,14 +7,13 @@ import asyncio
 import socket
 from typing import TYPE_CHECKING
 
-from playground import protocol
+from playground import lab_channel, protocol
 from playground.constants import TCP_STATES
-from playground.lab import channel
-from playground.lab.process import CallHandle
+from playground.lab_process import CallHandle
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
 
 if TYPE_CHECKING:
-    from playground.lab.coordinator import Lab
+    from playground.lab import Lab
 
 SNAPSHOT_TIMEOUT = 2.0
 
@@ -41,7 +40,7 @@ class Inspector:
             handle = CallHandle(lab.next_id(), proc, None, "inspect", loop.create_future(), 0)  # type: ignore[arg-type]
             proc.inflight[handle.call_id] = handle
             try:
-                channel.send(loop, proc, protocol.encode((handle.call_id, "inspect", None)))
+                lab_channel.send(loop, proc, protocol.encode((handle.call_id, "inspect", None)))
             except OSError:
                 proc.inflight.pop(handle.call_id, None)
                 continue
