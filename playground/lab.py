@@ -300,11 +300,12 @@ class Lab:
         return self._ids
 
     def _check_room_for_pending(self, step: Step) -> None:
-        pending = sum(1 for p in self.processes.values() for h in p.blocked if not h.future.done())
-        if pending >= self.max_pending:
+        """Each call in progress holds a thread in its process: a script may not block without end."""
+        in_flight = sum(1 for p in self.processes.values() for h in p.inflight.values() if h.node is not None)
+        if in_flight >= self.max_pending:
             raise LabError(
-                f"{pending} calls are blocked, the lab's limit: `{format_call(step.call)}` is not made "
-                "(raise the limit with --max-pending)"
+                f"{in_flight} calls are blocked or in progress, the lab's limit: `{format_call(step.call)}` "
+                "is not made (raise the limit with --max-pending)"
             )
 
     def submit(
