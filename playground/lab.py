@@ -44,6 +44,7 @@ from playground.events import (
 from playground.lab_channel import ChannelError, Receiver
 from playground.lab_inspection import Inspector
 from playground.lab_labels import PacketLabels
+from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
@@ -54,12 +55,9 @@ from playground.script.parser import ProcessScope, Scope, parse_line
 from playground.sockdiag import KernelSocket
 
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
-# Default caps (a script is untrusted input); each has a flag to raise it.
-MAX_PROCESSES = 64
-MAX_PENDING = 256
-MAX_SLEEP = 60.0
 
-__all__ = ["Lab", "LabError", "Process", "CallHandle", "PENDING_AFTER"]
+
+__all__ = ["Lab", "LabError", "Limits", "Process", "CallHandle", "PENDING_AFTER"]
 
 
 class Lab:
@@ -67,16 +65,12 @@ class Lab:
         self,
         allow_network: bool = False,
         network: LabNetwork | None = None,
-        max_processes: int = MAX_PROCESSES,
-        max_pending: int = MAX_PENDING,
-        max_sleep: float = MAX_SLEEP,
+        limits: Limits | None = None,
     ) -> None:
         self.allow_network = allow_network
         self.network = network or LabNetwork()
         self.processes: dict[str, Process] = {}
-        self.max_processes = max_processes
-        self.max_pending = max_pending
-        self.max_sleep = max_sleep
+        self.limits = limits or Limits()
         self.t0 = time.monotonic_ns()
         self._ids = 0
         self._subscribers: list[Callable[[Event], None]] = []
@@ -96,9 +90,7 @@ class Lab:
         host_network: bool = False,
         capture: bool = True,
         pcap: str | None = None,
-        max_processes: int = MAX_PROCESSES,
-        max_pending: int = MAX_PENDING,
-        max_sleep: float = MAX_SLEEP,
+        limits: Limits | None = None,
     ) -> Lab:
         """A new lab; unless host_network, in a private network namespace where the machine allows one.
 
@@ -107,7 +99,7 @@ class Lab:
         """
         loop = asyncio.get_running_loop()
         network = await loop.run_in_executor(None, make_network, host_network)
-        lab = cls(allow_network, network, max_processes, max_pending, max_sleep)
+        lab = cls(allow_network, network, limits)
         lab._loop = loop
         if capture or pcap:
             lab.labels.start(loop, network, pcap)
@@ -302,7 +294,7 @@ class Lab:
     def _check_room_for_pending(self, step: Step) -> None:
         """Each call in progress holds a thread in its process: a script may not block without end."""
         in_flight = sum(1 for p in self.processes.values() for h in p.inflight.values() if h.node is not None)
-        if in_flight >= self.max_pending:
+        if in_flight >= self.limits.pending:
             raise LabError(
                 f"{in_flight} calls are blocked or in progress, the lab's limit: `{format_call(step.call)}` "
                 "is not made (raise the limit with --max-pending)"
@@ -405,9 +397,10 @@ class Lab:
 
     def check_sleep(self, seconds: float) -> None:
         """A sleep (or +DELAY) longer than the lab allows is refused, saying how to allow it."""
-        if seconds > self.max_sleep:
+        if seconds > self.limits.sleep:
             raise LabError(
-                f"a sleep of {seconds:g} s is longer than the limit of {self.max_sleep:g} s (raise it with --max-sleep)"
+                f"a sleep of {seconds:g} s is longer than the limit of {self.limits.sleep:g} s "
+                "(raise it with --max-sleep)"
             )
 
     # Directives and lines.

@@ -275,10 +275,10 @@ class Lifecycle:
 
     def check_room_for_process(self) -> None:
         live = sum(1 for p in self.lab.processes.values() if p.alive)
-        if live >= self.lab.max_processes:
+        if live >= self.lab.limits.processes:
             raise LabError(
-                f"the lab has {live} live processes, its limit: raise it with --max-processes (a script is "
-                "untrusted input, so each lab caps what it may start)"
+                f"the lab's limit of {self.lab.limits.processes} live processes is reached: "
+                "raise it with --max-processes"
             )
 
     async def spawn(self, name: str) -> Process:

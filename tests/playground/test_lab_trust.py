@@ -17,7 +17,7 @@ import pytest
 
 from playground import protocol
 from playground.events import CallStarted, Event, Notice, ProcessEnded
-from playground.lab import Lab, LabError
+from playground.lab import Lab, LabError, Limits
 from tests.conftest import outcome
 
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture
@@ -172,7 +172,7 @@ async def test_fork_after_emfile_gives_a_tracked_child(lab: Lab) -> None:
 
 
 async def test_processes_are_capped() -> None:
-    lab = await Lab.start(max_processes=2)
+    lab = await Lab.start(limits=Limits(processes=2))
     try:
         await lab.run_line("spawn a")
         await lab.run_line("spawn b")
@@ -186,7 +186,7 @@ async def test_processes_are_capped() -> None:
 
 
 async def test_blocked_calls_are_capped() -> None:
-    lab = await Lab.start(max_pending=2)
+    lab = await Lab.start(limits=Limits(pending=2))
     try:
         await lab.run_line("spawn a")
         await lab.run_line("a: u = socket(udp)")
@@ -200,7 +200,7 @@ async def test_blocked_calls_are_capped() -> None:
 
 
 async def test_sleeps_are_capped() -> None:
-    lab = await Lab.start(max_sleep=5)
+    lab = await Lab.start(limits=Limits(sleep=5))
     try:
         lab.check_sleep(5)
         with pytest.raises(LabError, match="--max-sleep"):
