@@ -38,11 +38,15 @@ class Receiver:
         """The messages now readable (checked), [] if none yet, None once the channel has closed."""
         assert proc.channel is not None
         try:
-            size, ancdata, _flags, _addr = proc.channel.recvmsg_into([self._view], socket.CMSG_SPACE(16))
+            size, ancdata, flags, _addr = proc.channel.recvmsg_into([self._view], socket.CMSG_SPACE(16))
         except (BlockingIOError, InterruptedError):
             return []
         except OSError:
-            size, ancdata = 0, []
+            size, ancdata, flags = 0, [], 0
+        if flags & socket.MSG_CTRUNC:
+            # A descriptor was sent but sockplay had no number free to take it: -1 holds its
+            # place, so the fork it came with is known to have lost its child's channel.
+            proc.fd_queue.append(-1)
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 usable = len(payload) - len(payload) % 4

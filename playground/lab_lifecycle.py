@@ -340,7 +340,9 @@ class Lifecycle:
         if proc.channel is not None:
             self._loop.remove_reader(proc.channel.fileno())
         while proc.fd_queue:
-            os.close(proc.fd_queue.popleft())
+            fd = proc.fd_queue.popleft()
+            if fd >= 0:
+                os.close(fd)
         if proc.death is None:
             kill_quietly(proc)
             if proc.pidfd is None:
@@ -351,7 +353,7 @@ class Lifecycle:
 
     def adopt_child(self, parent: Process, name: str, pid: int) -> None:
         """Track a fork's child (checked already to be the parent's child, with its channel sent)."""
-        channel_end = socket.socket(fileno=parent.fd_queue.popleft())
+        fd = parent.fd_queue.popleft()
         child = Process(
             name=name,
             pid=pid,
@@ -364,7 +366,9 @@ class Lifecycle:
         parent.children[name] = child
         self.lab.processes[name] = child
         try:
-            self.attach(child, channel_end)
+            if fd < 0:
+                raise LabError("sockplay had no file descriptor free to receive the child's channel")
+            self.attach(child, socket.socket(fileno=fd))
         except LabError as exc:  # sockplay has no descriptor left to watch it: it cannot be tracked
             self.lab.notice(f"{exc}; {name} (pid {pid}) is killed", "error")
             kill_quietly(child)
