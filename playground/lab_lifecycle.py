@@ -109,6 +109,24 @@ def parent_of(pid: int) -> int | None:
         return None
 
 
+def session_of(pid: int) -> int | None:
+    """The session id the kernel gives for pid (/proc/PID/stat), or None if there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    fields = raw[raw.rfind(")") + 2 :].split()
+    try:
+        return int(fields[3])
+    except (IndexError, ValueError):
+        return None
+
+
+def in_sessions(sessions: set[int]) -> list[int]:
+    """Every process in these sessions, from one pass over /proc."""
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and session_of(int(e)) in sessions]
+
+
 def is_child_of(pid: object, parent: Process) -> bool:
     """Whether the kernel says pid is a child of this lab process (a fork it reports must be)."""
     return isinstance(pid, int) and pid > 0 and parent_of(pid) == parent.pid
@@ -228,6 +246,9 @@ class Lifecycle:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._closed = False
+        # Processes the lab started but does not track (a fork it refused or could not watch),
+        # each with a pidfd opened while it was verified to be in a lab process's session.
+        self.strays: dict[int, int] = {}
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:
@@ -239,9 +260,15 @@ class Lifecycle:
             return
         self._closed = True
         procs = list(self.lab.processes.values())
+        self.note_strays()
         for proc in procs:
             if proc.death is None or proc.zombie:
                 kill_quietly(proc)
+        for pidfd in self.strays.values():
+            try:
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + 5.0
         for proc in procs:
             while time.monotonic() < deadline:
@@ -251,10 +278,13 @@ class Lifecycle:
             self.close_channel(proc)
         # Anything still there (a slow machine): wait for it for real, so that no zombie is left
         # to whoever adopts it after sockplay exits. Killed processes go fast; orphans come to us.
-        leftover = [p for p in procs if Path(f"/proc/{p.pid}").exists()]
+        leftover = [p.pid for p in procs if Path(f"/proc/{p.pid}").exists()] + list(self.strays)
         loop = asyncio.get_running_loop()
         if leftover:
-            await loop.run_in_executor(None, reap_all, [p.pid for p in leftover], 20.0)
+            await loop.run_in_executor(None, reap_all, leftover, 20.0)
+        for pidfd in self.strays.values():
+            os.close(pidfd)
+        self.strays.clear()
         for proc in procs:
             for handle in list(proc.inflight.values()):
                 if not handle.future.done():
@@ -330,6 +360,26 @@ class Lifecycle:
             self._loop.remove_reader(proc.pidfd)
             os.close(proc.pidfd)
             proc.pidfd = None
+
+    def note_strays(self) -> None:
+        """Find the processes the lab started but does not track (a fork it refused, or could not watch).
+
+        Each spawned lab process leads a session of its own, and its forks stay in it (a lab
+        process cannot call setsid), so they are found by session even once reparented to us.
+        """
+        roots = {p.pid for p in self.lab.processes.values() if p.parent is None}
+        known = {p.pid for p in self.lab.processes.values()}
+        for pid in in_sessions(roots):
+            if pid in known or pid in self.strays:
+                continue
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            if session_of(pid) in roots:  # still that process (not a number reused meanwhile)
+                self.strays[pid] = pidfd
+            else:
+                os.close(pidfd)
 
     def misbehaved(self, proc: Process, what: str) -> None:
         """A lab process sent what no lab process sends: kill it, and say so (it is a bug or an attack)."""

@@ -18,7 +18,7 @@ import pytest
 from playground import protocol
 from playground.events import CallStarted, Event, Notice, ProcessEnded
 from playground.lab import Lab, LabError, Limits
-from tests.conftest import outcome
+from tests.conftest import children_of, outcome
 
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture
 
@@ -106,6 +106,7 @@ async def test_a_forged_fork_result_cannot_make_sockplay_adopt_or_kill_another_p
     lab.subscribe(events.append)
     await lab.run_line("a: s = socket(tcp)")
     next_id = [e.call_id for e in events if isinstance(e, CallStarted)][-1] + 1
+    ours_before = set(children_of(os.getpid()))
     victim = subprocess.Popen(["sleep", "60"])
     try:
         ctl = grab_descriptor(proc.pid, ctl_fd)
@@ -124,6 +125,8 @@ async def test_a_forged_fork_result_cannot_make_sockplay_adopt_or_kill_another_p
     finally:
         victim.kill()
         victim.wait()
+    # The fork a really made (untracked: its answer came after the lie) is ended and reaped too.
+    assert set(children_of(os.getpid())) <= ours_before
 
 
 @pytest.mark.parametrize(
