@@ -100,9 +100,9 @@ class Inspector:
                         return state
                     break  # closed under its descriptor: its connection may wait in TIME-WAIT
         label = f"{process}.{var}"
-        for _, name, sock in self.kernel_sockets():
+        for _, name, kernel_sock in self.kernel_sockets():
             if name == label:
-                return sock.state
+                return kernel_sock.state
         return "CLOSED"
 
 

@@ -157,8 +157,8 @@ def collect(proc: Process) -> Death | None:
         if exit_code is None:
             # Reaped already (its parent ignores SIGCHLD): the pidfd still knows how it ended.
             proc.reaped = True
-            status = pidfd_exit_status(proc.pidfd) if proc.pidfd is not None else None
-            return None if status is None else death_from_status(status)
+            known = pidfd_exit_status(proc.pidfd) if proc.pidfd is not None else None
+            return None if known is None else death_from_status(known)
         proc.zombie = True
         return death_from_status(exit_code)
     if pid == 0:
