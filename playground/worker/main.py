@@ -1,8 +1,9 @@
 """A lab process: makes the calls it is sent, in threads, and looks like a small C program.
 
 Its own machinery (the control channel, two pipes and a spare channel for the
-next fork) sits on the highest descriptor numbers, so the sockets it makes
-get 3, 4, ... as they would in C. Every thread blocks every signal except
+next fork) sits above the open-file limit the shell gave (see _machinery_floor),
+so the sockets it makes get 3, 4, ... as they would in C, and to the script it
+does not exist: a call on one of its numbers acts on a closed number (EBADF). Every thread blocks every signal except
 while it is inside a call (so a signal interrupts the call it arrived
 during, as in a one-threaded C program), and one thread waits with signals
 unblocked while no call is running (so a signal that arrives between steps
