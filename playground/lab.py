@@ -56,11 +56,12 @@ from playground.sockdiag import KernelSocket
 
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
 
-
 __all__ = ["Lab", "LabError", "Limits", "Process", "CallHandle", "PENDING_AFTER"]
 
 
 class Lab:
+    """One lab: its processes, the calls sent to them, and the events they make."""
+
     def __init__(
         self,
         allow_network: bool = False,
@@ -75,7 +76,6 @@ class Lab:
         self._ids = 0
         self._subscribers: list[Callable[[Event], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
         self._receiver = Receiver()
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
