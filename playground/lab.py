@@ -215,7 +215,10 @@ class Lab:
         if kind == protocol.DONE and handle.node is not None:
             # Checked before the handle is taken: a call answered falsely ends with its process's death.
             lab_channel.check_call_result(payload)
-            self._check_fork(proc, handle.node, payload)
+            untracked = self._check_fork(proc, handle.node, payload)
+            if untracked is not None:
+                self.notice(untracked, "error")
+                payload = {**payload, "untracked": True}
         proc.inflight.pop(request_id, None)
         if handle.timer is not None:
             handle.timer.cancel()
@@ -240,13 +243,28 @@ class Lab:
             handle.future.set_result(result)
         self._emit(CallDone(handle.call_id, proc.name, node, handle.text, result, handle.pending, time.monotonic_ns()))
 
-    def _check_fork(self, proc: Process, step: Node, raw: dict) -> None:
-        """A fork's pid must be that process's child: sockplay will signal and reap it."""
-        if isinstance(step, Step) and step.call.name == "fork" and raw["ret"] > 0:
-            if not lab_lifecycle.is_child_of(raw["ret"], proc):
-                raise ChannelError(f"a fork result naming pid {raw['ret']}, which is not its child")
-            if not proc.fd_queue:
-                raise ChannelError(f"a fork result (pid {raw['ret']}) without the child's channel")
+    def _check_fork(self, proc: Process, step: Node, raw: dict) -> str | None:
+        """A fork's pid must be that process's child: sockplay will signal and reap it.
+
+        ChannelError if the process lied; why the child cannot be tracked, if sockplay lacks
+        the descriptors to check or watch it (it is then ended with the lab, found by session).
+        """
+        if not (isinstance(step, Step) and step.call.name == "fork" and raw["ret"] > 0):
+            return None
+        pid = raw["ret"]
+        if not proc.fd_queue:
+            raise ChannelError(f"a fork result (pid {pid}) without the child's channel")
+        why = f"sockplay has run out of file descriptors: {proc.name}'s child {step.var} (pid {pid}) is not tracked"
+        try:
+            if not lab_lifecycle.is_child_of(pid, proc):
+                raise ChannelError(f"a fork result naming pid {pid}, which is not its child")
+        except lab_lifecycle.OutOfDescriptors:
+            lab_lifecycle.close_quietly(proc.fd_queue.popleft())
+            return why
+        if proc.fd_queue[0] < 0:  # its channel came, but sockplay had no number free to take it
+            proc.fd_queue.popleft()
+            return why
+        return None
 
     def _learn(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
         """Update names, addresses and dispositions from a call that returned."""
@@ -270,7 +288,7 @@ class Lab:
         if name == "signal" and ret == 0:
             signame = step.call.args[0].name  # type: ignore[union-attr]
             proc.dispositions[signame] = step.call.args[1].name  # type: ignore[union-attr]
-        if name == "fork" and ret > 0 and step.var:
+        if name == "fork" and ret > 0 and step.var and not raw.get("untracked"):
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
             self._learn_reaped(proc, ret, raw)

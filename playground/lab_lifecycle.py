@@ -96,11 +96,21 @@ def no_room(exc: OSError, what: str) -> str:
     return f"cannot start {what}: {exc.strerror}"
 
 
+class OutOfDescriptors(Exception):
+    """sockplay itself has no descriptor free for what it must open."""
+
+
 def parent_of(pid: int) -> int | None:
-    """The parent pid the kernel gives for pid (/proc/PID/stat), or None if there is no such process."""
+    """The parent pid the kernel gives for pid (/proc/PID/stat), or None if there is no such process.
+
+    OutOfDescriptors if sockplay cannot open the file to know."""
     try:
         raw = Path(f"/proc/{pid}/stat").read_text()
-    except (OSError, ValueError):
+    except OSError as exc:
+        if out_of_descriptors(exc):
+            raise OutOfDescriptors(exc.strerror) from None
+        return None
+    except ValueError:
         return None
     fields = raw[raw.rfind(")") + 2 :].split()
     try:
@@ -127,8 +137,16 @@ def in_sessions(sessions: set[int]) -> list[int]:
     return [int(e) for e in os.listdir("/proc") if e.isdigit() and session_of(int(e)) in sessions]
 
 
+def close_quietly(fd: int) -> None:
+    """Close a descriptor received for a child the lab will not track (-1: none was received)."""
+    if fd >= 0:
+        os.close(fd)
+
+
 def is_child_of(pid: object, parent: Process) -> bool:
-    """Whether the kernel says pid is a child of this lab process (a fork it reports must be)."""
+    """Whether the kernel says pid is a child of this lab process (a fork it reports must be).
+
+    OutOfDescriptors if sockplay cannot look."""
     return isinstance(pid, int) and pid > 0 and parent_of(pid) == parent.pid
 
 
@@ -390,9 +408,7 @@ class Lifecycle:
         if proc.channel is not None:
             self._loop.remove_reader(proc.channel.fileno())
         while proc.fd_queue:
-            fd = proc.fd_queue.popleft()
-            if fd >= 0:
-                os.close(fd)
+            close_quietly(proc.fd_queue.popleft())
         if proc.death is None:
             kill_quietly(proc)
             if proc.pidfd is None:
@@ -416,8 +432,6 @@ class Lifecycle:
         parent.children[name] = child
         self.lab.processes[name] = child
         try:
-            if fd < 0:
-                raise LabError("sockplay had no file descriptor free to receive the child's channel")
             self.attach(child, socket.socket(fileno=fd))
         except LabError as exc:  # sockplay has no descriptor left to watch it: it cannot be tracked
             self.lab.notice(f"{exc}; {name} (pid {pid}) is killed", "error")

@@ -218,3 +218,25 @@ async def test_sockplay_out_of_descriptors_says_so(lab: Lab) -> None:
         await lab.run_line("spawn a")
     assert "a" not in lab.processes
     await lab.run_line("spawn b")  # and goes on once there is room
+
+
+async def test_sockplay_out_of_descriptors_at_a_fork_says_so_and_blames_nobody() -> None:
+    lab = await Lab.start()
+    ours_before = set(children_of(os.getpid()))
+    try:
+        await lab.run_line("spawn a")
+        events: list[Event] = []
+        lab.subscribe(events.append)
+        in_use = len(os.listdir("/proc/self/fd")) - 1  # listdir's own descriptor is closed again
+        with open_file_limit(in_use):
+            result = await lab.run_line("a: kid = fork()")
+        notices = [e.message for e in events if isinstance(e, Notice)]
+        assert result is not None and result.outcome.death is None, notices  # the fork happened
+        assert isinstance(result.outcome.value, int) and result.outcome.value > 0
+        assert any("run out of file descriptors" in n and "kid" in n for n in notices), notices
+        assert "kid" not in lab.processes
+        assert lab.processes["a"].alive  # the parent did nothing wrong: it goes on
+        assert await outcome(lab, "a: s = socket(tcp)") == "= 3"
+    finally:
+        await lab.shutdown()
+    assert set(children_of(os.getpid())) <= ours_before  # the untracked child is ended and reaped too
