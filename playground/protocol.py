@@ -31,7 +31,7 @@ class FrameBuffer:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
-    def feed(self, data: bytes) -> list[tuple]:
+    def feed(self, data: bytes | memoryview) -> list[tuple]:
         self._buffer += data
         messages = []
         while len(self._buffer) >= HEADER.size:

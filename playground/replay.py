@@ -11,7 +11,7 @@ from playground.addresses import is_loopback
 from playground.constants import MAX_SCRIPT_BYTES
 from playground.recording import wait_before
 from playground.script.errors import ScriptError
-from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Step
+from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Sleep, Step
 
 # Calls whose address argument says where traffic goes (or which address is taken).
 _ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
@@ -48,7 +48,8 @@ def beyond_loopback(script: Script) -> list[tuple[int, str]]:
 
 
 def scaled(script: Script, speed: float) -> Script:
-    """The script with every `+DELAY` multiplied by speed (0 drops them)."""
+    """The script with every `+DELAY` multiplied by speed (0 drops them), and every `sleep` too
+    unless speed is 0 (a sleep gives the kernel time the outcomes after it may need)."""
 
     def scale(line: Line) -> Line:
         node = line.node
@@ -57,6 +58,8 @@ def scaled(script: Script, speed: float) -> Script:
         if isinstance(node, (Step, Completion)) and node.delay:
             delay = node.delay * speed
             return replace(line, node=replace(node, delay=delay if delay > 0 else None))
+        if isinstance(node, Sleep) and speed > 0:
+            return replace(line, node=replace(node, seconds=node.seconds * speed))
         return line
 
     return replace(script, lines=[scale(line) for line in script.lines])

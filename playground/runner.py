@@ -14,7 +14,18 @@ from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
 from playground.script.format import format_node, format_outcome
-from playground.script.model import Completion, Line, Outcome, Repeat, Script, Segment, StateCheck, Step, Wire
+from playground.script.model import (
+    Completion,
+    Line,
+    Outcome,
+    Repeat,
+    Script,
+    Segment,
+    Sleep,
+    StateCheck,
+    Step,
+    Wire,
+)
 
 # How long a `~` line waits for the segment it expects, and a `state` line for its state.
 WIRE_WAIT = 1.0
@@ -142,7 +153,9 @@ class Runner:
             else:
                 delay = getattr(node, "delay", None)
                 if delay:
-                    await asyncio.sleep(delay * self._speed)
+                    await self._pause(delay)
+                if isinstance(node, Sleep):
+                    self.lab.check_sleep(node.seconds)
                 await self.lab.run_node(dataclasses.replace(node, delay=None) if delay else node)
                 report.text = format_node(node)
         except LabError as exc:
@@ -159,11 +172,17 @@ class Runner:
             self.on_step(report)
         return report
 
+    async def _pause(self, delay: float) -> None:
+        """A `+DELAY`, scaled by speed and bounded by the lab's limit (LabError beyond it)."""
+        seconds = delay * self._speed
+        self.lab.check_sleep(seconds)
+        await asyncio.sleep(seconds)
+
     async def _step(self, step: Step, report: StepReport) -> None:
         report.process = step.actor
         report.call = step.call.name
         if step.delay:
-            await asyncio.sleep(step.delay * self._speed)
+            await self._pause(step.delay)
             step = dataclasses.replace(step, delay=None)
         following = self._following
         handle = self.lab.submit(
@@ -253,7 +272,7 @@ class Runner:
         report.text = format_node(check)
         report.process = check.process
         if check.delay:
-            await asyncio.sleep(check.delay * self._speed)
+            await self._pause(check.delay)
         deadline = time.monotonic() + STATE_WAIT
         while True:
             seen = await self._seen_state(check)
@@ -284,7 +303,7 @@ class Runner:
         assert isinstance(step, Step)
         report.call = step.call.name
         if node.delay:
-            await asyncio.sleep(node.delay * self._speed)
+            await self._pause(node.delay)
         try:
             result = await asyncio.wait_for(asyncio.shield(handle.future), self.step_timeout)
         except TimeoutError:

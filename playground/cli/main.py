@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playground import __version__
+from playground.cli.limits import add_limit_arguments, limits_from
 from playground.constants import DEFAULT_STEP_TIMEOUT, ERRNO_NUMBERS, MAX_SCRIPT_BYTES
 from playground.script.errors import ScriptError
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it: the TUI starts faster
     from playground.lab import Lab
+    from playground.lab_limits import Limits
     from playground.runner import Runner, StepReport
     from playground.script.model import Script
 
@@ -45,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="record the TUI session to PATH (default: a new file in the sessions directory)",
     )
     record.add_argument("--no-record", action="store_true", help="do not record the TUI session")
+    add_limit_arguments(parser)
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a .sockplay script headless and check its outcomes")
     run.add_argument("file", help="the script (- for standard input)")
@@ -72,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE.svg",
         help="write the ladder diagram of every TCP connection the script made (SVG, stacked)",
     )
+    add_limit_arguments(run)
     return parser
 
 
@@ -135,6 +139,7 @@ def tui_command(args: argparse.Namespace) -> int:
         pcap=args.pcap,
         host_network=args.host_network,
     )
+    app.session.limits = limits_from(args)
     app.run()
     return app.return_code or 0
 
@@ -170,7 +175,9 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         import asyncio  # here, not at the top: the TUI's first frame comes sooner
 
-        return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
+        return asyncio.run(
+            _run(script, allow, args.timeout, printer, host, args.pcap, args.ladder, limits=limits_from(args))
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -183,13 +190,14 @@ async def _run(
     host_network: bool,
     pcap: str | None = None,
     ladder: str | None = None,
+    limits: Limits | None = None,
 ) -> int:
     import asyncio
 
     from playground.lab import Lab
     from playground.runner import Runner
 
-    lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
+    lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap, limits=limits)
     explain_network(lab)
     if pcap and lab.capture is None:
         print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)

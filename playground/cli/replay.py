@@ -18,6 +18,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from playground.cli.limits import add_limit_arguments, limits_from
+from playground.lab_limits import Limits
 from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
 from playground.replay import (
     beyond_loopback,
@@ -75,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="host_network_replay",
         help="run on the host's loopback instead of a private network namespace",
     )
+    add_limit_arguments(replay)
     replay.set_defaults(handler=replay_command)
 
     sessions = subparsers.add_parser(
@@ -170,6 +173,7 @@ def replay_command(args: argparse.Namespace) -> int:
         allow_network=allow,
         host_network=host,
         pcap=pcap,
+        limits=limits_from(args),
     )
     try:
         return asyncio.run(check.run())
@@ -209,8 +213,10 @@ class ReplayCheck:
         allow_network: bool = False,
         host_network: bool = False,
         pcap: str | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self.original = script
+        self.limits = limits or Limits()
         self.pcap = pcap
         self.script = scaled(script, speed)
         self.path = path
@@ -241,7 +247,9 @@ class ReplayCheck:
         for note in kernel_notes(self.header):
             self.notes.append(note)
             self.say(note)
-        lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+        lab = await Lab.start(
+            allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap, limits=self.limits
+        )
         explain_network(lab)
         if self.pcap and lab.capture is None:
             self.say(f"no pcap written: {lab.capture_reason}")
@@ -270,7 +278,7 @@ class ReplayCheck:
     async def run_lines(self, runner: Runner) -> RunReport:
         report = RunReport(self.path)
         for line in self.script.lines:
-            pause = wait_before(line.leading) * self.speed
+            pause = min(wait_before(line.leading) * self.speed, self.limits.sleep)  # a recorded idle spell, bounded
             if pause > 0:
                 await asyncio.sleep(pause)
             if isinstance(line.node, Repeat):

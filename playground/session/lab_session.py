@@ -29,6 +29,7 @@ from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
     from playground.lab import CallHandle, Lab
+    from playground.lab_limits import Limits
 
 __all__ = ["LabSession", "LineRun", "DEFAULT_PROCESSES", "SETTLE_TIMEOUT"]
 
@@ -63,6 +64,7 @@ class LabSession:
         self.deterministic = deterministic
         self.pcap = pcap
         self.host_network = host_network
+        self.limits: Limits | None = None  # the lab's caps; None: the defaults
         self.lab: Lab | None = None
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
         self.wire = WireState()
@@ -82,7 +84,9 @@ class LabSession:
     async def start(self) -> Lab:
         from playground.lab import Lab  # the engine loads after the first frame
 
-        self.lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+        self.lab = await Lab.start(
+            allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap, limits=self.limits
+        )
         self.wire.attach(self.lab)
         self.book.t0 = self.lab.t0
         self._settled = asyncio.Event()
@@ -195,6 +199,7 @@ class LabSession:
             node = parse_line(text, lab.scope(default_actor))
             if node is None:
                 return LineRun(None)
+            lab.check_sleep(max(getattr(node, "delay", None) or 0, node.seconds if isinstance(node, Sleep) else 0))
             if isinstance(node, Step):
                 if node.delay:
                     if accepted is not None:

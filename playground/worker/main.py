@@ -1,8 +1,9 @@
 """A lab process: makes the calls it is sent, in threads, and looks like a small C program.
 
 Its own machinery (the control channel, two pipes and a spare channel for the
-next fork) sits on the highest descriptor numbers, so the sockets it makes
-get 3, 4, ... as they would in C. Every thread blocks every signal except
+next fork) sits above the open-file limit the shell gave (see _machinery_floor),
+so the sockets it makes get 3, 4, ... as they would in C, and to the script it
+does not exist: a call on one of its numbers acts on a closed number (EBADF). Every thread blocks every signal except
 while it is inside a call (so a signal interrupts the call it arrived
 during, as in a one-threaded C program), and one thread waits with signals
 unblocked while no call is running (so a signal that arrives between steps
@@ -24,11 +25,12 @@ import socket
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 
 from playground import protocol
 from playground.worker import libc
-from playground.worker.inspect import inspect_fds
-from playground.worker.syscalls import CALLS, local_address, now
+from playground.worker.snapshot import inspect_fds
+from playground.worker.syscalls import SYSCALLS, local_address, now
 
 MACHINERY_SPAN = 32
 # Signals a lab process can catch; SIGKILL and SIGSTOP cannot be.
@@ -44,23 +46,69 @@ DOZE_TICK_NS = 250_000_000
 SPIN_NS = 300_000
 # Calls after which the socket's local address is reported (the kernel may have picked it).
 _BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
+# Calls whose first argument is not a descriptor; every other call's is.
+_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit"}
+# A number no process can have open (the kernel's fs.nr_open ceiling is far below it): a call
+# given a descriptor that is not the script's is made on it, so the kernel answers exactly as
+# for a closed number (EBADF; POLLNVAL for poll).
+CLOSED_FD = 2**31 - 1
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def _machinery_floor() -> int:
+    """The lowest number the machinery may take.
+
+    Above the open-file limit the shell gave when the hard limit leaves room: the
+    kernel keeps a descriptor above a lowered soft limit, so the machinery steals
+    nothing a C program would have (every number below the limit is the script's,
+    and EMFILE comes where it would in C). Where the hard limit equals the soft one,
+    the machinery takes its few descriptors (7) just below the limit: a C program
+    could open 7 more descriptors than a lab process before EMFILE.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-        soft = want
+    if hard == resource.RLIM_INFINITY or hard >= soft + MACHINERY_SPAN:
+        return soft
     return soft - MACHINERY_SPAN
 
 
 def _to_high(fd: int, floor: int) -> int:
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    """Move a descriptor to the lowest free number from floor up (closing the original)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # F_DUPFD takes no number at or above the soft limit: raise it for the move alone.
+    raised = floor + MACHINERY_SPAN > soft
+    if raised:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (floor + MACHINERY_SPAN, hard))
+    try:
+        high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
+    finally:
+        if raised:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     os.close(fd)
     return high
+
+
+def _machinery_pair(floor: int, make: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+    """A pair of descriptors (a pipe, a socketpair) on machinery numbers.
+
+    Made with the limit raised for a moment where the machinery has its own room above
+    the script's limit, so a script that has used every descriptor it may can still fork.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    raised = floor >= soft
+    if raised:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (floor + MACHINERY_SPAN, hard))
+    try:
+        a, b = make()
+    finally:
+        if raised:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return _to_high(a, floor), _to_high(b, floor)
+
+
+def _socketpair() -> tuple[int, int]:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return a.detach(), b.detach()
 
 
 def _block_all() -> None:
@@ -170,14 +218,14 @@ class Worker:
 
     def __init__(self, ctl: int, lab_fds: set[int]) -> None:
         self.floor = _machinery_floor()
+        # The machinery sits above the script's open-file limit, where no script descriptor can be.
+        self.above_limit = self.floor >= resource.getrlimit(resource.RLIMIT_NOFILE)[0]
         self.ctl = _to_high(ctl, self.floor) if ctl < self.floor else ctl
         self.ctl_sock = socket.socket(fileno=self.ctl)
-        sig_r, sig_w = os.pipe()
-        self.sig_r, self.sig_w = _to_high(sig_r, self.floor), _to_high(sig_w, self.floor)
+        self.sig_r, self.sig_w = _machinery_pair(self.floor, os.pipe)
         for fd in (self.sig_r, self.sig_w):
             os.set_blocking(fd, False)
-        wake_r, wake_w = os.pipe()
-        self.wake_r, self.wake_w = _to_high(wake_r, self.floor), _to_high(wake_w, self.floor)
+        self.wake_r, self.wake_w = _machinery_pair(self.floor, os.pipe)
         for fd in (self.wake_r, self.wake_w):
             os.set_blocking(fd, False)
         self.dozing = False  # the monitor is in a long wait: a call that starts must wake it
@@ -200,8 +248,15 @@ class Worker:
         self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
 
     def _make_reserve(self) -> None:
-        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.reserve = (_to_high(a.detach(), self.floor), _to_high(b.detach(), self.floor))
+        self.reserve = _machinery_pair(self.floor, _socketpair)
+
+    def is_script_fd(self, fd: object) -> bool:
+        """Whether a call may be made on this number: never on the machinery, nor cut to 32 bits."""
+        if not isinstance(fd, int) or not -(2**31) <= fd < 2**31:
+            return False
+        if self.above_limit and fd >= self.floor:
+            return False
+        return fd not in self.machinery_fds()
 
     def machinery_fds(self) -> list[int]:
         fds = [self.ctl, self.sig_r, self.sig_w, self.wake_r, self.wake_w]
@@ -360,6 +415,8 @@ class Worker:
                 self.send((0, protocol.SIGNAL_IDLE, {"signals": early, "t": now()}))
         with self.role:
             self.open_calls[me] = first
+        if name not in _NO_FD_CALLS and args and not self.is_script_fd(args[0]):
+            args = [CLOSED_FD, *args[1:]]
         try:
             if name == "fork":
                 result, fd_to_send = self._fork()
@@ -368,7 +425,7 @@ class Worker:
             elif name == "exit":
                 os._exit(args[0])
             else:
-                result = CALLS[name](*args)
+                result = SYSCALLS[name](*args)
         except Exception as exc:  # a bad request, never a kernel answer
             libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
             with self.role:
@@ -423,7 +480,10 @@ class Worker:
             self._become_child(theirs)
         os.close(theirs)
         self.reserve = None
-        self._make_reserve()
+        try:
+            self._make_reserve()
+        except OSError:  # the child exists and is reported; the next fork makes its reserve first
+            self.reserve = None
         return {"ret": pid, "start": t0, "dur": t1 - t0}, ours
 
     def _become_child(self, ctl: int) -> None:

@@ -1,0 +1,198 @@
+"""Capture labelling: the lab's packets, each end named by the socket it belongs to (`proc.var`)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+
+from playground.capture import Capture, Packet, PcapWriter
+from playground.lab_process import Process
+from playground.netns import LabNetwork
+from playground.script.model import AddressArg, NameArg, RefArg, Step
+
+Endpoint = tuple[str, int]
+HOLD_NS = 500_000_000  # on the host's loopback, how long a packet waits to be known as the lab's
+
+
+class PacketLabels:
+    """Captures the lab's network and names the sockets at both ends of each packet.
+
+    `report` receives each batch of packets, labelled, on the event loop.
+    """
+
+    def __init__(self, processes: dict[str, Process], report: Callable[[list[Packet]], None]) -> None:
+        self.processes = processes
+        self.report = report
+        # (local, peer) of each connection the lab made -> (process, "proc.var")
+        self.owners: dict[tuple[Endpoint, Endpoint], tuple[str, str]] = {}
+        self.capture: Capture | None = None
+        self.capture_reason: str | None = None
+        self.packets: deque[Packet] = deque(maxlen=200_000)
+        self.lab_ports: set[int] = set()
+        self._held: list[Packet] = []
+        self._flush_waiters: list[asyncio.Future] = []
+        self._keep: Callable[[Packet], bool] | None = None
+        self._pcap: PcapWriter | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
+        self._loop = loop
+        sock = network.packet_socket
+        keep = None
+        if sock is None and not network.private:
+            try:  # on the host's loopback: capture there, keeping only the lab's own traffic
+                sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
+                sock.bind(("lo", 0))
+                keep = self._is_lab_packet
+            except OSError as exc:
+                self.capture_reason = f"packet capture needs CAP_NET_RAW on the host's network ({exc.strerror})"
+                return
+        if sock is None:
+            self.capture_reason = network.reason or "packet capture is not available"
+            return
+        self._pcap = PcapWriter(pcap) if pcap else None
+        self._keep = keep
+        self.capture = Capture(sock, self._packets_from_thread, self._drained_from_thread)
+        self.capture.start()
+
+    def stop(self) -> None:
+        """Stop capturing (blocks until the capture thread ends) and close the pcap file."""
+        if self.capture is not None:
+            self.capture.stop()
+        if self._pcap is not None:
+            self._pcap.close()
+
+    def _is_lab_packet(self, packet: Packet) -> bool:
+        ports = self.lab_ports
+        return (
+            packet.src[1] in ports
+            or packet.dst[1] in ports
+            or (
+                packet.icmp_about is not None and (packet.icmp_about[0][1] in ports or packet.icmp_about[1][1] in ports)
+            )
+        )
+
+    def _packets_from_thread(self, packets: list[Packet]) -> None:
+        self._call_soon(self.on_packets, packets)
+
+    def _drained_from_thread(self) -> None:
+        self._call_soon(self._on_drained)
+
+    def _call_soon(self, callback: Callable, *args: object) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            try:
+                self._loop.call_soon_threadsafe(callback, *args)
+            except RuntimeError:
+                pass
+
+    def _on_drained(self) -> None:
+        waiters, self._flush_waiters = self._flush_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def flush(self, timeout: float) -> bool:
+        if self.capture is None or self._loop is None:
+            return False
+        waiter = self._loop.create_future()
+        self._flush_waiters.append(waiter)
+        self.capture.flush()
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    def on_packets(self, packets: list[Packet]) -> None:
+        if self._keep is not None:
+            # On the host's loopback a packet is the lab's only if its ports are; a port the
+            # kernel picked during a call is known once the call's result is in, so hold a while.
+            self._held.extend(packets)
+            packets = self._release_held()
+        if not packets:
+            return
+        for packet in packets:
+            self._label(packet)
+            if self._pcap is not None:
+                self._pcap.write(packet.wall_ns, packet.frame)
+        self.packets.extend(packets)
+        self.report(packets)
+
+    def _label(self, packet: Packet) -> None:
+        if packet.icmp_about is not None:
+            packet.dst_label = self.endpoint_label(*packet.icmp_about)
+        else:
+            packet.src_label = self.endpoint_label(packet.src, packet.dst)
+            packet.dst_label = self.endpoint_label(packet.dst, packet.src)
+
+    def relabel_recent(self) -> None:
+        """A call's result named a socket: name it in packets that came in before the result did.
+
+        A connection's packets carry its sockets' names once known, so the handshake a
+        listener answered is shown as the accepted socket's, like the rest of that connection.
+        """
+        for i in range(len(self.packets) - 1, max(-1, len(self.packets) - 256), -1):
+            self._label(self.packets[i])
+
+    def _release_held(self) -> list[Packet]:
+        assert self._keep is not None
+        now = time.monotonic_ns()
+        keep, hold = [], []
+        for packet in self._held:
+            if self._keep(packet):
+                keep.append(packet)
+            elif now - packet.t_ns < HOLD_NS:
+                hold.append(packet)
+        self._held = hold
+        return keep
+
+    def endpoint_label(self, local: Endpoint, peer: Endpoint) -> str | None:
+        """`proc.var` for the socket at this end of a packet, if the lab knows it."""
+        owner = self.owners.get((local, peer))
+        if owner is not None:
+            return owner[1]
+        for proc in self.processes.values():
+            for var, address in proc.addresses.items():
+                if address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
+                    return f"{proc.name}.{var}"
+        return None
+
+    def label_for(self, local: Endpoint, peer: Endpoint) -> tuple[str, str] | None:
+        """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
+        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]
+
+    def note_port(self, local: Endpoint) -> None:
+        """A call's result named a local port: packets held for want of it may be the lab's."""
+        self.lab_ports.add(local[1])
+        if self._held:
+            self.on_packets([])
+
+    def learn(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
+        """A call's result named a connection's ends: label its packets, those seen already too."""
+        self._learn_endpoints(proc, step, raw, fd_arg)
+        if self.packets:
+            self.relabel_recent()
+
+    def _learn_endpoints(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
+        """Remember which socket each connection belongs to, for what outlives its descriptor."""
+        name = step.call.name
+        local = raw["local"]
+        if name == "accept" and raw.get("ret", -1) >= 0 and raw.get("peer"):
+            label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
+            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)  # type: ignore[index]
+        elif name == "connect" and fd_arg is not None:
+            target = step.call.args[1]
+            address = None
+            if isinstance(target, AddressArg):
+                address = target.address
+            elif isinstance(target, RefArg):
+                address = self.processes[target.process].addresses.get(target.name)
+            elif isinstance(target, NameArg):
+                address = proc.addresses.get(target.name)
+            if address is not None:
+                var = proc.var_for(fd_arg)
+                label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
+                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)  # type: ignore[index]
