@@ -26,6 +26,7 @@ from playground.script.checks import (
     closest,
     unknown_process,
 )
+from playground.script.data import Data
 from playground.script.errors import LineError, ScriptError
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.model import (
@@ -606,11 +607,14 @@ def _arg(cursor: _Cursor) -> Arg:
     raise LineError(tok.column, f"unexpected {tok.text!r} where an argument belongs")
 
 
-def _data(cursor: _Cursor) -> bytes:
-    out = bytearray()
+def _data(cursor: _Cursor) -> Data:
+    """String literals joined by `+` or juxtaposed, each with an optional `* N`: kept as runs, never built here."""
+    runs: list[tuple[bytes, int]] = []
+    size = 0
     while True:
         tok = cursor.expect("string", "a string")
         chunk: bytes = tok.value  # type: ignore[assignment]
+        count = 1
         following = cursor.peek()
         if following is not None and following.kind == "*":
             cursor.i += 1
@@ -618,23 +622,23 @@ def _data(cursor: _Cursor) -> bytes:
             count = int(count_tok.value)  # type: ignore[arg-type]
             if count < 0:
                 raise LineError(count_tok.column, "a repeat count cannot be negative")
-            if len(out) + len(chunk) * count > MAX_DATA_BYTES:
+            if size + len(chunk) * count > MAX_DATA_BYTES:
                 raise LineError(count_tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
             if count > MAX_DATA_BYTES:  # "" * 10**20
                 raise LineError(count_tok.column, f"a repeat count must be at most {MAX_DATA_BYTES}")
-            chunk = chunk * count
-        elif len(out) + len(chunk) > MAX_DATA_BYTES:
+        elif size + len(chunk) > MAX_DATA_BYTES:
             raise LineError(tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
-        out += chunk
+        runs.append((chunk, count))
+        size += len(chunk) * count
         following = cursor.peek()
         if following is None:
-            return bytes(out)
+            return Data(runs)
         if following.kind == "+" and cursor.at("string", 1):
             cursor.i += 1
             continue
         if following.kind == "string":
             continue
-        return bytes(out)
+        return Data(runs)
 
 
 def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:

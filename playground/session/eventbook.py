@@ -27,7 +27,7 @@ from playground.events import (
 )
 from playground.outcomes import divergence
 from playground.script.format import format_node, format_outcome
-from playground.script.model import IntArg, NameArg, Step
+from playground.script.model import DataArg, IntArg, NameArg, Step
 from playground.session.view import mask_ports
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "format_duration"]
@@ -373,10 +373,9 @@ class EventBook:
 def _written_data(step: Step) -> bytes | None:
     if step.call.name in ("write", "send", "sendto"):
         for arg in step.call.args:
-            value = getattr(arg, "value", None)
-            if isinstance(value, bytes):
-                return value
+            if isinstance(arg, DataArg):
+                return bytes(arg.value)
     if step.call.name == "writev":
-        chunks = [a.value for a in step.call.args if isinstance(getattr(a, "value", None), bytes)]
-        return b"".join(chunks) if chunks else None  # type: ignore[arg-type]
+        chunks = [bytes(a.value) for a in step.call.args if isinstance(a, DataArg)]
+        return b"".join(chunks) if chunks else None
     return None
