@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from playground.addresses import is_loopback
-from playground.constants import MAX_SCRIPT_BYTES
+from playground.constants import MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
 from playground.recording import wait_before
 from playground.script.errors import ScriptError
 from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Step
@@ -17,20 +17,20 @@ from playground.script.model import AddressArg, Completion, Line, Repeat, Script
 _ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
 
 
-def load_recording(path: str) -> Script:
+def load_recording(path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
     """Parse a recording; a cut-off last line is left out (Script.truncated says which)."""
     file = Path(path)
     if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
         raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
     with file.open("rb") as f:
         raw = f.read(MAX_SCRIPT_BYTES + 1)
-    return parse(raw, path)
+    return parse(raw, path, max_data)
 
 
-def parse(raw: bytes, path: str) -> Script:
+def parse(raw: bytes, path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
     from playground.script.parser import parse_script
 
-    return parse_script(raw, path, allow_truncated_tail=True)
+    return parse_script(raw, path, allow_truncated_tail=True, max_data=max_data)
 
 
 def beyond_loopback(script: Script) -> list[tuple[int, str]]:

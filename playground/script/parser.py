@@ -11,6 +11,7 @@ from playground.constants import (
     MAX_DATA_BYTES,
     MAX_LINE_CHARS,
     MAX_SCRIPT_BYTES,
+    MAX_SCRIPT_DATA,
     MAX_SLEEP_SECONDS,
     POLL_EVENTS,
     SIGNALS,
@@ -111,28 +112,35 @@ class _Cursor:
         return self.i >= self.n
 
 
-def parse_script(text: str | bytes, path: str = "<script>", allow_truncated_tail: bool = False) -> Script:
+def parse_script(
+    text: str | bytes,
+    path: str = "<script>",
+    allow_truncated_tail: bool = False,
+    max_data: int = MAX_SCRIPT_DATA,
+) -> Script:
     """Parse a whole file; raises ScriptError naming the first bad line (and nothing else, on any input).
 
     A file that does not end with a newline and whose last line does not parse
     was cut off mid-write (a crash while recording): that is an error naming
     the line, unless allow_truncated_tail, which drops that line, parses what
     comes before it and sets `Script.truncated` to the dropped line's number.
+    The data the lines state (each line once, as written) may add up to at most
+    max_data bytes: past that, the line that crosses it is the error.
     """
     # The lines are some ten objects each, all kept and without cycles: the cycle collector
     # can free none of them, yet its passes over them took a quarter of a long script's time.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse_script(text, path, allow_truncated_tail)
+        return _parse_script(text, path, allow_truncated_tail, max_data)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool) -> Script:
+def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool, max_data: int) -> Script:
     try:
-        return _parse_whole(text, path)
+        return _parse_whole(text, path, max_data)
     except ScriptError as exc:
         kept = _before_cut_tail(text, exc.line)
         if kept is None:
@@ -146,7 +154,7 @@ def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool) -> S
                 "line, as a crash while writing leaves it; the lines before it can still run)",
             ) from None
         cut_line = exc.line
-    script = _parse_whole(kept, path)
+    script = _parse_whole(kept, path, max_data)
     script.truncated = cut_line
     return script
 
@@ -161,7 +169,7 @@ def _before_cut_tail(text: str | bytes, error_line: int) -> str | bytes | None:
     return text[: text.rfind(newline) + 1]  # type: ignore[arg-type]
 
 
-def _parse_whole(text: str | bytes, path: str) -> Script:
+def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
     if isinstance(text, bytes):
         if len(text) > MAX_SCRIPT_BYTES:
             raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
@@ -179,6 +187,7 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
     leading: list[str] = []
     # An open `repeat` block: (its line, count, lines so far, scope when it opened).
     block: tuple[int, int, list[Line], Scope] | None = None
+    data_total = 0
     for number, raw in enumerate(text.split("\n"), start=1):
         if len(raw) > MAX_LINE_CHARS:
             raise ScriptError(path, number, 1, f"line is longer than {MAX_LINE_CHARS} characters")
@@ -231,6 +240,10 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
                 raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
         except LineError as exc:
             raise ScriptError(path, number, exc.column, exc.message) from None
+        if isinstance(node, (Step, Completion)):
+            data_total += _data_size(node)
+            if data_total > max_data:
+                raise ScriptError(path, number, _data_column(node), _over_data_cap(data_total, max_data))
         if leading:
             line = Line(number, node, raw, comment, tuple(leading))
             leading = []
@@ -249,6 +262,31 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
 
 
 MAX_REPEAT = 100_000
+
+
+def _data_size(node: Step | Completion) -> int:
+    """The bytes of data a step states: its data arguments and its expected data."""
+    size = len(node.expect.data) if node.expect is not None and node.expect.data else 0
+    if isinstance(node, Step):
+        for arg in node.call.args:
+            if isinstance(arg, DataArg):
+                size += arg.value.size
+    return size
+
+
+def _data_column(node: Step | Completion) -> int:
+    if isinstance(node, Step):
+        for arg in node.call.args:
+            if isinstance(arg, DataArg):
+                return arg.column
+    return 1
+
+
+def _over_data_cap(total: int, cap: int) -> str:
+    return (
+        f"the script's data reaches {total} bytes here, more than the {cap} bytes a script may hold "
+        "(--max-data BYTES raises the limit)"
+    )
 
 
 def _repeat_count(body: str) -> int:
