@@ -22,18 +22,22 @@ class Data:
 
     def __init__(self, runs: Iterable[Run] = ()) -> None:
         kept: list[Run] = []
+        literal: list[bytes] = []  # juxtaposed literals, joined once: "a" "b" "c" ... stays linear
         for unit, count in runs:
             if not unit or count <= 0:
                 continue
-            if kept:
-                last, last_count = kept[-1]
-                if last == unit:  # "a" * 4 + "a" * 4 is "a" * 8
-                    kept[-1] = (unit, last_count + count)
-                    continue
-                if count == 1 and last_count == 1:  # "GET " "/" is "GET /"
-                    kept[-1] = (last + unit, 1)
-                    continue
-            kept.append((unit, count))
+            if count == 1 and (literal or not kept or kept[-1][0] != unit):
+                literal.append(unit)
+                continue
+            if literal:
+                kept.append((b"".join(literal), 1))
+                literal = []
+            if kept and kept[-1][0] == unit:  # "a" * 4 + "a" * 4 is "a" * 8
+                kept[-1] = (unit, kept[-1][1] + count)
+            else:
+                kept.append((unit, count))
+        if literal:
+            kept.append((b"".join(literal), 1))
         self.runs = tuple(kept)
         self.size = sum(len(unit) * count for unit, count in kept)
 

@@ -61,7 +61,8 @@ from playground.script.model import (
 from playground.script.usual import usual_step
 
 FORMAT_VERSION = 1
-_ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^)]*)\)")
+# The message holds no parenthesis: a scan for its end stops at the next '(' (linear on any line).
+_ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^()]*)\)")
 
 
 class _Cursor:
@@ -418,9 +419,10 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
 def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:
     """Take `(Broken pipe)` after an errno out of the line: its words are free text."""
     messages: dict[int, str] = {}
+    strings = _StringSpans(body)
 
     def cut(match: re.Match[str]) -> str:
-        if _inside_string(body, match.start()):  # `write(s, "= -1 EX (y)")` is data
+        if strings.inside(match.start()):  # `write(s, "= -1 EX (y)")` is data
             return match.group(0)
         messages[match.start()] = match.group(2).strip()
         return match.group(1) + " " * (len(match.group(0)) - len(match.group(1)))
@@ -428,18 +430,25 @@ def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:
     return _ERRNO_MESSAGE.sub(cut, body), messages
 
 
-def _inside_string(text: str, at: int) -> bool:
-    """Whether text[at] lies inside a string literal."""
-    inside = False
-    i = 0
-    while i < at:
-        if inside and text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == '"':
-            inside = not inside
-        i += 1
-    return inside
+# A string literal as the tokenizer reads it: a backslash takes the next character with it;
+# one that is not closed runs to the end of the line.
+_STRING_SPAN = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+
+
+class _StringSpans:
+    """Whether positions, asked in increasing order, lie inside a string literal: one pass over the line."""
+
+    __slots__ = ("_spans", "_current")
+
+    def __init__(self, text: str) -> None:
+        self._spans = _STRING_SPAN.finditer(text)
+        self._current = next(self._spans, None)
+
+    def inside(self, at: int) -> bool:
+        span = self._current
+        while span is not None and span.end() <= at:
+            span = self._current = next(self._spans, None)
+        return span is not None and span.start() < at
 
 
 def _seconds(tok: Token) -> float:
