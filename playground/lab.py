@@ -776,7 +776,7 @@ class Lab:
         handle.text = text or _call_text(step)  # written after the call is sent: its data's text never delays it
         if wake is not None and wake != proc.name:
             self._wake(wake)
-        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
+        self._emit(CallStarted(handle.call_id, proc.name, step, handle.text, handle.sent_ns, fd))
         if spin:
             self._spin_for(handle)
             if handle.future.done():
