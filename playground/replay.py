@@ -3,6 +3,7 @@ what differs from the machine it was recorded on."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -34,17 +35,28 @@ def parse(raw: bytes, path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
 
 
 def beyond_loopback(script: Script) -> list[tuple[int, str]]:
-    """(line, what) for every call that would bind, connect or send to an address other than loopback."""
+    """(line, what) for every call that would bind, connect or send to an address other than loopback.
+
+    A wildcard bind (`0.0.0.0:0`, `[::]:9000`) is left to the lab, as `run` leaves it: in the
+    private namespace only loopback exists, so it exposes nothing; on the host's network the
+    lab refuses it when the call comes.
+    """
     out = []
     for line in script.steps():
         node = line.node
         if not isinstance(node, Step):
             continue
         for arg in node.call.args:
+            if node.call.name == "bind" and isinstance(arg, AddressArg) and _is_wildcard(arg.address.host):
+                continue
             if isinstance(arg, AddressArg) and not is_loopback(arg.address.host):
                 verb = _ADDRESS_CALLS.get(node.call.name, node.call.name)
                 out.append((line.number, f"{verb} {arg.address}"))
     return out
+
+
+def _is_wildcard(host: str) -> bool:
+    return ipaddress.ip_address(host.partition("%")[0]).is_unspecified
 
 
 def scaled(script: Script, speed: float) -> Script:
