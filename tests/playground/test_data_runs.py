@@ -128,3 +128,14 @@ def test_a_call_over_the_frame_limit_is_refused_not_reported_as_an_exit() -> Non
     refused = sockplay("run", "-", stdin=script)
     assert refused.returncode == 2
     assert "<stdin>:4:14: the script's data reaches 335544320 bytes" in refused.stderr
+
+
+def test_the_event_book_shows_a_big_write_in_hex_from_its_runs() -> None:
+    from playground.session.eventbook import Entry, EventBook
+
+    book = EventBook(0)
+    data = Data([(b"network programming", 1_000_000)])
+    book.add_entry(Entry("ok", 1, "client", "write(c, ...) = 19000000", data=data))
+    book.hex = True
+    [line] = book.relist()
+    assert "hex 6e 65 74 77" in line and "+18999968 B" in line
