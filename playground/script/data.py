@@ -43,7 +43,11 @@ class Data:
 
     @classmethod
     def of(cls, data: bytes) -> Data:
-        return cls(((bytes(data), 1),))
+        """One literal: most data in a script (built without __init__'s merging, which it does not need)."""
+        made = cls.__new__(cls)
+        made.runs = ((bytes(data), 1),) if data else ()
+        made.size = len(data)
+        return made
 
     def __bytes__(self) -> bytes:
         runs = self.runs

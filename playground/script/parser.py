@@ -241,7 +241,7 @@ def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
                 raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
         except LineError as exc:
             raise ScriptError(path, number, exc.column, exc.message) from None
-        if isinstance(node, (Step, Completion)):
+        if '"' in body and isinstance(node, (Step, Completion)):  # data is written only in string literals
             data_total += _data_size(node)
             if data_total > max_data:
                 raise ScriptError(path, number, _data_column(node), _over_data_cap(data_total, max_data))
@@ -679,13 +679,13 @@ def _data(cursor: _Cursor) -> Data:
         size += len(chunk) * count
         following = cursor.peek()
         if following is None:
-            return Data(runs)
+            return Data.of(chunk) if count == 1 and len(runs) == 1 else Data(runs)
         if following.kind == "+" and cursor.at("string", 1):
             cursor.i += 1
             continue
         if following.kind == "string":
             continue
-        return Data(runs)
+        return Data.of(chunk) if count == 1 and len(runs) == 1 else Data(runs)
 
 
 def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
