@@ -33,6 +33,8 @@ bench: bytecode
 	$(BIN)/python bench/steps_per_second.py
 	$(BIN)/python bench/capture_rate.py
 	$(BIN)/python bench/idle_cost.py
+	$(BIN)/python bench/big_write.py
+	$(BIN)/python bench/parse_rate.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/tui_keypress_latency.py
 

@@ -227,6 +227,8 @@ MAX_READ_BYTES = 64 * 1024 * 1024
 MAX_SLEEP_SECONDS = 3600.0
 MAX_LINE_CHARS = 1024 * 1024
 MAX_SCRIPT_BYTES = 64 * 1024 * 1024
+# The data a script's lines state, added up (kept as runs, built one call at a time): `--max-data` raises it.
+MAX_SCRIPT_DATA = 256 * 1024 * 1024
 
 # How long a script's step may block before `run` and `replay --check` call it stuck.
 DEFAULT_STEP_TIMEOUT = 10.0

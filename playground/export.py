@@ -21,7 +21,8 @@ from playground.calls import CALLS
 from playground.constants import DEFAULT_IGNORED, OPTIONS, SOCKET_KINDS, STOPPING
 from playground.recording import read_header, wait_before
 from playground.runner import DEFAULT_STEP_TIMEOUT
-from playground.script.format import data_runs, format_node
+from playground.script.data import Data
+from playground.script.format import data_pieces, format_node
 from playground.script.model import (
     AddressArg,
     Arg,
@@ -346,11 +347,12 @@ def _prose(leading: tuple[str, ...]) -> list[str]:
     return out
 
 
-def py_bytes(data: bytes) -> str:
+def py_bytes(data: bytes | Data) -> str:
     """A Python expression for these bytes: `b"ping"`, `b"x" * 65536`, `b"GET " + b"a" * 100`."""
     if not data:
         return 'b""'
-    parts = [_literal(chunk) if count == 1 else f"{_literal(chunk)} * {count}" for chunk, count in data_runs(data)]
+    pieces = data_pieces(data)
+    parts = [_literal(chunk) if count == 1 else f"{_literal(chunk)} * {count}" for chunk, count in pieces]
     return " + ".join(parts) if len(parts) == 1 else "(" + " + ".join(parts) + ")"
 
 

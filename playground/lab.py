@@ -50,7 +50,17 @@ from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import resolve_call
 from playground.script.format import format_call, format_node
-from playground.script.model import Address, Completion, Death, Kill, Node, Sleep, Spawn, Step
+from playground.script.model import (
+    Address,
+    Completion,
+    DataArg,
+    Death,
+    Kill,
+    Node,
+    Sleep,
+    Spawn,
+    Step,
+)
 from playground.script.parser import ProcessScope, Scope, parse_line
 from playground.sockdiag import KernelSocket
 
@@ -342,22 +352,28 @@ class Lab:
         self._check_room_for_pending(step)
         if step.call.name == "fork":
             self.lifecycle.check_room_for_process()
+        _check_call_data(step)
         name, args, fd = resolve_call(self, proc, step)
         if name == "exit":
             proc.exit_request = args[0]
-        text = text or _call_text(step)
-        handle = CallHandle(self.next_id(), proc, step, text, self._loop.create_future(), time.monotonic_ns(), fd=fd)
+        handle = CallHandle(self.next_id(), proc, step, "", self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
         assert proc.channel is not None
         frame = protocol.encode((handle.call_id, "call", (name, args, linger)))
+        del args  # the call's data, built for this frame only
+        if len(frame) > protocol.MAX_FRAME:  # the process would take it for a broken channel and quit
+            proc.inflight.pop(handle.call_id, None)
+            raise LabError(f"{step.call.name}'s request is {len(frame)} bytes, more than a call can carry")
         try:
             lab_channel.send(self._loop, proc, frame)
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
+        del frame
+        handle.text = text or _call_text(step)  # written after the call is sent: its data's text never delays it
         if wake is not None and wake != proc.name:
             self._wake(wake)
-        self._emit(CallStarted(handle.call_id, proc.name, step, text, handle.sent_ns, fd))
+        self._emit(CallStarted(handle.call_id, proc.name, step, handle.text, handle.sent_ns, fd))
         if spin:
             lab_channel.spin_for(handle, self._on_readable)
             if handle.future.done():
@@ -469,6 +485,15 @@ class Lab:
         if node is None:
             return None
         return await self.run_node(node)
+
+
+def _check_call_data(step: Step) -> None:
+    """Refuse, before building it, a call whose data a request frame cannot carry."""
+    size = sum(len(arg.value) for arg in step.call.args if isinstance(arg, DataArg))
+    if size > protocol.MAX_CALL_DATA:
+        raise LabError(
+            f"{step.call.name} would send {size} bytes of data; a call carries at most {protocol.MAX_CALL_DATA} bytes"
+        )
 
 
 def _call_text(step: Step) -> str:

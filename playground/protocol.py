@@ -12,6 +12,7 @@ import struct
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 256 * 1024 * 1024
+MAX_CALL_DATA = MAX_FRAME - 1024 * 1024  # a call's data, with room in its frame for the rest of the request
 
 # Message kinds, worker to lab.
 DONE = "done"  # (id, DONE, result dict)

@@ -3,12 +3,13 @@ what differs from the machine it was recorded on."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import replace
 from pathlib import Path
 
 from playground.addresses import is_loopback
-from playground.constants import MAX_SCRIPT_BYTES
+from playground.constants import MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
 from playground.recording import wait_before
 from playground.script.errors import ScriptError
 from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Sleep, Step
@@ -17,34 +18,45 @@ from playground.script.model import AddressArg, Completion, Line, Repeat, Script
 _ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
 
 
-def load_recording(path: str) -> Script:
+def load_recording(path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
     """Parse a recording; a cut-off last line is left out (Script.truncated says which)."""
     file = Path(path)
     if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
         raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
     with file.open("rb") as f:
         raw = f.read(MAX_SCRIPT_BYTES + 1)
-    return parse(raw, path)
+    return parse(raw, path, max_data)
 
 
-def parse(raw: bytes, path: str) -> Script:
+def parse(raw: bytes, path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
     from playground.script.parser import parse_script
 
-    return parse_script(raw, path, allow_truncated_tail=True)
+    return parse_script(raw, path, allow_truncated_tail=True, max_data=max_data)
 
 
 def beyond_loopback(script: Script) -> list[tuple[int, str]]:
-    """(line, what) for every call that would bind, connect or send to an address other than loopback."""
+    """(line, what) for every call that would bind, connect or send to an address other than loopback.
+
+    A wildcard bind (`0.0.0.0:0`, `[::]:9000`) is left to the lab, as `run` leaves it: in the
+    private namespace only loopback exists, so it exposes nothing; on the host's network the
+    lab refuses it when the call comes.
+    """
     out = []
     for line in script.steps():
         node = line.node
         if not isinstance(node, Step):
             continue
         for arg in node.call.args:
+            if node.call.name == "bind" and isinstance(arg, AddressArg) and _is_wildcard(arg.address.host):
+                continue
             if isinstance(arg, AddressArg) and not is_loopback(arg.address.host):
                 verb = _ADDRESS_CALLS.get(node.call.name, node.call.name)
                 out.append((line.number, f"{verb} {arg.address}"))
     return out
+
+
+def _is_wildcard(host: str) -> bool:
+    return ipaddress.ip_address(host.partition("%")[0]).is_unspecified
 
 
 def scaled(script: Script, speed: float) -> Script:

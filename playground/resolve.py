@@ -179,4 +179,4 @@ def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | 
 
 def _data(arg: Arg) -> bytes:
     assert isinstance(arg, DataArg)
-    return arg.value
+    return bytes(arg.value)  # built here, as the call is sent, and not kept

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from playground import __version__
 from playground.cli.limits import add_limit_arguments, limits_from
-from playground.constants import DEFAULT_STEP_TIMEOUT, ERRNO_NUMBERS, MAX_SCRIPT_BYTES
+from playground.constants import DEFAULT_STEP_TIMEOUT, ERRNO_NUMBERS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
 from playground.script.errors import ScriptError
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it: the TUI starts faster
@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
     run.add_argument("--wire", action="store_true", help="print the packets each step sent, as comments")
+    run.add_argument(
+        "--max-data",
+        type=int,
+        default=MAX_SCRIPT_DATA,
+        metavar="BYTES",
+        help=f"how much data the script's lines may state in all (default {MAX_SCRIPT_DATA}, 256 MiB)",
+    )
     run.add_argument(
         "--ladder",
         metavar="FILE.svg",
@@ -144,7 +151,7 @@ def tui_command(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
-def load_script(path: str) -> Script:
+def load_script(path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
     """Read and parse a script file; raises ScriptError (with a position) or OSError."""
     if path == "-":
         raw = sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1)
@@ -157,12 +164,12 @@ def load_script(path: str) -> Script:
         name = path
     from playground.script.parser import parse_script
 
-    return parse_script(raw, name)
+    return parse_script(raw, name, max_data=max_data)
 
 
 def run_command(args: argparse.Namespace) -> int:
     try:
-        script = load_script(args.file)
+        script = load_script(args.file, args.max_data)
     except ScriptError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from playground.cli.limits import add_limit_arguments, limits_from
+from playground.constants import MAX_SCRIPT_DATA
 from playground.lab_limits import Limits
 from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
 from playground.replay import (
@@ -78,6 +79,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run on the host's loopback instead of a private network namespace",
     )
     add_limit_arguments(replay)
+    replay.add_argument(
+        "--max-data",
+        type=int,
+        default=MAX_SCRIPT_DATA,
+        metavar="BYTES",
+        help=f"how much data the script's lines may state in all (default {MAX_SCRIPT_DATA}, 256 MiB)",
+    )
     replay.set_defaults(handler=replay_command)
 
     sessions = subparsers.add_parser(
@@ -111,9 +119,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # Reading a recording.
 
 
-def _read_or_fail(path: str) -> Script | int:
+def _read_or_fail(path: str, max_data: int = MAX_SCRIPT_DATA) -> Script | int:
     try:
-        script = load_recording(path)
+        script = load_recording(path, max_data)
     except ScriptError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
@@ -154,7 +162,7 @@ def replay_command(args: argparse.Namespace) -> int:
     if args.timeout <= 0 or not math.isfinite(args.timeout):
         print("sockplay: --timeout must be a positive number of seconds", file=sys.stderr)
         return EXIT_USAGE
-    script = _read_or_fail(args.file)
+    script = _read_or_fail(args.file, args.max_data)
     if isinstance(script, int):
         return script
     allow = bool(getattr(args, "allow_network", False) or args.allow_network_replay)

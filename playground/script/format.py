@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+from playground.script.data import Data
 from playground.script.model import (
     AddressArg,
     Arg,
@@ -31,29 +34,39 @@ from playground.script.model import (
 MAX_PRINTED_DATA = 512
 
 _ESCAPE_OUT = {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x00: "\\0", 0x5C: "\\\\", 0x22: '\\"'}
+# Each byte's text in a C string literal: a table lookup per byte runs at C speed through map().
+_QUOTED = [_ESCAPE_OUT.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in range(256)]
+_NUL_BEFORE_OCTAL = re.compile(rb"\x00(?=[0-7])")
+_BYTE_RUN = re.compile(rb"(.)\1{7,}", re.DOTALL)
+_SHORT_PERIOD = 16  # every period up to this is tried; longer ones only where the data's start recurs
+_LONG_PERIOD_TRIES = 16
 
 
 def quote(data: bytes) -> str:
     """A C string literal for these bytes (printable ASCII kept, the rest escaped)."""
-    out = []
-    for i, b in enumerate(data):
-        if b in _ESCAPE_OUT:
-            text = _ESCAPE_OUT[b]
-            # "\0" followed by an octal digit would read back as one octal escape.
-            if b == 0 and i + 1 < len(data) and 0x30 <= data[i + 1] <= 0x37:
-                text = "\\x00"
-            out.append(text)
-        elif 0x20 <= b < 0x7F:
-            out.append(chr(b))
-        else:
-            out.append(f"\\x{b:02x}")
-    return '"' + "".join(out) + '"'
+    pieces = list(map(_QUOTED.__getitem__, data))
+    if b"\0" in data:
+        for match in _NUL_BEFORE_OCTAL.finditer(data):  # "\0" then "1" would read back as one octal escape
+            pieces[match.start()] = "\\x00"
+    return '"' + "".join(pieces) + '"'
 
 
 def _period(data: bytes) -> int | None:
-    for p in range(1, min(16, len(data) // 4) + 1):
-        if len(data) % p == 0 and data[:p] * (len(data) // p) == data:
+    """The shortest unit that the data repeats at least four times, or None (linear: C compares, bounded tries)."""
+    n = len(data)
+    for p in range(1, min(_SHORT_PERIOD, n // 4) + 1):
+        if n % p == 0 and data[p:] == data[:-p]:
             return p
+    if n // 4 <= _SHORT_PERIOD:
+        return None
+    head = data[: _SHORT_PERIOD + 1]
+    at = data.find(head, _SHORT_PERIOD + 1, n // 4 + len(head))
+    for _ in range(_LONG_PERIOD_TRIES):
+        if at < 0:
+            return None
+        if n % at == 0 and data[at:] == data[:-at]:
+            return at
+        at = data.find(head, at + 1, n // 4 + len(head))
     return None
 
 
@@ -63,30 +76,47 @@ def data_runs(data: bytes) -> list[tuple[bytes, int]]:
     if period is not None:
         return [(data[:period], len(data) // period)]
     runs: list[tuple[bytes, int]] = []
-    literal = bytearray()
-    i = 0
-    while i < len(data):
-        j = i
-        while j < len(data) and data[j] == data[i]:
-            j += 1
-        if j - i >= 8:
-            if literal:
-                runs.append((bytes(literal), 1))
-                literal.clear()
-            runs.append((data[i : i + 1], j - i))
-        else:
-            literal += data[i:j]
-        i = j
-    if literal:
-        runs.append((bytes(literal), 1))
+    done = 0
+    for match in _BYTE_RUN.finditer(data):
+        if match.start() > done:
+            runs.append((data[done : match.start()], 1))
+        runs.append((match.group(1), match.end() - match.start()))
+        done = match.end()
+    if done < len(data):
+        runs.append((data[done:], 1))
     return runs
 
 
-def format_data(data: bytes) -> str:
+def data_pieces(data: bytes | Data) -> list[tuple[bytes, int]]:
+    """The (unit, count) pieces to write: a script's own runs as it wrote them, the kernel's bytes found out."""
+    if isinstance(data, Data):
+        pieces: list[tuple[bytes, int]] = []
+        for unit, count in data.runs:
+            pieces.extend(data_runs(unit) if count == 1 else [(unit, count)])
+        return pieces
+    return data_runs(data)
+
+
+def format_data(data: bytes | Data) -> str:
     """Data as a script expression, with runs written `"x" * N`."""
     if not data:
         return '""'
-    return " + ".join(quote(chunk) if count == 1 else f"{quote(chunk)} * {count}" for chunk, count in data_runs(data))
+    return _join(data_pieces(data))
+
+
+def short_data(data: bytes | Data, limit: int) -> str | None:
+    """format_data's text if it is at most limit characters, else None (without quoting long data)."""
+    if not data:
+        return '""'
+    pieces = data_pieces(data)
+    if sum(len(unit) for unit, _ in pieces) > limit:
+        return None  # its text is at least as long
+    text = _join(pieces)
+    return text if len(text) <= limit else None
+
+
+def _join(pieces: list[tuple[bytes, int]]) -> str:
+    return " + ".join(quote(chunk) if count == 1 else f"{quote(chunk)} * {count}" for chunk, count in pieces)
 
 
 def format_arg(arg: Arg) -> str:
@@ -134,8 +164,8 @@ def format_outcome(outcome: Outcome) -> str:
         value = outcome.value
         parts.append(_number(value) if isinstance(value, float) else str(value))
         if outcome.data and not outcome.data_length_only:
-            text = format_data(outcome.data)
-            if len(text) <= MAX_PRINTED_DATA:
+            text = short_data(outcome.data, MAX_PRINTED_DATA)
+            if text is not None:
                 parts.append(text)
         if outcome.peer is not None:
             parts.append(f"from {outcome.peer}")

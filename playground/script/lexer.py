@@ -25,6 +25,7 @@ class Token(NamedTuple):
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _NUMBER = re.compile(r"-?[0-9.]+")
 _PLAIN_STRING = re.compile(r'"([^"\\]*)"')
+_ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # an interface name (IFNAMSIZ) or index
 
 
 _ESCAPES = {
@@ -127,6 +128,8 @@ def address_token(text: str, start: int, host: str, after_host: int, ipv6: bool)
     port = int(text[after_host + 1 : j])
     if port > 65535:
         raise LineError(after_host + 2, f"port {port} is out of range (0-65535)")
+    if ipv6 and "%" in host and not _ZONE.fullmatch(host.partition("%")[2]):
+        raise LineError(start + 1, f"{host!r}: a zone is an interface name or number, as in [fe80::1%lo]")
     try:
         parsed = ipaddress.IPv6Address(host) if ipv6 else ipaddress.IPv4Address(host)
     except ValueError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from playground.script.data import Data
+
 
 @dataclass(frozen=True)
 class Address:
@@ -64,9 +66,9 @@ class FlagsArg:
 
 @dataclass(frozen=True)
 class DataArg:
-    """Bytes from string literals, with `* N` repetition and `+` joining."""
+    """Bytes from string literals, with `* N` repetition and `+` joining, kept as runs until a call sends them."""
 
-    value: bytes
+    value: Data
     column: int = 0
 
 
@@ -129,7 +131,7 @@ class Outcome:
     value: Value | None = None
     errno: str | None = None
     errno_message: str | None = None
-    data: bytes | None = None
+    data: bytes | Data | None = None  # Data as the script states it, bytes as the kernel gave them
     data_length_only: bool = False
     peer: Address | None = None
     revents: tuple[str, ...] | None = None

@@ -11,6 +11,7 @@ from playground.constants import (
     MAX_DATA_BYTES,
     MAX_LINE_CHARS,
     MAX_SCRIPT_BYTES,
+    MAX_SCRIPT_DATA,
     MAX_SLEEP_SECONDS,
     POLL_EVENTS,
     PROCESS_STATES,
@@ -27,6 +28,7 @@ from playground.script.checks import (
     closest,
     unknown_process,
 )
+from playground.script.data import Data
 from playground.script.errors import LineError, ScriptError
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.model import (
@@ -61,7 +63,8 @@ from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
 FORMAT_VERSION = 1
-_ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^)]*)\)")
+# The message holds no parenthesis: a scan for its end stops at the next '(' (linear on any line).
+_ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^()]*)\)")
 
 
 class _Cursor:
@@ -112,28 +115,35 @@ class _Cursor:
         return self.i >= self.n
 
 
-def parse_script(text: str | bytes, path: str = "<script>", allow_truncated_tail: bool = False) -> Script:
+def parse_script(
+    text: str | bytes,
+    path: str = "<script>",
+    allow_truncated_tail: bool = False,
+    max_data: int = MAX_SCRIPT_DATA,
+) -> Script:
     """Parse a whole file; raises ScriptError naming the first bad line (and nothing else, on any input).
 
     A file that does not end with a newline and whose last line does not parse
     was cut off mid-write (a crash while recording): that is an error naming
     the line, unless allow_truncated_tail, which drops that line, parses what
     comes before it and sets `Script.truncated` to the dropped line's number.
+    The data the lines state (each line once, as written) may add up to at most
+    max_data bytes: past that, the line that crosses it is the error.
     """
     # The lines are some ten objects each, all kept and without cycles: the cycle collector
     # can free none of them, yet its passes over them took a quarter of a long script's time.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _parse_script(text, path, allow_truncated_tail)
+        return _parse_script(text, path, allow_truncated_tail, max_data)
     finally:
         if collecting:
             gc.enable()
 
 
-def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool) -> Script:
+def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool, max_data: int) -> Script:
     try:
-        return _parse_whole(text, path)
+        return _parse_whole(text, path, max_data)
     except ScriptError as exc:
         kept = _before_cut_tail(text, exc.line)
         if kept is None:
@@ -147,7 +157,7 @@ def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool) -> S
                 "line, as a crash while writing leaves it; the lines before it can still run)",
             ) from None
         cut_line = exc.line
-    script = _parse_whole(kept, path)
+    script = _parse_whole(kept, path, max_data)
     script.truncated = cut_line
     return script
 
@@ -162,7 +172,7 @@ def _before_cut_tail(text: str | bytes, error_line: int) -> str | bytes | None:
     return text[: text.rfind(newline) + 1]  # type: ignore[arg-type]
 
 
-def _parse_whole(text: str | bytes, path: str) -> Script:
+def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
     if isinstance(text, bytes):
         if len(text) > MAX_SCRIPT_BYTES:
             raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
@@ -180,6 +190,7 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
     leading: list[str] = []
     # An open `repeat` block: (its line, count, lines so far, scope when it opened).
     block: tuple[int, int, list[Line], Scope] | None = None
+    data_total = 0
     for number, raw in enumerate(text.split("\n"), start=1):
         if len(raw) > MAX_LINE_CHARS:
             raise ScriptError(path, number, 1, f"line is longer than {MAX_LINE_CHARS} characters")
@@ -232,6 +243,10 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
                 raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
         except LineError as exc:
             raise ScriptError(path, number, exc.column, exc.message) from None
+        if '"' in body and isinstance(node, (Step, Completion)):  # data is written only in string literals
+            data_total += _data_size(node)
+            if data_total > max_data:
+                raise ScriptError(path, number, _data_column(node), _over_data_cap(data_total, max_data))
         if leading:
             line = Line(number, node, raw, comment, tuple(leading))
             leading = []
@@ -250,6 +265,31 @@ def _parse_whole(text: str | bytes, path: str) -> Script:
 
 
 MAX_REPEAT = 100_000
+
+
+def _data_size(node: Step | Completion) -> int:
+    """The bytes of data a step states: its data arguments and its expected data."""
+    size = len(node.expect.data) if node.expect is not None and node.expect.data else 0
+    if isinstance(node, Step):
+        for arg in node.call.args:
+            if isinstance(arg, DataArg):
+                size += arg.value.size
+    return size
+
+
+def _data_column(node: Step | Completion) -> int:
+    if isinstance(node, Step):
+        for arg in node.call.args:
+            if isinstance(arg, DataArg):
+                return arg.column
+    return 1
+
+
+def _over_data_cap(total: int, cap: int) -> str:
+    return (
+        f"the script's data reaches {total} bytes here, more than the {cap} bytes a script may hold "
+        "(--max-data BYTES raises the limit)"
+    )
 
 
 def _repeat_count(body: str) -> int:
@@ -387,9 +427,10 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
 def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:
     """Take `(Broken pipe)` after an errno out of the line: its words are free text."""
     messages: dict[int, str] = {}
+    strings = _StringSpans(body)
 
     def cut(match: re.Match[str]) -> str:
-        if _inside_string(body, match.start()):  # `write(s, "= -1 EX (y)")` is data
+        if strings.inside(match.start()):  # `write(s, "= -1 EX (y)")` is data
             return match.group(0)
         messages[match.start()] = match.group(2).strip()
         return match.group(1) + " " * (len(match.group(0)) - len(match.group(1)))
@@ -397,18 +438,25 @@ def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:
     return _ERRNO_MESSAGE.sub(cut, body), messages
 
 
-def _inside_string(text: str, at: int) -> bool:
-    """Whether text[at] lies inside a string literal."""
-    inside = False
-    i = 0
-    while i < at:
-        if inside and text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == '"':
-            inside = not inside
-        i += 1
-    return inside
+# A string literal as the tokenizer reads it: a backslash takes the next character with it;
+# one that is not closed runs to the end of the line.
+_STRING_SPAN = re.compile(r'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+
+
+class _StringSpans:
+    """Whether positions, asked in increasing order, lie inside a string literal: one pass over the line."""
+
+    __slots__ = ("_spans", "_current")
+
+    def __init__(self, text: str) -> None:
+        self._spans = _STRING_SPAN.finditer(text)
+        self._current = next(self._spans, None)
+
+    def inside(self, at: int) -> bool:
+        span = self._current
+        while span is not None and span.end() <= at:
+            span = self._current = next(self._spans, None)
+        return span is not None and span.start() < at
 
 
 def _seconds(tok: Token) -> float:
@@ -620,11 +668,14 @@ def _arg(cursor: _Cursor) -> Arg:
     raise LineError(tok.column, f"unexpected {tok.text!r} where an argument belongs")
 
 
-def _data(cursor: _Cursor) -> bytes:
-    out = bytearray()
+def _data(cursor: _Cursor) -> Data:
+    """String literals joined by `+` or juxtaposed, each with an optional `* N`: kept as runs, never built here."""
+    runs: list[tuple[bytes, int]] = []
+    size = 0
     while True:
         tok = cursor.expect("string", "a string")
         chunk: bytes = tok.value  # type: ignore[assignment]
+        count = 1
         following = cursor.peek()
         if following is not None and following.kind == "*":
             cursor.i += 1
@@ -632,23 +683,23 @@ def _data(cursor: _Cursor) -> bytes:
             count = int(count_tok.value)  # type: ignore[arg-type]
             if count < 0:
                 raise LineError(count_tok.column, "a repeat count cannot be negative")
-            if len(out) + len(chunk) * count > MAX_DATA_BYTES:
+            if size + len(chunk) * count > MAX_DATA_BYTES:
                 raise LineError(count_tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
             if count > MAX_DATA_BYTES:  # "" * 10**20
                 raise LineError(count_tok.column, f"a repeat count must be at most {MAX_DATA_BYTES}")
-            chunk = chunk * count
-        elif len(out) + len(chunk) > MAX_DATA_BYTES:
+        elif size + len(chunk) > MAX_DATA_BYTES:
             raise LineError(tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
-        out += chunk
+        runs.append((chunk, count))
+        size += len(chunk) * count
         following = cursor.peek()
         if following is None:
-            return bytes(out)
+            return Data.of(chunk) if count == 1 and len(runs) == 1 else Data(runs)
         if following.kind == "+" and cursor.at("string", 1):
             cursor.i += 1
             continue
         if following.kind == "string":
             continue
-        return bytes(out)
+        return Data.of(chunk) if count == 1 and len(runs) == 1 else Data(runs)
 
 
 def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:

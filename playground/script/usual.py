@@ -19,6 +19,7 @@ import re
 from playground.calls import CALLS
 from playground.constants import MAX_DATA_BYTES, POLL_EVENTS
 from playground.script.checks import Scope, bind_var, check_args
+from playground.script.data import Data
 from playground.script.errors import LineError
 from playground.script.lexer import address_token
 from playground.script.model import (
@@ -96,7 +97,7 @@ def usual_step(body: str, scope: Scope) -> Step | None:
                 return None
         chunk = None
         if data is not None:
-            chunk = data[1:-1].encode()
+            chunk = Data.of(data[1:-1].encode())
             if len(chunk) > MAX_DATA_BYTES:
                 return None
         expect = Outcome(int(value), None, None, chunk, False, None, revents)
@@ -116,7 +117,7 @@ def _arg(text: str, column: int, body: str) -> Arg | None:
     first = text[0]
     if first == '"':
         chunk = text[1:-1].encode()
-        return DataArg(chunk, column) if len(chunk) <= MAX_DATA_BYTES else None
+        return DataArg(Data.of(chunk), column) if len(chunk) <= MAX_DATA_BYTES else None
     if first in "-0123456789":
         if ":" not in text:
             return IntArg(int(text), column)

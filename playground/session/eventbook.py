@@ -26,8 +26,9 @@ from playground.events import (
     SignalCaught,
 )
 from playground.outcomes import divergence
+from playground.script.data import Data
 from playground.script.format import format_node, format_outcome
-from playground.script.model import IntArg, NameArg, Step
+from playground.script.model import DataArg, IntArg, NameArg, Step
 from playground.session.view import mask_ports
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "format_duration"]
@@ -74,7 +75,7 @@ class Entry:
     fds: tuple[int, ...] = ()
     call_id: int | None = None
     duration_ns: int | None = None
-    data: bytes | None = None
+    data: bytes | Data | None = None  # what a read got, or what a write sent (as its runs: not built)
     shown: int = -1  # index among the lines written to the log, -1 if not written
     line: str | None = None  # its rendered line, until the entry or the book's way of showing it changes
 
@@ -278,7 +279,7 @@ class EventBook:
         if entry.duration_ns is not None and not self.deterministic and entry.kind not in ("returned",):
             line += f"   {format_duration(entry.duration_ns)}"
         if self.hex and entry.data:
-            shown = entry.data[:HEX_BYTES]
+            shown = entry.data.head(HEX_BYTES) if isinstance(entry.data, Data) else entry.data[:HEX_BYTES]
             more = f" +{len(entry.data) - HEX_BYTES} B" if len(entry.data) > HEX_BYTES else ""
             line += f"   │ hex {shown.hex(' ')}{more}"
         if self.deterministic:
@@ -370,13 +371,12 @@ class EventBook:
         return None
 
 
-def _written_data(step: Step) -> bytes | None:
+def _written_data(step: Step) -> Data | None:
     if step.call.name in ("write", "send", "sendto"):
         for arg in step.call.args:
-            value = getattr(arg, "value", None)
-            if isinstance(value, bytes):
-                return value
+            if isinstance(arg, DataArg):
+                return arg.value
     if step.call.name == "writev":
-        chunks = [a.value for a in step.call.args if isinstance(getattr(a, "value", None), bytes)]
-        return b"".join(chunks) if chunks else None  # type: ignore[arg-type]
+        runs = [run for a in step.call.args if isinstance(a, DataArg) for run in a.value.runs]
+        return Data(runs) if runs else None
     return None

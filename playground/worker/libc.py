@@ -109,12 +109,25 @@ def errno() -> int:
 def sockaddr(family: int, host: str, port: int) -> ctypes.Array:
     """A sockaddr_in or sockaddr_in6 for bind, connect and sendto."""
     if family == socket.AF_INET6:
+        host, _, zone = host.partition("%")
         packed = struct.pack(
-            "=HHI16sI", socket.AF_INET6, socket.htons(port), 0, socket.inet_pton(socket.AF_INET6, host), 0
+            "=HHI16sI", socket.AF_INET6, socket.htons(port), 0, socket.inet_pton(socket.AF_INET6, host), scope_id(zone)
         )
     else:
         packed = struct.pack("=HH4s8x", socket.AF_INET, socket.htons(port), socket.inet_pton(socket.AF_INET, host))
     return ctypes.create_string_buffer(packed, len(packed))
+
+
+def scope_id(zone: str) -> int:
+    """The sin6_scope_id of an address's zone (`%lo` or `%1`): an interface of this process's namespace."""
+    if not zone:
+        return 0
+    if zone.isdigit():
+        return int(zone)
+    try:
+        return socket.if_nametoindex(zone)
+    except OSError:
+        raise OSError(f"no network interface named {zone!r} (the zone of the address) in the lab") from None
 
 
 def parse_sockaddr(raw: bytes, length: int) -> tuple[str, int] | None:

@@ -179,16 +179,44 @@ def test_bad_scripts_and_usage_exit_2(tmp_path: Path) -> None:
 
 
 def test_anything_but_loopback_runs_only_with_allow_network(tmp_path: Path) -> None:
-    text = "sockplay 1\nspawn a\na: s = socket(tcp) = 3\na: bind(s, 0.0.0.0:0) = 0\na: close(s) = 0\n"
+    text = "sockplay 1\nspawn a\na: s = socket(tcp) = 3\na: bind(s, 192.0.2.1:0)\na: close(s) = 0\n"
     path = write(tmp_path, "any.sockplay", text)
     refused = sockplay("replay", "--check", str(path))
     assert refused.returncode == 2
-    assert f"{path}:4: would bind 0.0.0.0:0, which is not loopback" in refused.stderr
+    assert f"{path}:4: would bind 192.0.2.1:0, which is not loopback" in refused.stderr
     assert "--allow-network" in refused.stderr and "Nothing was run" in refused.stderr
     assert refused.stdout == ""
-    # (Binding the wildcard address sends nothing anywhere.)
-    allowed = sockplay("replay", "--check", "--allow-network", str(path))
-    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_a_wildcard_bind_replays_as_it_runs_in_the_private_namespace(tmp_path: Path) -> None:
+    """In the private namespace only loopback exists: `run` takes `bind(s, 0.0.0.0:0)`, and so does replay."""
+    text = "sockplay 1\nspawn a\na: s = socket(tcp) = 3\na: bind(s, 0.0.0.0:0) = 0\n"
+    text += "a: t = socket(AF_INET6, SOCK_STREAM, 0) = 4\na: bind(t, [::]:0) = 0\n"
+    path = write(tmp_path, "any.sockplay", text)
+    ran = sockplay("run", str(path))
+    assert ran.returncode == 0, ran.stderr
+    replayed = sockplay("replay", "--check", str(path))
+    assert replayed.returncode == 0, replayed.stderr
+    on_host = sockplay("replay", "--check", "--host-network", str(path))
+    assert on_host.returncode == 1 and "refusing to bind 0.0.0.0:0" in on_host.stderr
+
+
+def test_a_scoped_ipv6_address_binds_or_is_refused_clearly(tmp_path: Path) -> None:
+    text = "sockplay 1\nspawn a\na: s = socket(AF_INET6, SOCK_DGRAM, 0) = 3\na: bind(s, [::1%lo]:0) = 0\n"
+    text += "a: t = socket(AF_INET6, SOCK_DGRAM, 0) = 4\na: bind(t, [::1%eth9]:0) = 0\n"
+    path = write(tmp_path, "zone.sockplay", text)
+    result = sockplay("run", str(path))
+    assert result.returncode == 1
+    assert "a: bind(s, [::1%lo]:0) = 0 " in result.stdout  # the zone's interface index is the scope id
+    assert f"{path}:6: a could not make the call: OSError: no network interface named 'eth9'" in result.stderr
+    assert "inet_pton" not in result.stderr and "Traceback" not in result.stderr
+    bad = write(tmp_path, "bad.sockplay", text.replace("%eth9", "%e/9"))
+    refused = sockplay("run", str(bad))
+    assert refused.returncode == 2
+    assert f"{bad}:6:12: '::1%e/9': a zone is an interface name or number" in refused.stderr
+
+
+def test_addresses_beyond_loopback_are_refused_by_replay(tmp_path: Path) -> None:
     for address, shown in (
         ("10.1.2.3:80", "10.1.2.3:80"),
         ("[2001:db8::1]:80", "[2001:db8::1]:80"),
