@@ -8,7 +8,7 @@ steps) followed by the experiment: one commented block per line of the script.
 
 from __future__ import annotations
 
-import json
+import importlib
 import keyword
 import re
 from dataclasses import replace
@@ -108,7 +108,7 @@ class _Exporter:
             "",
             "",
             RULE,
-            f"# The experiment: {self.source}, line by line. Each block shows the script's line (with the",
+            f"# The experiment: {_comment(self.source)}, line by line. Each block shows the script's line (with the",
             "# outcome it recorded, if any), then the call as Python makes it. Run it: python3 THIS_FILE [SPEED]",
             RULE,
             *imports,
@@ -127,20 +127,23 @@ class _Exporter:
     # One line of the script.
 
     def line(self, line: Line, indent: str) -> list[str]:
-        out = [indent + text if text.strip() else "" for text in _prose(line.leading)]
+        out = [indent + _comment(text) if text.strip() else "" for text in _prose(line.leading)]
         pause = wait_before(line.leading)
         if pause:
             out.append(f"{indent}pause({pause:g})  # the recording paused here")
         node = line.node
-        shown = _shown(line)
+        shown = _comment(_shown(line))
         if isinstance(node, Repeat):
+            count = int(node.count)
             out.append("")
             out.append(
-                f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {node.count} times"
+                f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {count} times"
             )
-            out.append(f"{indent}with repeat({node.count}):")
+            out.append(f"{indent}with repeat({count}):")
             for inner in node.lines:
                 out.extend(self.line(inner, indent + "    "))
+            if not node.lines:
+                out.append(f"{indent}    pass  # an empty block")
             return out
         if not isinstance(node, Step):
             out.append("")
@@ -148,17 +151,17 @@ class _Exporter:
             self.dispositions[node.name] = {}
             out.append(f"{indent}spawn({line.number}, {_q(node.name)})  # line {line.number}: {shown}")
         elif isinstance(node, Kill):
-            self.imports["signal"].add(node.signal)
+            signal = self.constant("signal", node.signal)
             out.append(
-                f"{indent}kill({line.number}, {_q(node.name)}, {node.signal}, ends_it={self.fatal(node)})"
+                f"{indent}kill({line.number}, {_q(node.name)}, {signal}, ends_it={self.fatal(node)})"
                 f"  # line {line.number}: {shown}"
             )
         elif isinstance(node, Sleep):
-            out.append(f"{indent}sleep({line.number}, {node.seconds!r})  # line {line.number}: {shown}")
+            out.append(f"{indent}sleep({line.number}, {float(node.seconds)!r})  # line {line.number}: {shown}")
         elif isinstance(node, Completion):
             if node.delay:
                 self.longest_outcome_wait = max(self.longest_outcome_wait, node.delay)
-            delay = f", delay={node.delay!r}" if node.delay else ""
+            delay = f", delay={float(node.delay)!r}" if node.delay else ""
             out.append(f"{indent}# ── line {line.number}: {shown}")
             out.append(
                 f"{indent}outcome({line.number}, {_q(node.actor or '')}{delay})  "
@@ -189,7 +192,7 @@ class _Exporter:
         if node.blocks:
             options.append("blocks=True")
         if node.delay:
-            options.append(f"delay={node.delay!r}")
+            options.append(f"delay={float(node.delay)!r}")
         if refs:
             options.append("refs=(" + ", ".join(_q(r) for r in dict.fromkeys(refs)) + ",)")
         signature = "me, at" if refs else "me"
@@ -221,11 +224,11 @@ class _Exporter:
             level = self.option(option.name)
             value = args[2]
             if isinstance(value, PairArg):
-                shown = f"({value.value.first}, {value.value.second})"
+                shown = f"({int(value.value.first)}, {int(value.value.second)})"
             elif option.kind == "timeval":
                 shown = repr(float(value.value))  # type: ignore[union-attr]
             else:
-                shown = str(value.value)  # type: ignore[union-attr]
+                shown = str(int(value.value))  # type: ignore[union-attr]
             return f"setsockopt({self.fd(args[0])}, {level}, {option.name}, {shown})"
         if name == "getsockopt":
             option = OPTIONS[args[1].name]  # type: ignore[union-attr]
@@ -247,18 +250,28 @@ class _Exporter:
         parts = []
         for arg in args:
             if isinstance(arg, NameArg):
-                parts.append(arg.name if arg.name != "0" else "0")
-                self.imports["socket"].add(arg.name)
+                parts.append(self.constant("socket", arg.name))
             else:
-                parts.append(str(arg.value))  # type: ignore[union-attr]
+                parts.append(str(int(arg.value)))  # type: ignore[union-attr]
         return ", ".join(parts)
 
     def option(self, name: str) -> str:
-        self.imports["socket"].add(name)
+        self.constant("socket", name)
         return _LEVELS[name.split("_")[0]]
 
+    def constant(self, module: str, name: str) -> str:
+        """A constant's name, imported from `module`; refuses anything that is not a constant's name.
+
+        Names are the only text of a script written into the program as code, so each must
+        be an upper-case identifier that `module` (or the runtime) defines.
+        """
+        if name not in _RUNTIME_NAMES and not _is_constant(module, name):
+            raise ValueError(f"cannot export {name!r}: not a constant of Python's {module} module")
+        self.imports.setdefault(module, set()).add(name)
+        return name
+
     def fd(self, arg: Arg) -> str:
-        return _name(arg.name) if isinstance(arg, NameArg) else str(arg.value)  # type: ignore[union-attr]
+        return _name(arg.name) if isinstance(arg, NameArg) else str(int(arg.value))  # type: ignore[union-attr]
 
     def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
         if kind == P.FD:
@@ -268,7 +281,7 @@ class _Exporter:
             return py_bytes(arg.value)
         if kind == P.ADDR:
             if isinstance(arg, AddressArg):
-                return f"({_q(arg.address.host)}, {arg.address.port})"
+                return f"({_q(arg.address.host)}, {int(arg.address.port)})"
             key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{arg.name}"  # type: ignore
             refs.append(key)
             return f"at[{_q(key)}]"
@@ -277,21 +290,21 @@ class _Exporter:
             if not names:
                 return "0"
             module = "socket" if kind == P.MSGFLAGS else "select" if kind == P.EVENTS else "os"
-            self.imports.setdefault(module, set()).update(names)
-            return " | ".join(names)
+            return " | ".join(self.constant(module, name) for name in names)
         if kind in (P.HOW, P.NONBLOCK):
-            return arg.name  # type: ignore[union-attr]
+            return self.constant("socket" if kind == P.HOW else "os", arg.name)  # type: ignore[union-attr]
         if kind == P.SIGNAL:
-            self.imports["signal"].add(arg.name)  # type: ignore[union-attr]
-            return arg.name  # type: ignore[union-attr]
+            return self.constant("signal", arg.name)  # type: ignore[union-attr]
         if kind == P.DISPOSITION:
-            return "CATCH" if arg.name == "catch" else arg.name  # type: ignore[union-attr]
+            return "CATCH" if arg.name == "catch" else self.constant("signal", arg.name)  # type: ignore[union-attr]
         if kind == P.PID:
-            return _name(arg.name) if isinstance(arg, NameArg) else str(arg.value)  # type: ignore[union-attr]
-        if isinstance(arg, (IntArg, FloatArg)):
-            return repr(arg.value)
+            return _name(arg.name) if isinstance(arg, NameArg) else str(int(arg.value))  # type: ignore[union-attr]
+        if isinstance(arg, IntArg):
+            return repr(int(arg.value))
+        if isinstance(arg, FloatArg):
+            return repr(float(arg.value))
         if isinstance(arg, NameArg):
-            return arg.name
+            return self.constant("socket", arg.name)
         raise ValueError(f"cannot export argument {arg!r}")  # pragma: no cover
 
 
@@ -309,8 +322,40 @@ def _shown(line: Line) -> str:
 
 
 def _q(text: str) -> str:
-    """A Python string literal in double quotes."""
-    return json.dumps(text, ensure_ascii=False)
+    """A Python string literal in double quotes whose value is exactly `text`, whatever it holds."""
+    return '"' + _escaped(text) + '"'
+
+
+def _escaped(text: str) -> str:
+    """`text` as the inside of a double-quoted (or triple-quoted) Python string literal.
+
+    A script is untrusted: its quotes, backslashes and line ends must never end the
+    literal. Every character that is not printable (line ends of any kind, NUL,
+    terminal escapes, lone surrogates) is written as the escape `repr()` gives it.
+    """
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a Python comment: nothing in it may end the line (`\\r`, `\\n`, ...)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _is_constant(module: str, name: str) -> bool:
+    if not _CONSTANT.fullmatch(name):
+        return False
+    return isinstance(getattr(importlib.import_module(module), name, None), int)
+
+
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _name(var: str) -> str:
@@ -348,9 +393,10 @@ def _literal(data: bytes) -> str:
 
 def _docstring(source: str, about: list[str]) -> str:
     lines = [
-        f'"""{source}, as a standalone Python program: the same calls, in the same processes, in the same order.',
+        f'"""{_escaped(source)}, as a standalone Python program: '
+        "the same calls, in the same processes, in the same order.",
         "",
-        *about,
+        *(_escaped(text) for text in about),
         "",
         "It needs Linux and Python 3.9+ with nothing but the standard library. Run it:",
         "",

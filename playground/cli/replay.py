@@ -390,7 +390,11 @@ def export_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from playground.export import export_python
 
-    program = export_python(script, Path(args.file).name, exported_at=datetime.now())
+    try:
+        program = export_python(script, Path(args.file).name, exported_at=datetime.now())
+    except ValueError as exc:  # a name the exporter will not write as code
+        print(f"sockplay: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.output or args.output == "-":
         sys.stdout.write(program)
         return EXIT_OK
