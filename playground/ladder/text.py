@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from playground.ladder.model import Ladder
+from playground.ladder.model import Ladder, Row
 
 # Where East Asian wide characters may be (box drawing and the arrows' triangles are not among them).
 _MAYBE_WIDE = re.compile(
@@ -77,25 +77,41 @@ def ladder_text(ladder: Ladder, width: int = 80, times: bool | None = None, star
     """
     if width < MIN_TEXT_WIDTH:
         raise ValueError(f"a ladder needs at least {MIN_TEXT_WIDTH} columns")
-    if times is None:
-        times = width >= 100
-    gutter = 11 if times else 0
-    margin = max(4, min(13, (width - gutter - 10) // 3))
-    left, right = gutter + margin, width - margin - 1
-    state_width = margin - 2
-    lines: list[str] = []
+    layout = _Layout(width, width >= 100 if times is None else times)
+    lines = layout.header(ladder) if start == 0 else []
+    for row in ladder.rows[start:]:
+        lines.append(layout.row(ladder, row))
+        if any(row.changed):
+            lines.append(layout.state_line(row.states, row.changed))
+    return lines
 
-    def state_line(states: tuple[str, str], show: tuple[bool, bool], top: bool = False) -> str:
-        canvas = _Canvas(width)
+
+class _Layout:
+    """Where a ladder's parts go across `width` cells: times, states, the two columns, arrows between."""
+
+    def __init__(self, width: int, times: bool) -> None:
+        self.width = width
+        self.times = times
+        self.gutter = 11 if times else 0
+        margin = max(4, min(13, (width - self.gutter - 10) // 3))
+        self.left, self.right = self.gutter + margin, width - margin - 1
+        self.state_width = margin - 2
+        self.inner = self.right - self.left - 1
+
+    def state_line(self, states: tuple[str, str], show: tuple[bool, bool], top: bool = False) -> str:
+        canvas = _Canvas(self.width)
         if show[0]:
-            canvas.put(gutter + 1, fit_cells(states[0], state_width))
+            canvas.put(self.gutter + 1, fit_cells(states[0], self.state_width))
         if show[1]:
-            canvas.put(right + 2, fit_cells(states[1], state_width))
-        canvas.put(left, "┬" if top else "│")
-        canvas.put(right, "┬" if top else "│")
+            canvas.put(self.right + 2, fit_cells(states[1], self.state_width))
+        canvas.put(self.left, "┬" if top else "│")
+        canvas.put(self.right, "┬" if top else "│")
         return canvas.text()
 
-    if start == 0:
+    def header(self, ladder: Ladder) -> list[str]:
+        """The columns' names and addresses, then the initial states."""
+        width, gutter = self.width, self.gutter
+        lines = []
         columns = ladder.columns
         for texts in ([c.name for c in columns], [c.address_text if c.label else "" for c in columns]):
             if not any(texts):
@@ -104,40 +120,47 @@ def ladder_text(ladder: Ladder, width: int = 80, times: bool | None = None, star
             first = fit_cells(texts[0], (width - gutter) // 2 - 2)
             second = fit_cells(texts[1], width - gutter - text_cells(first) - 3)
             canvas.put(gutter + 1, first)
-            canvas.put(right + 2 if text_cells(second) <= state_width else width - 1 - text_cells(second), second)
+            fits = text_cells(second) <= self.state_width
+            canvas.put(self.right + 2 if fits else width - 1 - text_cells(second), second)
             lines.append(canvas.text())
-        top = state_line(ladder.initial, (True, True), top=True)
-        lines.append(f"{'ms':>9}" + top[9:] if times else top)
-    inner = right - left - 1
-    for row in ladder.rows[start:]:
-        canvas = _Canvas(width)
-        if times and row.kind in ("segment", "call", "end"):
-            canvas.put(0, fit_cells(f"{row.t_ms:9.3f}", gutter - 1))
+        top = self.state_line(ladder.initial, (True, True), top=True)
+        lines.append(f"{'ms':>9}" + top[9:] if self.times else top)
+        return lines
+
+    def row(self, ladder: Ladder, row: Row) -> str:
+        canvas = _Canvas(self.width)
+        if self.times and row.kind in ("segment", "call", "end"):
+            canvas.put(0, fit_cells(f"{row.t_ms:9.3f}", self.gutter - 1))
         if row.kind == "segment":
-            label = row.label if text_cells(row.label) + 8 <= inner else row.text
-            label = fit_cells(label, inner - 8)
-            fill = inner - 1 - text_cells(label) - 2
-            before = fill // 2
-            after = fill - before
-            body = "─" * before + f" {label} " + "─" * after
-            if row.side == 0:
-                canvas.put(left, "├" + body + "▶│")
-            else:
-                canvas.put(left, "│◀" + body + "┤")
+            self._arrow(canvas, row)
         else:
-            text = row.text
-            if row.kind == "kernel":
-                text = f"kernel: {row.text}"
-            elif row.process is not None and row.process != ladder.columns[row.side].process and row.kind == "call":
-                text = f"{row.process}: {text}"
-            text = fit_cells(text, inner - 3)
-            canvas.put(left, "│")
-            canvas.put(right, "│")
-            if row.side == 0:
-                canvas.put(left + 2, text)
-            else:
-                canvas.put(right - 1 - text_cells(text), text)
-        lines.append(canvas.text())
-        if any(row.changed):
-            lines.append(state_line(row.states, row.changed))
-    return lines
+            self._note(canvas, ladder, row)
+        return canvas.text()
+
+    def _arrow(self, canvas: _Canvas, row: Row) -> None:
+        inner = self.inner
+        label = row.label if text_cells(row.label) + 8 <= inner else row.text
+        label = fit_cells(label, inner - 8)
+        fill = inner - 1 - text_cells(label) - 2
+        before = fill // 2
+        after = fill - before
+        body = "─" * before + f" {label} " + "─" * after
+        if row.side == 0:
+            canvas.put(self.left, "├" + body + "▶│")
+        else:
+            canvas.put(self.left, "│◀" + body + "┤")
+
+    def _note(self, canvas: _Canvas, ladder: Ladder, row: Row) -> None:
+        """A call, a kernel sample or an end, written beside its column."""
+        text = row.text
+        if row.kind == "kernel":
+            text = f"kernel: {row.text}"
+        elif row.process is not None and row.process != ladder.columns[row.side].process and row.kind == "call":
+            text = f"{row.process}: {text}"
+        text = fit_cells(text, self.inner - 3)
+        canvas.put(self.left, "│")
+        canvas.put(self.right, "│")
+        if row.side == 0:
+            canvas.put(self.left + 2, text)
+        else:
+            canvas.put(self.right - 1 - text_cells(text), text)
