@@ -96,7 +96,7 @@ def ladder_svg(ladders: Ladder | Sequence[Ladder], title: str | None = None) -> 
         body.append(f'<text x="12" y="{y:.1f}">no TCP connection was captured</text>')
         y += 24
     for number, ladder in enumerate(items, 1):
-        y = _svg_ladder(body, ladder, number, y, gutter, x_left, x_right, side_width)
+        y = _SvgLadder(body, ladder, gutter, (x_left, x_right), side_width).draw(number, y)
         y += 28
     height = y
     head = (
@@ -137,100 +137,108 @@ def _marker(flags: Sequence[str], length: int) -> str:
     return "data" if length else "ack"
 
 
-def _svg_ladder(
-    body: list[str],
-    ladder: Ladder,
-    number: int,
-    y: float,
-    gutter: float,
-    x_left: float,
-    x_right: float,
-    side_width: float,
-) -> float:
-    xs = (x_left, x_right)
-    columns = ladder.columns
-    title = f"{number}. {ladder.title}   {columns[0].address_text} ⇄ {columns[1].address_text}"
-    body.append(f'<g class="ladder" id="ladder-{number}">')
-    body.append(f'<text x="12" y="{y:.1f}" class="title">{_xml(title)}</text>')
-    y += 26
-    for x, column in zip(xs, columns, strict=True):
-        body.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" class="column">{_xml(column.name)}</text>')
-        if column.label:
-            body.append(
-                f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" class="address">'
-                f"{_xml(column.address_text)}</text>"
-            )
-    y += 24
-    top = y
-    lines_at = len(body)
+class _SvgLadder:
+    """One ladder drawn into `body` (SVG elements), top to bottom."""
 
-    def states(values: tuple[str, str], show: tuple[bool, bool], y: float) -> float:
+    def __init__(
+        self, body: list[str], ladder: Ladder, gutter: float, xs: tuple[float, float], side_width: float
+    ) -> None:
+        self.body = body
+        self.ladder = ladder
+        self.gutter = gutter
+        self.xs = xs
+        self.side_width = side_width
+
+    def draw(self, number: int, y: float) -> float:
+        body, ladder, xs = self.body, self.ladder, self.xs
+        columns = ladder.columns
+        title = f"{number}. {ladder.title}   {columns[0].address_text} ⇄ {columns[1].address_text}"
+        body.append(f'<g class="ladder" id="ladder-{number}">')
+        body.append(f'<text x="12" y="{y:.1f}" class="title">{_xml(title)}</text>')
+        y += 26
+        for x, column in zip(xs, columns, strict=True):
+            body.append(f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" class="column">{_xml(column.name)}</text>')
+            if column.label:
+                body.append(
+                    f'<text x="{x:.1f}" y="{y + 14:.1f}" text-anchor="middle" class="address">'
+                    f"{_xml(column.address_text)}</text>"
+                )
+        y += 24
+        top = y
+        lines_at = len(body)
+        y = self.states(ladder.initial, (True, True), y + 8)
+        for row in ladder.rows:
+            y = self.segment(row, y) if row.kind == "segment" else self.note(row, y)
+            if any(row.changed):
+                y = self.states(row.states, row.changed, y + 6)
+        body.insert(
+            lines_at,
+            "".join(
+                f'<line x1="{x:.1f}" y1="{top - 4:.1f}" x2="{x:.1f}" y2="{y:.1f}" stroke="#424242" stroke-width="2"/>'
+                for x in xs
+            ),
+        )
+        body.append("</g>")
+        return y
+
+    def states(self, values: tuple[str, str], show: tuple[bool, bool], y: float) -> float:
         for side, (value, shown) in enumerate(zip(values, show, strict=True)):
             if not shown:
                 continue
             w = _width(value) * 11 / 12 + 10
-            x = xs[side] - 8 - w if side == 0 else xs[side] + 8
+            x = self.xs[side] - 8 - w if side == 0 else self.xs[side] + 8
             fill = _STATE_COLOURS.get(value, "#ffffff")
-            body.append(
+            self.body.append(
                 f'<rect x="{x:.1f}" y="{y - 11:.1f}" width="{w:.1f}" height="16" rx="3" fill="{fill}" '
                 f'stroke="#9e9e9e"/>'
             )
-            body.append(
+            self.body.append(
                 f'<text x="{x + w / 2:.1f}" y="{y + 1:.1f}" text-anchor="middle" class="state">{_xml(value)}</text>'
             )
         return y + 22
 
-    y = states(ladder.initial, (True, True), y + 8)
-    for row in ladder.rows:
-        if row.kind == "segment":
-            x1, x2 = xs[row.side], xs[1 - row.side]
-            y1, y2 = y, y + 18
-            colour = _colour(row.flags, row.length)
-            dx, dy = x2 - x1, y2 - y1
-            angle = math.degrees(math.atan2(dy, abs(dx))) * (1 if dx > 0 else -1)
-            mx, my = (x1 + x2) / 2, (y1 + y2) / 2
-            tip = f"{row.t_ms:.3f} ms  {columns[row.side].name} > {columns[1 - row.side].name}  {row.label}"
-            tip += f"  win {row.window}"
-            body.append(f'<g class="segment"><title>{_xml(tip)}</title>')
+    def segment(self, row: Row, y: float) -> float:
+        """An arrow from one column to the other, labelled along it, with its time in the gutter."""
+        body, columns = self.body, self.ladder.columns
+        x1, x2 = self.xs[row.side], self.xs[1 - row.side]
+        y1, y2 = y, y + 18
+        colour = _colour(row.flags, row.length)
+        dx, dy = x2 - x1, y2 - y1
+        angle = math.degrees(math.atan2(dy, abs(dx))) * (1 if dx > 0 else -1)
+        mx, my = (x1 + x2) / 2, (y1 + y2) / 2
+        tip = f"{row.t_ms:.3f} ms  {columns[row.side].name} > {columns[1 - row.side].name}  {row.label}"
+        tip += f"  win {row.window}"
+        body.append(f'<g class="segment"><title>{_xml(tip)}</title>')
+        body.append(
+            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
+            f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>'
+        )
+        label = fit_cells(row.label, int((abs(dx) - 40) / _CHAR))
+        body.append(
+            f'<text x="{mx:.1f}" y="{my - 5:.1f}" text-anchor="middle" fill="{colour}" '
+            f'transform="rotate({angle:.2f} {mx:.1f} {my:.1f})">{_xml(label)}</text>'
+        )
+        body.append("</g>")
+        body.append(
+            f'<text x="{self.gutter - 12:.1f}" y="{y1 + 4:.1f}" text-anchor="end" class="time">{row.t_ms:.3f} ms</text>'
+        )
+        return y2 + 14
+
+    def note(self, row: Row, y: float) -> float:
+        """A call (or a kernel sample) beside its column, with its time in the gutter."""
+        body = self.body
+        full = _call_text(self.ladder, row)
+        text = fit_cells(full, int((self.side_width - 16) / _CHAR))
+        x = self.xs[row.side]
+        css = "kernel" if row.kind == "kernel" else "call"
+        anchor, tx = ("end", x - 10) if row.side == 0 else ("start", x + 10)
+        body.append(f'<g class="{css}"><title>{_xml(f"{row.t_ms:.3f} ms  {full}")}</title>')
+        body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#4a148c"/>')
+        body.append(f'<text x="{tx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" class="{css}">{_xml(text)}</text>')
+        body.append("</g>")
+        if row.kind != "kernel":
             body.append(
-                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
-                f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>'
+                f'<text x="{self.gutter - 12:.1f}" y="{y + 4:.1f}" text-anchor="end" class="time">'
+                f"{row.t_ms:.3f} ms</text>"
             )
-            label = fit_cells(row.label, int((abs(dx) - 40) / _CHAR))
-            body.append(
-                f'<text x="{mx:.1f}" y="{my - 5:.1f}" text-anchor="middle" fill="{colour}" '
-                f'transform="rotate({angle:.2f} {mx:.1f} {my:.1f})">{_xml(label)}</text>'
-            )
-            body.append("</g>")
-            body.append(
-                f'<text x="{gutter - 12:.1f}" y="{y1 + 4:.1f}" text-anchor="end" class="time">{row.t_ms:.3f} ms</text>'
-            )
-            y = y2 + 14
-        else:
-            full = _call_text(ladder, row)
-            text = fit_cells(full, int((side_width - 16) / _CHAR))
-            x = xs[row.side]
-            css = "kernel" if row.kind == "kernel" else "call"
-            anchor, tx = ("end", x - 10) if row.side == 0 else ("start", x + 10)
-            body.append(f'<g class="{css}"><title>{_xml(f"{row.t_ms:.3f} ms  {full}")}</title>')
-            body.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#4a148c"/>')
-            body.append(f'<text x="{tx:.1f}" y="{y + 4:.1f}" text-anchor="{anchor}" class="{css}">{_xml(text)}</text>')
-            body.append("</g>")
-            if row.kind != "kernel":
-                body.append(
-                    f'<text x="{gutter - 12:.1f}" y="{y + 4:.1f}" text-anchor="end" class="time">'
-                    f"{row.t_ms:.3f} ms</text>"
-                )
-            y += 20
-        if any(row.changed):
-            y = states(row.states, row.changed, y + 6)
-    bottom = y
-    body.insert(
-        lines_at,
-        "".join(
-            f'<line x1="{x:.1f}" y1="{top - 4:.1f}" x2="{x:.1f}" y2="{bottom:.1f}" stroke="#424242" stroke-width="2"/>'
-            for x in xs
-        ),
-    )
-    body.append("</g>")
-    return bottom
+        return y + 20
