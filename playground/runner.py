@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from playground.capture import Packet
 from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
+from playground.exit_codes import EXIT_DIVERGED, EXIT_OK
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
 from playground.outcomes import divergence
 from playground.script.format import format_node, format_outcome
@@ -53,7 +54,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.divergences else 0
+        return EXIT_DIVERGED if self.divergences else EXIT_OK
 
 
 class Runner:

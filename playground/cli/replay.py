@@ -18,6 +18,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from playground.exit_codes import EXIT_OK, EXIT_USAGE
 from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
 from playground.replay import (
     beyond_loopback,
@@ -31,8 +32,6 @@ from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, RunReport, StepRepor
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, Script
-
-EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
