@@ -177,22 +177,10 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap: str | None = None) -> int:
-    try:
-        from widgets import app as tui  # the TUI loads only when asked for
-    except ImportError:
-        tui = None  # type: ignore[assignment]
-    run_replay = getattr(tui, "run_replay", None)
-    if callable(run_replay):
-        return int(
-            run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow, host_network=host, pcap=pcap)
-            or 0
-        )
-    print(
-        f"sockplay: replaying {path} step by step needs the TUI's replay mode, which this sockplay does not "
-        f"have yet. To run it headless and check every outcome: sockplay replay --check {path}",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    from widgets.app import run_replay  # the TUI loads only when asked for
+
+    pace = 1.0 if speed is None else speed
+    return int(run_replay(path, speed=pace, allow_network=allow, host_network=host, pcap=pcap) or 0)
 
 
 class ReplayCheck:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import struct
 import time
 from collections.abc import Callable
@@ -280,11 +279,6 @@ def do_waitpid(pid: int, flags: int) -> Result:
             child = ["status", st]
         return _result(ret, t0, t1, child=child)
     return _result(ret, t0, t1)
-
-
-def socket_family(fd: int) -> int | None:
-    ret, value = read_option(fd, socket.SOL_SOCKET, socket.SO_DOMAIN, "int")
-    return None if ret == -1 else value  # type: ignore[return-value]
 
 
 CALLS: dict[str, Callable[..., Result]] = {
