@@ -2,7 +2,7 @@
 
 The program makes the same calls in the same processes, in the same order,
 and prints each outcome in the script's own syntax. It is the runtime of
-export_runtime.py (a conductor that forks the processes and sends each its
+export_runtime/ (a conductor that forks the processes and sends each its
 steps) followed by the experiment: one commented block per line of the script.
 """
 
@@ -13,12 +13,12 @@ import keyword
 import re
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 from playground import __version__
 from playground import calls as P
 from playground.calls import CALLS
 from playground.constants import DEFAULT_IGNORED, OPTIONS, SOCKET_KINDS, STOPPING
+from playground.export_runtime import runtime_text
 from playground.recording import read_header, wait_before
 from playground.runner import DEFAULT_STEP_TIMEOUT
 from playground.script.format import data_runs, format_node
@@ -42,7 +42,6 @@ from playground.script.model import (
     Step,
 )
 
-RUNTIME = Path(__file__).with_name("export_runtime.py")
 RULE = "# " + "═" * 77
 # Names the runtime already imports (the experiment imports the others it uses).
 _RUNTIME_NAMES = {
@@ -104,7 +103,7 @@ class _Exporter:
         out = [
             "#!/usr/bin/env python3",
             _docstring(self.source, about),
-            RUNTIME.read_text().rstrip(),
+            runtime_text(),
             "",
             "",
             RULE,

@@ -2,7 +2,7 @@
 
 A recording is downloaded and exported, so everything in it is hostile: header values,
 comments, names, data and the file's own name. Each exported program is compiled and its
-syntax tree checked: the runtime exactly as export_runtime.py has it, then only the
+syntax tree checked: the runtime exactly as export_runtime/ has it, then only the
 experiment's own calls (the runtime's functions on constants, numbers, strings and bytes),
 with every text of the script surviving as a value, never as code.
 """
@@ -10,21 +10,24 @@ with every text of the script surviving as a value, never as code.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
+import symtable
 from datetime import datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from playground.export import RUNTIME, export_python
+from playground.export import export_python
+from playground.export_runtime import runtime_text
 from playground.script.model import Script
 from playground.script.parser import parse_script
 from tests.conftest import FIRST, REPO
 from tests.playground.test_parser_fuzz import SEEDS, mutated, parse_or_script_error, settings_
 
 WHEN = datetime(2026, 1, 2, 3, 4)
-_RUNTIME_TREE = ast.parse(RUNTIME.read_text())
+_RUNTIME_TREE = ast.parse(runtime_text())
 # What the experiment may call: the runtime's public functions (and its `repeat` block).
 _API = {
     node.name
@@ -240,3 +243,21 @@ def test_any_comment_text_exports_as_a_comment(seed: str, nasty: str) -> None:
     script = parse_or_script_error(text)
     if script is not None:
         export_or_refuse(script)
+
+
+def test_the_runtime_parts_join_into_a_program_whose_every_name_is_defined() -> None:
+    # The parts are linted without the undefined-name check (names cross between them): check the whole.
+    table = symtable.symtable(runtime_text(), "runtime.py", "exec")
+    defined = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    defined |= set(dir(builtins)) | {"__name__", "__file__"}
+    undefined = set()
+
+    def visit(scope: symtable.SymbolTable) -> None:
+        for symbol in scope.get_symbols():
+            if symbol.is_referenced() and symbol.is_global() and symbol.get_name() not in defined:
+                undefined.add(symbol.get_name())
+        for child in scope.get_children():
+            visit(child)
+
+    visit(table)
+    assert not undefined
