@@ -385,12 +385,11 @@ def export_command(args: argparse.Namespace) -> int:
     if not args.output or args.output == "-":
         sys.stdout.write(program)
         return EXIT_OK
-    try:
-        out = Path(args.output)
-        out.write_text(program)
-        out.chmod(0o755)
-    except OSError as exc:
-        print(f"sockplay: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+    from playground.export import write_program
+
+    why = write_program(Path(args.output), program)
+    if why is not None:
+        print(f"sockplay: cannot write {args.output}: {why}", file=sys.stderr)
         return EXIT_USAGE
     print(f"sockplay: wrote {args.output}; run it with: python3 {args.output}", file=sys.stderr)
     return EXIT_OK
