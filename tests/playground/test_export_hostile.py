@@ -25,6 +25,7 @@ from playground.script.model import Script
 from playground.script.parser import parse_script
 from tests.conftest import FIRST, REPO
 from tests.playground.test_parser_fuzz import SEEDS, mutated, parse_or_script_error, settings_
+from tests.playground.test_script_md import examples, not_yet
 
 WHEN = datetime(2026, 1, 2, 3, 4)
 _RUNTIME_TREE = ast.parse(runtime_text())
@@ -215,6 +216,13 @@ def test_every_script_in_the_repository_exports_to_only_the_runtime() -> None:
         assert_only_the_runtime_is_called(export_python(script, path.name, exported_at=WHEN))
     for text in [FIRST, *SEEDS]:
         assert_only_the_runtime_is_called(export_python(parse_script(text, "seed"), "seed", exported_at=WHEN))
+    # The contract's examples (docs/script.md), but for those of features still to come.
+    exported = 0
+    for name, text in examples():
+        if not_yet(text) is None:
+            assert_only_the_runtime_is_called(export_python(parse_script(text, name), name, exported_at=WHEN))
+            exported += 1
+    assert exported >= 2
 
 
 def export_or_refuse(script: Script) -> None:
