@@ -225,9 +225,9 @@ def test_every_script_in_the_repository_exports_to_only_the_runtime() -> None:
     assert exported >= 2
 
 
-def export_or_refuse(script: Script) -> None:
+def export_or_refuse(script: Script, source: str = "fuzz.sockplay") -> None:
     try:
-        program = export_python(script, "fuzz.sockplay", exported_at=WHEN)
+        program = export_python(script, source, exported_at=WHEN)
     except ValueError as exc:  # a name that is no constant: refused with a message, never written
         assert str(exc).startswith("cannot export ")
         return
@@ -250,7 +250,7 @@ def test_any_comment_text_exports_as_a_comment(seed: str, nasty: str) -> None:
     text = "\n".join([*lines[:at], "# " + nasty.replace("\n", " "), *lines[at:]])
     script = parse_or_script_error(text)
     if script is not None:
-        export_or_refuse(script)
+        export_or_refuse(script, source=nasty)  # the file's name is anything a file system allows
 
 
 def test_the_runtime_parts_join_into_a_program_whose_every_name_is_defined() -> None:
