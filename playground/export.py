@@ -286,7 +286,9 @@ class _Exporter:
             return f"{fam}, {typ}"
         parts = []
         for arg in args:
-            if isinstance(arg, NameArg):
+            if isinstance(arg, NameArg) and arg.name == "0":
+                parts.append("0")
+            elif isinstance(arg, NameArg):
                 parts.append(self.constant("socket", arg.name))
             else:
                 parts.append(str(int(arg.value)))  # type: ignore[union-attr]
