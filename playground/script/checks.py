@@ -110,12 +110,14 @@ def check_args(spec: CallSpec, args: list[Arg], actor: str, proc: ProcessScope, 
     if variadic is not None and n_args > n_kinds:  # writev's DATA, DATA, ...
         kinds += (variadic,) * (n_args - n_kinds)
     checked: list[Arg] = []
-    option = None
-    for i, arg in enumerate(args):
-        kind = kinds[i]
-        checked.append(_check_arg(kind, arg, actor, proc, scope, option))
+    where = _Where(actor, proc, scope)
+    for kind, arg in zip(kinds, args, strict=False):
+        check = _CHECKS.get(kind)
+        if check is None:  # pragma: no cover
+            raise LineError(arg.column, f"unexpected argument kind {kind}")
+        checked.append(check(arg, where, kind))
         if kind == P.OPTION:
-            option = arg.name  # type: ignore[union-attr]
+            where.option = arg.name  # type: ignore[union-attr]
     return checked
 
 
@@ -164,21 +166,16 @@ def _flags(arg: Arg, table: dict[str, int], what: str) -> Arg:
 _INTEGER_KINDS = frozenset((P.SIZE, P.BACKLOG, P.TIMEOUT, P.STATUS, P.BIT))
 
 
-@dataclass(frozen=True)
 class _Where:
     """What an argument is checked against: the actor, its names, the script's processes, the option set."""
 
-    actor: str
-    proc: ProcessScope
-    scope: Scope
-    option: str | None
+    __slots__ = ("actor", "proc", "scope", "option")
 
-
-def _check_arg(kind: str, arg: Arg, actor: str, proc: ProcessScope, scope: Scope, option: str | None) -> Arg:
-    check = _CHECKS.get(kind)
-    if check is None:  # pragma: no cover
-        raise LineError(arg.column, f"unexpected argument kind {kind}")
-    return check(arg, _Where(actor, proc, scope, option), kind)
+    def __init__(self, actor: str, proc: ProcessScope, scope: Scope) -> None:
+        self.actor = actor
+        self.proc = proc
+        self.scope = scope
+        self.option: str | None = None  # setsockopt's option, once its argument is checked
 
 
 def _fd(arg: Arg, where: _Where, kind: str) -> Arg:
