@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import keyword
+import math
 import os
 import re
 import stat
@@ -167,7 +168,7 @@ class _Exporter:
         out = [indent + _comment(text) if text.strip() else "" for text in _prose(line.leading)]
         pause = wait_before(line.leading)
         if pause:
-            out.append(f"{indent}pause({pause:g})  # the recording paused here")
+            out.append(f"{indent}pause({_finite(pause):g})  # the recording paused here")
         node = line.node
         shown = _comment(_shown(line))
         if isinstance(node, Repeat):
@@ -194,11 +195,11 @@ class _Exporter:
                 f"  # line {line.number}: {shown}"
             )
         elif isinstance(node, Sleep):
-            out.append(f"{indent}sleep({line.number}, {float(node.seconds)!r})  # line {line.number}: {shown}")
+            out.append(f"{indent}sleep({line.number}, {_finite(node.seconds)!r})  # line {line.number}: {shown}")
         elif isinstance(node, Completion):
             if node.delay:
                 self.longest_outcome_wait = max(self.longest_outcome_wait, node.delay)
-            delay = f", delay={float(node.delay)!r}" if node.delay else ""
+            delay = f", delay={_finite(node.delay)!r}" if node.delay else ""
             out.append(f"{indent}# ── line {line.number}: {shown}")
             out.append(
                 f"{indent}outcome({line.number}, {_q(node.actor or '')}{delay})  "
@@ -229,7 +230,7 @@ class _Exporter:
         if node.blocks:
             options.append("blocks=True")
         if node.delay:
-            options.append(f"delay={float(node.delay)!r}")
+            options.append(f"delay={_finite(node.delay)!r}")
         if refs:
             options.append("refs=(" + ", ".join(_q(r) for r in dict.fromkeys(refs)) + ",)")
         signature = "me, at" if refs else "me"
@@ -263,7 +264,7 @@ class _Exporter:
             if isinstance(value, PairArg):
                 shown = f"({int(value.value.first)}, {int(value.value.second)})"
             elif option.kind == "timeval":
-                shown = repr(float(value.value))  # type: ignore[union-attr]
+                shown = repr(_finite(value.value))  # type: ignore[union-attr]
             else:
                 shown = str(int(value.value))  # type: ignore[union-attr]
             return f"setsockopt({self.fd(args[0])}, {level}, {option.name}, {shown})"
@@ -341,7 +342,7 @@ class _Exporter:
         if isinstance(arg, IntArg):
             return repr(int(arg.value))
         if isinstance(arg, FloatArg):
-            return repr(float(arg.value))
+            return repr(_finite(arg.value))
         if isinstance(arg, NameArg):
             return self.constant("socket", arg.name)
         raise ValueError(f"cannot export argument {arg!r}")  # pragma: no cover
@@ -386,6 +387,14 @@ def _escaped(text: str) -> str:
 def _comment(text: str) -> str:
     """Text safe inside a Python comment: nothing in it may end the line (`\\r`, `\\n`, ...)."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _finite(value: float) -> float:
+    """A number of seconds as a float whose repr is a Python literal (`inf` and `nan` are names, not numbers)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"cannot export a time of {value} seconds")
+    return number
 
 
 def _is_constant(module: str, name: str) -> bool:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import subprocess
 import symtable
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -188,6 +191,27 @@ def test_a_carriage_return_in_a_comment_does_not_end_the_line() -> None:
 def test_an_empty_repeat_block_exports_to_a_program() -> None:
     text = "sockplay 1\nspawn a\nrepeat 3\nend\n"
     assert_only_the_runtime_is_called(export_python(parse_script(text, "x.sockplay"), "x.sockplay", exported_at=WHEN))
+
+
+def test_a_wait_too_long_for_a_float_is_refused_not_written_as_a_name() -> None:
+    # `#@ wait 999...9` is inf seconds: written as `pause(inf)`, the program died of a NameError.
+    text = "sockplay 1\n#@ wait " + "9" * 400 + "\nspawn a\n"
+    with pytest.raises(ValueError, match="cannot export a time of inf seconds"):
+        export_python(parse_script(text, "x.sockplay"), "x.sockplay", exported_at=WHEN)
+
+
+def test_the_command_refuses_a_script_it_cannot_export_in_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "long.sockplay"
+    script.write_text("sockplay 1\n#@ wait " + "9" * 400 + "\nspawn a\n")
+    refused = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "export", str(script), "--python"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr == f"sockplay: {script}: cannot export a time of inf seconds\n"
 
 
 def test_hostile_names_and_data_stay_values() -> None:
