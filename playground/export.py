@@ -2,15 +2,20 @@
 
 The program makes the same calls in the same processes, in the same order,
 and prints each outcome in the script's own syntax. It is the runtime of
-export_runtime.py (a conductor that forks the processes and sends each its
+export_runtime/ (a conductor that forks the processes and sends each its
 steps) followed by the experiment: one commented block per line of the script.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import importlib
 import keyword
+import math
+import os
 import re
+import stat
+import tempfile
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +24,7 @@ from playground import __version__
 from playground import calls as P
 from playground.calls import CALLS
 from playground.constants import DEFAULT_IGNORED, OPTIONS, SOCKET_KINDS, STOPPING
+from playground.export_runtime import runtime_text
 from playground.recording import read_header, wait_before
 from playground.runner import DEFAULT_STEP_TIMEOUT
 from playground.script.data import Data
@@ -45,7 +51,6 @@ from playground.script.model import (
     Timing,
 )
 
-RUNTIME = Path(__file__).with_name("export_runtime.py")
 RULE = "# " + "═" * 77
 # Names the runtime already imports (the experiment imports the others it uses).
 _RUNTIME_NAMES = {
@@ -75,6 +80,39 @@ _RUNTIME_NAMES = {
     "CATCH",
 }
 _LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6"}
+
+
+def write_program(path: Path, program: str) -> str | None:
+    """Write `program` as an executable regular file at `path`; None, or why it was not written.
+
+    A new file is written beside the target and renamed over it, so nothing but a regular
+    file is ever replaced, nothing is written or chmod-ed through a symlink, a device or a
+    FIFO, and a failed write leaves the target as it was.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        return f"it is {what}; sockplay writes only regular files"
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(program)
+            out.flush()
+            os.fchmod(out.fileno(), 0o755)
+        os.replace(temporary, path)
+    except (OSError, UnicodeError) as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return getattr(exc, "strerror", None) or str(exc)
+    return None
 
 
 def export_python(script: Script, source: str = "script.sockplay", exported_at: datetime | None = None) -> str:
@@ -107,11 +145,11 @@ class _Exporter:
         out = [
             "#!/usr/bin/env python3",
             _docstring(self.source, about),
-            RUNTIME.read_text().rstrip(),
+            runtime_text(),
             "",
             "",
             RULE,
-            f"# The experiment: {self.source}, line by line. Each block shows the script's line (with the",
+            f"# The experiment: {_comment(self.source)}, line by line. Each block shows the script's line (with the",
             "# outcome it recorded, if any), then the call as Python makes it. Run it: python3 THIS_FILE [SPEED]",
             RULE,
             *imports,
@@ -130,20 +168,23 @@ class _Exporter:
     # One line of the script.
 
     def line(self, line: Line, indent: str) -> list[str]:
-        out = [indent + text if text.strip() else "" for text in _prose(line.leading)]
+        out = [indent + _comment(text) if text.strip() else "" for text in _prose(line.leading)]
         pause = wait_before(line.leading)
         if pause:
-            out.append(f"{indent}pause({pause:g})  # the recording paused here")
+            out.append(f"{indent}pause({_finite(pause):g})  # the recording paused here")
         node = line.node
-        shown = _shown(line)
+        shown = _comment(_shown(line))
         if isinstance(node, Repeat):
+            count = int(node.count)
             out.append("")
             out.append(
-                f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {node.count} times"
+                f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {count} times"
             )
-            out.append(f"{indent}with repeat({node.count}):")
+            out.append(f"{indent}with repeat({count}):")
             for inner in node.lines:
                 out.extend(self.line(inner, indent + "    "))
+            if not node.lines:
+                out.append(f"{indent}    pass  # an empty block")
             return out
         if not isinstance(node, Step):
             out.append("")
@@ -151,17 +192,17 @@ class _Exporter:
             self.dispositions[node.name] = {}
             out.append(f"{indent}spawn({line.number}, {_q(node.name)})  # line {line.number}: {shown}")
         elif isinstance(node, Kill):
-            self.imports["signal"].add(node.signal)
+            signal = self.constant("signal", node.signal)
             out.append(
-                f"{indent}kill({line.number}, {_q(node.name)}, {node.signal}, ends_it={self.fatal(node)})"
+                f"{indent}kill({line.number}, {_q(node.name)}, {signal}, ends_it={self.fatal(node)})"
                 f"  # line {line.number}: {shown}"
             )
         elif isinstance(node, Sleep):
-            out.append(f"{indent}sleep({line.number}, {node.seconds!r})  # line {line.number}: {shown}")
+            out.append(f"{indent}sleep({line.number}, {_finite(node.seconds)!r})  # line {line.number}: {shown}")
         elif isinstance(node, Completion):
             if node.delay:
                 self.longest_outcome_wait = max(self.longest_outcome_wait, node.delay)
-            delay = f", delay={node.delay!r}" if node.delay else ""
+            delay = f", delay={_finite(node.delay)!r}" if node.delay else ""
             if node.timing is not None:
                 delay += f", timing={_timing(node.timing)}"
             out.append(f"{indent}# ── line {line.number}: {shown}")
@@ -198,7 +239,7 @@ class _Exporter:
         if node.blocks:
             options.append("blocks=True")
         if node.delay:
-            options.append(f"delay={node.delay!r}")
+            options.append(f"delay={_finite(node.delay)!r}")
         if node.timing is not None:
             options.append(f"timing={_timing(node.timing)}")
         if refs:
@@ -232,11 +273,11 @@ class _Exporter:
             level = self.option(option.name)
             value = args[2]
             if isinstance(value, PairArg):
-                shown = f"({value.value.first}, {value.value.second})"
+                shown = f"({int(value.value.first)}, {int(value.value.second)})"
             elif option.kind == "timeval":
-                shown = repr(float(value.value))  # type: ignore[union-attr]
+                shown = repr(_finite(value.value))  # type: ignore[union-attr]
             else:
-                shown = str(value.value)  # type: ignore[union-attr]
+                shown = str(int(value.value))  # type: ignore[union-attr]
             return f"setsockopt({self.fd(args[0])}, {level}, {option.name}, {shown})"
         if name == "getsockopt":
             option = OPTIONS[args[1].name]  # type: ignore[union-attr]
@@ -257,19 +298,31 @@ class _Exporter:
             return f"{fam}, {typ}"
         parts = []
         for arg in args:
-            if isinstance(arg, NameArg):
-                parts.append(arg.name if arg.name != "0" else "0")
-                self.imports["socket"].add(arg.name)
+            if isinstance(arg, NameArg) and arg.name == "0":
+                parts.append("0")
+            elif isinstance(arg, NameArg):
+                parts.append(self.constant("socket", arg.name))
             else:
-                parts.append(str(arg.value))  # type: ignore[union-attr]
+                parts.append(str(int(arg.value)))  # type: ignore[union-attr]
         return ", ".join(parts)
 
     def option(self, name: str) -> str:
-        self.imports["socket"].add(name)
+        self.constant("socket", name)
         return _LEVELS[name.split("_")[0]]
 
+    def constant(self, module: str, name: str) -> str:
+        """A constant's name, imported from `module`; refuses anything that is not a constant's name.
+
+        Names are the only text of a script written into the program as code, so each must
+        be an upper-case identifier that `module` (or the runtime) defines.
+        """
+        if name not in _RUNTIME_NAMES and not _is_constant(module, name):
+            raise ValueError(f"cannot export {name!r}: not a constant of Python's {module} module")
+        self.imports.setdefault(module, set()).add(name)
+        return name
+
     def fd(self, arg: Arg) -> str:
-        return _name(arg.name) if isinstance(arg, NameArg) else str(arg.value)  # type: ignore[union-attr]
+        return _name(arg.name) if isinstance(arg, NameArg) else str(int(arg.value))  # type: ignore[union-attr]
 
     def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
         if kind == P.FD:
@@ -279,7 +332,7 @@ class _Exporter:
             return py_bytes(arg.value)
         if kind == P.ADDR:
             if isinstance(arg, AddressArg):
-                return f"({_q(arg.address.host)}, {arg.address.port})"
+                return f"({_q(arg.address.host)}, {int(arg.address.port)})"
             key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{arg.name}"  # type: ignore
             refs.append(key)
             return f"at[{_q(key)}]"
@@ -288,21 +341,21 @@ class _Exporter:
             if not names:
                 return "0"
             module = "socket" if kind == P.MSGFLAGS else "select" if kind == P.EVENTS else "os"
-            self.imports.setdefault(module, set()).update(names)
-            return " | ".join(names)
+            return " | ".join(self.constant(module, name) for name in names)
         if kind in (P.HOW, P.NONBLOCK):
-            return arg.name  # type: ignore[union-attr]
+            return self.constant("socket" if kind == P.HOW else "os", arg.name)  # type: ignore[union-attr]
         if kind == P.SIGNAL:
-            self.imports["signal"].add(arg.name)  # type: ignore[union-attr]
-            return arg.name  # type: ignore[union-attr]
+            return self.constant("signal", arg.name)  # type: ignore[union-attr]
         if kind == P.DISPOSITION:
-            return "CATCH" if arg.name == "catch" else arg.name  # type: ignore[union-attr]
+            return "CATCH" if arg.name == "catch" else self.constant("signal", arg.name)  # type: ignore[union-attr]
         if kind == P.PID:
-            return _name(arg.name) if isinstance(arg, NameArg) else str(arg.value)  # type: ignore[union-attr]
-        if isinstance(arg, (IntArg, FloatArg)):
-            return repr(arg.value)
+            return _name(arg.name) if isinstance(arg, NameArg) else str(int(arg.value))  # type: ignore[union-attr]
+        if isinstance(arg, IntArg):
+            return repr(int(arg.value))
+        if isinstance(arg, FloatArg):
+            return repr(_finite(arg.value))
         if isinstance(arg, NameArg):
-            return arg.name
+            return self.constant("socket", arg.name)
         raise ValueError(f"cannot export argument {arg!r}")  # pragma: no cover
 
 
@@ -325,8 +378,48 @@ def _timing(timing: Timing) -> str:
 
 
 def _q(text: str) -> str:
-    """A Python string literal in double quotes."""
-    return json.dumps(text, ensure_ascii=False)
+    """A Python string literal in double quotes whose value is exactly `text`, whatever it holds."""
+    return '"' + _escaped(text) + '"'
+
+
+def _escaped(text: str) -> str:
+    """`text` as the inside of a double-quoted (or triple-quoted) Python string literal.
+
+    A script is untrusted: its quotes, backslashes and line ends must never end the
+    literal. Every character that is not printable (line ends of any kind, NUL,
+    terminal escapes, lone surrogates) is written as the escape `repr()` gives it.
+    """
+    out = []
+    for ch in text:
+        if ch in '\\"':
+            out.append("\\" + ch)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)
+
+
+def _comment(text: str) -> str:
+    """Text safe inside a Python comment: nothing in it may end the line (`\\r`, `\\n`, ...)."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _finite(value: float) -> float:
+    """A number of seconds as a float whose repr is a Python literal (`inf` and `nan` are names, not numbers)."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"cannot export a time of {value} seconds")
+    return number
+
+
+def _is_constant(module: str, name: str) -> bool:
+    if not _CONSTANT.fullmatch(name):
+        return False
+    return isinstance(getattr(importlib.import_module(module), name, None), int)
+
+
+_CONSTANT = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _name(var: str) -> str:
@@ -365,9 +458,10 @@ def _literal(data: bytes) -> str:
 
 def _docstring(source: str, about: list[str]) -> str:
     lines = [
-        f'"""{source}, as a standalone Python program: the same calls, in the same processes, in the same order.',
+        f'"""{_escaped(source)}, as a standalone Python program: '
+        "the same calls, in the same processes, in the same order.",
         "",
-        *about,
+        *(_escaped(text) for text in about),
         "",
         "It needs Linux and Python 3.9+ with nothing but the standard library. Run it:",
         "",

@@ -462,54 +462,59 @@ class Recorder:
 
     def _on_event(self, event: Event) -> None:
         if isinstance(event, CallStarted):
-            if not isinstance(event.node, Step):
-                return
-            entry = _Entry("call", start_ns=event.t_ns, call_id=event.call_id, actor=event.process, node=event.node)
-            self._calls[event.call_id] = entry
-            self._append(entry)
+            self._started(event)
         elif isinstance(event, CallPending):
-            entry = self._calls.get(event.call_id)
-            if entry is None or entry.state != "started":
-                return
-            entry.state = "pending"
-            entry.end_ns = event.t_ns
-            if self._runs_after(entry):
-                entry.blocked = True
-            else:
-                self._hold(entry)
+            self._pending(event)
         elif isinstance(event, CallDone):
             self._done(event)
         elif isinstance(event, ProcessStarted):
-            if event.parent is None:
-                self._append(
-                    _Entry(
-                        "directive",
-                        text=format_node(Spawn(event.process)),
-                        comment=f"pid {event.pid}",
-                        start_ns=event.t_ns,
-                        end_ns=event.t_ns,
-                        min_wait=SPAWN_MIN_WAIT,
-                    )
-                )
+            self._spawned(event)
         elif isinstance(event, DirectiveDone):
-            start, min_wait = event.t_ns, MIN_DELAY
-            if isinstance(event.node, Sleep):  # reported when it ends; it may have overslept a little
-                start -= int(event.node.seconds * 1e9)
-                min_wait = SLEEP_MIN_WAIT
-            self._append(
-                _Entry("directive", text=format_node(event.node), start_ns=start, end_ns=event.t_ns, min_wait=min_wait)
-            )
+            self._directive(event)
         elif isinstance(event, SignalCaught):
             self._note(f"{event.process} caught {', '.join(event.signals)} between calls")
         elif isinstance(event, ProcessEnded):
             self._ended(event)
-        elif isinstance(event, ProcessReaped):
-            if event.by:
-                self._note(f"{event.by} reaped {event.process}")
-        elif isinstance(event, Notice):
-            if event.level != "info":
-                self._note(f"{event.level}: {event.message}")
+        elif isinstance(event, ProcessReaped) and event.by:
+            self._note(f"{event.by} reaped {event.process}")
+        elif isinstance(event, Notice) and event.level != "info":
+            self._note(f"{event.level}: {event.message}")
         self._flush()
+
+    def _started(self, event: CallStarted) -> None:
+        if not isinstance(event.node, Step):
+            return
+        entry = _Entry("call", start_ns=event.t_ns, call_id=event.call_id, actor=event.process, node=event.node)
+        self._calls[event.call_id] = entry
+        self._append(entry)
+
+    def _pending(self, event: CallPending) -> None:
+        entry = self._calls.get(event.call_id)
+        if entry is None or entry.state != "started":
+            return
+        entry.state = "pending"
+        entry.end_ns = event.t_ns
+        if self._runs_after(entry):
+            entry.blocked = True
+        else:
+            self._hold(entry)
+
+    def _spawned(self, event: ProcessStarted) -> None:
+        if event.parent is not None:  # a forked child: its fork() line is its record
+            return
+        text, t_ns = format_node(Spawn(event.process)), event.t_ns
+        entry = _Entry("directive", text=text, comment=f"pid {event.pid}", start_ns=t_ns, end_ns=t_ns)
+        entry.min_wait = SPAWN_MIN_WAIT
+        self._append(entry)
+
+    def _directive(self, event: DirectiveDone) -> None:
+        start, min_wait = event.t_ns, MIN_DELAY
+        if isinstance(event.node, Sleep):  # reported when it ends; it may have overslept a little
+            start -= int(event.node.seconds * 1e9)
+            min_wait = SLEEP_MIN_WAIT
+        self._append(
+            _Entry("directive", text=format_node(event.node), start_ns=start, end_ns=event.t_ns, min_wait=min_wait)
+        )
 
     def _note(self, text: str) -> None:
         self._queue.append(_Entry("comment", text=_comment(text), runs=False))

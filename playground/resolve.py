@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from playground import calls as P
@@ -88,93 +89,125 @@ def _fd(proc: Process, arg: Arg) -> int:
 
 def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | None]:
     """(call name, arguments for the lab process, descriptor acted on)."""
-    call = step.call
-    spec = CALLS[call.name]
-    args = list(call.args)
-    name = call.name
-    if name == "socket":
-        if len(args) == 1:
-            family, type_ = SOCKET_KINDS[args[0].name]  # type: ignore[union-attr]
-            proto = 0
-        else:
-            family = FAMILIES[args[0].name]  # type: ignore[union-attr]
-            type_ = TYPES[args[1].name]  # type: ignore[union-attr]
-            proto = 0
-            if len(args) == 3 and isinstance(args[2], NameArg):
-                proto = PROTOCOLS[args[2].name]
-        return name, [family, type_, proto], None
-    if name == "fork":
-        if step.var is None:
-            raise LabError("name the child: child = fork()")
-        if step.var in lab.processes:
-            raise LabError(f"a process named {step.var!r} already exists; name the child differently")
-        return name, [], None
-    if name == "signal":
-        return name, [SIGNALS[args[0].name], args[1].name], None  # type: ignore[union-attr]
-    if name == "exit":
-        return name, [args[0].value], None  # type: ignore[union-attr]
-    if name == "waitpid":
-        target = args[0]
-        if isinstance(target, NameArg):
-            child = proc.children.get(target.name)
-            if child is None:
-                raise LabError(f"{proc.name} has no child named {target.name!r}")
-            pid = child.pid
-        else:
-            pid = target.value  # type: ignore[union-attr]
-        flags = _flags(args[1], WAIT_FLAGS) if len(args) > 1 else 0
-        return name, [pid, flags], None
-    if spec.required and spec.required[0] == P.FD:
-        fd = _fd(proc, args[0])
-    else:  # pragma: no cover - every other call starts with a descriptor
-        fd = None
-    if name == "setsockopt":
-        option = OPTIONS[args[1].name]  # type: ignore[union-attr]
-        value_arg = args[2]
-        if isinstance(value_arg, PairArg):
-            value: object = [value_arg.value.first, value_arg.value.second]
-        elif isinstance(value_arg, (IntArg, FloatArg)):
-            value = value_arg.value
-        else:
-            raise LabError(f"bad value for {option.name}")
-        return name, [fd, option.level, option.number, option.kind, value], fd
-    if name == "getsockopt":
-        option = OPTIONS[args[1].name]  # type: ignore[union-attr]
-        return name, [fd, option.level, option.number, option.kind], fd
-    if name == "fcntl":
-        bit = args[2].value if len(args) > 2 else None  # type: ignore[union-attr]
-        return name, [fd, bit], fd
-    if name in ("bind", "connect"):
-        address = _address(lab, proc, args[1], name)
-        family = int(socket.AF_INET6 if address.is_ipv6 else socket.AF_INET)
-        return name, [fd, family, address.host, address.port], fd
-    if name == "listen":
-        backlog = args[1].value if len(args) > 1 else 128  # type: ignore[union-attr]
-        return name, [fd, backlog], fd
-    if name in ("accept", "getsockname", "getpeername", "close", "dup"):
-        return name, [fd], fd
-    if name == "read":
-        return name, [fd, args[1].value], fd  # type: ignore[union-attr]
-    if name in ("recv", "recvfrom"):
-        flags = _flags(args[2], MSG_FLAGS) if len(args) > 2 else 0
-        return name, [fd, args[1].value, flags], fd  # type: ignore[union-attr]
-    if name == "write":
-        return name, [fd, _data(args[1])], fd
-    if name == "send":
-        flags = _flags(args[2], MSG_FLAGS) if len(args) > 2 else 0
-        return name, [fd, _data(args[1]), flags], fd
-    if name == "sendto":
-        address = _address(lab, proc, args[2], name)
-        flags = _flags(args[3], MSG_FLAGS) if len(args) > 3 else 0
-        family = int(socket.AF_INET6 if address.is_ipv6 else socket.AF_INET)
-        return name, [fd, _data(args[1]), flags, family, address.host, address.port], fd
-    if name == "writev":
-        return name, [fd, [_data(a) for a in args[1:]]], fd
-    if name == "shutdown":
-        return name, [fd, SHUT_HOW[args[1].name]], fd  # type: ignore[union-attr]
-    if name == "poll":
-        return name, [fd, _flags(args[1], POLL_EVENTS), args[2].value], fd  # type: ignore[union-attr]
-    raise LabError(f"{name} is not implemented")  # pragma: no cover
+    name = step.call.name
+    args = list(step.call.args)
+    without_fd = _WITHOUT_FD.get(name)
+    if without_fd is not None:
+        return name, without_fd(lab, proc, step, args), None
+    spec = CALLS[name]
+    if not (spec.required and spec.required[0] == P.FD):  # pragma: no cover - every other call takes one
+        raise LabError(f"{name} is not implemented")
+    fd = _fd(proc, args[0])
+    with_fd = _WITH_FD.get(name)
+    if with_fd is None:  # pragma: no cover
+        raise LabError(f"{name} is not implemented")
+    return name, [fd, *with_fd(lab, proc, name, args)], fd
+
+
+# The calls that act on no descriptor: each gives the lab process's arguments.
+
+
+def _socket(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
+    if len(args) == 1:
+        family, type_ = SOCKET_KINDS[args[0].name]  # type: ignore[union-attr]
+        return [family, type_, 0]
+    family = FAMILIES[args[0].name]  # type: ignore[union-attr]
+    type_ = TYPES[args[1].name]  # type: ignore[union-attr]
+    proto = PROTOCOLS[args[2].name] if len(args) == 3 and isinstance(args[2], NameArg) else 0
+    return [family, type_, proto]
+
+
+def _fork(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
+    if step.var is None:
+        raise LabError("name the child: child = fork()")
+    if step.var in lab.processes:
+        raise LabError(f"a process named {step.var!r} already exists; name the child differently")
+    return []
+
+
+def _waitpid(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
+    target = args[0]
+    if isinstance(target, NameArg):
+        child = proc.children.get(target.name)
+        if child is None:
+            raise LabError(f"{proc.name} has no child named {target.name!r}")
+        pid = child.pid
+    else:
+        pid = target.value  # type: ignore[union-attr]
+    flags = _flags(args[1], WAIT_FLAGS) if len(args) > 1 else 0
+    return [pid, flags]
+
+
+_WITHOUT_FD: dict[str, Callable[[Lab, Process, Step, list[Arg]], list]] = {
+    "socket": _socket,
+    "fork": _fork,
+    "signal": lambda lab, proc, step, args: [SIGNALS[args[0].name], args[1].name],  # type: ignore[union-attr]
+    "exit": lambda lab, proc, step, args: [args[0].value],  # type: ignore[union-attr]
+    "waitpid": _waitpid,
+}
+
+
+# The calls on a descriptor: each gives the lab process's arguments after the descriptor.
+
+
+def _setsockopt(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
+    option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+    value_arg = args[2]
+    if isinstance(value_arg, PairArg):
+        value: object = [value_arg.value.first, value_arg.value.second]
+    elif isinstance(value_arg, (IntArg, FloatArg)):
+        value = value_arg.value
+    else:
+        raise LabError(f"bad value for {option.name}")
+    return [option.level, option.number, option.kind, value]
+
+
+def _getsockopt(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
+    option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+    return [option.level, option.number, option.kind]
+
+
+def _bind_or_connect(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
+    address = _address(lab, proc, args[1], name)
+    return [_family(address), address.host, address.port]
+
+
+def _sendto(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
+    address = _address(lab, proc, args[2], name)
+    flags = _flags(args[3], MSG_FLAGS) if len(args) > 3 else 0
+    return [_data(args[1]), flags, _family(address), address.host, address.port]
+
+
+def _family(address: Address) -> int:
+    return int(socket.AF_INET6 if address.is_ipv6 else socket.AF_INET)
+
+
+def _optional(args: list[Arg], i: int, default: object) -> object:
+    return args[i].value if len(args) > i else default  # type: ignore[union-attr]
+
+
+def _msg_flags(args: list[Arg], i: int) -> int:
+    return _flags(args[i], MSG_FLAGS) if len(args) > i else 0
+
+
+_WITH_FD: dict[str, Callable[[Lab, Process, str, list[Arg]], list]] = {
+    "setsockopt": _setsockopt,
+    "getsockopt": _getsockopt,
+    "fcntl": lambda lab, proc, name, args: [_optional(args, 2, None)],
+    "bind": _bind_or_connect,
+    "connect": _bind_or_connect,
+    "listen": lambda lab, proc, name, args: [_optional(args, 1, 128)],
+    **dict.fromkeys(("accept", "getsockname", "getpeername", "close", "dup"), lambda lab, proc, name, args: []),
+    "read": lambda lab, proc, name, args: [args[1].value],  # type: ignore[union-attr]
+    "recv": lambda lab, proc, name, args: [args[1].value, _msg_flags(args, 2)],  # type: ignore[union-attr]
+    "recvfrom": lambda lab, proc, name, args: [args[1].value, _msg_flags(args, 2)],  # type: ignore[union-attr]
+    "write": lambda lab, proc, name, args: [_data(args[1])],
+    "send": lambda lab, proc, name, args: [_data(args[1]), _msg_flags(args, 2)],
+    "sendto": _sendto,
+    "writev": lambda lab, proc, name, args: [[_data(a) for a in args[1:]]],
+    "shutdown": lambda lab, proc, name, args: [SHUT_HOW[args[1].name]],  # type: ignore[union-attr]
+    "poll": lambda lab, proc, name, args: [_flags(args[1], POLL_EVENTS), args[2].value],  # type: ignore[union-attr]
+}
 
 
 def _data(arg: Arg) -> bytes:

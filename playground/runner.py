@@ -12,6 +12,7 @@ from playground.capture import Packet
 from playground.claims import call_divergence, median_divergence, process_state
 from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
+from playground.exit_codes import EXIT_DIVERGED, EXIT_OK
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
 from playground.script.format import format_node, format_outcome
 from playground.script.model import (
@@ -64,7 +65,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.divergences else 0
+        return EXIT_DIVERGED if self.divergences else EXIT_OK
 
 
 class Runner:

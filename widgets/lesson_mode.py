@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from textual.binding import Binding
 
 from playground.constants import DEFAULT_LANGUAGE, LANGUAGES
+from playground.exit_codes import EXIT_USAGE
 
 if TYPE_CHECKING:  # loaded when a lesson opens, not before the app's first frame
     from playground.lessons.catalog import Lesson
@@ -237,7 +238,7 @@ def run_lesson(
     lesson = catalog.find(name)
     if not isinstance(lesson, Lesson):
         print(f"sockplay: no runnable lesson named {name!r} (`sockplay lessons` lists them)", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     options = {"host_network": True} if host_network else {}  # only asked for when wanted
     app = SockplayApp(allow_network=allow_network, default_lab=False, **options)
     app.lesson_request = (lesson, lang or DEFAULT_LANGUAGE)

@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ListItem, ListView, OptionList, Static
 from textual.widgets.option_list import Option
 
+from playground.exit_codes import EXIT_USAGE
 from playground.recording import lab_environment, list_sessions, read_header, wait_before
 from playground.replay import (
     beyond_loopback,
@@ -177,7 +178,7 @@ class ReplayScreen(MainScreen):
 
     def _network_answer(self, allowed: bool | None) -> None:
         if not allowed:
-            self.app.exit(2)
+            self.app.exit(EXIT_USAGE)
             return
         self.app.session.allow_network = True  # type: ignore[attr-defined]
         self.prepare(fresh=True)

@@ -9,6 +9,7 @@ import shutil
 import sys
 import unicodedata
 
+from playground.exit_codes import EXIT_DIVERGED, EXIT_OK, EXIT_USAGE
 from playground.lessons.catalog import (
     DEFAULT_LANGUAGE,
     LANGUAGES,
@@ -21,7 +22,6 @@ from playground.lessons.catalog import (
 from playground.runner import DEFAULT_STEP_TIMEOUT, StepReport
 from playground.script.model import Line, Repeat
 
-EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 TEXT_WIDTH = 78
 
 _LABELS = {

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from playground import __version__
 from playground.cli.limits import add_limit_arguments, limits_from
 from playground.constants import DEFAULT_STEP_TIMEOUT, ERRNO_NUMBERS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
+from playground.exit_codes import EXIT_OK, EXIT_USAGE
 from playground.script.errors import ScriptError
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it: the TUI starts faster
@@ -21,8 +22,6 @@ if TYPE_CHECKING:  # the engine loads only on the paths that use it: the TUI sta
     from playground.lab_limits import Limits
     from playground.runner import Runner, StepReport
     from playground.script.model import Script
-
-EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:

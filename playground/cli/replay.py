@@ -20,6 +20,7 @@ from pathlib import Path
 
 from playground.cli.limits import add_limit_arguments, limits_from
 from playground.constants import MAX_SCRIPT_DATA
+from playground.exit_codes import EXIT_OK, EXIT_USAGE
 from playground.lab_limits import Limits
 from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
 from playground.replay import (
@@ -34,8 +35,6 @@ from playground.runner import DEFAULT_STEP_TIMEOUT, Runner, RunReport, StepRepor
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, Script
-
-EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -190,22 +189,10 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap: str | None = None) -> int:
-    try:
-        from widgets import app as tui  # the TUI loads only when asked for
-    except ImportError:
-        tui = None  # type: ignore[assignment]
-    run_replay = getattr(tui, "run_replay", None)
-    if callable(run_replay):
-        return int(
-            run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow, host_network=host, pcap=pcap)
-            or 0
-        )
-    print(
-        f"sockplay: replaying {path} step by step needs the TUI's replay mode, which this sockplay does not "
-        f"have yet. To run it headless and check every outcome: sockplay replay --check {path}",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
+    from widgets.app import run_replay  # the TUI loads only when asked for
+
+    pace = 1.0 if speed is None else speed
+    return int(run_replay(path, speed=pace, allow_network=allow, host_network=host, pcap=pcap) or 0)
 
 
 class ReplayCheck:
@@ -406,16 +393,19 @@ def export_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from playground.export import export_python
 
-    program = export_python(script, Path(args.file).name, exported_at=datetime.now())
+    try:
+        program = export_python(script, Path(args.file).name, exported_at=datetime.now())
+    except ValueError as exc:  # a name the exporter will not write as code
+        print(f"sockplay: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.output or args.output == "-":
         sys.stdout.write(program)
         return EXIT_OK
-    try:
-        out = Path(args.output)
-        out.write_text(program)
-        out.chmod(0o755)
-    except OSError as exc:
-        print(f"sockplay: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+    from playground.export import write_program
+
+    why = write_program(Path(args.output), program)
+    if why is not None:
+        print(f"sockplay: cannot write {args.output}: {why}", file=sys.stderr)
         return EXIT_USAGE
     print(f"sockplay: wrote {args.output}; run it with: python3 {args.output}", file=sys.stderr)
     return EXIT_OK

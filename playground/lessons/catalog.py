@@ -294,17 +294,36 @@ def _merge(into: Paragraphs, more: Paragraphs) -> None:
 
 def load_lesson(path: Path | str) -> Lesson:
     """Parse one lesson file; raises LessonError (a bad script, or bad metadata or prose)."""
+    path = Path(path)
+    script = _read_script(path)
+    meta, title, summary, header = _read_metadata(script, path)
+    intro, intro_after = _read_comments(header, path, "in the header").results()
+    if intro_after:
+        raise LessonError(f"{path.name}: '#en^' prose in the header has no step above it")
+    number, slug = _number_and_slug(meta, path)
+    if DEFAULT_LANGUAGE not in title:
+        raise LessonError(f"{path.name}: no '#% title: ...'")
+    summary.setdefault(DEFAULT_LANGUAGE, "")
+    lesson = Lesson(number, slug, path, title, summary, script, intro=intro, meta=meta)
+    _attach_prose(lesson, script, path)
+    return lesson
+
+
+def _read_script(path: Path) -> Script:
     from playground.script.parser import parse_script  # not at import: the TUI names lessons before it loads one
 
-    path = Path(path)
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise LessonError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        script = parse_script(raw, str(path))
+        return parse_script(raw, str(path))
     except ScriptError as exc:
         raise LessonError(str(exc)) from None
+
+
+def _read_metadata(script: Script, path: Path) -> tuple[dict[str, str], dict[str, str], dict[str, str], list[str]]:
+    """The header's `#% key: value` lines (meta, title and summary by language) and its other comments."""
     meta: dict[str, str] = {}
     title: dict[str, str] = {}
     summary: dict[str, str] = {}
@@ -312,34 +331,32 @@ def load_lesson(path: Path | str) -> Lesson:
     for comment in script.header_comments:  # the parser keeps these without their '#'
         text = "#" + comment
         match = _META.match(text)
-        if match:
-            key, lang, value = match["key"], match["lang"] or DEFAULT_LANGUAGE, match["value"].strip()
-            if lang not in LANGUAGES:
-                raise LessonError(f"{path.name}: unknown language {lang!r} in '#% {key}.{lang}'")
-            if key == "title":
-                title[lang] = value
-            elif key == "summary":
-                summary[lang] = value
-            elif match["lang"] is None:
-                meta[key] = value
+        if not match:
+            header.append(text if comment else "")
             continue
-        header.append(text if comment else "")
-    intro_prose = _read_comments(header, path, "in the header")
-    intro, intro_after = intro_prose.results()
-    if intro_after:
-        raise LessonError(f"{path.name}: '#en^' prose in the header has no step above it")
+        key, lang, value = match["key"], match["lang"] or DEFAULT_LANGUAGE, match["value"].strip()
+        if lang not in LANGUAGES:
+            raise LessonError(f"{path.name}: unknown language {lang!r} in '#% {key}.{lang}'")
+        if key == "title":
+            title[lang] = value
+        elif key == "summary":
+            summary[lang] = value
+        elif match["lang"] is None:
+            meta[key] = value
+    return meta, title, summary, header
 
+
+def _number_and_slug(meta: dict[str, str], path: Path) -> tuple[int, str]:
     file_match = _FILE_NAME.match(path.name)
     number_text = meta.get("number") or (file_match["number"] if file_match else None)
     if number_text is None or not number_text.isdigit():
         raise LessonError(f"{path.name}: no lesson number ('#% number: N' or a file name like 01-name.sockplay)")
-    number = int(number_text)
     slug = meta.get("slug") or (file_match["slug"] if file_match else path.stem)
-    if DEFAULT_LANGUAGE not in title:
-        raise LessonError(f"{path.name}: no '#% title: ...'")
-    summary.setdefault(DEFAULT_LANGUAGE, "")
+    return int(number_text), slug
 
-    lesson = Lesson(number, slug, path, title, summary, script, intro=intro, meta=meta)
+
+def _attach_prose(lesson: Lesson, script: Script, path: Path) -> None:
+    """One LessonStep per line, with the prose before it and the `^` prose after it."""
     previous: LessonStep | None = None
 
     def attach(line: Line, in_block: bool) -> LessonStep:
@@ -372,7 +389,6 @@ def load_lesson(path: Path | str) -> Lesson:
             raise LessonError(f"{path.name}: '^' prose at the end has no step above it")
         _merge(previous.after, after)
     lesson.outro = before
-    return lesson
 
 
 # The catalog.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground import calls as P
@@ -109,12 +110,14 @@ def check_args(spec: CallSpec, args: list[Arg], actor: str, proc: ProcessScope, 
     if variadic is not None and n_args > n_kinds:  # writev's DATA, DATA, ...
         kinds += (variadic,) * (n_args - n_kinds)
     checked: list[Arg] = []
-    option = None
-    for i, arg in enumerate(args):
-        kind = kinds[i]
-        checked.append(_check_arg(kind, arg, actor, proc, scope, option))
+    where = _Where(actor, proc, scope)
+    for kind, arg in zip(kinds, args, strict=False):
+        check = _CHECKS.get(kind)
+        if check is None:  # pragma: no cover
+            raise LineError(arg.column, f"unexpected argument kind {kind}")
+        checked.append(check(arg, where, kind))
         if kind == P.OPTION:
-            option = arg.name  # type: ignore[union-attr]
+            where.option = arg.name  # type: ignore[union-attr]
     return checked
 
 
@@ -163,110 +166,161 @@ def _flags(arg: Arg, table: dict[str, int], what: str) -> Arg:
 _INTEGER_KINDS = frozenset((P.SIZE, P.BACKLOG, P.TIMEOUT, P.STATUS, P.BIT))
 
 
-def _check_arg(kind: str, arg: Arg, actor: str, proc: ProcessScope, scope: Scope, option: str | None) -> Arg:
-    if kind == P.FD:
-        if isinstance(arg, IntArg):
-            return arg
-        if isinstance(arg, NameArg):
-            if arg.name not in proc.fds:
-                known = ", ".join(sorted(proc.fds)) or "none yet"
-                raise LineError(arg.column, f"{actor} has no socket named {arg.name!r} (its names: {known})")
-            return arg
-        raise LineError(arg.column, "expected a socket name or a descriptor number")
-    if kind in _INTEGER_KINDS:
-        if not isinstance(arg, IntArg):
-            raise LineError(arg.column, f"expected an integer {kind}")
-        if kind == P.SIZE and not 0 <= arg.value <= MAX_READ_BYTES:
-            raise LineError(arg.column, f"size {arg.value} is out of range (0 to {MAX_READ_BYTES})")
-        if kind == P.STATUS and not 0 <= arg.value <= 255:
-            raise LineError(arg.column, "exit status must be 0 to 255")
-        if kind == P.BIT and arg.value not in (0, 1):
-            raise LineError(arg.column, "expected 0 or 1")
-        if kind == P.TIMEOUT and arg.value < -1:
-            raise LineError(arg.column, "timeout is milliseconds, or -1 to wait forever")
-        if kind == P.BACKLOG and not -1 <= arg.value <= 1 << 20:
-            raise LineError(arg.column, "backlog is out of range")
+class _Where:
+    """What an argument is checked against: the actor, its names, the script's processes, the option set."""
+
+    __slots__ = ("actor", "proc", "scope", "option")
+
+    def __init__(self, actor: str, proc: ProcessScope, scope: Scope) -> None:
+        self.actor = actor
+        self.proc = proc
+        self.scope = scope
+        self.option: str | None = None  # setsockopt's option, once its argument is checked
+
+
+def _fd(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, IntArg):
         return arg
-    if kind == P.DATA:
-        if not isinstance(arg, DataArg):
-            raise LineError(arg.column, 'expected data, as in "hello\\n" or "x" * 1000')
+    if isinstance(arg, NameArg):
+        if arg.name not in where.proc.fds:
+            known = ", ".join(sorted(where.proc.fds)) or "none yet"
+            raise LineError(arg.column, f"{where.actor} has no socket named {arg.name!r} (its names: {known})")
         return arg
-    if kind == P.ADDR:
-        if isinstance(arg, AddressArg):
-            return arg
-        if isinstance(arg, RefArg):
-            other = scope.processes.get(arg.process)
-            if other is None:
-                raise LineError(arg.column, unknown_process(arg.process, scope))
-            if arg.name not in other.fds:
-                raise LineError(arg.column, f"{arg.process} has no socket named {arg.name!r}")
-            return arg
-        if isinstance(arg, NameArg):
-            if arg.name in proc.fds:
-                return arg
-            if arg.name in ("localhost",):
-                raise LineError(arg.column, "write the address numerically, as in 127.0.0.1:9000")
-            raise LineError(
-                arg.column,
-                f"expected an address (127.0.0.1:9000, [::1]:9000, PROC.VAR); {actor} has no socket named {arg.name!r}",
-            )
-        raise LineError(arg.column, "expected an address, as in 127.0.0.1:9000, [::1]:9000 or server.l")
-    if kind == P.OPTION:
-        if isinstance(arg, NameArg) and arg.name in OPTIONS:
-            return arg
-        name = getattr(arg, "name", None)
-        if name == O_NONBLOCK_NAME:
-            raise LineError(arg.column, "O_NONBLOCK is a file flag: use fcntl(fd, O_NONBLOCK, 1)")
-        close = closest(name, OPTIONS) if name else None
-        hint = f"; did you mean {close}?" if close else f" (options: {', '.join(OPTIONS)})"
-        raise LineError(arg.column, f"unknown option {name or ''!r}{hint}")
-    if kind == P.OPTVAL:
-        spec = OPTIONS[option] if option else None
-        if spec is not None and spec.readonly:
-            raise LineError(arg.column, f"{spec.name} can be read, not set")
-        if spec is not None and spec.kind == "linger":
-            if not isinstance(arg, PairArg):
-                raise LineError(arg.column, "SO_LINGER takes {ON, SECONDS}, as in {1, 0}")
-            return arg
-        if spec is not None and spec.kind == "timeval":
-            if not isinstance(arg, (IntArg, FloatArg)) or arg.value < 0:
-                raise LineError(arg.column, f"{spec.name} takes seconds, as in 0.5")
-            return arg
-        if not isinstance(arg, IntArg):
-            raise LineError(arg.column, f"{option} takes an integer, as in 1")
-        if not -(2**31) <= arg.value < 2**31:
-            raise LineError(arg.column, "value does not fit in a C int")
+    raise LineError(arg.column, "expected a socket name or a descriptor number")
+
+
+# The range each integer kind allows, and what to say when a value is outside it.
+_INTEGER_RANGES: dict[str, tuple[Callable[[int], bool], str]] = {
+    P.SIZE: (lambda v: 0 <= v <= MAX_READ_BYTES, f"size {{value}} is out of range (0 to {MAX_READ_BYTES})"),
+    P.STATUS: (lambda v: 0 <= v <= 255, "exit status must be 0 to 255"),
+    P.BIT: (lambda v: v in (0, 1), "expected 0 or 1"),
+    P.TIMEOUT: (lambda v: v >= -1, "timeout is milliseconds, or -1 to wait forever"),
+    P.BACKLOG: (lambda v: -1 <= v <= 1 << 20, "backlog is out of range"),
+}
+
+
+def _integer(arg: Arg, where: _Where, kind: str) -> Arg:
+    if not isinstance(arg, IntArg):
+        raise LineError(arg.column, f"expected an integer {kind}")
+    allowed, message = _INTEGER_RANGES[kind]
+    if not allowed(arg.value):
+        raise LineError(arg.column, message.format(value=arg.value))
+    return arg
+
+
+def _data(arg: Arg, where: _Where, kind: str) -> Arg:
+    if not isinstance(arg, DataArg):
+        raise LineError(arg.column, 'expected data, as in "hello\\n" or "x" * 1000')
+    return arg
+
+
+def _address(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, AddressArg):
         return arg
-    if kind == P.HOW:
-        if isinstance(arg, NameArg) and arg.name in SHUT_HOW:
+    if isinstance(arg, RefArg):
+        other = where.scope.processes.get(arg.process)
+        if other is None:
+            raise LineError(arg.column, unknown_process(arg.process, where.scope))
+        if arg.name not in other.fds:
+            raise LineError(arg.column, f"{arg.process} has no socket named {arg.name!r}")
+        return arg
+    if isinstance(arg, NameArg):
+        if arg.name in where.proc.fds:
             return arg
-        if isinstance(arg, IntArg) and arg.value in (0, 1, 2):
-            return NameArg(list(SHUT_HOW)[arg.value], arg.column)
-        raise LineError(arg.column, "expected SHUT_RD, SHUT_WR or SHUT_RDWR")
-    if kind == P.MSGFLAGS:
-        return _flags(arg, MSG_FLAGS, "message flags")
-    if kind == P.EVENTS:
-        return _flags(arg, POLL_EVENTS, "poll events")
-    if kind == P.WAITFLAGS:
-        return _flags(arg, WAIT_FLAGS, "waitpid flags")
-    if kind == P.SIGNAL:
-        if isinstance(arg, NameArg) and arg.name in SIGNALS:
-            if arg.name in ("SIGKILL", "SIGSTOP"):
-                raise LineError(arg.column, f"{arg.name} cannot be caught or ignored")
-            return arg
-        raise LineError(arg.column, "expected a signal name, as in SIGPIPE or SIGCHLD")
-    if kind == P.DISPOSITION:
-        if isinstance(arg, NameArg) and arg.name in DISPOSITIONS:
-            return arg
-        raise LineError(arg.column, "expected SIG_DFL, SIG_IGN or catch")
-    if kind == P.PID:
-        if isinstance(arg, IntArg):
-            return arg
-        if isinstance(arg, NameArg) and arg.name in proc.children:
-            return arg
-        raise LineError(arg.column, f"expected a child of {actor} (a name from fork), a pid, or -1")
-    if kind == P.NONBLOCK:
-        if isinstance(arg, NameArg) and arg.name == O_NONBLOCK_NAME:
-            return arg
-        raise LineError(arg.column, "fcntl here takes O_NONBLOCK: fcntl(fd, O_NONBLOCK, 1)")
-    raise LineError(arg.column, f"unexpected argument kind {kind}")  # pragma: no cover
+        if arg.name in ("localhost",):
+            raise LineError(arg.column, "write the address numerically, as in 127.0.0.1:9000")
+        raise LineError(
+            arg.column,
+            "expected an address (127.0.0.1:9000, [::1]:9000, PROC.VAR); "
+            f"{where.actor} has no socket named {arg.name!r}",
+        )
+    raise LineError(arg.column, "expected an address, as in 127.0.0.1:9000, [::1]:9000 or server.l")
+
+
+def _option(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, NameArg) and arg.name in OPTIONS:
+        return arg
+    name = getattr(arg, "name", None)
+    if name == O_NONBLOCK_NAME:
+        raise LineError(arg.column, "O_NONBLOCK is a file flag: use fcntl(fd, O_NONBLOCK, 1)")
+    close = closest(name, OPTIONS) if name else None
+    hint = f"; did you mean {close}?" if close else f" (options: {', '.join(OPTIONS)})"
+    raise LineError(arg.column, f"unknown option {name or ''!r}{hint}")
+
+
+def _option_value(arg: Arg, where: _Where, kind: str) -> Arg:
+    spec = OPTIONS[where.option] if where.option else None
+    if spec is not None and spec.readonly:
+        raise LineError(arg.column, f"{spec.name} can be read, not set")
+    if spec is not None and spec.kind == "linger":
+        if not isinstance(arg, PairArg):
+            raise LineError(arg.column, "SO_LINGER takes {ON, SECONDS}, as in {1, 0}")
+        return arg
+    if spec is not None and spec.kind == "timeval":
+        if not isinstance(arg, (IntArg, FloatArg)) or arg.value < 0:
+            raise LineError(arg.column, f"{spec.name} takes seconds, as in 0.5")
+        return arg
+    if not isinstance(arg, IntArg):
+        raise LineError(arg.column, f"{where.option} takes an integer, as in 1")
+    if not -(2**31) <= arg.value < 2**31:
+        raise LineError(arg.column, "value does not fit in a C int")
+    return arg
+
+
+def _how(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, NameArg) and arg.name in SHUT_HOW:
+        return arg
+    if isinstance(arg, IntArg) and arg.value in (0, 1, 2):
+        return NameArg(list(SHUT_HOW)[arg.value], arg.column)
+    raise LineError(arg.column, "expected SHUT_RD, SHUT_WR or SHUT_RDWR")
+
+
+def _signal(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, NameArg) and arg.name in SIGNALS:
+        if arg.name in ("SIGKILL", "SIGSTOP"):
+            raise LineError(arg.column, f"{arg.name} cannot be caught or ignored")
+        return arg
+    raise LineError(arg.column, "expected a signal name, as in SIGPIPE or SIGCHLD")
+
+
+def _disposition(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, NameArg) and arg.name in DISPOSITIONS:
+        return arg
+    raise LineError(arg.column, "expected SIG_DFL, SIG_IGN or catch")
+
+
+def _pid(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, IntArg):
+        return arg
+    if isinstance(arg, NameArg) and arg.name in where.proc.children:
+        return arg
+    raise LineError(arg.column, f"expected a child of {where.actor} (a name from fork), a pid, or -1")
+
+
+def _nonblock(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, NameArg) and arg.name == O_NONBLOCK_NAME:
+        return arg
+    raise LineError(arg.column, "fcntl here takes O_NONBLOCK: fcntl(fd, O_NONBLOCK, 1)")
+
+
+def _flags_of(table: dict[str, int], what: str) -> Callable[[Arg, _Where, str], Arg]:
+    return lambda arg, where, kind: _flags(arg, table, what)
+
+
+# Each argument kind (calls.py) and the function that checks an argument of that kind.
+_CHECKS: dict[str, Callable[[Arg, _Where, str], Arg]] = {
+    P.FD: _fd,
+    **dict.fromkeys(_INTEGER_KINDS, _integer),
+    P.DATA: _data,
+    P.ADDR: _address,
+    P.OPTION: _option,
+    P.OPTVAL: _option_value,
+    P.HOW: _how,
+    P.MSGFLAGS: _flags_of(MSG_FLAGS, "message flags"),
+    P.EVENTS: _flags_of(POLL_EVENTS, "poll events"),
+    P.WAITFLAGS: _flags_of(WAIT_FLAGS, "waitpid flags"),
+    P.SIGNAL: _signal,
+    P.DISPOSITION: _disposition,
+    P.PID: _pid,
+    P.NONBLOCK: _nonblock,
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from playground.constants import MAX_DATA_BYTES
@@ -51,22 +52,32 @@ def strip_comment(text: str) -> tuple[str, str | None]:
     if '"' not in text:
         body, _, comment = text.partition("#")
         return body, comment.strip()
-    in_string = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if in_string:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "#":
+    for i, ch in outside_strings(text):
+        if ch == "#":
             return text[:i], text[i + 1 :].strip()
-        i += 1
     return text, None
+
+
+def outside_strings(text: str) -> Iterator[tuple[int, str]]:
+    """(index, character) for each character of `text` outside the script's string literals.
+
+    The quotes themselves are yielded (an odd count means the text ends inside a string);
+    what lies between them, escapes included, is not. The one string-aware scanner: the
+    parser's comments and the command line's completion both use it.
+    """
+    in_string = False
+    i, end = 0, len(text)
+    while i < end:
+        ch = text[i]
+        if not in_string:
+            in_string = ch == '"'
+            yield i, ch
+        elif ch == "\\":
+            i += 1  # the escaped character is part of the string
+        elif ch == '"':
+            in_string = False
+            yield i, ch
+        i += 1
 
 
 def _string(text: str, start: int) -> tuple[bytes, int]:

@@ -72,18 +72,9 @@ def usual_step(body: str, scope: Scope) -> Step | None:
     spec = CALLS.get(name)
     if proc is None or spec is None:
         return None
-    raw_args: list[Arg] = []
-    if args_text.strip(_BLANKS):
-        column = m.start("args") + 1
-        for piece in args_text.split(","):
-            text = piece.lstrip(_BLANKS)
-            at = column + len(piece) - len(text)
-            column += len(piece) + 1
-            text = text.rstrip(_BLANKS)
-            arg = _arg(text, at, body)
-            if arg is None:
-                return None
-            raw_args.append(arg)
+    raw_args = _args(args_text, m.start("args") + 1, body)
+    if raw_args is None:
+        return None
     try:
         args = check_args(spec, raw_args, actor, proc, scope, m.end("args") + 1)
     except LineError:
@@ -110,6 +101,22 @@ def usual_step(body: str, scope: Scope) -> Step | None:
         proc.blocked += 1
     call = Call(spec.name, tuple(args), m.start("call") + 1)
     return Step(actor, call, var, expect, blocks is not None, None, m.start("equals") + 1 if equals else 0)
+
+
+def _args(args_text: str, column: int, body: str) -> list[Arg] | None:
+    """The arguments between the parentheses (starting at `column`), or None if the parser would refuse one."""
+    raw_args: list[Arg] = []
+    if not args_text.strip(_BLANKS):
+        return raw_args
+    for piece in args_text.split(","):
+        text = piece.lstrip(_BLANKS)
+        at = column + len(piece) - len(text)
+        column += len(piece) + 1
+        arg = _arg(text.rstrip(_BLANKS), at, body)
+        if arg is None:
+            return None
+        raw_args.append(arg)
+    return raw_args
 
 
 def _arg(text: str, column: int, body: str) -> Arg | None:

@@ -22,6 +22,7 @@ from playground.constants import (
     SOCKET_KINDS,
     WAIT_FLAGS,
 )
+from playground.script.lexer import outside_strings
 
 __all__ = [
     "DataError",
@@ -128,25 +129,15 @@ _VAR = re.compile(r"\s*[A-Za-z_][A-Za-z0-9_]*\s*=\s*")
 def _open_call(head: str) -> tuple[str, int] | None:
     """(call name, argument index) if `head` ends inside a call's parentheses."""
     depth_stack: list[int] = []
-    in_string = False
-    i = 0
-    while i < len(head):
-        ch = head[i]
-        if in_string:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
+    quotes = 0
+    for i, ch in outside_strings(head):
+        if ch == '"':
+            quotes += 1
         elif ch == "(":
             depth_stack.append(i)
-        elif ch == ")":
-            if depth_stack:
-                depth_stack.pop()
-        i += 1
-    if not depth_stack or in_string:
+        elif ch == ")" and depth_stack:
+            depth_stack.pop()
+    if not depth_stack or quotes % 2:
         return None
     open_at = depth_stack[-1]
     name_match = re.search(r"([a-z]+)\s*\Z", head[:open_at])
@@ -154,25 +145,13 @@ def _open_call(head: str) -> tuple[str, int] | None:
         return None
     index = 0
     braces = 0
-    in_string = False
-    j = open_at + 1
-    while j < len(head):
-        ch = head[j]
-        if in_string:
-            if ch == "\\":
-                j += 2
-                continue
-            if ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == "{":
+    for _, ch in outside_strings(head[open_at + 1 :]):
+        if ch == "{":
             braces += 1
         elif ch == "}":
             braces -= 1
         elif ch == "," and braces == 0:
             index += 1
-        j += 1
     return name_match.group(1), index
 
 

@@ -99,13 +99,6 @@ class WireBook(EventBook):
             return False
         return super()._matches(entry)
 
-    def set_show(self, mode: str) -> list[str]:
-        """Show calls only, packets only, or both; returns every line to show."""
-        if mode not in SHOW_MODES:
-            raise ValueError(mode)
-        self.show = mode
-        return self.relist()
-
     def next_show(self) -> str:
         return SHOW_MODES[(SHOW_MODES.index(self.show) + 1) % len(SHOW_MODES)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import stat
 import subprocess
 import sys
 import time
@@ -249,3 +250,50 @@ def test_timing_claims_and_process_states_are_exported(tmp_path: Path) -> None:
     assert "# after 30ms: holds" in out
     assert any(line.startswith("# after 30ms: does not hold, took ") for line in out)
     assert lines[-3:] == ["state kid zombie", lines[-2], "state kid exited"]
+
+
+def test_export_writes_only_a_regular_file_and_never_changes_another_files_mode(tmp_path: Path) -> None:
+    script = tmp_path / "experiment.sockplay"
+    script.write_text(FIRST)
+
+    def export_to(target: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "playground.cli", "export", str(script), "--python", "-o", str(target)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    # A symlink to a file: neither followed nor replaced, the file's mode and text unchanged.
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine\n")
+    victim.chmod(0o600)
+    link = tmp_path / "link.py"
+    link.symlink_to(victim)
+    refused = export_to(link)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "symlink" in refused.stderr
+    assert victim.read_text() == "mine\n" and stat.S_IMODE(victim.stat().st_mode) == 0o600 and link.is_symlink()
+    # A device node (as root, `-o /dev/null` used to make /dev/null 0755) and a FIFO: left alone, no hang.
+    device = tmp_path / "null"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    device.chmod(0o666)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o644)
+    for target in (device, fifo, tmp_path):
+        refused = export_to(target)
+        assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "regular file" in refused.stderr
+    assert stat.S_IMODE(device.stat().st_mode) == 0o666 and stat.S_ISCHR(device.stat().st_mode)
+    assert stat.S_IMODE(fifo.stat().st_mode) == 0o644
+    # A missing directory: one clear line.
+    missing = export_to(tmp_path / "no" / "such.py")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "No such file" in missing.stderr
+    # A regular file is replaced by the new program, executable; nothing else is left beside it.
+    old = tmp_path / "old.py"
+    old.write_text("old\n")
+    written = export_to(old)
+    assert written.returncode == 0, written.stderr
+    assert old.read_text().startswith("#!/usr/bin/env python3\n") and os.access(old, os.X_OK)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["experiment.sockplay", "victim.txt", "link.py", "null", "fifo", "old.py"]
+    )
