@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ListItem, ListView, OptionList, Static
 from textual.widgets.option_list import Option
 
-from playground.recording import lab_environment, list_sessions, read_header, wait_before
+from playground.recording import list_sessions, read_header, wait_before
 from playground.replay import (
     beyond_loopback,
     environment_notes,
@@ -164,11 +164,7 @@ class ReplayScreen(MainScreen):
         self.title = self.title_text("")
         for note in self.kernel_notes:
             self.notify(note, title="a different kernel", severity="warning", timeout=10)
-            self.app.session.book.note(
-                note,
-                self.app.session.lab.now_ns() if self.app.session.lab else 0,  # type: ignore
-                "notice",
-            )
+            self.app.session.book.note(note, self.app.session.now_ns(), "notice")  # type: ignore[attr-defined]
         reaching = beyond_loopback(self.script)
         if reaching and not self.app.session.allow_network:  # type: ignore[attr-defined]
             self.app.push_screen(NetworkConfirmScreen(str(self.source.path), reaching), self._network_answer)
@@ -278,12 +274,12 @@ class ReplayScreen(MainScreen):
             session.pending.clear()
             await session.start()
             session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(), "notice")
-        recording.start(session.lab, {"replay-of": str(self.source.path)})
+        session.start_recording(recording, {"replay-of": str(self.source.path)})
         recording.keep = False  # kept only if the user takes over
-        kind, sysctls = lab_environment(session.lab)
+        kind, sysctls = session.environment()
         for note in environment_notes(self.header, kind, sysctls):
-            session.book.note(note, session.lab.now_ns(), "notice")
-        self.runner = Runner(session.lab, self.step_timeout)
+            session.book.note(note, session.now_ns(), "notice")
+        self.runner = session.new_runner(self.step_timeout)
         await app.refresh_lab()  # type: ignore[attr-defined]
         self.post_message(self.Ready())
 

@@ -117,8 +117,7 @@ class WireActions:
         app = self.app  # type: ignore[attr-defined]
         await app.lab_ready.wait()
         session = app.session
-        lab = session.lab
-        if lab is None:
+        if not session.started:
             return
         from widgets.lab_tree import LabTree
 
@@ -126,8 +125,8 @@ class WireActions:
         if not getattr(app, "deterministic", False):  # differs from machine to machine
             self.query_one(LabTree).border_subtitle = session.wire.network_text  # type: ignore[attr-defined]
             session.book.note(f"lab network: {session.wire.network_text}", now)
-        if lab.capture is None:
-            reason = lab.capture_reason or "packet capture is not available"
+        reason = session.no_capture_reason
+        if reason is not None:
             session.book.note(f"no packet capture: {reason}", now, "fault")
             self.notify(reason, title="no packet capture", severity="warning", timeout=10)  # type: ignore
 
@@ -135,16 +134,13 @@ class WireActions:
         return Path(getattr(self.app, "export_dir", None) or Path.cwd())  # type: ignore[attr-defined]
 
     def _no_capture(self) -> bool:
-        lab = self.app.session.lab  # type: ignore[attr-defined]
-        if lab is None:
+        session = self.app.session  # type: ignore[attr-defined]
+        if not session.started:
             self.notify("the lab is still starting", severity="warning")  # type: ignore[attr-defined]
             return True
-        if lab.capture is None:
-            self.notify(
-                lab.capture_reason or "packet capture is not available",  # type: ignore[attr-defined]
-                title="no packet capture",
-                severity="warning",
-            )
+        reason = session.no_capture_reason
+        if reason is not None:
+            self.notify(reason, title="no packet capture", severity="warning")  # type: ignore[attr-defined]
             return True
         return False
 
@@ -179,7 +175,7 @@ class WireActions:
     def action_export_pcap(self) -> None:
         if self._no_capture():
             return
-        packets = list(self.app.session.lab.packets)  # type: ignore[attr-defined]
+        packets = self.app.session.packets()  # type: ignore[attr-defined]
         from widgets.ladder_view import export_path  # the ladder's module loads when first needed
 
         self.write_pcap(packets, export_path(self._export_dir(), "wire", ".pcap"))
