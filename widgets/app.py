@@ -144,7 +144,7 @@ class SockplayApp(LessonMode, App[int]):
         self.default_lab = default_lab and replay is None
         # Every session is recorded (`record_path` None: the sessions directory); `replay` opens replay mode.
         self.recording = SessionRecording(record, record_path)
-        self.recording.on_change = self._show_recording
+        self.recording.on_change = self.show_recording
         self.replay = replay
         self.keymap_overrides = load_keymap() if keymap is None else dict(keymap)
         self.poll_interval = poll_interval
@@ -349,7 +349,7 @@ class SockplayApp(LessonMode, App[int]):
 
     # Recording and replay.
 
-    def _show_recording(self) -> None:
+    def show_recording(self) -> None:
         """The title says where the session is recorded, or why it is not."""
         screen = self.screen_stack[0] if self.screen_stack else None
         if not isinstance(screen, MainScreen):

@@ -153,8 +153,7 @@ class ReplayScreen(MainScreen):
 
     # Layout.
 
-    async def on_mount(self) -> None:
-        super().on_mount()
+    async def on_mount(self) -> None:  # LabScreen's on_mount runs too (Textual calls each class's handler)
         panel = Vertical(
             Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"), id="replay-panel"
         )
@@ -247,7 +246,7 @@ class ReplayScreen(MainScreen):
         where = recording.status() or "not recording"
         self.notify(f"The lab is yours: go on by hand. {where}", title="taken over", timeout=8)
         self._update_info()
-        self.app._show_recording()  # type: ignore[attr-defined]
+        self.app.show_recording()  # type: ignore[attr-defined]
         self.refresh_bindings()
         self.query_one("#lab-tree").focus()
 
