@@ -25,6 +25,8 @@ class ProcessActions:
         return super().check_action(action, parameters)  # type: ignore[misc]
 
     def unavailable_reason(self, action: str) -> str | None:
+        if action in ("spawn", "pair"):
+            return "the lab is still starting"
         if action not in PROCESS_ACTIONS:
             return super().unavailable_reason(action)  # type: ignore[misc]
         key = self.key_names().get(action, action)  # type: ignore[attr-defined]

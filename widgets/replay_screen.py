@@ -223,6 +223,12 @@ class ReplayScreen(MainScreen):
             return None
         return super().check_action(action, parameters)
 
+    def unavailable_reason(self, action: str) -> str | None:
+        if action in MANUAL_ACTIONS and not self.taken_over:
+            key = self.key_names().get("replay_take_over", "f9")
+            return f"the recording has the lab: take over ({key}) to act by hand"
+        return super().unavailable_reason(action)
+
     def action_replay_step(self) -> None:
         self.run_until(self.target + 1)
 

@@ -35,7 +35,7 @@ class SocketActions:
         return super().check_action(action, parameters)  # type: ignore[misc]
 
     def unavailable_reason(self, action: str) -> str | None:
-        if action not in SOCKET_ACTIONS:
+        if action not in SOCKET_ACTIONS or self.selected_socket is not None:  # type: ignore[attr-defined]
             return super().unavailable_reason(action)  # type: ignore[misc]
         key = self.key_names().get(action, action)  # type: ignore[attr-defined]
         proc = self.selected_process  # type: ignore[attr-defined]
