@@ -17,6 +17,7 @@ from textual.widgets import Header, Input
 
 from playground.errors import LabError
 from playground.script.errors import LineError
+from playground.session.lab_session import LabSession
 from playground.session.lines import CompletionContext
 from playground.session.view import LabView, ProcessView, SelectionKey, SocketView
 from widgets.command_line import CommandLine
@@ -50,9 +51,9 @@ class LabScreen(Screen):
         self._key_actions: dict[str, str] | None = None
 
     @property
-    def session(self):
+    def session(self) -> LabSession:
         """The app's LabSession: what the panes ask about the lab."""
-        return self.app.session  # type: ignore[attr-defined]
+        return self.app.session  # type: ignore[attr-defined]  # App is not generic in its attributes
 
     # Layout.
 

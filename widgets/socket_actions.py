@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from playground.session.lines import DataError, data_expression, writev_expressions
 from playground.session.view import SocketView
 from widgets.inspector import Inspector
 from widgets.messages import OptionEdited
+
+if TYPE_CHECKING:  # what the mixin finds on the screen it is mixed into
+    from widgets.lab_screen import LabScreen as _Screen
+else:
+    _Screen = object
 
 __all__ = ["SOCKET_ACTIONS", "SocketActions"]
 
@@ -26,19 +33,19 @@ SOCKET_ACTIONS = {
 }
 
 
-class SocketActions:
+class SocketActions(_Screen):
     """Main-screen actions on the selected socket (mixed in before LabScreen)."""
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in SOCKET_ACTIONS:
-            return self.selected_socket is not None  # type: ignore[attr-defined]
-        return super().check_action(action, parameters)  # type: ignore[misc]
+            return self.selected_socket is not None
+        return super().check_action(action, parameters)
 
     def unavailable_reason(self, action: str) -> str | None:
-        if action not in SOCKET_ACTIONS or self.selected_socket is not None:  # type: ignore[attr-defined]
-            return super().unavailable_reason(action)  # type: ignore[misc]
-        key = self.key_names().get(action, action)  # type: ignore[attr-defined]
-        proc = self.selected_process  # type: ignore[attr-defined]
+        if action not in SOCKET_ACTIONS or self.selected_socket is not None:
+            return super().unavailable_reason(action)
+        key = self.key_names().get(action, action)
+        proc = self.selected_process
         if proc is None:
             return f"{key} ({action}) acts on a socket: select one in the Lab pane first"
         if not proc.sockets:
@@ -46,28 +53,28 @@ class SocketActions:
         return f"{key} ({action}) acts on a socket, not on a process: select one of {proc.name}'s sockets (↓)"
 
     def _socket_line(self, template: str) -> None:
-        sock = self.selected_socket  # type: ignore[attr-defined]
+        sock = self.selected_socket
         if sock is None:
-            self.refuse("select a socket in the Lab pane first")  # type: ignore[attr-defined]
+            self.refuse("select a socket in the Lab pane first")
             return
-        self.run_lines([f"{sock.process}: " + template.format(s=sock.ref)])  # type: ignore[attr-defined]
+        self.run_lines([f"{sock.process}: " + template.format(s=sock.ref)])
 
     @property
     def _socket_panel(self):
-        return self.query_one(Inspector).socket_panel  # type: ignore[attr-defined]
+        return self.query_one(Inspector).socket_panel
 
     def _data(self) -> str | None:
         try:
             return data_expression(self._socket_panel.data_text)
         except DataError as exc:
-            self.refuse(str(exc))  # type: ignore[attr-defined]
+            self.refuse(str(exc))
             return None
 
     def _flags(self) -> str:
         return "|".join(self._socket_panel.flags)
 
     def action_bind(self) -> None:
-        sock = self.selected_socket  # type: ignore[attr-defined]
+        sock = self.selected_socket
         if sock is not None:
             self._socket_line("bind({s}, [::1]:0)" if sock.is_ipv6 else "bind({s}, 127.0.0.1:0)")
 
@@ -75,10 +82,10 @@ class SocketActions:
         self._socket_line("listen({s}, 8)")
 
     def action_accept(self) -> None:
-        sock = self.selected_socket  # type: ignore[attr-defined]
+        sock = self.selected_socket
         if sock is None:
             return
-        var = self.session.fresh_var(sock.process, "a")  # type: ignore[attr-defined]
+        var = self.session.fresh_var(sock.process, "a")
         self._socket_line(f"{var} = accept({{s}})")
 
     def action_read(self) -> None:
@@ -105,7 +112,7 @@ class SocketActions:
         try:
             parts = writev_expressions(self._socket_panel.data_text)
         except DataError as exc:
-            self.refuse(str(exc))  # type: ignore[attr-defined]
+            self.refuse(str(exc))
             return
         self._socket_line(f"writev({{s}}, {', '.join(parts)})")
 
@@ -123,10 +130,10 @@ class SocketActions:
 
     def connect_targets(self, sock: SocketView) -> list[str]:
         """PROC.VAR of every other socket that listens (or, for UDP, is bound) with a known address."""
-        return self.session.connect_targets(sock, self.lab_view)  # type: ignore[attr-defined]
+        return self.session.connect_targets(sock, self.lab_view)
 
     def action_connect(self) -> None:
-        sock = self.selected_socket  # type: ignore[attr-defined]
+        sock = self.selected_socket
         if sock is None:
             return
         targets = self.connect_targets(sock)
@@ -145,7 +152,7 @@ class SocketActions:
             if targets
             else ("nothing listens yet: type an address, or make a listening socket first (n, b, l)")
         )
-        self.app.push_screen(  # type: ignore[attr-defined]
+        self.app.push_screen(
             PromptScreen(
                 f"connect {sock.process}.{sock.ref} to", targets[0] if targets else "127.0.0.1:", hint, targets
             ),
@@ -153,7 +160,7 @@ class SocketActions:
         )
 
     def on_option_edited(self, event: OptionEdited) -> None:  # a mixin: no @on (it needs the metaclass)
-        sock = self.selected_socket  # type: ignore[attr-defined]
+        sock = self.selected_socket
         if sock is None:
             return
         prefix = f"{sock.process}: "
@@ -164,4 +171,4 @@ class SocketActions:
                 f"setsockopt({sock.ref}, {event.option}, {event.value})",
                 f"getsockopt({sock.ref}, {event.option})",
             ]
-        self.run_lines([prefix + line for line in lines])  # type: ignore[attr-defined]
+        self.run_lines([prefix + line for line in lines])

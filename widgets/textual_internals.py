@@ -97,7 +97,7 @@ class FastLog(Log):
             cache[y] = strip
         return strip
 
-    def _update_size(self, updates: int, lines: list[str]) -> None:
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # Log's is a @work
         """Widen the log for a batch's widest line, here and now.
 
         Log measures each batch in a thread worker: a worker per batch (its state messages
