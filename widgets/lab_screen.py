@@ -7,6 +7,8 @@ process_actions) that MainScreen composes with it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,6 +28,9 @@ from widgets.inspector import Inspector
 from widgets.key_footer import KeyFooter
 from widgets.lab_tree import LabTree
 from widgets.palette import Palette
+
+if TYPE_CHECKING:
+    from widgets.app import SockplayApp
 
 __all__ = ["LabScreen", "binding"]
 
@@ -51,9 +56,14 @@ class LabScreen(Screen):
         self._key_actions: dict[str, str] | None = None
 
     @property
+    def sockplay(self) -> SockplayApp:
+        """The app, as the SockplayApp it is (Screen.app is typed as any App)."""
+        return self.app  # type: ignore[return-value]
+
+    @property
     def session(self) -> LabSession:
         """The app's LabSession: what the panes ask about the lab."""
-        return self.app.session  # type: ignore[attr-defined]  # App is not generic in its attributes
+        return self.sockplay.session
 
     # Layout.
 

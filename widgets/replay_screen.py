@@ -163,9 +163,9 @@ class ReplayScreen(MainScreen):
         self.title = self.title_text("")
         for note in self.kernel_notes:
             self.notify(note, title="a different kernel", severity="warning", timeout=10)
-            self.app.session.book.note(note, self.app.session.now_ns(), "notice")  # type: ignore[attr-defined]
+            self.session.book.note(note, self.session.now_ns(), "notice")
         reaching = beyond_loopback(self.script)
-        if reaching and not self.app.session.allow_network:  # type: ignore[attr-defined]
+        if reaching and not self.session.allow_network:
             self.app.push_screen(NetworkConfirmScreen(str(self.source.path), reaching), self._network_answer)
         else:
             self.prepare(fresh=self.source.fresh_lab)
@@ -174,7 +174,7 @@ class ReplayScreen(MainScreen):
         if not allowed:
             self.app.exit(2)
             return
-        self.app.session.allow_network = True  # type: ignore[attr-defined]
+        self.session.allow_network = True
         self.prepare(fresh=True)
 
     def _info(self) -> Text:
@@ -192,7 +192,7 @@ class ReplayScreen(MainScreen):
             text.append(f"\nline {self.script.truncated} is cut off: left out")
         for note in self.kernel_notes:
             text.append(f"\n⚠ {note}", style="yellow")
-        status = self.app.recording.status() if self.taken_over else ""  # type: ignore[attr-defined]
+        status = self.sockplay.recording.status() if self.taken_over else ""
         if status:
             text.append(f"\n{status}")
         return text
@@ -246,13 +246,13 @@ class ReplayScreen(MainScreen):
         self.workers.cancel_group(self, "replay")
         self.busy = False
         self.taken_over = True
-        recording = self.app.recording  # type: ignore[attr-defined]
+        recording = self.sockplay.recording
         recording.keep = True
         recording.note(f"taken over by hand after line {self._last_line()} of a replay of {self.source.path}")
         where = recording.status() or "not recording"
         self.notify(f"The lab is yours: go on by hand. {where}", title="taken over", timeout=8)
         self._update_info()
-        self.app.show_recording()  # type: ignore[attr-defined]
+        self.sockplay.show_recording()
         self.refresh_bindings()
         self.query_one("#lab-tree").focus()
 
@@ -357,7 +357,7 @@ class ReplayScreen(MainScreen):
             if steps.index is None or steps.index <= event.index:
                 steps.index = self.next_index
         self._update_info()
-        self.app.want_refresh()  # type: ignore[attr-defined]
+        self.sockplay.want_refresh()
 
 
 class NetworkConfirmScreen(ModalScreen[bool]):
