@@ -63,7 +63,7 @@ HINT = [
 
 def _sockplay_commands():
     """The palette's provider, imported when the palette first opens (textual.command is not small)."""
-    from widgets.commands import SockplayCommands
+    from widgets.palette_commands import SockplayCommands
 
     return SockplayCommands
 
@@ -144,7 +144,7 @@ class SockplayApp(LessonMode, App[int]):
         self.default_lab = default_lab and replay is None
         # Every session is recorded (`record_path` None: the sessions directory); `replay` opens replay mode.
         self.recording = SessionRecording(record, record_path)
-        self.recording.on_change = self._show_recording
+        self.recording.on_change = self.show_recording
         self.replay = replay
         self.keymap_overrides = load_keymap() if keymap is None else dict(keymap)
         self.poll_interval = poll_interval
@@ -192,7 +192,7 @@ class SockplayApp(LessonMode, App[int]):
     async def _boot(self) -> None:
         await self.session.start()
         if self.replay is None:  # replay mode records from its own fresh lab
-            self.recording.start(self.session.lab)
+            self.session.start_recording(self.recording)
         self.session.on_event = self._lab_event
         self._install_guards()
         self.run_worker(self._refresh_loop(), group="inspect", exit_on_error=False)
@@ -208,10 +208,9 @@ class SockplayApp(LessonMode, App[int]):
 
     def _install_guards(self) -> None:
         """Quitting or the terminal closing must end every lab process."""
-        lab = self.session.lab
-        if lab is None:
+        if not self.session.started:
             return
-        atexit.register(lab.kill_all_now)
+        atexit.register(self.session.kill_all_now)
         self._atexit_registered = True
         if not self.is_headless:
             loop = asyncio.get_running_loop()
@@ -232,8 +231,8 @@ class SockplayApp(LessonMode, App[int]):
         self.collector_pacing.release()
         self.recording.close()
         await self.session.shutdown()
-        if self._atexit_registered and self.session.lab is not None:
-            atexit.unregister(self.session.lab.kill_all_now)
+        if self._atexit_registered:
+            atexit.unregister(self.session.kill_all_now)
             self._atexit_registered = False
 
     async def action_quit(self) -> None:
@@ -268,7 +267,7 @@ class SockplayApp(LessonMode, App[int]):
 
     def _tick(self) -> None:
         """One frame's worth of news: the latest snapshot and the log lines written since the last tick."""
-        if not self._running:
+        if not self.is_running:
             return
         now = time.monotonic()
         streaming = self._events_seen - self._events_at_tick > STREAM_EVENTS
@@ -279,7 +278,7 @@ class SockplayApp(LessonMode, App[int]):
             self._view_stale = False
             self.lab_view = self.session.view()
         screen = self.screen_stack[0] if self.screen_stack else None
-        if isinstance(screen, MainScreen) and screen.is_mounted and self._running:
+        if isinstance(screen, MainScreen) and screen.is_mounted and self.is_running:
             try:
                 screen.flush_log()
             except NoMatches:  # the screen is being taken down
@@ -291,7 +290,7 @@ class SockplayApp(LessonMode, App[int]):
     def watch_lab_view(self, view: LabView) -> None:
         if self.screen_stack:
             screen = self.screen_stack[0]
-            if isinstance(screen, MainScreen) and screen.is_mounted and self._running:
+            if isinstance(screen, MainScreen) and screen.is_mounted and self.is_running:
                 try:
                     screen.show_view(view)
                 except NoMatches:  # the screen is being taken down
@@ -350,7 +349,7 @@ class SockplayApp(LessonMode, App[int]):
 
     # Recording and replay.
 
-    def _show_recording(self) -> None:
+    def show_recording(self) -> None:
         """The title says where the session is recorded, or why it is not."""
         screen = self.screen_stack[0] if self.screen_stack else None
         if not isinstance(screen, MainScreen):
@@ -358,7 +357,7 @@ class SockplayApp(LessonMode, App[int]):
         status = "" if self.deterministic else self.recording.status()  # the path differs from run to run
         title_text = getattr(screen, "title_text", None)
         screen.title = title_text(status) if title_text else (f"sockplay · {status}" if status else "sockplay")
-        if self.recording.error or (self.recording.recorder and self.recording.recorder.error):
+        if self.recording.failed:
             self.notify(status, title="recording", severity="error", timeout=8)
 
     def action_open_recording(self) -> None:

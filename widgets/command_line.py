@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -63,6 +63,13 @@ class ScriptInput(Field):
         self.history_index: int | None = None
         self._draft = ""
         self._cycle: tuple[int, list[str], int, str] | None = None  # (start, candidates, index, before)
+
+    def on_key(self, event: events.Key) -> None:
+        # Pressing ':' before every line (vim's habit, and the footer's ": command") must not type
+        # it into the empty field: the line would start with ':' and fail to parse.
+        if event.key == "colon" and not self.value:
+            event.prevent_default()  # Input's own key handler (which inserts it) does not run
+            event.stop()
 
     def remember(self, line: str) -> None:
         if line and (not self.history or self.history[-1] != line):
@@ -160,7 +167,11 @@ class CommandLine(Vertical):
         self.query_one("#command-prompt", Label).update(f"{actor} ›" if actor else "›")
 
     def show_error(self, column: int | None, message: str) -> None:
-        """Show a mistake under the typed text, which stays as typed."""
+        """Show a mistake under the typed text, which stays as typed.
+
+        The cursor stays at the end of the text: a caret under the text marks the column, and
+        what is typed next goes after the text, never into the middle of it.
+        """
         self.error = (column, message)
         self.add_class("-error")
         hint = self.query_one("#command-hint", Static)
@@ -171,13 +182,17 @@ class CommandLine(Vertical):
             text = Text(" " * max(0, offset) + "^ ", "bold")
             text.append(f"column {column}: {message}")
             hint.update(text)
-            field.cursor_position = max(0, column - 1)
         else:
             hint.update(Text(" " * prompt_width + message, "bold"))
+        self.input.cursor_position = len(self.input.value)
 
     def show_hint(self, message: str) -> None:
         if self.error is None:
             self.query_one("#command-hint", Static).update(Text(message), layout=False)
+
+    def show_status(self, message: str) -> None:
+        """Say why something did not happen, in the hint line, even over an error's caret."""
+        self.query_one("#command-hint", Static).update(Text(message, "bold"), layout=False)
 
     def clear_error(self) -> None:
         if self.error is not None:
@@ -196,8 +211,15 @@ class CommandLine(Vertical):
     @on(Input.Submitted, "#command-input")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value.strip():
-            self.post_message(self.Submitted(event.value))
+        text = event.value
+        if text.lstrip().startswith(":"):
+            # ':' before a line (vim's habit, or the footer's ": command") is not part of it: the field
+            # shows the line without it, so an error's column points into what the field shows.
+            text = text.lstrip().lstrip(":").lstrip()
+            self.input.value = text
+            self.input.cursor_position = len(text)
+        if text.strip():
+            self.post_message(self.Submitted(text))
 
     @on(Input.Changed, "#command-input")
     def _changed(self, event: Input.Changed) -> None:

@@ -12,15 +12,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.geometry import Region, Size
-from textual.reactive import Reactive
+from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets import Input, Label, Log
+from textual.widgets import Input, Label
 
 from playground.session.eventbook import KIND_OF_MARK, MARK_COLUMN, MARKS, TIME_WIDTH, EventBook
 from playground.session.wire import PACKET_MARK
 from widgets.fields import Field
 from widgets.palette import Palette
+from widgets.textual_internals import FastLog, clean_line
 
 __all__ = ["EventLog", "EventsPane", "EventHighlighter", "FLUSH_INTERVAL", "line_cells"]
 
@@ -39,7 +39,7 @@ def line_cells(line: str) -> int:
     """How many cells a log line takes (as Log measures it)."""
     if _ONE_CELL.issuperset(line):
         return len(line)
-    return cell_len(Log._process_line(line))
+    return cell_len(clean_line(line))
 
 
 class EventHighlighter(Highlighter):
@@ -85,38 +85,11 @@ class EventHighlighter(Highlighter):
                 start = lowered.find(needle, start + len(needle))
 
 
-class EventLog(Log):
-    """A Log whose lines can be rewritten in place (a pending call completed).
+class EventLog(FastLog):
+    """The event log: Textual's Log, made fast (FastLog), measuring lines as the event book writes them."""
 
-    Its virtual size grows with every batch; Textual would lay out the whole screen for
-    that, so here only the log's own scrollbars follow it.
-    """
-
-    virtual_size = Reactive(Size(0, 0), layout=False)
-
-    following = True  # the view stays on the newest line until the user scrolls away from it
+    measure = staticmethod(line_cells)  # type: ignore[assignment]
     _pass_style: Style | None = None
-
-    def watch_virtual_size(self, size: Size) -> None:
-        if self.is_mounted:
-            self._scroll_update(size)
-            self._follow()
-            self.refresh()
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        self.following = new_value >= self.max_scroll_y - 0.5
-
-    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
-        following = self.following
-        changed = super()._size_updated(size, virtual_size, container_size, layout)
-        self.following = following
-        self._follow()
-        return changed
-
-    def _follow(self) -> None:
-        if self.following and self.auto_scroll and self.scroll_y < self.max_scroll_y:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     @property
     def rich_style(self) -> Style:
@@ -132,48 +105,6 @@ class EventLog(Log):
             return super().render_lines(crop)
         finally:
             self._pass_style = None
-
-    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
-        """A line as Log renders it, kept in Log's cache always (Log keeps lines only while text is selected).
-
-        Unlike Log, the highlighter colours the line in place (rich's Highlighter copies it first)
-        and the line is measured cheaply (line_cells). refresh_lines (called by replace_line),
-        clear and style updates drop cached lines, as in Log.
-        """
-        if self.text_selection is not None:
-            return super()._render_line_strip(y, rich_style)
-        cache = self._render_line_cache
-        strip = cache.get(y)
-        if strip is None:
-            line = self._process_line(self._lines[y])
-            text = Text(line, no_wrap=True)
-            text.stylize(rich_style)
-            if self.highlight:
-                self.highlighter.highlight(text)
-            strip = Strip(text.render(self.app.console), line_cells(line))
-            cache[y] = strip
-        return strip
-
-    def _update_size(self, updates: int, lines: list[str]) -> None:
-        """Widen the log for a batch's widest line, here and now.
-
-        Log measures each batch in a thread worker: a worker per batch (its state messages
-        included), and a thread holding the GIL against the event loop while it measures.
-        """
-        widest = max(map(line_cells, lines), default=0)
-        if widest > self._width:
-            self._width = widest
-            self.virtual_size = Size(widest, self.line_count)
-
-    def replace_line(self, index: int, line: str) -> None:
-        if not 0 <= index < len(self._lines):
-            return
-        self._lines[index] = line
-        width = line_cells(line)
-        if width > self._width:
-            self._width = width
-            self.virtual_size = Size(self._width, self.line_count)
-        self.refresh_lines(index)
 
     def set_lines(self, lines: list[str]) -> None:
         self.clear()
@@ -233,7 +164,7 @@ class EventsPane(Vertical):
 
     def set_palette(self, palette: Palette) -> None:
         self.highlighter.palette = palette
-        self.log_widget._render_line_cache.clear()
+        self.log_widget.clear_line_cache()
         self.log_widget.refresh()
 
     def flush(self) -> None:
@@ -284,7 +215,7 @@ class EventsPane(Vertical):
         self.query_one(SearchBar).display = False
         self.highlighter.term = ""
         self.match_index = None
-        self.log_widget._render_line_cache.clear()
+        self.log_widget.clear_line_cache()
         self.log_widget.refresh()
         self.log_widget.focus()
 
@@ -292,7 +223,7 @@ class EventsPane(Vertical):
     def _term_changed(self, event: Input.Changed) -> None:
         self.highlighter.term = event.value
         self.match_index = None
-        self.log_widget._render_line_cache.clear()
+        self.log_widget.clear_line_cache()
         self.log_widget.refresh()
         self.find(backwards=True)
 

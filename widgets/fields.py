@@ -6,6 +6,8 @@ from textual.geometry import Size
 from textual.reactive import Reactive
 from textual.widgets import Input
 
+from widgets.textual_internals import update_scrollbars
+
 __all__ = ["Field"]
 
 
@@ -24,5 +26,5 @@ class Field(Input):
 
     def watch_virtual_size(self, size: Size) -> None:
         if self.is_mounted:
-            self._scroll_update(size)
+            update_scrollbars(self, size)
             self.refresh()

@@ -53,6 +53,16 @@ class Inspector(ContentSwitcher):
         self.panels_ready = True
         self.show(self.lab_view, self.selected)
 
+    def set_palette(self, palette: Palette) -> None:
+        """New colours for the panels and their queue bars (the app's theme changed)."""
+        self.palette = palette
+        for panel in self.children:
+            if hasattr(panel, "palette"):
+                panel.palette = palette
+        for bar in self.query(".queue-bar"):
+            bar.palette = palette  # type: ignore[attr-defined]
+            bar.refresh()
+
     def show(self, view: LabView, selected: SelectionKey | None) -> None:
         self.lab_view = view
         self.selected = selected

@@ -4,6 +4,8 @@ Imported when the panels are built, after the first frame (they hold most of the
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -197,11 +199,14 @@ class OptionsTable(Horizontal):
             self.post_message(self.Edited(option, value))
 
 
+_SHOWN: WeakKeyDictionary[Static, tuple] = WeakKeyDictionary()  # what each Static shows, by _set
+
+
 def _set(static: Static, content: Text, layout: bool = False) -> None:
     """Update a Static only when its text changes (an update costs a repaint, or a layout)."""
     key = (content.plain, tuple((s.start, s.end, str(s.style)) for s in content.spans))
-    if getattr(static, "_shown_key", None) != key:
-        static._shown_key = key  # type: ignore[attr-defined]
+    if _SHOWN.get(static) != key:
+        _SHOWN[static] = key
         static.update(content, layout=layout)
 
 

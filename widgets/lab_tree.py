@@ -135,34 +135,7 @@ class LabTree(Tree[tuple]):
                     existing.remove()
             for index, (key, label, leaf) in enumerate(children):
                 wanted.add(key)
-                node = self._node_by_key.get(key)
-                if node is not None and node.parent is not parent_node:
-                    self._forget(node)
-                    node.remove()
-                    node = None
-                if node is None:
-                    before = index if index < len(parent_node.children) else None
-                    if leaf:
-                        node = parent_node.add_leaf(label, data=key, before=before)
-                    else:
-                        node = parent_node.add(label, data=key, expand=True, before=before)
-                    self._node_by_key[key] = node
-                    self._labels[key] = label
-                else:
-                    current = parent_node.children.index(node) if node in parent_node.children else index
-                    if current != index:
-                        self._forget(node)
-                        node.remove()
-                        node = (
-                            parent_node.add_leaf(label, data=key, before=index)
-                            if leaf
-                            else parent_node.add(label, data=key, expand=True, before=index)
-                        )
-                        self._node_by_key[key] = node
-                        self._labels[key] = label
-                    elif self._labels.get(key) != label:
-                        node.set_label(label)
-                        self._labels[key] = label
+                node = self._place(parent_node, index, key, label, leaf)
                 if not leaf:
                     add_process_children(node, key[1])
 
@@ -191,6 +164,38 @@ class LabTree(Tree[tuple]):
                 self._node_by_key.pop(key, None)
                 self._labels.pop(key, None)
         self._restore_cursor(view, keep)
+
+    def _place(
+        self, parent_node: TreeNode[tuple], index: int, key: SelectionKey, label: Text, leaf: bool
+    ) -> TreeNode[tuple]:
+        """The node for `key`, child number `index` of `parent_node`: kept (relabelled), moved or made."""
+        node = self._node_by_key.get(key)
+        if node is not None and node.parent is not parent_node:
+            self._forget(node)
+            node.remove()
+            node = None
+        if node is None:
+            return self._make_node(parent_node, key, label, leaf, index if index < len(parent_node.children) else None)
+        current = parent_node.children.index(node) if node in parent_node.children else index
+        if current != index:
+            self._forget(node)
+            node.remove()
+            return self._make_node(parent_node, key, label, leaf, index)
+        if self._labels.get(key) != label:
+            node.set_label(label)
+            self._labels[key] = label
+        return node
+
+    def _make_node(
+        self, parent_node: TreeNode[tuple], key: SelectionKey, label: Text, leaf: bool, before: int | None
+    ) -> TreeNode[tuple]:
+        if leaf:
+            node = parent_node.add_leaf(label, data=key, before=before)
+        else:
+            node = parent_node.add(label, data=key, expand=True, before=before)
+        self._node_by_key[key] = node
+        self._labels[key] = label
+        return node
 
     def _forget(self, node: TreeNode[tuple]) -> None:
         for child in node.children:

@@ -203,12 +203,8 @@ class LadderScreen(Screen):
         ladder = self.ladder
         self._title()
         if ladder is None:
-            reason = (
-                "no TCP connection seen yet"
-                if self.recorder.lab.capture is not None
-                else (self.recorder.lab.capture_reason or "no packet capture")
-            )
-            view.set_lines([(reason, self.palette.muted)])
+            # The ladder opens only with a capture running (WireActions checks first).
+            view.set_lines([("no TCP connection seen yet", self.palette.muted)])
             self.row_starts = []
             return
         ladder.take_changes()

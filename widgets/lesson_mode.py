@@ -135,7 +135,6 @@ class LessonMode:
 
     async def open_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
         """Show the lesson and get a Runner on a lab with no processes yet (restarting it if it has any)."""
-        from playground.runner import Runner
         from playground.session.lesson_run import LessonRun
         from widgets.lesson_panel import LessonPanel
 
@@ -143,9 +142,9 @@ class LessonMode:
         session = self.session  # type: ignore[attr-defined]
         if lang:
             self.lesson_lang = lang
-        if session.lab is not None and session.lab.processes:
+        if session.process_count:
             await self._fresh_lab()
-        self._lesson_runner = Runner(session.lab)
+        self._lesson_runner = session.new_runner()
         self.lesson_run = LessonRun.of(lesson)
         self.lesson_busy = False
         session.book.note(f"lesson {lesson.number}: {lesson.title_in(self.lesson_lang)}", time.monotonic_ns())

@@ -25,7 +25,7 @@ from textual.widgets import Button, Label, ListItem, ListView, OptionList, Stati
 from textual.widgets.option_list import Option
 
 from playground.exit_codes import EXIT_USAGE
-from playground.recording import lab_environment, list_sessions, read_header, wait_before
+from playground.recording import list_sessions, read_header, wait_before
 from playground.replay import (
     beyond_loopback,
     environment_notes,
@@ -154,8 +154,7 @@ class ReplayScreen(MainScreen):
 
     # Layout.
 
-    async def on_mount(self) -> None:
-        super().on_mount()
+    async def on_mount(self) -> None:  # LabScreen's on_mount runs too (Textual calls each class's handler)
         panel = Vertical(
             Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"), id="replay-panel"
         )
@@ -165,13 +164,9 @@ class ReplayScreen(MainScreen):
         self.title = self.title_text("")
         for note in self.kernel_notes:
             self.notify(note, title="a different kernel", severity="warning", timeout=10)
-            self.app.session.book.note(
-                note,
-                self.app.session.lab.now_ns() if self.app.session.lab else 0,  # type: ignore
-                "notice",
-            )
+            self.session.book.note(note, self.session.now_ns(), "notice")
         reaching = beyond_loopback(self.script)
-        if reaching and not self.app.session.allow_network:  # type: ignore[attr-defined]
+        if reaching and not self.session.allow_network:
             self.app.push_screen(NetworkConfirmScreen(str(self.source.path), reaching), self._network_answer)
         else:
             self.prepare(fresh=self.source.fresh_lab)
@@ -180,7 +175,7 @@ class ReplayScreen(MainScreen):
         if not allowed:
             self.app.exit(EXIT_USAGE)
             return
-        self.app.session.allow_network = True  # type: ignore[attr-defined]
+        self.session.allow_network = True
         self.prepare(fresh=True)
 
     def _info(self) -> Text:
@@ -198,7 +193,7 @@ class ReplayScreen(MainScreen):
             text.append(f"\nline {self.script.truncated} is cut off: left out")
         for note in self.kernel_notes:
             text.append(f"\n⚠ {note}", style="yellow")
-        status = self.app.recording.status() if self.taken_over else ""  # type: ignore[attr-defined]
+        status = self.sockplay.recording.status() if self.taken_over else ""
         if status:
             text.append(f"\n{status}")
         return text
@@ -229,6 +224,12 @@ class ReplayScreen(MainScreen):
             return None
         return super().check_action(action, parameters)
 
+    def unavailable_reason(self, action: str) -> str | None:
+        if action in MANUAL_ACTIONS and not self.taken_over:
+            key = self.key_names().get("replay_take_over", "f9")
+            return f"the recording has the lab: take over ({key}) to act by hand"
+        return super().unavailable_reason(action)
+
     def action_replay_step(self) -> None:
         self.run_until(self.target + 1)
 
@@ -246,13 +247,13 @@ class ReplayScreen(MainScreen):
         self.workers.cancel_group(self, "replay")
         self.busy = False
         self.taken_over = True
-        recording = self.app.recording  # type: ignore[attr-defined]
+        recording = self.sockplay.recording
         recording.keep = True
         recording.note(f"taken over by hand after line {self._last_line()} of a replay of {self.source.path}")
         where = recording.status() or "not recording"
         self.notify(f"The lab is yours: go on by hand. {where}", title="taken over", timeout=8)
         self._update_info()
-        self.app._show_recording()  # type: ignore[attr-defined]
+        self.sockplay.show_recording()
         self.refresh_bindings()
         self.query_one("#lab-tree").focus()
 
@@ -279,12 +280,12 @@ class ReplayScreen(MainScreen):
             session.pending.clear()
             await session.start()
             session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(), "notice")
-        recording.start(session.lab, {"replay-of": str(self.source.path)})
+        session.start_recording(recording, {"replay-of": str(self.source.path)})
         recording.keep = False  # kept only if the user takes over
-        kind, sysctls = lab_environment(session.lab)
+        kind, sysctls = session.environment()
         for note in environment_notes(self.header, kind, sysctls):
-            session.book.note(note, session.lab.now_ns(), "notice")
-        self.runner = Runner(session.lab, self.step_timeout)
+            session.book.note(note, session.now_ns(), "notice")
+        self.runner = session.new_runner(self.step_timeout)
         await app.refresh_lab()  # type: ignore[attr-defined]
         self.post_message(self.Ready())
 
@@ -357,7 +358,7 @@ class ReplayScreen(MainScreen):
             if steps.index is None or steps.index <= event.index:
                 steps.index = self.next_index
         self._update_info()
-        self.app.want_refresh()  # type: ignore[attr-defined]
+        self.sockplay.want_refresh()
 
 
 class NetworkConfirmScreen(ModalScreen[bool]):

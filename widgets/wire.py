@@ -21,7 +21,10 @@ from widgets.event_log import EventHighlighter, EventsPane
 from widgets.palette import Palette
 
 if TYPE_CHECKING:
+    from widgets.lab_screen import LabScreen as _Screen  # what the mixin finds on the screen it is mixed into
     from widgets.ladder_view import LadderSaved
+else:
+    _Screen = object
 
 from playground.session.wire import PACKET_MARK, HiddenSocketView, WireBook, tcp_info_text, timer_text
 from widgets.wire_styles import packet_styles
@@ -101,11 +104,11 @@ class KernelSocketPanel(VerticalScroll):
         self.query_one("#kernel-body", Static).update(body)
 
 
-class WireActions:
+class WireActions(_Screen):
     """Main-screen actions for the wire (a mixin for MainScreen)."""
 
     def on_mount(self) -> None:
-        pane = self.query_one(EventsPane)  # type: ignore[attr-defined]
+        pane = self.query_one(EventsPane)
         highlighter = WireHighlighter(pane.highlighter.palette)
         pane.highlighter = highlighter
         pane.log_widget.highlighter = highlighter
@@ -114,49 +117,45 @@ class WireActions:
     @work(group="wire-network", exit_on_error=False)
     async def _announce_network(self) -> None:
         """Once the lab runs: say what it runs in, and (once) why there is no capture."""
-        app = self.app  # type: ignore[attr-defined]
-        await app.lab_ready.wait()
-        session = app.session
-        lab = session.lab
-        if lab is None:
+        app = self.app
+        await app.lab_ready.wait()  # type: ignore[attr-defined]  # SockplayApp's
+        session = self.session
+        if not session.started:
             return
         from widgets.lab_tree import LabTree
 
         now = time.monotonic_ns()
         if not getattr(app, "deterministic", False):  # differs from machine to machine
-            self.query_one(LabTree).border_subtitle = session.wire.network_text  # type: ignore[attr-defined]
+            self.query_one(LabTree).border_subtitle = session.wire.network_text
             session.book.note(f"lab network: {session.wire.network_text}", now)
-        if lab.capture is None:
-            reason = lab.capture_reason or "packet capture is not available"
+        reason = session.no_capture_reason
+        if reason is not None:
             session.book.note(f"no packet capture: {reason}", now, "fault")
-            self.notify(reason, title="no packet capture", severity="warning", timeout=10)  # type: ignore
+            self.notify(reason, title="no packet capture", severity="warning", timeout=10)
 
     def _export_dir(self) -> Path:
-        return Path(getattr(self.app, "export_dir", None) or Path.cwd())  # type: ignore[attr-defined]
+        return Path(getattr(self.app, "export_dir", None) or Path.cwd())
 
     def _no_capture(self) -> bool:
-        lab = self.app.session.lab  # type: ignore[attr-defined]
-        if lab is None:
-            self.notify("the lab is still starting", severity="warning")  # type: ignore[attr-defined]
+        session = self.session
+        if not session.started:
+            self.notify("the lab is still starting", severity="warning")
             return True
-        if lab.capture is None:
-            self.notify(
-                lab.capture_reason or "packet capture is not available",  # type: ignore[attr-defined]
-                title="no packet capture",
-                severity="warning",
-            )
+        reason = session.no_capture_reason
+        if reason is not None:
+            self.notify(reason, title="no packet capture", severity="warning")
             return True
         return False
 
     def action_wire_show(self) -> None:
-        pane = self.query_one(EventsPane)  # type: ignore[attr-defined]
+        pane = self.query_one(EventsPane)
         book = pane.book
         if not isinstance(book, WireBook):
             return
         book.show = book.next_show()
         pane.relist()
         self.notify(
-            f"the log shows {'calls and packets' if book.show == 'both' else book.show + ' only'}",  # type: ignore
+            f"the log shows {'calls and packets' if book.show == 'both' else book.show + ' only'}",
             timeout=2,
         )
 
@@ -165,21 +164,21 @@ class WireActions:
             return
         from widgets.ladder_view import LadderScreen
 
-        recorder = self.app.session.wire.ladder_recorder()  # type: ignore[attr-defined]
+        recorder = self.session.wire.ladder_recorder()
         if recorder is None:
             return
         ends = None
         selected = getattr(self, "selected", None)
-        item = self.lab_view.find(selected) if selected else None  # type: ignore[attr-defined]
+        item = self.lab_view.find(selected) if selected else None
         local, peer = getattr(item, "local", None), getattr(item, "peer", None)
         if local and peer:
             ends = (tuple(local), tuple(peer))
-        self.app.push_screen(LadderScreen(recorder, self.palette, ends, self._export_dir()))  # type: ignore
+        self.app.push_screen(LadderScreen(recorder, self.palette, ends, self._export_dir()))
 
     def action_export_pcap(self) -> None:
         if self._no_capture():
             return
-        packets = list(self.app.session.lab.packets)  # type: ignore[attr-defined]
+        packets = self.session.packets()
         from widgets.ladder_view import export_path  # the ladder's module loads when first needed
 
         self.write_pcap(packets, export_path(self._export_dir(), "wire", ".pcap"))
@@ -191,26 +190,26 @@ class WireActions:
         try:
             writer = PcapWriter(str(path))
         except OSError as exc:
-            self.post_message(_saved()(str(path), "pcap", exc.strerror or str(exc)))  # type: ignore
+            self.post_message(_saved()(str(path), "pcap", exc.strerror or str(exc)))
             return
         try:
             for packet in packets:
                 writer.write(packet.wall_ns, packet.frame)
         finally:
             writer.close()
-        self.post_message(_saved()(str(path), f"pcap ({len(packets)} packets)"))  # type: ignore
+        self.post_message(_saved()(str(path), f"pcap ({len(packets)} packets)"))
 
     def on_ladder_saved(self, event: LadderSaved) -> None:  # noqa: F821 - a name for readers only  # a mixin: no @on (it needs the metaclass)
         if event.error:
             self.notify(
                 f"{event.path}: {event.error}",
-                title=f"{event.what} not written",  # type: ignore
+                title=f"{event.what} not written",
                 severity="error",
             )
             return
         self.last_export = event.path
-        self.notify(event.path, title=f"{event.what} written")  # type: ignore[attr-defined]
-        self.app.session.book.note(f"{event.what} written to {event.path}", time.monotonic_ns())  # type: ignore
+        self.notify(event.path, title=f"{event.what} written")
+        self.session.book.note(f"{event.what} written to {event.path}", time.monotonic_ns())
 
 
 def _saved() -> type:

@@ -51,6 +51,10 @@ class LadderRecorder:
     def close(self) -> None:
         self._unsubscribe()
 
+    def observe(self, event: object) -> None:
+        """Take one lab event, as the subscription does: for events from before the recorder was made."""
+        self._on_event(event)
+
     def _on_event(self, event: object) -> None:
         if isinstance(event, PacketsSeen):
             self.set.add_packets(event.packets)

@@ -23,13 +23,16 @@ from playground.outcomes import divergence
 from playground.script.format import format_outcome
 from playground.script.model import Completion, IntArg, Kill, NameArg, Node, Sleep, Spawn, Step
 from playground.session.eventbook import EventBook
-from playground.session.lines import CompletionContext
-from playground.session.view import LabView, build_view
+from playground.session.lines import CompletionContext, fresh_name
+from playground.session.view import LabView, SocketView, build_view
 from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
+    from playground.capture import Packet
     from playground.lab import CallHandle, Lab
     from playground.lab_limits import Limits
+    from playground.runner import Runner
+    from playground.session.recording import SessionRecording
 
 __all__ = ["LabSession", "LineRun", "DEFAULT_PROCESSES", "SETTLE_TIMEOUT"]
 
@@ -293,6 +296,90 @@ class LabSession:
         for process, text in self.pending.values():
             blocked.setdefault(process, []).append(text)
         return self.wire.decorate(build_view(self.lab, self.snapshot, self.tracked_names, blocked))
+
+    # Queries for the panes: what widgets ask instead of reaching into the lab.
+
+    def now_ns(self) -> int:
+        """The lab's clock (CLOCK_MONOTONIC), for notes in the event book."""
+        return self.lab.now_ns() if self.lab is not None else time.monotonic_ns()
+
+    @property
+    def process_count(self) -> int:
+        """How many processes the lab has (living, or dead and not yet reaped)."""
+        return len(self.lab.processes) if self.lab is not None else 0
+
+    def has_process(self, name: str) -> bool:
+        return self.lab is not None and name in self.lab.processes
+
+    def names_of(self, process: str) -> dict[str, int]:
+        """The variable names a process has now (name -> descriptor); none for an unknown process."""
+        proc = self.lab.processes.get(process) if self.lab is not None else None
+        return dict(proc.names) if proc is not None else {}
+
+    def fresh_var(self, process: str, base: str, also_taken: tuple[str, ...] = ()) -> str:
+        """A variable name free in `process`: `base`, or `base2`, `base3`, ..."""
+        return fresh_name(base, set(self.names_of(process)) | set(also_taken))
+
+    def fresh_process_name(self, base: str) -> str:
+        """A process name not in the lab: `base`, or `base2`, `base3`, ..."""
+        return fresh_name(base, self.lab.processes if self.lab is not None else {})
+
+    def connect_targets(self, sock: SocketView, view: LabView) -> list[str]:
+        """PROC.VAR of every other socket that listens (or, for UDP, is bound) with a known address."""
+        if self.lab is None:
+            return []
+        targets = []
+        for proc in view.processes:
+            engine_proc = self.lab.processes.get(proc.name)
+            if engine_proc is None or not proc.alive:
+                continue
+            for other in proc.sockets:
+                if other.key == sock.key or other.name is None or other.name not in engine_proc.addresses:
+                    continue
+                if engine_proc.names.get(other.name) != other.fd:
+                    continue
+                if (sock.is_stream and other.listening) or (not sock.is_stream and not other.is_stream):
+                    targets.append(f"{proc.name}.{other.name}")
+        return targets
+
+    @property
+    def capture_on(self) -> bool:
+        return self.lab is not None and self.lab.capture is not None
+
+    @property
+    def no_capture_reason(self) -> str | None:
+        """Why there is no packet capture (None: there is one, or the lab is not up yet)."""
+        if self.lab is None or self.lab.capture is not None:
+            return None
+        return self.lab.capture_reason or "packet capture is not available"
+
+    def packets(self) -> list[Packet]:
+        """The packets captured so far (the lab keeps the latest 200,000)."""
+        return list(self.lab.packets) if self.lab is not None else []
+
+    def environment(self) -> tuple[str, dict[str, str]]:
+        """What the lab runs in (network kind, sysctls), as a recording's header states it."""
+        from playground.recording import lab_environment
+
+        assert self.lab is not None
+        return lab_environment(self.lab)
+
+    def start_recording(self, recording: SessionRecording, header_extra: dict[str, str] | None = None) -> None:
+        """Record this session's lab into `recording` from now on."""
+        assert self.lab is not None
+        recording.start(self.lab, header_extra)
+
+    def new_runner(self, step_timeout: float | None = None) -> Runner:
+        """A Runner on this session's lab (replay and lesson steps run through it)."""
+        from playground.runner import Runner
+
+        assert self.lab is not None
+        return Runner(self.lab) if step_timeout is None else Runner(self.lab, step_timeout)
+
+    def kill_all_now(self) -> None:
+        """Synchronous last resort (atexit): SIGKILL every lab process."""
+        if self.lab is not None:
+            self.lab.kill_all_now()
 
     def completion_context(self, default_actor: str | None) -> CompletionContext:
         ctx = CompletionContext(default_actor=default_actor)

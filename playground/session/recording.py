@@ -64,6 +64,11 @@ class SessionRecording:
             self._unsubscribe = lab.subscribe(self._observe)  # type: ignore[attr-defined]
         self._changed()
 
+    @property
+    def failed(self) -> bool:
+        """It could not start, or its recorder stopped on an error."""
+        return self.error is not None or (self.recorder is not None and self.recorder.error is not None)
+
     def note(self, text: str) -> None:
         if self.recorder is not None:
             self.recorder.note(text)

@@ -223,7 +223,7 @@ class WireState:
 
             recorder = LadderRecorder(self.lab, kernel=False)  # the kernel's view now is not then's
             for event in self._history:
-                recorder._on_event(event)
+                recorder.observe(event)
             recorder.kernel = True
             self.recorder = recorder
             self._history.clear()

@@ -307,12 +307,75 @@ async def test_command_line_error_in_place_keeps_the_text():
         assert cl.input.value == "server: read(zz, 10)"
         hint = str(cl.query_one("#command-hint").render())
         assert "^ column 14:" in hint
-        assert cl.input.cursor_position == 13
+        assert cl.input.cursor_position == len(cl.input.value)  # the caret marks the column; typing appends
         # A line the lab refuses (no column) is kept too.
         cl.input.value = "kill nobody"
         await pilot.press("enter")
         await wait_for(pilot, lambda: cl.error is not None and "nobody" in cl.error[1], "the unknown process")
         assert cl.input.value == "kill nobody"
+
+
+async def test_colon_before_every_command_as_vim_users_type():
+    """Issue 11: ':' before each line broke the second one (typed into the kept field, a parse error)."""
+    app = SockplayApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        cl = command_line(app)
+        await pilot.press("colon", *"server: s = socket(tcp)", "enter")
+        await log_line_with(pilot, "s = socket(tcp) = 3")
+        await wait_for(pilot, lambda: cl.input.value == "", "the first line to run")
+        assert cl.input.has_focus  # focus stays in the command line after Enter
+        # The second ':' lands in the empty command line: it does nothing there.
+        await pilot.press("colon")
+        assert cl.input.value == "" and cl.error is None
+        await pilot.press(*"server: t = socket(udp)", "enter")
+        await log_line_with(pilot, "t = socket(udp) = 4")
+        await wait_for(pilot, lambda: cl.input.value == "", "the second line to run")
+        assert cl.error is None
+        # A ':' inside a line is typed as usual (PROC: before a call).
+        await pilot.press(*"client: c = socket(tcp)")
+        assert cl.input.value == "client: c = socket(tcp)"
+        await pilot.press("enter")
+        await log_line_with(pilot, "c = socket(tcp) = 3")
+        await wait_for(pilot, lambda: cl.input.value == "", "the third line to run")
+        # A line that starts with ':' (pasted, say) runs as if it did not.
+        cl.input.value = ": client: d = socket(udp)"
+        await pilot.press("end", "enter")
+        await log_line_with(pilot, "d = socket(udp) = 4")
+        await wait_for(pilot, lambda: cl.input.value == "", "the ':'-led line to run")
+        assert cl.error is None
+        # After a refused line, what is typed next goes after the kept text, not into its middle.
+        await pilot.press(*"server: read(zz, 10)", "enter")
+        await wait_for(pilot, lambda: cl.error is not None, "the error")
+        assert cl.input.cursor_position == len(cl.input.value)
+        await pilot.press("x")
+        assert cl.input.value == "server: read(zz, 10)x"
+
+
+def _status(app: SockplayApp) -> str:
+    return str(command_line(app).query_one("#command-hint").render())
+
+
+async def test_a_socket_key_on_a_process_says_why_in_the_status_line():
+    """Issue 11: `w` with `server` selected did nothing at all; now the status line says why."""
+    app = SockplayApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select(pilot, ("process", "server"))
+        await pilot.press("w")
+        await wait_for(pilot, lambda: "acts on a socket" in _status(app), "the reason in the status line")
+        assert "w (write)" in _status(app) and "server has none" in _status(app)
+        await pilot.press("n")
+        await log_line_with(pilot, "s = socket(tcp) = 3")
+        await wait_for(pilot, lambda: "s  fd 3" in tree_text(app) or "fd 3" in tree_text(app), "the socket")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "select one of server's sockets" in _status(app), "the reason for x")
+        assert "x (close)" in _status(app)
+        assert "close(" not in log_text(app)  # nothing ran
+        # A process key with a socket selected acts on the socket's process, as before.
+        await select(pilot, ("socket", "server", 3))
+        await pilot.press("n")
+        await log_line_with(pilot, "s2 = socket(tcp) = 4")
 
 
 async def test_command_line_default_actor_history_and_completion():

@@ -14,7 +14,7 @@ from playground.recording import list_sessions, sessions_dir
 from playground.script.format import format_node
 from playground.script.model import Step
 from playground.script.parser import parse_script
-from tests.widgets.helpers import WAIT, connected_pair, ready, run_line, select, wait_for
+from tests.widgets.helpers import WAIT, command_line, connected_pair, ready, run_line, select, wait_for
 from widgets.app import SockplayApp
 from widgets.replay_screen import ReplayScreen, ReplaySource, SessionPickerScreen, StepRow
 
@@ -165,6 +165,9 @@ async def test_take_over_records_a_new_session_that_begins_with_the_replayed_ste
         await pilot.press("f6")
         await wait_for(pilot, lambda: rows[7].state == "ok", "the replay up to accept")
         assert screen.check_action("command", ()) is None  # by hand only after taking over
+        await pilot.press("n")  # a key for the lab by hand: the status line says why it does nothing
+        hint = command_line(app).query_one("#command-hint")
+        await wait_for(pilot, lambda: "the recording has the lab: take over (" in str(hint.render()), "the reason")
         await pilot.press("f9")
         await wait_for(pilot, lambda: screen.taken_over, "the take-over")
         assert screen.check_action("replay_step", ()) is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 __all__ = ["SockplayCommands"]
@@ -14,13 +15,14 @@ class SockplayCommands(Provider):
 
     def _commands(self) -> list[tuple[str, str, str]]:
         screen = self.screen
-        out = []
+        out: list[tuple[str, str, str]] = []
         from widgets.main_screen import MainScreen
 
         if not isinstance(screen, MainScreen):
             return out
         keys = screen.key_names()
         for binding in screen.BINDINGS:
+            assert isinstance(binding, Binding)
             if screen.check_action(binding.action, ()) is False:
                 continue
             key = keys.get(binding.action, binding.key)

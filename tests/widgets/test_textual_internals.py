@@ -1,0 +1,138 @@
+"""Textual's internals that widgets/textual_internals.py overrides: fail loudly, by name, when one changes.
+
+And the rule that keeps them in one place: no other module of widgets/ uses a private name of
+Textual's, nor reaches into another object's private attributes or the session's lab.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+from rich.style import Style
+from textual.app import App, ComposeResult
+from textual.screen import Screen
+from textual.scroll_view import ScrollView
+from textual.widget import Widget
+from textual.widgets import Log
+
+from widgets.textual_internals import TEXTUAL_VERSION, FastLog, clean_line
+
+WIDGETS = Path(__file__).resolve().parents[2] / "widgets"
+
+
+def _parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_textual_is_the_version_the_overrides_were_written_for() -> None:
+    assert version("textual") == TEXTUAL_VERSION, (
+        f"Textual {version('textual')} is installed; widgets/textual_internals.py was written against "
+        f"{TEXTUAL_VERSION}: check every internal it overrides, then update TEXTUAL_VERSION and the pin"
+    )
+
+
+def test_the_internals_fastlog_overrides_still_exist_with_their_signatures() -> None:
+    assert _parameters(Log._render_line_strip) == ["self", "y", "rich_style"], "Log._render_line_strip changed"
+    assert _parameters(Log._update_size) == ["self", "updates", "lines"], "Log._update_size changed"
+    assert _parameters(ScrollView._size_updated) == ["self", "size", "virtual_size", "container_size", "layout"], (
+        "ScrollView._size_updated changed"
+    )
+    assert _parameters(Widget._scroll_update) == ["self", "virtual_size"], "Widget._scroll_update changed"
+    assert clean_line("a\tb\x07c") == "a       b�c", "Log._process_line cleans lines differently"
+
+
+class _LogApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield FastLog(id="log")
+
+
+async def test_fastlog_measures_caches_and_rewrites_lines_through_logs_private_state() -> None:
+    """What FastLog reads and writes of Log's private state (_lines, _width, _render_line_cache) still works."""
+    app = _LogApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(FastLog)
+        log.write_lines(["short", "a line wider than the others"])
+        # Measured here and now, not in Log's thread worker.
+        assert log.virtual_size.width == len("a line wider than the others")
+        await pilot.pause()
+        strip = log._render_line_strip(0, Style())
+        assert strip.text == "short"
+        assert log._render_line_strip(0, Style()) is strip, "Log's line cache (_render_line_cache) is not used"
+        log.replace_line(0, "rewritten, and wider than every other line")
+        assert log.lines[0] == "rewritten, and wider than every other line"
+        assert log.virtual_size.width == len(log.lines[0])
+        await pilot.pause()
+        assert log._render_line_strip(0, Style()).text == log.lines[0], "refresh_lines no longer drops the cache"
+        log.clear_line_cache()
+        assert log.lines == ["rewritten, and wider than every other line", "a line wider than the others"]
+
+
+def _private_names_of(classes: list[type]) -> set[str]:
+    """Private names that Textual's classes among `classes` define (attributes set on self, and methods)."""
+    names: set[str] = set()
+    for cls in classes:
+        if cls.__module__.split(".")[0] != "textual":
+            continue
+        text = inspect.getsource(cls)
+        names |= set(re.findall(r"\bself\.(_[a-z][a-z0-9_]*)\b", text))
+        names |= set(re.findall(r"^\s+def (_[a-z][a-z0-9_]*)\(", text, re.M))
+    return names
+
+
+def _textual_classes_under(module_name: str, class_name: str) -> list[type]:
+    """Textual's classes a widget class inherits; a mixin (no Textual base) is mixed into a Screen."""
+    cls = getattr(importlib.import_module(f"widgets.{module_name}"), class_name)
+    mro = list(cls.__mro__)
+    if not any(base.__module__.startswith("textual.") for base in mro):
+        mro = list(Screen.__mro__)
+    return mro
+
+
+def _private_attributes(tree: ast.AST) -> list[ast.Attribute]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+    ]
+
+
+def test_no_other_widget_module_uses_textual_internals_or_private_attributes() -> None:
+    found = []
+    for path in sorted(WIDGETS.glob("*.py")):
+        if path.name == "textual_internals.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in _private_attributes(tree):
+            owner = ast.unparse(node.value)
+            if owner not in ("self", "cls"):
+                found.append(f"{path.name}:{node.lineno}: {owner}.{node.attr} (another object's private name)")
+        for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
+            textual_names = _private_names_of(_textual_classes_under(path.stem, cls.name))
+            for node in _private_attributes(cls):
+                if ast.unparse(node.value) == "self" and node.attr in textual_names:
+                    found.append(f"{path.name}:{node.lineno}: self.{node.attr} (a private name of Textual's)")
+    assert not found, "\n".join(found)
+
+
+# The hand-written lab resets, which LabSession.restart() replaces (a parallel change): remove
+# these entries when it lands.
+RESETS = {("lesson_mode.py", "_fresh_lab"), ("replay_screen.py", "prepare")}
+
+
+def test_widgets_ask_the_session_never_the_lab() -> None:
+    found = []
+    for path in sorted(WIDGETS.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skipped = set()
+        for function in ast.walk(tree):
+            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and (path.name, function.name) in RESETS:
+                skipped |= {id(node) for node in ast.walk(function)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == "lab" and id(node) not in skipped:
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "\n".join(found)

@@ -1,0 +1,119 @@
+"""The only module that uses Textual's private names: what the event log needs for speed.
+
+Textual's Log measures each batch of lines in a thread worker, re-renders every line through
+rich's Highlighter (a copy per line) and caches lines only while text is selected; a
+growing log's virtual size lays out the whole screen. At 100,000 lines and a stream of
+calls that costs the event loop more than a key press may wait. `FastLog` overrides those
+few internals; nothing else in widgets/ touches a private Textual name (a test greps).
+
+Textual is pinned to TEXTUAL_VERSION in pyproject.toml, and
+tests/widgets/test_textual_internals.py fails, naming the internal, when one changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.reactive import Reactive
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Log
+
+__all__ = ["TEXTUAL_VERSION", "FastLog", "clean_line", "update_scrollbars"]
+
+TEXTUAL_VERSION = "8.2.8"  # the version these overrides were written against (pyproject.toml pins it)
+
+
+def clean_line(line: str) -> str:
+    """A log line as Log draws it: tabs expanded, control codes replaced."""
+    return Log._process_line(line)
+
+
+def update_scrollbars(widget: Widget, virtual_size: Size) -> None:
+    """What Textual does for a new virtual size, minus the layout of the whole screen."""
+    widget._scroll_update(virtual_size)
+
+
+class FastLog(Log):
+    """A Log whose lines are measured cheaply, cached always, and can be rewritten in place.
+
+    Its virtual size grows with every batch; Textual would lay out the whole screen for
+    that, so here only the log's own scrollbars follow it. `following`: the view stays on
+    the newest line until the user scrolls away from it.
+    """
+
+    virtual_size = Reactive(Size(0, 0), layout=False)
+
+    following = True
+    measure: Callable[[str], int] = staticmethod(lambda line: cell_len(clean_line(line)))  # type: ignore[assignment]
+
+    def watch_virtual_size(self, size: Size) -> None:
+        if self.is_mounted:
+            update_scrollbars(self, size)
+            self.follow()
+            self.refresh()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.following = new_value >= self.max_scroll_y - 0.5
+
+    def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
+        following = self.following
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        self.following = following
+        self.follow()
+        return changed
+
+    def follow(self) -> None:
+        if self.following and self.auto_scroll and self.scroll_y < self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def clear_line_cache(self) -> None:
+        """Drop the rendered lines (new colours, a new search term)."""
+        self._render_line_cache.clear()
+
+    def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        """A line as Log renders it, kept in Log's cache always (Log keeps lines only while text is selected).
+
+        Unlike Log, the highlighter colours the line in place (rich's Highlighter copies it first)
+        and the line is measured cheaply (`measure`). refresh_lines (called by replace_line),
+        clear and style updates drop cached lines, as in Log.
+        """
+        if self.text_selection is not None:
+            return super()._render_line_strip(y, rich_style)
+        cache = self._render_line_cache
+        strip = cache.get(y)
+        if strip is None:
+            line = clean_line(self._lines[y])
+            text = Text(line, no_wrap=True)
+            text.stylize(rich_style)
+            if self.highlight:
+                self.highlighter.highlight(text)
+            strip = Strip(text.render(self.app.console), self.measure(line))
+            cache[y] = strip
+        return strip
+
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]  # Log's is a @work
+        """Widen the log for a batch's widest line, here and now.
+
+        Log measures each batch in a thread worker: a worker per batch (its state messages
+        included), and a thread holding the GIL against the event loop while it measures.
+        """
+        self._widen(max(map(self.measure, lines), default=0))
+
+    def _widen(self, width: int) -> None:
+        if width > self._width:
+            self._width = width
+            self.virtual_size = Size(width, self.line_count)
+
+    def replace_line(self, index: int, line: str) -> None:
+        """Rewrite line `index` (a pending call completed)."""
+        if not 0 <= index < len(self._lines):
+            return
+        self._lines[index] = line
+        self._widen(self.measure(line))
+        self.refresh_lines(index)
