@@ -229,13 +229,8 @@ class ReplayCheck:
         print(f"sockplay: {text}", file=sys.stderr, flush=True)
 
     async def run(self) -> int:
-        from playground.cli.main import (
-            JsonPrinter,
-            ScriptPrinter,
-            explain_network,
-            stop_on_signals,
-            stop_on_signals_off,
-        )
+        from playground.cli.printers import JsonPrinter, ScriptPrinter
+        from playground.cli.run import explain_network, stop_on_signals, stop_on_signals_off
         from playground.lab import Lab
 
         for note in kernel_notes(self.header):

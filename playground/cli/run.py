@@ -1,0 +1,144 @@
+"""`sockplay run`: a script executed headless on a fresh lab, each line echoed as it ran."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playground.cli.printers import JsonPrinter, ScriptPrinter
+from playground.constants import MAX_SCRIPT_BYTES
+from playground.script.errors import ScriptError
+
+if TYPE_CHECKING:  # the engine loads only on the paths that use it
+    from playground.lab import Lab
+    from playground.script.model import Script
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
+
+
+def load_script(path: str) -> Script:
+    """Read and parse a script file; raises ScriptError (with a position) or OSError."""
+    if path == "-":
+        raw = sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1)
+        name = "<stdin>"
+    else:
+        file = Path(path)
+        if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
+            raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
+        raw = file.read_bytes()
+        name = path
+    from playground.script.parser import parse_script
+
+    return parse_script(raw, name)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    try:
+        script = load_script(args.file)
+    except ScriptError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sockplay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    allow = args.allow_network or args.allow_network_run
+    host = args.host_network or args.host_network_run
+    printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
+    try:
+        import asyncio  # here, not at the top: the TUI's first frame comes sooner
+
+        return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(
+    script: Script,
+    allow_network: bool,
+    timeout: float,
+    printer: ScriptPrinter | JsonPrinter,
+    host_network: bool,
+    pcap: str | None = None,
+    ladder: str | None = None,
+) -> int:
+    import asyncio
+
+    from playground.lab import Lab
+    from playground.runner import Runner
+
+    lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
+    explain_network(lab)
+    if pcap and lab.capture is None:
+        print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
+    stopped = stop_on_signals()
+    printer.begin(lab)
+    recorder = None
+    if ladder:
+        from playground.ladder import LadderRecorder
+
+        recorder = LadderRecorder(lab)
+    try:
+        runner = Runner(lab, timeout, printer.step)
+        runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
+        printer.runner = runner
+        report = await runner.run(script)
+        if recorder is not None:
+            await recorder.save(ladder)
+        printer.end()
+    except asyncio.CancelledError:
+        await lab.shutdown()
+        if stopped:
+            print(f"sockplay: stopped by {signal.Signals(stopped[0]).name}; the lab was shut down", file=sys.stderr)
+            return 128 + stopped[0]
+        raise
+    finally:
+        await lab.shutdown()
+        stop_on_signals_off()
+    for step in report.divergences:
+        what = step.divergence or step.error
+        print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
+    if report.divergences:
+        print(f"sockplay: {len(report.divergences)} line(s) diverged", file=sys.stderr)
+    return report.exit_code
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def stop_on_signals() -> list[int]:
+    """Make SIGTERM, SIGHUP and SIGINT cancel the current task (so the lab is shut down in its
+    `finally`); the list returned gets the signal that did."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stopped: list[int] = []
+
+    def stop(signum: int) -> None:
+        stopped.append(signum)
+        if task is not None:
+            task.cancel()
+
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    return stopped
+
+
+def stop_on_signals_off() -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    for signum in STOP_SIGNALS:
+        loop.remove_signal_handler(signum)
+
+
+def explain_network(lab: Lab) -> None:
+    """Say once, on standard error, why the lab is not in a private namespace (or lacks capture)."""
+    network = lab.network
+    if not network.private and network.reason and "--host-network" not in network.reason:
+        print(f"sockplay: {network.reason}; the lab runs on the host's loopback", file=sys.stderr)
+    elif network.private and network.reason:
+        print(f"sockplay: in the lab's namespace, {network.reason}", file=sys.stderr)
