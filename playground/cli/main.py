@@ -8,6 +8,7 @@ import os
 import sys
 
 from playground import __version__
+from playground.cli.signals import default_signals, exit_quietly_on_signals
 from playground.constants import DEFAULT_STEP_TIMEOUT
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
@@ -127,11 +128,13 @@ def tui_command(args: argparse.Namespace) -> int:
         pcap=args.pcap,
         host_network=args.host_network,
     )
+    default_signals()  # the TUI reads Ctrl-C as a key; until now a signal exits quietly
     app.run()
     return app.return_code or 0
 
 
 def entry() -> None:
+    exit_quietly_on_signals()  # the `sockplay` script comes here first
     try:
         code = main()
         sys.stdout.flush()

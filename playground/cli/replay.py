@@ -13,7 +13,6 @@ import asyncio
 import json
 import math
 import os
-import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -171,10 +170,7 @@ def replay_command(args: argparse.Namespace) -> int:
         host_network=host,
         pcap=pcap,
     )
-    try:
-        return asyncio.run(check.run())
-    except KeyboardInterrupt:
-        return 130
+    return asyncio.run(check.run())
 
 
 def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap: str | None = None) -> int:
@@ -184,6 +180,9 @@ def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap
         tui = None  # type: ignore[assignment]
     run_replay = getattr(tui, "run_replay", None)
     if callable(run_replay):
+        from playground.cli.signals import default_signals
+
+        default_signals()  # the TUI reads Ctrl-C as a key; until now a signal exits quietly
         return int(
             run_replay(path, speed=1.0 if speed is None else speed, allow_network=allow, host_network=host, pcap=pcap)
             or 0
@@ -230,36 +229,46 @@ class ReplayCheck:
 
     async def run(self) -> int:
         from playground.cli.printers import JsonPrinter, ScriptPrinter
-        from playground.cli.run import explain_network, stop_on_signals, stop_on_signals_off
+        from playground.cli.run import explain_network
+        from playground.cli.signals import StopOnSignals
         from playground.lab import Lab
 
         for note in kernel_notes(self.header):
             self.notes.append(note)
             self.say(note)
-        lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
-        explain_network(lab)
-        if self.pcap and lab.capture is None:
-            self.say(f"no pcap written: {lab.capture_reason}")
-        kind, sysctls = lab_environment(lab)
-        for note in environment_notes(self.header, kind, sysctls):
-            self.notes.append(note)
-            self.say(note)
-        printer = JsonPrinter() if self.json_lines else ScriptPrinter(self.script)
-        stopped = stop_on_signals()
+        stopper = StopOnSignals()
+        lab = None
         try:
+            lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+            explain_network(lab)
+            if self.pcap and lab.capture is None:
+                self.say(f"no pcap written: {lab.capture_reason}")
+            kind, sysctls = lab_environment(lab)
+            for note in environment_notes(self.header, kind, sysctls):
+                self.notes.append(note)
+                self.say(note)
+            printer = JsonPrinter() if self.json_lines else ScriptPrinter(self.script)
             printer.begin(lab)
-            runner = Runner(lab, self.timeout, printer.step)
+
+            def on_step(step: StepReport) -> None:
+                printer.step(step)
+                stopper.check()  # a replay whose steps never yield is stopped here
+
+            runner = Runner(lab, self.timeout, on_step)
             printer.runner = runner
             report = await self.run_lines(runner)
         except asyncio.CancelledError:
-            if stopped:
+            if not stopper.stopped:
+                raise
+            stopper.unwinding()
+            if lab is not None:
                 await lab.shutdown()
-                self.say(f"stopped by {signal.Signals(stopped[0]).name}; the lab was shut down")
-                return 128 + stopped[0]
-            raise
+            return stopper.say()
         finally:
-            await lab.shutdown()
-            stop_on_signals_off()
+            stopper.unwinding()
+            if lab is not None:
+                await lab.shutdown()
+            stopper.remove()
         return self.finish(report)
 
     async def run_lines(self, runner: Runner) -> RunReport:

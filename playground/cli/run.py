@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playground.cli.printers import JsonPrinter, ScriptPrinter
+from playground.cli.signals import StopOnSignals
 from playground.constants import MAX_SCRIPT_BYTES
 from playground.script.errors import ScriptError
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it
     from playground.lab import Lab
+    from playground.runner import StepReport
     from playground.script.model import Script
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE = 0, 1, 2
@@ -47,12 +48,9 @@ def run_command(args: argparse.Namespace) -> int:
     allow = args.allow_network or args.allow_network_run
     host = args.host_network or args.host_network_run
     printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
-    try:
-        import asyncio  # here, not at the top: the TUI's first frame comes sooner
+    import asyncio  # here, not at the top: the TUI's first frame comes sooner
 
-        return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
-    except KeyboardInterrupt:
-        return 130
+    return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
 
 
 async def _run(
@@ -69,19 +67,25 @@ async def _run(
     from playground.lab import Lab
     from playground.runner import Runner
 
-    lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
-    explain_network(lab)
-    if pcap and lab.capture is None:
-        print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
-    stopped = stop_on_signals()
-    printer.begin(lab)
-    recorder = None
-    if ladder:
-        from playground.ladder import LadderRecorder
-
-        recorder = LadderRecorder(lab)
+    stopper = StopOnSignals()
+    lab = None
     try:
-        runner = Runner(lab, timeout, printer.step)
+        lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
+        explain_network(lab)
+        if pcap and lab.capture is None:
+            print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
+        printer.begin(lab)
+        recorder = None
+        if ladder:
+            from playground.ladder import LadderRecorder
+
+            recorder = LadderRecorder(lab)
+
+        def on_step(step: StepReport) -> None:
+            printer.step(step)
+            stopper.check()  # a run whose steps never yield is stopped here
+
+        runner = Runner(lab, timeout, on_step)
         runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
         printer.runner = runner
         report = await runner.run(script)
@@ -89,50 +93,23 @@ async def _run(
             await recorder.save(ladder)
         printer.end()
     except asyncio.CancelledError:
-        await lab.shutdown()
-        if stopped:
-            print(f"sockplay: stopped by {signal.Signals(stopped[0]).name}; the lab was shut down", file=sys.stderr)
-            return 128 + stopped[0]
-        raise
+        if not stopper.stopped:
+            raise
+        stopper.unwinding()
+        if lab is not None:
+            await lab.shutdown()
+        return stopper.say()
     finally:
-        await lab.shutdown()
-        stop_on_signals_off()
+        stopper.unwinding()
+        if lab is not None:
+            await lab.shutdown()
+        stopper.remove()
     for step in report.divergences:
         what = step.divergence or step.error
         print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
     if report.divergences:
         print(f"sockplay: {len(report.divergences)} line(s) diverged", file=sys.stderr)
     return report.exit_code
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-
-
-def stop_on_signals() -> list[int]:
-    """Make SIGTERM, SIGHUP and SIGINT cancel the current task (so the lab is shut down in its
-    `finally`); the list returned gets the signal that did."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    stopped: list[int] = []
-
-    def stop(signum: int) -> None:
-        stopped.append(signum)
-        if task is not None:
-            task.cancel()
-
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop, signum)
-    return stopped
-
-
-def stop_on_signals_off() -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.remove_signal_handler(signum)
 
 
 def explain_network(lab: Lab) -> None:
