@@ -8,6 +8,7 @@ import os
 import sys
 
 from playground import __version__
+from playground.cli.safe_output import escape_output
 from playground.cli.signals import default_signals, exit_quietly_on_signals
 from playground.constants import DEFAULT_STEP_TIMEOUT
 
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    if args.command in ("run", "sessions", "export") or (args.command == "replay" and args.check):
+        escape_output()  # what a script says is printed, never obeyed by the terminal
     if args.command == "run":
         from playground.cli.run import run_command  # the engine loads only when a script runs
 
