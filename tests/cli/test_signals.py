@@ -72,8 +72,13 @@ def test_a_signal_stops_a_run_of_steps_that_return_at_once(tmp_path: Path, signu
 
 def test_ctrl_c_while_sockplay_starts_never_prints_a_traceback_of_its_code(tmp_path: Path) -> None:
     """SIGINT at moments through the first 60 ms: a quiet exit (130), or the interpreter's default
-    death by SIGINT if sockplay's first line had not run yet. The interpreter's own start-up (site,
-    .pth files) runs before any line of sockplay and is not sockplay's to quieten."""
+    death by SIGINT if sockplay's first line had not run yet.
+
+    The interpreter's own start-up (site, .pth files, runpy) runs before any line of sockplay:
+    a KeyboardInterrupt there is the interpreter's to print, and CPython even loses one that
+    lands in an import lock's weakref callback ("Exception ignored in ... _get_module_lock"):
+    such a run goes on, so it is stopped here and only checked for sockplay's frames.
+    """
     script = tmp_path / "fast.sockplay"
     script.write_text(FAST_STEPS)
     for i in range(16):
@@ -86,7 +91,12 @@ def test_ctrl_c_while_sockplay_starts_never_prints_a_traceback_of_its_code(tmp_p
         )
         time.sleep(i * 0.004)  # the moment of the Ctrl-C is what is under test
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=STOP_WAIT)
+        try:
+            _, err = proc.communicate(timeout=STOP_WAIT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate(timeout=STOP_WAIT)
+            assert "Exception ignored" in err and "KeyboardInterrupt" in err, err
         assert "playground" not in err, err
         if "Traceback" not in err:  # not stopped inside the interpreter's own start-up
             assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err)
