@@ -9,9 +9,31 @@ from typing import TYPE_CHECKING
 from playground.constants import ERRNO_NUMBERS
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it
+    from playground.capture import Packet
     from playground.lab import Lab
     from playground.runner import Runner, StepReport
     from playground.script.model import Script
+
+
+class WireFeed:
+    """The packets the runner has seen that are not printed yet, and the step that caused them (`--wire`)."""
+
+    def __init__(self) -> None:
+        self.runner: Runner | None = None
+        self._list: list[Packet] = []
+        self._printed = 0
+        self.cause: int | None = None  # the line number of the last call: the packets are its doing
+
+    def fresh(self) -> list[Packet]:
+        packets = self.runner._packets if self.runner is not None else []
+        if packets is not self._list:  # a new step: its own list of packets
+            self._list, self._printed = packets, 0
+        fresh, self._printed = packets[self._printed :], len(packets)
+        return fresh
+
+    def note_cause(self, report: StepReport) -> None:
+        if report.call is not None:
+            self.cause = report.line.number
 
 
 class ScriptPrinter:
@@ -20,9 +42,15 @@ class ScriptPrinter:
     def __init__(self, script: Script, wire: bool = False) -> None:
         self.script = script
         self.wire = wire
-        self.runner: Runner | None = None
-        self._printed_packets = 0
-        self._wire_list: list = []
+        self.feed = WireFeed()
+
+    @property
+    def runner(self) -> Runner | None:
+        return self.feed.runner
+
+    @runner.setter
+    def runner(self, runner: Runner | None) -> None:
+        self.feed.runner = runner
 
     def begin(self, lab: Lab) -> None:
         for text in self.script.header_lines:
@@ -44,6 +72,10 @@ class ScriptPrinter:
             print(f"# repeat: run {report.iteration}")
         for text in report.line.leading if report.iteration in (None, 1) else ():
             print(text)
+        if report.call is None:
+            # Packets that came after the last call was printed are that call's: printed before
+            # this line, so a `~` line's `# saw ...` note never comes before the packet it names.
+            self._print_wire()
         comments = []
         if report.line.comment:
             comments.append(report.line.comment)
@@ -57,24 +89,23 @@ class ScriptPrinter:
             print(f"# ERROR (line {report.line.number}): {report.error}")
         elif report.divergence:
             print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
+        if report.call is not None:
+            self._print_wire()
         for note in report.notes:
             print(f"# {note}")
-        if self.wire and self.runner is not None:
-            self._print_wire()
         sys.stdout.flush()
 
     def end(self) -> None:
+        self._print_wire()
         for text in self.script.trailing:
             print(text)
         sys.stdout.flush()
 
     def _print_wire(self) -> None:
-        """The packets the step just made put on the wire, as comments (`--wire`)."""
-        packets = self.runner._packets if self.runner else []
-        if packets is not self._wire_list:  # a new step: its own list of packets
-            self._wire_list, self._printed_packets = packets, 0
-        fresh, self._printed_packets = packets[self._printed_packets :], len(packets)
-        for packet in fresh:
+        """The packets the last call put on the wire, as comments (`--wire`)."""
+        if not self.wire:
+            return
+        for packet in self.feed.fresh():
             offset = (packet.t_ns - self.lab.t0) / 1e6
             print(f"#   {offset:10.3f} ms  {packet.summary}")
 
@@ -86,16 +117,65 @@ def _duration(ns: int) -> str:
 
 
 class JsonPrinter:
-    runner: Runner | None = None
+    """One JSON object per line that ran; with `wire`, one per packet too (`{"packet": {...}}`)."""
 
-    def end(self) -> None:
-        pass
+    def __init__(self, wire: bool = False) -> None:
+        self.wire = wire
+        self.feed = WireFeed()
+
+    @property
+    def runner(self) -> Runner | None:
+        return self.feed.runner
+
+    @runner.setter
+    def runner(self, runner: Runner | None) -> None:
+        self.feed.runner = runner
 
     def begin(self, lab: Lab) -> None:
         self.lab = lab
 
     def step(self, report: StepReport) -> None:
-        print(json.dumps(step_json(report, self.lab.t0)), flush=True)
+        if report.call is None:
+            self._print_wire()
+        print(json.dumps(step_json(report, self.lab.t0)))
+        if report.call is not None:
+            self.feed.note_cause(report)
+            self._print_wire()
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        self._print_wire()
+        sys.stdout.flush()
+
+    def _print_wire(self) -> None:
+        if self.wire:
+            for packet in self.feed.fresh():
+                print(json.dumps({"packet": packet_json(packet, self.lab.t0, self.feed.cause)}))
+
+
+def packet_json(packet: Packet, t0: int, line: int | None) -> dict:
+    """A captured packet for JSON readers: when, which ends (by name where the lab knows them), what."""
+    out: dict[str, object] = {
+        "t_ms": round((packet.t_ns - t0) / 1e6, 6),
+        "protocol": packet.protocol,
+        "src": {"name": packet.src_label, "address": packet.src[0], "port": packet.src[1]},
+        "dst": {"name": packet.dst_label, "address": packet.dst[0], "port": packet.dst[1]},
+        "length": packet.length,
+        "line": line,  # the step that caused it: the last call before it was seen
+        "summary": packet.summary,
+    }
+    if packet.protocol == "TCP":
+        out.update(
+            flags=list(packet.flags),
+            seq=packet.relative_seq,
+            ack=packet.relative_ack if "ACK" in packet.flags else None,
+            raw_seq=packet.seq,
+            raw_ack=packet.ack,
+            window=packet.window,
+        )
+    elif packet.icmp is not None:
+        out["icmp"] = packet.icmp
+    return out
 
 
 def step_json(report: StepReport, t0: int) -> dict:

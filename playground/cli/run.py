@@ -47,7 +47,7 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     allow = args.allow_network or args.allow_network_run
     host = args.host_network or args.host_network_run
-    printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
+    printer = JsonPrinter(wire=args.wire) if args.json else ScriptPrinter(script, wire=args.wire)
     import asyncio  # here, not at the top: the TUI's first frame comes sooner
 
     return asyncio.run(_run(script, allow, args.timeout, printer, host, args.pcap, args.ladder))
@@ -86,7 +86,7 @@ async def _run(
             stopper.check()  # a run whose steps never yield is stopped here
 
         runner = Runner(lab, timeout, on_step)
-        runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
+        runner.settle_wire = printer.wire
         printer.runner = runner
         report = await runner.run(script)
         if recorder is not None:
