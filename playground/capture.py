@@ -207,7 +207,9 @@ class PcapWriter:
     MAGIC_NS = 0xA1B23C4D
 
     def __init__(self, path: str) -> None:
-        self.file = open(path, "wb")  # noqa: SIM115 - closed by close()
+        from playground.output_files import open_output_stream  # a regular file only, never through a link
+
+        self.file = os.fdopen(open_output_stream(path), "wb")
         self.file.write(struct.pack("=IHHiIII", self.MAGIC_NS, 2, 4, 0, 0, 262144, 1))
         self.file.flush()
         self.lock = threading.Lock()

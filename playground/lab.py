@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import fcntl
 import os
 import signal
@@ -208,7 +209,10 @@ class Lab:
         if sock is None:
             self.capture_reason = self.network.reason or "packet capture is not available"
             return
-        self._pcap = PcapWriter(pcap) if pcap else None
+        try:
+            self._pcap = PcapWriter(pcap) if pcap else None
+        except OSError as exc:  # checked by the command already, but the path may have changed since
+            raise LabError(str(exc) if exc.errno == errno.EINVAL else f"cannot write {pcap}: {exc.strerror}") from None
         self._keep = keep
         self.capture = Capture(sock, self._packets_from_thread, self._drained_from_thread)
         self.capture.start()

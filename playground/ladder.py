@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from playground.capture import Packet
 from playground.events import CallDone, DirectiveDone, PacketsSeen, ProcessEnded, ProcessStarted
+from playground.output_files import OutputRefused, write_output
 from playground.script.format import format_call, format_outcome, quote
 from playground.script.model import IntArg, Kill, NameArg, Step
 
@@ -1155,10 +1156,11 @@ class LadderRecorder:
             except TimeoutError:
                 pass
 
-    async def save(self, path: str, warn: TextIO | None = None) -> int:
+    async def save(self, path: str, warn: TextIO | None = None) -> int | None:
         """Write every connection's ladder, stacked, to an SVG file; returns how many were drawn.
 
-        Without packet capture nothing is written, and `warn` (standard error by default) says why.
+        Without packet capture nothing is written, and `warn` (standard error by default) says why;
+        None if the file could not be written (said on `warn` too).
         """
         warn = warn if warn is not None else sys.stderr
         if self.lab.capture is None:
@@ -1169,11 +1171,13 @@ class LadderRecorder:
             self.sample()
         ladders = self.ladders
         try:
-            with open(path, "w", encoding="utf-8") as out:
-                out.write(ladder_svg(ladders))
+            write_output(path, ladder_svg(ladders))
+        except OutputRefused as exc:
+            print(f"sockplay: no ladder written: {exc}", file=warn)
+            return None
         except OSError as exc:
-            print(f"sockplay: cannot write the ladder to {path}: {exc.strerror}", file=warn)
-            return 0
+            print(f"sockplay: cannot write the ladder to {path}: {exc.strerror or exc}", file=warn)
+            return None
         return len(ladders)
 
 

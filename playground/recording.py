@@ -55,6 +55,7 @@ from playground.events import (
     ProcessStarted,
     SignalCaught,
 )
+from playground.output_files import open_output_stream
 from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, Sleep, Spawn, Step
 
@@ -368,8 +369,11 @@ class Recorder:
         else:
             self.path = Path(path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_TRUNC
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | flags, 0o644)
+            flags = 0
+        if flags:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | flags, 0o644)
+        else:  # a path the user named: a regular file only, never through a link (output_files)
+            self._fd = open_output_stream(self.path)
         self._last_end_ns = time.monotonic_ns()
         kind, sysctls = lab_environment(lab)
         header = header_lines(None, lab_kind or kind, header_extra, sysctls)

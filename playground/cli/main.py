@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tui_command(args: argparse.Namespace) -> int:
+    from playground.cli.run import refuse_outputs
+
+    if refuse_outputs(pcap=args.pcap, record=None if args.no_record else args.record):
+        return EXIT_USAGE
     # Loading the TUI (textual, asyncio, the widgets) makes tens of thousands of objects and
     # no garbage: cycle collections meanwhile only cost time. The app turns the collector
     # back on after its first frame.

@@ -158,6 +158,10 @@ def replay_command(args: argparse.Namespace) -> int:
     if refuse_network(script, args.file, allow):
         return EXIT_USAGE
     pcap = args.pcap_replay or getattr(args, "pcap", None)
+    from playground.cli.run import refuse_outputs
+
+    if refuse_outputs(pcap=pcap):
+        return EXIT_USAGE
     if not args.check:
         return _replay_in_tui(args.file, speed, allow, host, pcap)
     check = ReplayCheck(
@@ -231,7 +235,7 @@ class ReplayCheck:
         from playground.cli.printers import JsonPrinter, ScriptPrinter
         from playground.cli.run import explain_network
         from playground.cli.signals import StopOnSignals
-        from playground.lab import Lab
+        from playground.lab import Lab, LabError
 
         for note in kernel_notes(self.header):
             self.notes.append(note)
@@ -239,7 +243,11 @@ class ReplayCheck:
         stopper = StopOnSignals()
         lab = None
         try:
-            lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+            try:
+                lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+            except LabError as exc:
+                self.say(str(exc))
+                return EXIT_USAGE
             explain_network(lab)
             if self.pcap and lab.capture is None:
                 self.say(f"no pcap written: {lab.capture_reason}")
@@ -398,10 +406,15 @@ def export_command(args: argparse.Namespace) -> int:
     if not args.output or args.output == "-":
         sys.stdout.write(program)
         return EXIT_OK
+    from playground.output_files import OutputRefused, write_output
+
     try:
-        out = Path(args.output)
-        out.write_text(program)
-        out.chmod(0o755)
+        # A new file renamed over the target: a link, a device or a FIFO is refused, and only
+        # the new file is made executable.
+        write_output(args.output, program, mode=0o755)
+    except OutputRefused as exc:
+        print(f"sockplay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except OSError as exc:
         print(f"sockplay: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -45,6 +45,8 @@ def run_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"sockplay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    if refuse_outputs(pcap=args.pcap, ladder=args.ladder):
+        return EXIT_USAGE
     allow = args.allow_network or args.allow_network_run
     host = args.host_network or args.host_network_run
     printer = JsonPrinter(wire=args.wire) if args.json else ScriptPrinter(script, wire=args.wire)
@@ -64,13 +66,18 @@ async def _run(
 ) -> int:
     import asyncio
 
-    from playground.lab import Lab
+    from playground.lab import Lab, LabError
     from playground.runner import Runner
 
     stopper = StopOnSignals()
     lab = None
+    saved: int | None = 0
     try:
-        lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
+        try:
+            lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
+        except LabError as exc:
+            print(f"sockplay: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         explain_network(lab)
         if pcap and lab.capture is None:
             print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
@@ -90,7 +97,7 @@ async def _run(
         printer.runner = runner
         report = await runner.run(script)
         if recorder is not None:
-            await recorder.save(ladder)
+            saved = await recorder.save(ladder)
         printer.end()
     except asyncio.CancelledError:
         if not stopper.stopped:
@@ -109,7 +116,25 @@ async def _run(
         print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
     if report.divergences:
         print(f"sockplay: {len(report.divergences)} line(s) diverged", file=sys.stderr)
+    if saved is None:  # the ladder asked for was not written (said already)
+        return max(report.exit_code, EXIT_USAGE)
     return report.exit_code
+
+
+def refuse_outputs(**paths: str | None) -> bool:
+    """Say why an output file named on the command line cannot be written (before any lab starts);
+    True if one cannot. A missing directory of `record` is fine: the recording makes it."""
+    from playground.output_files import check_output_path
+
+    for option, path in paths.items():
+        if path is None or path == "-":
+            continue
+        try:
+            check_output_path(path, make_parent=option == "record")
+        except OSError as exc:
+            print(f"sockplay: --{option}: {exc}", file=sys.stderr)
+            return True
+    return False
 
 
 def explain_network(lab: Lab) -> None:
