@@ -178,6 +178,18 @@ def replay_command(args: argparse.Namespace) -> int:
 
 
 def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap: str | None = None) -> int:
+    if not host:
+        from playground.netns import make_network
+
+        network = make_network()  # a recording from elsewhere stays off the host's network unless told
+        network.close()
+        if not network.private:
+            print(
+                f"sockplay: refusing to replay on the host's network: {network.reason}. There the recording "
+                "could reach this machine's own loopback services; to replay it there anyway, pass --host-network",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     try:
         from widgets import app as tui  # the TUI loads only when asked for
     except ImportError:
@@ -244,7 +256,12 @@ class ReplayCheck:
         lab = None
         try:
             try:
-                lab = await Lab.start(allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap)
+                lab = await Lab.start(
+                    allow_network=self.allow_network,
+                    host_network=self.host_network,
+                    pcap=self.pcap,
+                    private_only=True,
+                )
             except LabError as exc:
                 self.say(str(exc))
                 return EXIT_USAGE

@@ -74,7 +74,7 @@ async def _run(
     saved: int | None = 0
     try:
         try:
-            lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap)
+            lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap, private_only=True)
         except LabError as exc:
             print(f"sockplay: {exc}", file=sys.stderr)
             return EXIT_USAGE
