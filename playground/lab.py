@@ -191,7 +191,14 @@ class Lab:
         from elsewhere must not reach the host's own loopback services unless host_network says so.
         """
         loop = asyncio.get_running_loop()
-        network = await loop.run_in_executor(None, make_network, host_network)
+        making = loop.run_in_executor(None, make_network, host_network)
+        try:
+            network = await asyncio.shield(making)
+        except asyncio.CancelledError:
+            # Stopped meanwhile (a signal): the thread makes the network anyway; take it down
+            # once made, so that no namespace holder outlives sockplay's run.
+            making.add_done_callback(lambda made: made.cancelled() or made.exception() or made.result().close())
+            raise
         if private_only and not host_network and not network.private:
             network.close()
             raise LabError(

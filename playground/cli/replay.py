@@ -294,6 +294,8 @@ class ReplayCheck:
             if lab is not None:
                 await lab.shutdown()
             stopper.remove()
+        if stopper.stopped:  # it came after the last step: the run is over, but stopped all the same
+            return stopper.say()
         return self.finish(report)
 
     async def run_lines(self, runner: Runner) -> RunReport:

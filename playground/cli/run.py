@@ -111,6 +111,8 @@ async def _run(
         if lab is not None:
             await lab.shutdown()
         stopper.remove()
+    if stopper.stopped:  # it came after the last step: the run is over, but stopped all the same
+        return stopper.say()
     for step in report.divergences:
         what = step.divergence or step.error
         print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
