@@ -17,6 +17,8 @@ import sys
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+# How long a stopped run may take to shut its lab down before sockplay exits regardless.
+STOP_WATCHDOG = 3.0
 
 
 def _exit_now(signum: int, _frame: FrameType | None) -> None:
@@ -45,6 +47,9 @@ class StopOnSignals:
 
     def __init__(self) -> None:
         import asyncio  # here: the module loads before anything else, and asyncio takes 40 ms
+        import threading
+
+        self._timer = threading.Timer
 
         self._cancelled_error = asyncio.CancelledError
         self.signum: int | None = None
@@ -61,6 +66,12 @@ class StopOnSignals:
         self.signum = signum
         # Wake the loop if it waits (a blocked step, a sleep), and cancel the run there.
         self._loop.call_soon_threadsafe(self._cancel)
+        # The main thread may never get there: blocked writing to a pipe nobody reads (a
+        # paused pager). Then sockplay goes anyway, a little later; its lab processes see
+        # their control channels close and exit on their own.
+        watchdog = self._timer(STOP_WATCHDOG, os._exit, (128 + signum,))
+        watchdog.daemon = True
+        watchdog.start()
 
     def _cancel(self) -> None:
         if not self._unwinding and self._task is not None and not self._task.done():

@@ -100,3 +100,34 @@ def test_ctrl_c_while_sockplay_starts_never_prints_a_traceback_of_its_code(tmp_p
         assert "playground" not in err, err
         if "Traceback" not in err:  # not stopped inside the interpreter's own start-up
             assert proc.returncode in (130, -signal.SIGINT), (proc.returncode, err)
+
+
+def test_a_signal_stops_a_run_whose_output_nobody_reads(tmp_path: Path) -> None:
+    """Standard output is a pipe that is never read (a paused pager): sockplay blocks writing,
+    and must still go on SIGTERM; its lab processes follow when their channels close."""
+    script = tmp_path / "fast.sockplay"
+    script.write_text(FAST_STEPS)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "run", str(script)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not Path(f"/proc/{proc.pid}/wchan").read_text().endswith("pipe_write"):  # the pipe is full
+            assert time.monotonic() < deadline and proc.poll() is None, "sockplay never blocked on its output"
+            time.sleep(0.01)
+        lab_pids = children_of(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=STOP_WAIT) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + STOP_WAIT
+        while any(process_exists(pid) for pid in lab_pids) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [pid for pid in lab_pids if process_exists(pid)] == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=STOP_WAIT)
+        assert proc.stdout is not None
+        proc.stdout.close()
