@@ -363,6 +363,8 @@ class Recorder:
         self._blocked: dict[str, deque[_Entry]] = {}  # written as `...`, outcome line still to come
         self._closed = False
         self._fd: int | None = None
+        # Set before the header is written: a failed write (a full disk) calls _fail, which reads it.
+        self._unsubscribe: Callable[[], None] | None = None
         if path is None:
             self.path = default_session_path()
             flags = os.O_EXCL
@@ -378,7 +380,8 @@ class Recorder:
         kind, sysctls = lab_environment(lab)
         header = header_lines(None, lab_kind or kind, header_extra, sysctls)
         self._write("\n".join([*header, "sockplay 1"]) + "\n")
-        self._unsubscribe: Callable[[], None] | None = lab.subscribe(self.on_event)  # type: ignore[attr-defined]
+        if not self._closed:
+            self._unsubscribe = lab.subscribe(self.on_event)  # type: ignore[attr-defined]
 
     # Public.
 
