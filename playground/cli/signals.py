@@ -5,7 +5,8 @@ being parsed) there is nothing to clean up: `exit_quietly_on_signals` makes a si
 the process at once, with no traceback. While a lab runs, `StopOnSignals` makes a signal
 cancel the run, so the lab is shut down before the exit; the Python-level handler runs
 between two bytecodes of the main thread, so a run whose steps never give the event loop
-a turn is stopped too (the runner asks `check` after every step). The TUI handles its own
+a turn is stopped too (the runner asks `check` after every step), and one whose main thread
+cannot get back at all (blocked on a full pipe) exits after STOP_WATCHDOG. The TUI handles its own
 keys: `default_signals` gives it the interpreter's defaults back.
 """
 
@@ -50,7 +51,6 @@ class StopOnSignals:
         import threading
 
         self._timer = threading.Timer
-
         self._cancelled_error = asyncio.CancelledError
         self.signum: int | None = None
         self._loop = asyncio.get_running_loop()
