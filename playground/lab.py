@@ -101,14 +101,30 @@ class Lab:
         capture: bool = True,
         pcap: str | None = None,
         limits: Limits | None = None,
+        private_only: bool = False,
     ) -> Lab:
         """A new lab; unless host_network, in a private network namespace where the machine allows one.
 
         With capture, every packet on the lab's network is reported (PacketsSeen), and written to
-        pcap if a path is given; `capture_reason` says why, if it cannot be.
+        pcap if a path is given; `capture_reason` says why, if it cannot be. With private_only,
+        a lab that would fall back to the host's network is refused (LabError) instead: a script
+        from elsewhere must not reach the host's own loopback services unless host_network says so.
         """
         loop = asyncio.get_running_loop()
-        network = await loop.run_in_executor(None, make_network, host_network)
+        making = loop.run_in_executor(None, make_network, host_network)
+        try:
+            network = await asyncio.shield(making)
+        except asyncio.CancelledError:
+            # Stopped meanwhile (a signal): the thread makes the network anyway; take it down
+            # once made, so that no namespace holder outlives sockplay's run.
+            making.add_done_callback(lambda made: made.cancelled() or made.exception() or made.result().close())
+            raise
+        if private_only and not host_network and not network.private:
+            network.close()
+            raise LabError(
+                f"refusing to run on the host's network: {network.reason}. There the script could reach "
+                "this machine's own loopback services; to run it there anyway, pass --host-network"
+            )
         lab = cls(allow_network, network, limits)
         lab._loop = loop
         if capture or pcap:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import time
 from collections import deque
 from collections.abc import Callable
 
 from playground.capture import Capture, Packet, PcapWriter
+from playground.errors import LabError
 from playground.lab_process import Process
 from playground.netns import LabNetwork
 from playground.script.model import AddressArg, NameArg, RefArg, Step
@@ -53,7 +55,10 @@ class PacketLabels:
         if sock is None:
             self.capture_reason = network.reason or "packet capture is not available"
             return
-        self._pcap = PcapWriter(pcap) if pcap else None
+        try:
+            self._pcap = PcapWriter(pcap) if pcap else None
+        except OSError as exc:  # checked by the command already, but the path may have changed since
+            raise LabError(str(exc) if exc.errno == errno.EINVAL else f"cannot write {pcap}: {exc.strerror}") from None
         self._keep = keep
         self.capture = Capture(sock, self._packets_from_thread, self._drained_from_thread)
         self.capture.start()

@@ -55,6 +55,7 @@ from playground.events import (
     ProcessStarted,
     SignalCaught,
 )
+from playground.output_files import open_output_stream
 from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, Sleep, Spawn, Step
 
@@ -389,19 +390,25 @@ class Recorder:
         self._blocked: dict[str, deque[_Entry]] = {}  # written as `...`, outcome line still to come
         self._closed = False
         self._fd: int | None = None
+        # Set before the header is written: a failed write (a full disk) calls _fail, which reads it.
+        self._unsubscribe: Callable[[], None] | None = None
         if path is None:
             self.path = default_session_path()
             flags = os.O_EXCL
         else:
             self.path = Path(path)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            flags = os.O_TRUNC
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | flags, 0o644)
+            flags = 0
+        if flags:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC | flags, 0o644)
+        else:  # a path the user named: a regular file only, never through a link (output_files)
+            self._fd = open_output_stream(self.path)
         self._last_end_ns = time.monotonic_ns()
         kind, sysctls = lab_environment(lab)
         header = header_lines(None, lab_kind or kind, header_extra, sysctls)
         self._write("\n".join([*header, "sockplay 1"]) + "\n")
-        self._unsubscribe: Callable[[], None] | None = lab.subscribe(self.on_event)  # type: ignore[attr-defined]
+        if not self._closed:
+            self._unsubscribe = lab.subscribe(self.on_event)  # type: ignore[attr-defined]
 
     # Public.
 

@@ -14,7 +14,7 @@ from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.events import CallResult, Event, PacketsSeen, ProcessEnded, ProcessReaped, SignalCaught
 from playground.exit_codes import EXIT_DIVERGED, EXIT_OK
 from playground.lab import PENDING_AFTER, CallHandle, Lab, LabError
-from playground.script.format import format_node, format_outcome
+from playground.script.format import format_delay, format_node, format_outcome
 from playground.script.model import (
     Completion,
     Line,
@@ -180,6 +180,11 @@ class Runner:
         await asyncio.sleep(seconds)
 
     async def _step(self, step: Step, report: StepReport) -> None:
+        await self._step_without_delay(step, report)
+        if step.delay:  # the line as it ran, `+DELAY` and all: the output is a script too
+            report.text = format_delay(step.delay) + report.text
+
+    async def _step_without_delay(self, step: Step, report: StepReport) -> None:
         report.process = step.actor
         report.call = step.call.name
         if step.delay:
@@ -351,12 +356,16 @@ def monotonic_ms() -> float:
 
 
 SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 40  # characters at most: more runs than that share a character (their mean)
 
 
-def sparkline(values: list[float]) -> str:
-    """A one-line chart of values, low to high."""
+def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
+    """A one-line chart of values, low to high, at most `width` characters wide."""
     if not values:
         return ""
+    if len(values) > width:
+        bins = [values[len(values) * i // width : len(values) * (i + 1) // width] for i in range(width)]
+        values = [sum(b) / len(b) for b in bins]
     low, high = min(values), max(values)
     span = high - low or 1.0
     return "".join(SPARK[min(len(SPARK) - 1, int((v - low) / span * len(SPARK)))] for v in values)

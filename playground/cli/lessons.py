@@ -212,6 +212,9 @@ def lesson_command(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"sockplay: the TUI cannot start ({exc}); showing the text", file=sys.stderr)
         else:
+            from playground.cli.signals import default_signals
+
+            default_signals()  # the TUI reads Ctrl-C as a key; until now a signal exits quietly
             return run_lesson(
                 lesson.name,
                 lang,

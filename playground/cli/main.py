@@ -1,27 +1,18 @@
-"""The `sockplay` command: the TUI by default, `run` to execute a script headless."""
+"""The `sockplay` command: its arguments, and which command they name (the TUI by default)."""
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
-import signal
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from playground import __version__
 from playground.cli.limits import add_limit_arguments, limits_from
-from playground.constants import DEFAULT_STEP_TIMEOUT, ERRNO_NUMBERS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
+from playground.cli.safe_output import escape_output
+from playground.cli.signals import default_signals, exit_quietly_on_signals
+from playground.constants import DEFAULT_STEP_TIMEOUT, MAX_SCRIPT_DATA
 from playground.exit_codes import EXIT_OK, EXIT_USAGE
-from playground.script.errors import ScriptError
-
-if TYPE_CHECKING:  # the engine loads only on the paths that use it: the TUI starts faster
-    from playground.lab import Lab
-    from playground.lab_limits import Limits
-    from playground.runner import Runner, StepReport
-    from playground.script.model import Script
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
+    if args.command in ("run", "sessions", "export") or (args.command == "replay" and args.check):
+        escape_output()  # what a script says is printed, never obeyed by the terminal
     if args.command == "run":
+        from playground.cli.run import run_command  # the engine loads only when a script runs
+
         return run_command(args)
     handler = getattr(args, "handler", None)
     if handler is not None:
@@ -128,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def tui_command(args: argparse.Namespace) -> int:
+    from playground.cli.run import refuse_outputs
+
+    if refuse_outputs(pcap=args.pcap, record=None if args.no_record else args.record):
+        return EXIT_USAGE
     # Loading the TUI (textual, asyncio, the widgets) makes tens of thousands of objects and
     # no garbage: cycle collections meanwhile only cost time. The app turns the collector
     # back on after its first frame.
@@ -146,275 +145,13 @@ def tui_command(args: argparse.Namespace) -> int:
         host_network=args.host_network,
     )
     app.session.limits = limits_from(args)
+    default_signals()  # the TUI reads Ctrl-C as a key; until now a signal exits quietly
     app.run()
     return app.return_code or 0
 
 
-def load_script(path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
-    """Read and parse a script file; raises ScriptError (with a position) or OSError."""
-    if path == "-":
-        raw = sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1)
-        name = "<stdin>"
-    else:
-        file = Path(path)
-        if file.is_file() and file.stat().st_size > MAX_SCRIPT_BYTES:
-            raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
-        raw = file.read_bytes()
-        name = path
-    from playground.script.parser import parse_script
-
-    return parse_script(raw, name, max_data=max_data)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    try:
-        script = load_script(args.file, args.max_data)
-    except ScriptError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(f"sockplay: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return EXIT_USAGE
-    allow = args.allow_network or args.allow_network_run
-    host = args.host_network or args.host_network_run
-    printer = JsonPrinter() if args.json else ScriptPrinter(script, wire=args.wire)
-    try:
-        import asyncio  # here, not at the top: the TUI's first frame comes sooner
-
-        return asyncio.run(
-            _run(script, allow, args.timeout, printer, host, args.pcap, args.ladder, limits=limits_from(args))
-        )
-    except KeyboardInterrupt:
-        return 130
-
-
-async def _run(
-    script: Script,
-    allow_network: bool,
-    timeout: float,
-    printer: ScriptPrinter | JsonPrinter,
-    host_network: bool,
-    pcap: str | None = None,
-    ladder: str | None = None,
-    limits: Limits | None = None,
-) -> int:
-    import asyncio
-
-    from playground.lab import Lab
-    from playground.runner import Runner
-
-    lab = await Lab.start(allow_network=allow_network, host_network=host_network, pcap=pcap, limits=limits)
-    explain_network(lab)
-    if pcap and lab.capture is None:
-        print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
-    stopped = stop_on_signals()
-    printer.begin(lab)
-    recorder = None
-    if ladder:
-        from playground.ladder import LadderRecorder
-
-        recorder = LadderRecorder(lab)
-    try:
-        runner = Runner(lab, timeout, printer.step)
-        runner.settle_wire = isinstance(printer, ScriptPrinter) and printer.wire
-        printer.runner = runner
-        report = await runner.run(script)
-        if recorder is not None:
-            await recorder.save(ladder)
-        printer.end()
-    except asyncio.CancelledError:
-        await lab.shutdown()
-        if stopped:
-            print(f"sockplay: stopped by {signal.Signals(stopped[0]).name}; the lab was shut down", file=sys.stderr)
-            return 128 + stopped[0]
-        raise
-    finally:
-        await lab.shutdown()
-        stop_on_signals_off()
-    for step in report.divergences:
-        what = step.divergence or step.error
-        print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
-    if report.divergences:
-        print(f"sockplay: {len(report.divergences)} line(s) diverged", file=sys.stderr)
-    return report.exit_code
-
-
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
-
-
-def stop_on_signals() -> list[int]:
-    """Make SIGTERM, SIGHUP and SIGINT cancel the current task (so the lab is shut down in its
-    `finally`); the list returned gets the signal that did."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    stopped: list[int] = []
-
-    def stop(signum: int) -> None:
-        stopped.append(signum)
-        if task is not None:
-            task.cancel()
-
-    for signum in STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop, signum)
-    return stopped
-
-
-def stop_on_signals_off() -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    for signum in STOP_SIGNALS:
-        loop.remove_signal_handler(signum)
-
-
-def explain_network(lab: Lab) -> None:
-    """Say once, on standard error, why the lab is not in a private namespace (or lacks capture)."""
-    network = lab.network
-    if not network.private and network.reason and "--host-network" not in network.reason:
-        print(f"sockplay: {network.reason}; the lab runs on the host's loopback", file=sys.stderr)
-    elif network.private and network.reason:
-        print(f"sockplay: in the lab's namespace, {network.reason}", file=sys.stderr)
-
-
-class ScriptPrinter:
-    """Prints each line as it ran, in script syntax, so the output is a script too."""
-
-    def __init__(self, script: Script, wire: bool = False) -> None:
-        self.script = script
-        self.wire = wire
-        self.runner: Runner | None = None
-        self._printed_packets = 0
-        self._wire_list: list = []
-
-    def begin(self, lab: Lab) -> None:
-        for text in self.script.header_lines:
-            print(text)
-        print("sockplay 1", flush=True)
-        print(f"# lab network: {lab.network.kind}")
-        self.lab = lab
-
-    def step(self, report: StepReport) -> None:
-        if report.block_end:
-            block = report.line.node
-            for text in getattr(block, "trailing", ()):
-                print(text)
-            print(f"# end of the repeat on line {report.line.number} ({getattr(block, 'count', '?')} runs)")
-            for note in report.notes:
-                print(f"# {note}")
-            if report.divergence:
-                print(f"# DIVERGES (the repeat on line {report.line.number}): {report.divergence}")
-            return
-        if report.first_in_block:
-            print(f"# repeat: run {report.iteration}")
-        for text in report.line.leading if report.iteration in (None, 1) else ():
-            print(text)
-        comments = []
-        if report.line.comment:
-            comments.append(report.line.comment)
-        if report.result is not None and report.result.outcome.death is None:
-            comments.append(_duration(report.result.duration_ns))
-        text = report.text
-        if comments:
-            text = f"{text:<44} # {' · '.join(comments)}"
-        print(text)
-        if report.error:
-            print(f"# ERROR (line {report.line.number}): {report.error}")
-        elif report.divergence:
-            print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
-        for note in report.notes:
-            print(f"# {note}")
-        if self.wire and self.runner is not None:
-            self._print_wire()
-        sys.stdout.flush()
-
-    def end(self) -> None:
-        for text in self.script.trailing:
-            print(text)
-        sys.stdout.flush()
-
-    def _print_wire(self) -> None:
-        """The packets the step just made put on the wire, as comments (`--wire`)."""
-        packets = self.runner._packets if self.runner else []
-        if packets is not self._wire_list:  # a new step: its own list of packets
-            self._wire_list, self._printed_packets = packets, 0
-        fresh, self._printed_packets = packets[self._printed_packets :], len(packets)
-        for packet in fresh:
-            offset = (packet.t_ns - self.lab.t0) / 1e6
-            print(f"#   {offset:10.3f} ms  {packet.summary}")
-
-
-def _duration(ns: int) -> str:
-    if ns >= 1_000_000:
-        return f"{ns / 1e6:.1f} ms"
-    return f"{ns / 1e3:.0f} µs"
-
-
-class JsonPrinter:
-    runner: Runner | None = None
-
-    def end(self) -> None:
-        pass
-
-    def begin(self, lab: Lab) -> None:
-        self.lab = lab
-
-    def step(self, report: StepReport) -> None:
-        print(json.dumps(step_json(report, self.lab.t0)), flush=True)
-
-
-def step_json(report: StepReport, t0: int) -> dict:
-    from playground.script.format import format_data
-
-    out: dict[str, object] = {
-        "line": report.line.number,
-        "text": report.text,
-        "process": report.process,
-        "call": report.call,
-        "ok": not (report.divergence or report.error),
-    }
-    if report.divergence:
-        out["divergence"] = report.divergence
-    timing = getattr(report.line.node, "timing", None)
-    if timing is not None:  # the line's claim; its check is in `ok` and `divergence`
-        out["timing"] = {"bound": timing.bound, "ns": timing.ns, "text": str(timing)}
-    if report.error:
-        out["error"] = report.error
-    if report.notes:
-        out["notes"] = report.notes
-    result = report.result
-    if result is not None:
-        outcome = result.outcome
-        value = outcome.value
-        out["return"] = value if isinstance(value, (int, float)) or value is None else str(value)
-        if outcome.errno:
-            out["errno"] = {
-                "name": outcome.errno,
-                "number": ERRNO_NUMBERS.get(outcome.errno),
-                "message": outcome.errno_message,
-            }
-        if outcome.data is not None:
-            out["data"] = {
-                "length": len(outcome.data),
-                "script": format_data(outcome.data),
-                "hex": outcome.data[:4096].hex(),
-            }
-        if outcome.peer is not None:
-            out["peer"] = str(outcome.peer)
-        if outcome.revents is not None:
-            out["revents"] = list(outcome.revents)
-        if outcome.child is not None:
-            out["child"] = str(outcome.child)
-        out["signals"] = list(outcome.signals)
-        if outcome.death is not None:
-            out["death"] = str(outcome.death)
-        out["start_ms"] = round((result.start_ns - t0) / 1e6, 6) if result.start_ns else None
-        out["duration_ns"] = result.duration_ns
-    return out
-
-
 def entry() -> None:
+    exit_quietly_on_signals()  # the `sockplay` script comes here first
     try:
         code = main()
         sys.stdout.flush()

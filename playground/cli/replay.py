@@ -13,7 +13,6 @@ import asyncio
 import json
 import math
 import os
-import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -169,6 +168,10 @@ def replay_command(args: argparse.Namespace) -> int:
     if refuse_network(script, args.file, allow):
         return EXIT_USAGE
     pcap = args.pcap_replay or getattr(args, "pcap", None)
+    from playground.cli.run import refuse_outputs
+
+    if refuse_outputs(pcap=pcap):
+        return EXIT_USAGE
     if not args.check:
         return _replay_in_tui(args.file, speed, allow, host, pcap)
     check = ReplayCheck(
@@ -182,15 +185,26 @@ def replay_command(args: argparse.Namespace) -> int:
         pcap=pcap,
         limits=limits_from(args),
     )
-    try:
-        return asyncio.run(check.run())
-    except KeyboardInterrupt:
-        return 130
+    return asyncio.run(check.run())
 
 
 def _replay_in_tui(path: str, speed: float | None, allow: bool, host: bool, pcap: str | None = None) -> int:
+    if not host:
+        from playground.netns import make_network
+
+        network = make_network()  # a recording from elsewhere stays off the host's network unless told
+        network.close()
+        if not network.private:
+            print(
+                f"sockplay: refusing to replay on the host's network: {network.reason}. There the recording "
+                "could reach this machine's own loopback services; to replay it there anyway, pass --host-network",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    from playground.cli.signals import default_signals
     from widgets.app import run_replay  # the TUI loads only when asked for
 
+    default_signals()  # the TUI reads Ctrl-C as a key; until now a signal exits quietly
     pace = 1.0 if speed is None else speed
     return int(run_replay(path, speed=pace, allow_network=allow, host_network=host, pcap=pcap) or 0)
 
@@ -230,44 +244,59 @@ class ReplayCheck:
         print(f"sockplay: {text}", file=sys.stderr, flush=True)
 
     async def run(self) -> int:
-        from playground.cli.main import (
-            JsonPrinter,
-            ScriptPrinter,
-            explain_network,
-            stop_on_signals,
-            stop_on_signals_off,
-        )
-        from playground.lab import Lab
+        from playground.cli.printers import JsonPrinter, ScriptPrinter
+        from playground.cli.run import explain_network
+        from playground.cli.signals import StopOnSignals
+        from playground.lab import Lab, LabError
 
         for note in kernel_notes(self.header):
             self.notes.append(note)
             self.say(note)
-        lab = await Lab.start(
-            allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap, limits=self.limits
-        )
-        explain_network(lab)
-        if self.pcap and lab.capture is None:
-            self.say(f"no pcap written: {lab.capture_reason}")
-        kind, sysctls = lab_environment(lab)
-        for note in environment_notes(self.header, kind, sysctls):
-            self.notes.append(note)
-            self.say(note)
-        printer = JsonPrinter() if self.json_lines else ScriptPrinter(self.script)
-        stopped = stop_on_signals()
+        stopper = StopOnSignals()
+        lab = None
         try:
+            try:
+                lab = await Lab.start(
+                    allow_network=self.allow_network,
+                    host_network=self.host_network,
+                    pcap=self.pcap,
+                    limits=self.limits,
+                    private_only=True,
+                )
+            except LabError as exc:
+                self.say(str(exc))
+                return EXIT_USAGE
+            explain_network(lab)
+            if self.pcap and lab.capture is None:
+                self.say(f"no pcap written: {lab.capture_reason}")
+            kind, sysctls = lab_environment(lab)
+            for note in environment_notes(self.header, kind, sysctls):
+                self.notes.append(note)
+                self.say(note)
+            printer = JsonPrinter() if self.json_lines else ScriptPrinter(self.script)
             printer.begin(lab)
-            runner = Runner(lab, self.timeout, printer.step)
+
+            def on_step(step: StepReport) -> None:
+                printer.step(step)
+                stopper.check()  # a replay whose steps never yield is stopped here
+
+            runner = Runner(lab, self.timeout, on_step)
             printer.runner = runner
             report = await self.run_lines(runner)
         except asyncio.CancelledError:
-            if stopped:
+            if not stopper.stopped:
+                raise
+            stopper.unwinding()
+            if lab is not None:
                 await lab.shutdown()
-                self.say(f"stopped by {signal.Signals(stopped[0]).name}; the lab was shut down")
-                return 128 + stopped[0]
-            raise
+            return stopper.say()
         finally:
-            await lab.shutdown()
-            stop_on_signals_off()
+            stopper.unwinding()
+            if lab is not None:
+                await lab.shutdown()
+            stopper.remove()
+        if stopper.stopped:  # it came after the last step: the run is over, but stopped all the same
+            return stopper.say()
         return self.finish(report)
 
     async def run_lines(self, runner: Runner) -> RunReport:
@@ -401,11 +430,17 @@ def export_command(args: argparse.Namespace) -> int:
     if not args.output or args.output == "-":
         sys.stdout.write(program)
         return EXIT_OK
-    from playground.export import write_program
+    from playground.output_files import OutputRefused, write_output
 
-    why = write_program(Path(args.output), program)
-    if why is not None:
-        print(f"sockplay: cannot write {args.output}: {why}", file=sys.stderr)
+    try:
+        # A new file renamed over the target: a link, a device or a FIFO is refused, and only
+        # the new file is made executable.
+        write_output(args.output, program, mode=0o755)
+    except OutputRefused as exc:
+        print(f"sockplay: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"sockplay: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"sockplay: wrote {args.output}; run it with: python3 {args.output}", file=sys.stderr)
     return EXIT_OK

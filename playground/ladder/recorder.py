@@ -11,6 +11,7 @@ from playground.events import CallDone, DirectiveDone, PacketsSeen, ProcessEnded
 from playground.ladder.connections import LadderSet, samples_from_kernel
 from playground.ladder.model import CLOSED, GONE_NS, CallNote, Ladder
 from playground.ladder.svg import ladder_svg
+from playground.output_files import OutputRefused, write_output
 from playground.script.model import Kill
 
 if TYPE_CHECKING:
@@ -130,10 +131,11 @@ class LadderRecorder:
             except TimeoutError:
                 pass
 
-    async def save(self, path: str, warn: TextIO | None = None) -> int:
+    async def save(self, path: str, warn: TextIO | None = None) -> int | None:
         """Write every connection's ladder, stacked, to an SVG file; returns how many were drawn.
 
-        Without packet capture nothing is written, and `warn` (standard error by default) says why.
+        Without packet capture nothing is written, and `warn` (standard error by default) says why;
+        None if the file could not be written (said on `warn` too).
         """
         warn = warn if warn is not None else sys.stderr
         if self.lab.capture is None:
@@ -144,9 +146,11 @@ class LadderRecorder:
             self.sample()
         ladders = self.ladders
         try:
-            with open(path, "w", encoding="utf-8") as out:
-                out.write(ladder_svg(ladders))
+            write_output(path, ladder_svg(ladders))
+        except OutputRefused as exc:
+            print(f"sockplay: no ladder written: {exc}", file=warn)
+            return None
         except OSError as exc:
-            print(f"sockplay: cannot write the ladder to {path}: {exc.strerror}", file=warn)
-            return 0
+            print(f"sockplay: cannot write the ladder to {path}: {exc.strerror or exc}", file=warn)
+            return None
         return len(ladders)

@@ -214,8 +214,14 @@ class EventBook:
         value = outcome.value
         if node.call.name in ("socket", "accept", "dup") and isinstance(value, int) and value >= 0:
             fds = fds + (value,)
+        started = event.result.start_ns
         if entry is None:
-            entry = self.add_entry(Entry(kind, event.t_ns, event.process, body, fds, event.call_id))
+            entry = self.add_entry(Entry(kind, started or event.t_ns, event.process, body, fds, event.call_id))
+        elif started:
+            # The entry was made when the request was sent; the call began when the process
+            # took it up (a process waking from a doze takes a millisecond or more). The packets
+            # a call caused are stamped by the kernel: only the call's own start puts them inside it.
+            entry.t_ns = started
         entry.kind = kind
         entry.body = body
         entry.fds = fds
@@ -223,11 +229,12 @@ class EventBook:
         entry.data = outcome.data if outcome.data else _written_data(node)
         self._touch(entry)
         if event.was_pending:
-            waited = format_duration(event.t_ns - entry.t_ns)
+            returned = started + event.result.duration_ns if started else event.t_ns
+            waited = format_duration(returned - entry.t_ns)
             self.add_entry(
                 Entry(
                     "returned",
-                    event.t_ns,
+                    returned,
                     event.process,
                     f"{body}   (returned after {waited})",
                     fds,

@@ -193,3 +193,52 @@ async def test_wire_lines_hold_and_a_wrong_one_diverges() -> None:
         assert "expected client.c > server.a RST, saw client.c > server.a FIN|ACK" in (diverged.divergence or "")
     finally:
         await lab.shutdown()
+
+
+async def test_a_calls_packets_fall_inside_its_window_on_the_timeline(lab: Lab) -> None:
+    """The SYN, SYN|ACK and ACK lie inside the connect that made them, the FIN inside or after the close.
+
+    Checked on the engine's figures (the call's start and duration against the kernel's packet
+    stamps) and on the TUI's timeline (the event book's entries), with the client idle long
+    enough before each call to doze, as an idle lab process does: a call's entry must start
+    when the call did, not when its request was sent.
+    """
+    from playground.events import CallDone
+    from playground.session.wire import WireBook
+    from playground.worker.main import DOZE_AFTER_NS
+
+    wire = Wire(lab)
+    book = WireBook(lab.t0)
+    done: dict[str, CallDone] = {}
+
+    def on_event(event: object) -> None:
+        book.add(event)  # type: ignore[arg-type]
+        if isinstance(event, CallDone):
+            done[event.text] = event
+
+    lab.subscribe(on_event)
+    for line in ("spawn server", "spawn client", "server: l = socket(tcp)", "server: bind(l, 127.0.0.1:0)"):
+        await lab.run_line(line)
+    await lab.run_line("server: listen(l, 64)")
+    idle = DOZE_AFTER_NS / 1e9 * 1.5  # the scenario, not a synchronisation: a client that has dozed off
+    for round_ in range(3):
+        c = f"client.c{round_}"
+        await lab.run_line(f"client: c{round_} = socket(tcp)")
+        await asyncio.sleep(idle)
+        connect = await lab.run_line(f"client: connect(c{round_}, server.l)")
+        await asyncio.sleep(idle)
+        close = await lab.run_line(f"client: close(c{round_})")
+        assert connect is not None and close is not None and connect.outcome.value == 0
+        syn = await wire.until(lambda p, c=c: p.flags == ("SYN",) and p.src_label == c)
+        syn_ack = await wire.until(lambda p, c=c: p.flags == ("SYN", "ACK") and p.dst_label == c)
+        ack = await wire.until(lambda p, c=c: p.flags == ("ACK",) and p.src_label == c and p.relative_seq == 1)
+        fin = await wire.until(lambda p, c=c: "FIN" in p.flags and p.src_label == c)
+        start, end = connect.start_ns, connect.start_ns + connect.duration_ns
+        for packet in (syn, syn_ack, ack):
+            assert start <= packet.t_ns <= end, (round_, packet.summary, packet.t_ns - start, end - start)
+        assert fin.t_ns >= close.start_ns, (round_, fin.summary, fin.t_ns - close.start_ns)
+        # The TUI's timeline: the calls' entries start when the calls did.
+        for text, result in ((f"client: connect(c{round_}, server.l)", connect), (f"client: close(c{round_})", close)):
+            entry = next(e for e in book.entries if e.call_id == done[text].call_id)
+            assert entry.t_ns <= syn.t_ns if result is connect else entry.t_ns <= fin.t_ns
+            assert entry.t_ns + (entry.duration_ns or 0) >= (ack.t_ns if result is connect else entry.t_ns)

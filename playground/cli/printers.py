@@ -1,0 +1,225 @@
+"""How `run` and `replay --check` print what ran: as a script (ScriptPrinter) or as JSON lines (JsonPrinter)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from playground.constants import ERRNO_NUMBERS
+
+if TYPE_CHECKING:  # the engine loads only on the paths that use it
+    from playground.capture import Packet
+    from playground.lab import Lab
+    from playground.runner import Runner, StepReport
+    from playground.script.model import Script
+
+
+class WireFeed:
+    """The packets the runner has seen that are not printed yet, and the step that caused them (`--wire`)."""
+
+    def __init__(self) -> None:
+        self.runner: Runner | None = None
+        self._list: list[Packet] = []
+        self._printed = 0
+        self.cause: int | None = None  # the line number of the last call: the packets are its doing
+
+    def fresh(self) -> list[Packet]:
+        packets = self.runner._packets if self.runner is not None else []
+        if packets is not self._list:  # a new step: its own list of packets
+            self._list, self._printed = packets, 0
+        fresh, self._printed = packets[self._printed :], len(packets)
+        return fresh
+
+    def note_cause(self, report: StepReport) -> None:
+        if report.call is not None:
+            self.cause = report.line.number
+
+
+class ScriptPrinter:
+    """Prints each line as it ran, in script syntax, so the output is a script too."""
+
+    def __init__(self, script: Script, wire: bool = False) -> None:
+        self.script = script
+        self.wire = wire
+        self.feed = WireFeed()
+
+    @property
+    def runner(self) -> Runner | None:
+        return self.feed.runner
+
+    @runner.setter
+    def runner(self, runner: Runner | None) -> None:
+        self.feed.runner = runner
+
+    def begin(self, lab: Lab) -> None:
+        for text in self.script.header_lines:
+            print(text)
+        print("sockplay 1", flush=True)
+        print(f"# lab network: {lab.network.kind}")
+        self.lab = lab
+
+    def step(self, report: StepReport) -> None:
+        if report.block_end:
+            block = report.line.node
+            for text in getattr(block, "trailing", ()):
+                print(text)
+            print(f"# end of the repeat on line {report.line.number} ({getattr(block, 'count', '?')} runs)")
+            for note in report.notes:
+                print(f"# {note}")
+            return
+        if report.first_in_block:
+            print(f"# repeat: run {report.iteration}")
+        for text in report.line.leading if report.iteration in (None, 1) else ():
+            print(text)
+        if report.call is None:
+            # Packets that came after the last call was printed are that call's: printed before
+            # this line, so a `~` line's `# saw ...` note never comes before the packet it names.
+            self._print_wire()
+        comments = []
+        if report.line.comment:
+            comments.append(report.line.comment)
+        if report.result is not None and report.result.outcome.death is None:
+            comments.append(_duration(report.result.duration_ns))
+        text = report.text
+        if comments:
+            text = f"{text:<44} # {' · '.join(comments)}"
+        print(text)
+        if report.error:
+            print(f"# ERROR (line {report.line.number}): {report.error}")
+        elif report.divergence:
+            print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
+        if report.call is not None:
+            self._print_wire()
+        for note in report.notes:
+            print(f"# {note}")
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        self._print_wire()
+        for text in self.script.trailing:
+            print(text)
+        sys.stdout.flush()
+
+    def _print_wire(self) -> None:
+        """The packets the last call put on the wire, as comments (`--wire`)."""
+        if not self.wire:
+            return
+        for packet in self.feed.fresh():
+            offset = (packet.t_ns - self.lab.t0) / 1e6
+            print(f"#   {offset:10.3f} ms  {packet.summary}")
+
+
+def _duration(ns: int) -> str:
+    if ns >= 1_000_000:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e3:.0f} µs"
+
+
+class JsonPrinter:
+    """One JSON object per line that ran; with `wire`, one per packet too (`{"packet": {...}}`)."""
+
+    def __init__(self, wire: bool = False) -> None:
+        self.wire = wire
+        self.feed = WireFeed()
+
+    @property
+    def runner(self) -> Runner | None:
+        return self.feed.runner
+
+    @runner.setter
+    def runner(self, runner: Runner | None) -> None:
+        self.feed.runner = runner
+
+    def begin(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def step(self, report: StepReport) -> None:
+        if report.call is None:
+            self._print_wire()
+        print(json.dumps(step_json(report, self.lab.t0)))
+        if report.call is not None:
+            self.feed.note_cause(report)
+            self._print_wire()
+        sys.stdout.flush()
+
+    def end(self) -> None:
+        self._print_wire()
+        sys.stdout.flush()
+
+    def _print_wire(self) -> None:
+        if self.wire:
+            for packet in self.feed.fresh():
+                print(json.dumps({"packet": packet_json(packet, self.lab.t0, self.feed.cause)}))
+
+
+def packet_json(packet: Packet, t0: int, line: int | None) -> dict:
+    """A captured packet for JSON readers: when, which ends (by name where the lab knows them), what."""
+    out: dict[str, object] = {
+        "t_ms": round((packet.t_ns - t0) / 1e6, 6),
+        "protocol": packet.protocol,
+        "src": {"name": packet.src_label, "address": packet.src[0], "port": packet.src[1]},
+        "dst": {"name": packet.dst_label, "address": packet.dst[0], "port": packet.dst[1]},
+        "length": packet.length,
+        "line": line,  # the step that caused it: the last call before it was seen
+        "summary": packet.summary,
+    }
+    if packet.protocol == "TCP":
+        out.update(
+            flags=list(packet.flags),
+            seq=packet.relative_seq,
+            ack=packet.relative_ack if "ACK" in packet.flags else None,
+            raw_seq=packet.seq,
+            raw_ack=packet.ack,
+            window=packet.window,
+        )
+    elif packet.icmp is not None:
+        out["icmp"] = packet.icmp
+    return out
+
+
+def step_json(report: StepReport, t0: int) -> dict:
+    from playground.script.format import format_data
+
+    out: dict[str, object] = {
+        "line": report.line.number,
+        "text": report.text,
+        "process": report.process,
+        "call": report.call,
+        "ok": not (report.divergence or report.error),
+    }
+    if report.divergence:
+        out["divergence"] = report.divergence
+    if report.error:
+        out["error"] = report.error
+    if report.notes:
+        out["notes"] = report.notes
+    result = report.result
+    if result is not None:
+        outcome = result.outcome
+        value = outcome.value
+        out["return"] = value if isinstance(value, (int, float)) or value is None else str(value)
+        if outcome.errno:
+            out["errno"] = {
+                "name": outcome.errno,
+                "number": ERRNO_NUMBERS.get(outcome.errno),
+                "message": outcome.errno_message,
+            }
+        if outcome.data is not None:
+            out["data"] = {
+                "length": len(outcome.data),
+                "script": format_data(outcome.data),
+                "hex": outcome.data[:4096].hex(),
+            }
+        if outcome.peer is not None:
+            out["peer"] = str(outcome.peer)
+        if outcome.revents is not None:
+            out["revents"] = list(outcome.revents)
+        if outcome.child is not None:
+            out["child"] = str(outcome.child)
+        out["signals"] = list(outcome.signals)
+        if outcome.death is not None:
+            out["death"] = str(outcome.death)
+        out["start_ms"] = round((result.start_ns - t0) / 1e6, 6) if result.start_ns else None
+        out["duration_ns"] = result.duration_ns
+    return out
