@@ -8,17 +8,12 @@ steps) followed by the experiment: one commented block per line of the script.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import keyword
 import math
-import os
 import re
-import stat
-import tempfile
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 from playground import __version__
 from playground import calls as P
@@ -80,39 +75,6 @@ _RUNTIME_NAMES = {
     "CATCH",
 }
 _LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6"}
-
-
-def write_program(path: Path, program: str) -> str | None:
-    """Write `program` as an executable regular file at `path`; None, or why it was not written.
-
-    A new file is written beside the target and renamed over it, so nothing but a regular
-    file is ever replaced, nothing is written or chmod-ed through a symlink, a device or a
-    FIFO, and a failed write leaves the target as it was.
-    """
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    if mode is not None and not stat.S_ISREG(mode):
-        what = "a symlink" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-        return f"it is {what}; sockplay writes only regular files"
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(program)
-            out.flush()
-            os.fchmod(out.fileno(), 0o755)
-        os.replace(temporary, path)
-    except (OSError, UnicodeError) as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        return getattr(exc, "strerror", None) or str(exc)
-    return None
 
 
 def export_python(script: Script, source: str = "script.sockplay", exported_at: datetime | None = None) -> str:

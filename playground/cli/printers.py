@@ -67,6 +67,8 @@ class ScriptPrinter:
             print(f"# end of the repeat on line {report.line.number} ({getattr(block, 'count', '?')} runs)")
             for note in report.notes:
                 print(f"# {note}")
+            if report.divergence:
+                print(f"# DIVERGES (the repeat on line {report.line.number}): {report.divergence}")
             return
         if report.first_in_block:
             print(f"# repeat: run {report.iteration}")
@@ -190,6 +192,9 @@ def step_json(report: StepReport, t0: int) -> dict:
     }
     if report.divergence:
         out["divergence"] = report.divergence
+    timing = getattr(report.line.node, "timing", None)
+    if timing is not None:  # the line's claim; its check is in `ok` and `divergence`
+        out["timing"] = {"bound": timing.bound, "ns": timing.ns, "text": str(timing)}
     if report.error:
         out["error"] = report.error
     if report.notes:

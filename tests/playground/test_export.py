@@ -272,7 +272,7 @@ def test_export_writes_only_a_regular_file_and_never_changes_another_files_mode(
     link = tmp_path / "link.py"
     link.symlink_to(victim)
     refused = export_to(link)
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "symlink" in refused.stderr
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "symbolic link" in refused.stderr
     assert victim.read_text() == "mine\n" and stat.S_IMODE(victim.stat().st_mode) == 0o600 and link.is_symlink()
     # A device node (as root, `-o /dev/null` used to make /dev/null 0755) and a FIFO: left alone, no hang.
     device = tmp_path / "null"
@@ -287,7 +287,7 @@ def test_export_writes_only_a_regular_file_and_never_changes_another_files_mode(
     assert stat.S_IMODE(fifo.stat().st_mode) == 0o644
     # A missing directory: one clear line.
     missing = export_to(tmp_path / "no" / "such.py")
-    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "No such file" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "does not exist" in missing.stderr
     # A regular file is replaced by the new program, executable; nothing else is left beside it.
     old = tmp_path / "old.py"
     old.write_text("old\n")

@@ -54,7 +54,7 @@ async def test_walk_lesson_1_from_first_step_to_last(lang):
     async with app.run_test(size=SIZE) as pilot:
         panel = await _opened(pilot)
         run = app.lesson_run
-        assert lesson.intro[lang][0] in panel.shown_prose
+        await wait_for(pilot, lambda: lesson.intro[lang][0] in panel.shown_prose, "the lesson's introduction")
         title = str(panel.query_one("#lesson-title").render())
         assert lesson.title_in(lang) in title
         first = run.units[0].prose(lang, "before")
