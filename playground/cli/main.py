@@ -320,7 +320,7 @@ class ScriptPrinter:
 
     def _print_wire(self) -> None:
         """The packets the step just made put on the wire, as comments (`--wire`)."""
-        packets = self.runner._packets if self.runner else []
+        packets = self.runner.packets if self.runner else []
         if packets is not self._wire_list:  # a new step: its own list of packets
             self._wire_list, self._printed_packets = packets, 0
         fresh, self._printed_packets = packets[self._printed_packets :], len(packets)
