@@ -258,7 +258,9 @@ class Executor:
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
         elif isinstance(node, Sleep):
-            await self.lab.sleep(node, text or format_node(dataclasses.replace(node, delay=None)))
+            # Its delay is waited out: a recording measures that gap itself.
+            bare = dataclasses.replace(node, delay=None)
+            await self.lab.sleep(bare, text or format_node(bare))
 
     async def settle(self, quiet: float = 0.005, limit: float = 0.05) -> None:
         """Wait (bounded) until the capture has reported what is queued, then for `quiet` seconds of calm."""
@@ -338,7 +340,7 @@ async def run_typed_line(lab: Lab, text: str, default_actor: str | None = None) 
         return await handle.future
     if isinstance(node, (Wire, StateCheck)):
         return None  # a check reports; it does nothing to the lab
-    await executor.directive(node, format_node(node))
+    await executor.directive(node)
     return None
 
 
