@@ -19,7 +19,7 @@ from playground.events import (
     Event,
     ProcessStarted,
 )
-from playground.script.format import format_outcome
+from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, IntArg, Line, NameArg, Node, Sleep, StateCheck, Step, Wire
 from playground.session.eventbook import EventBook
 from playground.session.lines import CompletionContext
@@ -278,10 +278,14 @@ class LabSession:
         """A typed `~` or `state` line: the executor checks it; the book says how it went."""
         assert self.executor is not None
         report = _blank_report(node)
-        if isinstance(node, Wire):
-            await self.executor.check_wire(node, report)
-        else:
-            await self.executor.check_state(node, report)
+        try:
+            if isinstance(node, Wire):
+                await self.executor.check_wire(node, report)
+            else:
+                await self.executor.check_state(node, report)
+        except LabError as exc:  # the line was accepted: its failure goes in the book
+            self.book.note(f"{format_node(node)}: {exc}", time.monotonic_ns(), "fault")
+            return
         now = time.monotonic_ns()
         if report.divergence is not None:
             self.book.note(f"{report.text} diverged: {report.divergence}", now, "diverged", report.process)

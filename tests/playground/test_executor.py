@@ -12,7 +12,7 @@ from playground.session.lab_session import LabSession
 from tests.conftest import REPO
 
 # A stated outcome that is wrong, a blocked call completed two lines later (and wrongly
-# stated), a kill, a `~` line for the FIN the kill makes, and a wrong descriptor number.
+# stated), a kill, a `~` line for the FIN the kill makes, a `state` line, and a wrong descriptor number.
 SCRIPT = """sockplay 1
 spawn server
 spawn client
@@ -27,6 +27,7 @@ client: write(c, "hi") = 2
 server: ... = 3
 kill client SIGKILL
 ~ client.c > server.a FIN
+state server.a CLOSE-WAIT
 server: read(a, 100) = 0
 server: s = socket(tcp) = 9
 """
@@ -85,6 +86,7 @@ async def test_the_session_and_sockplay_run_agree_on_outcomes_and_divergences(tm
     session_outcomes, session_divergences, notes = await run_in_session()
     assert sorted(session_divergences) == DIVERGENCES
     assert sorted(session_outcomes) == sorted(run_outcomes)
+    assert "state server.a CLOSE-WAIT: as stated" in notes
     # The `~` line held in both (or, without a capture, was not checked in either).
     wire = next(s for s in steps if s["text"].startswith("~"))
     if any("not checked" in n for n in wire.get("notes", [])):
