@@ -18,6 +18,7 @@ SYSTEM_PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") 
 
 PROBE = """
 import asyncio, os
+from playground.executor import run_typed_line
 from playground.lab import Lab
 async def main():
     lab = await Lab.start()
