@@ -151,8 +151,13 @@ class Executor:
         # the event loop one turn to deliver those this line may have caused.
         if not isinstance(node, Step) or report.result is None or report.result.outcome.death is not None:
             await asyncio.sleep(0)
-        report.notes, self._notes = report.notes + self._notes, []
+        report.notes += self.take_notes()
         return report
+
+    def take_notes(self) -> list[str]:
+        """What the lab reported since the last take (deaths, signals caught between calls, reaps)."""
+        notes, self._notes = self._notes, []
+        return notes
 
     # The rules, one kind of line at a time.
 

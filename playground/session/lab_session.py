@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -209,6 +209,7 @@ class LabSession:
 
         async with self._lock:
             await self.settle()
+            executor.take_notes()  # the book has its own line for each of them
             node = parse_line(text, lab.scope(default_actor))
             if node is None:
                 return LineRun(None)
@@ -251,7 +252,7 @@ class LabSession:
             self.book.note(f"{text}: {exc}", time.monotonic_ns(), "fault")
         return LineRun(node, task=task)
 
-    def _spawn_task(self, coro) -> asyncio.Task:
+    def _spawn_task(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
