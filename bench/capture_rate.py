@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playground.events import PacketsSeen  # noqa: E402
+from playground.executor import run_typed_line  # noqa: E402
 from playground.lab import Lab  # noqa: E402
 
 SOL_PACKET, PACKET_STATISTICS = 263, 6
@@ -100,10 +101,10 @@ async def main(seconds: float) -> None:
         if lab.capture is None or not lab.network.private:
             print(f"no capture in a private namespace here: {lab.capture_reason}")
             return
-        await lab.run_line("spawn server")
-        await lab.run_line("spawn client")
-        await lab.run_line("server: u = socket(udp)")
-        await lab.run_line("server: bind(u, 127.0.0.1:5000)")
+        await run_typed_line(lab, "spawn server")
+        await run_typed_line(lab, "spawn client")
+        await run_typed_line(lab, "server: u = socket(udp)")
+        await run_typed_line(lab, "server: bind(u, 127.0.0.1:5000)")
 
         async def flood() -> None:
             proc = await asyncio.create_subprocess_exec(
@@ -121,14 +122,14 @@ async def main(seconds: float) -> None:
             "client: connect(c, server.l)",
             "server: a = accept(l)",
         ):
-            await lab.run_line(line)
+            await run_typed_line(lab, line)
 
         async def bulk() -> None:
             total = 0
             end = time.monotonic() + seconds
             while time.monotonic() < end:
-                await lab.run_line('client: write(c, "x" * 1048576)')
-                result = await lab.run_line("server: recv(a, 1048576, MSG_WAITALL)")
+                await run_typed_line(lab, 'client: write(c, "x" * 1048576)')
+                result = await run_typed_line(lab, "server: recv(a, 1048576, MSG_WAITALL)")
                 total += result.outcome.value  # type: ignore[union-attr, operator]
             print(f"bulk TCP moved {total / 1e6:,.0f} MB ({total / 1e6 / seconds:,.0f} MB/s)")
 

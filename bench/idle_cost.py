@@ -13,6 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from playground.executor import run_typed_line  # noqa: E402
 from playground.lab import Lab  # noqa: E402
 
 PROCESSES = ("a", "b", "c", "d")
@@ -29,7 +30,7 @@ async def main() -> None:
     lab = await Lab.start()
     try:
         for name in PROCESSES:
-            await lab.run_line(f"spawn {name}")
+            await run_typed_line(lab, f"spawn {name}")
         await asyncio.sleep(SETTLE)
         pids = [proc.pid for proc in lab.processes.values()]
         before, start = sum(map(cpu_ticks, pids)), time.monotonic()

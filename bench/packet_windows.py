@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playground.capture import Packet  # noqa: E402
 from playground.events import PacketsSeen  # noqa: E402
+from playground.executor import run_typed_line  # noqa: E402
 from playground.lab import Lab  # noqa: E402
 from playground.worker.main import DOZE_AFTER_NS  # noqa: E402
 
@@ -32,14 +33,14 @@ async def main(rounds: int) -> None:
     late_fin = 0
     try:
         for line in ("spawn server", "spawn client", "server: l = socket(tcp)", "server: bind(l, 127.0.0.1:0)"):
-            await lab.run_line(line)
-        await lab.run_line("server: listen(l, 4096)")
+            await run_typed_line(lab, line)
+        await run_typed_line(lab, "server: listen(l, 4096)")
         for i in range(rounds):
-            await lab.run_line(f"client: c{i} = socket(tcp)")
+            await run_typed_line(lab, f"client: c{i} = socket(tcp)")
             if i % 2:
                 await asyncio.sleep(DOZE_AFTER_NS / 1e9 * 1.5)
-            connect = await lab.run_line(f"client: connect(c{i}, server.l)")
-            close = await lab.run_line(f"client: close(c{i})")
+            connect = await run_typed_line(lab, f"client: connect(c{i}, server.l)")
+            close = await run_typed_line(lab, f"client: close(c{i})")
             await lab.capture_flush()
             label = f"client.c{i}"
             mine = [p for p in packets if label in (p.src_label, p.dst_label)]

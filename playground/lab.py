@@ -2,7 +2,7 @@
 
     lab = await Lab.start()
     await lab.spawn("server")
-    result = await lab.run_line("server: l = socket(tcp)")
+    result = await lab.call(step)  # a parsed Step; playground.executor carries out whole lines
     snapshot = await lab.inspect()
     await lab.shutdown()
 
@@ -49,19 +49,16 @@ from playground.lab_process import CallHandle, Process
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import resolve_call
-from playground.script.format import format_call, format_node
+from playground.script.format import format_call
 from playground.script.model import (
     Address,
-    Completion,
     DataArg,
     Death,
-    Kill,
     Node,
     Sleep,
-    Spawn,
     Step,
 )
-from playground.script.parser import ProcessScope, Scope, parse_line
+from playground.script.parser import ProcessScope, Scope
 from playground.sockdiag import KernelSocket
 
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
@@ -464,43 +461,10 @@ class Lab:
             await asyncio.sleep(0.001)
         return proc.death is not None
 
-    async def run_node(self, node: Node, text: str | None = None, linger: bool = False) -> CallResult | None:
-        """Carry out one parsed line; a step waits for its result (not for `...`).
-
-        linger: the next call will be the same process's (see submit).
-        """
-        delay = getattr(node, "delay", None)
-        if delay:
-            await asyncio.sleep(delay)
-        if isinstance(node, Spawn):
-            await self.spawn(node.name)
-        elif isinstance(node, Kill):
-            await self.kill(node.name, node.signal)
-        elif isinstance(node, Sleep):
-            await asyncio.sleep(node.seconds)
-        elif isinstance(node, Completion):
-            handle = self.oldest_unstated(node.actor or "")
-            if handle is None:
-                raise LabError(f"{node.actor} has no blocked call to wait for")
-            handle.stated = True
-            return await handle.future
-        elif isinstance(node, Step):
-            handle = self.submit(node, text, spin=not node.blocks, linger=linger)
-            if node.blocks:
-                return None
-            if handle.future.done():
-                return handle.future.result()
-            return await handle.future
-        if isinstance(node, Sleep):
-            self._emit(DirectiveDone(node, text or format_node(node), time.monotonic_ns()))
-        return None
-
-    async def run_line(self, text: str, default_actor: str | None = None) -> CallResult | None:
-        """Parse a typed line against the live lab and carry it out."""
-        node = parse_line(text, self.scope(default_actor))
-        if node is None:
-            return None
-        return await self.run_node(node)
+    async def sleep(self, node: Sleep, text: str) -> None:
+        """A `sleep` line: wait, then tell the subscribers it is done (as kill does when it signals)."""
+        await asyncio.sleep(node.seconds)
+        self._emit(DirectiveDone(node, text, time.monotonic_ns()))
 
 
 def _check_call_data(step: Step) -> None:

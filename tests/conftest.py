@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from playground.events import CallResult
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.script.format import format_outcome
 
@@ -59,7 +60,7 @@ async def lab() -> AsyncIterator[Lab]:
 
 async def outcome(lab: Lab, line: str) -> str:
     """Run one line and give its outcome as the script writes it (`= 3`, `= -1 EPIPE ...`)."""
-    result = await lab.run_line(line)
+    result = await run_typed_line(lab, line)
     assert isinstance(result, CallResult), f"{line!r} gave no call result"
     text = format_outcome(result.outcome)
     # The kernel's message is shown in parentheses; tests compare the rest.
@@ -72,7 +73,7 @@ async def connected_pair(lab: Lab, server: str = "server", client: str = "client
     """server has listener l and accepted a; client has c, connected to it."""
     for name in (server, client):
         if name not in lab.processes:
-            await lab.run_line(f"spawn {name}")
+            await run_typed_line(lab, f"spawn {name}")
     for line in (
         f"{server}: l = socket(tcp)",
         f"{server}: bind(l, 127.0.0.1:0)",
@@ -81,7 +82,7 @@ async def connected_pair(lab: Lab, server: str = "server", client: str = "client
         f"{client}: connect(c, {server}.l)",
         f"{server}: a = accept(l)",
     ):
-        result = await lab.run_line(line)
+        result = await run_typed_line(lab, line)
         assert result is not None and result.outcome.errno is None, (line, result)
 
 

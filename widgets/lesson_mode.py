@@ -160,11 +160,7 @@ class LessonMode:
     async def _fresh_lab(self) -> None:
         """End every process and start a new lab: a lesson's script spawns its own."""
         session = self.session  # type: ignore[attr-defined]
-        await session.shutdown()
-        session.pending.clear()
-        session.tracked_names.clear()
-        session.snapshot = {}
-        await session.start()
+        await session.restart()
         session.on_event = self._lab_event  # type: ignore[attr-defined]
         self.recording.start(session.lab)  # type: ignore[attr-defined]  # the new lab is recorded too
         await self.refresh_lab()  # type: ignore[attr-defined]

@@ -273,12 +273,7 @@ class ReplayScreen(MainScreen):
         recording = app.recording  # type: ignore[attr-defined]
         if fresh:
             recording.close()
-            await session.shutdown()
-            session.lab = None
-            session.snapshot = {}
-            session.tracked_names.clear()
-            session.pending.clear()
-            await session.start()
+            await session.restart()
             session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(), "notice")
         session.start_recording(recording, {"replay-of": str(self.source.path)})
         recording.keep = False  # kept only if the user takes over

@@ -25,7 +25,7 @@ class WireFeed:
         self.cause: int | None = None  # the line number of the last call: the packets are its doing
 
     def fresh(self) -> list[Packet]:
-        packets = self.runner._packets if self.runner is not None else []
+        packets = self.runner.packets if self.runner is not None else []
         if packets is not self._list:  # a new step: its own list of packets
             self._list, self._printed = packets, 0
         fresh, self._printed = packets[self._printed :], len(packets)

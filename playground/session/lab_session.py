@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,9 +19,8 @@ from playground.events import (
     Event,
     ProcessStarted,
 )
-from playground.outcomes import divergence
-from playground.script.format import format_outcome
-from playground.script.model import Completion, IntArg, Kill, NameArg, Node, Sleep, Spawn, Step
+from playground.script.format import format_node, format_outcome
+from playground.script.model import Completion, IntArg, Line, NameArg, Node, Sleep, StateCheck, Step, Wire
 from playground.session.eventbook import EventBook
 from playground.session.lines import CompletionContext, fresh_name
 from playground.session.view import LabView, SocketView, build_view
@@ -29,6 +28,7 @@ from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
     from playground.capture import Packet
+    from playground.executor import Executor, StepReport
     from playground.lab import CallHandle, Lab
     from playground.lab_limits import Limits
     from playground.runner import Runner
@@ -69,6 +69,7 @@ class LabSession:
         self.host_network = host_network
         self.limits: Limits | None = None  # the lab's caps; None: the defaults
         self.lab: Lab | None = None
+        self.executor: Executor | None = None  # carries out the lines, by the rules a script's lines follow
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
         self.wire = WireState()
         self.snapshot: dict[str, list[dict]] = {}
@@ -85,11 +86,13 @@ class LabSession:
     # Life cycle.
 
     async def start(self) -> Lab:
-        from playground.lab import Lab  # the engine loads after the first frame
+        from playground.executor import Executor  # the engine loads after the first frame
+        from playground.lab import Lab
 
         self.lab = await Lab.start(
             allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap, limits=self.limits
         )
+        self.executor = Executor(self.lab)
         self.wire.attach(self.lab)
         self.book.t0 = self.lab.t0
         self._settled = asyncio.Event()
@@ -112,8 +115,21 @@ class LabSession:
             self._unsubscribe()
             self._unsubscribe = None
         self.wire.close()
+        if self.executor is not None:
+            self.executor.close()
+            self.executor = None
         if self.lab is not None:
             await self.lab.shutdown()
+
+    async def restart(self) -> Lab:
+        """End this lab and start a fresh one: no processes, nothing known of the old one; the book goes on."""
+        await self.shutdown()
+        self.lab = None
+        self.snapshot = {}
+        self.tracked_names.clear()
+        self.pending.clear()
+        self._unsettled.clear()  # calls of the old lab never settle now
+        return await self.start()
 
     @property
     def started(self) -> bool:
@@ -190,83 +206,101 @@ class LabSession:
         """Parse a line against the live lab and carry it out, after the lines before it.
 
         Raises LineError (with a column) or LabError before `accepted` is called; a step
-        is sent and not waited for (its CallDone event tells how it ended).
+        is sent and not waited for (its CallDone event tells how it ended). The rules are
+        the executor's, as for a script; this adds what the TUI shows.
         """
-        lab = self.lab
-        if lab is None or self._lock is None:
+        lab, executor = self.lab, self.executor
+        if lab is None or executor is None or self._lock is None:
             raise LabError("the lab is still starting")
         from playground.script.parser import parse_line
 
         async with self._lock:
             await self.settle()
+            executor.take_notes()  # the book has its own line for each of them
             node = parse_line(text, lab.scope(default_actor))
             if node is None:
                 return LineRun(None)
             lab.check_sleep(max(getattr(node, "delay", None) or 0, node.seconds if isinstance(node, Sleep) else 0))
             if isinstance(node, Step):
-                if node.delay:
-                    if accepted is not None:
-                        accepted(node)
-                    await asyncio.sleep(node.delay)
-                    handle = lab.submit(node)
-                else:
-                    handle = lab.submit(node)
-                    if accepted is not None:
-                        accepted(node)
+                if node.delay and accepted is not None:
+                    accepted(node)  # shown at once, sent after its delay
+                handle = await executor.send(node, wait=False)
+                if not node.delay and accepted is not None:
+                    accepted(node)
                 handle.future.add_done_callback(self._call_finished(handle))
                 return LineRun(node, handle)
             if isinstance(node, Completion):
-                blocked = lab.oldest_unstated(node.actor or "")
-                if blocked is None:
-                    raise LabError(f"{node.actor} has no blocked call to wait for")
-                blocked.stated = True
+                blocked = executor.claim(node)
                 if accepted is not None:
                     accepted(node)
                 task = self._spawn_task(self._state_outcome(node, blocked))
                 return LineRun(node, blocked, task)
-            if isinstance(node, Kill):
-                proc = lab.process(node.name)
-                if proc.death is not None and not proc.zombie:
-                    raise LabError(f"{node.name} is {proc.state}: there is nothing to signal")
-            task = asyncio.ensure_future(lab.run_node(node, text.strip()))
-            done, _ = await asyncio.wait({task}, timeout=DIRECTIVE_GRACE if not isinstance(node, Sleep) else 0)
-            if task in done:
-                task.result()  # raises the LabError of a directive that failed at once
+            if isinstance(node, (Wire, StateCheck)):
                 if accepted is not None:
                     accepted(node)
+                await self._check(node)
                 return LineRun(node)
+            return await self._directive(node, text.strip(), accepted)
+
+    async def _directive(self, node: Node, text: str, accepted: Callable[[Node], None] | None) -> LineRun:
+        """A directive that fails at once raises; one still running after a moment is accepted."""
+        assert self.executor is not None
+        task = asyncio.ensure_future(self.executor.directive(node, text))
+        done, _ = await asyncio.wait({task}, timeout=DIRECTIVE_GRACE if not isinstance(node, Sleep) else 0)
+        if task in done:
+            task.result()  # raises the LabError of a directive that failed at once
             if accepted is not None:
                 accepted(node)
-            try:
-                await task
-            except LabError as exc:
-                self.book.note(f"{text.strip()}: {exc}", time.monotonic_ns(), "fault")
-            return LineRun(node, task=task)
+            return LineRun(node)
+        if accepted is not None:
+            accepted(node)
+        try:
+            await task
+        except LabError as exc:
+            self.book.note(f"{text}: {exc}", time.monotonic_ns(), "fault")
+        return LineRun(node, task=task)
 
-    def _spawn_task(self, coro) -> asyncio.Task:
+    def _spawn_task(self, coro: Coroutine[object, object, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
     async def _state_outcome(self, node: Completion, handle: CallHandle) -> None:
+        """Wait (as long as it takes) for the call a `...` line completes; note whether it went as stated."""
+        assert self.executor is not None
+        report = _blank_report(node)
         try:
-            result = await handle.future
+            await self.executor.await_completion(node, handle, report, None)
         except (LabError, asyncio.CancelledError):
             return
-        if node.expect is not None:
-            step = handle.node
-            call = step.call.name if isinstance(step, Step) else None
-            why = divergence(call, node.expect, result.outcome)
-            if why is not None:
-                self.book.note(f"{handle.text} diverged: {why}", time.monotonic_ns(), "diverged", handle.process.name)
+        if node.expect is None or report.result is None:
+            return
+        if report.divergence is not None:
+            text = f"{handle.text} diverged: {report.divergence}"
+            self.book.note(text, time.monotonic_ns(), "diverged", handle.process.name)
+        else:
+            text = f"{handle.text} {format_outcome(report.result.outcome)} as stated"
+            self.book.note(text, time.monotonic_ns(), "notice", handle.process.name)
+
+    async def _check(self, node: Wire | StateCheck) -> None:
+        """A typed `~` or `state` line: the executor checks it; the book says how it went."""
+        assert self.executor is not None
+        report = _blank_report(node)
+        try:
+            if isinstance(node, Wire):
+                await self.executor.check_wire(node, report)
             else:
-                self.book.note(
-                    f"{handle.text} {format_outcome(result.outcome)} as stated",
-                    time.monotonic_ns(),
-                    "notice",
-                    handle.process.name,
-                )
+                await self.executor.check_state(node, report)
+        except LabError as exc:  # the line was accepted: its failure goes in the book
+            self.book.note(f"{format_node(node)}: {exc}", time.monotonic_ns(), "fault")
+            return
+        now = time.monotonic_ns()
+        if report.divergence is not None:
+            self.book.note(f"{report.text} diverged: {report.divergence}", now, "diverged", report.process)
+        else:
+            held = "; ".join(report.notes) or "as stated"
+            self.book.note(f"{report.text}: {held}", now, "notice", report.process)
 
     def _call_finished(self, handle: CallHandle) -> Callable[[asyncio.Future], None]:
         def finished(future: asyncio.Future) -> None:
@@ -392,9 +426,9 @@ class LabSession:
                 ctx.addresses.append(f"{name}.{var}")
         return ctx
 
-    def process_names(self) -> list[str]:
-        return list(self.lab.processes) if self.lab is not None else []
 
+def _blank_report(node: Node) -> StepReport:
+    """A report for a typed line, for the executor to fill in."""
+    from playground.executor import StepReport  # the engine loads after the first frame
 
-def is_directive(node: Node) -> bool:
-    return isinstance(node, (Spawn, Kill, Sleep))
+    return StepReport(Line(0, node, ""), "")

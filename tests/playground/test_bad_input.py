@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from playground.executor import run_typed_line
 from playground.lab import Lab, LabError
 from playground.script.errors import LineError
 from tests.conftest import outcome
@@ -32,10 +33,10 @@ from tests.conftest import outcome
     ],
 )
 async def test_bad_lines_are_refused_with_a_column(lab: Lab, line: str, column: int, words: str) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
     with pytest.raises(LineError) as info:
-        await lab.run_line(line)
+        await run_typed_line(lab, line)
     assert info.value.column == column, info.value.message
     assert words in info.value.message
     assert "\n" not in info.value.message
@@ -44,61 +45,61 @@ async def test_bad_lines_are_refused_with_a_column(lab: Lab, line: str, column: 
 
 
 async def test_closed_descriptor_gives_the_kernels_ebadf(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
-    await lab.run_line("a: close(s)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
+    await run_typed_line(lab, "a: close(s)")
     assert await outcome(lab, "a: read(s, 10)") == "= -1 EBADF"
     assert await outcome(lab, "a: close(s)") == "= -1 EBADF"
     assert await outcome(lab, "a: read(77, 10)") == "= -1 EBADF"
 
 
 async def test_non_loopback_addresses_are_refused_unless_allowed(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
     for line in ("a: connect(s, 192.0.2.1:80)", 'a: sendto(s, "x", 198.51.100.7:53)', "a: bind(s, 10.1.2.3:0)"):
         with pytest.raises(LabError, match="stays on loopback"):
-            await lab.run_line(line)
+            await run_typed_line(lab, line)
     assert await outcome(lab, "a: bind(s, 127.0.0.2:0)") == "= 0"
 
 
 async def test_wildcard_bind_is_refused_on_the_host_network_only() -> None:
     host = await Lab.start(host_network=True)
     try:
-        await host.run_line("spawn a")
-        await host.run_line("a: s = socket(tcp)")
+        await run_typed_line(host, "spawn a")
+        await run_typed_line(host, "a: s = socket(tcp)")
         with pytest.raises(LabError, match="stays on loopback"):
-            await host.run_line("a: bind(s, 0.0.0.0:0)")
+            await run_typed_line(host, "a: bind(s, 0.0.0.0:0)")
     finally:
         await host.shutdown()
     private = await Lab.start()
     try:
         if not private.network.private:
             pytest.skip(f"no private network namespace here: {private.network.reason}")
-        await private.run_line("spawn a")
-        await private.run_line("a: s = socket(tcp)")
+        await run_typed_line(private, "spawn a")
+        await run_typed_line(private, "a: s = socket(tcp)")
         assert await outcome(private, "a: bind(s, 0.0.0.0:0)") == "= 0"
     finally:
         await private.shutdown()
 
 
 async def test_calls_on_a_dead_process_are_refused(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("kill a SIGKILL")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "kill a SIGKILL")
     with pytest.raises(LabError, match="killed SIGKILL"):
-        await lab.run_line("a: s = socket(tcp)")
+        await run_typed_line(lab, "a: s = socket(tcp)")
     with pytest.raises(LabError, match="nothing to signal"):
-        await lab.run_line("kill a")
+        await run_typed_line(lab, "kill a")
 
 
 async def test_reference_to_an_unbound_socket_is_explained(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
-    await lab.run_line("a: t = socket(tcp)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
+    await run_typed_line(lab, "a: t = socket(tcp)")
     with pytest.raises(LabError, match="has no address yet"):
-        await lab.run_line("a: connect(t, a.s)")
+        await run_typed_line(lab, "a: connect(t, a.s)")
 
 
 async def test_duplicate_process_names_are_refused(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     with pytest.raises(LineError, match="already exists"):
-        await lab.run_line("spawn a")
+        await run_typed_line(lab, "spawn a")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from playground.events import CallPending, ProcessEnded, SignalCaught
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.script.format import format_outcome
 from tests.conftest import children_of, connected_pair, outcome, process_state
@@ -42,15 +43,15 @@ async def test_blocked_read_is_pending_while_others_go_on_then_completes(lab: La
 
 async def test_two_blocked_reads_in_one_process_each_wake_with_their_own_data(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("client: c2 = socket(tcp)")
-    await lab.run_line("client: connect(c2, server.l)")
-    await lab.run_line("server: a2 = accept(l)")
+    await run_typed_line(lab, "client: c2 = socket(tcp)")
+    await run_typed_line(lab, "client: connect(c2, server.l)")
+    await run_typed_line(lab, "server: a2 = accept(l)")
     first = await pending(lab, "server: read(a, 100)")
     second = await pending(lab, "server: read(a2, 100)")
-    await lab.run_line('client: write(c2, "two")')
+    await run_typed_line(lab, 'client: write(c2, "two")')
     result2 = await asyncio.wait_for(second.future, WAIT)
     assert result2.outcome.data == b"two" and not first.future.done()
-    await lab.run_line('client: write(c, "one")')
+    await run_typed_line(lab, 'client: write(c, "one")')
     result1 = await asyncio.wait_for(first.future, WAIT)
     assert result1.outcome.data == b"one"
 
@@ -58,48 +59,48 @@ async def test_two_blocked_reads_in_one_process_each_wake_with_their_own_data(la
 async def test_blocked_read_wakes_with_eof_and_with_reset(lab: Lab) -> None:
     await connected_pair(lab)
     handle = await pending(lab, "server: read(a, 100)")
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: close(c)")
     assert format_outcome((await asyncio.wait_for(handle.future, WAIT)).outcome) == "= 0"
-    await lab.run_line("client: c2 = socket(tcp)")
-    await lab.run_line("client: connect(c2, server.l)")
-    await lab.run_line("server: a2 = accept(l)")
+    await run_typed_line(lab, "client: c2 = socket(tcp)")
+    await run_typed_line(lab, "client: connect(c2, server.l)")
+    await run_typed_line(lab, "server: a2 = accept(l)")
     handle = await pending(lab, "server: read(a2, 100)")
-    await lab.run_line("client: setsockopt(c2, SO_LINGER, {1, 0})")
-    await lab.run_line("client: close(c2)")
+    await run_typed_line(lab, "client: setsockopt(c2, SO_LINGER, {1, 0})")
+    await run_typed_line(lab, "client: close(c2)")
     result = await asyncio.wait_for(handle.future, WAIT)
     assert result.outcome.errno == "ECONNRESET"
 
 
 async def test_caught_signal_is_reported_with_the_call_it_arrived_during(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("server: signal(SIGUSR1, catch)")
+    await run_typed_line(lab, "server: signal(SIGUSR1, catch)")
     # glibc's signal() sets SA_RESTART: the read goes on after the handler.
     handle = await pending(lab, "server: read(a, 100)")
-    await lab.run_line("kill server SIGUSR1")
-    await lab.run_line('client: write(c, "x")')
+    await run_typed_line(lab, "kill server SIGUSR1")
+    await run_typed_line(lab, 'client: write(c, "x")')
     result = await asyncio.wait_for(handle.future, WAIT)
     assert format_outcome(result.outcome) == '= 1 "x" ! SIGUSR1'
     # poll is never restarted: it fails with EINTR, as in C.
     handle = await pending(lab, "server: poll(a, POLLIN, 10000)")
-    await lab.run_line("kill server SIGUSR1")
+    await run_typed_line(lab, "kill server SIGUSR1")
     result = await asyncio.wait_for(handle.future, WAIT)
     assert result.outcome.errno == "EINTR" and result.outcome.signals == ("SIGUSR1",)
 
 
 async def test_signal_between_calls_is_reported_at_once(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: signal(SIGUSR2, catch)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: signal(SIGUSR2, catch)")
     caught: asyncio.Queue = asyncio.Queue()
     lab.subscribe(lambda e: caught.put_nowait(e) if isinstance(e, SignalCaught) else None)
-    await lab.run_line("kill a SIGUSR2")
+    await run_typed_line(lab, "kill a SIGUSR2")
     event = await asyncio.wait_for(caught.get(), WAIT)
     assert event.process == "a" and event.signals == ("SIGUSR2",)
 
 
 async def test_sigpipe_default_kills_and_the_lab_goes_on(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("client: close(c)")
-    await lab.run_line('server: write(a, "one")')
+    await run_typed_line(lab, "client: close(c)")
+    await run_typed_line(lab, 'server: write(a, "one")')
     assert await outcome(lab, 'server: write(a, "two")') == "= killed SIGPIPE"
     assert lab.processes["server"].state == "killed SIGPIPE"
     assert await outcome(lab, "client: c2 = socket(tcp)") == "= 3"  # c was closed: 3 is free again
@@ -107,9 +108,9 @@ async def test_sigpipe_default_kills_and_the_lab_goes_on(lab: Lab) -> None:
 
 async def test_sigpipe_ignored_gives_epipe_without_signal(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("server: signal(SIGPIPE, SIG_IGN)")
-    await lab.run_line("client: close(c)")
-    await lab.run_line('server: write(a, "one")')
+    await run_typed_line(lab, "server: signal(SIGPIPE, SIG_IGN)")
+    await run_typed_line(lab, "client: close(c)")
+    await run_typed_line(lab, 'server: write(a, "one")')
     assert await outcome(lab, 'server: write(a, "two")') == "= -1 EPIPE"
 
 
@@ -118,7 +119,7 @@ async def test_kill_9_is_reported_and_others_go_on(lab: Lab) -> None:
     ended: list[ProcessEnded] = []
     lab.subscribe(lambda e: ended.append(e) if isinstance(e, ProcessEnded) else None)
     handle = await pending(lab, "server: read(a, 100)")
-    await lab.run_line("kill server SIGKILL")
+    await run_typed_line(lab, "kill server SIGKILL")
     result = await asyncio.wait_for(handle.future, WAIT)
     assert format_outcome(result.outcome) == "= killed SIGKILL"
     assert [str(e.death) for e in ended] == ["killed SIGKILL"]
@@ -127,20 +128,20 @@ async def test_kill_9_is_reported_and_others_go_on(lab: Lab) -> None:
 
 
 async def test_exit_reports_status(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     assert await outcome(lab, "a: exit(3)") == "= exited 3"
     assert lab.processes["a"].state == "exited 3"
 
 
 async def test_a_new_process_has_no_children(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     assert await outcome(lab, "a: waitpid(-1, WNOHANG)") == "= -1 ECHILD"
     assert children_of(lab.processes["a"].pid) == []
 
 
 async def test_fork_child_holds_parent_sockets_and_is_a_zombie_until_reaped(lab: Lab) -> None:
     await connected_pair(lab)
-    result = await lab.run_line("server: kid = fork()")
+    result = await run_typed_line(lab, "server: kid = fork()")
     assert result is not None and result.outcome.value > 0
     kid = lab.processes["kid"]
     assert kid.pid == result.outcome.value and kid.parent is lab.processes["server"]
@@ -158,30 +159,30 @@ async def test_fork_child_holds_parent_sockets_and_is_a_zombie_until_reaped(lab:
 
 async def test_close_in_parent_sends_nothing_while_child_holds_the_socket(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("server: kid = fork()")
-    await lab.run_line("server: close(a)")
+    await run_typed_line(lab, "server: kid = fork()")
+    await run_typed_line(lab, "server: close(a)")
     assert await outcome(lab, "client: poll(c, POLLIN, 50)") == "= 0"  # no FIN: another reference is open
-    await lab.run_line("kid: exit(0)")
+    await run_typed_line(lab, "kid: exit(0)")
     assert await outcome(lab, "client: poll(c, POLLIN, 2000)") == "= 1 POLLIN"
     assert await outcome(lab, "client: read(c, 10)") == "= 0"
 
 
 async def test_sigchld_ignored_leaves_no_zombie(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: signal(SIGCHLD, SIG_IGN)")
-    await lab.run_line("a: kid = fork()")
-    await lab.run_line("kid: exit(0)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: signal(SIGCHLD, SIG_IGN)")
+    await run_typed_line(lab, "a: kid = fork()")
+    await run_typed_line(lab, "kid: exit(0)")
     assert process_state(lab.processes["kid"].pid) is None
     assert await outcome(lab, "a: waitpid(-1, 0)") == "= -1 ECHILD"
 
 
 async def test_sigchld_caught_when_child_exits(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: signal(SIGCHLD, catch)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: signal(SIGCHLD, catch)")
     caught: asyncio.Queue = asyncio.Queue()
     lab.subscribe(lambda e: caught.put_nowait(e) if isinstance(e, SignalCaught) else None)
-    await lab.run_line("a: kid = fork()")
-    await lab.run_line("kid: exit(0)")
+    await run_typed_line(lab, "a: kid = fork()")
+    await run_typed_line(lab, "kid: exit(0)")
     event = await asyncio.wait_for(caught.get(), WAIT)
     assert event.signals == ("SIGCHLD",)
     assert (await outcome(lab, "a: waitpid(-1, WNOHANG)")).endswith("exited 0")

@@ -6,12 +6,13 @@ import socket
 
 import pytest
 
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from tests.conftest import connected_pair, outcome
 
 
 async def test_descriptors_start_at_three_and_take_the_lowest_free(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     assert await outcome(lab, "a: s1 = socket(tcp)") == "= 3"
     assert await outcome(lab, "a: s2 = socket(udp)") == "= 4"
     assert await outcome(lab, "a: s3 = socket(tcp6)") == "= 5"
@@ -32,8 +33,8 @@ async def test_tcp_exchange_over_ipv4(lab: Lab) -> None:
 
 
 async def test_tcp_exchange_over_ipv6(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("spawn b")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "spawn b")
     assert await outcome(lab, "a: l = socket(tcp6)") == "= 3"
     assert await outcome(lab, "a: bind(l, [::1]:0)") == "= 0"
     assert await outcome(lab, "a: listen(l)") == "= 0"
@@ -43,29 +44,29 @@ async def test_tcp_exchange_over_ipv6(lab: Lab) -> None:
     assert text.startswith("= 4 from [::1]:")
     assert await outcome(lab, 'b: write(c, "six")') == "= 3"
     assert await outcome(lab, "a: read(s, 10)") == '= 3 "six"'
-    name = (await lab.run_line("b: getpeername(c)")).outcome.value  # type: ignore[union-attr]
+    name = (await run_typed_line(lab, "b: getpeername(c)")).outcome.value  # type: ignore[union-attr]
     assert str(name) == str(lab.processes["a"].addresses["l"])
 
 
 async def test_udp_sendto_recvfrom_ipv4_and_ipv6(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("spawn b")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "spawn b")
     for kind, host in (("udp", "127.0.0.1"), ("udp6", "[::1]")):
-        await lab.run_line(f"a: r_{kind} = socket({kind})")
-        await lab.run_line(f"a: bind(r_{kind}, {host}:0)")
-        await lab.run_line(f"b: s_{kind} = socket({kind})")
+        await run_typed_line(lab, f"a: r_{kind} = socket({kind})")
+        await run_typed_line(lab, f"a: bind(r_{kind}, {host}:0)")
+        await run_typed_line(lab, f"b: s_{kind} = socket({kind})")
         assert await outcome(lab, f'b: sendto(s_{kind}, "dgram", a.r_{kind})') == "= 5"
-        result = await lab.run_line(f"a: recvfrom(r_{kind}, 100)")
+        result = await run_typed_line(lab, f"a: recvfrom(r_{kind}, 100)")
         assert result is not None
         assert result.outcome.value == 5 and result.outcome.data == b"dgram"
-        own = (await lab.run_line(f"b: getsockname(s_{kind})")).outcome.value  # type: ignore[union-attr]
+        own = (await run_typed_line(lab, f"b: getsockname(s_{kind})")).outcome.value  # type: ignore[union-attr]
         # sendto bound the socket implicitly to the wildcard address and a port.
         assert own.host in ("0.0.0.0", "::") and result.outcome.peer.port == own.port  # type: ignore[union-attr]
 
 
 async def test_options_set_and_read_back(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
     for option, value, expected in (
         ("SO_REUSEADDR", "1", "= 1"),
         ("SO_REUSEPORT", "1", "= 1"),
@@ -102,25 +103,25 @@ async def test_shutdown_each_direction(lab: Lab) -> None:
 
 
 async def test_getsockname_getpeername_and_errors_before_connect(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
     assert await outcome(lab, "a: getpeername(s)") == "= -1 ENOTCONN"
     assert await outcome(lab, "a: bind(s, 127.0.0.1:0)") == "= 0"
-    name = await lab.run_line("a: getsockname(s)")
+    name = await run_typed_line(lab, "a: getsockname(s)")
     assert name is not None and str(name.outcome.value).startswith("127.0.0.1:")
     assert await outcome(lab, "a: bind(s, 127.0.0.1:0)") == "= -1 EINVAL"
 
 
 async def test_connect_refused_and_address_in_use(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: l = socket(tcp)")
-    await lab.run_line("a: bind(l, 127.0.0.1:0)")
-    await lab.run_line("a: listen(l, 1)")
-    await lab.run_line("a: other = socket(tcp)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: l = socket(tcp)")
+    await run_typed_line(lab, "a: bind(l, 127.0.0.1:0)")
+    await run_typed_line(lab, "a: listen(l, 1)")
+    await run_typed_line(lab, "a: other = socket(tcp)")
     assert await outcome(lab, "a: bind(other, a.l)") == "= -1 EADDRINUSE"
-    await lab.run_line("a: closed = socket(tcp)")
-    await lab.run_line("a: bind(closed, 127.0.0.1:0)")
-    await lab.run_line("a: c = socket(tcp)")
+    await run_typed_line(lab, "a: closed = socket(tcp)")
+    await run_typed_line(lab, "a: bind(closed, 127.0.0.1:0)")
+    await run_typed_line(lab, "a: c = socket(tcp)")
     assert await outcome(lab, "a: connect(c, a.closed)") == "= -1 ECONNREFUSED"
 
 
@@ -128,46 +129,46 @@ async def test_poll_reports_readiness(lab: Lab) -> None:
     await connected_pair(lab)
     assert await outcome(lab, "server: poll(a, POLLIN, 0)") == "= 0"
     assert await outcome(lab, "server: poll(a, POLLOUT, 0)") == "= 1 POLLOUT"
-    await lab.run_line('client: write(c, "x")')
+    await run_typed_line(lab, 'client: write(c, "x")')
     assert await outcome(lab, "server: poll(a, POLLIN|POLLOUT, 100)") == "= 1 POLLIN|POLLOUT"
-    await lab.run_line("client: shutdown(c, SHUT_WR)")
+    await run_typed_line(lab, "client: shutdown(c, SHUT_WR)")
     assert await outcome(lab, "server: poll(a, POLLIN|POLLRDHUP, 100)") == "= 1 POLLIN|POLLRDHUP"
 
 
 async def test_nonblocking_read_and_connect(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("server: fcntl(a, O_NONBLOCK, 1)")
-    result = await lab.run_line("server: read(a, 10)")
+    await run_typed_line(lab, "server: fcntl(a, O_NONBLOCK, 1)")
+    result = await run_typed_line(lab, "server: read(a, 10)")
     assert result is not None and result.outcome.errno == "EAGAIN"
     assert result.errno_number == 11 and result.outcome.errno_message == "Resource temporarily unavailable"
 
 
 async def test_accept_does_not_inherit_o_nonblock(lab: Lab) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("a: l = socket(tcp)")
-    await lab.run_line("a: fcntl(l, O_NONBLOCK, 1)")
-    await lab.run_line("a: bind(l, 127.0.0.1:0)")
-    await lab.run_line("a: listen(l, 1)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: l = socket(tcp)")
+    await run_typed_line(lab, "a: fcntl(l, O_NONBLOCK, 1)")
+    await run_typed_line(lab, "a: bind(l, 127.0.0.1:0)")
+    await run_typed_line(lab, "a: listen(l, 1)")
     assert await outcome(lab, "a: accept(l)") == "= -1 EAGAIN"
-    await lab.run_line("a: c = socket(tcp)")
-    await lab.run_line("a: connect(c, a.l)")
-    await lab.run_line("a: s = accept(l)")
+    await run_typed_line(lab, "a: c = socket(tcp)")
+    await run_typed_line(lab, "a: connect(c, a.l)")
+    await run_typed_line(lab, "a: s = accept(l)")
     assert await outcome(lab, "a: fcntl(s, O_NONBLOCK)") == "= 0"
 
 
 @pytest.mark.parametrize("family", ["tcp", "tcp6"])
 async def test_write_to_reset_connection_gives_epipe_and_sigpipe(lab: Lab, family: str) -> None:
     host = "127.0.0.1" if family == "tcp" else "[::1]"
-    await lab.run_line("spawn a")
-    await lab.run_line("spawn b")
-    await lab.run_line(f"a: l = socket({family})")
-    await lab.run_line(f"a: bind(l, {host}:0)")
-    await lab.run_line("a: listen(l, 1)")
-    await lab.run_line("a: signal(SIGPIPE, catch)")
-    await lab.run_line(f"b: c = socket({family})")
-    await lab.run_line("b: connect(c, a.l)")
-    await lab.run_line("a: s = accept(l)")
-    await lab.run_line("b: close(c)")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "spawn b")
+    await run_typed_line(lab, f"a: l = socket({family})")
+    await run_typed_line(lab, f"a: bind(l, {host}:0)")
+    await run_typed_line(lab, "a: listen(l, 1)")
+    await run_typed_line(lab, "a: signal(SIGPIPE, catch)")
+    await run_typed_line(lab, f"b: c = socket({family})")
+    await run_typed_line(lab, "b: connect(c, a.l)")
+    await run_typed_line(lab, "a: s = accept(l)")
+    await run_typed_line(lab, "b: close(c)")
     assert await outcome(lab, "a: read(s, 10)") == "= 0"
     assert await outcome(lab, 'a: write(s, "ping")') == "= 4"
     assert await outcome(lab, 'a: write(s, "ping")') == "= -1 EPIPE ! SIGPIPE"
@@ -177,15 +178,15 @@ async def test_write_to_reset_connection_gives_epipe_and_sigpipe(lab: Lab, famil
 async def test_duration_is_measured_inside_the_process() -> None:
     lab = await Lab.start()
     try:
-        await lab.run_line("spawn a")
-        await lab.run_line("a: s = socket(udp)")
-        await lab.run_line("a: bind(s, 127.0.0.1:0)")
-        result = await lab.run_line("a: poll(s, POLLIN, 30)")
+        await run_typed_line(lab, "spawn a")
+        await run_typed_line(lab, "a: s = socket(udp)")
+        await run_typed_line(lab, "a: bind(s, 127.0.0.1:0)")
+        result = await run_typed_line(lab, "a: poll(s, POLLIN, 30)")
         assert result is not None and result.outcome.value == 0
         # poll waited its 30 ms timeout; the in-process clock says so.
         assert 29_000_000 <= result.duration_ns < 1_000_000_000
         assert result.start_ns > lab.t0
-        quick = await lab.run_line("a: getsockopt(s, SO_RCVBUF)")
+        quick = await run_typed_line(lab, "a: getsockopt(s, SO_RCVBUF)")
         assert quick is not None and 0 < quick.duration_ns < result.duration_ns
     finally:
         await lab.shutdown()
@@ -201,9 +202,9 @@ def test_kernel_errno_names_match_python() -> None:
 async def test_lab_process_holds_only_what_a_c_program_would(lab: Lab) -> None:
     import os
 
-    await lab.run_line("spawn a")
-    await lab.run_line("a: s = socket(tcp)")
-    await lab.run_line("a: kid = fork()")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: s = socket(tcp)")
+    await run_typed_line(lab, "a: kid = fork()")
     # The child builds its machinery before it takes its first call; a call means it is done.
     assert await outcome(lab, "kid: getsockopt(s, SO_REUSEADDR)") == "= 0"
     for name in ("a", "kid"):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from tests.conftest import PAIR_SCRIPT, REPO, children_of, connected_pair, process_exists
 
@@ -53,10 +54,10 @@ def live_socket_inodes() -> set[int]:
 async def test_shutdown_leaves_nothing_behind() -> None:
     lab = await Lab.start()
     await connected_pair(lab)
-    await lab.run_line("server: kid = fork()")
-    await lab.run_line("server: kid2 = fork()")
-    await lab.run_line("kid2: exit(0)")  # a zombie at shutdown time
-    await lab.run_line("client: u = socket(udp)")
+    await run_typed_line(lab, "server: kid = fork()")
+    await run_typed_line(lab, "server: kid2 = fork()")
+    await run_typed_line(lab, "kid2: exit(0)")  # a zombie at shutdown time
+    await run_typed_line(lab, "client: u = socket(udp)")
     pids = [p.pid for p in lab.processes.values()]
     inodes = set().union(*(socket_inodes(pid) for pid in pids))
     assert len(inodes) >= 4

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from playground.constants import TCP_STATES
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from tests.conftest import connected_pair
 
@@ -27,8 +28,8 @@ async def state_of(lab: Lab, process: str, fd: int, want: str, timeout: float = 
 
 async def test_inspect_reports_kind_addresses_state_options_and_queues(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("server: setsockopt(a, TCP_NODELAY, 1)")
-    await lab.run_line('client: write(c, "12345")')
+    await run_typed_line(lab, "server: setsockopt(a, TCP_NODELAY, 1)")
+    await run_typed_line(lab, 'client: write(c, "12345")')
     snap = await lab.inspect()
     listener = by_fd(snap, "server", 3)
     assert listener["listening"] and TCP_STATES[listener["state"]] == "LISTEN"
@@ -44,8 +45,8 @@ async def test_inspect_reports_kind_addresses_state_options_and_queues(lab: Lab)
 
 async def test_states_follow_the_kernel_after_close(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: close(c)")
     assert await state_of(lab, "server", 4, "CLOSE-WAIT") == "CLOSE-WAIT"
-    await lab.run_line("server: close(a)")
+    await run_typed_line(lab, "server: close(a)")
     snap = await lab.inspect()
     assert [s["fd"] for s in snap["server"]] == [3]

@@ -17,6 +17,7 @@ import pytest
 
 from playground import protocol
 from playground.events import CallStarted, Event, Notice, ProcessEnded
+from playground.executor import run_typed_line
 from playground.lab import Lab, LabError, Limits
 from tests.conftest import children_of, outcome
 
@@ -63,7 +64,7 @@ async def wait_for_event(events: list[Event], kind: type, timeout: float = 5.0) 
 
 
 async def test_the_machinery_descriptors_do_not_exist_for_a_script(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     pid = lab.processes["a"].pid
     fds = machinery_fds(pid)
     assert len(fds) >= 5  # the control channel, two pipes, the spare channel for a fork
@@ -84,7 +85,7 @@ async def test_the_machinery_sits_above_the_shells_limit_which_stays_as_it_was(l
     if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 1024 + 32:
         pytest.skip("the hard open-file limit leaves no room above 1024")
     with open_file_limit(1024):
-        await lab.run_line("spawn a")
+        await run_typed_line(lab, "spawn a")
     pid = lab.processes["a"].pid
     limits = [line for line in open(f"/proc/{pid}/limits") if line.startswith("Max open files")]
     assert limits[0].split()[3] == "1024"  # the soft limit the shell gave, not raised
@@ -92,19 +93,19 @@ async def test_the_machinery_sits_above_the_shells_limit_which_stays_as_it_was(l
 
 
 async def test_descriptor_numbers_beyond_32_bits_are_not_cut(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     assert await outcome(lab, "a: s = socket(tcp)") == "= 3"
     assert await outcome(lab, "a: close(4294967299)") == "= -1 EBADF"  # 2**32 + 3
     assert await outcome(lab, "a: getsockopt(s, SO_REUSEADDR)") == "= 0"  # fd 3 is still open
 
 
 async def test_a_forged_fork_result_cannot_make_sockplay_adopt_or_kill_another_process(lab: Lab) -> None:
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     proc = lab.processes["a"]
     ctl_fd = machinery_fds(proc.pid)[0]
     events: list[Event] = []
     lab.subscribe(events.append)
-    await lab.run_line("a: s = socket(tcp)")
+    await run_typed_line(lab, "a: s = socket(tcp)")
     next_id = [e.call_id for e in events if isinstance(e, CallStarted)][-1] + 1
     ours_before = set(children_of(os.getpid()))
     victim = subprocess.Popen(["sleep", "60"])
@@ -115,7 +116,7 @@ async def test_a_forged_fork_result_cannot_make_sockplay_adopt_or_kill_another_p
         ctl.sendmsg([forged], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [spare_a.fileno()]))])
         for sock in (ctl, spare_a, spare_b):
             sock.close()
-        result = await lab.run_line("a: kid = fork()")
+        result = await run_typed_line(lab, "a: kid = fork()")
         assert result is not None and result.outcome.death is not None  # a lied: it is killed
         assert "kid" not in lab.processes
         notices = [e.message for e in events if isinstance(e, Notice)]
@@ -143,8 +144,8 @@ async def test_a_forged_fork_result_cannot_make_sockplay_adopt_or_kill_another_p
 async def test_garbage_from_a_lab_process_is_reported_and_the_process_killed(
     lab: Lab, garbage: bytes, words: str
 ) -> None:
-    await lab.run_line("spawn a")
-    await lab.run_line("spawn b")
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "spawn b")
     events: list[Event] = []
     lab.subscribe(events.append)
     pid = lab.processes["a"].pid
@@ -161,13 +162,13 @@ async def test_garbage_from_a_lab_process_is_reported_and_the_process_killed(
 
 async def test_fork_after_emfile_gives_a_tracked_child(lab: Lab) -> None:
     with open_file_limit(64):
-        await lab.run_line("spawn a")
+        await run_typed_line(lab, "spawn a")
     for i in range(100):
         if await outcome(lab, f"a: s{i} = socket(tcp)") == "= -1 EMFILE":
             break
     else:
         raise AssertionError("64 descriptors never ran out")
-    result = await lab.run_line("a: kid = fork()")
+    result = await run_typed_line(lab, "a: kid = fork()")
     assert result is not None and isinstance(result.outcome.value, int) and result.outcome.value > 0
     kid = lab.processes["kid"]
     assert kid.pid == result.outcome.value and kid.alive
@@ -177,12 +178,12 @@ async def test_fork_after_emfile_gives_a_tracked_child(lab: Lab) -> None:
 async def test_processes_are_capped() -> None:
     lab = await Lab.start(limits=Limits(processes=2))
     try:
-        await lab.run_line("spawn a")
-        await lab.run_line("spawn b")
+        await run_typed_line(lab, "spawn a")
+        await run_typed_line(lab, "spawn b")
         with pytest.raises(LabError, match="--max-processes"):
-            await lab.run_line("spawn c")
+            await run_typed_line(lab, "spawn c")
         with pytest.raises(LabError, match="--max-processes"):
-            await lab.run_line("a: kid = fork()")
+            await run_typed_line(lab, "a: kid = fork()")
         assert sorted(lab.processes) == ["a", "b"]
     finally:
         await lab.shutdown()
@@ -191,13 +192,13 @@ async def test_processes_are_capped() -> None:
 async def test_blocked_calls_are_capped() -> None:
     lab = await Lab.start(limits=Limits(pending=2))
     try:
-        await lab.run_line("spawn a")
-        await lab.run_line("a: u = socket(udp)")
-        await lab.run_line("a: bind(u, 127.0.0.1:0)")
-        await lab.run_line("a: read(u, 10) ...")
-        await lab.run_line("a: read(u, 10) ...")
+        await run_typed_line(lab, "spawn a")
+        await run_typed_line(lab, "a: u = socket(udp)")
+        await run_typed_line(lab, "a: bind(u, 127.0.0.1:0)")
+        await run_typed_line(lab, "a: read(u, 10) ...")
+        await run_typed_line(lab, "a: read(u, 10) ...")
         with pytest.raises(LabError, match="--max-pending"):
-            await lab.run_line("a: read(u, 10) ...")
+            await run_typed_line(lab, "a: read(u, 10) ...")
     finally:
         await lab.shutdown()
 
@@ -215,21 +216,21 @@ async def test_sleeps_are_capped() -> None:
 async def test_sockplay_out_of_descriptors_says_so(lab: Lab) -> None:
     in_use = len(os.listdir("/proc/self/fd"))
     with open_file_limit(in_use), pytest.raises(LabError, match="run out of file descriptors"):
-        await lab.run_line("spawn a")
+        await run_typed_line(lab, "spawn a")
     assert "a" not in lab.processes
-    await lab.run_line("spawn b")  # and goes on once there is room
+    await run_typed_line(lab, "spawn b")  # and goes on once there is room
 
 
 async def test_sockplay_out_of_descriptors_at_a_fork_says_so_and_blames_nobody() -> None:
     lab = await Lab.start()
     ours_before = set(children_of(os.getpid()))
     try:
-        await lab.run_line("spawn a")
+        await run_typed_line(lab, "spawn a")
         events: list[Event] = []
         lab.subscribe(events.append)
         in_use = len(os.listdir("/proc/self/fd")) - 1  # listdir's own descriptor is closed again
         with open_file_limit(in_use):
-            result = await lab.run_line("a: kid = fork()")
+            result = await run_typed_line(lab, "a: kid = fork()")
         notices = [e.message for e in events if isinstance(e, Notice)]
         assert result is not None and result.outcome.death is None, notices  # the fork happened
         assert isinstance(result.outcome.value, int) and result.outcome.value > 0

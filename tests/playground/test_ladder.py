@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from playground.capture import Packet
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.ladder import (
     CallNote,
@@ -97,7 +98,7 @@ async def test_handshake_rows_states_and_calls(lab: Lab, recorder: LadderRecorde
 
 async def test_orderly_close_fin_wait_close_wait_last_ack_time_wait(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: close(c)")
     ladder = await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
     fin = next(s for s in ladder.segments if "FIN" in s.flags)
     assert fin.side == 0 and fin.text == "FIN|ACK seq 1 ack 1 len 0"
@@ -112,8 +113,8 @@ async def test_orderly_close_fin_wait_close_wait_last_ack_time_wait(lab: Lab, re
     )
     ack = next(s for s in ladder.segments if s.side == 1 and s.flags == ("ACK",) and s.ack == 2)
     assert ack.states == ("FIN-WAIT-2", "CLOSE-WAIT")
-    assert (await lab.run_line("server: read(a, 100)")).outcome.value == 0
-    await lab.run_line("server: close(a)")
+    assert (await run_typed_line(lab, "server: read(a, 100)")).outcome.value == 0
+    await run_typed_line(lab, "server: close(a)")
     ladder = await first_ladder(recorder, closed, "not closed")
     server_fin = next(s for s in ladder.segments if s.side == 1 and "FIN" in s.flags)
     assert server_fin.states == ("TIME-WAIT", "LAST-ACK")
@@ -134,8 +135,8 @@ async def test_orderly_close_fin_wait_close_wait_last_ack_time_wait(lab: Lab, re
 async def test_fin_acknowledged_by_the_peers_fin(lab: Lab, recorder: LadderRecorder) -> None:
     """The server closes before its delayed ACK leaves: its FIN|ACK acknowledges the client's FIN too."""
     await connected_pair(lab)
-    await lab.run_line("client: close(c)")
-    await lab.run_line("server: close(a)")
+    await run_typed_line(lab, "client: close(c)")
+    await run_typed_line(lab, "server: close(a)")
     ladder = await first_ladder(recorder, closed, "not closed")
     client_fin = next(s for s in ladder.segments if s.side == 0 and "FIN" in s.flags)
     server_fin = next(s for s in ladder.segments if s.side == 1 and "FIN" in s.flags)
@@ -154,9 +155,9 @@ async def test_fin_acknowledged_by_the_peers_fin(lab: Lab, recorder: LadderRecor
 
 async def test_close_with_unread_data_sends_rst_and_leaves_no_time_wait(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
-    await lab.run_line('client: write(c, "hello")')
+    await run_typed_line(lab, 'client: write(c, "hello")')
     await first_ladder(recorder, lambda la: any(s.length == 5 for s in la.segments), "no data")
-    await lab.run_line("server: close(a)")
+    await run_typed_line(lab, "server: close(a)")
     ladder = await first_ladder(recorder, lambda la: any("RST" in s.flags for s in la.segments), "no RST")
     data = next(s for s in ladder.segments if s.length == 5)
     assert data.text == "PSH|ACK seq 1 ack 1 len 5" and data.label == 'PSH|ACK seq 1 ack 1 len 5 "hello"'
@@ -177,8 +178,8 @@ async def test_close_with_unread_data_sends_rst_and_leaves_no_time_wait(lab: Lab
 
 async def test_so_linger_zero_makes_close_send_rst(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
-    await lab.run_line("client: setsockopt(c, SO_LINGER, {1, 0})")
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: setsockopt(c, SO_LINGER, {1, 0})")
+    await run_typed_line(lab, "client: close(c)")
     ladder = await first_ladder(recorder, lambda la: any("RST" in s.flags for s in la.segments), "no RST")
     rst = next(s for s in ladder.segments if "RST" in s.flags)
     assert rst.side == 0 and rst.states == ("CLOSED", "CLOSED")
@@ -196,8 +197,8 @@ async def test_connection_refused(lab: Lab, recorder: LadderRecorder) -> None:
         "server: bind(l, 127.0.0.1:0)",
         "client: c = socket(tcp)",
     ):
-        await lab.run_line(line)
-    result = await lab.run_line("client: connect(c, server.l)")
+        await run_typed_line(lab, line)
+    result = await run_typed_line(lab, "client: connect(c, server.l)")
     assert result.outcome.errno == "ECONNREFUSED"
     ladder = await first_ladder(recorder, lambda la: len(la.segments) >= 2, "no answer to the SYN")
     assert [c.name for c in ladder.columns] == ["client.c", "server.l"]
@@ -233,22 +234,22 @@ async def test_simultaneous_close_closing_and_the_kernel_wins(lab: Lab, recorder
         "client: fcntl(c, O_NONBLOCK, 1)",
         'client: write(c, "x" * 100000)',
     ):
-        result = await lab.run_line(line)
+        result = await run_typed_line(lab, line)
         assert result is None or result.outcome.errno is None, (line, result)
     client = next(
         (local, peer)
         for (local, peer), _ in kernel_states(lab).items()
         if peer[1] and local[1] != lab.processes["server"].addresses["l"].port
     )
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: close(c)")
     assert kernel_states(lab)[client] == "FIN-WAIT-1"
     ladder = await first_ladder(recorder, lambda la: any(r.kind == "kernel" for r in la.rows), "no kernel row")
     assert not [s for s in ladder.segments if "FIN" in s.flags]  # the FIN has not left yet
     kernel = next(r for r in ladder.rows if r.kind == "kernel")
     assert (kernel.side, kernel.text, kernel.states) == (0, "FIN-WAIT-1", ("FIN-WAIT-1", "ESTABLISHED"))
-    await lab.run_line("server: shutdown(a, SHUT_WR)")
+    await run_typed_line(lab, "server: shutdown(a, SHUT_WR)")
     for _ in range(100):
-        if (await lab.run_line("server: read(a, 100000)")).outcome.value == 0:
+        if (await run_typed_line(lab, "server: read(a, 100000)")).outcome.value == 0:
             break
     ladder = await first_ladder(recorder, lambda la: closed(la, ("TIME-WAIT", "TIME-WAIT")), "not in TIME-WAIT")
     assert ladder.history(0) == ["CLOSED", "SYN-SENT", "ESTABLISHED", "FIN-WAIT-1", "CLOSING", "TIME-WAIT"]
@@ -265,10 +266,10 @@ async def test_simultaneous_close_closing_and_the_kernel_wins(lab: Lab, recorder
 
 async def test_forked_child_and_its_exit_are_drawn_on_the_parents_column(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
-    await lab.run_line("server: kid = fork()")
-    await lab.run_line("server: close(a)")  # the child still holds the socket: no FIN
-    await lab.run_line('kid: write(a, "hi")')
-    await lab.run_line("kid: exit(0)")  # its end closes the last descriptor: the FIN
+    await run_typed_line(lab, "server: kid = fork()")
+    await run_typed_line(lab, "server: close(a)")  # the child still holds the socket: no FIN
+    await run_typed_line(lab, 'kid: write(a, "hi")')
+    await run_typed_line(lab, "kid: exit(0)")  # its end closes the last descriptor: the FIN
     ladder = await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
     ladder = await first_ladder(recorder, lambda la: any(r.kind == "end" for r in la.rows), "no end")
     texts = [(r.kind, r.side, r.text) for r in ladder.rows if r.kind in ("call", "end")]
@@ -286,8 +287,8 @@ async def test_forked_child_and_its_exit_are_drawn_on_the_parents_column(lab: La
 
 async def test_svg_is_valid_xml_with_the_labels_escaped(lab: Lab, recorder: LadderRecorder, tmp_path: Path) -> None:
     await connected_pair(lab)
-    await lab.run_line('client: write(c, "<a & \\"b\\">\\x01")')  # 10 bytes
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, 'client: write(c, "<a & \\"b\\">\\x01")')  # 10 bytes
+    await run_typed_line(lab, "client: close(c)")
     await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
     out = tmp_path / "ladder.svg"
     assert await recorder.save(str(out)) == 1
@@ -316,8 +317,8 @@ async def test_svg_is_valid_xml_with_the_labels_escaped(lab: Lab, recorder: Ladd
 
 async def test_text_fits_the_width_asked_for(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
-    await lab.run_line('client: write(c, "' + "y" * 300 + '")')
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, 'client: write(c, "' + "y" * 300 + '")')
+    await run_typed_line(lab, "client: close(c)")
     ladder = await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
     for width in (24, 40, 60, 80, 100, 132, 200):
         lines = ladder_text(ladder, width)

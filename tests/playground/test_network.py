@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from tests.conftest import REPO, outcome
 
@@ -19,13 +20,14 @@ SYSTEM_PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") 
 
 PROBE = """
 import asyncio, os
+from playground.executor import run_typed_line
 from playground.lab import Lab
 async def main():
     lab = await Lab.start()
     try:
-        await lab.run_line("spawn a")
-        await lab.run_line("a: s = socket(tcp)")
-        bind = await lab.run_line("a: bind(s, 127.0.0.1:80)")
+        await run_typed_line(lab, "spawn a")
+        await run_typed_line(lab, "a: s = socket(tcp)")
+        bind = await run_typed_line(lab, "a: bind(s, 127.0.0.1:80)")
         print(os.getuid(), "|", lab.network.kind, "|", lab.network.reason, "|",
               lab.network.packet_socket is not None, lab.network.diag_socket is not None, "|",
               bind.outcome.value, bind.outcome.errno)
@@ -80,7 +82,7 @@ async def test_root_gets_a_private_namespace_with_its_own_loopback(lab: Lab) -> 
     if os.geteuid() != 0:
         pytest.skip("needs root")
     assert lab.network.kind == "private namespace (root)", lab.network.reason
-    await lab.run_line("spawn a")
+    await run_typed_line(lab, "spawn a")
     pid = lab.processes["a"].pid
     assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
     assert lab.network.packet_socket is not None and lab.network.diag_socket is not None
@@ -94,16 +96,16 @@ async def test_every_session_starts_clean() -> None:
         try:
             if not lab.network.private:
                 pytest.skip(f"no private namespace here: {lab.network.reason}")
-            await lab.run_line("spawn a")
-            await lab.run_line("a: l = socket(tcp)")
+            await run_typed_line(lab, "spawn a")
+            await run_typed_line(lab, "a: l = socket(tcp)")
             assert await outcome(lab, "a: bind(l, 127.0.0.1:9000)") == "= 0"
-            await lab.run_line("a: listen(l, 1)")
-            await lab.run_line("a: c = socket(tcp)")
-            await lab.run_line("a: connect(c, a.l)")
-            await lab.run_line("a: s = accept(l)")
-            await lab.run_line("a: close(s)")  # the server closes first: its port goes to TIME-WAIT
-            await lab.run_line("a: close(c)")
-            await lab.run_line("a: close(l)")
+            await run_typed_line(lab, "a: listen(l, 1)")
+            await run_typed_line(lab, "a: c = socket(tcp)")
+            await run_typed_line(lab, "a: connect(c, a.l)")
+            await run_typed_line(lab, "a: s = accept(l)")
+            await run_typed_line(lab, "a: close(s)")  # the server closes first: its port goes to TIME-WAIT
+            await run_typed_line(lab, "a: close(c)")
+            await run_typed_line(lab, "a: close(l)")
         finally:
             await lab.shutdown()
 
@@ -112,7 +114,7 @@ async def test_host_network_is_the_hosts_loopback() -> None:
     lab = await Lab.start(host_network=True)
     try:
         assert lab.network.kind == "host loopback" and not lab.network.private
-        await lab.run_line("spawn a")
+        await run_typed_line(lab, "spawn a")
         assert os.readlink(f"/proc/{lab.processes['a'].pid}/ns/net") == os.readlink("/proc/self/ns/net")
     finally:
         await lab.shutdown()

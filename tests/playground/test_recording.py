@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from playground.cli.replay import ReplayCheck, load_recording
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.recording import (
     Recorder,
@@ -67,22 +68,22 @@ async def test_a_session_is_recorded_line_by_line_and_replays(tmp_path: Path) ->
     recorder = Recorder(lab, path)
     try:
         for line in SETUP:
-            await lab.run_line(line)
+            await run_typed_line(lab, line)
         # Each line is in the file as soon as its call has returned.
         assert body(path)[-1] == "server: a = accept(l) = 4 from " + body(path)[-1].split(" from ")[1]
-        await lab.run_line("server: signal(SIGPIPE, catch)")
+        await run_typed_line(lab, "server: signal(SIGPIPE, catch)")
         # A read that blocks while the client writes: `...`, the write, then the read's outcome.
         read = lab.submit(parse_line("server: read(a, 100)", lab.scope()))  # type: ignore[arg-type]
-        await lab.run_line('client: write(c, "hello")')
+        await run_typed_line(lab, 'client: write(c, "hello")')
         await read.future
-        await lab.run_line("server: kid = fork()")
-        await lab.run_line("kid: exit(3)")
-        await lab.run_line("server: waitpid(kid, 0)")
-        await lab.run_line("client: close(c)")
-        await lab.run_line("sleep 0.05")
-        await lab.run_line('server: write(a, "ping")')
-        await lab.run_line('server: write(a, "ping")')
-        await lab.run_line("kill client SIGKILL")
+        await run_typed_line(lab, "server: kid = fork()")
+        await run_typed_line(lab, "kid: exit(3)")
+        await run_typed_line(lab, "server: waitpid(kid, 0)")
+        await run_typed_line(lab, "client: close(c)")
+        await run_typed_line(lab, "sleep 0.05")
+        await run_typed_line(lab, 'server: write(a, "ping")')
+        await run_typed_line(lab, 'server: write(a, "ping")')
+        await run_typed_line(lab, "kill client SIGKILL")
     finally:
         recorder.close()
         await lab.shutdown()
@@ -121,12 +122,12 @@ async def test_gaps_are_kept_as_delays_and_waits(tmp_path: Path) -> None:
     lab = await Lab.start()
     recorder = Recorder(lab, path)
     try:
-        await lab.run_line("spawn a")
-        await lab.run_line("a: u = socket(udp)")
+        await run_typed_line(lab, "spawn a")
+        await run_typed_line(lab, "a: u = socket(udp)")
         await asyncio.sleep(0.3)  # a user's pause between two steps: what is recorded, not a synchronisation
-        await lab.run_line("a: bind(u, 127.0.0.1:0)")
+        await run_typed_line(lab, "a: bind(u, 127.0.0.1:0)")
         await asyncio.sleep(0.3)
-        await lab.run_line("spawn b")
+        await run_typed_line(lab, "spawn b")
     finally:
         recorder.close()
         await lab.shutdown()
@@ -147,15 +148,15 @@ async def test_out_of_order_outcomes_follow_the_order_the_calls_blocked(tmp_path
     recorder = Recorder(lab, path, hold_pending=0.05)
     try:
         for line in SETUP:
-            await lab.run_line(line)
-        await lab.run_line("client: c2 = socket(tcp)")
-        await lab.run_line("client: connect(c2, server.l)")
-        await lab.run_line("server: b = accept(l)")
+            await run_typed_line(lab, line)
+        await run_typed_line(lab, "client: c2 = socket(tcp)")
+        await run_typed_line(lab, "client: connect(c2, server.l)")
+        await run_typed_line(lab, "server: b = accept(l)")
         first = lab.submit(parse_line("server: read(a, 10)", lab.scope()))  # type: ignore[arg-type]
         second = lab.submit(parse_line("server: read(b, 10)", lab.scope()))  # type: ignore[arg-type]
-        await lab.run_line('client: write(c2, "2")')
+        await run_typed_line(lab, 'client: write(c2, "2")')
         await second.future
-        await lab.run_line('client: write(c, "1")')
+        await run_typed_line(lab, 'client: write(c, "1")')
         await first.future
     finally:
         recorder.close()
@@ -195,8 +196,8 @@ async def test_sessions_are_listed_newest_first(tmp_path: Path, monkeypatch: pyt
     lab = await Lab.start()
     try:
         recorder = Recorder(lab)  # the default path
-        await lab.run_line("spawn a")
-        await lab.run_line("a: s = socket(tcp)")
+        await run_typed_line(lab, "spawn a")
+        await run_typed_line(lab, "a: s = socket(tcp)")
         recorder.close()
         older = sessions_dir() / "2001-01-01T00-00-00.sockplay"
         older.write_text(
@@ -233,16 +234,17 @@ import asyncio, sys
 sys.path.insert(0, {repo!r})
 from playground.lab import Lab
 from playground.recording import Recorder
+from playground.executor import run_typed_line
 from playground.script.parser import parse_line
 
 async def main(path):
     lab = await Lab.start()
     Recorder(lab, path)
     for line in {setup!r}:
-        await lab.run_line(line)
-    await lab.run_line('client: write(c, "before the kill")')
-    await lab.run_line("server: read(a, 100)")
-    await lab.run_line("server: kid = fork()")
+        await run_typed_line(lab, line)
+    await run_typed_line(lab, 'client: write(c, "before the kill")')
+    await run_typed_line(lab, "server: read(a, 100)")
+    await run_typed_line(lab, "server: kid = fork()")
     lab.submit(parse_line("server: read(a, 100)", lab.scope()))
     await asyncio.Event().wait()  # the test kills us here, with SIGKILL
 
@@ -310,9 +312,9 @@ async def test_a_timing_claim_is_kept_in_the_recording_and_checked_on_replay(tmp
     recorder = Recorder(lab, path)
     try:
         for line in SETUP:
-            await lab.run_line(line)
-        await lab.run_line('client: write(c, "x") within 10s')
-        await lab.run_line("server: read(a, 10) within 10s")
+            await run_typed_line(lab, line)
+        await run_typed_line(lab, 'client: write(c, "x") within 10s')
+        await run_typed_line(lab, "server: read(a, 10) within 10s")
     finally:
         recorder.close()
         await lab.shutdown()

@@ -13,6 +13,7 @@ import pytest
 
 from playground.capture import Packet
 from playground.events import PacketsSeen
+from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.runner import Runner
 from playground.script.parser import parse_script
@@ -59,26 +60,26 @@ async def test_handshake_fin_and_rst_are_captured_once_each_with_names(lab: Lab)
     # Once accepted, the connection's packets (its handshake too) carry the accepted socket's name.
     assert syn.src_label == "client.c" and syn.dst_label == "server.a" and syn.relative_seq == 0
     await wire.until(lambda p: p.flags == ("SYN", "ACK") and p.dst_label == "client.c")
-    await lab.run_line('client: write(c, "hello")')
+    await run_typed_line(lab, 'client: write(c, "hello")')
     data = await wire.until(lambda p: p.length == 5)
     assert data.preview == b"hello" and "PSH" in data.flags and data.relative_seq == 1
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: close(c)")
     fin = await wire.until(lambda p: "FIN" in p.flags)
     assert (fin.src_label, fin.dst_label) == ("client.c", "server.a")
     assert fin.t_ns > data.t_ns > syn.t_ns > lab.t0
     # Loopback shows each frame twice (leaving and arriving); only one copy is kept.
     assert len([p for p in wire.packets if p.length == 5]) == 1
-    await lab.run_line("server: close(a)")  # unread "hello": RST instead of FIN
+    await run_typed_line(lab, "server: close(a)")  # unread "hello": RST instead of FIN
     rst = await wire.until(lambda p: "RST" in p.flags)
     assert rst.src_label == "server.a" and "FIN" not in rst.flags
 
 
 async def test_udp_to_a_closed_port_draws_icmp_port_unreachable(lab: Lab) -> None:
     wire = Wire(lab)
-    await lab.run_line("spawn a")
-    await lab.run_line("a: u = socket(udp)")
-    await lab.run_line("a: connect(u, 127.0.0.1:9)")
-    await lab.run_line('a: send(u, "?")')
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: u = socket(udp)")
+    await run_typed_line(lab, "a: connect(u, 127.0.0.1:9)")
+    await run_typed_line(lab, 'a: send(u, "?")')
     icmp = await wire.until(lambda p: p.protocol == "ICMP")
     assert icmp.icmp == "port unreachable" and icmp.dst_label == "a.u"
 
@@ -89,8 +90,8 @@ async def test_pcap_file_reads_back_one_frame_per_segment(tmp_path: Path) -> Non
     try:
         wire = Wire(lab)
         await connected_pair(lab)
-        await lab.run_line('client: write(c, "pcap!")')
-        await lab.run_line("client: close(c)")
+        await run_typed_line(lab, 'client: write(c, "pcap!")')
+        await run_typed_line(lab, "client: close(c)")
         await wire.until(lambda p: "FIN" in p.flags)
         await wire.until(lambda p: "ACK" in p.flags and p.src_label == "server.a" and p.relative_ack == 7)
     finally:
@@ -109,8 +110,8 @@ async def test_pcap_file_reads_back_one_frame_per_segment(tmp_path: Path) -> Non
 
 
 async def test_time_wait_appears_under_its_owner_and_vanishes(lab: Lab) -> None:
-    await lab.run_line("spawn server")
-    await lab.run_line("spawn client")
+    await run_typed_line(lab, "spawn server")
+    await run_typed_line(lab, "spawn client")
     for line in (
         "server: l = socket(tcp)",
         "server: bind(l, 127.0.0.1:0)",
@@ -124,7 +125,7 @@ async def test_time_wait_appears_under_its_owner_and_vanishes(lab: Lab) -> None:
         "client: read(c, 10)",
         "client: close(c)",
     ):
-        await lab.run_line(line)
+        await run_typed_line(lab, line)
 
     def time_wait():
         return [(owner, label, s) for owner, label, s in lab.kernel_sockets() if s.state == "TIME-WAIT"]
@@ -136,17 +137,17 @@ async def test_time_wait_appears_under_its_owner_and_vanishes(lab: Lab) -> None:
     assert (owner, label) == ("server", "server.a") and sock.orphan
     assert sock.timer == "time-wait" and 0 < sock.expires_ms <= 60_000
     # A new SYN from the same client port ends that TIME-WAIT at once (RFC 1122's exception).
-    await lab.run_line("client: c2 = socket(tcp)")
-    await lab.run_line("client: setsockopt(c2, SO_REUSEADDR, 1)")
-    await lab.run_line("client: bind(c2, client.c)")
-    result = await lab.run_line("client: connect(c2, server.l)")
+    await run_typed_line(lab, "client: c2 = socket(tcp)")
+    await run_typed_line(lab, "client: setsockopt(c2, SO_REUSEADDR, 1)")
+    await run_typed_line(lab, "client: bind(c2, client.c)")
+    result = await run_typed_line(lab, "client: connect(c2, server.l)")
     assert result is not None and result.outcome.value == 0
     assert time_wait() == []
 
 
 async def test_fin_wait_2_orphan_is_listed_with_its_timer(lab: Lab) -> None:
     await connected_pair(lab)
-    await lab.run_line("client: close(c)")
+    await run_typed_line(lab, "client: close(c)")
     deadline = time.monotonic() + WAIT
     found = []
     while not found and time.monotonic() < deadline:
@@ -218,16 +219,16 @@ async def test_a_calls_packets_fall_inside_its_window_on_the_timeline(lab: Lab) 
 
     lab.subscribe(on_event)
     for line in ("spawn server", "spawn client", "server: l = socket(tcp)", "server: bind(l, 127.0.0.1:0)"):
-        await lab.run_line(line)
-    await lab.run_line("server: listen(l, 64)")
+        await run_typed_line(lab, line)
+    await run_typed_line(lab, "server: listen(l, 64)")
     idle = DOZE_AFTER_NS / 1e9 * 1.5  # the scenario, not a synchronisation: a client that has dozed off
     for round_ in range(3):
         c = f"client.c{round_}"
-        await lab.run_line(f"client: c{round_} = socket(tcp)")
+        await run_typed_line(lab, f"client: c{round_} = socket(tcp)")
         await asyncio.sleep(idle)
-        connect = await lab.run_line(f"client: connect(c{round_}, server.l)")
+        connect = await run_typed_line(lab, f"client: connect(c{round_}, server.l)")
         await asyncio.sleep(idle)
-        close = await lab.run_line(f"client: close(c{round_})")
+        close = await run_typed_line(lab, f"client: close(c{round_})")
         assert connect is not None and close is not None and connect.outcome.value == 0
         syn = await wire.until(lambda p, c=c: p.flags == ("SYN",) and p.src_label == c)
         syn_ack = await wire.until(lambda p, c=c: p.flags == ("SYN", "ACK") and p.dst_label == c)
