@@ -27,7 +27,7 @@ from playground.events import (
     SignalCaught,
 )
 from playground.lab import PENDING_AFTER, CallHandle, Lab
-from playground.script.format import format_delay, format_node, format_outcome
+from playground.script.format import format_node, format_outcome
 from playground.script.model import (
     Completion,
     Kill,
@@ -131,9 +131,7 @@ class Executor:
             if isinstance(node, Step):
                 report.process, report.call = node.actor, node.call.name
                 handle = await self.send(node)
-                await self.await_step(node, handle, report)
-                if node.delay:  # the line as it ran, `+DELAY` and all: the output is a script too
-                    report.text = format_delay(node.delay) + report.text
+                await self.await_step(node, handle, report)  # its text keeps the `+DELAY`: the output is a script too
             elif isinstance(node, Wire):
                 await self.check_wire(node, report)
             elif isinstance(node, StateCheck):
@@ -209,7 +207,7 @@ class Executor:
             return
         handle.stated = True  # its own line states it, although the lab may have marked it pending meanwhile
         report.result = result
-        report.text = format_node(step, result.outcome)  # the step has no delay left
+        report.text = format_node(step, result.outcome)
         report.divergence = call_divergence(
             step.call.name, step.expect, step.timing, result, report.iteration is not None
         )
