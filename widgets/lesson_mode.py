@@ -162,7 +162,7 @@ class LessonMode:
         session = self.session  # type: ignore[attr-defined]
         await session.restart()
         session.on_event = self._lab_event  # type: ignore[attr-defined]
-        self.recording.start(session.lab)  # type: ignore[attr-defined]  # the new lab is recorded too
+        session.start_recording(self.recording)  # type: ignore[attr-defined]  # the new lab is recorded too
         await self.refresh_lab()  # type: ignore[attr-defined]
 
     # Running a step.

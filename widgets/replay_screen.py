@@ -274,7 +274,7 @@ class ReplayScreen(MainScreen):
         if fresh:
             recording.close()
             await session.restart()
-            session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(), "notice")
+            session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.now_ns(), "notice")
         session.start_recording(recording, {"replay-of": str(self.source.path)})
         recording.keep = False  # kept only if the user takes over
         kind, sysctls = session.environment()

@@ -119,20 +119,11 @@ def test_no_other_widget_module_uses_textual_internals_or_private_attributes() -
     assert not found, "\n".join(found)
 
 
-# The hand-written lab resets, which LabSession.restart() replaces (a parallel change): remove
-# these entries when it lands.
-RESETS = {("lesson_mode.py", "_fresh_lab"), ("replay_screen.py", "prepare")}
-
-
 def test_widgets_ask_the_session_never_the_lab() -> None:
     found = []
     for path in sorted(WIDGETS.glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        skipped = set()
-        for function in ast.walk(tree):
-            if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)) and (path.name, function.name) in RESETS:
-                skipped |= {id(node) for node in ast.walk(function)}
         for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and node.attr == "lab" and id(node) not in skipped:
+            if isinstance(node, ast.Attribute) and node.attr == "lab":
                 found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
     assert not found, "\n".join(found)
