@@ -1,12 +1,13 @@
 """python -m playground.cli: the sockplay command."""
 
-# First of all, before the rest of sockplay loads (both modules are loaded already, by the
-# interpreter): a Ctrl-C from now on ends sockplay quietly, not with a traceback.
+# First of all, before the rest of sockplay loads: a Ctrl-C from now on ends sockplay quietly,
+# not with a traceback. `_signal` and `os` are in memory already (the interpreter loaded them);
+# the `signal` module is not, and importing it (it builds enums) takes long enough to be interrupted.
+import _signal
 import os
-import signal
 
-for _signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-    signal.signal(_signum, lambda signum, _frame: os._exit(128 + signum))
+for _signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT):
+    _signal.signal(_signum, lambda signum, _frame: os._exit(128 + signum))
 
 from playground.cli.main import entry  # noqa: E402 - after the signals are handled
 

@@ -245,30 +245,15 @@ class ReplayCheck:
 
     async def run(self) -> int:
         from playground.cli.printers import JsonPrinter, ScriptPrinter
-        from playground.cli.run import explain_network
+        from playground.cli.run import on_fresh_lab
         from playground.cli.signals import StopOnSignals
-        from playground.lab import Lab, LabError
+        from playground.lab import Lab
 
         for note in kernel_notes(self.header):
             self.notes.append(note)
             self.say(note)
-        stopper = StopOnSignals()
-        lab = None
-        try:
-            try:
-                lab = await Lab.start(
-                    allow_network=self.allow_network,
-                    host_network=self.host_network,
-                    pcap=self.pcap,
-                    limits=self.limits,
-                    private_only=True,
-                )
-            except LabError as exc:
-                self.say(str(exc))
-                return EXIT_USAGE
-            explain_network(lab)
-            if self.pcap and lab.capture is None:
-                self.say(f"no pcap written: {lab.capture_reason}")
+
+        async def body(lab: Lab, stopper: StopOnSignals) -> RunReport:
             kind, sysctls = lab_environment(lab)
             for note in environment_notes(self.header, kind, sysctls):
                 self.notes.append(note)
@@ -282,22 +267,17 @@ class ReplayCheck:
 
             runner = Runner(lab, self.timeout, on_step)
             printer.runner = runner
-            report = await self.run_lines(runner)
-        except asyncio.CancelledError:
-            if not stopper.stopped:
-                raise
-            stopper.unwinding()
-            if lab is not None:
-                await lab.shutdown()
-            return stopper.say()
-        finally:
-            stopper.unwinding()
-            if lab is not None:
-                await lab.shutdown()
-            stopper.remove()
-        if stopper.stopped:  # it came after the last step: the run is over, but stopped all the same
-            return stopper.say()
-        return self.finish(report)
+            return await self.run_lines(runner)
+
+        done = await on_fresh_lab(
+            self.say,
+            body,
+            allow_network=self.allow_network,
+            host_network=self.host_network,
+            pcap=self.pcap,
+            limits=self.limits,
+        )
+        return done if isinstance(done, int) else self.finish(done)
 
     async def run_lines(self, runner: Runner) -> RunReport:
         report = RunReport(self.path)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from playground.cli.limits import limits_from
 from playground.cli.printers import JsonPrinter, ScriptPrinter
@@ -17,8 +18,10 @@ from playground.script.errors import ScriptError
 if TYPE_CHECKING:  # the engine loads only on the paths that use it
     from playground.lab import Lab
     from playground.lab_limits import Limits
-    from playground.runner import StepReport
+    from playground.runner import RunReport, StepReport
     from playground.script.model import Script
+
+T = TypeVar("T")
 
 
 def load_script(path: str, max_data: int = MAX_SCRIPT_DATA) -> Script:
@@ -58,6 +61,50 @@ def run_command(args: argparse.Namespace) -> int:
     )
 
 
+async def on_fresh_lab(
+    say: Callable[[str], None],
+    body: Callable[[Lab, StopOnSignals], Awaitable[T]],
+    **lab_options: object,
+) -> T | int:
+    """Start a lab in a private namespace, run `body` on it, and shut the lab down whatever happens.
+
+    A lab that cannot start is said and gives EXIT_USAGE; SIGTERM, SIGHUP or SIGINT at any moment
+    ends the run with 128 + the signal's number, after the shutdown.
+    """
+    import asyncio
+
+    from playground.lab import Lab, LabError
+
+    stopper = StopOnSignals()
+    lab = None
+    result: T | int = EXIT_USAGE
+    try:
+        try:
+            lab = await Lab.start(private_only=True, **lab_options)  # type: ignore[arg-type]
+        except LabError as exc:
+            say(str(exc))
+            return EXIT_USAGE
+        explain_network(lab)
+        if lab_options.get("pcap") and lab.capture is None:
+            say(f"no pcap written: {lab.capture_reason}")
+        result = await body(lab, stopper)
+    except asyncio.CancelledError:
+        if not stopper.stopped:
+            raise
+    finally:
+        stopper.unwinding()
+        if lab is not None:
+            await lab.shutdown()
+        stopper.remove()
+    if stopper.stopped:  # also when it came after the last step: the run is over, but stopped all the same
+        return stopper.say()
+    return result
+
+
+def _say(text: str) -> None:
+    print(f"sockplay: {text}", file=sys.stderr)
+
+
 async def _run(
     script: Script,
     allow_network: bool,
@@ -68,25 +115,9 @@ async def _run(
     ladder: str | None = None,
     limits: Limits | None = None,
 ) -> int:
-    import asyncio
-
-    from playground.lab import Lab, LabError
     from playground.runner import Runner
 
-    stopper = StopOnSignals()
-    lab = None
-    saved: int | None = 0
-    try:
-        try:
-            lab = await Lab.start(
-                allow_network=allow_network, host_network=host_network, pcap=pcap, limits=limits, private_only=True
-            )
-        except LabError as exc:
-            print(f"sockplay: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        explain_network(lab)
-        if pcap and lab.capture is None:
-            print(f"sockplay: no pcap written: {lab.capture_reason}", file=sys.stderr)
+    async def body(lab: Lab, stopper: StopOnSignals) -> tuple[RunReport, int | None]:
         printer.begin(lab)
         recorder = None
         if ladder:
@@ -102,23 +133,16 @@ async def _run(
         runner.settle_wire = printer.wire
         printer.runner = runner
         report = await runner.run(script)
-        if recorder is not None:
-            saved = await recorder.save(ladder)
+        saved = await recorder.save(ladder) if recorder is not None and ladder else 0
         printer.end()
-    except asyncio.CancelledError:
-        if not stopper.stopped:
-            raise
-        stopper.unwinding()
-        if lab is not None:
-            await lab.shutdown()
-        return stopper.say()
-    finally:
-        stopper.unwinding()
-        if lab is not None:
-            await lab.shutdown()
-        stopper.remove()
-    if stopper.stopped:  # it came after the last step: the run is over, but stopped all the same
-        return stopper.say()
+        return report, saved
+
+    done = await on_fresh_lab(
+        _say, body, allow_network=allow_network, host_network=host_network, pcap=pcap, limits=limits
+    )
+    if isinstance(done, int):
+        return done
+    report, saved = done
     for step in report.divergences:
         what = step.divergence or step.error
         print(f"{report.path}:{step.line.number}: {what}", file=sys.stderr)
