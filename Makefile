@@ -35,6 +35,7 @@ bench: bytecode
 	$(BIN)/python bench/idle_cost.py
 	$(BIN)/python bench/big_write.py
 	$(BIN)/python bench/parse_rate.py
+	$(BIN)/python bench/packet_windows.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/tui_keypress_latency.py
 
