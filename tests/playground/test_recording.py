@@ -19,10 +19,10 @@ from playground.lab import Lab
 from playground.recording import (
     Recorder,
     default_session_path,
-    list_sessions,
     read_header,
     sessions_dir,
 )
+from playground.recording_list import list_sessions
 from playground.script.model import Completion, Spawn, Step
 from playground.script.parser import parse_line
 from tests.conftest import REPO, children_of, process_state
