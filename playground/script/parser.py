@@ -315,8 +315,8 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     delay = _delay(cursor, first) if first.kind == "+" else None
     word = cursor.peek()
     named = word is not None and word.kind == "name"
-    if named and not cursor.at(":", 1):
-        form = _WORD_FORMS.get(word.text)  # type: ignore[union-attr]
+    if word is not None and named and not cursor.at(":", 1):
+        form = _WORD_FORMS.get(word.text)
         if form is not None:
             return form(cursor, scope, delay)
     actor, actor_column = _actor(cursor, scope, interactive, named)
