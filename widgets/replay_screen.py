@@ -25,7 +25,8 @@ from textual.widgets import Button, Label, ListItem, ListView, OptionList, Stati
 from textual.widgets.option_list import Option
 
 from playground.exit_codes import EXIT_USAGE
-from playground.recording import list_sessions, read_header, wait_before
+from playground.recording import read_header, wait_before
+from playground.recording_list import list_sessions
 from playground.replay import (
     beyond_loopback,
     environment_notes,

@@ -21,7 +21,8 @@ from playground.cli.limits import add_limit_arguments, limits_from
 from playground.constants import MAX_SCRIPT_DATA
 from playground.exit_codes import EXIT_OK, EXIT_USAGE
 from playground.lab_limits import Limits
-from playground.recording import lab_environment, list_sessions, read_header, sessions_dir, wait_before
+from playground.recording import lab_environment, read_header, sessions_dir, wait_before
+from playground.recording_list import list_sessions
 from playground.replay import (
     beyond_loopback,
     environment_notes,

@@ -163,17 +163,8 @@ def tokenize(text: str) -> list[Token]:
             i += 3
             continue
         if ch == '"':
-            plain = _PLAIN_STRING.match(text, i)
-            if plain is not None and plain.group(1).isascii():
-                end = plain.end()
-                tokens.append(Token("string", text[i:end], i + 1, plain.group(1).encode()))
-                i = end
-                continue
-            value, end = _string(text, i)
-            if len(value) > MAX_DATA_BYTES:
-                raise LineError(i + 1, f"string is larger than {MAX_DATA_BYTES} bytes")
-            tokens.append(Token("string", text[i:end], i + 1, value))
-            i = end
+            token, i = _string_token(text, i)
+            tokens.append(token)
             continue
         if ch == "[":
             close = text.find("]", i)
@@ -183,29 +174,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(token)
             continue
         if ch in DIGITS or (ch in "-." and i + 1 < n and text[i + 1] in DIGITS):
-            j = _NUMBER.match(text, i).end()  # type: ignore[union-attr]
-            word = text[i:j]
-            if word.count(".") == 3 and not word.startswith("-"):
-                token, i = address_token(text, i, word, j, ipv6=False)
-                tokens.append(token)
-                continue
-            if j < n and text[j] in NAME_START:
-                k = j
-                while k < n and text[k] in NAME_CHARS:
-                    k += 1
-                raise LineError(i + 1, f"{text[i:k]!r} is not a number or a name")
-            try:
-                if "." in word:
-                    if word.count(".") > 1:
-                        raise ValueError
-                    if not float(word) < 1e15:  # larger ones would print as 1e+15, which is no number here
-                        raise LineError(i + 1, f"{word[:20]}... is too large a number")
-                    tokens.append(Token("float", word, i + 1, float(word)))
-                else:
-                    tokens.append(Token("int", word, i + 1, int(word)))
-            except ValueError:
-                raise LineError(i + 1, f"{word!r} is not a number") from None
-            i = j
+            token, i = _number_token(text, i)
+            tokens.append(token)
             continue
         if ch in NAME_START:
             j = _NAME.match(text, i).end()  # type: ignore[union-attr]
@@ -222,3 +192,39 @@ def tokenize(text: str) -> list[Token]:
             continue
         raise LineError(i + 1, f"unexpected character {ch!r}")
     return tokens
+
+
+def _string_token(text: str, i: int) -> tuple[Token, int]:
+    """The string literal at i (a plain ASCII one without escapes read in one match), and the index after it."""
+    plain = _PLAIN_STRING.match(text, i)
+    if plain is not None and plain.group(1).isascii():
+        end = plain.end()
+        return Token("string", text[i:end], i + 1, plain.group(1).encode()), end
+    value, end = _string(text, i)
+    if len(value) > MAX_DATA_BYTES:
+        raise LineError(i + 1, f"string is larger than {MAX_DATA_BYTES} bytes")
+    return Token("string", text[i:end], i + 1, value), end
+
+
+def _number_token(text: str, i: int) -> tuple[Token, int]:
+    """The int, float or IPv4 address (with its port) at i, and the index after it."""
+    n = len(text)
+    j = _NUMBER.match(text, i).end()  # type: ignore[union-attr]
+    word = text[i:j]
+    if word.count(".") == 3 and not word.startswith("-"):
+        return address_token(text, i, word, j, ipv6=False)
+    if j < n and text[j] in NAME_START:
+        k = j
+        while k < n and text[k] in NAME_CHARS:
+            k += 1
+        raise LineError(i + 1, f"{text[i:k]!r} is not a number or a name")
+    try:
+        if "." in word:
+            if word.count(".") > 1:
+                raise ValueError
+            if not float(word) < 1e15:  # larger ones would print as 1e+15, which is no number here
+                raise LineError(i + 1, f"{word[:20]}... is too large a number")
+            return Token("float", word, i + 1, float(word)), j
+        return Token("int", word, i + 1, int(word)), j
+    except ValueError:
+        raise LineError(i + 1, f"{word!r} is not a number") from None

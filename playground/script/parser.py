@@ -3,116 +3,25 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import re
+from collections.abc import Callable
 
-from playground.calls import CALLS, CallSpec
-from playground.constants import (
-    ERRNO_NUMBERS,
-    MAX_DATA_BYTES,
-    MAX_LINE_CHARS,
-    MAX_SCRIPT_BYTES,
-    MAX_SCRIPT_DATA,
-    MAX_SLEEP_SECONDS,
-    POLL_EVENTS,
-    PROCESS_STATES,
-    SIGNALS,
-    TCP_STATES,
-)
-from playground.script.checks import (
-    PROCESS_NAME,
-    RESERVED,
-    ProcessScope,
-    Scope,
-    bind_var,
-    check_args,
-    closest,
-    unknown_process,
-)
-from playground.script.data import Data
+from playground.constants import MAX_LINE_CHARS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
+from playground.script.checks import ProcessScope, Scope, bind_var, unknown_process
+from playground.script.cursor import Cursor
 from playground.script.errors import LineError, ScriptError
 from playground.script.lexer import Token, strip_comment, tokenize
-from playground.script.model import (
-    Address,
-    AddressArg,
-    Arg,
-    Call,
-    Completion,
-    DataArg,
-    Death,
-    FlagsArg,
-    FloatArg,
-    IntArg,
-    Kill,
-    Line,
-    NameArg,
-    Node,
-    Outcome,
-    Pair,
-    PairArg,
-    RefArg,
-    Repeat,
-    Script,
-    Segment,
-    Sleep,
-    Spawn,
-    StateCheck,
-    Step,
-    Wire,
-)
+from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
+from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
+
+__all__ = ["FORMAT_VERSION", "MAX_REPEAT", "ProcessScope", "Scope", "parse_line", "parse_node", "parse_script"]
 
 FORMAT_VERSION = 1
 # The message holds no parenthesis: a scan for its end stops at the next '(' (linear on any line).
 _ERRNO_MESSAGE = re.compile(r"(=\s*-1\s+E[A-Z0-9]+)\s*\(([^()]*)\)")
-
-
-class _Cursor:
-    """A line's tokens and the place of the next one.
-
-    A line asks these some dozens of times, so none calls another (a call
-    costs more than the work); `i += 1` steps over a token already looked at.
-    """
-
-    __slots__ = ("tokens", "n", "i", "end_column")
-
-    def __init__(self, tokens: list[Token], end_column: int) -> None:
-        self.tokens = tokens
-        self.n = len(tokens)
-        self.i = 0
-        self.end_column = end_column
-
-    def peek(self, offset: int = 0) -> Token | None:
-        j = self.i + offset
-        return self.tokens[j] if j < self.n else None
-
-    def next(self) -> Token | None:
-        i = self.i
-        if i < self.n:
-            self.i = i + 1
-            return self.tokens[i]
-        return None
-
-    def at(self, kind: str, offset: int = 0) -> bool:
-        j = self.i + offset
-        return j < self.n and self.tokens[j].kind == kind
-
-    def column(self) -> int:
-        i = self.i
-        return self.tokens[i].column if i < self.n else self.end_column
-
-    def expect(self, kind: str, what: str) -> Token:
-        i = self.i
-        if i < self.n:
-            tok = self.tokens[i]
-            if tok.kind == kind:
-                self.i = i + 1
-                return tok
-            raise LineError(tok.column, f"expected {what}, found {tok.text!r}")
-        raise LineError(self.end_column, f"expected {what}, the line ends")
-
-    def done(self) -> bool:
-        return self.i >= self.n
 
 
 def parse_script(
@@ -173,6 +82,15 @@ def _before_cut_tail(text: str | bytes, error_line: int) -> str | bytes | None:
 
 
 def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
+    lines = _decoded(text, path).split("\n")
+    script = Script(path=path, version=0)
+    first = _read_header(script, lines)
+    _read_body(script, lines, first, max_data)
+    return script
+
+
+def _decoded(text: str | bytes, path: str) -> str:
+    """The file as text, within the size limit and without a byte-order mark."""
     if isinstance(text, bytes):
         if len(text) > MAX_SCRIPT_BYTES:
             raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
@@ -184,63 +102,64 @@ def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
             raise ScriptError(path, line, column, "file is not valid UTF-8") from None
     if len(text) > MAX_SCRIPT_BYTES:
         raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
-    text = text.removeprefix("\ufeff")
+    return text.removeprefix("\ufeff")
+
+
+def _read_header(script: Script, lines: list[str]) -> int:
+    """Read the blank and comment lines before `sockplay 1`, and that line; returns the number of the version line."""
+    for number, raw in enumerate(lines, start=1):
+        if len(raw) > MAX_LINE_CHARS:
+            raise ScriptError(script.path, number, 1, f"line is longer than {MAX_LINE_CHARS} characters")
+        raw = raw.rstrip("\r")
+        body, comment = strip_comment(raw)
+        if body.strip():
+            try:
+                script.version = _parse_header(body)
+            except LineError as exc:
+                raise ScriptError(script.path, number, exc.column, exc.message) from None
+            return number
+        script.header_lines.append(raw.rstrip())
+        if comment is not None:
+            script.header_comments.append(comment)
+    raise ScriptError(script.path, 1, 1, f"the first line must be 'sockplay {FORMAT_VERSION}' (the format version)")
+
+
+class _OpenRepeat:
+    """A `repeat` block whose `end` is still to come: its line, count, lines so far, scope when it opened."""
+
+    __slots__ = ("start", "count", "lines", "before")
+
+    def __init__(self, start: int, count: int, before: Scope) -> None:
+        self.start = start
+        self.count = count
+        self.lines: list[Line] = []
+        self.before = before
+
+
+def _read_body(script: Script, lines: list[str], after: int, max_data: int) -> None:
+    """Read the lines after the version line into `script.lines` (a repeat block's lines into its Repeat)."""
+    path = script.path
     scope = Scope()
-    script = Script(path=path, version=0)
     leading: list[str] = []
-    # An open `repeat` block: (its line, count, lines so far, scope when it opened).
-    block: tuple[int, int, list[Line], Scope] | None = None
+    block: _OpenRepeat | None = None
     data_total = 0
-    for number, raw in enumerate(text.split("\n"), start=1):
+    for number, raw in enumerate(itertools.islice(lines, after, None), start=after + 1):
         if len(raw) > MAX_LINE_CHARS:
             raise ScriptError(path, number, 1, f"line is longer than {MAX_LINE_CHARS} characters")
         raw = raw.rstrip("\r")
         body, comment = strip_comment(raw)
         stripped = body.strip()
         if not stripped:
-            if script.version == 0:
-                script.header_lines.append(raw.rstrip())
-                if comment is not None:
-                    script.header_comments.append(comment)
-            else:
-                leading.append(raw.rstrip())
+            leading.append(raw.rstrip())
             continue
         try:
-            if script.version == 0:
-                script.version = _parse_header(body)
+            if stripped.startswith(("repeat", "end")) and _opens_or_ends_block(body):
+                block = _repeat_or_end(script, block, scope, number, body, raw, comment, leading)
+                leading = []
                 continue
-            if stripped.startswith(("repeat", "end")):  # the lines that can open or close a block
-                words = body.split()
-                if words[0] == "repeat":
-                    if block is not None:
-                        raise LineError(body.index("repeat") + 1, "a repeat block cannot hold another one")
-                    block = (number, _repeat_count(body), [], scope.copy())
-                    script.lines.append(Line(number, Repeat(0), raw, comment, tuple(leading)))
-                    leading = []
-                    continue
-                if words[0] == "end" and len(words) == 1:
-                    if block is None:
-                        raise LineError(body.index("end") + 1, "'end' without a 'repeat' before it")
-                    start, count, lines, before = block
-                    _check_balanced(before, scope)
-                    opener = script.lines[-1]
-                    script.lines[-1] = Line(
-                        start,
-                        Repeat(count, tuple(lines), number, tuple(leading)),
-                        opener.text,
-                        opener.comment,
-                        opener.leading,
-                    )
-                    leading = []
-                    block = None
-                    continue
             node = parse_node(body, scope, interactive=False)
-            if (
-                block is not None
-                and isinstance(node, (Spawn, Step))
-                and (isinstance(node, Spawn) or node.call.name == "fork")
-            ):
-                raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
+            if block is not None:
+                _check_repeatable(node)
         except LineError as exc:
             raise ScriptError(path, number, exc.column, exc.message) from None
         if '"' in body and isinstance(node, (Step, Completion)):  # data is written only in string literals
@@ -252,16 +171,51 @@ def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
             leading = []
         else:
             line = Line(number, node, raw, comment)
-        if block is not None:
-            block[2].append(line)
-        else:
-            script.lines.append(line)
+        (script.lines if block is None else block.lines).append(line)
     if block is not None:
-        raise ScriptError(path, block[0], 1, "this 'repeat' has no 'end'")
-    if script.version == 0:
-        raise ScriptError(path, 1, 1, f"the first line must be 'sockplay {FORMAT_VERSION}' (the format version)")
+        raise ScriptError(path, block.start, 1, "this 'repeat' has no 'end'")
     script.trailing = leading
-    return script
+
+
+def _opens_or_ends_block(body: str) -> bool:
+    words = body.split()
+    return words[0] == "repeat" or (words[0] == "end" and len(words) == 1)
+
+
+def _repeat_or_end(
+    script: Script,
+    block: _OpenRepeat | None,
+    scope: Scope,
+    number: int,
+    body: str,
+    raw: str,
+    comment: str | None,
+    leading: list[str],
+) -> _OpenRepeat | None:
+    """Open a block at `repeat N`, or close the open one at `end`; returns the block left open."""
+    if body.split()[0] == "repeat":
+        if block is not None:
+            raise LineError(body.index("repeat") + 1, "a repeat block cannot hold another one")
+        opened = _OpenRepeat(number, _repeat_count(body), scope.copy())
+        script.lines.append(Line(number, Repeat(0), raw, comment, tuple(leading)))
+        return opened
+    if block is None:
+        raise LineError(body.index("end") + 1, "'end' without a 'repeat' before it")
+    _check_balanced(block.before, scope)
+    opener = script.lines[-1]
+    script.lines[-1] = Line(
+        block.start,
+        Repeat(block.count, tuple(block.lines), number, tuple(leading)),
+        opener.text,
+        opener.comment,
+        opener.leading,
+    )
+    return None
+
+
+def _check_repeatable(node: Node) -> None:
+    if isinstance(node, Spawn) or (isinstance(node, Step) and node.call.name == "fork"):
+        raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
 
 
 MAX_REPEAT = 100_000
@@ -353,57 +307,92 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     errno_messages: dict[int, str] = {}
     if "-1" in body:  # only `= -1 ERRNO (message)` has a message to lift; the regex costs more than this look
         body, errno_messages = _lift_errno_messages(body)
-    cursor = _Cursor(tokenize(body), len(body.rstrip()) + 1)
+    cursor = Cursor(tokenize(body), len(body.rstrip()) + 1)
     first = cursor.peek()
     assert first is not None
     if first.kind == "~":
-        return _wire(cursor, scope)
-    delay = None
-    if first.kind == "+":
-        cursor.i = 1
-        tok = cursor.next()
-        if tok is None or tok.kind not in ("int", "float"):
-            raise LineError(first.column, "'+' must be followed by a delay in seconds, as in +0.5")
-        delay = _seconds(tok)
+        return wire(cursor, scope)
+    delay = _delay(cursor, first) if first.kind == "+" else None
     word = cursor.peek()
-    colon = cursor.at(":", 1)
-    if word is not None and word.kind == "name" and not colon:
-        if word.text == "state":
-            return _state_check(cursor, scope, delay)
-        if word.text in ("spawn", "kill", "sleep"):
-            return _directive(cursor, scope, delay)
-    actor_tok = None
-    if colon and word is not None and word.kind == "name":
-        actor_tok = word
-        cursor.i += 2
-    if actor_tok is None:
-        if not interactive:
-            raise LineError(cursor.column(), "a step starts with the process that makes it, as in 'server: ...'")
-        if scope.default_actor is None:
-            raise LineError(cursor.column(), "no process is selected: start the line with 'NAME:'")
-        actor = scope.default_actor
-        actor_column = cursor.column()
-    else:
-        actor = actor_tok.text
-        actor_column = actor_tok.column
+    named = word is not None and word.kind == "name"
+    if word is not None and named and not cursor.at(":", 1):
+        form = _WORD_FORMS.get(word.text)
+        if form is not None:
+            return form(cursor, scope, delay)
+    actor, actor_column = _actor(cursor, scope, interactive, named)
     proc = scope.processes.get(actor)
     if proc is None:
         raise LineError(actor_column, unknown_process(actor, scope))
     if cursor.at("ellipsis"):
-        cursor.next()
-        expect = None
-        if not cursor.done():
-            cursor.expect("=", "'=' and the outcome")
-            expect = _outcome(cursor, errno_messages)
-        if proc.blocked <= 0:
-            raise LineError(actor_column, f"{actor} has no blocked call ('...') whose outcome is still to be stated")
-        proc.blocked -= 1
-        return Completion(actor, expect, delay)
+        return _completion(cursor, actor, actor_column, proc, delay, errno_messages)
+    return _step(cursor, actor, proc, scope, delay, errno_messages)
+
+
+# The lines that start with a word of their own, not a process.
+_WORD_FORMS: dict[str, Callable[[Cursor, Scope, float | None], Node]] = {
+    "state": state_check,
+    "spawn": directive,
+    "kill": directive,
+    "sleep": directive,
+}
+
+
+def _delay(cursor: Cursor, plus: Token) -> float:
+    """`+SECONDS` at the start of a line."""
+    cursor.i = 1
+    tok = cursor.next()
+    if tok is None or tok.kind not in ("int", "float"):
+        raise LineError(plus.column, "'+' must be followed by a delay in seconds, as in +0.5")
+    return seconds(tok)
+
+
+def _actor(cursor: Cursor, scope: Scope, interactive: bool, named: bool) -> tuple[str, int]:
+    """The process that makes the step, and its column: `NAME:`, or (typed) the selected process."""
+    if named and cursor.at(":", 1):
+        tok = cursor.tokens[cursor.i]
+        cursor.i += 2
+        return tok.text, tok.column
+    if not interactive:
+        raise LineError(cursor.column(), "a step starts with the process that makes it, as in 'server: ...'")
+    if scope.default_actor is None:
+        raise LineError(cursor.column(), "no process is selected: start the line with 'NAME:'")
+    return scope.default_actor, cursor.column()
+
+
+def _completion(
+    cursor: Cursor,
+    actor: str,
+    actor_column: int,
+    proc: ProcessScope,
+    delay: float | None,
+    errno_messages: dict[int, str],
+) -> Completion:
+    """`NAME: ... [= OUTCOME]`: the outcome of the actor's earliest blocked call."""
+    cursor.next()
+    expect = None
+    if not cursor.done():
+        cursor.expect("=", "'=' and the outcome")
+        expect = read_outcome(cursor, errno_messages)
+    if proc.blocked <= 0:
+        raise LineError(actor_column, f"{actor} has no blocked call ('...') whose outcome is still to be stated")
+    proc.blocked -= 1
+    return Completion(actor, expect, delay)
+
+
+def _step(
+    cursor: Cursor,
+    actor: str,
+    proc: ProcessScope,
+    scope: Scope,
+    delay: float | None,
+    errno_messages: dict[int, str],
+) -> Step:
+    """`NAME: [VAR =] CALL(ARGS) [= OUTCOME | ...]`."""
     var_tok = None
     if cursor.at("name") and cursor.at("=", 1):
         var_tok = cursor.tokens[cursor.i]
         cursor.i += 2
-    call, spec = _call(cursor, actor, proc, scope)
+    made, spec = read_call(cursor, actor, proc, scope)
     if var_tok is not None:
         bind_var(var_tok.text, var_tok.column, spec, actor, scope)
     expect = None
@@ -416,12 +405,12 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
             proc.blocked += 1
         elif tok.kind == "=":
             outcome_column = tok.column
-            expect = _outcome(cursor, errno_messages)
+            expect = read_outcome(cursor, errno_messages)
         else:
             raise LineError(tok.column, f"unexpected {tok.text!r} after the call")
         if not cursor.done():
             raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r} after the call")  # type: ignore[union-attr]
-    return Step(actor, call, var_tok.text if var_tok else None, expect, blocks, delay, outcome_column)
+    return Step(actor, made, var_tok.text if var_tok else None, expect, blocks, delay, outcome_column)
 
 
 def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:
@@ -457,350 +446,3 @@ class _StringSpans:
         while span is not None and span.end() <= at:
             span = self._current = next(self._spans, None)
         return span is not None and span.start() < at
-
-
-def _seconds(tok: Token) -> float:
-    value = float(tok.value)  # type: ignore[arg-type]
-    if value < 0 or value > MAX_SLEEP_SECONDS:
-        raise LineError(tok.column, f"{tok.text} seconds is out of range (0 to {MAX_SLEEP_SECONDS:g})")
-    return value
-
-
-def _directive(cursor: _Cursor, scope: Scope, delay: float | None) -> Node:
-    word = cursor.next()
-    assert word is not None
-    if word.text == "sleep":
-        tok = cursor.next()
-        if tok is None or tok.kind not in ("int", "float"):
-            raise LineError(tok.column if tok else cursor.end_column, "sleep needs seconds, as in 'sleep 0.2'")
-        node: Node = Sleep(_seconds(tok), delay)
-    else:
-        name = cursor.next()
-        if name is None or name.kind != "name":
-            column = name.column if name else cursor.end_column
-            raise LineError(column, f"{word.text} needs a process name, as in '{word.text} server'")
-        if word.text == "spawn":
-            if not PROCESS_NAME.match(name.text):
-                raise LineError(
-                    name.column,
-                    f"{name.text!r} is not a process name: use lowercase letters, digits, '_' and '-', "
-                    "starting with a letter",
-                )
-            if name.text in scope.processes:
-                raise LineError(name.column, f"a process named {name.text!r} already exists")
-            if name.text in RESERVED:
-                raise LineError(name.column, f"{name.text!r} is a reserved word; choose another name")
-            scope.processes[name.text] = ProcessScope()
-            node = Spawn(name.text, delay)
-        else:
-            if name.text not in scope.processes:
-                raise LineError(name.column, unknown_process(name.text, scope))
-            sig = "SIGTERM"
-            if not cursor.done():
-                tok = cursor.next()
-                assert tok is not None
-                sig = _signal_name(tok)
-            node = Kill(name.text, sig, delay)
-    if not cursor.done():
-        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
-    return node
-
-
-TCP_FLAG_NAMES = ("SYN", "ACK", "FIN", "RST", "PSH", "URG")
-STATE_NAMES = tuple(TCP_STATES.values())
-
-
-def _state_check(cursor: _Cursor, scope: Scope, delay: float | None) -> StateCheck:
-    cursor.next()
-    proc = cursor.expect("name", "a socket or a process, as in 'state server.a CLOSE-WAIT' or 'state kid zombie'")
-    if proc.text not in scope.processes:
-        raise LineError(proc.column, unknown_process(proc.text, scope))
-    var = None
-    if cursor.at("."):
-        cursor.next()
-        var = cursor.expect("name", f"a socket name after '{proc.text}.'")
-        if var.text not in scope.processes[proc.text].fds:
-            raise LineError(var.column, f"{proc.text} has no socket named {var.text!r}")
-        names, what = STATE_NAMES, "a TCP state, as in ESTABLISHED, CLOSE-WAIT or TIME-WAIT"
-    else:
-        names, what = PROCESS_STATES, f"a process state ({', '.join(PROCESS_STATES)}), or '.' and a socket name"
-    state = cursor.expect("name", what)
-    if state.text not in names:
-        close = closest(state.text, set(names))
-        hint = f"; did you mean {close}?" if close else f" ({', '.join(names)})"
-        kind = "TCP" if var is not None else "process"
-        raise LineError(state.column, f"{state.text!r} is not a {kind} state{hint}")
-    if not cursor.done():
-        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
-    return StateCheck(proc.text, var.text if var is not None else None, state.text, delay)
-
-
-def _wire(cursor: _Cursor, scope: Scope) -> Wire:
-    cursor.next()
-    tok = cursor.peek()
-    if tok is None:
-        raise LineError(cursor.column(), "'~' needs what was sent, as in '~ client.c > server.a FIN' or '~ nothing'")
-    if tok.kind == "name" and tok.text == "nothing" and cursor.peek(1) is None:
-        return Wire(nothing=True)
-    if tok.kind == "name" and tok.text == "no" and cursor.at("name", 1):
-        cursor.next()
-        flag = cursor.next()
-        assert flag is not None
-        if flag.text not in TCP_FLAG_NAMES or not cursor.done():
-            raise LineError(flag.column, f"'~ no' takes one TCP flag ({', '.join(TCP_FLAG_NAMES)})")
-        return Wire(forbid=flag.text)
-    src = dst = None
-    if cursor.at(">", 1) or cursor.at(">", 3):
-        src = _endpoint(cursor, scope)
-        cursor.expect(">", "'>' between the two ends")
-        dst = _endpoint(cursor, scope)
-    kind_tok = cursor.expect("name", "TCP flags (FIN, RST, SYN|ACK, ...), UDP or ICMP")
-    fields: dict[str, object] = {"src": src, "dst": dst}
-    if kind_tok.text == "UDP":
-        fields["kind"] = "UDP"
-    elif kind_tok.text in ("ICMP", "ICMPv6"):
-        fields["kind"] = "ICMP"
-        if cursor.at("name"):
-            fields["icmp"] = cursor.next().text  # type: ignore[union-attr]
-    else:
-        flags = [kind_tok]
-        while cursor.at("|"):
-            cursor.next()
-            flags.append(cursor.expect("name", "a TCP flag after '|'"))
-        for flag in flags:
-            if flag.text not in TCP_FLAG_NAMES:
-                known = ", ".join(TCP_FLAG_NAMES)
-                raise LineError(flag.column, f"{flag.text!r} is not a TCP flag ({known}), UDP or ICMP")
-        fields["kind"] = "TCP"
-        fields["flags"] = tuple(f.text for f in flags)
-    if cursor.at("name") and cursor.peek().text == "len":  # type: ignore[union-attr]
-        cursor.next()
-        fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)  # type: ignore[arg-type]
-    if not cursor.done():
-        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
-    return Wire(segment=Segment(**fields))  # type: ignore[arg-type]
-
-
-def _endpoint(cursor: _Cursor, scope: Scope) -> str | None:
-    if cursor.at("*"):
-        cursor.next()
-        return None
-    name = cursor.expect("name", "an end: a process, PROC.VAR, or *")
-    if name.text not in scope.processes:
-        raise LineError(name.column, unknown_process(name.text, scope))
-    if cursor.at("."):
-        cursor.next()
-        var = cursor.expect("name", f"a socket name after '{name.text}.'")
-        if var.text not in scope.processes[name.text].fds:
-            raise LineError(var.column, f"{name.text} has no socket named {var.text!r}")
-        return f"{name.text}.{var.text}"
-    return name.text
-
-
-def _signal_name(tok: Token) -> str:
-    if tok.kind == "int" and int(tok.value) in {v for v in SIGNALS.values()}:  # type: ignore[arg-type]
-        return next(k for k, v in SIGNALS.items() if v == tok.value)
-    if tok.kind == "name":
-        name = tok.text if tok.text.startswith("SIG") else "SIG" + tok.text
-        if name in SIGNALS:
-            return name
-    raise LineError(tok.column, f"{tok.text!r} is not a signal (SIGTERM, SIGKILL, SIGPIPE, SIGCHLD, ...)")
-
-
-def _call(cursor: _Cursor, actor: str, proc: ProcessScope, scope: Scope) -> tuple[Call, CallSpec]:
-    name_tok = cursor.peek()
-    if name_tok is None or name_tok.kind != "name":
-        raise LineError(cursor.column(), "expected a call, as in read(a, 100)")
-    cursor.i += 1
-    spec = CALLS.get(name_tok.text)
-    if spec is None:
-        close = closest(name_tok.text, CALLS)
-        hint = f"; did you mean {close}?" if close else f"; calls are {', '.join(CALLS)}"
-        raise LineError(name_tok.column, f"unknown call {name_tok.text!r}{hint}")
-    cursor.expect("(", f"'(' after {spec.name}")
-    raw_args: list[Arg] = []
-    if not cursor.at(")"):
-        while True:
-            raw_args.append(_arg(cursor))
-            if cursor.at(","):
-                cursor.i += 1
-                continue
-            break
-    close_tok = cursor.expect(")", "',' or ')'")
-    args = check_args(spec, raw_args, actor, proc, scope, close_tok.column)
-    return Call(spec.name, tuple(args), name_tok.column), spec
-
-
-def _arg(cursor: _Cursor) -> Arg:
-    tok = cursor.peek()
-    if tok is None:
-        raise LineError(cursor.column(), "expected an argument, the line ends")
-    kind = tok.kind
-    if kind == "string":
-        return DataArg(_data(cursor), tok.column)
-    cursor.i += 1
-    if kind == "name":
-        following = cursor.peek()
-        if following is not None and following.kind == ".":
-            cursor.i += 1
-            var = cursor.expect("name", f"a socket name after '{tok.text}.'")
-            return RefArg(tok.text, var.text, tok.column)
-        if following is not None and following.kind == "|":
-            names = [tok.text]
-            while cursor.at("|"):
-                cursor.i += 1
-                names.append(cursor.expect("name", "a flag after '|'").text)
-            return FlagsArg(tuple(names), tok.column)
-        return NameArg(tok.text, tok.column)
-    if kind == "int":
-        return IntArg(int(tok.value), tok.column)  # type: ignore[arg-type]
-    if kind == "float":
-        return FloatArg(float(tok.value), tok.column)  # type: ignore[arg-type]
-    if kind == "address":
-        host, port = tok.value  # type: ignore[misc]
-        return AddressArg(Address(host, port), tok.column)
-    if kind == "{":
-        first = cursor.expect("int", "an integer in {A, B}")
-        cursor.expect(",", "',' in {A, B}")
-        second = cursor.expect("int", "an integer in {A, B}")
-        cursor.expect("}", "'}' closing {A, B}")
-        return PairArg(Pair(int(first.value), int(second.value)), tok.column)  # type: ignore[arg-type]
-    raise LineError(tok.column, f"unexpected {tok.text!r} where an argument belongs")
-
-
-def _data(cursor: _Cursor) -> Data:
-    """String literals joined by `+` or juxtaposed, each with an optional `* N`: kept as runs, never built here."""
-    runs: list[tuple[bytes, int]] = []
-    size = 0
-    while True:
-        tok = cursor.expect("string", "a string")
-        chunk: bytes = tok.value  # type: ignore[assignment]
-        count = 1
-        following = cursor.peek()
-        if following is not None and following.kind == "*":
-            cursor.i += 1
-            count_tok = cursor.expect("int", "a repeat count after '*'")
-            count = int(count_tok.value)  # type: ignore[arg-type]
-            if count < 0:
-                raise LineError(count_tok.column, "a repeat count cannot be negative")
-            if size + len(chunk) * count > MAX_DATA_BYTES:
-                raise LineError(count_tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
-            if count > MAX_DATA_BYTES:  # "" * 10**20
-                raise LineError(count_tok.column, f"a repeat count must be at most {MAX_DATA_BYTES}")
-        elif size + len(chunk) > MAX_DATA_BYTES:
-            raise LineError(tok.column, f"data would be larger than {MAX_DATA_BYTES} bytes")
-        runs.append((chunk, count))
-        size += len(chunk) * count
-        following = cursor.peek()
-        if following is None:
-            return Data.of(chunk) if count == 1 and len(runs) == 1 else Data(runs)
-        if following.kind == "+" and cursor.at("string", 1):
-            cursor.i += 1
-            continue
-        if following.kind == "string":
-            continue
-        return Data.of(chunk) if count == 1 and len(runs) == 1 else Data(runs)
-
-
-def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
-    start = cursor.peek()
-    if start is None:
-        raise LineError(cursor.column(), "expected an outcome after '='")
-    fields: dict[str, object] = {}
-    if start.kind == "name" and start.text in ("killed", "exited"):
-        fields["death"] = _death(cursor)
-    elif _is_errno_start(cursor, start):
-        cursor.next()
-        err = cursor.next()
-        assert err is not None
-        if err.text not in ERRNO_NUMBERS:
-            close = closest(err.text, ERRNO_NUMBERS)
-            raise LineError(err.column, f"unknown errno {err.text!r}" + (f"; did you mean {close}?" if close else ""))
-        fields["value"] = -1
-        fields["errno"] = err.text
-        for pos, message in errno_messages.items():
-            if pos <= start.column <= pos + 4:
-                fields["errno_message"] = message
-    else:
-        fields["value"] = _value(cursor)
-        _extras(cursor, fields)
-    if cursor.at("!"):
-        cursor.next()
-        signals = []
-        while True:
-            tok = cursor.expect("name", "a signal name after '!'")
-            signals.append(_signal_name(tok))
-            if cursor.at(","):
-                cursor.next()
-                continue
-            break
-        fields["signals"] = tuple(signals)
-    return Outcome(**fields)  # type: ignore[arg-type]
-
-
-def _is_errno_start(cursor: _Cursor, start: Token) -> bool:
-    following = cursor.peek(1)
-    return (
-        start.kind == "int"
-        and start.value == -1
-        and following is not None
-        and following.kind == "name"
-        and following.text.startswith("E")
-    )
-
-
-def _death(cursor: _Cursor) -> Death:
-    how = cursor.next()
-    assert how is not None
-    if how.text == "exited":
-        tok = cursor.expect("int", "an exit status after 'exited'")
-        return Death("exited", int(tok.value))  # type: ignore[arg-type]
-    tok = cursor.next()
-    if tok is None:
-        raise LineError(cursor.end_column, "expected a signal after 'killed'")
-    return Death("killed", _signal_name(tok))
-
-
-def _value(cursor: _Cursor) -> object:
-    tok = cursor.next()
-    assert tok is not None
-    if tok.kind == "int":
-        return int(tok.value)  # type: ignore[arg-type]
-    if tok.kind == "float":
-        return float(tok.value)  # type: ignore[arg-type]
-    if tok.kind == "address":
-        host, port = tok.value  # type: ignore[misc]
-        return Address(host, port)
-    if tok.kind == "{":
-        first = cursor.expect("int", "an integer in {A, B}")
-        cursor.expect(",", "',' in {A, B}")
-        second = cursor.expect("int", "an integer in {A, B}")
-        cursor.expect("}", "'}'")
-        return Pair(int(first.value), int(second.value))  # type: ignore[arg-type]
-    raise LineError(tok.column, f"expected a return value, '-1 ERRNO', 'killed SIG' or 'exited N', found {tok.text!r}")
-
-
-def _extras(cursor: _Cursor, fields: dict[str, object]) -> None:
-    while not cursor.done() and not cursor.at("!"):
-        tok = cursor.peek()
-        assert tok is not None
-        if tok.kind == "string" and "data" not in fields:
-            fields["data"] = _data(cursor)
-        elif tok.kind == "name" and tok.text == "from" and "peer" not in fields:
-            cursor.next()
-            addr = cursor.expect("address", "an address after 'from'")
-            host, port = addr.value  # type: ignore[misc]
-            fields["peer"] = Address(host, port)
-        elif tok.kind == "name" and tok.text in ("exited", "killed") and "child" not in fields:
-            fields["child"] = _death(cursor)
-        elif tok.kind == "name" and tok.text in POLL_EVENTS and "revents" not in fields:
-            names = [cursor.next().text]  # type: ignore[union-attr]
-            while cursor.at("|"):
-                cursor.next()
-                name = cursor.expect("name", "a poll event after '|'")
-                if name.text not in POLL_EVENTS:
-                    raise LineError(name.column, f"{name.text!r} is not a poll event")
-                names.append(name.text)
-            fields["revents"] = tuple(names)
-        else:
-            raise LineError(tok.column, f"unexpected {tok.text!r} in the outcome")

@@ -198,68 +198,83 @@ def complete(text: str, cursor: int | None, ctx: CompletionContext) -> Completio
     word = head[start:]
     before = head[:start]
     usage = None
-    candidates: list[str]
-
-    inner = before
-    delay = _DELAY.match(inner)
-    if delay:
-        inner = inner[delay.end() :]
-    actor = ctx.default_actor
-    actor_match = _ACTOR.match(inner)
-    has_actor = False
-    if actor_match and not inner.lstrip().startswith(("spawn", "kill", "sleep")):
-        actor = actor_match.group(1)
-        inner = inner[actor_match.end() :]
-        has_actor = True
-
     open_call = _open_call(before)
     if open_call is not None:
-        call_name, index = open_call
-        spec = CALLS.get(call_name)
-        if spec is None:
-            candidates = []
-        else:
-            usage = f"{spec.usage} — {spec.summary}" if spec.summary else spec.usage
-            kinds = list(spec.required) + list(spec.optional)
-            if spec.name == "socket":
-                kind: str | None = P.KIND
-            elif index < len(kinds):
-                kind = kinds[index]
-            else:
-                kind = spec.variadic
-            candidates = _argument_words(kind, actor, ctx, call_name, before) if kind else []
-            # Flags joined with | complete after the bar too.
-            if before.rstrip().endswith("|") and kind in (P.MSGFLAGS, P.EVENTS, P.WAITFLAGS):
-                candidates = _argument_words(kind, actor, ctx, call_name, before)
-    elif re.match(r"\s*kill\s+\Z", before):
-        candidates = sorted(ctx.processes)
-    elif re.match(r"\s*kill\s+\S+\s+\Z", before):
-        candidates = COMMON_SIGNALS + sorted(s for s in SIGNALS if s not in COMMON_SIGNALS)
-    elif re.match(r"\s*(spawn|sleep)\s+\Z", before):
-        candidates = []
-    elif not before.strip() or (delay and not inner.strip()):
-        candidates = [f"{name}: " for name in ctx.processes] + ["spawn ", "kill ", "sleep "]
-        if ctx.default_actor is not None:
-            candidates += [f"{name}(" for name in CALLS]
-    elif (has_actor and (not inner.strip() or _VAR.fullmatch(inner))) or (
-        not has_actor and ctx.default_actor is not None and _VAR.fullmatch(inner)
-    ):
-        candidates = [f"{name}(" for name in CALLS]
-        if has_actor and not inner.strip():
-            candidates.append("... = ")
+        actor = _line_start(before, ctx)[1]
+        candidates, usage = _argument_candidates(open_call, actor, ctx, before)
     else:
-        candidates = []
-
+        candidates = _line_candidates(before, ctx)
     matches = [c for c in candidates if c.startswith(word)]
     if not matches and word:
         lowered = word.lower()
         matches = [c for c in candidates if c.lower().startswith(lowered)]
     if usage is None:
-        name = word.rstrip("(")
-        if name in CALLS:
-            spec = CALLS[name]
-            usage = f"{spec.usage} — {spec.summary}" if spec.summary else spec.usage
-        elif len(matches) == 1 and matches[0].endswith("(") and matches[0][:-1] in CALLS:
-            spec = CALLS[matches[0][:-1]]
-            usage = f"{spec.usage} — {spec.summary}" if spec.summary else spec.usage
+        usage = _call_usage(word, matches)
     return Completions(start, matches, usage)
+
+
+def _line_start(before: str, ctx: CompletionContext) -> tuple[bool, str | None, bool, str]:
+    """What the line says before the word: a `+DELAY`, the actor (and whether `NAME:` names it), and the rest."""
+    inner = before
+    delay = _DELAY.match(inner)
+    if delay:
+        inner = inner[delay.end() :]
+    actor_match = _ACTOR.match(inner)
+    if actor_match and not inner.lstrip().startswith(("spawn", "kill", "sleep")):
+        return bool(delay), actor_match.group(1), True, inner[actor_match.end() :]
+    return bool(delay), ctx.default_actor, False, inner
+
+
+def _argument_candidates(
+    open_call: tuple[str, int], actor: str | None, ctx: CompletionContext, before: str
+) -> tuple[list[str], str | None]:
+    """Inside a call's parentheses: the words for the argument at the cursor, and the call's usage."""
+    call_name, index = open_call
+    spec = CALLS.get(call_name)
+    if spec is None:
+        return [], None
+    usage = f"{spec.usage} — {spec.summary}" if spec.summary else spec.usage
+    kinds = list(spec.required) + list(spec.optional)
+    if spec.name == "socket":
+        kind: str | None = P.KIND
+    elif index < len(kinds):
+        kind = kinds[index]
+    else:
+        kind = spec.variadic
+    # Flags joined with | complete after the bar too (the same words).
+    return (_argument_words(kind, actor, ctx, call_name, before) if kind else []), usage
+
+
+def _line_candidates(before: str, ctx: CompletionContext) -> list[str]:
+    """Outside a call: directives and their operands, process names, calls."""
+    if re.match(r"\s*kill\s+\Z", before):
+        return sorted(ctx.processes)
+    if re.match(r"\s*kill\s+\S+\s+\Z", before):
+        return COMMON_SIGNALS + sorted(s for s in SIGNALS if s not in COMMON_SIGNALS)
+    if re.match(r"\s*(spawn|sleep)\s+\Z", before):
+        return []
+    delay, _, has_actor, inner = _line_start(before, ctx)
+    if not before.strip() or (delay and not inner.strip()):
+        candidates = [f"{name}: " for name in ctx.processes] + ["spawn ", "kill ", "sleep "]
+        if ctx.default_actor is not None:
+            candidates += [f"{name}(" for name in CALLS]
+        return candidates
+    if (has_actor and (not inner.strip() or _VAR.fullmatch(inner))) or (
+        not has_actor and ctx.default_actor is not None and _VAR.fullmatch(inner)
+    ):
+        candidates = [f"{name}(" for name in CALLS]
+        if has_actor and not inner.strip():
+            candidates.append("... = ")
+        return candidates
+    return []
+
+
+def _call_usage(word: str, matches: list[str]) -> str | None:
+    """The usage of the call the word names, or of the one call it completes to."""
+    name = word.rstrip("(")
+    if name not in CALLS and len(matches) == 1 and matches[0].endswith("(") and matches[0][:-1] in CALLS:
+        name = matches[0][:-1]
+    if name not in CALLS:
+        return None
+    spec = CALLS[name]
+    return f"{spec.usage} — {spec.summary}" if spec.summary else spec.usage

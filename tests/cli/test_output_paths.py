@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PAIR_SCRIPT, REPO
+from tests.helpers import PAIR_SCRIPT, REPO
 
 
 def _sockplay(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from playground.runner import SPARK_WIDTH, sparkline
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 WIRE_SCRIPT = """sockplay 1
 spawn server

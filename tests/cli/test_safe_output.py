@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from playground.cli.safe_output import escape_controls
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 OSC52 = "\x1b]52;c;cm0gLXJmIH4=\x07"  # writes the clipboard
 TITLE = "\x1b]0;owned\x07"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, children_of, process_exists
+from tests.helpers import REPO, children_of, process_exists
 
 # Steps that return at once, many of them: the event loop may never get a turn between them.
 FAST_STEPS = """sockplay 1

@@ -7,7 +7,7 @@ import pytest
 from playground.executor import run_typed_line
 from playground.lab import Lab, LabError
 from playground.script.errors import LineError
-from tests.conftest import outcome
+from tests.helpers import outcome
 
 
 @pytest.mark.parametrize(

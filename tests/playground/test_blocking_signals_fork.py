@@ -8,7 +8,7 @@ from playground.events import CallPending, ProcessEnded, SignalCaught
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.script.format import format_outcome
-from tests.conftest import children_of, connected_pair, outcome, process_state
+from tests.helpers import children_of, connected_pair, outcome, process_state
 
 WAIT = 5.0
 
@@ -215,7 +215,7 @@ async def test_a_slow_call_whose_line_states_its_outcome_is_not_taken_by_a_later
     # a fork slower than 10 ms gave its pid to the completion of the accept after it).
     from playground.runner import Runner
     from playground.script.parser import parse_script
-    from tests.conftest import PAIR_SCRIPT
+    from tests.helpers import PAIR_SCRIPT
 
     text = PAIR_SCRIPT + (
         'server: poll(l, POLLIN, 50)              = 0\nserver: read(a, 10) ...\nclient: write(c, "x") = 1\n'

@@ -8,7 +8,7 @@ import pytest
 
 from playground.executor import run_typed_line
 from playground.lab import Lab
-from tests.conftest import connected_pair, outcome
+from tests.helpers import connected_pair, outcome
 
 
 async def test_descriptors_start_at_three_and_take_the_lowest_free(lab: Lab) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from playground.executor import run_typed_line
 from playground.lab import Lab
-from tests.conftest import PAIR_SCRIPT, REPO, children_of, connected_pair, process_exists
+from tests.helpers import PAIR_SCRIPT, REPO, children_of, connected_pair, process_exists
 
 BLOCKING_SCRIPT = (
     PAIR_SCRIPT
@@ -135,6 +135,6 @@ def test_lab_processes_end_when_sockplay_is_killed(tmp_path: Path) -> None:
 
 
 def _not_zombie(pid: int) -> bool:
-    from tests.conftest import process_state
+    from tests.helpers import process_state
 
     return process_state(pid) not in (None, "Z")

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import PAIR_SCRIPT, REPO
+from tests.helpers import PAIR_SCRIPT, REPO
 
 GOOD = """sockplay 1
 # A FIN, then EOF.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from playground.events import CallDone, Event
 from playground.session.lab_session import LabSession
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # A stated outcome that is wrong, a blocked call completed two lines later (and wrongly
 # stated), a kill, a `~` line for the FIN the kill makes, a `state` line, and a wrong descriptor number.

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import FIRST, REPO, process_state
+from tests.helpers import FIRST, REPO, process_state
 
 # Blocking calls pending while later steps run, a forked child, waitpid, SIGPIPE's default,
 # options, UDP and IPv6: what the exported program must do as the lab does.

@@ -26,7 +26,7 @@ from playground.export import export_python
 from playground.export_runtime import runtime_text
 from playground.script.model import Script
 from playground.script.parser import parse_script
-from tests.conftest import FIRST, REPO
+from tests.helpers import FIRST, REPO
 from tests.playground.test_parser_fuzz import SEEDS, mutated, parse_or_script_error, settings_
 from tests.playground.test_script_md import examples, not_yet
 

@@ -8,7 +8,7 @@ import time
 from playground.constants import TCP_STATES
 from playground.executor import run_typed_line
 from playground.lab import Lab
-from tests.conftest import connected_pair
+from tests.helpers import connected_pair
 
 
 def by_fd(snapshot: dict, process: str, fd: int) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playground.session.lab_session import LabSession
-from tests.conftest import process_exists
+from tests.helpers import process_exists
 
 
 async def test_restart_ends_the_old_lab_and_lines_run_on_the_new_one() -> None:

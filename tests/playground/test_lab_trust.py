@@ -19,7 +19,7 @@ from playground import protocol
 from playground.events import CallStarted, Event, Notice, ProcessEnded
 from playground.executor import run_typed_line
 from playground.lab import Lab, LabError, Limits
-from tests.conftest import children_of, outcome
+from tests.helpers import children_of, outcome
 
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture
 

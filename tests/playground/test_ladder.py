@@ -26,7 +26,7 @@ from playground.ladder import (
     ladder_text,
     samples_from_kernel,
 )
-from tests.conftest import REPO, connected_pair
+from tests.helpers import REPO, connected_pair
 
 WAIT = 5.0
 SVG = "{http://www.w3.org/2000/svg}"

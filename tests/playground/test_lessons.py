@@ -14,7 +14,7 @@ from playground.lab import Lab
 from playground.lessons import LANGUAGES, LESSONS_DIR, Lesson, LessonError, PlannedLesson, load_catalog, load_lesson
 from playground.lessons.check import check_lesson
 from playground.script.model import Completion, Repeat, Step
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 CATALOG = load_catalog()
 RUNNABLE = CATALOG.runnable()

@@ -10,7 +10,7 @@ from pathlib import Path
 from playground.replay import scaled
 from playground.script.model import Sleep
 from playground.script.parser import parse_script
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 LONG_SLEEP = """sockplay 1
 spawn a

@@ -13,7 +13,7 @@ import pytest
 
 from playground.executor import run_typed_line
 from playground.lab import Lab
-from tests.conftest import REPO, outcome
+from tests.helpers import REPO, outcome
 
 # An interpreter an unprivileged user may run (the project's venv may live under /root).
 SYSTEM_PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(p, os.X_OK)), None)

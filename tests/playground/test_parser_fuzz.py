@@ -13,7 +13,7 @@ from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, Script
 from playground.script.parser import parse_script
-from tests.conftest import FIRST
+from tests.helpers import FIRST
 
 RECORDED = """# sockplay session: every step with its outcome, as it happened.
 #@ sockplay-version: 0.1.0

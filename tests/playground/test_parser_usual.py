@@ -20,7 +20,7 @@ from playground.script.errors import LineError, ScriptError
 from playground.script.model import Script, Step
 from playground.script.parser import ProcessScope, Scope, parse_node, parse_script
 from playground.script.usual import usual_step
-from tests.conftest import FIRST, PAIR_SCRIPT, REPO
+from tests.helpers import FIRST, PAIR_SCRIPT, REPO
 from tests.playground.test_parser_fuzz import RECORDED, REPEATED
 
 

@@ -19,13 +19,13 @@ from playground.lab import Lab
 from playground.recording import (
     Recorder,
     default_session_path,
-    list_sessions,
     read_header,
     sessions_dir,
 )
+from playground.recording_list import list_sessions
 from playground.script.model import Completion, Spawn, Step
 from playground.script.parser import parse_line
-from tests.conftest import REPO, children_of, process_state
+from tests.helpers import REPO, children_of, process_state, wait_until
 
 SETUP = [
     "spawn server",
@@ -48,14 +48,6 @@ def body(path: Path) -> list[str]:
     return [
         re.sub(r"^\+[0-9.]+ ", "", re.sub(r"\s+# .*$", "", line)) for line in lines[lines.index("sockplay 1") + 1 :]
     ]
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.01)
 
 
 async def check(path: Path, speed: float = 0.0) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIRST, PAIR_SCRIPT, REPO
+from tests.helpers import FIRST, PAIR_SCRIPT, REPO
 
 BLOCKING = (
     PAIR_SCRIPT

@@ -16,7 +16,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 MEMORY_LIMIT = 2 * 1024**3  # RLIMIT_AS of sockplay and so of its lab processes
 RUN_TIMEOUT = 40.0  # seconds for one run; a hang is a failure

@@ -9,7 +9,7 @@ import pytest
 
 from playground.runner import run_script
 from playground.script.parser import parse_script
-from tests.conftest import PAIR_SCRIPT, REPO
+from tests.helpers import PAIR_SCRIPT, REPO
 
 CONTRACT = next(
     (p for p in (REPO.parent / "shared" / "docs" / "script.md", REPO / "docs" / "script.md") if p.is_file()),

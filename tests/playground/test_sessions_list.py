@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from playground.recording import COUNTED_BYTES, list_sessions
+from playground.recording_list import COUNTED_BYTES, list_sessions
 
 HEADER = "#@ sockplay-version: 0.1.0\n#@ kernel: 6.1.0-test\n#@ started: 2026-01-02T03:04:05.000000Z\nsockplay 1\n"
 STEPS = "spawn a\na: s = socket(tcp) = 3\n+0.5 a: read(s, 10) ...\na: ... = 0\na: close(s) = 0\n"

@@ -11,7 +11,7 @@ from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Completion, StateCheck, Step, Timing
 from playground.script.parser import parse_script
-from tests.conftest import PAIR_SCRIPT
+from tests.helpers import PAIR_SCRIPT
 
 
 def parse(tail: str):  # noqa: ANN201 (a Script)

@@ -17,7 +17,7 @@ from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.runner import Runner
 from playground.script.parser import parse_script
-from tests.conftest import connected_pair
+from tests.helpers import connected_pair
 
 WAIT = 5.0
 

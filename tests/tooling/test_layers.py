@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 pytestmark = pytest.mark.skipif(

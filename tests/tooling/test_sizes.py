@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 MODULE_LINES, CLASS_LINES, FUNCTION_LINES = 700, 400, 80
 SOURCES = sorted(p for package in ("playground", "widgets") for p in (REPO / package).rglob("*.py"))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import children_of, process_state
+from tests.helpers import children_of, process_state
 
 TMUX = shutil.which("tmux")
 SOCKPLAY = shutil.which("sockplay") or str(Path(sys.executable).with_name("sockplay"))

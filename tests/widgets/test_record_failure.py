@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # RLIMIT_FSIZE 0 makes every write to a regular file fail (EFBIG), as a full disk would (ENOSPC):
 # the recording's first write, its header, fails while the TUI boots. Before the fix the

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from textual.widgets import ListView, OptionList
 
-from playground.recording import list_sessions, sessions_dir
+from playground.recording import sessions_dir
+from playground.recording_list import list_sessions
 from playground.script.format import format_node
 from playground.script.model import Step
 from playground.script.parser import parse_script

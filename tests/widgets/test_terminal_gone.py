@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import children_of
+from tests.helpers import children_of
 from tests.widgets.test_e2e_tmux import _running, lab_workers
 
 SOCKPLAY = shutil.which("sockplay") or str(Path(sys.executable).with_name("sockplay"))
