@@ -187,7 +187,7 @@ class PacketLabels:
         local = raw["local"]
         if name == "accept" and raw.get("ret", -1) >= 0 and raw.get("peer"):
             label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
-            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)  # type: ignore[index]
+            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)
         elif name == "connect" and fd_arg is not None:
             target = step.call.args[1]
             address = None
@@ -200,4 +200,4 @@ class PacketLabels:
             if address is not None:
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
-                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)  # type: ignore[index]
+                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)

@@ -76,7 +76,7 @@ class Inspector(ContentSwitcher):
         elif item is not None and selected is not None and selected[0] == "hidden":
             self.current = "kernel-panel"
             self.query_one("#kernel-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
-            self._title(f"Inspector · {item.label} (no descriptor)")  # type: ignore[union-attr]
+            self._title(f"Inspector · {item.label} (no descriptor)")
         elif isinstance(item, ProcessView):
             self.current = "process-panel"
             self.query_one("#process-panel").show(item, self.deterministic)  # type: ignore[attr-defined]

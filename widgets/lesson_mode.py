@@ -127,7 +127,7 @@ class LessonMode:
         self.run_worker(
             self.open_lesson(lesson, lang),
             group="lesson",
-            exclusive=True,  # type: ignore[attr-defined]
+            exclusive=True,
             exit_on_error=False,
         )
 

@@ -185,12 +185,12 @@ class LadderSet:
             return next((i for i, c in enumerate(columns) if c.label == side), None)
         if isinstance(side, tuple) and len(side) == 2 and isinstance(side[0], tuple):
             local, peer = (tuple(side[0]), tuple(side[1]))
-            i = builder.side_of(local)  # type: ignore[arg-type]
+            i = builder.side_of(local)
             if i is not None and columns[1 - i].address == peer:
                 return i
             return None
         if isinstance(side, tuple):
-            return builder.side_of(side)  # type: ignore[arg-type]
+            return builder.side_of(side)
         return None
 
     def _starts_anew(self, builder: LadderBuilder, packet: Packet) -> bool:

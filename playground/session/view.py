@@ -185,8 +185,8 @@ def build_view(
                         type=raw.get("type", 0),
                         listening=bool(raw.get("listening")),
                         state=TCP_STATES.get(state_number) if state_number is not None else None,
-                        local=tuple(raw["local"]) if raw.get("local") else None,  # type: ignore[arg-type]
-                        peer=tuple(raw["peer"]) if raw.get("peer") else None,  # type: ignore[arg-type]
+                        local=tuple(raw["local"]) if raw.get("local") else None,
+                        peer=tuple(raw["peer"]) if raw.get("peer") else None,
                         inq=raw.get("inq"),
                         outq=raw.get("outq"),
                         options=dict(raw.get("options") or {}),
