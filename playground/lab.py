@@ -114,7 +114,7 @@ class Lab:
         except asyncio.CancelledError:
             # Stopped meanwhile (a signal): the thread makes the network anyway; take it down
             # once made, so that no namespace holder outlives sockplay's run.
-            making.add_done_callback(lambda made: made.cancelled() or made.exception() or made.result().close())
+            making.add_done_callback(_close_when_made)
             raise
         if private_only and not host_network and not network.private:
             network.close()
@@ -465,6 +465,12 @@ class Lab:
         """A `sleep` line: wait, then tell the subscribers it is done (as kill does when it signals)."""
         await asyncio.sleep(node.seconds)
         self._emit(DirectiveDone(node, text, time.monotonic_ns()))
+
+
+def _close_when_made(made: asyncio.Future[LabNetwork]) -> None:
+    """Take down a network that a stopped start made after all."""
+    if not made.cancelled() and made.exception() is None:
+        made.result().close()
 
 
 def _check_call_data(step: Step) -> None:

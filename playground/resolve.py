@@ -133,7 +133,8 @@ def _waitpid(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
             raise LabError(f"{proc.name} has no child named {target.name!r}")
         pid = child.pid
     else:
-        pid = target.value  # type: ignore[union-attr]
+        assert isinstance(target, IntArg), target  # the parser allows a name or a number
+        pid = target.value
     flags = _flags(args[1], WAIT_FLAGS) if len(args) > 1 else 0
     return [pid, flags]
 

@@ -180,7 +180,8 @@ class SockplayApp(LessonMode, App[int]):
     def main_screen(self) -> MainScreen:
         return self.screen_stack[0]  # type: ignore[return-value]
 
-    async def on_mount(self) -> None:
+    # Textual calls each class's on_mount (LessonMode's too) and awaits the async ones: mypy sees an override.
+    async def on_mount(self) -> None:  # type: ignore[override]
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -221,7 +222,7 @@ class SockplayApp(LessonMode, App[int]):
                     pass
             terminal = input_fd()
             if terminal is not None:  # a terminal can also vanish without a SIGHUP
-                self.set_interval(TERMINAL_CHECK, lambda: terminal_gone(terminal) and self._terminated())
+                self.set_interval(TERMINAL_CHECK, lambda: self._terminated() if terminal_gone(terminal) else None)
 
     def _terminated(self) -> None:
         """SIGHUP (the terminal closed) or SIGTERM: quit; on_unmount shuts the lab down and reaps it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
@@ -124,7 +124,7 @@ class LessonMode:
 
     def start_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
         """Open a lesson (from the palette or the lesson list), in a worker: it may restart the lab."""
-        self.run_worker(
+        self.run_worker(  # type: ignore[attr-defined]
             self.open_lesson(lesson, lang),
             group="lesson",
             exclusive=True,
@@ -234,7 +234,7 @@ def run_lesson(
     if not isinstance(lesson, Lesson):
         print(f"sockplay: no runnable lesson named {name!r} (`sockplay lessons` lists them)", file=sys.stderr)
         return EXIT_USAGE
-    options = {"host_network": True} if host_network else {}  # only asked for when wanted
+    options: dict[str, Any] = {"host_network": True} if host_network else {}  # only asked for when wanted
     app = SockplayApp(allow_network=allow_network, default_lab=False, **options)
     app.lesson_request = (lesson, lang or DEFAULT_LANGUAGE)
     app.run()

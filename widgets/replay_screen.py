@@ -154,7 +154,8 @@ class ReplayScreen(MainScreen):
 
     # Layout.
 
-    async def on_mount(self) -> None:  # LabScreen's on_mount runs too (Textual calls each class's handler)
+    # LabScreen's on_mount runs too (Textual calls each class's handler and awaits the async ones).
+    async def on_mount(self) -> None:  # type: ignore[override]
         panel = Vertical(
             Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"), id="replay-panel"
         )
@@ -457,5 +458,5 @@ class RecordingCommands(Provider):
         if score > 0:
             yield Hit(score, matcher.highlight(self.TITLE), self._open, text=self.TITLE, help=self.HELP)
 
-    def _open(self) -> None:
-        self.app.run_action("open_recording")
+    async def _open(self) -> None:
+        await self.app.run_action("open_recording")

@@ -102,7 +102,7 @@ async def _run(
         runner.settle_wire = printer.wire
         printer.runner = runner
         report = await runner.run(script)
-        if recorder is not None:
+        if recorder is not None and ladder:
             saved = await recorder.save(ladder)
         printer.end()
     except asyncio.CancelledError:
