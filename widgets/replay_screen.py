@@ -266,23 +266,23 @@ class ReplayScreen(MainScreen):
     @work(group="replay", exclusive=True, exit_on_error=False)
     async def prepare(self, fresh: bool) -> None:
         """Wait for the lab (a fresh one, if asked), start recording it, and reset the rows."""
-        app = self.app
+        app = self.sockplay
         self.ready = False
         self.refresh_bindings()
-        await app.lab_ready.wait()  # type: ignore[attr-defined]
-        session = app.session  # type: ignore[attr-defined]
-        recording = app.recording  # type: ignore[attr-defined]
+        await app.lab_ready.wait()
+        session = app.session
+        recording = app.recording
         if fresh:
             recording.close()
             await session.restart()
-            session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.lab.now_ns(), "notice")
+            session.book.note(f"a fresh lab for the replay of {self.source.path.name}", session.now_ns(), "notice")
         session.start_recording(recording, {"replay-of": str(self.source.path)})
         recording.keep = False  # kept only if the user takes over
         kind, sysctls = session.environment()
         for note in environment_notes(self.header, kind, sysctls):
             session.book.note(note, session.now_ns(), "notice")
         self.runner = session.new_runner(self.step_timeout)
-        await app.refresh_lab()  # type: ignore[attr-defined]
+        await app.refresh_lab()
         self.post_message(self.Ready())
 
     @on(Ready)
