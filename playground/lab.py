@@ -54,6 +54,7 @@ from playground.script.model import (
     Address,
     DataArg,
     Death,
+    NameArg,
     Node,
     Sleep,
     Step,
@@ -309,8 +310,9 @@ class Lab:
         if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
-            signame = step.call.args[0].name  # type: ignore[union-attr]
-            proc.dispositions[signame] = step.call.args[1].name  # type: ignore[union-attr]
+            signame, disposition = step.call.args[0], step.call.args[1]
+            assert isinstance(signame, NameArg) and isinstance(disposition, NameArg)  # as the parser checked
+            proc.dispositions[signame.name] = disposition.name
         if name == "fork" and ret > 0 and step.var and not raw.get("untracked"):
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:

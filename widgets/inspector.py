@@ -60,8 +60,12 @@ class Inspector(ContentSwitcher):
         for panel in self.children:
             if hasattr(panel, "palette"):
                 panel.palette = palette
-        for bar in self.query(".queue-bar"):
-            bar.palette = palette  # type: ignore[attr-defined]
+        if not self.panels_ready:  # no queue bars yet (and their module loads after the first frame)
+            return
+        from widgets.inspector_panels import QueueBar
+
+        for bar in self.query(QueueBar):
+            bar.palette = palette
             bar.refresh()
 
     def show(self, view: LabView, selected: SelectionKey | None) -> None:

@@ -65,7 +65,7 @@ class WireHighlighter(EventHighlighter):
 
         if len(plain) > MARK_COLUMN and plain[MARK_COLUMN] == PACKET_MARK:
             for start, end, style in packet_styles(plain, self.palette):
-                text.stylize(style, start, end)  # type: ignore[arg-type]
+                text.stylize(style, start, end)
         super().highlight(text)
 
 

@@ -233,7 +233,7 @@ class LadderSet:
                         found = (index, 0)
                         break
                     continue
-                side = builder.side_of(slot.local)  # type: ignore[arg-type]
+                side = builder.side_of(slot.local)
                 if side is None:
                     continue
                 if slot.peer is not None and builder.ladder.columns[1 - side].address != slot.peer:

@@ -117,7 +117,8 @@ def check_args(spec: CallSpec, args: list[Arg], actor: str, proc: ProcessScope, 
             raise LineError(arg.column, f"unexpected argument kind {kind}")
         checked.append(check(arg, where, kind))
         if kind == P.OPTION:
-            where.option = arg.name  # type: ignore[union-attr]
+            assert isinstance(arg, NameArg)  # _check_option took it
+            where.option = arg.name
     return checked
 
 

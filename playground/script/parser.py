@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import re
+from typing import Any
 
 from playground.calls import CALLS, CallSpec
 from playground.constants import (
@@ -556,7 +557,7 @@ def _wire(cursor: _Cursor, scope: Scope) -> Wire:
         cursor.expect(">", "'>' between the two ends")
         dst = _endpoint(cursor, scope)
     kind_tok = cursor.expect("name", "TCP flags (FIN, RST, SYN|ACK, ...), UDP or ICMP")
-    fields: dict[str, object] = {"src": src, "dst": dst}
+    fields: dict[str, Any] = {"src": src, "dst": dst}
     if kind_tok.text == "UDP":
         fields["kind"] = "UDP"
     elif kind_tok.text in ("ICMP", "ICMPv6"):
@@ -579,7 +580,7 @@ def _wire(cursor: _Cursor, scope: Scope) -> Wire:
         fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)
     if not cursor.done():
         raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
-    return Wire(segment=Segment(**fields))  # type: ignore[arg-type]
+    return Wire(segment=Segment(**fields))
 
 
 def _endpoint(cursor: _Cursor, scope: Scope) -> str | None:
@@ -707,7 +708,7 @@ def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
     start = cursor.peek()
     if start is None:
         raise LineError(cursor.column(), "expected an outcome after '='")
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     if start.kind == "name" and start.text in ("killed", "exited"):
         fields["death"] = _death(cursor)
     elif _is_errno_start(cursor, start):
@@ -736,7 +737,7 @@ def _outcome(cursor: _Cursor, errno_messages: dict[int, str]) -> Outcome:
                 continue
             break
         fields["signals"] = tuple(signals)
-    return Outcome(**fields)  # type: ignore[arg-type]
+    return Outcome(**fields)
 
 
 def _is_errno_start(cursor: _Cursor, start: Token) -> bool:
@@ -781,7 +782,7 @@ def _value(cursor: _Cursor) -> object:
     raise LineError(tok.column, f"expected a return value, '-1 ERRNO', 'killed SIG' or 'exited N', found {tok.text!r}")
 
 
-def _extras(cursor: _Cursor, fields: dict[str, object]) -> None:
+def _extras(cursor: _Cursor, fields: dict[str, Any]) -> None:
     while not cursor.done() and not cursor.at("!"):
         tok = cursor.peek()
         assert tok is not None
