@@ -187,9 +187,9 @@ class LessonMode(_App):
     async def _fresh_lab(self) -> None:
         """End every process and start a new lab: a lesson's script spawns its own."""
         session = self.session
-        await session.restart()
+        lab = await session.restart()
         session.on_event = self._lab_event
-        self.recording.start(session.lab)  # the new lab is recorded too
+        self.recording.start(lab)  # the new lab is recorded too
         await self.refresh_lab()
 
     # Running a step.
