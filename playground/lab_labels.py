@@ -167,7 +167,7 @@ class PacketLabels:
 
     def label_for(self, local: Endpoint, peer: Endpoint) -> tuple[str, str] | None:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
-        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]
+        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]  # lists from JSON come too
 
     def note_port(self, local: Endpoint) -> None:
         """A call's result named a local port: packets held for want of it may be the lab's."""

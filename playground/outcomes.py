@@ -102,7 +102,7 @@ def _same_value(call: str | None, expected: object, actual: object) -> bool:
             return True
     if isinstance(expected, float) or isinstance(actual, float):
         try:
-            return abs(float(expected) - float(actual)) < 1e-6  # type: ignore[arg-type]
+            return abs(float(expected) - float(actual)) < 1e-6  # type: ignore[arg-type]  # any value: TypeError below
         except (TypeError, ValueError):
             return False
     return expected == actual
