@@ -27,6 +27,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check playground widgets tests bench
 	$(BIN)/ruff format --check playground widgets tests bench
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 bench: bytecode
 	$(BIN)/python bench/engine_overhead.py

@@ -214,7 +214,7 @@ class _Exporter:
         else:
             lines.append(f"    return {call}")
         if node.call.name == "signal":
-            signame, disposition = (a.name for a in node.call.args)  # type: ignore[union-attr]
+            signame, disposition = (_word(a) for a in node.call.args)
             self.dispositions.setdefault(node.actor, {})[signame] = disposition
         if node.call.name == "fork" and node.var:
             self.dispositions[node.var] = dict(self.dispositions.get(node.actor, {}))
@@ -231,20 +231,20 @@ class _Exporter:
         if name == "fork":
             return f"fork(me, {_q(node.var or '')})"
         if name == "setsockopt":
-            option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+            option = OPTIONS[_word(args[1])]
             level = self.option(option.name)
             value = args[2]
             if isinstance(value, PairArg):
                 shown = f"({int(value.value.first)}, {int(value.value.second)})"
             elif option.kind == "timeval":
-                shown = repr(_finite(value.value))  # type: ignore[union-attr]
+                shown = repr(_finite(_number(value)))
             else:
-                shown = str(int(value.value))  # type: ignore[union-attr]
+                shown = str(int(_number(value)))
             return f"setsockopt({self.fd(args[0])}, {level}, {option.name}, {shown})"
         if name == "getsockopt":
-            option = OPTIONS[args[1].name]  # type: ignore[union-attr]
-            kind = f", {option.kind!r}" if option.kind in ("linger", "timeval") else ""
-            return f"getsockopt({self.fd(args[0])}, {self.option(option.name)}, {option.name}{kind})"
+            option = OPTIONS[_word(args[1])]
+            kind_arg = f", {option.kind!r}" if option.kind in ("linger", "timeval") else ""
+            return f"getsockopt({self.fd(args[0])}, {self.option(option.name)}, {option.name}{kind_arg})"
         kinds = list(spec.required) + list(spec.optional)
         shown_args = []
         for i, arg in enumerate(args):
@@ -254,9 +254,10 @@ class _Exporter:
 
     def socket_kind(self, args: list[Arg]) -> str:
         if len(args) == 1:
-            assert args[0].name in SOCKET_KINDS  # type: ignore[union-attr]
-            fam = "AF_INET6" if args[0].name.endswith("6") else "AF_INET"  # type: ignore[union-attr]
-            typ = "SOCK_STREAM" if args[0].name.startswith("tcp") else "SOCK_DGRAM"  # type: ignore[union-attr]
+            kind = _word(args[0])
+            assert kind in SOCKET_KINDS
+            fam = "AF_INET6" if kind.endswith("6") else "AF_INET"
+            typ = "SOCK_STREAM" if kind.startswith("tcp") else "SOCK_DGRAM"
             return f"{fam}, {typ}"
         parts = []
         for arg in args:
@@ -265,7 +266,7 @@ class _Exporter:
             elif isinstance(arg, NameArg):
                 parts.append(self.constant("socket", arg.name))
             else:
-                parts.append(str(int(arg.value)))  # type: ignore[union-attr]
+                parts.append(str(int(_number(arg))))
         return ", ".join(parts)
 
     def option(self, name: str) -> str:
@@ -284,7 +285,7 @@ class _Exporter:
         return name
 
     def fd(self, arg: Arg) -> str:
-        return _name(arg.name) if isinstance(arg, NameArg) else str(int(arg.value))  # type: ignore[union-attr]
+        return _name(arg.name) if isinstance(arg, NameArg) else str(int(_number(arg)))
 
     def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
         if kind == P.FD:
@@ -295,7 +296,7 @@ class _Exporter:
         if kind == P.ADDR:
             if isinstance(arg, AddressArg):
                 return f"({_q(arg.address.host)}, {int(arg.address.port)})"
-            key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{arg.name}"  # type: ignore
+            key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{_word(arg)}"
             refs.append(key)
             return f"at[{_q(key)}]"
         if kind in (P.MSGFLAGS, P.EVENTS, P.WAITFLAGS):
@@ -305,13 +306,13 @@ class _Exporter:
             module = "socket" if kind == P.MSGFLAGS else "select" if kind == P.EVENTS else "os"
             return " | ".join(self.constant(module, name) for name in names)
         if kind in (P.HOW, P.NONBLOCK):
-            return self.constant("socket" if kind == P.HOW else "os", arg.name)  # type: ignore[union-attr]
+            return self.constant("socket" if kind == P.HOW else "os", _word(arg))
         if kind == P.SIGNAL:
-            return self.constant("signal", arg.name)  # type: ignore[union-attr]
+            return self.constant("signal", _word(arg))
         if kind == P.DISPOSITION:
-            return "CATCH" if arg.name == "catch" else self.constant("signal", arg.name)  # type: ignore[union-attr]
+            return "CATCH" if _word(arg) == "catch" else self.constant("signal", _word(arg))
         if kind == P.PID:
-            return _name(arg.name) if isinstance(arg, NameArg) else str(int(arg.value))  # type: ignore[union-attr]
+            return _name(arg.name) if isinstance(arg, NameArg) else str(int(_number(arg)))
         if isinstance(arg, IntArg):
             return repr(int(arg.value))
         if isinstance(arg, FloatArg):
@@ -365,6 +366,18 @@ def _escaped(text: str) -> str:
 def _comment(text: str) -> str:
     """Text safe inside a Python comment: nothing in it may end the line (`\\r`, `\\n`, ...)."""
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def _word(arg: Arg) -> str:
+    """The word of an argument the parser checked is a name (a kind, a constant, a signal, a variable)."""
+    assert isinstance(arg, NameArg), arg
+    return arg.name
+
+
+def _number(arg: Arg) -> int | float:
+    """The value of an argument the parser checked is a number."""
+    assert isinstance(arg, (IntArg, FloatArg)), arg
+    return arg.value
 
 
 def _finite(value: float) -> float:

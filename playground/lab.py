@@ -54,6 +54,7 @@ from playground.script.model import (
     Address,
     DataArg,
     Death,
+    NameArg,
     Node,
     Sleep,
     Step,
@@ -114,7 +115,7 @@ class Lab:
         except asyncio.CancelledError:
             # Stopped meanwhile (a signal): the thread makes the network anyway; take it down
             # once made, so that no namespace holder outlives sockplay's run.
-            making.add_done_callback(lambda made: made.cancelled() or made.exception() or made.result().close())
+            making.add_done_callback(_close_when_made)
             raise
         if private_only and not host_network and not network.private:
             network.close()
@@ -309,8 +310,9 @@ class Lab:
         if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
-            signame = step.call.args[0].name  # type: ignore[union-attr]
-            proc.dispositions[signame] = step.call.args[1].name  # type: ignore[union-attr]
+            signame, disposition = step.call.args[0], step.call.args[1]
+            assert isinstance(signame, NameArg) and isinstance(disposition, NameArg)  # as the parser checked
+            proc.dispositions[signame.name] = disposition.name
         if name == "fork" and ret > 0 and step.var and not raw.get("untracked"):
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
@@ -465,6 +467,12 @@ class Lab:
         """A `sleep` line: wait, then tell the subscribers it is done (as kill does when it signals)."""
         await asyncio.sleep(node.seconds)
         self._emit(DirectiveDone(node, text, time.monotonic_ns()))
+
+
+def _close_when_made(made: asyncio.Future[LabNetwork]) -> None:
+    """Take down a network that a stopped start made after all."""
+    if not made.cancelled() and made.exception() is None:
+        made.result().close()
 
 
 def _check_call_data(step: Step) -> None:

@@ -37,7 +37,7 @@ class Inspector:
         for proc in procs:
             if not proc.alive or proc.channel is None:
                 continue
-            handle = CallHandle(lab.next_id(), proc, None, "inspect", loop.create_future(), 0)  # type: ignore[arg-type]
+            handle = CallHandle(lab.next_id(), proc, None, "inspect", loop.create_future(), 0)
             proc.inflight[handle.call_id] = handle
             try:
                 lab_channel.send(loop, proc, protocol.encode((handle.call_id, "inspect", None)))

@@ -167,7 +167,7 @@ class PacketLabels:
 
     def label_for(self, local: Endpoint, peer: Endpoint) -> tuple[str, str] | None:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
-        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]
+        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]  # lists from JSON come too
 
     def note_port(self, local: Endpoint) -> None:
         """A call's result named a local port: packets held for want of it may be the lab's."""
@@ -187,7 +187,7 @@ class PacketLabels:
         local = raw["local"]
         if name == "accept" and raw.get("ret", -1) >= 0 and raw.get("peer"):
             label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
-            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)  # type: ignore[index]
+            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)
         elif name == "connect" and fd_arg is not None:
             target = step.call.args[1]
             address = None
@@ -200,4 +200,4 @@ class PacketLabels:
             if address is not None:
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
-                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)  # type: ignore[index]
+                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)

@@ -18,7 +18,7 @@ class CallHandle:
 
     call_id: int
     process: Process
-    node: Node
+    node: Node | None  # None for an inspection, which runs no script line
     text: str
     future: asyncio.Future
     sent_ns: int

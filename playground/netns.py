@@ -161,8 +161,8 @@ def _start_holder(mode: str) -> tuple[LabNetwork | None, str]:
         data, ancdata = f"error {exc}".encode(), []
     ours.settimeout(None)
     fds = array.array("i")
-    for level, kind, payload in ancdata:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+    for level, message_type, payload in ancdata:
+        if level == socket.SOL_SOCKET and message_type == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     if not data.startswith(b"ok") and not data[8:].startswith(b"ok"):
         for fd in fds:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
 from playground.constants import POLL_EVENTS, SIGNAL_NAMES, errno_name, same_errno
 from playground.script.format import format_outcome
@@ -29,7 +30,7 @@ def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
             value = Pair(value[0], value[1])
     elif call in ("getsockname", "getpeername"):
         value = Address(*raw["value"]) if raw.get("value") else ret
-    fields: dict[str, object] = {"value": value, "signals": signals}
+    fields: dict[str, Any] = {"value": value, "signals": signals}
     if call in _READS and "data" in raw:
         fields["data"] = raw["data"]
     if raw.get("peer") and call in ("recvfrom", "accept"):
@@ -39,7 +40,7 @@ def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
     if call == "waitpid" and "child" in raw:
         how, detail = raw["child"]
         fields["child"] = Death(how, SIGNAL_NAMES.get(detail, str(detail)) if how in ("killed", "stopped") else detail)
-    return Outcome(**fields)  # type: ignore[arg-type]
+    return Outcome(**fields)
 
 
 @lru_cache(maxsize=1)
@@ -101,7 +102,7 @@ def _same_value(call: str | None, expected: object, actual: object) -> bool:
             return True
     if isinstance(expected, float) or isinstance(actual, float):
         try:
-            return abs(float(expected) - float(actual)) < 1e-6  # type: ignore[arg-type]
+            return abs(float(expected) - float(actual)) < 1e-6  # type: ignore[arg-type]  # any value: TypeError below
         except (TypeError, ValueError):
             return False
     return expected == actual

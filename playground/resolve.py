@@ -42,15 +42,16 @@ if TYPE_CHECKING:
 
 
 def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
+    address: Address | None
     if isinstance(arg, AddressArg):
         address = arg.address
     elif isinstance(arg, RefArg):
         other = lab.process(arg.process)
-        address = other.addresses.get(arg.name)  # type: ignore[assignment]
+        address = other.addresses.get(arg.name)
         if address is None:
             raise LabError(f"{arg.process}.{arg.name} has no address yet: bind or connect it first")
     elif isinstance(arg, NameArg):
-        address = proc.addresses.get(arg.name)  # type: ignore[assignment]
+        address = proc.addresses.get(arg.name)
         if address is None:
             raise LabError(f"{proc.name}'s {arg.name} has no address yet: bind or connect it first")
     else:
@@ -66,10 +67,22 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
     return address
 
 
+def _word(arg: Arg) -> str:
+    """The word of an argument the parser checked is a name (a kind, a constant, a signal)."""
+    assert isinstance(arg, NameArg), arg
+    return arg.name
+
+
+def _value(arg: Arg) -> object:
+    """The value of an argument the parser checked is a number (or a pair, or data)."""
+    assert isinstance(arg, (IntArg, FloatArg, PairArg, DataArg)), arg
+    return arg.value
+
+
 def _flags(arg: Arg, table: dict[str, int]) -> int:
     if isinstance(arg, IntArg):
         return arg.value
-    names = arg.names if isinstance(arg, FlagsArg) else (arg.name,)  # type: ignore[union-attr]
+    names = arg.names if isinstance(arg, FlagsArg) else (_word(arg),)
     value = 0
     for name in names:
         value |= table[name]
@@ -109,10 +122,10 @@ def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | 
 
 def _socket(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
     if len(args) == 1:
-        family, type_ = SOCKET_KINDS[args[0].name]  # type: ignore[union-attr]
+        family, type_ = SOCKET_KINDS[_word(args[0])]
         return [family, type_, 0]
-    family = FAMILIES[args[0].name]  # type: ignore[union-attr]
-    type_ = TYPES[args[1].name]  # type: ignore[union-attr]
+    family = FAMILIES[_word(args[0])]
+    type_ = TYPES[_word(args[1])]
     proto = PROTOCOLS[args[2].name] if len(args) == 3 and isinstance(args[2], NameArg) else 0
     return [family, type_, proto]
 
@@ -133,7 +146,8 @@ def _waitpid(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
             raise LabError(f"{proc.name} has no child named {target.name!r}")
         pid = child.pid
     else:
-        pid = target.value  # type: ignore[union-attr]
+        assert isinstance(target, IntArg), target  # the parser allows a name or a number
+        pid = target.value
     flags = _flags(args[1], WAIT_FLAGS) if len(args) > 1 else 0
     return [pid, flags]
 
@@ -141,8 +155,8 @@ def _waitpid(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
 _WITHOUT_FD: dict[str, Callable[[Lab, Process, Step, list[Arg]], list]] = {
     "socket": _socket,
     "fork": _fork,
-    "signal": lambda lab, proc, step, args: [SIGNALS[args[0].name], args[1].name],  # type: ignore[union-attr]
-    "exit": lambda lab, proc, step, args: [args[0].value],  # type: ignore[union-attr]
+    "signal": lambda lab, proc, step, args: [SIGNALS[_word(args[0])], _word(args[1])],
+    "exit": lambda lab, proc, step, args: [_value(args[0])],
     "waitpid": _waitpid,
 }
 
@@ -151,7 +165,7 @@ _WITHOUT_FD: dict[str, Callable[[Lab, Process, Step, list[Arg]], list]] = {
 
 
 def _setsockopt(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
-    option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+    option = OPTIONS[_word(args[1])]
     value_arg = args[2]
     if isinstance(value_arg, PairArg):
         value: object = [value_arg.value.first, value_arg.value.second]
@@ -163,7 +177,7 @@ def _setsockopt(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
 
 
 def _getsockopt(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
-    option = OPTIONS[args[1].name]  # type: ignore[union-attr]
+    option = OPTIONS[_word(args[1])]
     return [option.level, option.number, option.kind]
 
 
@@ -183,7 +197,7 @@ def _family(address: Address) -> int:
 
 
 def _optional(args: list[Arg], i: int, default: object) -> object:
-    return args[i].value if len(args) > i else default  # type: ignore[union-attr]
+    return _value(args[i]) if len(args) > i else default
 
 
 def _msg_flags(args: list[Arg], i: int) -> int:
@@ -198,15 +212,15 @@ _WITH_FD: dict[str, Callable[[Lab, Process, str, list[Arg]], list]] = {
     "connect": _bind_or_connect,
     "listen": lambda lab, proc, name, args: [_optional(args, 1, 128)],
     **dict.fromkeys(("accept", "getsockname", "getpeername", "close", "dup"), lambda lab, proc, name, args: []),
-    "read": lambda lab, proc, name, args: [args[1].value],  # type: ignore[union-attr]
-    "recv": lambda lab, proc, name, args: [args[1].value, _msg_flags(args, 2)],  # type: ignore[union-attr]
-    "recvfrom": lambda lab, proc, name, args: [args[1].value, _msg_flags(args, 2)],  # type: ignore[union-attr]
+    "read": lambda lab, proc, name, args: [_value(args[1])],
+    "recv": lambda lab, proc, name, args: [_value(args[1]), _msg_flags(args, 2)],
+    "recvfrom": lambda lab, proc, name, args: [_value(args[1]), _msg_flags(args, 2)],
     "write": lambda lab, proc, name, args: [_data(args[1])],
     "send": lambda lab, proc, name, args: [_data(args[1]), _msg_flags(args, 2)],
     "sendto": _sendto,
     "writev": lambda lab, proc, name, args: [[_data(a) for a in args[1:]]],
-    "shutdown": lambda lab, proc, name, args: [SHUT_HOW[args[1].name]],  # type: ignore[union-attr]
-    "poll": lambda lab, proc, name, args: [_flags(args[1], POLL_EVENTS), args[2].value],  # type: ignore[union-attr]
+    "shutdown": lambda lab, proc, name, args: [SHUT_HOW[_word(args[1])]],
+    "poll": lambda lab, proc, name, args: [_flags(args[1], POLL_EVENTS), _value(args[2])],
 }
 
 

@@ -6,6 +6,7 @@ FIN-WAIT-2, and orphans still sending their last data, with their timers.
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ def dump_tcp(sock: socket.socket) -> list[KernelSocket]:
                 if kind == NLMSG_ERROR:
                     (error,) = struct.unpack_from("=i", data, offset + _NLMSGHDR.size)
                     if error:
-                        raise OSError(-error, f"sock_diag: {socket.errno.errorcode.get(-error, error)}")  # type: ignore[attr-defined]
+                        raise OSError(-error, f"sock_diag: {errno.errorcode.get(-error, error)}")
                     done = True
                     break
                 if kind == SOCK_DIAG_BY_FAMILY:

@@ -15,7 +15,7 @@ import signal
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.app import App
 from textual.binding import Binding
@@ -34,6 +34,8 @@ from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from widgets.replay_screen import ReplaySource
 
 __all__ = ["SockplayApp", "keymap_file", "load_keymap", "run_replay"]
@@ -178,9 +180,10 @@ class SockplayApp(LessonMode, App[int]):
 
     @property
     def main_screen(self) -> MainScreen:
-        return self.screen_stack[0]  # type: ignore[return-value]
+        return cast("MainScreen", self.screen_stack[0])  # the first screen, under any pushed
 
-    async def on_mount(self) -> None:
+    # Textual calls each class's on_mount (LessonMode's too) and awaits the async ones: mypy sees an override.
+    async def on_mount(self) -> None:  # type: ignore[override]
         if self.keymap_overrides:
             self.set_keymap(self.keymap_overrides)
         self.theme_changed_signal.subscribe(self, self._theme_changed)
@@ -221,7 +224,7 @@ class SockplayApp(LessonMode, App[int]):
                     pass
             terminal = input_fd()
             if terminal is not None:  # a terminal can also vanish without a SIGHUP
-                self.set_interval(TERMINAL_CHECK, lambda: terminal_gone(terminal) and self._terminated())
+                self.set_interval(TERMINAL_CHECK, lambda: self._terminated() if terminal_gone(terminal) else None)
 
     def _terminated(self) -> None:
         """SIGHUP (the terminal closed) or SIGTERM: quit; on_unmount shuts the lab down and reaps it."""
@@ -327,7 +330,7 @@ class SockplayApp(LessonMode, App[int]):
         else:
             pass
 
-    def _announce(self, title: str, message: str, severity: str) -> None:
+    def _announce(self, title: str, message: str, severity: SeverityLevel) -> None:
         now = time.monotonic()
         while self._notified and now - self._notified[0] > NOTIFY_WINDOW:
             self._notified.popleft()
@@ -337,7 +340,7 @@ class SockplayApp(LessonMode, App[int]):
         self.notify(
             message or title,
             title=title if message else "",
-            severity=severity,  # type: ignore[arg-type]
+            severity=severity,
             timeout=6,
         )
 

@@ -88,7 +88,7 @@ class EventHighlighter(Highlighter):
 class EventLog(FastLog):
     """The event log: Textual's Log, made fast (FastLog), measuring lines as the event book writes them."""
 
-    measure = staticmethod(line_cells)  # type: ignore[assignment]
+    measure = staticmethod(line_cells)
     _pass_style: Style | None = None
 
     @property

@@ -79,8 +79,8 @@ class HelpScreen(ModalScreen[None]):
             options = Table(box=None, show_header=False, pad_edge=False)
             options.add_column(no_wrap=True)
             options.add_column()
-            for spec in OPTIONS.values():
-                options.add_row(spec.name, spec.summary)
+            for option in OPTIONS.values():
+                options.add_row(option.name, option.summary)
             options.add_row("O_NONBLOCK", "fcntl(fd, O_NONBLOCK, 1): calls fail with EAGAIN instead of blocking")
             yield Static(options, classes="help-options")
 

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import ContentSwitcher, Static
 
 from playground.session.view import LabView, ProcessView, SelectionKey, SocketView
+from playground.session.wire import HiddenSocketView
 from widgets.palette import Palette
 
 __all__ = ["Inspector", "EMPTY_HINT"]
@@ -59,8 +60,12 @@ class Inspector(ContentSwitcher):
         for panel in self.children:
             if hasattr(panel, "palette"):
                 panel.palette = palette
-        for bar in self.query(".queue-bar"):
-            bar.palette = palette  # type: ignore[attr-defined]
+        if not self.panels_ready:  # no queue bars yet (and their module loads after the first frame)
+            return
+        from widgets.inspector_panels import QueueBar
+
+        for bar in self.query(QueueBar):
+            bar.palette = palette
             bar.refresh()
 
     def show(self, view: LabView, selected: SelectionKey | None) -> None:
@@ -68,18 +73,21 @@ class Inspector(ContentSwitcher):
         self.selected = selected
         if not self.panels_ready:
             return
+        from widgets.inspector_panels import ProcessPanel, SocketPanel  # loaded by _build_panels already
+        from widgets.wire import KernelSocketPanel
+
         item = view.find(selected)
         if isinstance(item, SocketView):
             self.current = "socket-panel"
-            self.query_one("#socket-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
+            self.query_one("#socket-panel", SocketPanel).show(item, self.deterministic)
             self._title(f"Inspector · {item.process}.{item.ref}")
-        elif item is not None and selected is not None and selected[0] == "hidden":
+        elif isinstance(item, HiddenSocketView):
             self.current = "kernel-panel"
-            self.query_one("#kernel-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
-            self._title(f"Inspector · {item.label} (no descriptor)")  # type: ignore[union-attr]
+            self.query_one("#kernel-panel", KernelSocketPanel).show(item, self.deterministic)
+            self._title(f"Inspector · {item.label} (no descriptor)")
         elif isinstance(item, ProcessView):
             self.current = "process-panel"
-            self.query_one("#process-panel").show(item, self.deterministic)  # type: ignore[attr-defined]
+            self.query_one("#process-panel", ProcessPanel).show(item, self.deterministic)
             self._title(f"Inspector · {item.name}")
         else:
             self.current = "inspector-empty"

@@ -7,7 +7,7 @@ process_actions) that MainScreen composes with it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -58,7 +58,7 @@ class LabScreen(Screen):
     @property
     def sockplay(self) -> SockplayApp:
         """The app, as the SockplayApp it is (Screen.app is typed as any App)."""
-        return self.app  # type: ignore[return-value]
+        return cast("SockplayApp", self.app)
 
     @property
     def session(self) -> LabSession:

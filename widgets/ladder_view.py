@@ -240,13 +240,13 @@ class LadderScreen(Screen):
         self._title()
 
     def _title(self) -> None:
-        ladder = self.ladder
+        ladder, index = self.ladder, self.index
         count = len(self.recorder.set.ladders)
-        if ladder is None:
+        if ladder is None or index is None:  # (no ladder without an index)
             text = "Ladder · no connection"
         else:
             states = " / ".join(ladder.states)
-            text = f"Ladder {self.index + 1}/{count} · {ladder.title} · {states}"  # type: ignore[operator]
+            text = f"Ladder {index + 1}/{count} · {ladder.title} · {states}"
             if self.last_written:
                 text += f" · saved {self.last_written}"
         self.query_one("#ladder-title", Static).update(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -15,9 +16,9 @@ __all__ = ["LessonCommands"]
 class LessonCommands(Provider):
     """`lesson: next step` and friends (when they apply), and `lesson 1: close() sends a FIN` for each lesson."""
 
-    def _commands(self) -> list[tuple[str, object, str]]:
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
         app = self.app
-        out: list[tuple[str, object, str]] = []
+        out: list[tuple[str, Callable[[], object], str]] = []
         for binding in LESSON_BINDINGS:
             if app.check_action(binding.action, ()) is False:
                 continue
@@ -44,11 +45,11 @@ class LessonCommands(Provider):
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)  # type: ignore[arg-type]
+            yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, callback, help_text in self._commands():
             score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.8)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)  # type: ignore
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)

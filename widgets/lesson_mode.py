@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual.binding import Binding
 
@@ -19,10 +19,22 @@ from playground.constants import DEFAULT_LANGUAGE, LANGUAGES
 from playground.exit_codes import EXIT_USAGE
 
 if TYPE_CHECKING:  # loaded when a lesson opens, not before the app's first frame
+    import asyncio
+
+    from textual.app import App
+
+    from playground.events import Event
     from playground.lessons.catalog import Lesson
     from playground.runner import Runner, StepReport
+    from playground.session.lab_session import LabSession
     from playground.session.lesson_run import LessonRun
+    from playground.session.recording import SessionRecording
     from widgets.lesson_panel import LessonPanel
+    from widgets.main_screen import MainScreen
+
+    _App = App[int]  # what the mixin finds on the app it is mixed into (SockplayApp)
+else:
+    _App = object
 
 __all__ = ["LessonMode", "LESSON_BINDINGS", "run_lesson"]
 
@@ -52,8 +64,23 @@ LESSON_BINDINGS = [
 LESSON_ACTIONS = {"lesson_step", "lesson_language", "lesson_pick"}
 
 
-class LessonMode:
+class LessonMode(_App):
     """The app's lesson state and actions (mixed into SockplayApp, before App)."""
+
+    if TYPE_CHECKING:  # SockplayApp's, which this is mixed into
+        session: LabSession
+        lab_ready: asyncio.Event
+        recording: SessionRecording
+
+        @property
+        def main_screen(self) -> MainScreen:
+            raise NotImplementedError
+
+        def want_refresh(self) -> None: ...
+
+        async def refresh_lab(self, show_now: bool = True) -> None: ...
+
+        def _lab_event(self, event: Event) -> None: ...
 
     lesson_run: LessonRun | None = None
     lesson_lang: str = DEFAULT_LANGUAGE
@@ -63,7 +90,7 @@ class LessonMode:
 
     def on_mount(self) -> None:
         if self.lesson_request is not None:
-            self.run_worker(self._open_requested(), group="lesson", exit_on_error=False)  # type: ignore[attr-defined]
+            self.run_worker(self._open_requested(), group="lesson", exit_on_error=False)
 
     async def _open_requested(self) -> None:
         assert self.lesson_request is not None
@@ -79,14 +106,14 @@ class LessonMode:
             return None if self.lesson_busy or self.lesson_run.done else True
         if action == "lesson_language":
             return self.lesson_run is not None
-        return super().check_action(action, parameters)  # type: ignore[misc]
+        return super().check_action(action, parameters)
 
     @property
     def lesson_panel(self) -> LessonPanel | None:
         from widgets.lesson_panel import LessonPanel
 
         try:
-            return self.main_screen.query_one(LessonPanel)  # type: ignore[attr-defined]
+            return self.main_screen.query_one(LessonPanel)
         except Exception:
             return None
 
@@ -94,8 +121,8 @@ class LessonMode:
         if self.lesson_run is None or self.lesson_busy or self.lesson_run.done:
             return
         self.lesson_busy = True
-        self.refresh_bindings()  # type: ignore[attr-defined]
-        self.run_worker(self._run_unit(), group="lesson-step", exit_on_error=False)  # type: ignore[attr-defined]
+        self.refresh_bindings()
+        self.run_worker(self._run_unit(), group="lesson-step", exit_on_error=False)
 
     def action_lesson_language(self) -> None:
         if self.lesson_run is None:
@@ -120,14 +147,14 @@ class LessonMode:
                     lesson.summary_in(lang),
                 )
             )
-        self.search_commands(commands, placeholder="lesson…")  # type: ignore[attr-defined]
+        self.search_commands(commands, placeholder="lesson…")
 
     def start_lesson(self, lesson: Lesson, lang: str | None = None) -> None:
         """Open a lesson (from the palette or the lesson list), in a worker: it may restart the lab."""
         self.run_worker(
             self.open_lesson(lesson, lang),
             group="lesson",
-            exclusive=True,  # type: ignore[attr-defined]
+            exclusive=True,
             exit_on_error=False,
         )
 
@@ -138,8 +165,8 @@ class LessonMode:
         from playground.session.lesson_run import LessonRun
         from widgets.lesson_panel import LessonPanel
 
-        await self.lab_ready.wait()  # type: ignore[attr-defined]
-        session = self.session  # type: ignore[attr-defined]
+        await self.lab_ready.wait()
+        session = self.session
         if lang:
             self.lesson_lang = lang
         if session.process_count:
@@ -150,20 +177,20 @@ class LessonMode:
         session.book.note(f"lesson {lesson.number}: {lesson.title_in(self.lesson_lang)}", time.monotonic_ns())
         panel = self.lesson_panel
         if panel is None:
-            body = self.main_screen.query_one("#body")  # type: ignore[attr-defined]
+            body = self.main_screen.query_one("#body")
             await body.mount(LessonPanel(self.lesson_run, self.lesson_lang, id="lesson-panel"))
         else:
             panel.load(self.lesson_run, self.lesson_lang)
-        self.main_screen.sub_title = lesson.title_in(self.lesson_lang)  # type: ignore[attr-defined]
-        self.refresh_bindings()  # type: ignore[attr-defined]
+        self.main_screen.sub_title = lesson.title_in(self.lesson_lang)
+        self.refresh_bindings()
 
     async def _fresh_lab(self) -> None:
         """End every process and start a new lab: a lesson's script spawns its own."""
-        session = self.session  # type: ignore[attr-defined]
+        session = self.session
         await session.restart()
-        session.on_event = self._lab_event  # type: ignore[attr-defined]
-        session.start_recording(self.recording)  # type: ignore[attr-defined]  # the new lab is recorded too
-        await self.refresh_lab()  # type: ignore[attr-defined]
+        session.on_event = self._lab_event
+        session.start_recording(self.recording)  # the new lab is recorded too
+        await self.refresh_lab()
 
     # Running a step.
 
@@ -175,7 +202,7 @@ class LessonMode:
         assert run is not None and runner is not None
         index, unit = run.position, run.next_unit
         assert unit is not None
-        session = self.session  # type: ignore[attr-defined]
+        session = self.session
         panel = self.lesson_panel
         unit.status = RUNNING
         unit.problems.clear()
@@ -214,8 +241,8 @@ class LessonMode:
         self.lesson_busy = False
         if panel is not None:
             panel.refresh_lesson()
-        self.want_refresh()  # type: ignore[attr-defined]
-        self.refresh_bindings()  # type: ignore[attr-defined]
+        self.want_refresh()
+        self.refresh_bindings()
 
 
 def run_lesson(
@@ -234,7 +261,7 @@ def run_lesson(
     if not isinstance(lesson, Lesson):
         print(f"sockplay: no runnable lesson named {name!r} (`sockplay lessons` lists them)", file=sys.stderr)
         return EXIT_USAGE
-    options = {"host_network": True} if host_network else {}  # only asked for when wanted
+    options: dict[str, Any] = {"host_network": True} if host_network else {}  # only asked for when wanted
     app = SockplayApp(allow_network=allow_network, default_lab=False, **options)
     app.lesson_request = (lesson, lang or DEFAULT_LANGUAGE)
     app.run()

@@ -155,7 +155,8 @@ class ReplayScreen(MainScreen):
 
     # Layout.
 
-    async def on_mount(self) -> None:  # LabScreen's on_mount runs too (Textual calls each class's handler)
+    # LabScreen's on_mount runs too (Textual calls each class's handler and awaits the async ones).
+    async def on_mount(self) -> None:  # type: ignore[override]
         panel = Vertical(
             Static(self._info(), id="replay-info"), ListView(*self.rows, id="replay-steps"), id="replay-panel"
         )
@@ -266,12 +267,12 @@ class ReplayScreen(MainScreen):
     @work(group="replay", exclusive=True, exit_on_error=False)
     async def prepare(self, fresh: bool) -> None:
         """Wait for the lab (a fresh one, if asked), start recording it, and reset the rows."""
-        app = self.app
+        app = self.sockplay
         self.ready = False
         self.refresh_bindings()
-        await app.lab_ready.wait()  # type: ignore[attr-defined]
-        session = app.session  # type: ignore[attr-defined]
-        recording = app.recording  # type: ignore[attr-defined]
+        await app.lab_ready.wait()
+        session = app.session
+        recording = app.recording
         if fresh:
             recording.close()
             await session.restart()
@@ -282,7 +283,7 @@ class ReplayScreen(MainScreen):
         for note in environment_notes(self.header, kind, sysctls):
             session.book.note(note, session.now_ns(), "notice")
         self.runner = session.new_runner(self.step_timeout)
-        await app.refresh_lab()  # type: ignore[attr-defined]
+        await app.refresh_lab()
         self.post_message(self.Ready())
 
     @on(Ready)
@@ -458,5 +459,5 @@ class RecordingCommands(Provider):
         if score > 0:
             yield Hit(score, matcher.highlight(self.TITLE), self._open, text=self.TITLE, help=self.HELP)
 
-    def _open(self) -> None:
-        self.app.run_action("open_recording")
+    async def _open(self) -> None:
+        await self.app.run_action("open_recording")

@@ -49,7 +49,7 @@ class FastLog(Log):
     virtual_size = Reactive(Size(0, 0), layout=False)
 
     following = True
-    measure: Callable[[str], int] = staticmethod(lambda line: cell_len(clean_line(line)))  # type: ignore[assignment]
+    measure: Callable[[str], int] = staticmethod(lambda line: cell_len(clean_line(line)))
 
     def watch_virtual_size(self, size: Size) -> None:
         if self.is_mounted:

@@ -65,7 +65,7 @@ class WireHighlighter(EventHighlighter):
 
         if len(plain) > MARK_COLUMN and plain[MARK_COLUMN] == PACKET_MARK:
             for start, end, style in packet_styles(plain, self.palette):
-                text.stylize(style, start, end)  # type: ignore[arg-type]
+                text.stylize(style, start, end)
         super().highlight(text)
 
 
@@ -117,8 +117,8 @@ class WireActions(_Screen):
     @work(group="wire-network", exit_on_error=False)
     async def _announce_network(self) -> None:
         """Once the lab runs: say what it runs in, and (once) why there is no capture."""
-        app = self.app
-        await app.lab_ready.wait()  # type: ignore[attr-defined]  # SockplayApp's
+        app = self.sockplay
+        await app.lab_ready.wait()
         session = self.session
         if not session.started:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.style import StyleType
 from rich.text import Text
 
 from playground.session.eventbook import MARK_COLUMN
@@ -10,9 +11,9 @@ from playground.session.wire import HiddenSocketView, timer_text
 from widgets.palette import Palette
 
 
-def packet_styles(plain: str, palette: Palette) -> list[tuple[int, int, object]]:
+def packet_styles(plain: str, palette: Palette) -> list[tuple[int, int, StyleType]]:
     """(start, end, style) spans for a packet line of the log: its flags stand out."""
-    spans: list[tuple[int, int, object]] = [(MARK_COLUMN, len(plain), palette.muted)]
+    spans: list[tuple[int, int, StyleType]] = [(MARK_COLUMN, len(plain), palette.muted)]
     body = MARK_COLUMN + 2
     gt = plain.find(" > ", body)
     if gt < 0:

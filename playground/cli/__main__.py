@@ -3,7 +3,7 @@
 # First of all, before the rest of sockplay loads: a Ctrl-C from now on ends sockplay quietly,
 # not with a traceback. `_signal` and `os` are in memory already (the interpreter loaded them);
 # the `signal` module is not, and importing it (it builds enums) takes long enough to be interrupted.
-import _signal
+import _signal  # type: ignore[import-not-found]  # the C module behind `signal` has no stub
 import os
 
 for _signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT):

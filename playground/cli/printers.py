@@ -181,6 +181,7 @@ def packet_json(packet: Packet, t0: int, line: int | None) -> dict:
 
 
 def step_json(report: StepReport, t0: int) -> dict:
+    from playground.script.data import Data
     from playground.script.format import format_data
 
     out: dict[str, object] = {
@@ -211,10 +212,11 @@ def step_json(report: StepReport, t0: int) -> dict:
                 "message": outcome.errno_message,
             }
         if outcome.data is not None:
+            data = outcome.data
             out["data"] = {
-                "length": len(outcome.data),
-                "script": format_data(outcome.data),
-                "hex": outcome.data[:4096].hex(),
+                "length": len(data),
+                "script": format_data(data),
+                "hex": (data.head(4096) if isinstance(data, Data) else data[:4096]).hex(),
             }
         if outcome.peer is not None:
             out["peer"] = str(outcome.peer)

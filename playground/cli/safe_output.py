@@ -50,7 +50,7 @@ class EscapingStream(io.TextIOBase):
         return True
 
     @property
-    def encoding(self) -> str:  # type: ignore[override]
+    def encoding(self) -> str:  # type: ignore[override]  # typeshed's TextIO has a plain attribute; ours reads the stream's
         return self.stream.encoding
 
 

@@ -1,7 +1,7 @@
 # ── The conductor ───────────────────────────────────────────────────────────
 
-PLAN = []  # what the experiment does, in order
-STEPS = {}  # line number -> step, for the processes
+PLAN: list = []  # what the experiment does, in order
+STEPS: dict = {}  # line number -> step, for the processes
 TIMEOUT = 10.0  # how long to wait for a call before saying it is still blocked
 
 
@@ -20,11 +20,11 @@ class Proc:
         self.ended = None
 
 
-PROCS = {}
-RESULTS = {}
-NOTES = []
+PROCS: dict = {}
+RESULTS: dict = {}
+NOTES: list = []
 _ids = iter(range(1, 1 << 62))
-_blocks = []
+_blocks: list = []
 
 
 def step(line, actor, text, blocks=False, delay=None, refs=(), timing=None):
@@ -424,4 +424,4 @@ def main():
                 break
 
 
-HEADER = []
+HEADER: list = []

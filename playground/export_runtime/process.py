@@ -5,7 +5,7 @@ class W:
     """This process's machinery: its channel to the conductor and its signal pipe (high descriptors)."""
 
     floor = 1000
-    chan = None
+    chan: "socketlib.socket"  # set by _serve, before any use
     wake_r = wake_w = -1
     busy = 0
     lock = threading.Lock()

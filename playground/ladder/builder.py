@@ -70,7 +70,7 @@ class LadderBuilder:
 
     # Inputs.
 
-    def side_of(self, address: tuple[str, int]) -> int | None:
+    def side_of(self, address: tuple[str, int] | None) -> int | None:
         for i, column in enumerate(self.ladder.columns):
             if column.address == address:
                 return i

@@ -185,12 +185,12 @@ class LadderSet:
             return next((i for i, c in enumerate(columns) if c.label == side), None)
         if isinstance(side, tuple) and len(side) == 2 and isinstance(side[0], tuple):
             local, peer = (tuple(side[0]), tuple(side[1]))
-            i = builder.side_of(local)  # type: ignore[arg-type]
+            i = builder.side_of(local)
             if i is not None and columns[1 - i].address == peer:
                 return i
             return None
         if isinstance(side, tuple):
-            return builder.side_of(side)  # type: ignore[arg-type]
+            return builder.side_of(side)
         return None
 
     def _starts_anew(self, builder: LadderBuilder, packet: Packet) -> bool:
@@ -233,7 +233,7 @@ class LadderSet:
                         found = (index, 0)
                         break
                     continue
-                side = builder.side_of(slot.local)  # type: ignore[arg-type]
+                side = builder.side_of(slot.local)
                 if side is None:
                     continue
                 if slot.peer is not None and builder.ladder.columns[1 - side].address != slot.peer:

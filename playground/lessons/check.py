@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from playground.lab import Lab
 from playground.lessons.catalog import Lesson
@@ -128,7 +129,7 @@ async def check_lesson(
 
     start = time.monotonic()
     # Only ask for the host's loopback when told to, so this works with labs that have no such choice.
-    options = {"host_network": True} if host_network else {}
+    options: dict[str, Any] = {"host_network": True} if host_network else {}
     try:
         lab = await Lab.start(**options)
     except Exception as exc:  # any failure to start is reported, not raised

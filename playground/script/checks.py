@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from playground import calls as P
@@ -71,7 +71,7 @@ def unknown_process(name: str, scope: Scope) -> str:
     return f"no process named {name!r} (known: {known}); start one with 'spawn {name}'"
 
 
-def closest(word: str, options: dict[str, object] | set[str]) -> str | None:
+def closest(word: str, options: Iterable[str]) -> str | None:
     import difflib  # only when there is an error to explain
 
     match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
@@ -117,7 +117,8 @@ def check_args(spec: CallSpec, args: list[Arg], actor: str, proc: ProcessScope, 
             raise LineError(arg.column, f"unexpected argument kind {kind}")
         checked.append(check(arg, where, kind))
         if kind == P.OPTION:
-            where.option = arg.name  # type: ignore[union-attr]
+            assert isinstance(arg, NameArg)  # _check_option took it
+            where.option = arg.name
     return checked
 
 

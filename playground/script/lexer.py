@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from playground.constants import MAX_DATA_BYTES
 from playground.script.errors import LineError
@@ -20,7 +20,9 @@ class Token(NamedTuple):
     kind: str  # name, int, float, string, address, ellipsis, or the punctuation itself
     text: str
     column: int  # 1-based
-    value: object = None
+    # int for "int", float for "float", bytes for "string", (host, port) for "address": the kind says which,
+    # so the parser reads it as that type (Any: a union would need an isinstance at every use the kind already made)
+    value: Any = None
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")

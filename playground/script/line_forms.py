@@ -57,7 +57,7 @@ from playground.script.model import (
 
 
 def seconds(tok: Token) -> float:
-    value = float(tok.value)  # type: ignore[arg-type]
+    value = float(tok.value)
     if value < 0 or value > MAX_SLEEP_SECONDS:
         raise LineError(tok.column, f"{tok.text} seconds is out of range (0 to {MAX_SLEEP_SECONDS:g})")
     return value
@@ -172,7 +172,7 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
         fields["flags"] = tuple(f.text for f in flags)
     if cursor.at("name") and cursor.peek().text == "len":  # type: ignore[union-attr]
         cursor.next()
-        fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)  # type: ignore[arg-type]
+        fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)
     if not cursor.done():
         raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
     return Wire(segment=Segment(**fields))  # type: ignore[arg-type]
@@ -195,7 +195,7 @@ def _endpoint(cursor: Cursor, scope: Scope) -> str | None:
 
 
 def _signal_name(tok: Token) -> str:
-    if tok.kind == "int" and int(tok.value) in {v for v in SIGNALS.values()}:  # type: ignore[arg-type]
+    if tok.kind == "int" and int(tok.value) in {v for v in SIGNALS.values()}:
         return next(k for k, v in SIGNALS.items() if v == tok.value)
     if tok.kind == "name":
         name = tok.text if tok.text.startswith("SIG") else "SIG" + tok.text
@@ -250,18 +250,18 @@ def _arg(cursor: Cursor) -> Arg:
             return FlagsArg(tuple(names), tok.column)
         return NameArg(tok.text, tok.column)
     if kind == "int":
-        return IntArg(int(tok.value), tok.column)  # type: ignore[arg-type]
+        return IntArg(int(tok.value), tok.column)
     if kind == "float":
-        return FloatArg(float(tok.value), tok.column)  # type: ignore[arg-type]
+        return FloatArg(float(tok.value), tok.column)
     if kind == "address":
-        host, port = tok.value  # type: ignore[misc]
+        host, port = tok.value
         return AddressArg(Address(host, port), tok.column)
     if kind == "{":
         first = cursor.expect("int", "an integer in {A, B}")
         cursor.expect(",", "',' in {A, B}")
         second = cursor.expect("int", "an integer in {A, B}")
         cursor.expect("}", "'}' closing {A, B}")
-        return PairArg(Pair(int(first.value), int(second.value)), tok.column)  # type: ignore[arg-type]
+        return PairArg(Pair(int(first.value), int(second.value)), tok.column)
     raise LineError(tok.column, f"unexpected {tok.text!r} where an argument belongs")
 
 
@@ -271,13 +271,13 @@ def _data(cursor: Cursor) -> Data:
     size = 0
     while True:
         tok = cursor.expect("string", "a string")
-        chunk: bytes = tok.value  # type: ignore[assignment]
+        chunk: bytes = tok.value
         count = 1
         following = cursor.peek()
         if following is not None and following.kind == "*":
             cursor.i += 1
             count_tok = cursor.expect("int", "a repeat count after '*'")
-            count = int(count_tok.value)  # type: ignore[arg-type]
+            count = int(count_tok.value)
             if count < 0:
                 raise LineError(count_tok.column, "a repeat count cannot be negative")
             if size + len(chunk) * count > MAX_DATA_BYTES:
@@ -351,29 +351,29 @@ def _death(cursor: Cursor) -> Death:
     assert how is not None
     if how.text == "exited":
         tok = cursor.expect("int", "an exit status after 'exited'")
-        return Death("exited", int(tok.value))  # type: ignore[arg-type]
-    tok = cursor.next()
-    if tok is None:
+        return Death("exited", int(tok.value))
+    signal_tok = cursor.next()
+    if signal_tok is None:
         raise LineError(cursor.end_column, "expected a signal after 'killed'")
-    return Death("killed", _signal_name(tok))
+    return Death("killed", _signal_name(signal_tok))
 
 
 def _value(cursor: Cursor) -> object:
     tok = cursor.next()
     assert tok is not None
     if tok.kind == "int":
-        return int(tok.value)  # type: ignore[arg-type]
+        return int(tok.value)
     if tok.kind == "float":
-        return float(tok.value)  # type: ignore[arg-type]
+        return float(tok.value)
     if tok.kind == "address":
-        host, port = tok.value  # type: ignore[misc]
+        host, port = tok.value
         return Address(host, port)
     if tok.kind == "{":
         first = cursor.expect("int", "an integer in {A, B}")
         cursor.expect(",", "',' in {A, B}")
         second = cursor.expect("int", "an integer in {A, B}")
         cursor.expect("}", "'}'")
-        return Pair(int(first.value), int(second.value))  # type: ignore[arg-type]
+        return Pair(int(first.value), int(second.value))
     raise LineError(tok.column, f"expected a return value, '-1 ERRNO', 'killed SIG' or 'exited N', found {tok.text!r}")
 
 
@@ -386,7 +386,7 @@ def _extras(cursor: Cursor, fields: dict[str, object]) -> None:
         elif tok.kind == "name" and tok.text == "from" and "peer" not in fields:
             cursor.next()
             addr = cursor.expect("address", "an address after 'from'")
-            host, port = addr.value  # type: ignore[misc]
+            host, port = addr.value
             fields["peer"] = Address(host, port)
         elif tok.kind == "name" and tok.text in ("exited", "killed") and "child" not in fields:
             fields["child"] = _death(cursor)

@@ -97,9 +97,10 @@ def _decoded(text: str | bytes, path: str) -> str:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            line = text[: exc.start].count(b"\n") + 1
-            column = exc.start - (text.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise ScriptError(path, line, column, "file is not valid UTF-8") from None
+            bad = exc.object  # the undecoded bytes (`text` may already name the str to mypy)
+            at_line = bad[: exc.start].count(b"\n") + 1
+            column = exc.start - (bad.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise ScriptError(path, at_line, column, "file is not valid UTF-8") from None
     if len(text) > MAX_SCRIPT_BYTES:
         raise ScriptError(path, 1, 1, f"file is larger than {MAX_SCRIPT_BYTES} bytes")
     return text.removeprefix("\ufeff")
@@ -251,7 +252,7 @@ def _repeat_count(body: str) -> int:
     if len(tokens) != 2 or tokens[1].kind != "int":
         col = tokens[1].column if len(tokens) > 1 else len(body.rstrip()) + 1
         raise LineError(col, "repeat needs a count, as in 'repeat 50'")
-    count = int(tokens[1].value)  # type: ignore[arg-type]
+    count = int(tokens[1].value)
     if not 1 <= count <= MAX_REPEAT:
         raise LineError(tokens[1].column, f"repeat count must be 1 to {MAX_REPEAT}")
     return count
@@ -271,7 +272,7 @@ def _parse_header(body: str) -> int:
         raise LineError(col, f"the first line must be 'sockplay {FORMAT_VERSION}' (the format version)")
     if len(tokens) != 2 or tokens[1].kind != "int":
         raise LineError(tokens[0].column, f"the first line must be 'sockplay {FORMAT_VERSION}' (the format version)")
-    version = int(tokens[1].value)  # type: ignore[arg-type]
+    version = int(tokens[1].value)
     if version != FORMAT_VERSION:
         raise LineError(
             tokens[1].column,

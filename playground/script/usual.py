@@ -133,7 +133,7 @@ def _arg(text: str, column: int, body: str) -> Arg | None:
             token, _ = address_token(body, column - 1, host, column - 1 + len(host), ipv6=False)
         except LineError:
             return None
-        return AddressArg(Address(*token.value), column)  # type: ignore[misc]
+        return AddressArg(Address(*token.value), column)
     if "." in text:
         process, _, var = text.partition(".")
         return RefArg(process, var, column)

@@ -162,11 +162,11 @@ class EventBook:
             self.by_call[event.call_id] = entry
             return self.add_entry(entry)
         if isinstance(event, CallPending):
-            entry = self.by_call.get(event.call_id)
-            if entry is not None and entry.kind == "running":
-                entry.kind = "pending"
-                self._touch(entry)
-            return entry
+            waiting = self.by_call.get(event.call_id)
+            if waiting is not None and waiting.kind == "running":
+                waiting.kind = "pending"
+                self._touch(waiting)
+            return waiting
         if isinstance(event, CallDone):
             return self._done(event)
         if isinstance(event, SignalCaught):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from playground.events import Event, Notice
 
 if TYPE_CHECKING:  # the recorder loads with the lab, after the app's first frame
+    from playground.lab import Lab
     from playground.recording import Recorder
 
 __all__ = ["SessionRecording"]
@@ -43,7 +44,7 @@ class SessionRecording:
     def recording(self) -> bool:
         return self.recorder is not None and not self.recorder.closed
 
-    def start(self, lab: object, header_extra: dict[str, str] | None = None, path: Path | str | None = None) -> None:
+    def start(self, lab: Lab, header_extra: dict[str, str] | None = None, path: Path | str | None = None) -> None:
         """Record `lab` from now on (closing any earlier recording first)."""
         self.close()
         self.error = None
@@ -61,7 +62,7 @@ class SessionRecording:
             self.error = f"cannot record to {target or 'the sessions directory'}: {exc.strerror or exc}"
         else:
             self.requested_path = None  # `--record PATH` names the first recording only
-            self._unsubscribe = lab.subscribe(self._observe)  # type: ignore[attr-defined]
+            self._unsubscribe = lab.subscribe(self._observe)
         self._changed()
 
     @property

@@ -14,6 +14,7 @@ from playground.outcomes import ephemeral_ports
 
 if TYPE_CHECKING:
     from playground.lab import Lab
+    from playground.session.wire import HiddenSocketView
 
 __all__ = [
     "SocketView",
@@ -117,7 +118,7 @@ class LabView:
 
     processes: tuple[ProcessView, ...] = ()
     ready: bool = False
-    hidden: tuple = ()  # sockets the kernel keeps with no descriptor left (playground.session.wire.HiddenSocketView)
+    hidden: tuple[HiddenSocketView, ...] = ()  # sockets the kernel keeps with no descriptor left
 
     def process(self, name: str) -> ProcessView | None:
         for proc in self.processes:
@@ -134,7 +135,7 @@ class LabView:
                 return sock
         return None
 
-    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | None:
+    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | HiddenSocketView | None:
         if key is None:
             return None
         if key[0] == "process":
@@ -185,8 +186,8 @@ def build_view(
                         type=raw.get("type", 0),
                         listening=bool(raw.get("listening")),
                         state=TCP_STATES.get(state_number) if state_number is not None else None,
-                        local=tuple(raw["local"]) if raw.get("local") else None,  # type: ignore[arg-type]
-                        peer=tuple(raw["peer"]) if raw.get("peer") else None,  # type: ignore[arg-type]
+                        local=tuple(raw["local"]) if raw.get("local") else None,
+                        peer=tuple(raw["peer"]) if raw.get("peer") else None,
                         inq=raw.get("inq"),
                         outq=raw.get("outq"),
                         options=dict(raw.get("options") or {}),

@@ -74,8 +74,9 @@ class WireBook(EventBook):
         if isinstance(event, PacketsSeen):
             entry = None
             for packet in event.packets:
-                entry = self.add_entry(PacketEntry("packet", packet.t_ns, _owner(packet.src_label), "", packet=packet))
-                self._recent.append(entry)  # type: ignore[arg-type]
+                seen = PacketEntry("packet", packet.t_ns, _owner(packet.src_label), "", packet=packet)
+                entry = self.add_entry(seen)
+                self._recent.append(seen)
             self.packet_count += len(event.packets)
             return entry
         entry = super().add(event, names)
@@ -268,8 +269,8 @@ class WireState:
                             process,
                             label,
                             sock.state,
-                            tuple(sock.local),
-                            tuple(sock.peer),
+                            sock.local,
+                            sock.peer,
                             sock.timer,
                             sock.expires_ms,
                             sock.retrans,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ctypes
 import socket
 import struct
+from collections.abc import Callable
+from typing import Any
 
 libc = ctypes.CDLL("libc.so.6", use_errno=True)
 
@@ -18,7 +20,7 @@ socklen_t = ctypes.c_uint32
 P_socklen = ctypes.POINTER(socklen_t)
 
 
-def _bind(name: str, restype: type, *argtypes: type) -> ctypes._CFuncPtr:  # type: ignore[name-defined]
+def _bind(name: str, restype: type, *argtypes: type) -> Callable[..., Any]:  # a C function, as ctypes calls it
     fn = getattr(libc, name)
     fn.restype = restype
     fn.argtypes = list(argtypes)

@@ -7,6 +7,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from typing import cast
 
 from playground.worker import libc
 from playground.worker.libc import sockaddr
@@ -34,14 +35,14 @@ def do_socket(family: int, type_: int, proto: int) -> Result:
 
 def _optval(kind: str, value: object) -> tuple[ctypes.Array, int]:
     if kind == "linger":
-        on, secs = value  # type: ignore[misc]
+        on, secs = cast("tuple[int, int]", value)
         packed = struct.pack("ii", on, secs)
     elif kind == "timeval":
-        seconds = float(value)  # type: ignore[arg-type]
+        seconds = float(cast(float, value))
         whole = int(seconds)
         packed = struct.pack("ll", whole, round((seconds - whole) * 1_000_000))
     else:
-        packed = struct.pack("i", int(value))  # type: ignore[call-overload]
+        packed = struct.pack("i", int(cast(int, value)))
     return ctypes.create_string_buffer(packed, len(packed)), len(packed)
 
 

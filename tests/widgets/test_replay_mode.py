@@ -220,3 +220,18 @@ def test_record_options_on_the_default_command():
     assert parser.parse_args(["--no-record"]).no_record is True
     assert parser.parse_args(["--record", "x.sockplay"]).record == "x.sockplay"
     assert parser.parse_args([]).record is None and parser.parse_args([]).no_record is False
+
+
+async def test_open_a_recording_from_the_command_palette():
+    app = SockplayApp(record=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        from textual.command import CommandPalette
+
+        app.action_command_palette()
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), "the command palette")
+        await pilot.press(*"open recording")
+        palette = app.screen
+        await wait_for(pilot, lambda: palette.query_one("CommandList", OptionList).option_count > 0, "the hits")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, SessionPickerScreen), "the list of recordings")
