@@ -94,11 +94,14 @@ async def test_pcap_file_reads_back_one_frame_per_segment(tmp_path: Path) -> Non
         await run_typed_line(lab, "client: close(c)")
         await wire.until(lambda p: "FIN" in p.flags)
         await wire.until(lambda p: "ACK" in p.flags and p.src_label == "server.a" and p.relative_ack == 7)
+        before_shutdown = len(wire.packets)
     finally:
         await lab.shutdown()
     with path.open("rb") as f:
         frames = [(ts, dpkt.ethernet.Ethernet(buf)) for ts, buf in dpkt.pcap.Reader(f)]
-    assert len(frames) == len(wire.packets)
+    # One frame per segment seen while the lab ran; the shutdown's own segments (the killed server's)
+    # may be reported after the file is closed, so they may be missing from it, never doubled.
+    assert before_shutdown <= len(frames) <= len(wire.packets)
     segments = [eth.data.data for _, eth in frames]
     assert all(isinstance(s, dpkt.tcp.TCP) for s in segments)
     assert segments[0].flags == dpkt.tcp.TH_SYN
