@@ -36,11 +36,10 @@ class WireFeed:
             self.cause = report.line.number
 
 
-class ScriptPrinter:
-    """Prints each line as it ran, in script syntax, so the output is a script too."""
+class _Printer:
+    """What both printers share: whether packets are printed, and the feed of the runner's packets."""
 
-    def __init__(self, script: Script, wire: bool = False) -> None:
-        self.script = script
+    def __init__(self, wire: bool) -> None:
         self.wire = wire
         self.feed = WireFeed()
 
@@ -51,6 +50,14 @@ class ScriptPrinter:
     @runner.setter
     def runner(self, runner: Runner | None) -> None:
         self.feed.runner = runner
+
+
+class ScriptPrinter(_Printer):
+    """Prints each line as it ran, in script syntax, so the output is a script too."""
+
+    def __init__(self, script: Script, wire: bool = False) -> None:
+        super().__init__(wire)
+        self.script = script
 
     def begin(self, lab: Lab) -> None:
         for text in self.script.header_lines:
@@ -118,20 +125,11 @@ def _duration(ns: int) -> str:
     return f"{ns / 1e3:.0f} µs"
 
 
-class JsonPrinter:
+class JsonPrinter(_Printer):
     """One JSON object per line that ran; with `wire`, one per packet too (`{"packet": {...}}`)."""
 
     def __init__(self, wire: bool = False) -> None:
-        self.wire = wire
-        self.feed = WireFeed()
-
-    @property
-    def runner(self) -> Runner | None:
-        return self.feed.runner
-
-    @runner.setter
-    def runner(self, runner: Runner | None) -> None:
-        self.feed.runner = runner
+        super().__init__(wire)
 
     def begin(self, lab: Lab) -> None:
         self.lab = lab
