@@ -9,20 +9,13 @@ from pathlib import Path
 
 from playground.events import CallDone, Event
 from playground.session.lab_session import LabSession
-from tests.helpers import REPO
+from tests.helpers import PAIR_SCRIPT, REPO
 
 # A stated outcome that is wrong, a blocked call completed two lines later (and wrongly
 # stated), a kill, a `~` line for the FIN the kill makes, a `state` line, and a wrong descriptor number.
-SCRIPT = """sockplay 1
-spawn server
-spawn client
-server: l = socket(tcp)
-server: bind(l, 127.0.0.1:0)
-server: listen(l, 8)
-client: c = socket(tcp)
-client: connect(c, server.l)
-server: a = accept(l)
-server: read(a, 100) ...
+SCRIPT = (
+    PAIR_SCRIPT
+    + """server: read(a, 100) ...
 client: write(c, "hi") = 2
 server: ... = 3
 kill client SIGKILL
@@ -31,6 +24,7 @@ state server.a CLOSE-WAIT
 server: read(a, 100) = 0
 server: s = socket(tcp) = 9
 """
+)
 
 DIVERGENCES = ['expected = 3, got = 2 "hi" (return value differs)', "expected = 9, got = 5 (return value differs)"]
 
