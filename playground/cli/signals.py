@@ -41,13 +41,8 @@ def exit_quietly_on_signals() -> None:
 
 def default_signals() -> None:
     """The interpreter's own handling back (the TUI reads Ctrl-C as a key)."""
-    defaults = {
-        signal.SIGINT: signal.default_int_handler,
-        signal.SIGTERM: signal.SIG_DFL,
-        signal.SIGHUP: signal.SIG_DFL,
-    }
     for signum in handled_stop_signals():
-        signal.signal(signum, defaults[signum])
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
 
 class StopOnSignals:
