@@ -6,6 +6,7 @@ import asyncio
 import socket
 
 from playground.capture import Packet
+from playground.ladder import build_ladder, ladder_svg, ladder_text
 from playground.netlab.controller import Switch
 from playground.netlab.impairments import parse_cable
 from playground.netlab.wire import FeedPackets
@@ -44,6 +45,16 @@ async def test_a_lost_segment_is_a_lost_packet_and_its_retransmission_a_delivere
     assert first.summary.startswith("lost 192.0.2.1:") and first.summary.endswith('len 7 "anyone?"')
     assert data[-1].fate == "delivered" and data[-1].relative_seq == 1  # the retransmission
     assert all(p.wall_ns - p.t_ns == packets[0].wall_ns - packets[0].t_ns for p in packets[:3])
+
+    # The ladder draws the lost segment crossed out short of its receiver, and the retransmission arriving.
+    ladder = build_ladder(packets)
+    lost_rows = [row for row in ladder.rows if row.lost]
+    assert lost_rows and all(row.label.startswith("lost PSH|ACK seq 1") for row in lost_rows)
+    text = "\n".join(ladder_text(ladder, width=100))
+    assert "✕  │" in text and "▶│" in text
+    assert text.count("lost PSH|ACK seq 1 ack 1 len 7") == len(lost_rows)
+    assert "stroke-dasharray" in ladder_svg(ladder)
+    assert ladder.rows[-1].states == ("ESTABLISHED", "ESTABLISHED")
 
 
 async def test_a_flush_answers_after_the_frames_before_it(world: World, switch: Switch) -> None:
