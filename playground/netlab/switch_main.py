@@ -185,14 +185,18 @@ class SwitchProcess:
             return False
         if self.feed:
             self._queue_feed()  # what the switch saw before a command is reported before its answer
-        for kind, payload in self.inbox.feed(chunk):
+        try:
+            messages = self.inbox.feed(chunk)
+        except ValueError:
+            return False  # not sockplay at the other end
+        for kind, payload in messages:
             if kind != COMMAND:
                 continue
+            body: Any = None
             try:
                 body = json.loads(payload)
-                result = self._command(body)
-                answer = {"id": body.get("id"), "ok": True, "result": result}
-            except (OSError, ValueError, KeyError, TypeError) as exc:
+                answer = {"id": body.get("id"), "ok": True, "result": self._command(body)}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 answer = {"id": body.get("id") if isinstance(body, dict) else None, "ok": False, "error": _why(exc)}
             self.outbox += reply(answer)
         self._write_out()

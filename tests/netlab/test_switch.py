@@ -272,3 +272,25 @@ async def test_the_same_seed_loses_the_same_frames(world: World) -> None:
             await switch.close()
     assert lost[0] == lost[1] != lost[2]
     assert 50 <= len(lost[0]) <= 150
+
+
+async def test_a_port_removed_while_a_frame_is_on_its_cable_loses_the_frame(world: World, switch: Switch) -> None:
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    await switch.impair("beta", parse_cable(["in", "delay", "300ms"]))
+    sender = udp(world, "alpha")
+    sender.sendto(b"late", BETA)
+
+    async def held() -> bool:
+        return (await switch.counters("beta")).delayed == 1
+
+    await until(held, "the frame to be on beta's cable")
+    await switch.remove_port("beta")
+
+    async def lost() -> bool:
+        await switch.flush()
+        return any(r.fate == "lost-cut" for r in feed)
+
+    await until(lost, "the frame to be lost")
+    assert [(r.port_in, r.port_out, r.delivered_ns) for r in feed] == [("alpha", "beta", None)]
+    assert (await switch.counters("alpha")).sent == 1
