@@ -7,10 +7,11 @@ import socket
 
 from playground.capture import Packet
 from playground.ladder import build_ladder, ladder_svg, ladder_text
+from playground.netlab.capture_feed import SwitchCapture
 from playground.netlab.controller import Switch
 from playground.netlab.impairments import parse_cable
 from playground.netlab.wire import FeedPackets
-from tests.netlab.traffic import udp, until
+from tests.netlab.traffic import nothing_waiting, udp, until
 from tests.netlab.world import World
 
 
@@ -69,3 +70,32 @@ async def test_a_flush_answers_after_the_frames_before_it(world: World, switch: 
     await switch.flush()
     assert sorted(p.fate or "" for p in packets) == ["delivered", "duplicate"]
     assert all(p.protocol == "UDP" and p.preview == b"one" for p in packets)
+
+
+async def test_a_switch_capture_delivers_packets_and_says_when_drained(world: World, switch: Switch) -> None:
+    batches: list[list[Packet]] = []
+    drained = asyncio.Event()
+    capture = SwitchCapture(switch, batches.append, drained.set)
+    await capture.start()
+    await switch.impair("alpha", parse_cable(["out", "loss", "100%"]))
+    receiver, sender = udp(world, "beta", 9000), udp(world, "alpha")
+    for _ in range(3):
+        sender.sendto(b"gone", ("192.0.2.2", 9000))
+    await until(lambda: _sent(switch, 3), "the switch to read the datagrams")
+    capture.flush()
+    await asyncio.wait_for(drained.wait(), 10)
+    packets = [p for batch in batches for p in batch]
+    assert [p.fate for p in packets] == ["lost-loss"] * 3 and capture.count == 3
+    assert all(p.summary.startswith("lost 192.0.2.1:") for p in packets)
+    assert nothing_waiting(receiver)
+    capture.stop()
+    await switch.clear("alpha")
+    sender.sendto(b"after", ("192.0.2.2", 9000))
+    receiver.settimeout(5)
+    assert receiver.recv(10) == b"after"
+    await switch.flush()
+    assert capture.count == 3  # stopped: nothing more delivered
+
+
+async def _sent(switch: Switch, count: int) -> bool:
+    return (await switch.counters("alpha")).sent >= count
