@@ -282,6 +282,7 @@ def main() -> None:
         sys.exit(1)
     ctl.sendall(reply({"id": 0, "ok": True, "result": {"pid": os.getpid()}}))
     SwitchProcess(ctl, options.get("seed", "0")).serve()
+    os._exit(0)  # sockplay is gone or done: nothing to tidy that the kernel does not
 
 
 if __name__ == "__main__":

@@ -294,3 +294,34 @@ async def test_a_port_removed_while_a_frame_is_on_its_cable_loses_the_frame(worl
     await until(lost, "the frame to be lost")
     assert [(r.port_in, r.port_out, r.delivered_ns) for r in feed] == [("alpha", "beta", None)]
     assert (await switch.counters("alpha")).sent == 1
+
+
+async def test_the_switch_floods_until_it_learns_where_a_host_is() -> None:
+    try:
+        world = make_world("alpha", "beta", "gamma")
+    except (OSError, ImportError) as exc:
+        pytest.skip(f"no namespaces and veth cables here: {exc}")
+    try:
+        world.neighbours()
+        switch = await Switch.start(world.netns)
+        try:
+            for host in world.hosts.values():
+                await switch.add_port(host.name, host.port_ifname)
+            receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+            sender.sendto(b"who", BETA)  # beta has sent nothing yet: the switch floods
+            receiver.settimeout(5)
+            assert receiver.recv(10) == b"who"
+            await switch.flush()
+            assert (await switch.counters("gamma")).delivered == 1
+            answer = world.on("beta", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            answer.sendto(b"here", ("192.0.2.1", sender.getsockname()[1]))  # now the switch knows beta's port
+            sender.settimeout(5)
+            assert sender.recv(10) == b"here"
+            await send_numbered(switch, sender, "alpha", BETA, 20)
+            _, beta = await settled(switch, "alpha", "beta")
+            assert beta.delivered == 21
+            assert (await switch.counters("gamma")).delivered == 1  # alpha's MAC was learnt from "who"
+        finally:
+            await switch.close()
+    finally:
+        world.close()
