@@ -113,7 +113,9 @@ class SwitchProcess:
 
     def _read_port(self, sock: socket.socket) -> bool:
         """Read up to BATCH frames from a port; whether there may be more."""
-        port = self.sockets[sock]
+        port = self.sockets.get(sock)
+        if port is None:
+            return False  # removed by a command read in the same turn of the loop
         if time.monotonic() - self.offset_at > 1.0:
             self.offset, self.offset_at = clock_offset(), time.monotonic()
         for _ in range(BATCH):

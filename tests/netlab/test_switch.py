@@ -325,3 +325,24 @@ async def test_the_switch_floods_until_it_learns_where_a_host_is() -> None:
             await switch.close()
     finally:
         world.close()
+
+
+async def test_removing_a_port_in_the_middle_of_its_frames_keeps_the_switch_going(world: World, switch: Switch) -> None:
+    sender = udp(world, "alpha")
+    sender.setblocking(False)
+
+    def flood() -> None:
+        for _ in range(20_000):
+            try:
+                sender.sendto(b"x" * 32, BETA)
+            except BlockingIOError:
+                pass
+
+    async def flooding() -> bool:
+        return (await switch.counters("alpha")).sent > 100
+
+    flooder = asyncio.create_task(asyncio.to_thread(flood))
+    await until(flooding, "alpha's frames to reach the switch")
+    await switch.remove_port("alpha")  # its socket has frames waiting as the command arrives
+    await flooder
+    assert (await switch.counters("beta")).delivered > 0
