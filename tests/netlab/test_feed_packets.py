@@ -8,6 +8,7 @@ import socket
 from playground.capture import Packet
 from playground.ladder import build_ladder, ladder_svg, ladder_text
 from playground.netlab.capture_feed import SwitchCapture
+from playground.netlab.channel import FrameFate
 from playground.netlab.controller import Switch
 from playground.netlab.impairments import parse_cable
 from playground.netlab.wire import FeedPackets
@@ -99,3 +100,22 @@ async def test_a_switch_capture_delivers_packets_and_says_when_drained(world: Wo
 
 async def _sent(switch: Switch, count: int) -> bool:
     return (await switch.counters("alpha")).sent >= count
+
+
+async def test_a_failing_subscriber_leaves_the_feed_to_the_others(world: World, switch: Switch) -> None:
+    failures: list[BaseException] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: failures.append(context["exception"]))
+
+    def broken(records: list[FrameFate]) -> None:
+        raise RuntimeError("a bug")
+
+    seen: list[FrameFate] = []
+    await switch.subscribe(broken)
+    await switch.subscribe(seen.extend)
+    receiver, sender = udp(world, "beta", 9000), udp(world, "alpha")
+    for word in (b"one", b"two"):
+        sender.sendto(word, ("192.0.2.2", 9000))
+        receiver.settimeout(5)
+        assert receiver.recv(10) == word
+        await switch.flush()
+    assert len(seen) == 2 and failures and isinstance(failures[0], RuntimeError)
