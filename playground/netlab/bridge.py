@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 
 from pyroute2 import IPRoute
 
@@ -37,8 +38,9 @@ class KernelBridge:
         with self._ipr() as ipr:
             bridge = ipr.link_lookup(ifname=NAME)[0]
             index = ipr.link_lookup(ifname=ifname)[0]
-            ipr.link("set", index=index, master=bridge, state="up")
-            ipr.brport("set", index=index, state=_DISABLED if cut else _FORWARDING)
+            ipr.link("set", index=index, master=bridge)
+            ipr.link("set", index=index, state="up")  # not with master: pyroute2 then leaves it down
+        set_port_state(self._route, index, _DISABLED if cut else _FORWARDING)
         self._ports[host] = ifname
 
     def remove_port(self, host: str) -> None:
@@ -65,7 +67,25 @@ class KernelBridge:
         if ifname is None:
             raise LabError(f"{host} has no port on the switch")
         with self._ipr() as ipr:
-            ipr.brport("set", index=ipr.link_lookup(ifname=ifname)[0], state=state)
+            index = ipr.link_lookup(ifname=ifname)[0]
+        set_port_state(self._route, index, state)
 
     def close(self) -> None:
         self._route.close()
+
+
+_RTM_SETLINK, _IFLA_PROTINFO, _IFLA_BRPORT_STATE, _NLA_F_NESTED = 19, 12, 1, 0x8000
+_NLM_F_REQUEST_ACK = 0x1 | 0x4
+
+
+def set_port_state(route: socket.socket, index: int, state: int) -> None:
+    """`bridge link set dev X state N`, as one RTM_SETLINK (pyroute2's brport takes `state` for the link's up/down
+    and brings the port down instead)."""
+    attr = struct.pack("HHB3x", 5, _IFLA_BRPORT_STATE, state)
+    nested = struct.pack("HH", 4 + len(attr), _IFLA_PROTINFO | _NLA_F_NESTED) + attr
+    body = struct.pack("BxHiII", socket.AF_BRIDGE, 0, index, 0, 0) + nested
+    route.send(struct.pack("IHHII", 16 + len(body), _RTM_SETLINK, _NLM_F_REQUEST_ACK, 1, 0) + body)
+    reply = route.recv(4096)
+    error = struct.unpack_from("i", reply, 16)[0] if len(reply) >= 20 else 0
+    if error:
+        raise OSError(-error, os.strerror(-error))

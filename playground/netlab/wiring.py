@@ -17,6 +17,7 @@ import socket
 import struct
 
 from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
 
 from playground.errors import LabError
 from playground.netlab.machines import HOST_PREFIX, HOST_RANGES, Namespace, mac_for
@@ -54,13 +55,13 @@ def cable(ns: Namespace, lab_netns_fd: int, address: str, outside: str) -> None:
             )
             index = inner.link_lookup(ifname=INSIDE)[0]
             inner.addr("add", index=index, address=address, prefixlen=HOST_PREFIX)
+            plain_frames(ns.probe, INSIDE)
+            inner.link("set", index=index, state="up")
             for network in HOST_RANGES:
                 if not _same_range(address, network):
                     inner.route("add", dst=network, oif=index, scope=RT_SCOPE_LINK)  # all on the one Ethernet
-            plain_frames(ns.probe, INSIDE)
-            inner.link("set", index=index, state="up")
             outer.link("set", index=outer.link_lookup(ifname=outside)[0], state="up")
-    except OSError as exc:
+    except (OSError, NetlinkError) as exc:
         raise LabError(f"cannot cable the host {address}: {exc.strerror or exc}") from None
 
 
