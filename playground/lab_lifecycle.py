@@ -311,7 +311,7 @@ class Lifecycle:
                     handle.future.cancel()
         await loop.run_in_executor(None, self.lab.labels.stop)
         if self.lab.hosts is not None:
-            self.lab.hosts.close()
+            await self.lab.hosts.shutdown()
         self.lab.network.close()
         self.lab.inspector.close()
 

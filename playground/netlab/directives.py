@@ -43,8 +43,7 @@ async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
         else:
             await hosts.boot(node.host)
     else:
-        hosts_of(lab).get(node.host)
-        raise LabError("cable impairments need the lab's user-space switch, which this sockplay does not have yet")
+        await hosts_of(lab).cable(node.host, ([node.direction] if node.direction else []) + list(node.settings))
     lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
 
 

@@ -23,12 +23,14 @@ from typing import TypeVar
 
 from playground.errors import LabError
 from playground.netlab import wiring
-from playground.netlab.bridge import KernelBridge
+from playground.netlab.controller import PortCounters, Switch
+from playground.netlab.impairments import Impairment, parse_cable
 from playground.netlab.machines import Namespace, in_host_ranges, mac_for, make_namespace
 from playground.netns import LabNetwork
 
 UP, CUT, CRASHED = "up", "cut", "crashed"
 MAX_HOSTS = 64
+SWITCH_SEED = "sockplay"  # the cables' random numbers are the same on every run of a script
 
 T = TypeVar("T")
 
@@ -43,7 +45,7 @@ class Host:
     state: str = UP
     generation: int = 0
     namespace: Namespace | None = None
-    impairments: dict[str, tuple[str, ...]] = field(default_factory=dict)  # direction ("in", "out") -> settings
+    impairments: dict[str, Impairment] = field(default_factory=dict)  # "in", "out" -> the cable's settings
 
     @property
     def mac(self) -> str:
@@ -65,7 +67,7 @@ class LabHosts:
             )
         self.network = network
         self.hosts: dict[str, Host] = {}
-        self.switch: KernelBridge | None = None
+        self.switch: Switch | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sockplay-hosts")
         self._lab_netns: int | None = None
 
@@ -92,7 +94,9 @@ class LabHosts:
         return [f"--netns={host.namespace.pid}" + (",user" if self.network.user_namespace else "")]
 
     def holder_pids(self) -> list[int]:
-        return [h.namespace.pid for h in self.hosts.values() if h.namespace is not None]
+        """The processes the hosts' network needs: each host's namespace holder and the switch."""
+        pids = [h.namespace.pid for h in self.hosts.values() if h.namespace is not None]
+        return pids + ([self.switch.pid] if self.switch is not None else [])
 
     # The directives.
 
@@ -107,34 +111,46 @@ class LabHosts:
         if len(self.hosts) >= MAX_HOSTS:
             raise LabError(f"a lab has at most {MAX_HOSTS} hosts")
         host = Host(name, address, len(self.hosts))
-        await self._run(self._power_on, host, False)
+        if self.switch is None:
+            assert self.network.holder_pid is not None
+            spec = f"{self.network.holder_pid}" + (",user" if self.network.user_namespace else "")
+            self.switch = await Switch.start(netns=spec, seed=SWITCH_SEED)
+        await self._power_on(host)
         self.hosts[name] = host
         return host
 
-    def _power_on(self, host: Host, cut: bool) -> None:
-        """A fresh namespace for the host, cabled and plugged into the switch (its port cut, if asked)."""
+    async def _power_on(self, host: Host) -> None:
+        """A fresh namespace for the host, cabled and plugged into the switch."""
+        namespace = await self._run(self._cabled_namespace, host)
+        try:
+            assert self.switch is not None
+            await self.switch.add_port(host.name, host.outside)
+        except LabError:
+            await self._run(namespace.close)
+            raise
+        host.namespace = namespace
+        host.impairments = self.switch.impairments(host.name)
+
+    def _cabled_namespace(self, host: Host) -> Namespace:
         assert self.network.holder_pid is not None
         namespace = make_namespace(self.network.holder_pid, self.network.user_namespace)
         try:
             if self._lab_netns is None:
                 self._lab_netns = os.open(f"/proc/{self.network.holder_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
             wiring.cable(namespace, self._lab_netns, host.address, host.outside)
-            if self.switch is None:
-                self.switch = KernelBridge(wiring.dup(namespace.outer))
-            self.switch.add_port(host.name, host.outside, cut=cut)
         except (LabError, OSError) as exc:
             namespace.close()
             if isinstance(exc, LabError):
                 raise
             raise LabError(f"cannot start the host {host.name}: {exc.strerror or exc}") from None
-        host.namespace = namespace
+        return namespace
 
     async def cut(self, name: str) -> None:
         host = self._running(name, "cut")
         if host.state == CUT:
             raise LabError(f"{name}'s cable is cut already")
         assert self.switch is not None
-        await self._run(self.switch.cut, name)
+        await self.switch.cut(name)
         host.state = CUT
 
     async def mend(self, name: str) -> None:
@@ -142,7 +158,7 @@ class LabHosts:
         if host.state != CUT:
             raise LabError(f"{name}'s cable is not cut")
         assert self.switch is not None
-        await self._run(self.switch.mend, name)
+        await self.switch.mend(name)
         host.state = UP
 
     def _running(self, name: str, what: str) -> Host:
@@ -156,7 +172,7 @@ class LabHosts:
         host = self._running(name, "crash")
         if host.state != CUT:
             assert self.switch is not None
-            await self._run(self.switch.cut, name)
+            await self.switch.cut(name)
             host.state = CUT
 
     async def power_off(self, name: str) -> None:
@@ -167,15 +183,34 @@ class LabHosts:
         if namespace is not None:
             await self._run(namespace.close)
         if self.switch is not None:
-            await self._run(self.switch.remove_port, name)
+            await self.switch.remove_port(name)
 
     async def boot(self, name: str) -> None:
         host = self.get(name)
         if host.state != CRASHED:
             raise LabError(f"{name} is up: only a crashed host boots (`crash {name}` first)")
         host.generation += 1
-        await self._run(self._power_on, host, False)
+        await self._power_on(host)
         host.state = UP
+
+    async def cable(self, name: str, words: list[str]) -> None:
+        """A `cable` line's settings (the words after the host) laid over the host's cable."""
+        self._running(name, "impair")
+        assert self.switch is not None
+        self.get(name).impairments = await self.switch.impair(name, parse_cable(words))
+
+    async def counters(self, name: str) -> PortCounters | None:
+        """What the host's cable carried since its last boot (None while it is crashed)."""
+        host = self.get(name)
+        if host.state == CRASHED or self.switch is None:
+            return None
+        return await self.switch.counters(name)
+
+    async def shutdown(self) -> None:
+        """End the switch (waiting for it), then every host's namespace."""
+        if self.switch is not None:
+            await self.switch.close()
+        self.close()
 
     def close(self) -> None:
         """End every host's namespace (synchronous: for shutdown, signal handlers and atexit)."""
@@ -184,7 +219,7 @@ class LabHosts:
                 host.namespace.close()
                 host.namespace = None
         if self.switch is not None:
-            self.switch.close()
+            self.switch.kill()
             self.switch = None
         if self._lab_netns is not None:
             os.close(self._lab_netns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from playground.netlab.impairments import ImpairmentError, parse_cable
 from playground.script.checks import PROCESS_NAME, RESERVED, Scope
 from playground.script.cursor import Cursor
 from playground.script.errors import LineError
@@ -19,16 +20,6 @@ from playground.script.model import Cable, Fault, Host
 HOST_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 WORDS = ("host", "cable")
 DIRECTIONS = ("in", "out")
-# What each cable setting takes (the switch checks the values' bounds).
-SETTINGS = {
-    "delay": re.compile(r"[0-9]+(\.[0-9]+)?(us|ms|s)\Z"),
-    "jitter": re.compile(r"[0-9]+(\.[0-9]+)?(us|ms|s)\Z"),
-    "loss": re.compile(r"[0-9]+(\.[0-9]+)?%\Z"),
-    "duplicate": re.compile(r"[0-9]+(\.[0-9]+)?%\Z"),
-    "reorder": re.compile(r"[0-9]+(\.[0-9]+)?%\Z"),
-    "rate": re.compile(r"[0-9]+(\.[0-9]+)?(bit|kbit|mbit|gbit)\Z"),
-}
-_EXAMPLES = {"delay": "100ms", "jitter": "10ms", "loss": "5%", "duplicate": "1%", "reorder": "25%", "rate": "1mbit"}
 _LEADING_WORD = re.compile(r"\s*(host|cable)(?=\s|\Z)(?!\s*:)")
 
 
@@ -88,33 +79,13 @@ def _cable(words: list[tuple[str, int]], scope: Scope, end: int) -> Cable:
         raise LineError(end, "cable needs a host and settings: cable alpha delay 100ms, or cable alpha clear")
     host, host_col = words[1]
     check_host(host, host_col, scope)
-    rest = words[2:]
-    direction = None
-    if rest and rest[0][0] in DIRECTIONS:
-        direction = rest[0][0]
-        rest = rest[1:]
-    if len(rest) == 1 and rest[0][0] == "clear":
-        if direction is not None:
-            raise LineError(words[2][1], "`cable HOST clear` clears both ways: leave out in/out")
-        return Cable(host, None, ())
-    if not rest:
-        raise LineError(
-            end, "expected settings: delay 100ms, jitter 10ms, loss 5%, duplicate 1%, reorder 25%, rate 1mbit"
-        )
-    settings: list[str] = []
-    seen: set[str] = set()
-    for i in range(0, len(rest), 2):
-        kind, column = rest[i]
-        if kind not in SETTINGS:
-            raise LineError(column, f"{kind!r} is not a cable setting ({', '.join(SETTINGS)}, or clear)")
-        if kind in seen:
-            raise LineError(column, f"{kind} is set twice")
-        seen.add(kind)
-        if i + 1 >= len(rest) or not SETTINGS[kind].match(rest[i + 1][0]):
-            where = rest[i + 1][1] if i + 1 < len(rest) else end
-            raise LineError(where, f"{kind} takes a value, as in {kind} {_EXAMPLES[kind]}")
-        settings += [kind, rest[i + 1][0]]
-    return Cable(host, direction, tuple(settings))
+    rest = [word for word, _ in words[2:]]
+    try:
+        parse_cable(rest)  # the switch's own reading: a line it would refuse never runs
+    except ImpairmentError as exc:
+        raise LineError(words[2][1] if len(words) > 2 else end, str(exc)) from None
+    direction = rest.pop(0) if rest and rest[0] in DIRECTIONS else None
+    return Cable(host, direction, tuple(rest))
 
 
 def check_host(name: str, column: int, scope: Scope) -> None:
@@ -156,5 +127,4 @@ def format_host_node(node: Host | Fault | Cable) -> str:
         return f"host {node.name} {node.address}"
     if isinstance(node, Fault):
         return f"{node.kind} {node.host}"
-    words = ["cable", node.host] + ([node.direction] if node.direction else []) + (list(node.settings) or ["clear"])
-    return " ".join(words)
+    return " ".join(["cable", node.host] + ([node.direction] if node.direction else []) + list(node.settings))

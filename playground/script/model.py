@@ -276,7 +276,7 @@ class Cable:
 
     host: str
     direction: str | None  # "in", "out", or None for both
-    settings: tuple[str, ...]  # () for `clear`
+    settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
 
 
 Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Host | Fault | Cable

@@ -300,7 +300,7 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
         (["host alpha 192.0.2.1", "cut alpha", "cut alpha"], "cut already"),
         (["host alpha 192.0.2.1", "crash alpha", "cut alpha"], "alpha is crashed"),
         (["host alpha 192.0.2.1", "crash alpha", "crash alpha"], "alpha is crashed"),
-        (["host alpha 192.0.2.1", "cable alpha loss 5%"], "user-space switch"),
+        (["host alpha 192.0.2.1", "crash alpha", "cable alpha loss 5%"], "alpha is crashed"),
     ],
 )
 async def test_faults_out_of_order_are_refused_clearly(lines: list[str], message: str) -> None:

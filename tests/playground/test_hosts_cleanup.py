@@ -50,7 +50,7 @@ def start_blocked(tmp_path: Path) -> tuple[subprocess.Popen[str], list[int], set
         proc.kill()
         pytest.fail(f"the script never reached its blocked read: {seen}")
     pids = lab_pids(proc.pid)
-    assert len(pids) == 5  # the lab's holder, alpha's and beta's, server and client
+    assert len(pids) == 6  # the holders of the lab's namespace, alpha's and beta's; the switch; server and client
     spaces = {netns_inode(pid) for pid in pids}
     assert len(spaces) == 3
     return proc, pids, spaces
