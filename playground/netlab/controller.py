@@ -58,6 +58,14 @@ class PortCounters:
         return self.dropped_cut + self.dropped_loss + self.dropped_queue
 
 
+@dataclass(frozen=True)
+class PortState:
+    """A port just plugged in: whether its cable runs (both ends up), and offloads the switch could not turn off."""
+
+    running: bool
+    offloads_on: tuple[str, ...]
+
+
 class Switch:
     """sockplay's end of one switch process."""
 
@@ -116,12 +124,16 @@ class Switch:
             raise
         return switch
 
-    async def add_port(self, host: str, ifname: str) -> list[str]:
-        """Plug `ifname` (an interface in the switch's namespace) in as host's port; the offloads still on."""
+    async def add_port(self, host: str, ifname: str) -> PortState:
+        """Plug `ifname` (an interface in the switch's namespace) in as host's port.
+
+        The switch brings its end up and waits (up to a second) for the cable to run, which needs the
+        host's end up too; the host's end runs at the same moment, but that is for its host to see
+        (links.wait_running in the host's namespace) before the host's first frame."""
         result = await self._ask("add_port", port=host, ifname=ifname)
         self._names[int(result["number"])] = host
         self._ports[host] = {direction: Impairment() for direction in DIRECTIONS}
-        return list(result["offloads_on"])
+        return PortState(bool(result["running"]), tuple(result["offloads_on"]))
 
     async def remove_port(self, host: str) -> PortCounters:
         """Unplug host's port; its last counters."""
@@ -178,6 +190,12 @@ class Switch:
                 self._subscribers.remove(callback)
 
         return unsubscribe
+
+    async def flush(self) -> None:
+        """Return once subscribers have had every frame the switch has seen by now and decided on.
+
+        A frame a cable still holds (a delay, a rate queue) comes when it leaves the cable."""
+        await self._ask("flush")
 
     async def close(self) -> None:
         """End the switch process (closing its channel ends it) and reap it."""

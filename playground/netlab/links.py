@@ -17,11 +17,13 @@ import ctypes
 import fcntl
 import socket
 import struct
+import time
 
 SIOCGIFFLAGS = 0x8913
 SIOCSIFFLAGS = 0x8914
 SIOCETHTOOL = 0x8946
 IFF_UP = 0x1
+IFF_RUNNING = 0x40
 # ethtool set commands (linux/ethtool.h): TSO, GSO, GRO, then the checksums and scatter-gather they rest on.
 _OFFLOADS = (("tso", 0x1F), ("gso", 0x24), ("gro", 0x2C), ("tx-checksum", 0x17), ("sg", 0x19), ("rx-checksum", 0x15))
 _GET = {0x1F: 0x1E, 0x24: 0x23, 0x2C: 0x2B, 0x17: 0x16, 0x19: 0x18, 0x15: 0x14}
@@ -87,3 +89,23 @@ def quiet_ipv6(ifname: str) -> None:
             f.write("1")
     except OSError:
         pass  # no IPv6 at all, or not ours to change: the frames it sends are only noise
+
+
+def running(ifname: str) -> bool:
+    """Whether the kernel passes frames on ifname: up, with a carrier, and its queue started.
+
+    IFF_RUNNING is the operational state, which the kernel's link watcher sets in the same pass as it
+    starts the interface's queue; until then what is sent on it is dropped."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        raw = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
+        return bool(struct.unpack_from("H", raw, 16)[0] & IFF_RUNNING)
+
+
+def wait_running(ifname: str, timeout: float = 1.0) -> bool:
+    """Wait (at most timeout) for ifname to be running; whether it is. A veth runs once both its ends are up."""
+    deadline = time.monotonic() + timeout
+    while not running(ifname):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True

@@ -29,6 +29,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_MR_PROMISC = 1
+PACKET_QDISC_BYPASS = 20
 PACKET_IGNORE_OUTGOING = 23
 PACKET_OUTGOING = 4
 SO_TIMESTAMPNS = 35
@@ -60,6 +61,7 @@ def open_port_socket(ifname: str) -> socket.socket:
     try:
         sock.bind((ifname, ETH_P_ALL))
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)  # the switch paces frames itself: no qdisc between
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             sock.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
@@ -106,7 +108,8 @@ class SwitchProcess:
             if self.outbox and (writable or not writers):
                 self._write_out()
 
-    def _read_port(self, sock: socket.socket) -> None:
+    def _read_port(self, sock: socket.socket) -> bool:
+        """Read up to BATCH frames from a port; whether there may be more."""
         port = self.sockets[sock]
         if time.monotonic() - self.offset_at > 1.0:
             self.offset, self.offset_at = clock_offset(), time.monotonic()
@@ -114,9 +117,9 @@ class SwitchProcess:
             try:
                 frame, ancdata, _flags, address = sock.recvmsg(FRAME_ROOM, 64)
             except BlockingIOError:
-                return
+                return False
             except OSError:
-                return  # the interface went away under us: remove_port follows
+                return False  # the interface went away under us: remove_port follows
             if address[2] == PACKET_OUTGOING:
                 continue
             stamp = next(
@@ -128,6 +131,16 @@ class SwitchProcess:
             else:
                 entered = time.monotonic_ns()
             self.core.receive(port, frame, entered)
+        return True
+
+    def _flush(self) -> None:
+        """Read every frame the ports hold now and report what is due, ahead of the flush's answer."""
+        for sock in list(self.sockets):
+            while self._read_port(sock):
+                pass
+        self.core.run_due(time.monotonic_ns())
+        if self.feed:
+            self._queue_feed()
 
     def _send(self, port: Port, frame: bytes) -> bool:
         if port.link is None:
@@ -170,6 +183,8 @@ class SwitchProcess:
             return False
         if not chunk:
             return False
+        if self.feed:
+            self._queue_feed()  # what the switch saw before a command is reported before its answer
         for kind, payload in self.inbox.feed(chunk):
             if kind != COMMAND:
                 continue
@@ -189,6 +204,9 @@ class SwitchProcess:
             return self._add_port(str(body["port"]), str(body["ifname"]))
         if op == "feed":
             self.feed_on = bool(body["on"])
+            return None
+        if op == "flush":
+            self._flush()
             return None
         port = self.core.by_name.get(str(body["port"]))
         if port is None:
@@ -228,7 +246,7 @@ class SwitchProcess:
         port = self.core.add_port(name)
         port.link = sock
         self.sockets[sock] = port
-        return {"number": port.number, "offloads_on": still_on}
+        return {"number": port.number, "offloads_on": still_on, "running": links.wait_running(ifname)}
 
 
 def _why(exc: BaseException) -> str:

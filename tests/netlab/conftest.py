@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from playground.netlab import links
 from playground.netlab.controller import Switch
 from tests.netlab.world import World, make_world
 
@@ -28,7 +29,9 @@ async def switch(world: World) -> AsyncIterator[Switch]:
     switch = await Switch.start(world.netns, seed="tests")
     try:
         for host in world.hosts.values():
-            await switch.add_port(host.name, host.port_ifname)
+            state = await switch.add_port(host.name, host.port_ifname)
+            assert state.running and not state.offloads_on
+            assert world.on(host.name, lambda: links.wait_running("eth0") and links.offloads_on("eth0")) == []
         yield switch
     finally:
         await switch.close()

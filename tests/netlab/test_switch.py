@@ -12,12 +12,13 @@ import time
 
 import pytest
 
+from playground.netlab import links
 from playground.netlab.channel import FrameFate
 from playground.netlab.controller import Switch, SwitchError
 from playground.netlab.impairments import parse_cable
 from tests.helpers import REPO
 from tests.netlab.traffic import PORT, nothing_waiting, receive_numbers, send_numbered, settled, udp, until
-from tests.netlab.world import World
+from tests.netlab.world import World, make_world
 
 BETA = ("192.0.2.2", PORT)
 
@@ -228,3 +229,46 @@ def test_killing_sockplay_leaves_no_switch_process() -> None:
         assert gone, "the switch outlived sockplay"
     finally:
         os.close(watch)
+
+
+async def test_the_switch_runs_in_a_lab_owned_by_a_user_namespace() -> None:
+    try:
+        world = make_world("alpha", "beta", user=True)
+    except OSError as exc:
+        pytest.skip(f"no user-namespace lab with cables here: {exc}")
+    try:
+        world.neighbours()
+        assert world.netns.endswith(",user")
+        switch = await Switch.start(world.netns)
+        try:
+            for host in world.hosts.values():
+                assert (await switch.add_port(host.name, host.port_ifname)).running
+                assert world.on(host.name, lambda: links.wait_running("eth0"))
+            receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+            sender.sendto(b"through", BETA)
+            receiver.settimeout(5)
+            assert receiver.recv(100) == b"through"
+        finally:
+            await switch.close()
+    finally:
+        world.close()
+
+
+async def test_the_same_seed_loses_the_same_frames(world: World) -> None:
+    lost: list[list[int]] = []
+    for seed in ("one", "one", "two"):
+        switch = await Switch.start(world.netns, seed=seed)
+        try:
+            for host in world.hosts.values():
+                await switch.add_port(host.name, host.port_ifname)
+            await switch.impair("alpha", parse_cable(["out", "loss", "50%"]))
+            receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+            await send_numbered(switch, sender, "alpha", BETA, 200)
+            _, beta = await settled(switch, "alpha", "beta")
+            lost.append(sorted(set(range(200)) - set(receive_numbers(receiver, beta.delivered))))
+            receiver.close()
+            sender.close()
+        finally:
+            await switch.close()
+    assert lost[0] == lost[1] != lost[2]
+    assert 50 <= len(lost[0]) <= 150

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from playground.netlab import links
-from playground.netns import LabNetwork, make_network
+from playground.netns import LabNetwork, _start_holder, make_network
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -152,12 +152,21 @@ class World:
         self.lab.close()
 
 
-def make_world(*names: str) -> World:
-    """A lab namespace with hosts `names` (192.0.2.1, .2, ...), each cabled but not yet plugged in."""
-    lab = make_network()
-    if not lab.private or lab.user_namespace:
+def make_world(*names: str, user: bool = False) -> World:
+    """A lab namespace with hosts `names` (192.0.2.1, .2, ...), each cabled but not yet plugged in.
+
+    `user`: the lab's namespace is owned by a user namespace of its own, as an ordinary user's lab is."""
+    if os.geteuid() != 0:
+        raise OSError("needs root to make the hosts' namespaces and cables")
+    if user:
+        lab, why = _start_holder("user")
+        if lab is None:
+            raise OSError(f"no user namespace: {why}")
+    else:
+        lab = make_network()
+    if not lab.private or lab.user_namespace != user:
         lab.close()
-        raise OSError(f"needs root and a private namespace: {lab.reason or 'a user namespace only'}")
+        raise OSError(f"no private namespace: {lab.reason}")
     world = World(lab)
     try:
         for number, name in enumerate(names, start=1):
