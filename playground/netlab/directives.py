@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from playground.errors import LabError
 from playground.events import DirectiveDone
+from playground.netlab.channel import FrameFate
+from playground.netlab.wire import FeedPackets
 from playground.script.format import format_node
 from playground.script.model import Cable, Fault, Host
 
@@ -31,7 +33,10 @@ async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
             from playground.netlab.hosts import LabHosts  # pyroute2 takes 0.15 s to import: only host labs need it
 
             lab.hosts = LabHosts(lab.network)
+        first = lab.hosts.switch is None
         await lab.hosts.add(node.name, node.address)
+        if first and lab.hosts.switch is not None and lab.labels.capture is not None:
+            await watch_the_wire(lab, lab.hosts)
     elif isinstance(node, Fault):
         hosts = hosts_of(lab)
         if node.kind == "cut":
@@ -45,6 +50,19 @@ async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
     else:
         await hosts_of(lab).cable(node.host, ([node.direction] if node.direction else []) + list(node.settings))
     lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
+
+
+async def watch_the_wire(lab: Lab, hosts: LabHosts) -> None:
+    """With hosts, the lab's wire is the switch: its frames are the lab's packets (labelled, logged, in the pcap)."""
+    feed = FeedPackets()
+
+    def on_frames(records: list[FrameFate]) -> None:
+        packets = feed.packets(records)
+        if packets:
+            lab.labels.on_packets(packets)
+
+    assert hosts.switch is not None
+    await hosts.switch.subscribe(on_frames)
 
 
 async def crash(lab: Lab, hosts: LabHosts, name: str) -> None:

@@ -237,6 +237,7 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
         alpha_netns = netns_inode(alpha.namespace.pid)
         server = lab.processes["server"]
         tap = Tap(lab, "beta")
+        crash_ns = time.monotonic_ns()
         await run_typed_line(lab, "crash alpha")
         assert server.death is not None and str(server.death) == "killed SIGKILL"
         assert processes_in({alpha_netns}) == []
@@ -245,6 +246,9 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
         packets = [p for p in (decode(f, 0) for f in frames) if p is not None and p.protocol == "TCP"]
         assert [p.summary for p in packets if {"FIN", "RST"} & set(p.flags)] == []
         assert packets == []  # nothing at all reached beta
+        # The lab's own wire (the switch's feed) agrees: what alpha's dying stack sent was lost in the cut.
+        from_alpha = [p for p in lab.packets if p.src[0] == "192.0.2.1" and p.t_ns >= crash_ns]
+        assert all(p.lost for p in from_alpha), [p.summary for p in from_alpha]
         assert await lab.socket_state("client", "c") == "ESTABLISHED"
         assert lab.processes["client"].inflight  # its read still blocked
         assert lab.hosts.get("alpha").state == "crashed"
@@ -290,6 +294,24 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
         assert result is not None and result.outcome.value == 0
     finally:
         await lab.shutdown()
+
+
+async def test_a_cable_delays_what_its_host_sends_and_clear_ends_it() -> None:
+    report = await run(
+        with_hosts(
+            """cable beta out delay 200ms
+server: read(a, 10) ...
+client: write(c, "slow")                 = 4
+~ client.c > server.a PSH|ACK len 4
+server: ... = 4 "slow" after 150ms
+cable beta clear
+server: read(a, 10) ...
+client: write(c, "quick")                = 5
+server: ... = 5 "quick" within 150ms
+"""
+        )
+    )
+    assert report.exit_code == 0
 
 
 @pytest.mark.parametrize(
