@@ -51,6 +51,7 @@ if user:
     enter("user", CLONE_NEWUSER)
 enter("net", CLONE_NEWNET)
 outer = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+outer_probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 if libc.unshare(CLONE_NEWNET) != 0:
     fail("unshare: " + os.strerror(ctypes.get_errno()))
 inner = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
@@ -62,9 +63,9 @@ for name in ("net/ipv6/conf/default/disable_ipv6", "net/ipv6/conf/all/disable_ip
         with open("/proc/sys/" + name, "w") as f: f.write("1")
     except OSError:
         pass
-fds = [outer.fileno(), inner.fileno(), probe.fileno()]
+fds = [outer.fileno(), inner.fileno(), probe.fileno(), outer_probe.fileno()]
 ctl.sendmsg([b"ok"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-for s in (outer, inner, probe):
+for s in (outer, inner, probe, outer_probe):
     s.close()
 while ctl.recv(64):
     pass
@@ -94,6 +95,7 @@ class Namespace:
     outer: socket.socket  # NETLINK_ROUTE in the lab's namespace
     inner: socket.socket  # NETLINK_ROUTE in the host's namespace
     probe: socket.socket  # AF_INET datagram socket in the host's namespace (ioctls)
+    outer_probe: socket.socket  # and one in the lab's namespace
 
     @property
     def pid(self) -> int:
@@ -101,7 +103,7 @@ class Namespace:
 
     def close(self) -> None:
         """Drop every reference sockplay holds, and end the holder: the namespace goes with its last process."""
-        for sock in (self.outer, self.inner, self.probe, self.channel):
+        for sock in (self.outer, self.inner, self.probe, self.outer_probe, self.channel):
             sock.close()
         try:
             self.holder.kill()
@@ -129,7 +131,7 @@ def make_namespace(lab_holder: int, user: bool) -> Namespace:
         theirs.close()
     ours.settimeout(HOLDER_TIMEOUT)
     try:
-        data, ancdata, _, _ = ours.recvmsg(4096, socket.CMSG_SPACE(3 * 4))
+        data, ancdata, _, _ = ours.recvmsg(4096, socket.CMSG_SPACE(4 * 4))
     except OSError as exc:
         data, ancdata = f"error {exc}".encode(), []
     ours.settimeout(None)
@@ -137,7 +139,7 @@ def make_namespace(lab_holder: int, user: bool) -> Namespace:
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-    if data != b"ok" or len(fds) != 3:
+    if data != b"ok" or len(fds) != 4:
         for fd in fds:
             os.close(fd)
         ours.close()
@@ -145,5 +147,5 @@ def make_namespace(lab_holder: int, user: bool) -> Namespace:
         holder.wait()
         why = data.decode(errors="replace").removeprefix("error ").strip() or "the holder exited"
         raise LabError(f"cannot make a host's network namespace: {why}")
-    outer, inner, probe = (socket.socket(fileno=fd) for fd in fds)
-    return Namespace(holder, ours, outer, inner, probe)
+    outer, inner, probe, outer_probe = (socket.socket(fileno=fd) for fd in fds)
+    return Namespace(holder, ours, outer, inner, probe, outer_probe)

@@ -23,6 +23,10 @@ from playground.errors import LabError
 from playground.netlab.machines import HOST_PREFIX, HOST_RANGES, Namespace, mac_for
 
 INSIDE = "eth0"
+# eth0's interface number. Left to the kernel it would be 2 (after lo), as its other end's may be in the lab's
+# namespace; a veth whose peer has its own number counts as an ordinary link for the kernel's link watcher, which
+# then starts its queue up to a second late (what is sent meanwhile is dropped).
+INSIDE_INDEX = 1_000_000
 RT_SCOPE_LINK = 253
 
 # ethtool ioctls: frames at the wire's size with full checksums, so that a switch that forwards them from
@@ -49,6 +53,7 @@ def cable(ns: Namespace, lab_netns_fd: int, address: str, outside: str) -> None:
             inner.link(
                 "add",
                 ifname=INSIDE,
+                index=INSIDE_INDEX,
                 kind="veth",
                 address=mac_for(address),
                 peer={"ifname": outside, "net_ns_fd": lab_netns_fd},
@@ -60,6 +65,9 @@ def cable(ns: Namespace, lab_netns_fd: int, address: str, outside: str) -> None:
             for network in HOST_RANGES:
                 if not _same_range(address, network):
                     inner.route("add", dst=network, oif=index, scope=RT_SCOPE_LINK)  # all on the one Ethernet
+            # Both ends plain before the cable runs: a change of offloads on a running veth restarts its
+            # carrier, and the kernel's link watcher may then take up to a second to start its queue again.
+            plain_frames(ns.outer_probe, outside)
             outer.link("set", index=outer.link_lookup(ifname=outside)[0], state="up")
     except (OSError, NetlinkError) as exc:
         raise LabError(f"cannot cable the host {address}: {exc.strerror or exc}") from None

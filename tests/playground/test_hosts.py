@@ -286,7 +286,9 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
             await run_typed_line(lab, "spawn new on alpha")
         await run_typed_line(lab, "boot alpha")
         second = lab.hosts.get("alpha").namespace
-        assert second is not None and netns_inode(second.pid) != first_netns
+        # A fresh namespace (its number may be the old one's again: the kernel reuses them once freed).
+        assert second is not None and second.pid != first.pid and not process_exists(first.pid)
+        assert processes_in({first_netns}) == [second.pid] or netns_inode(second.pid) != first_netns
         assert [p for p in lab.processes.values() if p.host == "alpha" and p.alive] == []
         await run_typed_line(lab, "spawn new on alpha")
         await run_typed_line(lab, "new: s = socket(tcp)")
