@@ -27,9 +27,13 @@ from playground.events import (
     SignalCaught,
 )
 from playground.lab import PENDING_AFTER, CallHandle, Lab
+from playground.netlab import directives as network_lab
 from playground.script.format import format_node, format_outcome
 from playground.script.model import (
+    Cable,
     Completion,
+    Fault,
+    Host,
     Kill,
     Line,
     Node,
@@ -264,7 +268,9 @@ class Executor:
         """`spawn`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
         if isinstance(node, Spawn):
-            await self.lab.spawn(node.name)
+            await self.lab.spawn(node.name, node.host)
+        elif isinstance(node, (Host, Fault, Cable)):
+            await network_lab.carry_out(self.lab, node)
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
         elif isinstance(node, Sleep):

@@ -52,6 +52,7 @@ class Process:
     outbox: deque[memoryview] = field(default_factory=deque)  # frames the channel could not take yet
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
+    host: str | None = None  # the network lab's host it runs on (`spawn NAME on HOST`; forks stay there)
 
     @property
     def alive(self) -> bool:

@@ -58,11 +58,13 @@ class Scope:
 
     processes: dict[str, ProcessScope] = field(default_factory=dict)
     default_actor: str | None = None
+    hosts: dict[str, str] = field(default_factory=dict)  # `host` lines: name -> address
 
     def copy(self) -> Scope:
         return Scope(
             {k: ProcessScope(set(v.fds), set(v.children), v.blocked) for k, v in self.processes.items()},
             self.default_actor,
+            dict(self.hosts),
         )
 
 
@@ -217,6 +219,9 @@ def _data(arg: Arg, where: _Where, kind: str) -> Arg:
 
 def _address(arg: Arg, where: _Where, kind: str) -> Arg:
     if isinstance(arg, AddressArg):
+        if arg.address.host[:1].isalpha() and arg.address.host not in where.scope.hosts:  # HOST:PORT
+            known = ", ".join(sorted(where.scope.hosts)) or "none yet"
+            raise LineError(arg.column, f"no host named {arg.address.host!r} (known: {known})")
         return arg
     if isinstance(arg, RefArg):
         other = where.scope.processes.get(arg.process)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 
 from playground.script.data import Data
+from playground.script.host_lines import format_host_node
 from playground.script.model import (
     AddressArg,
     Arg,
+    Cable,
     Call,
     Completion,
     DataArg,
+    Fault,
     FlagsArg,
     FloatArg,
+    Host,
     IntArg,
     Kill,
     NameArg,
@@ -205,7 +209,9 @@ def format_wire(wire: Wire) -> str:
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
-        return f"{format_delay(node.delay)}spawn {node.name}"
+        return f"{format_delay(node.delay)}spawn {node.name}" + (f" on {node.host}" if node.host else "")
+    if isinstance(node, (Host, Fault, Cable)):
+        return f"{format_delay(getattr(node, 'delay', None))}{format_host_node(node)}"
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):

@@ -32,6 +32,7 @@ from playground.script.checks import (
 from playground.script.cursor import Cursor
 from playground.script.data import Data
 from playground.script.errors import LineError
+from playground.script.host_lines import port_number, spawn_host
 from playground.script.lexer import Token
 from playground.script.model import (
     Address,
@@ -89,8 +90,9 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
                 raise LineError(name.column, f"a process named {name.text!r} already exists")
             if name.text in RESERVED:
                 raise LineError(name.column, f"{name.text!r} is a reserved word; choose another name")
+            host = spawn_host(cursor, scope)
             scope.processes[name.text] = ProcessScope()
-            node = Spawn(name.text, delay)
+            node = Spawn(name.text, delay, host)
         else:
             if name.text not in scope.processes:
                 raise LineError(name.column, unknown_process(name.text, scope))
@@ -265,6 +267,9 @@ def _arg(cursor: Cursor) -> Arg:
             cursor.i += 1
             var = cursor.expect("name", f"a socket name after '{tok.text}.'")
             return RefArg(tok.text, var.text, tok.column)
+        if following is not None and following.kind == ":" and cursor.at("int", 1):  # HOST:PORT
+            cursor.i += 2
+            return AddressArg(Address(tok.text, port_number(cursor.tokens[cursor.i - 1])), tok.column)
         if following is not None and following.kind == "|":
             names = [tok.text]
             while cursor.at("|"):

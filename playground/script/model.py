@@ -160,6 +160,7 @@ class Timing:
 class Spawn:
     name: str
     delay: float | None = None  # `+DELAY spawn NAME`: seconds after the previous line
+    host: str | None = None  # `spawn NAME on HOST`
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,36 @@ class StateCheck:
         return self.process if self.var is None else f"{self.process}.{self.var}"
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck
+@dataclass(frozen=True)
+class Host:
+    """`host NAME ADDRESS`: a machine of the network lab, cabled to its switch."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Fault:
+    """`cut HOST`, `mend HOST`, `crash HOST` or `boot HOST`."""
+
+    kind: str  # one of FAULTS
+    host: str
+    delay: float | None = None
+
+
+FAULTS = ("cut", "mend", "crash", "boot")
+
+
+@dataclass(frozen=True)
+class Cable:
+    """`cable HOST [in|out] SETTING...` or `cable HOST clear`: the words of the settings, as written."""
+
+    host: str
+    direction: str | None  # "in", "out", or None for both
+    settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
+
+
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Host | Fault | Cable
 
 
 @dataclass(frozen=True)

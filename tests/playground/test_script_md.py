@@ -42,7 +42,6 @@ PRELUDES = {" after 30ms": NAGLE_PRELUDE}
 # (strictly, so the day one starts to pass the mark must go).
 NOT_YET = {
     " ssh ": "issue 14: remote hosts",
-    "host ": "issue 12: hosts and cables (the network lab)",
     "epoll_create1": "issue 13: indexed names, poll over many, epoll, threads",
     "exec --trace": "issue 15: watching an outside program",
 }
