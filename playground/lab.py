@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from playground import lab_channel, lab_lifecycle, protocol
+from playground import lab_channel, lab_lifecycle, protocol, resolve_many
 from playground.capture import Capture, Packet
 from playground.constants import SIGNAL_NAMES
 from playground.errors import LabError
@@ -259,6 +259,8 @@ class Lab:
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
         node = handle.node
         assert isinstance(node, Step)
+        if "ready" in raw:
+            raw = resolve_many.name_ready(proc, raw)
         outcome = to_outcome(node.call.name, raw, death)
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
         if death is None:
@@ -294,9 +296,8 @@ class Lab:
         """Update names, addresses and dispositions from a call that returned."""
         ret = raw.get("ret", -1)
         name = step.call.name
-        if name in ("socket", "accept", "dup") and ret >= 0 and step.var:
-            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
-            proc.names[step.var] = ret
+        if name in ("socket", "accept", "dup", "epoll_create1") and ret >= 0 and step.var:
+            proc.name_fd(step.var, ret)
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
@@ -317,6 +318,9 @@ class Lab:
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
             self._learn_reaped(proc, ret, raw)
+        kept = resolve_many.learn(proc, step, raw)
+        if kept is not None:
+            self.notice(kept, "warning")
 
     def _learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
         for child in self.lifecycle.children_of(proc):
@@ -367,8 +371,9 @@ class Lab:
         self._check_room_for_pending(step)
         if step.call.name == "fork":
             self.lifecycle.check_room_for_process()
-        _check_call_data(step)
-        name, args, fd = resolve_call(self, proc, step)
+        sent = resolve_many.with_named_data(proc, step)  # `write(b, d)`: the bytes d names
+        _check_call_data(sent)
+        name, args, fd = resolve_call(self, proc, sent)
         if name == "exit":
             proc.exit_request = args[0]
         handle = CallHandle(self.next_id(), proc, step, "", self._loop.create_future(), time.monotonic_ns(), fd=fd)

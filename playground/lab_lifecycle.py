@@ -428,6 +428,9 @@ class Lifecycle:
             inodes=dict(parent.inodes),
             addresses=dict(parent.addresses),
             dispositions=dict(parent.dispositions),
+            data=dict(parent.data),  # a child has a copy of its parent's memory: the bytes its reads named too
+            data_bytes=parent.data_bytes,
+            closed=set(parent.closed),
         )
         parent.children[name] = child
         self.lab.processes[name] = child

@@ -23,6 +23,7 @@ from playground.constants import (
     WAIT_FLAGS,
 )
 from playground.errors import LabError
+from playground.resolve_many import resolve_many
 from playground.script.model import (
     Address,
     AddressArg,
@@ -102,6 +103,9 @@ def _fd(proc: Process, arg: Arg) -> int:
 
 def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | None]:
     """(call name, arguments for the lab process, descriptor acted on)."""
+    many = resolve_many(proc, step)  # poll over a set, select, epoll
+    if many is not None:
+        return many
     name = step.call.name
     args = list(step.call.args)
     without_fd = _WITHOUT_FD.get(name)
