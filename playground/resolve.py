@@ -23,7 +23,7 @@ from playground.constants import (
     WAIT_FLAGS,
 )
 from playground.errors import LabError
-from playground.resolve_many import resolve_many
+from playground.resolve_many import fd_of, resolve_many
 from playground.script.model import (
     Address,
     AddressArg,
@@ -95,6 +95,8 @@ def _fd(proc: Process, arg: Arg) -> int:
         return arg.value
     assert isinstance(arg, NameArg)
     fd = proc.names.get(arg.name)
+    if fd is None and "[" in arg.name:
+        return fd_of(proc, arg.name)  # the error names the family's range
     if fd is None:
         known = ", ".join(sorted(proc.names)) or "none yet"
         raise LabError(f"{proc.name} has no socket named {arg.name!r} (its names: {known})")

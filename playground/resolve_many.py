@@ -107,11 +107,12 @@ def resolve_many(proc: Process, step: Step) -> tuple[str, list, int | None] | No
     """(lab process call, arguments, descriptor acted on) of poll, select and epoll steps; None for others."""
     name, args = step.call.name, step.call.args
     if name == "poll":
+        events = _flags(args[1], POLL_EVENTS)
         if isinstance(args[0], SetArg):
-            events = _flags(args[1], POLL_EVENTS)
             entries = [[fd_of(proc, member), events] for member in members(proc, args[0])]
             return "poll_many", [entries, _int(args[2])], None
-        return None  # one descriptor: as it always was
+        fd = _fd_arg(proc, args[0])  # one descriptor: its outcome is its revents, as always
+        return name, [fd, events, _int(args[2])], fd
     if name == "select":
         reads = [fd_of(proc, m) for m in members(proc, args[0])]
         writes = [fd_of(proc, m) for m in members(proc, args[1])]

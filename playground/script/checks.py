@@ -213,7 +213,7 @@ def _fd(arg: Arg, where: _Where, kind: str) -> Arg:
             if "[" in arg.name:
                 indexed.check_known(arg.name, arg.column, where.proc.fds, where.scope.index, where.actor)
                 return arg
-            known = ", ".join(sorted(n for n in where.proc.fds if not indexed.is_marker(n))) or "none yet"
+            known = indexed.shown(where.proc.fds)
             raise LineError(arg.column, f"{where.actor} has no socket named {arg.name!r} (its names: {known})")
         return arg
     raise LineError(arg.column, "expected a socket name or a descriptor number")

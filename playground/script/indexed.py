@@ -86,13 +86,19 @@ def check_known(
 
 def bind(name: str, column: int, names: set[str], index_var: str | None) -> None:
     """`s[i] = ...`: the name and its family become known."""
-    base, _ = check_index(name, column, index_var)
-    names.add(name)
+    base, index = check_index(name, column, index_var)
+    if index.isdigit():  # `s[i]` stands for every run's own name: the family alone is known
+        names.add(name)
     names.add(family_marker(base))
 
 
 def is_marker(name: str) -> bool:
     return name.endswith("[]")
+
+
+def shown(names: Iterable[str]) -> str:
+    """The names a process has, for a message: a family as `c[...]`."""
+    return ", ".join(sorted(f"{n[:-2]}[...]" if is_marker(n) else n for n in names)) or "none yet"
 
 
 # Each run of a `repeat N as VAR` block: its lines with `[VAR]` replaced by the run's number.

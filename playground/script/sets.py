@@ -119,7 +119,7 @@ def check_member(name: str, column: int, where: _Where) -> None:
     if "[" in name:
         indexed.check_known(name, column, where.proc.fds, where.scope.index, where.actor, allow_all=True)
         return
-    known = ", ".join(sorted(n for n in where.proc.fds if not indexed.is_marker(n))) or "none yet"
+    known = indexed.shown(where.proc.fds)
     raise LineError(column, f"{where.actor} has no socket named {name!r} (its names: {known})")
 
 
