@@ -308,6 +308,7 @@ class Lab:
             var = proc.var_for(fd_arg)
             if var is not None:
                 proc.addresses[var] = Address(*local)
+                self.labels.note_address(proc.name, var, local[1])
         if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:

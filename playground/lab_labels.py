@@ -39,6 +39,13 @@ class PacketLabels:
         self._keep: Callable[[Packet], bool] | None = None
         self._pcap: PcapWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # port -> (process, var) that have had an address with that port: where endpoint_label looks
+        # (a scan of every process's addresses cost O(sockets) a packet, with 10,000 connections held).
+        self._by_port: dict[int, dict[tuple[str, str], None]] = {}
+
+    def note_address(self, process: str, var: str, port: int) -> None:
+        """A socket's address was learned (proc.addresses[var]): packets to or from that port may be its."""
+        self._by_port.setdefault(port, {})[(process, var)] = None
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
         self._loop = loop
@@ -133,14 +140,18 @@ class PacketLabels:
             packet.src_label = self.endpoint_label(packet.src, packet.dst)
             packet.dst_label = self.endpoint_label(packet.dst, packet.src)
 
-    def relabel_recent(self) -> None:
+    def relabel_recent(self, local: Endpoint | None = None, peer: Endpoint | None = None) -> None:
         """A call's result named a socket: name it in packets that came in before the result did.
 
         A connection's packets carry its sockets' names once known, so the handshake a
         listener answered is shown as the accepted socket's, like the rest of that connection.
+        With `local`, only the packets to or from that end (the only ones whose names changed),
+        and with `peer` too, only that connection's (an accepted socket shares its listener's end).
         """
         for i in range(len(self.packets) - 1, max(-1, len(self.packets) - 256), -1):
-            self._label(self.packets[i])
+            packet = self.packets[i]
+            if local is None or packet.icmp_about is not None or _touches(packet, local, peer):
+                self._label(packet)
 
     def _release_held(self) -> list[Packet]:
         assert self._keep is not None
@@ -159,9 +170,13 @@ class PacketLabels:
         owner = self.owners.get((local, peer))
         if owner is not None:
             return owner[1]
-        for proc in self.processes.values():
-            for var, address in proc.addresses.items():
-                if address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
+        candidates = self._by_port.get(local[1])
+        if not candidates:
+            return None
+        for proc in self.processes.values():  # in the processes' order, as a scan of them all would find it
+            for name, var in candidates:
+                address = proc.addresses.get(var) if name == proc.name else None
+                if address is not None and address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
                     return f"{proc.name}.{var}"
         return None
 
@@ -179,7 +194,9 @@ class PacketLabels:
         """A call's result named a connection's ends: label its packets, those seen already too."""
         self._learn_endpoints(proc, step, raw, fd_arg)
         if self.packets:
-            self.relabel_recent()
+            host, port = raw["local"]
+            peer = raw.get("peer") if step.call.name == "accept" else None
+            self.relabel_recent((host, port), (peer[0], peer[1]) if peer else None)
 
     def _learn_endpoints(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
         """Remember which socket each connection belongs to, for what outlives its descriptor."""
@@ -201,3 +218,10 @@ class PacketLabels:
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
                 self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)
+
+
+def _touches(packet: Packet, local: Endpoint, peer: Endpoint | None) -> bool:
+    """Whether a packet is to or from `local` (and, with `peer`, between the two)."""
+    if peer is None:
+        return packet.src == local or packet.dst == local
+    return (packet.src == local and packet.dst == peer) or (packet.src == peer and packet.dst == local)

@@ -434,6 +434,8 @@ class Lifecycle:
         )
         parent.children[name] = child
         self.lab.processes[name] = child
+        for var, address in child.addresses.items():
+            self.lab.labels.note_address(name, var, address.port)
         try:
             self.attach(child, socket.socket(fileno=fd))
         except LabError as exc:  # sockplay has no descriptor left to watch it: it cannot be tracked
