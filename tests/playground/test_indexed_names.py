@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from playground.executor import run_typed_line
+from playground.export import export_python
 from playground.lab import Lab
 from playground.runner import run_script
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, SetArg, Step
 from playground.script.parser import parse_script
-from tests.helpers import outcome
+from tests.helpers import PAIR_SCRIPT, REPO, outcome
 
 SERVER = """sockplay 1
 spawn server
@@ -133,3 +136,49 @@ async def test_an_address_of_an_indexed_socket_resolves(lab: Lab) -> None:
     await run_typed_line(lab, "b: x = socket(udp)")
     assert await outcome(lab, 'b: sendto(x, "one", a.u[1])') == "= 3"
     assert await outcome(lab, "a: recv(u[1], 10)") == '= 3 "one"'
+
+
+CONTRACT = next(p for p in (REPO.parent / "shared" / "docs" / "script.md", REPO / "docs" / "script.md") if p.is_file())
+
+
+def contract_example() -> str:
+    """The contract's example of "Many sockets", with its thread (issue 13's "threads" part) replaced by the
+    server itself reading, on the pair of tests/helpers.py's PAIR_SCRIPT whose listener takes 1000 in its queue."""
+    text = CONTRACT.read_text()
+    section = text[text.index("## Many sockets") :]
+    block = re.search(r"```\n(.*?)```", section, flags=re.S)
+    assert block is not None
+    lines = block.group(1).splitlines()
+    assert lines[-2].startswith("thread worker in server") and lines[-1].startswith("worker: read(c[7], 10)")
+    lines[-2:] = ['server: read(c[7], 10)                   = 1 "x"']
+    prelude = PAIR_SCRIPT.replace("listen(l, 8)", "listen(l, 1000)")
+    return prelude + "\n".join(lines) + "\n"
+
+
+async def test_the_contracts_example_runs_as_written_but_its_thread() -> None:
+    report = await run_script(parse_script(contract_example(), f"{CONTRACT}:many"))
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
+    texts = [s.text for s in report.steps]
+    assert any(t.startswith("server: epoll_wait(ep, 64, 1000) = 1 {c[7]: EPOLLIN}") for t in texts)
+    assert any(t.startswith("server: poll(c[*], POLLIN, 0) = 1 {c[7]: POLLIN}") for t in texts)
+
+
+@pytest.mark.parametrize(
+    ("tail", "why"),
+    [
+        ("", "line 7: export cannot write a 'repeat N as VAR' block"),
+        ("server: ep = epoll_create1(0)\n", "line 12: export cannot write epoll_create1"),
+        ("server: poll(c[*], POLLIN, 0)\n", "line 12: export cannot write a set or an indexed name"),
+        ("server: d = read(c[0], 1) ...\n", "line 12: export cannot write data named by a read"),
+    ],
+)
+def test_export_says_which_line_it_cannot_write_yet(tail: str, why: str) -> None:
+    script = parse_script(CONNECT_FIVE + tail)
+    if not tail:
+        with pytest.raises(ValueError, match=re.escape(why)):
+            export_python(script)
+        return
+    # Past the block: the block's own line is reported first, so check the later line alone.
+    script.lines = [line for line in script.lines if not isinstance(line.node, Repeat)]
+    with pytest.raises(ValueError, match=re.escape(why)):
+        export_python(script)
