@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
+from playground.cli.replay import ReplayCheck, load_recording
 from playground.executor import run_typed_line
 from playground.export import export_python
 from playground.lab import Lab
-from playground.runner import run_script
+from playground.recording import Recorder
+from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, SetArg, Step
 from playground.script.parser import parse_script
 from tests.helpers import PAIR_SCRIPT, REPO, outcome
+from tests.playground.test_recording import body
 
 SERVER = """sockplay 1
 spawn server
@@ -182,3 +186,36 @@ def test_export_says_which_line_it_cannot_write_yet(tail: str, why: str) -> None
     script.lines = [line for line in script.lines if not isinstance(line.node, Repeat)]
     with pytest.raises(ValueError, match=re.escape(why)):
         export_python(script)
+
+
+async def test_a_recording_keeps_each_run_with_its_index_and_replays(tmp_path: Path) -> None:
+    """A `repeat N as i` block is recorded as the lines each run made, `s[0]`, `s[1]`...: faithful to replay."""
+    path = tmp_path / "many.sockplay"
+    lab = await Lab.start()
+    recorder = Recorder(lab, path)
+    try:
+        script = parse_script(
+            CONNECT_FIVE
+            + """server: ep = epoll_create1(0)
+repeat 5 as i
+server: epoll_ctl(ep, EPOLL_CTL_ADD, c[i], EPOLLIN)
+end
+client: write(s[2], "x")
+server: epoll_wait(ep, 8, 1000)
+server: d = read(c[2], 10)
+server: write(c[4], d)
+"""
+        )
+        report = await Runner(lab).run(script)
+        assert report.divergences == []
+    finally:
+        recorder.close()
+        await lab.shutdown()
+    lines = body(path)
+    assert "client: s[4] = socket(tcp) = 7" in lines
+    assert "server: epoll_ctl(ep, EPOLL_CTL_ADD, c[3], EPOLLIN) = 0" in lines
+    assert "server: epoll_wait(ep, 8, 1000) = 1 {c[2]: EPOLLIN}" in lines
+    assert 'server: d = read(c[2], 10) = 1 "x"' in lines
+    assert "server: write(c[4], d) = 1" in lines
+    assert not any("[i]" in line for line in lines)
+    assert await ReplayCheck(load_recording(str(path)), str(path), speed=0.0).run() == 0
