@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,3 +222,22 @@ server: write(c[4], d)
     assert "server: write(c[4], d) = 1" in lines
     assert not any("[i]" in line for line in lines)
     assert await ReplayCheck(load_recording(str(path)), str(path), speed=0.0).run() == 0
+
+
+def test_run_json_keeps_the_index_and_lists_the_ready_set(tmp_path: Path) -> None:
+    script = tmp_path / "many.sockplay"
+    script.write_text(CONNECT_FIVE + 'client: write(s[1], "x")\nserver: poll(c[*], POLLIN, 0) = 1 {c[1]: POLLIN}\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "run", "--json", str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    accepts = [o["text"].split(" = accept")[0] for o in objects if o.get("call") == "accept"]
+    assert accepts == [f"server: c[{i}]" for i in range(5)]
+    poll = objects[-1]
+    assert poll["text"] == "server: poll(c[*], POLLIN, 0) = 1 {c[1]: POLLIN}"
+    assert poll["ready"] == {"c[1]": ["POLLIN"]} and poll["ok"]
