@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import socket
 import time
 from collections import deque
@@ -148,9 +149,15 @@ class PacketLabels:
         With `local`, only the packets to or from that end (the only ones whose names changed),
         and with `peer` too, only that connection's (an accepted socket shares its listener's end).
         """
-        for i in range(len(self.packets) - 1, max(-1, len(self.packets) - 256), -1):
-            packet = self.packets[i]
-            if local is None or packet.icmp_about is not None or _touches(packet, local, peer):
+        recent = itertools.islice(reversed(self.packets), 256)
+        if local is None:
+            for packet in recent:
+                self._label(packet)
+            return
+        ends = {local} if peer is None else {local, peer}
+        for packet in recent:  # a connection's packets: both ends in `ends` (with a peer), or one (without)
+            src_in, dst_in = packet.src in ends, packet.dst in ends
+            if (src_in and dst_in) or (peer is None and (src_in or dst_in)) or packet.icmp_about is not None:
                 self._label(packet)
 
     def _release_held(self) -> list[Packet]:
@@ -218,10 +225,3 @@ class PacketLabels:
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
                 self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)
-
-
-def _touches(packet: Packet, local: Endpoint, peer: Endpoint | None) -> bool:
-    """Whether a packet is to or from `local` (and, with `peer`, between the two)."""
-    if peer is None:
-        return packet.src == local or packet.dst == local
-    return (packet.src == local and packet.dst == peer) or (packet.src == peer and packet.dst == local)
