@@ -259,9 +259,7 @@ class Lab:
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
         node = handle.node
         assert isinstance(node, Step)
-        if "ready" in raw:
-            raw = resolve_many.name_ready(proc, raw)
-        outcome = to_outcome(node.call.name, raw, death)
+        outcome = to_outcome(node.call.name, (raw := resolve_many.name_ready(proc, raw)), death)  # `c[7]`, not 11
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
         if death is None:
             self._learn(proc, node, raw, handle.fd)
@@ -308,7 +306,6 @@ class Lab:
             var = proc.var_for(fd_arg)
             if var is not None:
                 proc.addresses[var] = Address(*local)
-                self.labels.note_address(proc.name, var, local[1])
         if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
@@ -319,9 +316,7 @@ class Lab:
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
             self._learn_reaped(proc, ret, raw)
-        kept = resolve_many.learn(proc, step, raw)
-        if kept is not None:
-            self.notice(kept, "warning")
+        resolve_many.learn(proc, step, raw, self.notice)
 
     def _learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
         for child in self.lifecycle.children_of(proc):
@@ -372,9 +367,8 @@ class Lab:
         self._check_room_for_pending(step)
         if step.call.name == "fork":
             self.lifecycle.check_room_for_process()
-        sent = resolve_many.with_named_data(proc, step)  # `write(b, d)`: the bytes d names
-        _check_call_data(sent)
-        name, args, fd = resolve_call(self, proc, sent)
+        _check_call_data(step)
+        name, args, fd = resolve_call(self, proc, step)
         if name == "exit":
             proc.exit_request = args[0]
         handle = CallHandle(self.next_id(), proc, step, "", self._loop.create_future(), time.monotonic_ns(), fd=fd)

@@ -199,6 +199,9 @@ class PacketLabels:
 
     def learn(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
         """A call's result named a connection's ends: label its packets, those seen already too."""
+        var = proc.var_for(fd_arg) if fd_arg is not None else None
+        if var is not None and var in proc.addresses:  # the lab has just learned its address
+            self.note_address(proc.name, var, proc.addresses[var].port)
         self._learn_endpoints(proc, step, raw, fd_arg)
         if self.packets:
             host, port = raw["local"]

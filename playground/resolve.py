@@ -23,7 +23,7 @@ from playground.constants import (
     WAIT_FLAGS,
 )
 from playground.errors import LabError
-from playground.resolve_many import fd_of, resolve_many
+from playground.resolve_many import fd_of, resolve_many, with_named_data
 from playground.script.model import (
     Address,
     AddressArg,
@@ -105,6 +105,7 @@ def _fd(proc: Process, arg: Arg) -> int:
 
 def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | None]:
     """(call name, arguments for the lab process, descriptor acted on)."""
+    step = with_named_data(proc, step)  # `write(b, d)`: the bytes d names
     many = resolve_many(proc, step)  # poll over a set, select, epoll
     if many is not None:
         return many

@@ -9,6 +9,7 @@ the descriptors a ready set reports (`c[7]`), and keeps the bytes a read named
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from playground import calls as P
@@ -141,6 +142,8 @@ def _fd_arg(proc: Process, arg: Arg) -> int:
 
 def name_ready(proc: Process, raw: dict) -> dict:
     """The result with `ready_named`: each reported descriptor by its name (its number if it has none)."""
+    if "ready" not in raw:
+        return raw
     named = [[proc.var_for(fd) or str(fd), bits] for fd, bits in raw["ready"]]
     named.sort(key=lambda item: name_order(item[0]))
     return {**raw, "ready_named": named}
@@ -170,23 +173,24 @@ def with_named_data(proc: Process, step: Step) -> Step:
     return dataclasses.replace(step, call=dataclasses.replace(step.call, args=tuple(args)))
 
 
-def learn(proc: Process, step: Step, raw: dict) -> str | None:
-    """What a returned call teaches: the bytes a read named, a name closed. A notice if data is not kept."""
+def learn(proc: Process, step: Step, raw: dict, notice: Callable[[str, str], None]) -> None:
+    """What a returned call teaches: the bytes a read named, a name closed (a notice if the data is not kept)."""
     name, ret = step.call.name, raw.get("ret", -1)
     if name == "close" and ret == 0 and step.call.args and isinstance(step.call.args[0], NameArg):
         proc.closed.add(step.call.args[0].name)
     elif step.var is not None and ret >= 0:
         proc.closed.discard(step.var)
     if name not in NAMES_DATA or step.var is None or ret < 0 or "data" not in raw:
-        return None
+        return
     data: bytes = raw["data"]
     held = proc.data_bytes - len(proc.data.pop(step.var, b""))
     if held + len(data) > MAX_NAMED_DATA:
         proc.data_bytes = held
-        return (
+        notice(
             f"{proc.name}'s {step.var} is not kept: its data names would hold {held + len(data)} bytes, "
-            f"more than the {MAX_NAMED_DATA} a process may"
+            f"more than the {MAX_NAMED_DATA} a process may",
+            "warning",
         )
+        return
     proc.data[step.var] = data
     proc.data_bytes = held + len(data)
-    return None
