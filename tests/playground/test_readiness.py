@@ -6,7 +6,9 @@ import asyncio
 
 import pytest
 
-from playground.events import CallPending
+from playground import resolve_many
+from playground.errors import LabError
+from playground.events import CallPending, Notice
 from playground.executor import run_typed_line
 from playground.lab import CallHandle, Lab
 from playground.script.parser import parse_line
@@ -181,7 +183,7 @@ async def test_epoll_wait_blocks_and_a_signal_interrupts_it(lab: Lab) -> None:
         ("server: epoll_ctl(ep, EPOLL_CTL_ADD, 99, EPOLLIN)", "EBADF"),  # a closed number
         ("server: epoll_ctl(99, EPOLL_CTL_ADD, c[1], EPOLLIN)", "EBADF"),
         ("server: epoll_wait(99, 8, 0)", "EBADF"),
-        ("server: epoll_ctl(ep, EPOLL_CTL_ADD, 1023, EPOLLIN)", "EBADF"),  # a machinery number is closed to a script
+        ("server: epoll_ctl(ep, EPOLL_CTL_ADD, 2147483646, EPOLLIN)", "EBADF"),  # past any descriptor table
     ],
 )
 async def test_epoll_errors_are_the_kernels(lab: Lab, line: str, errno: str) -> None:
@@ -237,3 +239,21 @@ async def test_data_by_name_is_copied_to_a_forked_child_and_unknown_data_is_refu
     with pytest.raises(Exception) as caught:
         await run_typed_line(lab, "kid: write(c[1], nothing)")
     assert "expected data" in str(caught.value)
+
+
+async def test_data_names_are_bounded_per_process(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resolve_many, "MAX_NAMED_DATA", 8)
+    notices: list[str] = []
+    lab.subscribe(lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
+    await three_connections(lab)
+    await run_typed_line(lab, 'client: write(s[0], "abcdefghij")')
+    assert await outcome(lab, "server: d[0] = read(c[0], 5)") == '= 5 "abcde"'
+    assert await outcome(lab, "server: d[1] = read(c[0], 5)") == '= 5 "fghij"'  # 10 bytes held: over 8
+    assert notices == ["server's d[1] is not kept: its data names would hold 10 bytes, more than the 8 a process may"]
+    assert await outcome(lab, "server: write(c[1], d[0])") == "= 5"
+    with pytest.raises(LabError, match=r"d\[1\] holds no data"):
+        await run_typed_line(lab, "server: write(c[1], d[1])")
+    # Naming the same data again replaces it: what it held is free again.
+    await run_typed_line(lab, 'client: write(s[0], "xyz")')
+    assert await outcome(lab, "server: d[0] = read(c[0], 5)") == '= 3 "xyz"'
+    assert lab.processes["server"].data_bytes == 3
