@@ -24,6 +24,13 @@ STATUS = "status"
 BACKLOG = "backlog"
 NONBLOCK = "nonblock"
 BIT = "bit"
+FDSET = "fdset"  # a descriptor, a set of them `{a, b}`, or a family `c[*]`
+EPOLLOP = "epollop"
+EPOLLEVENTS = "epollevents"
+EPOLLFLAGS = "epollflags"
+MAXEVENTS = "maxevents"
+# The calls whose `VAR =` names the bytes they read (`d = read(a, 100)`), for a later write(b, d).
+NAMES_DATA = frozenset({"read", "recv", "recvfrom"})
 
 
 @dataclass(frozen=True)
@@ -76,10 +83,21 @@ CALLS: dict[str, CallSpec] = {
         CallSpec("shutdown", (FD, HOW), summary="close one direction: SHUT_RD, SHUT_WR or SHUT_RDWR"),
         CallSpec("close", (FD,), summary="release the descriptor"),
         CallSpec("dup", (FD,), defines="fd", summary="a second descriptor for the same socket"),
-        CallSpec("poll", (FD, EVENTS, TIMEOUT), summary="wait for readiness: poll(fd, POLLIN|POLLOUT, ms)"),
+        CallSpec(
+            "poll", (FDSET, EVENTS, TIMEOUT), summary="wait for readiness: poll(fd or {a, b}, POLLIN|POLLOUT, ms)"
+        ),
         CallSpec("signal", (SIGNAL, DISPOSITION), summary="signal(SIGPIPE, SIG_IGN | SIG_DFL | catch)"),
         CallSpec("fork", (), defines="process", summary="clone the process; the child is named by the variable"),
         CallSpec("waitpid", (PID,), (WAITFLAGS,), summary="reap a child: waitpid(-1, WNOHANG)"),
         CallSpec("exit", (STATUS,), summary="end the process with a status"),
+        CallSpec("select", (FDSET, FDSET, TIMEOUT), summary="wait for readiness: select({a, b}, {c}, ms)"),
+        CallSpec("epoll_create1", (EPOLLFLAGS,), defines="fd", summary="a new epoll instance: epoll_create1(0)"),
+        CallSpec(
+            "epoll_ctl",
+            (FD, EPOLLOP, FD),
+            (EPOLLEVENTS,),
+            summary="epoll_ctl(ep, EPOLL_CTL_ADD|EPOLL_CTL_MOD|EPOLL_CTL_DEL, fd, EPOLLIN|EPOLLET)",
+        ),
+        CallSpec("epoll_wait", (FD, MAXEVENTS, TIMEOUT), summary="wait for events: epoll_wait(ep, 64, ms)"),
     )
 }

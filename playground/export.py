@@ -17,7 +17,7 @@ from datetime import datetime
 
 from playground import __version__
 from playground import calls as P
-from playground.calls import CALLS
+from playground.calls import CALLS, NAMES_DATA
 from playground.constants import DEFAULT_IGNORED, OPTIONS, SOCKET_KINDS, STOPPING
 from playground.export_runtime import runtime_text
 from playground.recording import read_header, wait_before
@@ -39,6 +39,7 @@ from playground.script.model import (
     RefArg,
     Repeat,
     Script,
+    SetArg,
     Sleep,
     Spawn,
     StateCheck,
@@ -91,6 +92,7 @@ class _Exporter:
         self.longest_outcome_wait = 0.0
 
     def program(self) -> str:
+        _check_exportable(self.script)
         body: list[str] = []
         for line in self.script.lines:
             body.extend(self.line(line, ""))
@@ -288,7 +290,7 @@ class _Exporter:
         return _name(arg.name) if isinstance(arg, NameArg) else str(int(_number(arg)))
 
     def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
-        if kind == P.FD:
+        if kind == P.FD or kind == P.FDSET:  # poll's one descriptor (a set is not exported: _check_exportable)
             return self.fd(arg)
         if kind == P.DATA:
             assert isinstance(arg, DataArg)
@@ -323,6 +325,29 @@ class _Exporter:
 
 
 _ANNOTATION = re.compile(r"(pid \d+|[\d.]+ [µm]s)( · [\d.]+ [µm]s)*")
+
+
+# What the exported program does not make yet (issue 13's readiness calls, indexed names, data by name).
+_NOT_EXPORTED = ("select", "epoll_create1", "epoll_ctl", "epoll_wait")
+
+
+def _check_exportable(script: Script) -> None:
+    """ValueError naming the first line the exported program could not carry out."""
+    for line in script.steps():
+        node = line.node
+        why = None
+        if isinstance(node, Repeat) and node.var:
+            why = "a 'repeat N as VAR' block"
+        elif isinstance(node, Step) and node.call.name in _NOT_EXPORTED:
+            why = f"{node.call.name}"
+        elif isinstance(node, Step) and node.call.name in NAMES_DATA and node.var:
+            why = "data named by a read"
+        elif isinstance(node, Step) and any(
+            isinstance(a, SetArg) or "[" in getattr(a, "name", "") for a in node.call.args
+        ):
+            why = "a set or an indexed name"
+        if why is not None:
+            raise ValueError(f"line {line.number}: export cannot write {why} as Python yet")
 
 
 def _shown(line: Line) -> str:

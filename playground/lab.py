@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from playground import lab_channel, lab_lifecycle, protocol
+from playground import lab_channel, lab_lifecycle, protocol, resolve_many
 from playground.capture import Capture, Packet
 from playground.constants import SIGNAL_NAMES
 from playground.errors import LabError
@@ -202,7 +202,7 @@ class Lab:
         procs = {}
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
-            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
+            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated, set(proc.data))
         hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
         return Scope(procs, default_actor, hosts)
 
@@ -267,7 +267,7 @@ class Lab:
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
         node = handle.node
         assert isinstance(node, Step)
-        outcome = to_outcome(node.call.name, raw, death)
+        outcome = to_outcome(node.call.name, (raw := resolve_many.name_ready(proc, raw)), death)  # `c[7]`, not 11
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
         if death is None:
             self._learn(proc, node, raw, handle.fd)
@@ -302,9 +302,8 @@ class Lab:
         """Update names, addresses and dispositions from a call that returned."""
         ret = raw.get("ret", -1)
         name = step.call.name
-        if name in ("socket", "accept", "dup") and ret >= 0 and step.var:
-            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
-            proc.names[step.var] = ret
+        if name in ("socket", "accept", "dup", "epoll_create1") and ret >= 0 and step.var:
+            proc.name_fd(step.var, ret)
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
@@ -325,6 +324,7 @@ class Lab:
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
             self._learn_reaped(proc, ret, raw)
+        resolve_many.learn(proc, step, raw, self.notice)
 
     def _learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
         for child in self.lifecycle.children_of(proc):

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from playground import protocol
 from playground.lab_process import CallHandle, Process
+from playground.readiness import valid_ready
 
 RECV_BUFFER = 256 * 1024
 SPIN_NS = 150_000
@@ -112,6 +113,8 @@ def check_call_result(raw: dict) -> dict:
         )
     if "value" in raw:
         _require(_value(raw["value"]), "a result with a bad value")
+    if "ready" in raw:
+        _require(valid_ready(raw["ready"]), "a result with a bad ready set")
     return raw
 
 

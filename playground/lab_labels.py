@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import socket
 import time
 from collections import deque
@@ -39,6 +40,13 @@ class PacketLabels:
         self._keep: Callable[[Packet], bool] | None = None
         self._pcap: PcapWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # port -> (process, var) that have had an address with that port: where endpoint_label looks
+        # (a scan of every process's addresses cost O(sockets) a packet, with 10,000 connections held).
+        self._by_port: dict[int, dict[tuple[str, str], None]] = {}
+
+    def note_address(self, process: str, var: str, port: int) -> None:
+        """A socket's address was learned (proc.addresses[var]): packets to or from that port may be its."""
+        self._by_port.setdefault(port, {})[(process, var)] = None
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
         self._loop = loop
@@ -133,14 +141,24 @@ class PacketLabels:
             packet.src_label = self.endpoint_label(packet.src, packet.dst)
             packet.dst_label = self.endpoint_label(packet.dst, packet.src)
 
-    def relabel_recent(self) -> None:
+    def relabel_recent(self, local: Endpoint | None = None, peer: Endpoint | None = None) -> None:
         """A call's result named a socket: name it in packets that came in before the result did.
 
         A connection's packets carry its sockets' names once known, so the handshake a
         listener answered is shown as the accepted socket's, like the rest of that connection.
+        With `local`, only the packets to or from that end (the only ones whose names changed),
+        and with `peer` too, only that connection's (an accepted socket shares its listener's end).
         """
-        for i in range(len(self.packets) - 1, max(-1, len(self.packets) - 256), -1):
-            self._label(self.packets[i])
+        recent = itertools.islice(reversed(self.packets), 256)
+        if local is None:
+            for packet in recent:
+                self._label(packet)
+            return
+        ends = {local} if peer is None else {local, peer}
+        for packet in recent:  # a connection's packets: both ends in `ends` (with a peer), or one (without)
+            src_in, dst_in = packet.src in ends, packet.dst in ends
+            if (src_in and dst_in) or (peer is None and (src_in or dst_in)) or packet.icmp_about is not None:
+                self._label(packet)
 
     def _release_held(self) -> list[Packet]:
         assert self._keep is not None
@@ -159,9 +177,13 @@ class PacketLabels:
         owner = self.owners.get((local, peer))
         if owner is not None:
             return owner[1]
-        for proc in self.processes.values():
-            for var, address in proc.addresses.items():
-                if address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
+        candidates = self._by_port.get(local[1])
+        if not candidates:
+            return None
+        for proc in self.processes.values():  # in the processes' order, as a scan of them all would find it
+            for name, var in candidates:
+                address = proc.addresses.get(var) if name == proc.name else None
+                if address is not None and address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
                     return f"{proc.name}.{var}"
         return None
 
@@ -177,9 +199,14 @@ class PacketLabels:
 
     def learn(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
         """A call's result named a connection's ends: label its packets, those seen already too."""
+        var = proc.var_for(fd_arg) if fd_arg is not None else None
+        if var is not None and var in proc.addresses:  # the lab has just learned its address
+            self.note_address(proc.name, var, proc.addresses[var].port)
         self._learn_endpoints(proc, step, raw, fd_arg)
         if self.packets:
-            self.relabel_recent()
+            host, port = raw["local"]
+            peer = raw.get("peer") if step.call.name == "accept" else None
+            self.relabel_recent((host, port), (peer[0], peer[1]) if peer else None)
 
     def _learn_endpoints(self, proc: Process, step: Step, raw: dict, fd_arg: int | None) -> None:
         """Remember which socket each connection belongs to, for what outlives its descriptor."""

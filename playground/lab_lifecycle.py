@@ -444,9 +444,14 @@ class Lifecycle:
             addresses=dict(parent.addresses),
             dispositions=dict(parent.dispositions),
             host=parent.host,
+            data=dict(parent.data),  # a child has a copy of its parent's memory: the bytes its reads named too
+            data_bytes=parent.data_bytes,
+            closed=set(parent.closed),
         )
         parent.children[name] = child
         self.lab.processes[name] = child
+        for var, address in child.addresses.items():
+            self.lab.labels.note_address(name, var, address.port)
         try:
             self.attach(child, socket.socket(fileno=fd))
         except LabError as exc:  # sockplay has no descriptor left to watch it: it cannot be tracked

@@ -53,6 +53,10 @@ class Process:
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
     host: str | None = None  # the network lab's host it runs on (`spawn NAME on HOST`; forks stay there)
+    data: dict[str, bytes] = field(default_factory=dict)  # data names: the bytes `d = read(a, 100)` read
+    data_bytes: int = 0  # what the data names hold together
+    closed: set[str] = field(default_factory=set)  # names whose descriptor was closed (and not named again)
+    _by_fd: dict[int, str] | None = field(default=None, repr=False)  # var_for's index, built when first asked
 
     @property
     def alive(self) -> bool:
@@ -68,11 +72,19 @@ class Process:
 
     def var_for(self, fd: int) -> str | None:
         """The name most recently given to this descriptor (an older name may still hold its number)."""
-        found = None
-        for var, number in self.names.items():
-            if number == fd:
-                found = var
-        return found
+        if self._by_fd is None:
+            self._by_fd = {number: var for var, number in self.names.items()}  # the last name of each number wins
+        return self._by_fd.get(fd)
+
+    def name_fd(self, var: str, fd: int) -> None:
+        """Give a descriptor a name (the newest name for a number comes last in `names`)."""
+        old = self.names.pop(var, None)
+        self.names[var] = fd
+        if self._by_fd is not None:
+            if old is not None and old != fd and self._by_fd.get(old) == var:
+                self._by_fd = None  # an older name may hold that number again: rebuilt when next asked
+            else:
+                self._by_fd[fd] = var
 
     def disposition(self, signame: str) -> str:
         return self.dispositions.get(signame, "SIG_DFL")

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from playground.constants import POLL_EVENTS, SIGNAL_NAMES, errno_name, same_errno
+from playground.readiness import ready_outcome
 from playground.script.format import format_outcome
 from playground.script.model import Address, Death, Outcome, Pair
 
@@ -37,6 +38,8 @@ def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
         fields["peer"] = Address(*raw["peer"])
     if call == "poll" and "revents" in raw:
         fields["revents"] = tuple(n for n, bit in POLL_EVENTS.items() if raw["revents"] & bit)
+    if "ready_named" in raw:
+        fields["ready"] = ready_outcome(call, raw["ready_named"])
     if call == "waitpid" and "child" in raw:
         how, detail = raw["child"]
         fields["child"] = Death(how, SIGNAL_NAMES.get(detail, str(detail)) if how in ("killed", "stopped") else detail)
@@ -87,11 +90,17 @@ def divergence(call: str | None, expected: Outcome, actual: Outcome) -> str | No
             reasons.append("poll events differ")
         if expected.child is not None and expected.child != actual.child:
             reasons.append("child status differs")
+        if expected.ready is not None and _ready_set(expected.ready) != _ready_set(actual.ready or ()):
+            reasons.append("ready descriptors differ")
     if set(expected.signals) != set(actual.signals):
         reasons.append("signals caught differ")
     if not reasons:
         return None
     return f"expected {format_outcome(expected)}, got {format_outcome(actual)} ({'; '.join(reasons)})"
+
+
+def _ready_set(ready: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, frozenset[str]]:
+    return {who: frozenset(events) for who, events in ready}
 
 
 def _same_value(call: str | None, expected: object, actual: object) -> bool:

@@ -24,6 +24,7 @@ from playground.constants import (
 )
 from playground.errors import LabError
 from playground.netlab.addressing import host_address
+from playground.resolve_many import fd_of, resolve_many, with_named_data
 from playground.script.model import (
     Address,
     AddressArg,
@@ -101,6 +102,8 @@ def _fd(proc: Process, arg: Arg) -> int:
         return arg.value
     assert isinstance(arg, NameArg)
     fd = proc.names.get(arg.name)
+    if fd is None and "[" in arg.name:
+        return fd_of(proc, arg.name)  # the error names the family's range
     if fd is None:
         known = ", ".join(sorted(proc.names)) or "none yet"
         raise LabError(f"{proc.name} has no socket named {arg.name!r} (its names: {known})")
@@ -109,6 +112,10 @@ def _fd(proc: Process, arg: Arg) -> int:
 
 def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | None]:
     """(call name, arguments for the lab process, descriptor acted on)."""
+    step = with_named_data(proc, step)  # `write(b, d)`: the bytes d names
+    many = resolve_many(proc, step)  # poll over a set, select, epoll
+    if many is not None:
+        return many
     name = step.call.name
     args = list(step.call.args)
     without_fd = _WITHOUT_FD.get(name)

@@ -10,6 +10,7 @@ from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.executor import Executor, StepReport
 from playground.exit_codes import EXIT_DIVERGED, EXIT_OK
 from playground.lab import Lab
+from playground.script.indexed import at_index
 from playground.script.model import Completion, Line, Repeat, Script, Step
 
 __all__ = ["DEFAULT_STEP_TIMEOUT", "Runner", "RunReport", "StepReport", "run_script", "sparkline"]
@@ -65,7 +66,11 @@ class Runner(Executor):
                 self.following = tuple(
                     _actor(block.lines[(j + k) % len(block.lines)].node) for k in range(1, LOOKAHEAD + 1)
                 )
-                reports.append(await self.run_line(inner, iteration=i, first=j == 0))
+                # `repeat N as i`: this run's line has `[i]` replaced by its number (0 to N-1), reported as the block's
+                run = at_index(inner, block.var, i - 1) if block.var else inner
+                report = await self.run_line(run, iteration=i, first=j == 0)
+                report.line = inner
+                reports.append(report)
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
         closing.divergence = repeat_divergence(block, reports)
         if self.on_step:

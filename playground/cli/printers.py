@@ -222,6 +222,8 @@ def step_json(report: StepReport, t0: int) -> dict:
             out["revents"] = list(outcome.revents)
         if outcome.child is not None:
             out["child"] = str(outcome.child)
+        if outcome.ready is not None:  # each ready descriptor by name, with its events
+            out["ready"] = {who: list(events) for who, events in outcome.ready}
         out["signals"] = list(outcome.signals)
         if outcome.death is not None:
             out["death"] = str(outcome.death)

@@ -23,6 +23,7 @@ from playground.constants import (
     TYPES,
     WAIT_FLAGS,
 )
+from playground.script import indexed, sets
 from playground.script.errors import LineError
 from playground.script.model import AddressArg, Arg, DataArg, FlagsArg, FloatArg, IntArg, NameArg, PairArg, RefArg
 
@@ -40,6 +41,7 @@ RESERVED = (
     | set(WAIT_FLAGS)
     | set(DISPOSITIONS)
     | {O_NONBLOCK_NAME, "spawn", "kill", "sleep", "repeat", "end", "state", "after", "within"}  # (timing claims)
+    | sets.RESERVED_WORDS
 )
 
 
@@ -50,6 +52,7 @@ class ProcessScope:
     fds: set[str] = field(default_factory=set)
     children: set[str] = field(default_factory=set)
     blocked: int = 0
+    data: set[str] = field(default_factory=set)  # names of bytes read: `d = read(a, 100)`
 
 
 @dataclass
@@ -59,12 +62,14 @@ class Scope:
     processes: dict[str, ProcessScope] = field(default_factory=dict)
     default_actor: str | None = None
     hosts: dict[str, str] = field(default_factory=dict)  # `host` lines: name -> address
+    index: str | None = None  # the variable of the open `repeat N as VAR` block
 
     def copy(self) -> Scope:
         return Scope(
-            {k: ProcessScope(set(v.fds), set(v.children), v.blocked) for k, v in self.processes.items()},
+            {k: ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data)) for k, v in self.processes.items()},
             self.default_actor,
             dict(self.hosts),
+            self.index,
         )
 
 
@@ -81,12 +86,20 @@ def closest(word: str, options: Iterable[str]) -> str | None:
 
 
 def bind_var(name: str, column: int, spec: CallSpec, actor: str, scope: Scope) -> None:
+    if spec.name in P.NAMES_DATA:
+        _bind_data(name, column, scope.processes[actor], scope.index)
+        return
     if spec.defines is None:
         raise LineError(column, f"{spec.name} returns no socket or process to name")
     if name in RESERVED:
         raise LineError(column, f"{name!r} is a reserved word; choose another name")
     proc = scope.processes[actor]
     if spec.defines == "fd":
+        if name in proc.data:
+            raise LineError(column, f"{name!r} names data read earlier; choose another name")
+        if "[" in name:
+            indexed.bind(name, column, proc.fds, scope.index)
+            return
         if not VAR_NAME.match(name):
             raise LineError(column, f"{name!r} is not a valid name (letters, digits and '_')")
         proc.fds.add(name)
@@ -95,8 +108,21 @@ def bind_var(name: str, column: int, spec: CallSpec, actor: str, scope: Scope) -
         raise LineError(column, f"{name!r} cannot name a process: use lowercase letters, digits, '_' and '-'")
     if name in scope.processes:
         raise LineError(column, f"a process named {name!r} already exists; name the child differently")
-    scope.processes[name] = ProcessScope(set(proc.fds), set(proc.children), 0)
+    scope.processes[name] = ProcessScope(set(proc.fds), set(proc.children), 0, set(proc.data))
     proc.children.add(name)
+
+
+def _bind_data(name: str, column: int, proc: ProcessScope, index: str | None) -> None:
+    """`d = read(a, 100)`: `d` names the bytes read, for a later write(b, d)."""
+    if name in RESERVED:
+        raise LineError(column, f"{name!r} is a reserved word; choose another name")
+    if name in proc.fds:
+        raise LineError(column, f"{name!r} names a socket; name the data differently")
+    if "[" in name:
+        indexed.check_index(name, column, index)
+    elif not VAR_NAME.match(name):
+        raise LineError(column, f"{name!r} is not a valid name (letters, digits and '_')")
+    proc.data.add(name)
 
 
 def check_args(spec: CallSpec, args: list[Arg], actor: str, proc: ProcessScope, scope: Scope, end: int) -> list[Arg]:
@@ -186,7 +212,10 @@ def _fd(arg: Arg, where: _Where, kind: str) -> Arg:
         return arg
     if isinstance(arg, NameArg):
         if arg.name not in where.proc.fds:
-            known = ", ".join(sorted(where.proc.fds)) or "none yet"
+            if "[" in arg.name:
+                indexed.check_known(arg.name, arg.column, where.proc.fds, where.scope.index, where.actor)
+                return arg
+            known = indexed.shown(where.proc.fds)
             raise LineError(arg.column, f"{where.actor} has no socket named {arg.name!r} (its names: {known})")
         return arg
     raise LineError(arg.column, "expected a socket name or a descriptor number")
@@ -212,9 +241,19 @@ def _integer(arg: Arg, where: _Where, kind: str) -> Arg:
 
 
 def _data(arg: Arg, where: _Where, kind: str) -> Arg:
+    if isinstance(arg, NameArg) and arg.name in where.proc.data:
+        return arg  # bytes a read named
+    if isinstance(arg, NameArg) and "[" in arg.name and _known_data(arg.name, arg.column, where):
+        return arg
     if not isinstance(arg, DataArg):
         raise LineError(arg.column, 'expected data, as in "hello\\n" or "x" * 1000')
     return arg
+
+
+def _known_data(name: str, column: int, where: _Where) -> bool:
+    """An indexed data name (`d[i]`, `d[3]`) whose family a read has named."""
+    base, _ = indexed.check_index(name, column, where.scope.index)
+    return any(n.startswith(base + "[") for n in where.proc.data)
 
 
 def _address(arg: Arg, where: _Where, kind: str) -> Arg:
@@ -228,10 +267,16 @@ def _address(arg: Arg, where: _Where, kind: str) -> Arg:
         if other is None:
             raise LineError(arg.column, unknown_process(arg.process, where.scope))
         if arg.name not in other.fds:
+            if "[" in arg.name:
+                indexed.check_known(arg.name, arg.column, other.fds, where.scope.index, arg.process)
+                return arg
             raise LineError(arg.column, f"{arg.process} has no socket named {arg.name!r}")
         return arg
     if isinstance(arg, NameArg):
         if arg.name in where.proc.fds:
+            return arg
+        if "[" in arg.name:
+            indexed.check_known(arg.name, arg.column, where.proc.fds, where.scope.index, where.actor)
             return arg
         if arg.name in ("localhost",):
             raise LineError(arg.column, "write the address numerically, as in 127.0.0.1:9000")
@@ -329,4 +374,5 @@ _CHECKS: dict[str, Callable[[Arg, _Where, str], Arg]] = {
     P.DISPOSITION: _disposition,
     P.PID: _pid,
     P.NONBLOCK: _nonblock,
+    **sets.CHECKS,
 }

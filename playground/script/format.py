@@ -25,6 +25,7 @@ from playground.script.model import (
     PairArg,
     RefArg,
     Repeat,
+    SetArg,
     Sleep,
     Spawn,
     StateCheck,
@@ -32,6 +33,7 @@ from playground.script.model import (
     Timing,
     Wire,
 )
+from playground.script.sets import format_ready, format_set
 
 # A read's data longer than this (as written) is left out of the outcome and
 # only its length is stated: a recording stays readable and small.
@@ -140,6 +142,8 @@ def format_arg(arg: Arg) -> str:
         return f"{arg.process}.{arg.name}"
     if isinstance(arg, PairArg):
         return str(arg.value)
+    if isinstance(arg, SetArg):
+        return format_set(arg)
     raise TypeError(arg)
 
 
@@ -177,6 +181,8 @@ def format_outcome(outcome: Outcome) -> str:
             parts.append("|".join(outcome.revents) if outcome.revents else "")
         if outcome.child is not None:
             parts.append(str(outcome.child))
+        if outcome.ready is not None:
+            parts.append(format_ready(outcome.ready))
     text = "= " + " ".join(p for p in parts if p)
     if outcome.signals:
         text += " ! " + ", ".join(outcome.signals)
@@ -217,7 +223,7 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     if isinstance(node, Sleep):
         return f"{format_delay(node.delay)}sleep {_number(node.seconds)}"
     if isinstance(node, Repeat):
-        return f"repeat {node.count}"
+        return f"repeat {node.count}" + (f" as {node.var}" if node.var else "")
     if isinstance(node, Wire):
         return format_wire(node)
     if isinstance(node, StateCheck):

@@ -26,6 +26,8 @@ class Token(NamedTuple):
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+# `[7]`, `[i]` or `[*]` right after a name: an indexed name (`s[7]`), one name token with its index.
+_INDEX = re.compile(r"\[(?:[0-9]+|[A-Za-z_][A-Za-z0-9_]*|\*)\]")
 _NUMBER = re.compile(r"-?[0-9.]+")
 _PLAIN_STRING = re.compile(r'"([^"\\]*)"')
 _ZONE = re.compile(r"[A-Za-z0-9_.-]{1,15}")  # an interface name (IFNAMSIZ) or index
@@ -182,6 +184,10 @@ def tokenize(text: str) -> list[Token]:
         if ch in NAME_START:
             name = _NAME.match(text, i)  # matches: ch starts a name
             j = name.end() if name else i + 1
+            if j < n and text[j] == "[":
+                index = _INDEX.match(text, j)
+                if index is not None:
+                    j = index.end()
             tokens.append(Token("name", text[i:j], i + 1))
             i = j
             continue

@@ -20,6 +20,7 @@ from playground.constants import (
     SIGNALS,
     TCP_STATES,
 )
+from playground.script import indexed
 from playground.script.checks import (
     PROCESS_NAME,
     RESERVED,
@@ -57,6 +58,7 @@ from playground.script.model import (
     StateCheck,
     Wire,
 )
+from playground.script.sets import read_ready, read_set
 
 
 def seconds(tok: Token) -> float:
@@ -119,8 +121,7 @@ def state_check(cursor: Cursor, scope: Scope, delay: float | None) -> StateCheck
     if cursor.at("."):
         cursor.next()
         var = cursor.expect("name", f"a socket name after '{proc.text}.'")
-        if var.text not in scope.processes[proc.text].fds:
-            raise LineError(var.column, f"{proc.text} has no socket named {var.text!r}")
+        _check_socket_name(var, proc.text, scope)
         names, what = STATE_NAMES, "a TCP state, as in ESTABLISHED, CLOSE-WAIT or TIME-WAIT"
     else:
         names, what = PROCESS_STATES, f"a process state ({', '.join(PROCESS_STATES)}), or '.' and a socket name"
@@ -213,10 +214,19 @@ def _endpoint(cursor: Cursor, scope: Scope) -> str | None:
     if cursor.at("."):
         cursor.next()
         var = cursor.expect("name", f"a socket name after '{name.text}.'")
-        if var.text not in scope.processes[name.text].fds:
-            raise LineError(var.column, f"{name.text} has no socket named {var.text!r}")
+        _check_socket_name(var, name.text, scope)
         return f"{name.text}.{var.text}"
     return name.text
+
+
+def _check_socket_name(var: Token, process: str, scope: Scope) -> None:
+    fds = scope.processes[process].fds
+    if var.text in fds:
+        return
+    if "[" in var.text:
+        indexed.check_known(var.text, var.column, fds, scope.index, process)
+        return
+    raise LineError(var.column, f"{process} has no socket named {var.text!r}")
 
 
 def _signal_name(tok: Token) -> str:
@@ -285,6 +295,8 @@ def _arg(cursor: Cursor) -> Arg:
         host, port = tok.value
         return AddressArg(Address(host, port), tok.column)
     if kind == "{":
+        if cursor.at("}") or cursor.at("name") or (cursor.at("int") and not cursor.at(",", 1)):
+            return read_set(cursor, tok)
         first = cursor.expect("int", "an integer in {A, B}")
         cursor.expect(",", "',' in {A, B}")
         second = cursor.expect("int", "an integer in {A, B}")
@@ -416,6 +428,8 @@ def _extras(cursor: Cursor, fields: dict[str, Any]) -> None:
             addr = cursor.expect("address", "an address after 'from'")
             host, port = addr.value
             fields["peer"] = Address(host, port)
+        elif tok.kind == "{" and "ready" not in fields:
+            fields["ready"] = read_ready(cursor)
         elif tok.kind == "name" and tok.text in ("exited", "killed") and "child" not in fields:
             fields["child"] = _death(cursor)
         elif tok.kind == "name" and tok.text in POLL_EVENTS and "revents" not in fields:

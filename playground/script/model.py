@@ -93,7 +93,16 @@ class PairArg:
     column: int = 0
 
 
-Arg = IntArg | FloatArg | NameArg | FlagsArg | DataArg | AddressArg | RefArg | PairArg
+@dataclass(frozen=True)
+class SetArg:
+    """A set of descriptors by name: `{a, c[7]}`, `{}`, or (not braced) `c[*]`, every name of the family `c`."""
+
+    members: tuple[str, ...]
+    column: int = 0
+    braced: bool = True
+
+
+Arg = IntArg | FloatArg | NameArg | FlagsArg | DataArg | AddressArg | RefArg | PairArg | SetArg
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ class Outcome:
     child: Death | None = None
     signals: tuple[str, ...] = ()
     death: Death | None = None
+    # poll over a set, select, epoll_wait: each ready descriptor by name, with its events (a set: order is free)
+    ready: tuple[tuple[str, tuple[str, ...]], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,7 @@ class Repeat:
     lines: tuple[Line, ...] = ()
     end_number: int = 0  # the line number of `end`
     trailing: tuple[str, ...] = ()  # comment lines just before `end`
+    var: str | None = None  # `repeat N as VAR`: the run's number (0 to N-1) for `NAME[VAR]`
 
 
 @dataclass(frozen=True)

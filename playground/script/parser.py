@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 
 from playground.constants import MAX_LINE_CHARS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
-from playground.script.checks import ProcessScope, Scope, bind_var, unknown_process
+from playground.script.checks import RESERVED, VAR_NAME, ProcessScope, Scope, bind_var, unknown_process
 from playground.script.cursor import Cursor
 from playground.script.errors import LineError, ScriptError
 from playground.script.host_lines import fault, host_line_form
@@ -135,13 +135,14 @@ def _read_header(script: Script, lines: list[str]) -> int:
 class _OpenRepeat:
     """A `repeat` block whose `end` is still to come: its line, count, lines so far, scope when it opened."""
 
-    __slots__ = ("start", "count", "lines", "before")
+    __slots__ = ("start", "count", "lines", "before", "var")
 
-    def __init__(self, start: int, count: int, before: Scope) -> None:
+    def __init__(self, start: int, count: int, before: Scope, var: str | None = None) -> None:
         self.start = start
         self.count = count
         self.lines: list[Line] = []
         self.before = before
+        self.var = var
 
 
 def _read_body(script: Script, lines: list[str], after: int, max_data: int) -> None:
@@ -204,16 +205,19 @@ def _repeat_or_end(
     if body.split()[0] == "repeat":
         if block is not None:
             raise LineError(body.index("repeat") + 1, "a repeat block cannot hold another one")
-        opened = _OpenRepeat(number, _repeat_count(body), scope.copy())
+        count, var = _repeat_count(body)
+        opened = _OpenRepeat(number, count, scope.copy(), var)
+        scope.index = var
         script.lines.append(Line(number, Repeat(0), raw, comment, tuple(leading)))
         return opened
     if block is None:
         raise LineError(body.index("end") + 1, "'end' without a 'repeat' before it")
     _check_balanced(block.before, scope)
+    scope.index = None
     opener = script.lines[-1]
     script.lines[-1] = Line(
         block.start,
-        Repeat(block.count, tuple(block.lines), number, tuple(leading)),
+        Repeat(block.count, tuple(block.lines), number, tuple(leading), block.var),
         opener.text,
         opener.comment,
         opener.leading,
@@ -254,15 +258,23 @@ def _over_data_cap(total: int, cap: int) -> str:
     )
 
 
-def _repeat_count(body: str) -> int:
+def _repeat_count(body: str) -> tuple[int, str | None]:
+    """`repeat N` or `repeat N as VAR`: the count, and the variable that numbers the runs."""
     tokens = tokenize(body)
-    if len(tokens) != 2 or tokens[1].kind != "int":
+    if len(tokens) not in (2, 4) or tokens[1].kind != "int":
         col = tokens[1].column if len(tokens) > 1 else len(body.rstrip()) + 1
-        raise LineError(col, "repeat needs a count, as in 'repeat 50'")
+        raise LineError(col, "repeat needs a count, as in 'repeat 50' or 'repeat 50 as i'")
     count = int(tokens[1].value)
     if not 1 <= count <= MAX_REPEAT:
         raise LineError(tokens[1].column, f"repeat count must be 1 to {MAX_REPEAT}")
-    return count
+    if len(tokens) == 2:
+        return count, None
+    as_tok, var_tok = tokens[2], tokens[3]
+    if as_tok.text != "as":
+        raise LineError(as_tok.column, "expected 'as' and a variable, as in 'repeat 50 as i'")
+    if var_tok.kind != "name" or not VAR_NAME.match(var_tok.text) or var_tok.text in RESERVED:
+        raise LineError(var_tok.column, f"{var_tok.text!r} cannot number the runs: use a name, as in 'repeat 50 as i'")
+    return count, var_tok.text
 
 
 def _check_balanced(before: Scope, after: Scope) -> None:

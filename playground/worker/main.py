@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from playground import protocol
 from playground.worker import libc
+from playground.worker.readiness import NO_FIRST_FD, READINESS_CALLS, script_args
 from playground.worker.snapshot import inspect_fds
 from playground.worker.syscalls import SYSCALLS, local_address, now
 
@@ -415,8 +416,10 @@ class Worker:
                 self.send((0, protocol.SIGNAL_IDLE, {"signals": early, "t": now()}))
         with self.role:
             self.open_calls[me] = first
-        if name not in _NO_FD_CALLS and args and not self.is_script_fd(args[0]):
+        if name not in _NO_FD_CALLS and name not in NO_FIRST_FD and args and not self.is_script_fd(args[0]):
             args = [CLOSED_FD, *args[1:]]
+        if name in READINESS_CALLS:
+            args = script_args(name, args, self.is_script_fd, CLOSED_FD)
         try:
             if name == "fork":
                 result, fd_to_send = self._fork()
@@ -425,7 +428,7 @@ class Worker:
             elif name == "exit":
                 os._exit(args[0])
             else:
-                result = SYSCALLS[name](*args)
+                result = (READINESS_CALLS.get(name) or SYSCALLS[name])(*args)
         except Exception as exc:  # a bad request, never a kernel answer
             libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
             with self.role:

@@ -90,6 +90,11 @@ GOOD = {
     "backlog": ["8", "128"],
     "nonblock": ["O_NONBLOCK"],
     "bit": ["1", "0"],
+    "fdset": ["s", "3", "{s, u}", "{}"],
+    "epollop": ["EPOLL_CTL_ADD", "EPOLL_CTL_DEL"],
+    "epollevents": ["EPOLLIN|EPOLLET", "0"],
+    "epollflags": ["0", "EPOLL_CLOEXEC"],
+    "maxevents": ["64", "1"],
 }
 ODD_ARGS = [
     "x",
