@@ -24,6 +24,9 @@ STATUS = "status"
 BACKLOG = "backlog"
 NONBLOCK = "nonblock"
 BIT = "bit"
+RESOURCE = "resource"  # RLIMIT_NOFILE
+LIMITS = "limits"  # {soft, hard}
+SOCKFLAGS = "sockflags"  # SOCK_NONBLOCK|SOCK_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class CallSpec:
     optional: tuple[str, ...] = ()
     variadic: str | None = None  # writev's DATA, DATA, ...
     defines: str | None = None  # "fd" or "process": what `VAR =` names
+    names: int = 1  # how many names `VAR, VAR =` may give (socketpair's two, recvmsg's descriptors)
     summary: str = ""
 
     @property
@@ -83,3 +87,40 @@ CALLS: dict[str, CallSpec] = {
         CallSpec("exit", (STATUS,), summary="end the process with a status"),
     )
 }
+
+# Issue 13's calls the course uses beyond the first set (the descriptor limit, AF_UNIX, descriptor passing).
+CALLS.update(
+    (spec.name, spec)
+    for spec in (
+        CallSpec("getrlimit", (RESOURCE,), summary="the limit's {soft, hard}: getrlimit(RLIMIT_NOFILE)"),
+        CallSpec("setrlimit", (RESOURCE, LIMITS), summary="setrlimit(RLIMIT_NOFILE, {soft, hard})"),
+        CallSpec(
+            "socketpair",
+            (KIND,),
+            defines="fd",
+            names=2,
+            summary="two connected AF_UNIX sockets: a, b = socketpair(unix)",
+        ),
+        CallSpec("readv", (FD, SIZE), variadic=SIZE, summary="read into several buffers: readv(fd, SIZE, SIZE, ...)"),
+        CallSpec(
+            "accept4",
+            (FD,),
+            (SOCKFLAGS,),
+            defines="fd",
+            summary="accept with SOCK_NONBLOCK|SOCK_CLOEXEC set on the new socket",
+        ),
+        CallSpec(
+            "sendmsg",
+            (FD, DATA),
+            variadic=FD,
+            summary="send data, passing descriptors (SCM_RIGHTS): sendmsg(u, DATA, FD, ...)",
+        ),
+        CallSpec(
+            "recvmsg",
+            (FD, SIZE),
+            defines="fd",
+            names=16,
+            summary="receive data and passed descriptors, named: f = recvmsg(u, 100)",
+        ),
+    )
+)

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from playground.constants import SIGNAL_NAMES, SIGNALS
 from playground.errors import LabError
-from playground.events import DirectiveDone, ProcessEnded, ProcessStarted
+from playground.events import DirectiveDone, ProcessEnded, ProcessReaped, ProcessStarted
 from playground.lab_process import Process
+from playground.lab_unix import UnixDir
 from playground.netns import LabNetwork
 from playground.script.format import format_node
 from playground.script.model import Death, Kill
@@ -50,7 +51,7 @@ def out_of_descriptors(exc: OSError) -> bool:
     return exc.errno in (errno.EMFILE, errno.ENFILE)
 
 
-def start_worker(network: LabNetwork) -> tuple[int, socket.socket]:
+def start_worker(network: LabNetwork, cwd: str | None = None) -> tuple[int, socket.socket]:
     """Start a lab process: (its pid, sockplay's end of its control channel)."""
     try:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -74,6 +75,7 @@ def start_worker(network: LabNetwork) -> tuple[int, socket.socket]:
             stderr=None if debug else subprocess.DEVNULL,
             env=env,
             close_fds=True,
+            cwd=cwd,
             restore_signals=True,
             start_new_session=True,
         )
@@ -267,6 +269,7 @@ class Lifecycle:
         # Processes the lab started but does not track (a fork it refused or could not watch),
         # each with a pidfd opened while it was verified to be in a lab process's session.
         self.strays: dict[int, int] = {}
+        self.unix_dir = UnixDir()  # where its processes run: their AF_UNIX paths are names in it
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:
@@ -310,6 +313,7 @@ class Lifecycle:
         await loop.run_in_executor(None, self.lab.labels.stop)
         self.lab.network.close()
         self.lab.inspector.close()
+        self.unix_dir.remove()
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
@@ -320,6 +324,7 @@ class Lifecycle:
                 os.waitpid(proc.pid, 0)
             except ChildProcessError:
                 pass
+        self.unix_dir.remove()
 
     def check_room_for_process(self) -> None:
         live = sum(1 for p in self.lab.processes.values() if p.alive)
@@ -333,7 +338,7 @@ class Lifecycle:
         if name in self.lab.processes:
             raise LabError(f"a process named {name!r} already exists")
         self.check_room_for_process()
-        pid, ours = start_worker(self.lab.network)
+        pid, ours = start_worker(self.lab.network, self.unix_dir.path)
         proc = Process(name=name, pid=pid)
         try:
             self.attach(proc, ours)
@@ -417,6 +422,16 @@ class Lifecycle:
     def children_of(self, proc: Process) -> list[Process]:
         return [p for p in self.lab.processes.values() if p.parent is proc]
 
+    def learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
+        for child in self.children_of(proc):
+            if child.pid == pid:
+                child.reaped = True
+                child.zombie = False
+                if "child" in raw:
+                    how, detail = raw["child"]
+                    child.death = Death(how, SIGNAL_NAMES.get(detail, detail) if how == "killed" else detail)
+                self.lab._emit(ProcessReaped(child.name, child.pid, proc.name, time.monotonic_ns()))
+
     def adopt_child(self, parent: Process, name: str, pid: int) -> None:
         """Track a fork's child (checked already to be the parent's child, with its channel sent)."""
         fd = parent.fd_queue.popleft()
@@ -427,6 +442,7 @@ class Lifecycle:
             names=dict(parent.names),
             inodes=dict(parent.inodes),
             addresses=dict(parent.addresses),
+            paths=dict(parent.paths),
             dispositions=dict(parent.dispositions),
         )
         parent.children[name] = child

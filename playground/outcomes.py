@@ -7,8 +7,9 @@ from functools import lru_cache
 from typing import Any
 
 from playground.constants import POLL_EVENTS, SIGNAL_NAMES, errno_name, same_errno
+from playground.outcomes_more import more_fields, same_fields
 from playground.script.format import format_outcome
-from playground.script.model import Address, Death, Outcome, Pair
+from playground.script.model import Address, Death, Fields, Outcome, Pair, UnixAddress
 
 _READS = {"read", "recv", "recvfrom"}
 
@@ -40,6 +41,7 @@ def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
     if call == "waitpid" and "child" in raw:
         how, detail = raw["child"]
         fields["child"] = Death(how, SIGNAL_NAMES.get(detail, str(detail)) if how in ("killed", "stopped") else detail)
+    fields.update(more_fields(call, raw))
     return Outcome(**fields)
 
 
@@ -52,7 +54,9 @@ def ephemeral_ports() -> range:
         return range(32768, 61000)
 
 
-def _same_address(expected: Address, actual: Address) -> bool:
+def _same_address(expected: Address | UnixAddress, actual: Address | UnixAddress) -> bool:
+    if not isinstance(expected, Address) or not isinstance(actual, Address):  # AF_UNIX paths
+        return expected == actual
     if expected.host != actual.host:
         return False
     # An ephemeral port differs from run to run: it never fails a check on its own.
@@ -87,6 +91,8 @@ def divergence(call: str | None, expected: Outcome, actual: Outcome) -> str | No
             reasons.append("poll events differ")
         if expected.child is not None and expected.child != actual.child:
             reasons.append("child status differs")
+        if expected.rights is not None and expected.rights != actual.rights:
+            reasons.append("descriptors received differ")
     if set(expected.signals) != set(actual.signals):
         reasons.append("signals caught differ")
     if not reasons:
@@ -95,6 +101,8 @@ def divergence(call: str | None, expected: Outcome, actual: Outcome) -> str | No
 
 
 def _same_value(call: str | None, expected: object, actual: object) -> bool:
+    if isinstance(expected, Fields):
+        return same_fields(expected, actual)
     if isinstance(expected, Address) and isinstance(actual, Address):
         return _same_address(expected, actual)
     if call in _PID_RESULTS and isinstance(expected, int) and isinstance(actual, int):

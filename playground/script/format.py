@@ -28,6 +28,7 @@ from playground.script.model import (
     Timing,
     Wire,
 )
+from playground.script.more_outcomes import format_rights
 
 # A read's data longer than this (as written) is left out of the outcome and
 # only its length is stated: a recording stays readable and small.
@@ -173,6 +174,8 @@ def format_outcome(outcome: Outcome) -> str:
             parts.append("|".join(outcome.revents) if outcome.revents else "")
         if outcome.child is not None:
             parts.append(str(outcome.child))
+        if outcome.rights is not None:
+            parts.append(format_rights(outcome.rights))
     text = "= " + " ".join(p for p in parts if p)
     if outcome.signals:
         text += " ! " + ", ".join(outcome.signals)
@@ -223,7 +226,7 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     assert isinstance(node, Step)
     text = f"{format_delay(node.delay)}{node.actor}: "
     if node.var:
-        text += f"{node.var} = "
+        text += ", ".join((node.var, *node.more_vars)) + " = "
     text += format_call(node.call)
     if pending or (node.blocks and outcome is None):
         return text + " ..."

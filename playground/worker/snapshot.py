@@ -32,8 +32,8 @@ _TCP_INFO_FIELDS = {
     "snd_cwnd": 80,
     "total_retrans": 100,
 }
-# Reading SO_ERROR clears it, so the inspector never reads it.
-_INSPECTED = [spec for spec in OPTIONS.values() if spec.name != "SO_ERROR"]
+# Reading SO_ERROR clears it, so the inspector never reads it; TCP_INFO it reads whole (tcp_info).
+_INSPECTED = [spec for spec in OPTIONS.values() if spec.name not in ("SO_ERROR", "TCP_INFO")]
 
 
 def _ioctl_int(fd: int, request: int) -> int | None:

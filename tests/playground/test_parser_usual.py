@@ -90,6 +90,9 @@ GOOD = {
     "backlog": ["8", "128"],
     "nonblock": ["O_NONBLOCK"],
     "bit": ["1", "0"],
+    "resource": ["RLIMIT_NOFILE"],
+    "limits": ["{1024, 4096}"],
+    "sockflags": ["SOCK_NONBLOCK", "SOCK_NONBLOCK|SOCK_CLOEXEC", "0"],
 }
 ODD_ARGS = [
     "x",
