@@ -191,6 +191,16 @@ def _name_with_path(fn: Callable, fd: int) -> Result:
     return _result(ret, t0, t1, value=libc.parse_sockaddr(buf.raw, size.value))
 
 
+def unix_end(fn: Callable, fd: int) -> list | None:
+    """An AF_UNIX socket's path (getsockname or getpeername) as the inspector shows an end: [path, -1]."""
+    buf = ctypes.create_string_buffer(SOCKADDR_MAX)
+    size = libc.socklen_t(SOCKADDR_MAX)
+    if fn(fd, buf, ctypes.byref(size)) == -1:
+        return None
+    path = unix_path(buf.raw, size.value)
+    return None if path is None else [path, -1]
+
+
 _TCP_INFO_SIZE = 232
 # struct tcp_info (<linux/tcp.h>): the fields shown, as (name, offset, struct format).
 _TCP_INFO_SHOWN = (

@@ -10,6 +10,7 @@ import struct
 
 from playground.constants import OPTIONS
 from playground.worker import libc
+from playground.worker.more_syscalls import unix_end
 from playground.worker.syscalls import local_address, peer_address, read_option
 
 _TCP_INFO_FIELDS = {
@@ -86,8 +87,8 @@ def inspect_socket(fd: int) -> dict | None:
         "family": family,
         "type": type_,
         "listening": bool(listening),
-        "local": local_address(fd),
-        "peer": peer_address(fd),
+        "local": local_address(fd) if family != socket.AF_UNIX else unix_end(libc.getsockname, fd),
+        "peer": peer_address(fd) if family != socket.AF_UNIX else unix_end(libc.getpeername, fd),
         "state": info["state"] if info else None,
         "tcp": info,
         # SIOCINQ on a listener would be meaningless; it answers EINVAL there.

@@ -9,6 +9,7 @@ import stat
 
 import pytest
 
+from playground.constants import kind_name
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.lab_channel import ChannelError, check_call_result
@@ -18,6 +19,7 @@ from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Call, Step
 from playground.script.parser import parse_script
+from playground.session.view import format_address
 from tests.helpers import connected_pair, outcome
 from tests.playground.test_lab_trust import machinery_fds, open_file_limit
 
@@ -371,3 +373,25 @@ def test_outcomes_of_the_new_calls_from_raw_results() -> None:
     assert str(to_outcome("getrlimit", {"ret": 0, "value": [1024, 2**64 - 1]}).value) == "{1024, 18446744073709551615}"
     received = to_outcome("recvmsg", {"ret": 1, "data": b"x", "rights": [5], "path": "p"})
     assert (received.data, received.rights, str(received.peer)) == (b"x", (5,), '"p"')
+
+
+async def test_the_inspector_shows_unix_sockets_by_path(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn server")
+    await run_typed_line(lab, "spawn client")
+    for line in (
+        "server: l = socket(unix)",
+        'server: bind(l, "srv.sock")',
+        "server: listen(l, 4)",
+        "client: c = socket(unix)",
+        "client: connect(c, server.l)",
+        "client: x, y = socketpair(unix_dgram)",
+    ):
+        await run_typed_line(lab, line)
+    snapshot = await lab.inspect()
+    listener = next(s for s in snapshot["server"] if s["fd"] == 3)
+    client = {s["fd"]: s for s in snapshot["client"]}
+    assert kind_name(listener["family"], listener["type"]) == "unix"
+    assert format_address(listener["local"]) == '"srv.sock"'
+    assert format_address(client[3]["peer"]) == '"srv.sock"'
+    assert kind_name(client[4]["family"], client[4]["type"]) == "unix_dgram"
+    assert client[4]["local"] is None  # a socketpair's ends have no path
