@@ -161,6 +161,22 @@ def do_recvmsg(fd: int, size: int) -> Result:
     return _result(ret, t0, t1, **extra)
 
 
+def do_recvfrom(fd: int, size: int, flags: int) -> Result:
+    """recvfrom, with an AF_UNIX sender's path (the first set's recvfrom knows IP addresses only)."""
+    buf = ctypes.create_string_buffer(max(size, 1))
+    addr = ctypes.create_string_buffer(SOCKADDR_MAX)
+    alen = libc.socklen_t(SOCKADDR_MAX)
+    t0 = now()
+    ret = libc.recvfrom(fd, buf, size, flags, addr, ctypes.byref(alen))
+    t1 = now()
+    if ret < 0:
+        return _result(ret, t0, t1)
+    path = unix_path(addr.raw, alen.value)
+    if path is not None:
+        return _result(ret, t0, t1, data=buf.raw[: min(ret, size)], path=path)
+    return _result(ret, t0, t1, data=buf.raw[: min(ret, size)], peer=libc.parse_sockaddr(addr.raw, alen.value))
+
+
 def _rights(control: bytes, length: int) -> list[int]:
     """The descriptors in a control buffer's SCM_RIGHTS messages, in order."""
     fds: list[int] = []
@@ -244,6 +260,7 @@ MORE_SYSCALLS: dict[str, Callable[..., Result]] = {
     "accept4": do_accept4,
     "sendmsg": do_sendmsg,
     "recvmsg": do_recvmsg,
+    "recvfrom": do_recvfrom,
     "getsockname": lambda fd: _name_with_path(libc.getsockname, fd),
     "getpeername": lambda fd: _name_with_path(libc.getpeername, fd),
     "getsockopt": do_getsockopt_fields,
