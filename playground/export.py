@@ -303,6 +303,16 @@ class _Exporter:
     def fd(self, arg: Arg) -> str:
         return _name(arg.name) if isinstance(arg, NameArg) else str(int(_number(arg)))
 
+    def limit_or_flags(self, kind: str, arg: Arg) -> str:
+        """setrlimit's resource and {soft, hard}, accept4's flags."""
+        if kind == P.RESOURCE:
+            return self.constant("resource", _word(arg))
+        if kind == P.LIMITS:
+            assert isinstance(arg, PairArg)
+            return f"({int(arg.value.first)}, {int(arg.value.second)})"
+        names = arg.names if isinstance(arg, FlagsArg) else (_word(arg),)
+        return " | ".join(self.constant("socket", n) for n in names) if names else "0"
+
     def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
         if kind == P.FD:
             return self.fd(arg)
@@ -323,14 +333,8 @@ class _Exporter:
                 return "0"
             module = "socket" if kind == P.MSGFLAGS else "select" if kind == P.EVENTS else "os"
             return " | ".join(self.constant(module, name) for name in names)
-        if kind == P.RESOURCE:
-            return self.constant("resource", _word(arg))
-        if kind == P.LIMITS:
-            assert isinstance(arg, PairArg)
-            return f"({int(arg.value.first)}, {int(arg.value.second)})"
-        if kind == P.SOCKFLAGS:
-            names = arg.names if isinstance(arg, FlagsArg) else (_word(arg),)
-            return " | ".join(self.constant("socket", n) for n in names) if names else "0"
+        if kind in (P.RESOURCE, P.LIMITS, P.SOCKFLAGS):
+            return self.limit_or_flags(kind, arg)
         if kind in (P.HOW, P.NONBLOCK):
             return self.constant("socket" if kind == P.HOW else "os", _word(arg))
         if kind == P.SIGNAL:

@@ -312,7 +312,7 @@ def recvmsg(fd, size, me=None, names=()):
     for level, kind, body in ancillary:
         if level == SOL_SOCKET and kind == socketlib.SCM_RIGHTS:
             fds += struct.unpack(f"{len(body) // 4}i", body[: len(body) // 4 * 4])
-    for name, number in zip(names, fds):
+    for name, number in zip(names, fds, strict=False):
         me[name] = Fd(number)
     if _end(peer):
         OUT.peer = _end(peer)
