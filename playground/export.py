@@ -303,6 +303,15 @@ class _Exporter:
     def fd(self, arg: Arg) -> str:
         return _name(arg.name) if isinstance(arg, NameArg) else str(int(_number(arg)))
 
+    def address(self, arg: Arg, actor: str, refs: list[str]) -> str:
+        if isinstance(arg, AddressArg):
+            return f"({_q(arg.address.host)}, {int(arg.address.port)})"
+        if isinstance(arg, DataArg):  # an AF_UNIX path (checked by the parser: a plain name)
+            return _q(bytes(arg.value).decode("utf-8", "replace"))
+        key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{_word(arg)}"
+        refs.append(key)
+        return f"at[{_q(key)}]"
+
     def limit_or_flags(self, kind: str, arg: Arg) -> str:
         """setrlimit's resource and {soft, hard}, accept4's flags."""
         if kind == P.RESOURCE:
@@ -320,13 +329,7 @@ class _Exporter:
             assert isinstance(arg, DataArg)
             return py_bytes(arg.value)
         if kind == P.ADDR:
-            if isinstance(arg, AddressArg):
-                return f"({_q(arg.address.host)}, {int(arg.address.port)})"
-            if isinstance(arg, DataArg):  # an AF_UNIX path (checked by the parser: a plain name)
-                return _q(bytes(arg.value).decode("utf-8", "replace"))
-            key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{_word(arg)}"
-            refs.append(key)
-            return f"at[{_q(key)}]"
+            return self.address(arg, actor, refs)
         if kind in (P.MSGFLAGS, P.EVENTS, P.WAITFLAGS):
             names = arg.names if isinstance(arg, FlagsArg) else (arg.name,) if isinstance(arg, NameArg) else ()
             if not names:
