@@ -308,7 +308,7 @@ def recvmsg(fd, size, me=None, names=()):
     """recvmsg: the data; the descriptors passed with it (SCM_RIGHTS) are named in order."""
     with _sock(fd) as s:
         data, ancillary, _, peer = s.recvmsg(size, socketlib.CMSG_SPACE(MAX_RIGHTS * 4))
-    fds = []
+    fds: list = []
     for level, kind, body in ancillary:
         if level == SOL_SOCKET and kind == socketlib.SCM_RIGHTS:
             fds += struct.unpack(f"{len(body) // 4}i", body[: len(body) // 4 * 4])
