@@ -31,6 +31,9 @@ EPOLLFLAGS = "epollflags"
 MAXEVENTS = "maxevents"
 # The calls whose `VAR =` names the bytes they read (`d = read(a, 100)`), for a later write(b, d).
 NAMES_DATA = frozenset({"read", "recv", "recvfrom"})
+RESOURCE = "resource"  # RLIMIT_NOFILE
+LIMITS = "limits"  # {soft, hard}
+SOCKFLAGS = "sockflags"  # SOCK_NONBLOCK|SOCK_CLOEXEC
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class CallSpec:
     optional: tuple[str, ...] = ()
     variadic: str | None = None  # writev's DATA, DATA, ...
     defines: str | None = None  # "fd" or "process": what `VAR =` names
+    names: int = 1  # how many names `VAR, VAR =` may give (socketpair's two, recvmsg's descriptors)
     summary: str = ""
 
     @property
@@ -101,3 +105,40 @@ CALLS: dict[str, CallSpec] = {
         CallSpec("epoll_wait", (FD, MAXEVENTS, TIMEOUT), summary="wait for events: epoll_wait(ep, 64, ms)"),
     )
 }
+
+# Issue 13's calls the course uses beyond the first set (the descriptor limit, AF_UNIX, descriptor passing).
+CALLS.update(
+    (spec.name, spec)
+    for spec in (
+        CallSpec("getrlimit", (RESOURCE,), summary="the limit's {soft, hard}: getrlimit(RLIMIT_NOFILE)"),
+        CallSpec("setrlimit", (RESOURCE, LIMITS), summary="setrlimit(RLIMIT_NOFILE, {soft, hard})"),
+        CallSpec(
+            "socketpair",
+            (KIND,),
+            defines="fd",
+            names=2,
+            summary="two connected AF_UNIX sockets: a, b = socketpair(unix)",
+        ),
+        CallSpec("readv", (FD, SIZE), variadic=SIZE, summary="read into several buffers: readv(fd, SIZE, SIZE, ...)"),
+        CallSpec(
+            "accept4",
+            (FD,),
+            (SOCKFLAGS,),
+            defines="fd",
+            summary="accept with SOCK_NONBLOCK|SOCK_CLOEXEC set on the new socket",
+        ),
+        CallSpec(
+            "sendmsg",
+            (FD, DATA),
+            variadic=FD,
+            summary="send data, passing descriptors (SCM_RIGHTS): sendmsg(u, DATA, FD, ...)",
+        ),
+        CallSpec(
+            "recvmsg",
+            (FD, SIZE),
+            defines="fd",
+            names=16,
+            summary="receive data and passed descriptors, named: f = recvmsg(u, 100)",
+        ),
+    )
+)

@@ -8,7 +8,7 @@ import signal as _signal
 import socket
 from typing import Literal, NamedTuple
 
-OptionKind = Literal["bool", "int", "linger", "timeval", "errno", "seconds"]
+OptionKind = Literal["bool", "int", "linger", "timeval", "errno", "seconds", "tcp_info"]
 
 
 class OptionSpec(NamedTuple):
@@ -29,6 +29,9 @@ class OptionSpec(NamedTuple):
 
 
 _SOL = int(socket.SOL_SOCKET)
+# <linux/in.h> and <linux/in6.h>; Python's socket module does not name them.
+IP_RECVERR = 11
+IPV6_RECVERR = 25
 _TCP = int(socket.IPPROTO_TCP)
 
 OPTIONS: dict[str, OptionSpec] = {
@@ -101,6 +104,38 @@ OPTIONS: dict[str, OptionSpec] = {
             summary="ms unacknowledged data may wait before ETIMEDOUT",
         ),
         OptionSpec(
+            "TCP_SYNCNT",
+            _TCP,
+            socket.TCP_SYNCNT,
+            "int",
+            tcp_only=True,
+            summary="SYN retransmissions before connect gives up (ETIMEDOUT)",
+        ),
+        OptionSpec(
+            "TCP_INFO",
+            _TCP,
+            socket.TCP_INFO,
+            "tcp_info",
+            tcp_only=True,
+            readonly=True,
+            summary="the kernel's view of the connection: state, rtt, rto, cwnd, retransmits",
+        ),
+        OptionSpec(
+            "IP_RECVERR",
+            int(socket.IPPROTO_IP),
+            IP_RECVERR,
+            "bool",
+            summary="report ICMP errors to an unconnected UDP socket too",
+        ),
+        OptionSpec(
+            "IPV6_RECVERR",
+            int(socket.IPPROTO_IPV6),
+            IPV6_RECVERR,
+            "bool",
+            ipv6_only=True,
+            summary="IP_RECVERR for an IPv6 socket",
+        ),
+        OptionSpec(
             "IPV6_V6ONLY",
             int(socket.IPPROTO_IPV6),
             socket.IPV6_V6ONLY,
@@ -143,7 +178,11 @@ POLL_EVENTS: dict[str, int] = {
     "POLLNVAL": select.POLLNVAL,
 }
 
-FAMILIES: dict[str, int] = {"AF_INET": int(socket.AF_INET), "AF_INET6": int(socket.AF_INET6)}
+FAMILIES: dict[str, int] = {
+    "AF_INET": int(socket.AF_INET),
+    "AF_INET6": int(socket.AF_INET6),
+    "AF_UNIX": int(socket.AF_UNIX),
+}
 TYPES: dict[str, int] = {"SOCK_STREAM": int(socket.SOCK_STREAM), "SOCK_DGRAM": int(socket.SOCK_DGRAM)}
 PROTOCOLS: dict[str, int] = {
     "IPPROTO_TCP": int(socket.IPPROTO_TCP),
@@ -155,6 +194,8 @@ SOCKET_KINDS: dict[str, tuple[int, int]] = {
     "udp": (int(socket.AF_INET), int(socket.SOCK_DGRAM)),
     "tcp6": (int(socket.AF_INET6), int(socket.SOCK_STREAM)),
     "udp6": (int(socket.AF_INET6), int(socket.SOCK_DGRAM)),
+    "unix": (int(socket.AF_UNIX), int(socket.SOCK_STREAM)),
+    "unix_dgram": (int(socket.AF_UNIX), int(socket.SOCK_DGRAM)),
 }
 
 
@@ -167,6 +208,16 @@ def kind_name(family: int, type_: int) -> str:
     typ = next((k for k, v in TYPES.items() if v == type_), str(type_))
     return f"{fam}, {typ}"
 
+
+# The resource limits a script can read and set (getrlimit, setrlimit).
+RLIMITS: dict[str, int] = {"RLIMIT_NOFILE": 7}  # <asm-generic/resource.h>
+RLIM_INFINITY = 2**64 - 1  # as C's rlim_t has it
+# accept4's flags (the same numbers socket's type takes).
+SOCK_FLAGS: dict[str, int] = {"SOCK_NONBLOCK": int(socket.SOCK_NONBLOCK), "SOCK_CLOEXEC": int(socket.SOCK_CLOEXEC)}
+# Descriptors one sendmsg may pass (the kernel's SCM_MAX_FD is 253): recvmsg makes room for this many.
+MAX_RIGHTS = 16
+# A path an AF_UNIX socket is bound to: a name in the lab's own directory, as long as sun_path allows.
+UNIX_PATH_MAX = 107
 
 SIGNALS: dict[str, int] = {
     s.name: int(s)

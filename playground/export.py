@@ -74,8 +74,11 @@ _RUNTIME_NAMES = {
     "SIG_DFL",
     "SIG_IGN",
     "CATCH",
+    "AF_UNIX",
+    "IPPROTO_IP",
+    "IP_RECVERR",
 }
-_LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6"}
+_LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6", "IP": "IPPROTO_IP"}
 
 
 def export_python(script: Script, source: str = "script.sockplay", exported_at: datetime | None = None) -> str:
@@ -210,7 +213,13 @@ class _Exporter:
             options.append("refs=(" + ", ".join(_q(r) for r in dict.fromkeys(refs)) + ",)")
         signature = "me, at" if refs else "me"
         lines = [f"@step({', '.join(options)})", f"def _({signature}):"]
-        if node.var:
+        if node.more_vars and node.call.name == "socketpair":  # x, y = socketpair(unix)
+            both = ", ".join(_name(v) for v in (node.var or "", *node.more_vars))
+            lines.append(f"    {both} = {call}")
+            lines.append(f"    return ({both})")
+        elif node.call.name == "recvmsg":  # the names go to the descriptors received
+            lines.append(f"    return {call}")
+        elif node.var:
             lines.append(f"    {_name(node.var)} = {call}")
             lines.append(f"    return {_name(node.var)}")
         else:
@@ -243,6 +252,13 @@ class _Exporter:
             else:
                 shown = str(int(_number(value)))
             return f"setsockopt({self.fd(args[0])}, {level}, {option.name}, {shown})"
+        if name == "socketpair":
+            return f"socketpair({self.socket_kind(args)})"
+        if name == "recvmsg":
+            names = ", ".join(_q(v) for v in (node.var, *node.more_vars) if v)
+            return f"recvmsg({self.fd(args[0])}, {int(_number(args[1]))}, me, ({names}{',' if names else ''}))"
+        if name == "getsockopt" and OPTIONS[_word(args[1])].kind == "tcp_info":
+            raise ValueError("cannot export getsockopt(..., TCP_INFO): Python's socket module has no struct tcp_info")
         if name == "getsockopt":
             option = OPTIONS[_word(args[1])]
             kind_arg = f", {option.kind!r}" if option.kind in ("linger", "timeval") else ""
@@ -258,8 +274,8 @@ class _Exporter:
         if len(args) == 1:
             kind = _word(args[0])
             assert kind in SOCKET_KINDS
-            fam = "AF_INET6" if kind.endswith("6") else "AF_INET"
-            typ = "SOCK_STREAM" if kind.startswith("tcp") else "SOCK_DGRAM"
+            fam = "AF_UNIX" if kind.startswith("unix") else "AF_INET6" if kind.endswith("6") else "AF_INET"
+            typ = "SOCK_STREAM" if kind.startswith("tcp") or kind == "unix" else "SOCK_DGRAM"
             return f"{fam}, {typ}"
         parts = []
         for arg in args:
@@ -289,6 +305,25 @@ class _Exporter:
     def fd(self, arg: Arg) -> str:
         return _name(arg.name) if isinstance(arg, NameArg) else str(int(_number(arg)))
 
+    def address(self, arg: Arg, actor: str, refs: list[str]) -> str:
+        if isinstance(arg, AddressArg):
+            return f"({_q(arg.address.host)}, {int(arg.address.port)})"
+        if isinstance(arg, DataArg):  # an AF_UNIX path (checked by the parser: a plain name)
+            return _q(bytes(arg.value).decode("utf-8", "replace"))
+        key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{_word(arg)}"
+        refs.append(key)
+        return f"at[{_q(key)}]"
+
+    def limit_or_flags(self, kind: str, arg: Arg) -> str:
+        """setrlimit's resource and {soft, hard}, accept4's flags."""
+        if kind == P.RESOURCE:
+            return self.constant("resource", _word(arg))
+        if kind == P.LIMITS:
+            assert isinstance(arg, PairArg)
+            return f"({int(arg.value.first)}, {int(arg.value.second)})"
+        names = arg.names if isinstance(arg, FlagsArg) else (_word(arg),)
+        return " | ".join(self.constant("socket", n) for n in names) if names else "0"
+
     def arg(self, kind: str | None, arg: Arg, actor: str, refs: list[str]) -> str:
         if kind == P.FD or kind == P.FDSET:  # poll's one descriptor (a set is not exported: _check_exportable)
             return self.fd(arg)
@@ -296,17 +331,15 @@ class _Exporter:
             assert isinstance(arg, DataArg)
             return py_bytes(arg.value)
         if kind == P.ADDR:
-            if isinstance(arg, AddressArg):
-                return f"({_q(arg.address.host)}, {int(arg.address.port)})"
-            key = f"{arg.process}.{arg.name}" if isinstance(arg, RefArg) else f"{actor}.{_word(arg)}"
-            refs.append(key)
-            return f"at[{_q(key)}]"
+            return self.address(arg, actor, refs)
         if kind in (P.MSGFLAGS, P.EVENTS, P.WAITFLAGS):
             names = arg.names if isinstance(arg, FlagsArg) else (arg.name,) if isinstance(arg, NameArg) else ()
             if not names:
                 return "0"
             module = "socket" if kind == P.MSGFLAGS else "select" if kind == P.EVENTS else "os"
             return " | ".join(self.constant(module, name) for name in names)
+        if kind in (P.RESOURCE, P.LIMITS, P.SOCKFLAGS):
+            return self.limit_or_flags(kind, arg)
         if kind in (P.HOW, P.NONBLOCK):
             return self.constant("socket" if kind == P.HOW else "os", _word(arg))
         if kind == P.SIGNAL:

@@ -39,7 +39,6 @@ from playground.events import (
     Event,
     Notice,
     PacketsSeen,
-    ProcessReaped,
     SignalCaught,
 )
 from playground.lab_channel import ChannelError, Receiver
@@ -47,6 +46,7 @@ from playground.lab_inspection import Inspector
 from playground.lab_labels import PacketLabels
 from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
+from playground.lab_unix import learn_names
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import resolve_call
@@ -323,18 +323,9 @@ class Lab:
         if name == "fork" and ret > 0 and step.var and not raw.get("untracked"):
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
-            self._learn_reaped(proc, ret, raw)
+            self.lifecycle.learn_reaped(proc, ret, raw)
         resolve_many.learn(proc, step, raw, self.notice)
-
-    def _learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
-        for child in self.lifecycle.children_of(proc):
-            if child.pid == pid:
-                child.reaped = True
-                child.zombie = False
-                if "child" in raw:
-                    how, detail = raw["child"]
-                    child.death = Death(how, SIGNAL_NAMES.get(detail, detail) if how == "killed" else detail)
-                self._emit(ProcessReaped(child.name, child.pid, proc.name, time.monotonic_ns()))
+        learn_names(self, proc, step, raw, fd_arg)
 
     # Calls.
 

@@ -115,7 +115,28 @@ def check_call_result(raw: dict) -> dict:
         _require(_value(raw["value"]), "a result with a bad value")
     if "ready" in raw:
         _require(valid_ready(raw["ready"]), "a result with a bad ready set")
+    _check_more(raw)
     return raw
+
+
+_MAX_LISTED = 64  # descriptors in one result (recvmsg's rights, socketpair's inodes), TCP_INFO's fields
+
+
+def _check_more(raw: dict) -> None:
+    """The keys issue 13's further calls add: descriptors made, TCP_INFO's fields, an AF_UNIX path."""
+    for key in ("rights", "inos"):
+        if key in raw:
+            _require(_ints(raw[key]) and len(raw[key]) <= _MAX_LISTED, f"a result with bad {key}")
+    if "path" in raw:
+        _require(isinstance(raw["path"], str) and len(raw["path"]) <= 108, "a result with a bad AF_UNIX path")
+    if "fields" in raw:
+        fields = raw["fields"]
+        _require(
+            isinstance(fields, dict)
+            and len(fields) <= _MAX_LISTED
+            and all(isinstance(k, str) and isinstance(v, int) for k, v in fields.items()),
+            "a result with bad TCP_INFO fields",
+        )
 
 
 def _require(condition: bool, what: str) -> None:

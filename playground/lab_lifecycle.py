@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 
 from playground.constants import SIGNAL_NAMES, SIGNALS
 from playground.errors import LabError
-from playground.events import DirectiveDone, ProcessEnded, ProcessStarted
+from playground.events import DirectiveDone, ProcessEnded, ProcessReaped, ProcessStarted
 from playground.lab_process import Process
+from playground.lab_unix import UnixDir
 from playground.netns import LabNetwork
 from playground.script.format import format_node
 from playground.script.model import Death, Kill
@@ -50,10 +51,13 @@ def out_of_descriptors(exc: OSError) -> bool:
     return exc.errno in (errno.EMFILE, errno.ENFILE)
 
 
-def start_worker(network: LabNetwork, netns_args: list[str] | None = None) -> tuple[int, socket.socket]:
+def start_worker(
+    network: LabNetwork, netns_args: list[str] | None = None, cwd: str | None = None
+) -> tuple[int, socket.socket]:
     """Start a lab process: (its pid, sockplay's end of its control channel).
 
-    netns_args: the namespaces it joins, if not the lab network's (a host's)."""
+    netns_args: the namespaces it joins, if not the lab network's (a host's); cwd: where it runs
+    (the lab's directory for AF_UNIX paths)."""
     try:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     except OSError as exc:
@@ -76,6 +80,7 @@ def start_worker(network: LabNetwork, netns_args: list[str] | None = None) -> tu
             stderr=None if debug else subprocess.DEVNULL,
             env=env,
             close_fds=True,
+            cwd=cwd,
             restore_signals=True,
             start_new_session=True,
         )
@@ -269,6 +274,7 @@ class Lifecycle:
         # Processes the lab started but does not track (a fork it refused or could not watch),
         # each with a pidfd opened while it was verified to be in a lab process's session.
         self.strays: dict[int, int] = {}
+        self.unix_dir = UnixDir()  # where its processes run: their AF_UNIX paths are names in it
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:
@@ -314,6 +320,7 @@ class Lifecycle:
             await self.lab.hosts.shutdown()
         self.lab.network.close()
         self.lab.inspector.close()
+        self.unix_dir.remove()
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
@@ -326,6 +333,7 @@ class Lifecycle:
                 pass
         if self.lab.hosts is not None:
             self.lab.hosts.close()
+        self.unix_dir.remove()
 
     def kill_now(self, proc: Process) -> None:
         """SIGKILL a lab process (a crash of its host), reaping it if it becomes a zombie."""
@@ -348,7 +356,7 @@ class Lifecycle:
             if self.lab.hosts is None:
                 raise LabError(f"no host named {host!r}: this lab has no hosts")
             netns_args = self.lab.hosts.worker_args(host)
-        pid, ours = start_worker(self.lab.network, netns_args)
+        pid, ours = start_worker(self.lab.network, netns_args, self.unix_dir.path)
         proc = Process(name=name, pid=pid, host=host)
         try:
             self.attach(proc, ours)
@@ -432,6 +440,16 @@ class Lifecycle:
     def children_of(self, proc: Process) -> list[Process]:
         return [p for p in self.lab.processes.values() if p.parent is proc]
 
+    def learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
+        for child in self.children_of(proc):
+            if child.pid == pid:
+                child.reaped = True
+                child.zombie = False
+                if "child" in raw:
+                    how, detail = raw["child"]
+                    child.death = Death(how, SIGNAL_NAMES.get(detail, detail) if how == "killed" else detail)
+                self.lab._emit(ProcessReaped(child.name, child.pid, proc.name, time.monotonic_ns()))
+
     def adopt_child(self, parent: Process, name: str, pid: int) -> None:
         """Track a fork's child (checked already to be the parent's child, with its channel sent)."""
         fd = parent.fd_queue.popleft()
@@ -442,6 +460,7 @@ class Lifecycle:
             names=dict(parent.names),
             inodes=dict(parent.inodes),
             addresses=dict(parent.addresses),
+            paths=dict(parent.paths),
             dispositions=dict(parent.dispositions),
             host=parent.host,
             data=dict(parent.data),  # a child has a copy of its parent's memory: the bytes its reads named too

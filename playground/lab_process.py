@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, STOPPING
-from playground.script.model import Address, Death, Node
+from playground.script.model import Address, Death, Node, UnixAddress
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Process:
     names: dict[str, int] = field(default_factory=dict)  # socket variables -> fd
     inodes: dict[str, int] = field(default_factory=dict)  # socket variables -> the socket's inode
     addresses: dict[str, Address] = field(default_factory=dict)  # variable -> last bound address
+    paths: dict[str, UnixAddress] = field(default_factory=dict)  # AF_UNIX variable -> its path (bound or connected)
     children: dict[str, Process] = field(default_factory=dict)
     dispositions: dict[str, str] = field(default_factory=dict)
     death: Death | None = None

@@ -7,9 +7,10 @@ from functools import lru_cache
 from typing import Any
 
 from playground.constants import POLL_EVENTS, SIGNAL_NAMES, errno_name, same_errno
+from playground.outcomes_more import more_fields, same_fields
 from playground.readiness import ready_outcome
 from playground.script.format import format_outcome
-from playground.script.model import Address, Death, Outcome, Pair
+from playground.script.model import Address, Death, Fields, Outcome, Pair, UnixAddress
 
 _READS = {"read", "recv", "recvfrom"}
 
@@ -43,6 +44,7 @@ def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
     if call == "waitpid" and "child" in raw:
         how, detail = raw["child"]
         fields["child"] = Death(how, SIGNAL_NAMES.get(detail, str(detail)) if how in ("killed", "stopped") else detail)
+    fields.update(more_fields(call, raw))
     return Outcome(**fields)
 
 
@@ -55,7 +57,9 @@ def ephemeral_ports() -> range:
         return range(32768, 61000)
 
 
-def _same_address(expected: Address, actual: Address) -> bool:
+def _same_address(expected: Address | UnixAddress, actual: Address | UnixAddress) -> bool:
+    if not isinstance(expected, Address) or not isinstance(actual, Address):  # AF_UNIX paths
+        return expected == actual
     if expected.host != actual.host:
         return False
     # An ephemeral port differs from run to run: it never fails a check on its own.
@@ -82,16 +86,7 @@ def divergence(call: str | None, expected: Outcome, actual: Outcome) -> str | No
     elif not _same_value(call, expected.value, actual.value):
         reasons.append("return value differs")
     if expected.death is None and actual.death is None and expected.errno is None:
-        if expected.data is not None and expected.data != actual.data:
-            reasons.append("data differs")
-        if expected.peer is not None and (actual.peer is None or not _same_address(expected.peer, actual.peer)):
-            reasons.append("peer address differs")
-        if expected.revents is not None and set(expected.revents) != set(actual.revents or ()):
-            reasons.append("poll events differ")
-        if expected.child is not None and expected.child != actual.child:
-            reasons.append("child status differs")
-        if expected.ready is not None and _ready_set(expected.ready) != _ready_set(actual.ready or ()):
-            reasons.append("ready descriptors differ")
+        reasons += _detail_reasons(expected, actual)
     if set(expected.signals) != set(actual.signals):
         reasons.append("signals caught differ")
     if not reasons:
@@ -99,11 +94,31 @@ def divergence(call: str | None, expected: Outcome, actual: Outcome) -> str | No
     return f"expected {format_outcome(expected)}, got {format_outcome(actual)} ({'; '.join(reasons)})"
 
 
+def _detail_reasons(expected: Outcome, actual: Outcome) -> list[str]:
+    """How a successful call's details differ from those stated (data, peer, events, ...)."""
+    reasons = []
+    if expected.data is not None and expected.data != actual.data:
+        reasons.append("data differs")
+    if expected.peer is not None and (actual.peer is None or not _same_address(expected.peer, actual.peer)):
+        reasons.append("peer address differs")
+    if expected.revents is not None and set(expected.revents) != set(actual.revents or ()):
+        reasons.append("poll events differ")
+    if expected.child is not None and expected.child != actual.child:
+        reasons.append("child status differs")
+    if expected.ready is not None and _ready_set(expected.ready) != _ready_set(actual.ready or ()):
+        reasons.append("ready descriptors differ")
+    if expected.rights is not None and expected.rights != actual.rights:
+        reasons.append("descriptors received differ")
+    return reasons
+
+
 def _ready_set(ready: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, frozenset[str]]:
     return {who: frozenset(events) for who, events in ready}
 
 
 def _same_value(call: str | None, expected: object, actual: object) -> bool:
+    if isinstance(expected, Fields):
+        return same_fields(expected, actual)
     if isinstance(expected, Address) and isinstance(actual, Address):
         return _same_address(expected, actual)
     if call in _PID_RESULTS and isinstance(expected, int) and isinstance(actual, int):

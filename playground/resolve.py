@@ -25,6 +25,7 @@ from playground.constants import (
 from playground.errors import LabError
 from playground.netlab.addressing import host_address
 from playground.resolve_many import fd_of, resolve_many, with_named_data
+from playground.resolve_more import WITHOUT_FD, unix_address, unix_endpoint, with_fd
 from playground.script.model import (
     Address,
     AddressArg,
@@ -196,13 +197,19 @@ def _getsockopt(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
 
 
 def _bind_or_connect(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
+    path = unix_address(lab, proc, args[1])
+    if path is not None:
+        return unix_endpoint(path)
     address = _address(lab, proc, args[1], name)
     return [_family(address), address.host, address.port]
 
 
 def _sendto(lab: Lab, proc: Process, name: str, args: list[Arg]) -> list:
-    address = _address(lab, proc, args[2], name)
     flags = _flags(args[3], MSG_FLAGS) if len(args) > 3 else 0
+    path = unix_address(lab, proc, args[2])
+    if path is not None:
+        return [_data(args[1]), flags, *unix_endpoint(path)]
+    address = _address(lab, proc, args[2], name)
     return [_data(args[1]), flags, _family(address), address.host, address.port]
 
 
@@ -236,6 +243,8 @@ _WITH_FD: dict[str, Callable[[Lab, Process, str, list[Arg]], list]] = {
     "shutdown": lambda lab, proc, name, args: [SHUT_HOW[_word(args[1])]],
     "poll": lambda lab, proc, name, args: [_flags(args[1], POLL_EVENTS), _value(args[2])],
 }
+_WITHOUT_FD.update(WITHOUT_FD)
+_WITH_FD.update(with_fd(_fd))
 
 
 def _data(arg: Arg) -> bytes:

@@ -17,10 +17,12 @@ import json
 import os
 import resource
 import select
+import shutil
 import signal as signals
 import socket as socketlib
 import struct
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -32,6 +34,8 @@ from signal import SIG_DFL, SIG_IGN  # noqa: F401
 from socket import (  # noqa: F401
     AF_INET,
     AF_INET6,
+    AF_UNIX,
+    IPPROTO_IP,
     IPPROTO_IPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
@@ -112,9 +116,21 @@ def fcntl(fd, flag, on=None):
     return 0
 
 
+def _address(address):
+    """An address as Python's socket module takes it: (host, port), or an AF_UNIX path (kept as (path, -1))."""
+    return address[0] if isinstance(address, tuple) and address[1:] == (-1,) else address
+
+
+def _end(name):
+    """An address the kernel gave, as the script writes it: (host, port), or (path, -1) for AF_UNIX."""
+    if isinstance(name, (str, bytes)):
+        return (os.fsdecode(name), -1) if name else None
+    return tuple(name[:2])
+
+
 def bind(fd, address):
     with _sock(fd) as s:
-        s.bind(address)
+        s.bind(_address(address))
     return 0
 
 
@@ -132,18 +148,18 @@ def accept(fd):
 
 def connect(fd, address):
     with _sock(fd) as s:
-        s.connect(address)
+        s.connect(_address(address))
     return 0
 
 
 def getsockname(fd):
     with _sock(fd) as s:
-        return tuple(s.getsockname()[:2])
+        return _end(s.getsockname()) or 0
 
 
 def getpeername(fd):
     with _sock(fd) as s:
-        return tuple(s.getpeername()[:2])
+        return _end(s.getpeername()) or 0
 
 
 def read(fd, size):
@@ -157,7 +173,9 @@ def recv(fd, size, flags=0):
 
 def recvfrom(fd, size, flags=0):
     with _sock(fd) as s:
-        data, OUT.peer = s.recvfrom(size, flags)
+        data, peer = s.recvfrom(size, flags)
+    if _end(peer):
+        OUT.peer = _end(peer)
     return data
 
 
@@ -172,7 +190,7 @@ def send(fd, data, flags=0):
 
 def sendto(fd, data, address, flags=0):
     with _sock(fd) as s:
-        return s.sendto(data, flags, address)
+        return s.sendto(data, flags, _address(address))
 
 
 def writev(fd, *buffers):
@@ -237,3 +255,66 @@ def fork(me, name):
         os._exit(70)
     OUT.passed = (ours, theirs, name)  # sent to the conductor with the result, then closed here
     return pid
+
+
+# ── More calls the course uses (the descriptor limit, AF_UNIX, descriptor passing) ──
+
+IP_RECVERR = 11  # <linux/in.h>: Python's socket module does not name it
+MAX_RIGHTS = 16
+
+
+def getrlimit(which):
+    return resource.getrlimit(which)
+
+
+def setrlimit(which, limits):
+    if limits[0] > limits[1]:  # Python refuses it before the call (ValueError); the kernel's answer is EINVAL
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+    resource.setrlimit(which, limits)
+    return 0
+
+
+def socketpair(family, type_, proto=0):
+    a, b = socketlib.socketpair(family, type_, proto)
+    return Fd(a.detach()), Fd(b.detach())
+
+
+def readv(fd, *sizes):
+    buffers = [bytearray(size) for size in sizes]
+    got, data = os.readv(fd, buffers), b""
+    for buffer in buffers:
+        data += bytes(buffer[: min(len(buffer), got - len(data))])
+    return data
+
+
+def accept4(fd, flags=0):
+    """accept, then the flags set on the new socket (Python's accept takes none)."""
+    with _sock(fd) as s:
+        number, peer = s._accept()
+    os.set_blocking(number, not flags & socketlib.SOCK_NONBLOCK)
+    os.set_inheritable(number, not flags & socketlib.SOCK_CLOEXEC)
+    if _end(peer):
+        OUT.peer = _end(peer)
+    return Fd(number)
+
+
+def sendmsg(fd, data, *rights):
+    passed = [(SOL_SOCKET, socketlib.SCM_RIGHTS, struct.pack(f"{len(rights)}i", *rights))] if rights else []
+    with _sock(fd) as s:
+        return s.sendmsg([data], passed)
+
+
+def recvmsg(fd, size, me=None, names=()):
+    """recvmsg: the data; the descriptors passed with it (SCM_RIGHTS) are named in order."""
+    with _sock(fd) as s:
+        data, ancillary, _, peer = s.recvmsg(size, socketlib.CMSG_SPACE(MAX_RIGHTS * 4))
+    fds: list = []
+    for level, kind, body in ancillary:
+        if level == SOL_SOCKET and kind == socketlib.SCM_RIGHTS:
+            fds += struct.unpack(f"{len(body) // 4}i", body[: len(body) // 4 * 4])
+    for name, number in zip(names, fds, strict=False):
+        me[name] = Fd(number)
+    if _end(peer):
+        OUT.peer = _end(peer)
+    OUT.rights = fds
+    return data

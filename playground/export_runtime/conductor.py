@@ -216,6 +216,8 @@ def _outcome_text(result):
             parts.append("|".join(n for n, bit in POLL_NAMES if result["revents"] & bit))
         if "child" in result and isinstance(result["child"], int):
             parts.append(_status_text(result["child"]))
+        if "rights" in result:
+            parts.append("rights {" + ", ".join(str(fd) for fd in result["rights"]) + "}")
         text = "= " + " ".join(p for p in parts if p)
     if result.get("signals"):
         text += " ! " + ", ".join(result["signals"])
@@ -235,6 +237,8 @@ POLL_NAMES = [
 
 def _address_text(address):
     host, port = address[0], address[1]
+    if port == -1:  # an AF_UNIX path
+        return '"' + host.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
@@ -405,10 +409,14 @@ def main():
     print("\n".join(f"# {line}" for line in HEADER))
     print(f"# run on kernel {os.uname().release}, pauses scaled by {SPEED:g}")
     print("sockplay 1")
+    here = os.getcwd()
+    os.chdir(tempfile.mkdtemp(prefix="sockplay-export-"))  # AF_UNIX paths are names in a directory of our own
     try:
         for entry in PLAN:
             _do(entry)
     finally:
+        shutil.rmtree(os.getcwd(), ignore_errors=True)
+        os.chdir(here)
         for proc in PROCS.values():
             if proc.ended is None:
                 try:

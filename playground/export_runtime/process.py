@@ -116,7 +116,7 @@ def _result(value):
         out = {"ret": 0, "address": list(value)}
     elif isinstance(value, tuple):
         out = {"ret": 0, "pair": list(value)}
-    for key in ("peer", "revents", "child"):
+    for key in ("peer", "revents", "child", "rights"):
         if key in OUT.__dict__:
             out[key] = OUT.__dict__[key]
     return out
@@ -129,9 +129,9 @@ def _addresses(me):
         if isinstance(fd, Fd):
             try:
                 with _sock(fd) as s:
-                    host, port = s.getsockname()[:2]
-                if port:
-                    known[name] = [host, port]
+                    end = _end(s.getsockname())
+                if end and end[1]:
+                    known[name] = list(end)
             except (OSError, ValueError):
                 pass
     return known

@@ -26,6 +26,7 @@ from playground.constants import (
 from playground.script import indexed, sets
 from playground.script.errors import LineError
 from playground.script.model import AddressArg, Arg, DataArg, FlagsArg, FloatArg, IntArg, NameArg, PairArg, RefArg
+from playground.script.more_checks import MORE_CHECKS, check_rights_count, check_unix_path, socketpair_args
 
 PROCESS_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -129,6 +130,9 @@ def check_args(spec: CallSpec, args: list[Arg], actor: str, proc: ProcessScope, 
     """The call's arguments checked against its kinds and the actor's names (some put in their normal form)."""
     if spec.name == "socket":
         return _socket_args(args, end)
+    if spec.name == "socketpair":
+        return socketpair_args(args, end)
+    check_rights_count(spec, args)
     kinds = spec.required + spec.optional
     n_kinds, n_args = len(kinds), len(args)
     variadic = spec.variadic
@@ -165,7 +169,7 @@ def _socket_args(args: list[Arg], end: int) -> list[Arg]:
     if len(args) in (2, 3) and all(isinstance(a, (NameArg, IntArg)) for a in args):
         fam, typ = args[0], args[1]
         if not (isinstance(fam, NameArg) and fam.name in FAMILIES):
-            raise LineError(fam.column, "socket family must be AF_INET or AF_INET6")
+            raise LineError(fam.column, "socket family must be AF_INET, AF_INET6 or AF_UNIX")
         if not (isinstance(typ, NameArg) and typ.name in TYPES):
             raise LineError(typ.column, "socket type must be SOCK_STREAM or SOCK_DGRAM")
         if len(args) == 3:
@@ -175,7 +179,9 @@ def _socket_args(args: list[Arg], end: int) -> list[Arg]:
                 raise LineError(proto.column, "protocol must be 0, IPPROTO_TCP or IPPROTO_UDP")
         return args
     column = args[0].column if args else end
-    raise LineError(column, "socket takes a kind: tcp, udp, tcp6, udp6, or AF_INET, SOCK_STREAM and the like")
+    raise LineError(
+        column, "socket takes a kind: tcp, udp, tcp6, udp6, unix, unix_dgram, or AF_INET, SOCK_STREAM and the like"
+    )
 
 
 def _flags(arg: Arg, table: dict[str, int], what: str) -> Arg:
@@ -262,6 +268,8 @@ def _address(arg: Arg, where: _Where, kind: str) -> Arg:
             known = ", ".join(sorted(where.scope.hosts)) or "none yet"
             raise LineError(arg.column, f"no host named {arg.address.host!r} (known: {known})")
         return arg
+    if isinstance(arg, DataArg):  # an AF_UNIX socket's path, as in "srv.sock"
+        return check_unix_path(arg)
     if isinstance(arg, RefArg):
         other = where.scope.processes.get(arg.process)
         if other is None:
@@ -376,3 +384,4 @@ _CHECKS: dict[str, Callable[[Arg, _Where, str], Arg]] = {
     P.NONBLOCK: _nonblock,
     **sets.CHECKS,
 }
+_CHECKS.update(MORE_CHECKS)

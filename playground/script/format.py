@@ -33,6 +33,7 @@ from playground.script.model import (
     Timing,
     Wire,
 )
+from playground.script.more_outcomes import format_rights
 from playground.script.sets import format_ready, format_set
 
 # A read's data longer than this (as written) is left out of the outcome and
@@ -183,6 +184,8 @@ def format_outcome(outcome: Outcome) -> str:
             parts.append(str(outcome.child))
         if outcome.ready is not None:
             parts.append(format_ready(outcome.ready))
+        if outcome.rights is not None:
+            parts.append(format_rights(outcome.rights))
     text = "= " + " ".join(p for p in parts if p)
     if outcome.signals:
         text += " ! " + ", ".join(outcome.signals)
@@ -235,7 +238,7 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     assert isinstance(node, Step)
     text = f"{format_delay(node.delay)}{node.actor}: "
     if node.var:
-        text += f"{node.var} = "
+        text += ", ".join((node.var, *node.more_vars)) + " = "
     text += format_call(node.call)
     if pending or (node.blocks and outcome is None):
         return text + " ..."

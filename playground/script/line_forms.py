@@ -14,6 +14,7 @@ from playground.calls import CALLS, CallSpec
 from playground.constants import (
     ERRNO_NUMBERS,
     MAX_DATA_BYTES,
+    MAX_RIGHTS,
     MAX_SLEEP_SECONDS,
     POLL_EVENTS,
     PROCESS_STATES,
@@ -58,6 +59,7 @@ from playground.script.model import (
     StateCheck,
     Wire,
 )
+from playground.script.more_outcomes import read_fields, read_rights, starts_fields, unix_address
 from playground.script.sets import read_ready, read_set
 
 
@@ -408,12 +410,16 @@ def _value(cursor: Cursor) -> object:
     if tok.kind == "address":
         host, port = tok.value
         return Address(host, port)
+    if tok.kind == "{" and starts_fields(cursor):
+        return read_fields(cursor)
     if tok.kind == "{":
         first = cursor.expect("int", "an integer in {A, B}")
         cursor.expect(",", "',' in {A, B}")
         second = cursor.expect("int", "an integer in {A, B}")
         cursor.expect("}", "'}'")
         return Pair(int(first.value), int(second.value))
+    if tok.kind == "string":
+        return unix_address(tok)
     raise LineError(tok.column, f"expected a return value, '-1 ERRNO', 'killed SIG' or 'exited N', found {tok.text!r}")
 
 
@@ -423,6 +429,11 @@ def _extras(cursor: Cursor, fields: dict[str, Any]) -> None:
         assert tok is not None
         if tok.kind == "string" and "data" not in fields:
             fields["data"] = _data(cursor)
+        elif tok.kind == "name" and tok.text == "from" and cursor.at("string", 1) and "peer" not in fields:
+            cursor.next()
+            path = cursor.next()
+            assert path is not None
+            fields["peer"] = unix_address(path)
         elif tok.kind == "name" and tok.text == "from" and "peer" not in fields:
             cursor.next()
             addr = cursor.expect("address", "an address after 'from'")
@@ -430,6 +441,8 @@ def _extras(cursor: Cursor, fields: dict[str, Any]) -> None:
             fields["peer"] = Address(host, port)
         elif tok.kind == "{" and "ready" not in fields:
             fields["ready"] = read_ready(cursor)
+        elif tok.kind == "name" and tok.text == "rights" and "rights" not in fields:
+            fields["rights"] = read_rights(cursor, MAX_RIGHTS)
         elif tok.kind == "name" and tok.text in ("exited", "killed") and "child" not in fields:
             fields["child"] = _death(cursor)
         elif tok.kind == "name" and tok.text in POLL_EVENTS and "revents" not in fields:

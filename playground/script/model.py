@@ -33,6 +33,26 @@ class Pair:
         return f"{{{self.first}, {self.second}}}"
 
 
+@dataclass(frozen=True)
+class UnixAddress:
+    """An AF_UNIX socket's path: a name in the lab's own directory, written `"srv.sock"`."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return '"' + self.path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True)
+class Fields:
+    """Named fields in braces, as TCP_INFO's `{state: ESTABLISHED, rtt_us: 31}`."""
+
+    items: tuple[tuple[str, int | str], ...]
+
+    def __str__(self) -> str:
+        return "{" + ", ".join(f"{name}: {value}" for name, value in self.items) + "}"
+
+
 # A call's arguments, each remembering where it was written.
 
 
@@ -114,7 +134,7 @@ class Call:
 
 # What a call returned: used both for what a script states and what happened.
 
-Value = int | float | Pair | Address
+Value = int | float | Pair | Address | UnixAddress | Fields
 
 
 @dataclass(frozen=True)
@@ -142,13 +162,14 @@ class Outcome:
     errno_message: str | None = None
     data: bytes | Data | None = None  # Data as the script states it, bytes as the kernel gave them
     data_length_only: bool = False
-    peer: Address | None = None
+    peer: Address | UnixAddress | None = None
     revents: tuple[str, ...] | None = None
     child: Death | None = None
     signals: tuple[str, ...] = ()
     death: Death | None = None
     # poll over a set, select, epoll_wait: each ready descriptor by name, with its events (a set: order is free)
     ready: tuple[tuple[str, tuple[str, ...]], ...] | None = None
+    rights: tuple[int, ...] | None = None  # the descriptors recvmsg received (SCM_RIGHTS)
 
 
 @dataclass(frozen=True)
@@ -199,6 +220,7 @@ class Step:
     delay: float | None = None
     outcome_column: int = 0
     timing: Timing | None = None
+    more_vars: tuple[str, ...] = ()  # `a, b = socketpair(unix)`: the names after the first (var)
 
 
 @dataclass(frozen=True)

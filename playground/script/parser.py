@@ -6,6 +6,7 @@ import gc
 import itertools
 import re
 from collections.abc import Callable
+from dataclasses import replace
 
 from playground.constants import MAX_LINE_CHARS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
 from playground.script.checks import RESERVED, VAR_NAME, ProcessScope, Scope, bind_var, unknown_process
@@ -15,6 +16,7 @@ from playground.script.host_lines import fault, host_line_form
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
 from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
+from playground.script.names import bind_more, read_names
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
@@ -413,12 +415,17 @@ def _step(
 ) -> Step:
     """`NAME: [VAR =] CALL(ARGS) [= OUTCOME | ...]`."""
     var_tok = None
-    if cursor.at("name") and cursor.at("=", 1):
+    more: list[Token] = []
+    if cursor.at("name") and cursor.at(",", 1):
+        var_tok, more = read_names(cursor)
+    elif cursor.at("name") and cursor.at("=", 1):
         var_tok = cursor.tokens[cursor.i]
         cursor.i += 2
     made, spec = read_call(cursor, actor, proc, scope)
     if var_tok is not None:
         bind_var(var_tok.text, var_tok.column, spec, actor, scope)
+    if var_tok is not None and more:
+        bind_more(var_tok, more, spec, actor, scope)
     expect = None
     blocks = False
     outcome_column = 0
@@ -433,7 +440,8 @@ def _step(
         else:
             raise LineError(tok.column, f"unexpected {tok.text!r} after the call")
         cursor.ensure_done(" after the call")
-    return Step(actor, made, var_tok.text if var_tok else None, expect, blocks, delay, outcome_column)
+    step = Step(actor, made, var_tok.text if var_tok else None, expect, blocks, delay, outcome_column)
+    return replace(step, more_vars=tuple(t.text for t in more)) if more else step
 
 
 def _lift_errno_messages(body: str) -> tuple[str, dict[int, str]]:

@@ -109,7 +109,10 @@ def errno() -> int:
 
 
 def sockaddr(family: int, host: str, port: int) -> ctypes.Array:
-    """A sockaddr_in or sockaddr_in6 for bind, connect and sendto."""
+    """A sockaddr_in, sockaddr_in6 or sockaddr_un (host is then the path) for bind, connect and sendto."""
+    if family == socket.AF_UNIX:
+        packed = struct.pack("=H", socket.AF_UNIX) + host.encode()
+        return ctypes.create_string_buffer(packed, len(packed))
     if family == socket.AF_INET6:
         host, _, zone = host.partition("%")
         packed = struct.pack(

@@ -19,6 +19,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import queue
 import resource
 import signal
 import socket
@@ -29,9 +30,13 @@ from collections.abc import Callable
 
 from playground import protocol
 from playground.worker import libc
+from playground.worker.limits import set_limit
+from playground.worker.more_syscalls import MORE_SYSCALLS
 from playground.worker.readiness import NO_FIRST_FD, READINESS_CALLS, script_args
 from playground.worker.snapshot import inspect_fds
 from playground.worker.syscalls import SYSCALLS, local_address, now
+
+SYSCALLS.update(MORE_SYSCALLS)
 
 MACHINERY_SPAN = 32
 # Signals a lab process can catch; SIGKILL and SIGSTOP cannot be.
@@ -48,7 +53,9 @@ SPIN_NS = 300_000
 # Calls after which the socket's local address is reported (the kernel may have picked it).
 _BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
 # Calls whose first argument is not a descriptor; every other call's is.
-_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit"}
+_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit", "getrlimit", "setrlimit", "socketpair"}
+# Calls that make new descriptors beyond their return value (the script's, as socket's are).
+_MORE_FDS = {"socketpair": "value", "recvmsg": "rights"}
 # A number no process can have open (the kernel's fs.nr_open ceiling is far below it): a call
 # given a descriptor that is not the script's is made on it, so the kernel answers exactly as
 # for a closed number (EBADF; POLLNVAL for poll).
@@ -247,6 +254,11 @@ class Worker:
         self.inflight = 0
         self.call_counter = 0
         self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
+        self.main_tasks: queue.SimpleQueue = queue.SimpleQueue()  # what only the main thread may do
+
+    def floor_for_limit(self) -> int:
+        """Where the machinery belongs under the open-file limit now in force."""
+        return _machinery_floor()
 
     def _make_reserve(self) -> None:
         self.reserve = _machinery_pair(self.floor, _socketpair)
@@ -275,7 +287,8 @@ class Worker:
         threading.Thread(target=self._monitor, daemon=True, name="monitor").start()
         self.send((0, protocol.HELLO, {"pid": os.getpid()}))
         self._read_loop()
-        threading.Event().wait()  # the main thread lost the role: it only waits now
+        while True:  # the main thread lost the role: it only does what the main thread alone may
+            self.main_tasks.get()(self)
 
     def _next_message(self) -> tuple | None:
         """The next request; spins briefly first, since in a script the next one comes fast."""
@@ -326,6 +339,8 @@ class Worker:
         doze = libc.timespec(0, DOZE_TICK_NS)
         fds = (libc.pollfd * 2)(libc.pollfd(self.sig_r, 1, 0), libc.pollfd(self.wake_r, 1, 0))
         while True:
+            if (fds[0].fd, fds[1].fd) != (self.sig_r, self.wake_r):  # moved by a raised open-file limit
+                fds = (libc.pollfd * 2)(libc.pollfd(self.sig_r, 1, 0), libc.pollfd(self.wake_r, 1, 0))
             # Dozing is announced before inflight is read: a call that starts after this
             # read sees the announcement and wakes us; one that started before is seen here.
             self.dozing = True
@@ -388,6 +403,16 @@ class Worker:
         else:
             self.send((request_id, protocol.ERROR, f"unknown request {op!r}"))
 
+    def _script_args(self, name: str, args: list) -> list:
+        """The call's descriptors as the script may use them: a machinery number acts as a closed one."""
+        if name not in _NO_FD_CALLS and name not in NO_FIRST_FD and args and not self.is_script_fd(args[0]):
+            args = [CLOSED_FD, *args[1:]]
+        if name in READINESS_CALLS:
+            args = script_args(name, args, self.is_script_fd, CLOSED_FD)
+        if name == "sendmsg":  # the descriptors passed are the script's too, never the machinery
+            args = [*args[:2], [fd if self.is_script_fd(fd) else CLOSED_FD for fd in args[2]]]
+        return args
+
     def _call(self, request_id: int, name: str, args: list) -> None:
         with self.role:
             self.inflight += 1
@@ -416,15 +441,14 @@ class Worker:
                 self.send((0, protocol.SIGNAL_IDLE, {"signals": early, "t": now()}))
         with self.role:
             self.open_calls[me] = first
-        if name not in _NO_FD_CALLS and name not in NO_FIRST_FD and args and not self.is_script_fd(args[0]):
-            args = [CLOSED_FD, *args[1:]]
-        if name in READINESS_CALLS:
-            args = script_args(name, args, self.is_script_fd, CLOSED_FD)
+        args = self._script_args(name, args)
         try:
             if name == "fork":
                 result, fd_to_send = self._fork()
             elif name == "signal":
                 result = Handlers.set(*args)
+            elif name == "setrlimit":
+                result = set_limit(self, *args)
             elif name == "exit":
                 os._exit(args[0])
             else:
@@ -459,11 +483,15 @@ class Worker:
         ret = result["ret"]
         if name in _BINDING_CALLS and (ret >= 0 or result.get("errno") == errno.EINPROGRESS):
             result["local"] = local_address(args[0])
-        elif name == "accept" and ret >= 0:
+        elif name in ("accept", "accept4") and ret >= 0:
             result["local"] = local_address(ret)
-        if name in ("socket", "accept", "dup") and ret >= 0:
+        if name in ("socket", "accept", "dup", "accept4") and ret >= 0:
             self.lab_fds.add(ret)
             result["ino"] = os.fstat(ret).st_ino
+        elif name in _MORE_FDS and ret >= 0:
+            made = result.get(_MORE_FDS[name]) or []
+            self.lab_fds.update(made)
+            result["inos"] = [os.fstat(fd).st_ino for fd in made]
         elif name == "close":
             self.lab_fds.discard(args[0])
 

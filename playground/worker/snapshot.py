@@ -10,6 +10,7 @@ import struct
 
 from playground.constants import OPTIONS
 from playground.worker import libc
+from playground.worker.more_syscalls import unix_end
 from playground.worker.syscalls import local_address, peer_address, read_option
 
 _TCP_INFO_FIELDS = {
@@ -32,8 +33,8 @@ _TCP_INFO_FIELDS = {
     "snd_cwnd": 80,
     "total_retrans": 100,
 }
-# Reading SO_ERROR clears it, so the inspector never reads it.
-_INSPECTED = [spec for spec in OPTIONS.values() if spec.name != "SO_ERROR"]
+# Reading SO_ERROR clears it, so the inspector never reads it; TCP_INFO it reads whole (tcp_info).
+_INSPECTED = [spec for spec in OPTIONS.values() if spec.name not in ("SO_ERROR", "TCP_INFO")]
 
 
 def _ioctl_int(fd: int, request: int) -> int | None:
@@ -86,8 +87,8 @@ def inspect_socket(fd: int) -> dict | None:
         "family": family,
         "type": type_,
         "listening": bool(listening),
-        "local": local_address(fd),
-        "peer": peer_address(fd),
+        "local": local_address(fd) if family != socket.AF_UNIX else unix_end(libc.getsockname, fd),
+        "peer": peer_address(fd) if family != socket.AF_UNIX else unix_end(libc.getpeername, fd),
         "state": info["state"] if info else None,
         "tcp": info,
         # SIOCINQ on a listener would be meaningless; it answers EINVAL there.

@@ -95,6 +95,9 @@ GOOD = {
     "epollevents": ["EPOLLIN|EPOLLET", "0"],
     "epollflags": ["0", "EPOLL_CLOEXEC"],
     "maxevents": ["64", "1"],
+    "resource": ["RLIMIT_NOFILE"],
+    "limits": ["{1024, 4096}"],
+    "sockflags": ["SOCK_NONBLOCK", "SOCK_NONBLOCK|SOCK_CLOEXEC", "0"],
 }
 ODD_ARGS = [
     "x",
