@@ -38,6 +38,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Thread,
     Wire,
 )
 from playground.script.parser import parse_line
@@ -261,12 +262,14 @@ class Executor:
         )
 
     async def directive(self, node: Node, text: str | None = None) -> None:
-        """`spawn`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
+        """`spawn`, `thread`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
         if isinstance(node, Spawn):
             await self.lab.spawn(node.name)
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
+        elif isinstance(node, Thread):
+            await self.lab.start_thread(node)
         elif isinstance(node, Sleep):
             self.lab.check_sleep(node.seconds)
             # Its delay is waited out: a recording measures that gap itself.

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from playground import lab_channel, lab_lifecycle, protocol
+from playground import lab_channel, lab_lifecycle, lab_threads, protocol
 from playground.capture import Capture, Packet
 from playground.constants import SIGNAL_NAMES
 from playground.errors import LabError
@@ -58,6 +58,7 @@ from playground.script.model import (
     Node,
     Sleep,
     Step,
+    Thread,
 )
 from playground.script.parser import ProcessScope, Scope
 from playground.sockdiag import KernelSocket
@@ -79,6 +80,7 @@ class Lab:
         self.allow_network = allow_network
         self.network = network or LabNetwork()
         self.processes: dict[str, Process] = {}
+        self.threads: dict[str, Process] = {}  # thread actors (playground.lab_threads), by name
         self.limits = limits or Limits()
         self.t0 = time.monotonic_ns()
         self._ids = 0
@@ -196,15 +198,20 @@ class Lab:
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
+        for name, thread in self.threads.items():
+            owner = procs[lab_threads.owner_of(thread).name]  # the same sets: a thread shares its names
+            unstated = sum(1 for h in thread.blocked if not h.stated)
+            procs[name] = ProcessScope(owner.fds, owner.children, unstated, lab_threads.owner_of(thread).name)
         return Scope(procs, default_actor)
 
     async def spawn(self, name: str) -> Process:
         return await self.lifecycle.spawn(name)
 
     def process(self, name: str) -> Process:
-        proc = self.processes.get(name)
+        """The actor of that name: a process, or a thread actor (which shares its process's names)."""
+        proc = self.processes.get(name) or self.threads.get(name)
         if proc is None:
-            known = ", ".join(self.processes) or "none"
+            known = ", ".join([*self.processes, *self.threads]) or "none"
             raise LabError(f"no process named {name!r} (known: {known})")
         return proc
 
@@ -265,7 +272,9 @@ class Lab:
             self._learn(proc, node, raw, handle.fd)
         if not handle.future.done():
             handle.future.set_result(result)
-        self._emit(CallDone(handle.call_id, proc.name, node, handle.text, result, handle.pending, time.monotonic_ns()))
+        # Named by the actor that made it: a thread's call comes back on its process's channel.
+        actor = handle.process.name
+        self._emit(CallDone(handle.call_id, actor, node, handle.text, result, handle.pending, time.monotonic_ns()))
 
     def _check_fork(self, proc: Process, step: Node, raw: dict) -> str | None:
         """A fork's pid must be that process's child: sockplay will signal and reap it.
@@ -374,13 +383,14 @@ class Lab:
         handle = CallHandle(self.next_id(), proc, step, "", self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
         assert proc.channel is not None
-        frame = protocol.encode((handle.call_id, "call", (name, args, linger)))
+        request = (name, args, linger) if proc.thread_of is None else (name, args, linger, proc.name)
+        frame = protocol.encode((handle.call_id, "call", request))
         del args  # the call's data, built for this frame only
         if len(frame) > protocol.MAX_FRAME:  # the process would take it for a broken channel and quit
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{step.call.name}'s request is {len(frame)} bytes, more than a call can carry")
         try:
-            lab_channel.send(self._loop, proc, frame)
+            lab_channel.send(self._loop, lab_threads.owner_of(proc), frame)
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None
@@ -455,7 +465,16 @@ class Lab:
     # Directives and lines.
 
     async def kill(self, name: str, signame: str = "SIGTERM") -> None:
+        """Signal a process (process-directed), or one thread actor (thread-directed, as tgkill)."""
+        thread = self.threads.get(name)
+        if thread is not None:
+            await lab_threads.kill_thread(self, thread, signame)
+            return
         await self.lifecycle.kill(name, signame)
+
+    async def start_thread(self, node: Thread) -> Process:
+        """`thread NAME in PROC`: a new thread of that process, an actor of its own."""
+        return await lab_threads.start_thread(self, node)
 
     async def wait_dead(self, proc: Process, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

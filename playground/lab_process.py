@@ -52,13 +52,21 @@ class Process:
     outbox: deque[memoryview] = field(default_factory=deque)  # frames the channel could not take yet
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
+    # A thread actor (`thread NAME in PROC`): its process, whose names, dispositions, children,
+    # calls in flight and channel it shares (the same objects); its own TID and blocked calls.
+    thread_of: Process | None = None
+    tid: int | None = None
 
     @property
     def alive(self) -> bool:
+        if self.thread_of is not None:
+            return self.thread_of.alive
         return self.death is None
 
     @property
     def state(self) -> str:
+        if self.thread_of is not None:
+            return f"a thread of {self.thread_of.name}, which is {self.thread_of.state}"
         if self.death is None:
             return "running"
         if self.zombie:

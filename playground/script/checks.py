@@ -50,6 +50,7 @@ class ProcessScope:
     fds: set[str] = field(default_factory=set)
     children: set[str] = field(default_factory=set)
     blocked: int = 0
+    thread_of: str | None = None  # a thread actor: the process whose names (the same sets) it shares
 
 
 @dataclass
@@ -60,10 +61,14 @@ class Scope:
     default_actor: str | None = None
 
     def copy(self) -> Scope:
-        return Scope(
-            {k: ProcessScope(set(v.fds), set(v.children), v.blocked) for k, v in self.processes.items()},
-            self.default_actor,
-        )
+        processes: dict[str, ProcessScope] = {}
+        for k, v in self.processes.items():
+            owner = processes.get(v.thread_of) if v.thread_of is not None else None
+            if owner is not None:  # a thread shares its process's names: the copy's too
+                processes[k] = ProcessScope(owner.fds, owner.children, v.blocked, v.thread_of)
+            else:
+                processes[k] = ProcessScope(set(v.fds), set(v.children), v.blocked, v.thread_of)
+        return Scope(processes, self.default_actor)
 
 
 def unknown_process(name: str, scope: Scope) -> str:

@@ -25,6 +25,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Thread,
     Timing,
     Wire,
 )
@@ -206,6 +207,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
         return f"{format_delay(node.delay)}spawn {node.name}"
+    if isinstance(node, Thread):
+        return f"{format_delay(node.delay)}thread {node.name} in {node.process}"
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):

@@ -163,6 +163,15 @@ class Spawn:
 
 
 @dataclass(frozen=True)
+class Thread:
+    """`thread NAME in PROC`: a new thread (pthread) of that process, an actor of its own."""
+
+    name: str
+    process: str
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
 class Kill:
     name: str
     signal: str = "SIGTERM"
@@ -249,7 +258,7 @@ class StateCheck:
         return self.process if self.var is None else f"{self.process}.{self.var}"
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Thread
 
 
 @dataclass(frozen=True)

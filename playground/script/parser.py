@@ -13,7 +13,8 @@ from playground.script.cursor import Cursor
 from playground.script.errors import LineError, ScriptError
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
-from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
+from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step, Thread
+from playground.script.thread_line import thread_line
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
@@ -217,6 +218,8 @@ def _repeat_or_end(
 def _check_repeatable(node: Node) -> None:
     if isinstance(node, Spawn) or (isinstance(node, Step) and node.call.name == "fork"):
         raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
+    if isinstance(node, Thread):
+        raise LineError(1, "a repeated block cannot start threads: each needs a name of its own")
 
 
 MAX_REPEAT = 100_000
@@ -335,6 +338,7 @@ _WORD_FORMS: dict[str, Callable[[Cursor, Scope, float | None], Node]] = {
     "spawn": directive,
     "kill": directive,
     "sleep": directive,
+    "thread": thread_line,
 }
 
 

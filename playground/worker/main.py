@@ -10,6 +10,10 @@ unblocked while no call is running (so a signal that arrives between steps
 is delivered at once). Signals are caught by CPython's own C-level handler,
 which writes each signal's number to a pipe at delivery; reading that pipe
 around each call tells which signals arrived during it.
+
+A script's thread actors (`thread NAME in PROC`) are threads of their own
+(playground.worker.threads): the reader hands each of their calls to that
+thread, which makes them in order, under the same signal rules.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from playground import protocol
 from playground.worker import libc
 from playground.worker.snapshot import inspect_fds
 from playground.worker.syscalls import SYSCALLS, local_address, now
+from playground.worker.threads import ActorThreads
 
 MACHINERY_SPAN = 32
 # Signals a lab process can catch; SIGKILL and SIGSTOP cannot be.
@@ -246,6 +251,7 @@ class Worker:
         self.inflight = 0
         self.call_counter = 0
         self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
+        self.actors = ActorThreads(self._call)  # the script's `thread NAME in PROC` threads
 
     def _make_reserve(self) -> None:
         self.reserve = _machinery_pair(self.floor, _socketpair)
@@ -376,8 +382,18 @@ class Worker:
     def _handle(self, message: tuple) -> None:
         request_id, op, args = message
         if op == "call":
-            name, call_args, self.linger = args
-            self._call(request_id, name, call_args)
+            name, call_args, self.linger, *thread = args
+            if not thread:
+                self._call(request_id, name, call_args)
+            elif not self.actors.route(thread[0], request_id, name, call_args):
+                self.send((request_id, protocol.ERROR, f"no thread named {thread[0]!r}"))
+        elif op == "thread":
+            started = self.actors.start(args)
+            self.send(
+                (request_id, protocol.DONE, started)
+                if isinstance(started, dict)
+                else (request_id, protocol.ERROR, started)
+            )
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
         elif op == "wake":
@@ -437,8 +453,9 @@ class Worker:
         with self.role:
             self.open_calls.pop(me, None)
             # With several calls in progress, a signal is reported with the oldest (the
-            # one blocked, whose thread was waiting with signals unblocked), not twice.
-            older = any(other < me for other in self.open_calls)
+            # one blocked, whose thread was waiting with signals unblocked), not twice;
+            # but a call it interrupted (EINTR) ran in the thread the kernel gave it to.
+            older = any(other < me for other in self.open_calls) and result.get("errno") != errno.EINTR
         if (watch or Handlers.catching) and not older:
             last = self.signals.drain()
             caught = self.signals.claim(first, last)

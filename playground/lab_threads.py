@@ -1,0 +1,127 @@
+"""Thread actors on the lab's side: starting one in a lab process, and signalling one thread.
+
+`thread NAME in PROC` asks the process to start a pthread (playground.worker.threads);
+the lab believes the TID it answers only once the kernel lists it among that process's
+tasks. The thread is then an actor: a Process record that shares its process's names,
+dispositions, children, channel and calls in flight (the same objects), with its own
+TID and its own blocked calls. It lives as long as its process does.
+
+`kill NAME SIG` on a thread is thread-directed, as tgkill(2) (pthread_kill in C) sends it:
+that thread takes the signal, and only a call in that thread is interrupted. On a
+process it stays process-directed: the kernel gives it to one thread that does not
+block it (in a lab process, one inside a call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import platform
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playground import lab_channel, protocol
+from playground.constants import SIGNALS
+from playground.errors import LabError
+from playground.events import DirectiveDone
+from playground.lab_process import CallHandle, Process
+from playground.script.format import format_node
+from playground.script.model import Kill, Thread
+
+if TYPE_CHECKING:
+    from playground.lab import Lab
+
+START_TIMEOUT = 10.0
+_SYS_TGKILL = {"x86_64": 234, "aarch64": 131, "armv7l": 268, "i686": 270, "riscv64": 131, "ppc64le": 250, "s390x": 241}
+
+
+def owner_of(proc: Process) -> Process:
+    """The process an actor belongs to: itself, or a thread's process."""
+    return proc.thread_of if proc.thread_of is not None else proc
+
+
+def live_threads(lab: Lab) -> int:
+    return sum(1 for thread in lab.threads.values() if thread.alive)
+
+
+async def start_thread(lab: Lab, node: Thread) -> Process:
+    """Start a thread actor (LabError, saying why, if it cannot be)."""
+    if node.name in lab.processes or node.name in lab.threads:
+        raise LabError(f"an actor named {node.name!r} already exists; name the thread differently")
+    owner = owner_of(lab.process(node.process))
+    if not owner.alive:
+        raise LabError(f"{owner.name} is {owner.state}: it cannot start a thread")
+    in_flight = sum(1 for p in lab.processes.values() for h in p.inflight.values() if h.node is not None)
+    if live_threads(lab) + in_flight >= lab.limits.pending:
+        raise LabError(
+            f"the lab's limit of {lab.limits.pending} threads (thread actors and calls in progress) is reached: "
+            "raise it with --max-pending"
+        )
+    tid = await _ask_for_thread(lab, owner, node.name)
+    thread = Process(
+        name=node.name,
+        pid=owner.pid,
+        names=owner.names,
+        inodes=owner.inodes,
+        addresses=owner.addresses,
+        children=owner.children,
+        dispositions=owner.dispositions,
+        channel=owner.channel,
+        inflight=owner.inflight,
+        outbox=owner.outbox,
+        thread_of=owner,
+        tid=tid,
+    )
+    lab.threads[node.name] = thread
+    lab._emit(DirectiveDone(node, format_node(Thread(node.name, owner.name)), time.monotonic_ns()))
+    return thread
+
+
+async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
+    """Have the process start the thread; its TID, checked with the kernel."""
+    loop = asyncio.get_running_loop()
+    handle = CallHandle(lab.next_id(), owner, None, f"thread {name}", loop.create_future(), time.monotonic_ns())
+    owner.inflight[handle.call_id] = handle
+    try:
+        lab_channel.send(loop, owner, protocol.encode((handle.call_id, "thread", name)))
+        reply = await asyncio.wait_for(asyncio.shield(handle.future), START_TIMEOUT)
+    except OSError as exc:
+        raise LabError(f"{owner.name} cannot be reached: {exc.strerror}") from None
+    except TimeoutError:
+        raise LabError(f"{owner.name} did not start thread {name} within {START_TIMEOUT:g} s") from None
+    finally:
+        owner.inflight.pop(handle.call_id, None)
+    tid = reply.get("tid") if isinstance(reply, dict) else None
+    if tid is None and not owner.alive:
+        raise LabError(f"{owner.name} ended ({owner.state}) before thread {name} started")
+    if not isinstance(tid, int) or tid <= 0 or not Path(f"/proc/{owner.pid}/task/{tid}").exists():
+        lab.lifecycle.misbehaved(owner, f"a thread id ({tid!r}) that is not one of its threads")
+        raise LabError(f"{owner.name} did not start thread {name}")
+    return tid
+
+
+def tgkill(tgid: int, tid: int, signum: int) -> None:
+    """Send a signal to one thread of a process (tgkill(2): never to a thread of another process)."""
+    number = _SYS_TGKILL.get(platform.machine())
+    if number is None:
+        raise LabError(f"sending a signal to one thread is not supported on {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(ctypes.c_long(number), ctypes.c_long(tgid), ctypes.c_long(tid), ctypes.c_long(signum)) != 0:
+        err = ctypes.get_errno()
+        raise LabError(f"cannot signal thread {tid} of process {tgid}: {os.strerror(err)}")
+
+
+async def kill_thread(lab: Lab, thread: Process, signame: str) -> None:
+    """`kill THREAD SIG`: that thread takes the signal; a fatal one still ends the whole process."""
+    owner = owner_of(thread)
+    if not thread.alive or owner.zombie:
+        raise LabError(f"{thread.name} is {thread.state}: there is nothing to signal")
+    assert thread.tid is not None
+    fatal = owner.fatal(signame)
+    tgkill(owner.pid, thread.tid, SIGNALS[signame])
+    node = Kill(thread.name, signame)
+    lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
+    if fatal:
+        await lab.wait_dead(owner, 5.0)
