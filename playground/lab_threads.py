@@ -121,6 +121,12 @@ async def kill_thread(lab: Lab, thread: Process, signame: str) -> None:
     assert thread.tid is not None
     fatal = owner.fatal(signame)
     tgkill(owner.pid, thread.tid, SIGNALS[signame])
+    # Waiting between calls, the thread blocks signals: it takes this one when asked to (or in its next call).
+    if owner.channel is not None:
+        try:
+            lab_channel.send(asyncio.get_running_loop(), owner, protocol.encode((0, "signals", thread.name)))
+        except OSError:
+            pass  # the process is gone: its death is reported
     node = Kill(thread.name, signame)
     lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
     if fatal:

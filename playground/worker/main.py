@@ -251,7 +251,7 @@ class Worker:
         self.inflight = 0
         self.call_counter = 0
         self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
-        self.actors = ActorThreads(self._call)  # the script's `thread NAME in PROC` threads
+        self.actors = ActorThreads(self._call, self._take_signals)  # the script's `thread NAME in PROC` threads
 
     def _make_reserve(self) -> None:
         self.reserve = _machinery_pair(self.floor, _socketpair)
@@ -387,6 +387,8 @@ class Worker:
                 self._call(request_id, name, call_args)
             elif not self.actors.route(thread[0], request_id, name, call_args):
                 self.send((request_id, protocol.ERROR, f"no thread named {thread[0]!r}"))
+        elif op == "signals":
+            self.actors.take_signals(args)
         elif op == "thread":
             started = self.actors.start(args)
             self.send(
@@ -468,6 +470,15 @@ class Worker:
         self.send((request_id, protocol.DONE, result), fd_to_send)
         if fd_to_send is not None:
             os.close(fd_to_send)
+
+    def _take_signals(self) -> None:
+        """In a thread actor between calls: let the signals sent to it alone arrive, reported as between calls."""
+        before = self.signals.drain()
+        libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)  # a pending one is delivered here, at once
+        libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
+        caught = self.signals.claim(before, self.signals.drain())
+        if caught:
+            self.send((0, protocol.SIGNAL_IDLE, {"signals": caught, "t": now()}))
 
     def _track(self, name: str, args: list, result: dict) -> None:
         ret = result["ret"]

@@ -7,11 +7,16 @@ Like every thread of a lab process, an actor thread waits with every signal
 blocked and unblocks them only while inside a call (Worker._call): a
 process-directed signal goes to one of the threads inside a call (the kernel
 picks which), and a thread-directed one (tgkill) interrupts that thread's call.
+One sent to a thread waiting between calls stays pending on it (the kernel gives
+a thread-directed signal to no other thread) until sockplay, having sent it, asks
+the thread to take its signals: it unblocks them for a moment, as a C thread that
+blocks none would have taken it at once.
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import queue
 import threading
 from collections.abc import Callable
@@ -25,6 +30,7 @@ START_TIMEOUT = 5.0
 _COMM_BYTES = 15
 
 MakeCall = Callable[[int, str, list], None]
+TakeSignals = Callable[[], None]
 
 
 class ActorThread:
@@ -33,7 +39,7 @@ class ActorThread:
     def __init__(self, name: str, make_call: MakeCall) -> None:
         self.name = name
         self.tid = 0
-        self._calls: queue.SimpleQueue[tuple[int, str, list]] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._make_call = make_call
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -45,7 +51,11 @@ class ActorThread:
 
     def submit(self, request_id: int, name: str, args: list) -> None:
         """Queue a call: the thread makes it after the calls queued before it."""
-        self._calls.put((request_id, name, args))
+        self._work.put(functools.partial(self._make_call, request_id, name, args))
+
+    def take_signals(self, take: TakeSignals) -> None:
+        """After the calls queued so far, let the signals pending on this thread arrive."""
+        self._work.put(take)
 
     def _run(self) -> None:
         libc.pthread_sigmask(libc.SIG_BLOCK, libc.full_sigset(), None)
@@ -55,15 +65,15 @@ class ActorThread:
         libc.libc.prctl(_PR_SET_NAME, ctypes.c_char_p(comm), 0, 0, 0)
         self._started.set()
         while True:
-            request_id, name, args = self._calls.get()
-            self._make_call(request_id, name, args)
+            self._work.get()()
 
 
 class ActorThreads:
     """The thread actors of one lab process, by name."""
 
-    def __init__(self, make_call: MakeCall) -> None:
+    def __init__(self, make_call: MakeCall, take_signals: TakeSignals) -> None:
         self._make_call = make_call
+        self._take_signals = take_signals
         self._threads: dict[str, ActorThread] = {}
 
     def start(self, name: object) -> dict | str:
@@ -88,4 +98,12 @@ class ActorThreads:
         if actor is None:
             return False
         actor.submit(request_id, name, args)
+        return True
+
+    def take_signals(self, thread: str) -> bool:
+        """Have a thread take the signals sent to it (after its queued calls); False if there is none such."""
+        actor = self._threads.get(thread)
+        if actor is None:
+            return False
+        actor.take_signals(self._take_signals)
         return True
