@@ -14,11 +14,13 @@ from playground.outcomes import ephemeral_ports
 
 if TYPE_CHECKING:
     from playground.lab import Lab
+    from playground.lab_process import Process
     from playground.session.wire import HiddenSocketView
 
 __all__ = [
     "SocketView",
     "ProcessView",
+    "ThreadView",
     "LabView",
     "build_view",
     "format_address",
@@ -89,6 +91,21 @@ class SocketView:
 
 
 @dataclass(frozen=True)
+class ThreadView:
+    """One thread actor of a process (`thread NAME in PROC`): its TID and what it is blocked in."""
+
+    name: str
+    process: str
+    tid: int
+    alive: bool
+    blocked: tuple[str, ...]
+
+    @property
+    def key(self) -> SelectionKey:
+        return ("thread", self.name)
+
+
+@dataclass(frozen=True)
 class ProcessView:
     """One lab process: who it is, how it is, what it is blocked in, and its sockets."""
 
@@ -103,6 +120,7 @@ class ProcessView:
     sockets: tuple[SocketView, ...]
     names: tuple[tuple[str, int], ...]
     children: tuple[str, ...]
+    threads: tuple[ThreadView, ...] = ()
 
     @property
     def key(self) -> SelectionKey:
@@ -126,6 +144,13 @@ class LabView:
                 return proc
         return None
 
+    def thread(self, name: str) -> ThreadView | None:
+        for proc in self.processes:
+            for thread in proc.threads:
+                if thread.name == name:
+                    return thread
+        return None
+
     def socket(self, process: str, fd: int) -> SocketView | None:
         proc = self.process(process)
         if proc is None:
@@ -135,11 +160,13 @@ class LabView:
                 return sock
         return None
 
-    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | HiddenSocketView | None:
+    def find(self, key: SelectionKey | None) -> ProcessView | ThreadView | SocketView | HiddenSocketView | None:
         if key is None:
             return None
         if key[0] == "process":
             return self.process(key[1])
+        if key[0] == "thread":
+            return self.thread(key[1])
         if key[0] == "hidden":
             return next((h for h in self.hidden if h.key == key), None)
         return self.socket(key[1], key[2])
@@ -207,9 +234,19 @@ def build_view(
                 sockets=tuple(sockets),
                 names=tuple(sorted(proc.names.items())),
                 children=tuple(proc.children),
+                threads=thread_views(lab, proc, blocked),
             )
         )
     return LabView(tuple(processes), ready=True)
+
+
+def thread_views(lab: Lab, proc: Process, blocked: dict[str, list[str]]) -> tuple[ThreadView, ...]:
+    """The thread actors of one process, in the order they started."""
+    return tuple(
+        ThreadView(name, proc.name, thread.tid or 0, thread.alive, tuple(blocked.get(name, ())))
+        for name, thread in lab.threads.items()
+        if thread.thread_of is proc
+    )
 
 
 _PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})")
