@@ -43,6 +43,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Thread,
     Timing,
 )
 
@@ -148,6 +149,11 @@ class _Exporter:
             if not node.lines:
                 out.append(f"{indent}    pass  # an empty block")
             return out
+        if isinstance(node, Thread):
+            raise ValueError(
+                f"cannot export line {line.number}, `{shown}`: the exported program runs no threads yet "
+                "(`sockplay run` runs it)"
+            )
         if not isinstance(node, Step):
             out.append("")
         if isinstance(node, Spawn):

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from playground.cli.replay import ReplayCheck, load_recording
 from playground.errors import LabError
 from playground.events import CallPending, DirectiveDone, SignalCaught
 from playground.executor import run_typed_line
 from playground.lab import CallHandle, Lab
+from playground.recording import Recorder
 from playground.runner import run_script
 from playground.script.errors import ScriptError
 from playground.script.format import format_outcome
@@ -231,3 +233,24 @@ async def test_a_signal_sent_to_a_thread_between_its_calls_is_caught_at_once(lab
     await run_typed_line(lab, "kill worker SIGUSR1")
     await asyncio.wait_for(caught.wait(), WAIT)
     assert lab.processes["server"].alive
+
+
+async def test_a_recorded_session_keeps_its_thread_lines_and_replays(tmp_path: Path) -> None:
+    path = tmp_path / "threads.sockplay"
+    lab = await Lab.start()
+    recorder = Recorder(lab, path)
+    try:
+        await connected_pair(lab)
+        await run_typed_line(lab, "thread worker in server")
+        read = await pending(lab, "worker: read(a, 100)")
+        await run_typed_line(lab, 'client: write(c, "hi")')
+        await asyncio.wait_for(read.future, WAIT)
+        await run_typed_line(lab, "worker: b = socket(tcp)")
+        await run_typed_line(lab, "server: close(b)")
+    finally:
+        recorder.close()
+        await lab.shutdown()
+    text = path.read_text()
+    for line in ("thread worker in server", "worker: read(a, 100) ...", 'worker: ... = 2 "hi"', "server: close(b) = 0"):
+        assert line in text, line
+    assert await ReplayCheck(load_recording(str(path)), str(path), speed=0.0).run() == 0
