@@ -14,6 +14,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
+from playground import lab_threads
 from playground.capture import Packet
 from playground.claims import call_divergence, process_state
 from playground.constants import DEFAULT_STEP_TIMEOUT
@@ -269,7 +270,7 @@ class Executor:
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
         elif isinstance(node, Thread):
-            await self.lab.start_thread(node)
+            await lab_threads.start_thread(self.lab, node)
         elif isinstance(node, Sleep):
             self.lab.check_sleep(node.seconds)
             # Its delay is waited out: a recording measures that gap itself.

@@ -58,7 +58,6 @@ from playground.script.model import (
     Node,
     Sleep,
     Step,
-    Thread,
 )
 from playground.script.parser import ProcessScope, Scope
 from playground.sockdiag import KernelSocket
@@ -72,10 +71,7 @@ class Lab:
     """One lab: its processes, the calls sent to them, and the events they make."""
 
     def __init__(
-        self,
-        allow_network: bool = False,
-        network: LabNetwork | None = None,
-        limits: Limits | None = None,
+        self, allow_network: bool = False, network: LabNetwork | None = None, limits: Limits | None = None
     ) -> None:
         self.allow_network = allow_network
         self.network = network or LabNetwork()
@@ -198,18 +194,13 @@ class Lab:
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
-        for name, thread in self.threads.items():
-            owner = procs[lab_threads.owner_of(thread).name]  # the same sets: a thread shares its names
-            unstated = sum(1 for h in thread.blocked if not h.stated)
-            procs[name] = ProcessScope(owner.fds, owner.children, unstated, lab_threads.owner_of(thread).name)
-        return Scope(procs, default_actor)
+        return Scope(lab_threads.with_threads(self.threads, procs), default_actor)
 
     async def spawn(self, name: str) -> Process:
         return await self.lifecycle.spawn(name)
 
     def process(self, name: str) -> Process:
-        """The actor of that name: a process, or a thread actor (which shares its process's names)."""
-        proc = self.processes.get(name) or self.threads.get(name)
+        proc = self.processes.get(name) or self.threads.get(name)  # a process, or a thread actor
         if proc is None:
             known = ", ".join([*self.processes, *self.threads]) or "none"
             raise LabError(f"no process named {name!r} (known: {known})")
@@ -264,7 +255,7 @@ class Lab:
         self._finish_call(proc, handle, payload)
 
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
-        node = handle.node
+        actor, node = handle.process.name, handle.node  # a thread's call comes back on its process's channel
         assert isinstance(node, Step)
         outcome = to_outcome(node.call.name, raw, death)
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
@@ -272,8 +263,6 @@ class Lab:
             self._learn(proc, node, raw, handle.fd)
         if not handle.future.done():
             handle.future.set_result(result)
-        # Named by the actor that made it: a thread's call comes back on its process's channel.
-        actor = handle.process.name
         self._emit(CallDone(handle.call_id, actor, node, handle.text, result, handle.pending, time.monotonic_ns()))
 
     def _check_fork(self, proc: Process, step: Node, raw: dict) -> str | None:
@@ -383,8 +372,7 @@ class Lab:
         handle = CallHandle(self.next_id(), proc, step, "", self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
         assert proc.channel is not None
-        request = (name, args, linger) if proc.thread_of is None else (name, args, linger, proc.name)
-        frame = protocol.encode((handle.call_id, "call", request))
+        frame = protocol.encode((handle.call_id, "call", (name, args, linger, *lab_threads.tag(proc))))
         del args  # the call's data, built for this frame only
         if len(frame) > protocol.MAX_FRAME:  # the process would take it for a broken channel and quit
             proc.inflight.pop(handle.call_id, None)
@@ -465,16 +453,7 @@ class Lab:
     # Directives and lines.
 
     async def kill(self, name: str, signame: str = "SIGTERM") -> None:
-        """Signal a process (process-directed), or one thread actor (thread-directed, as tgkill)."""
-        thread = self.threads.get(name)
-        if thread is not None:
-            await lab_threads.kill_thread(self, thread, signame)
-            return
         await self.lifecycle.kill(name, signame)
-
-    async def start_thread(self, node: Thread) -> Process:
-        """`thread NAME in PROC`: a new thread of that process, an actor of its own."""
-        return await lab_threads.start_thread(self, node)
 
     async def wait_dead(self, proc: Process, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

@@ -27,6 +27,7 @@ from playground.constants import SIGNALS
 from playground.errors import LabError
 from playground.events import DirectiveDone
 from playground.lab_process import CallHandle, Process
+from playground.script.checks import ProcessScope
 from playground.script.format import format_node
 from playground.script.model import Kill, Thread
 
@@ -40,6 +41,20 @@ _SYS_TGKILL = {"x86_64": 234, "aarch64": 131, "armv7l": 268, "i686": 270, "riscv
 def owner_of(proc: Process) -> Process:
     """The process an actor belongs to: itself, or a thread's process."""
     return proc.thread_of if proc.thread_of is not None else proc
+
+
+def with_threads(threads: dict[str, Process], scope: dict[str, ProcessScope]) -> dict[str, ProcessScope]:
+    """The processes' scope and the thread actors', for parsing a typed line: a thread shares its names."""
+    for name, thread in threads.items():
+        owner = owner_of(thread).name
+        unstated = sum(1 for h in thread.blocked if not h.stated)
+        scope[name] = ProcessScope(scope[owner].fds, scope[owner].children, unstated, owner)  # the same sets
+    return scope
+
+
+def tag(actor: Process) -> tuple[str, ...]:
+    """What a call's request adds to say which thread actor makes it: nothing for a process's own."""
+    return () if actor.thread_of is None else (actor.name,)
 
 
 def live_threads(lab: Lab) -> int:
