@@ -6,18 +6,16 @@ tasks. The thread is then an actor: a Process record that shares its process's n
 dispositions, children, channel and calls in flight (the same objects), with its own
 TID and its own blocked calls. It lives as long as its process does.
 
-`kill NAME SIG` on a thread is thread-directed, as tgkill(2) (pthread_kill in C) sends it:
-that thread takes the signal, and only a call in that thread is interrupted. On a
-process it stays process-directed: the kernel gives it to one thread that does not
-block it (in a lab process, one inside a call).
+`kill NAME SIG` on a thread is thread-directed, as pthread_kill (tgkill(2)) sends it: the
+process is asked to send it to that thread, which takes it, and only a call in that thread
+is interrupted. On a process it stays process-directed (sent from outside, through its
+pidfd): the kernel gives it to one thread that does not block it (in a lab process, one
+inside a call).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import os
-import platform
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +33,6 @@ if TYPE_CHECKING:
     from playground.lab import Lab
 
 START_TIMEOUT = 10.0
-_SYS_TGKILL = {"x86_64": 234, "aarch64": 131, "armv7l": 268, "i686": 270, "riscv64": 131, "ppc64le": 250, "s390x": 241}
 
 
 def owner_of(proc: Process) -> Process:
@@ -117,31 +114,20 @@ async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
     return tid
 
 
-def tgkill(tgid: int, tid: int, signum: int) -> None:
-    """Send a signal to one thread of a process (tgkill(2): never to a thread of another process)."""
-    number = _SYS_TGKILL.get(platform.machine())
-    if number is None:
-        raise LabError(f"sending a signal to one thread is not supported on {platform.machine()}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(ctypes.c_long(number), ctypes.c_long(tgid), ctypes.c_long(tid), ctypes.c_long(signum)) != 0:
-        err = ctypes.get_errno()
-        raise LabError(f"cannot signal thread {tid} of process {tgid}: {os.strerror(err)}")
-
-
 async def kill_thread(lab: Lab, thread: Process, signame: str) -> None:
     """`kill THREAD SIG`: that thread takes the signal; a fatal one still ends the whole process."""
     owner = owner_of(thread)
     if not thread.alive or owner.zombie:
         raise LabError(f"{thread.name} is {thread.state}: there is nothing to signal")
-    assert thread.tid is not None
     fatal = owner.fatal(signame)
-    tgkill(owner.pid, thread.tid, SIGNALS[signame])
-    # Waiting between calls, the thread blocks signals: it takes this one when asked to (or in its next call).
-    if owner.channel is not None:
-        try:
-            lab_channel.send(asyncio.get_running_loop(), owner, protocol.encode((0, "signals", thread.name)))
-        except OSError:
-            pass  # the process is gone: its death is reported
+    # The process sends it to its thread itself (pthread_kill, which is tgkill): it then knows
+    # which thread took it, and a thread waiting between calls (signals blocked) takes it at once.
+    try:
+        lab_channel.send(
+            asyncio.get_running_loop(), owner, protocol.encode((0, "tkill", (thread.name, SIGNALS[signame])))
+        )
+    except OSError:
+        raise LabError(f"{owner.name} cannot be reached") from None
     node = Kill(thread.name, signame)
     lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
     if fatal:

@@ -132,13 +132,34 @@ class SignalLog:
         self.lock = threading.Lock()
         self.log: list[int] = []
         self.claimed: set[int] = set()  # indices in log already reported with a call or as idle
+        self.reserved: dict[int, int] = {}  # signals sent to one thread actor (tkill): that thread reports them
 
-    def claim(self, first: int, last: int) -> list[int]:
-        """The signals in log[first:last] nobody has reported yet; they are reported now."""
+    def claim(self, first: int, last: int, mine: list[int] | None = None, others: bool = True) -> list[int]:
+        """The signals in log[first:last] nobody has reported yet; they are reported now.
+
+        Those sent to one thread are left to it: `mine` lists the ones sent to the caller's
+        thread (taken off as they are claimed); `others` says whether to claim the rest.
+        """
         with self.lock:
-            fresh = [i for i in range(first, last) if i not in self.claimed]
+            fresh = []
+            for i in range(first, last):
+                sig = self.log[i]
+                if i in self.claimed:
+                    continue
+                if mine and sig in mine:
+                    mine.remove(sig)
+                    self.reserved[sig] -= 1
+                elif not others or self.reserved.get(sig):
+                    continue
+                fresh.append(i)
             self.claimed.update(fresh)
             return [self.log[i] for i in fresh]
+
+    def reserve(self, signum: int, mine: list[int]) -> None:
+        """A signal is about to be sent to one thread (whose list is `mine`): that thread reports it."""
+        with self.lock:
+            self.reserved[signum] = self.reserved.get(signum, 0) + 1
+            mine.append(signum)
 
     def drain(self) -> int:
         with self.lock:
@@ -387,8 +408,8 @@ class Worker:
                 self._call(request_id, name, call_args)
             elif not self.actors.route(thread[0], request_id, name, call_args):
                 self.send((request_id, protocol.ERROR, f"no thread named {thread[0]!r}"))
-        elif op == "signals":
-            self.actors.take_signals(args)
+        elif op == "tkill":
+            self._tkill(*args)
         elif op == "thread":
             started = self.actors.start(args)
             self.send(
@@ -416,6 +437,7 @@ class Worker:
             except BlockingIOError:
                 pass
         watch = bool(Handlers.catching) or name == "signal"
+        mine = self.actors.directed_here()  # signals sent to this thread alone (if it is a thread actor)
         fd_to_send = None
         libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)
         first = 0
@@ -428,7 +450,7 @@ class Worker:
             with self.role:
                 others = bool(self.open_calls)
             # With other calls in progress, those signals came during them: theirs to report.
-            early = [] if others else self.signals.claim(before, first)
+            early = self.signals.claim(before, first, mine, others=not others)
             if early:
                 self.send((0, protocol.SIGNAL_IDLE, {"signals": early, "t": now()}))
         with self.role:
@@ -458,9 +480,9 @@ class Worker:
             # one blocked, whose thread was waiting with signals unblocked), not twice;
             # but a call it interrupted (EINTR) ran in the thread the kernel gave it to.
             older = any(other < me for other in self.open_calls) and result.get("errno") != errno.EINTR
-        if (watch or Handlers.catching) and not older:
+        if (watch or Handlers.catching) and (not older or mine):
             last = self.signals.drain()
-            caught = self.signals.claim(first, last)
+            caught = self.signals.claim(first, last, mine, others=not older)
             if caught:
                 result["signals"] = caught
         self._track(name, args, result)
@@ -471,12 +493,26 @@ class Worker:
         if fd_to_send is not None:
             os.close(fd_to_send)
 
+    def _tkill(self, thread: str, signum: int) -> None:
+        """`kill THREAD SIG`: a signal to one thread actor (pthread_kill, as tgkill sends it).
+
+        A caught one is reported by that thread: with its call if it is in one, else as
+        caught between calls, once it has taken it (it waits with signals blocked).
+        """
+        directed = self.actors.directed(thread)
+        if directed is None:
+            return
+        if signum in Handlers.catching:  # (an ignored or default one writes nothing to report)
+            self.signals.reserve(signum, directed)
+        self.actors.signal(thread, signum)
+        self.actors.take_signals(thread)
+
     def _take_signals(self) -> None:
         """In a thread actor between calls: let the signals sent to it alone arrive, reported as between calls."""
         before = self.signals.drain()
         libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)  # a pending one is delivered here, at once
         libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
-        caught = self.signals.claim(before, self.signals.drain())
+        caught = self.signals.claim(before, self.signals.drain(), self.actors.directed_here())
         if caught:
             self.send((0, protocol.SIGNAL_IDLE, {"signals": caught, "t": now()}))
 

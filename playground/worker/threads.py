@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import queue
+import signal
 import threading
 from collections.abc import Callable
 
@@ -39,6 +40,8 @@ class ActorThread:
     def __init__(self, name: str, make_call: MakeCall) -> None:
         self.name = name
         self.tid = 0
+        self.ident = 0  # its pthread_t, for pthread_kill
+        self.directed: list[int] = []  # caught signals sent to this thread alone, not yet reported
         self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._make_call = make_call
         self._started = threading.Event()
@@ -60,6 +63,7 @@ class ActorThread:
     def _run(self) -> None:
         libc.pthread_sigmask(libc.SIG_BLOCK, libc.full_sigset(), None)
         self.tid = threading.get_native_id()
+        self.ident = threading.get_ident()
         # Named as the script names it, so `ps -L` and /proc/PID/task show which thread is which.
         comm = self.name.encode()[:_COMM_BYTES]
         libc.libc.prctl(_PR_SET_NAME, ctypes.c_char_p(comm), 0, 0, 0)
@@ -75,6 +79,7 @@ class ActorThreads:
         self._make_call = make_call
         self._take_signals = take_signals
         self._threads: dict[str, ActorThread] = {}
+        self._by_ident: dict[int, ActorThread] = {}
 
     def start(self, name: object) -> dict | str:
         """Start a thread actor: its result ({"tid": ...}), or what is wrong."""
@@ -90,6 +95,7 @@ class ActorThreads:
         if not started:
             return f"the thread did not start within {START_TIMEOUT:g} s"
         self._threads[name] = actor
+        self._by_ident[actor.ident] = actor
         return {"tid": actor.tid}
 
     def route(self, thread: str, request_id: int, name: str, args: list) -> bool:
@@ -107,3 +113,22 @@ class ActorThreads:
             return False
         actor.take_signals(self._take_signals)
         return True
+
+    def directed(self, thread: str) -> list[int] | None:
+        """The signals sent to that thread alone and not yet reported (None: no such thread)."""
+        actor = self._threads.get(thread)
+        return None if actor is None else actor.directed
+
+    def directed_here(self) -> list[int] | None:
+        """directed() of the calling thread, if it is a thread actor."""
+        actor = self._by_ident.get(threading.get_ident())
+        return None if actor is None else actor.directed
+
+    def signal(self, thread: str, signum: int) -> None:
+        """Send a signal to that thread alone, as pthread_kill (tgkill) does."""
+        actor = self._threads.get(thread)
+        if actor is not None:
+            try:
+                signal.pthread_kill(actor.ident, signum)
+            except (OSError, ValueError):  # not a signal: the lab sends only valid ones
+                pass

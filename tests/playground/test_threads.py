@@ -254,3 +254,20 @@ async def test_a_recorded_session_keeps_its_thread_lines_and_replays(tmp_path: P
     for line in ("thread worker in server", "worker: read(a, 100) ...", 'worker: ... = 2 "hi"', "server: close(b) = 0"):
         assert line in text, line
     assert await ReplayCheck(load_recording(str(path)), str(path), speed=0.0).run() == 0
+
+
+async def test_a_signal_sent_to_a_thread_is_reported_with_that_threads_call(lab: Lab) -> None:
+    await connected_pair(lab)
+    await run_typed_line(lab, "client: d = socket(tcp)")
+    await run_typed_line(lab, "client: connect(d, server.l)")
+    await run_typed_line(lab, "server: b = accept(l)")
+    await run_typed_line(lab, "server: signal(SIGUSR1, catch)")  # SA_RESTART: a read goes on after the handler
+    await run_typed_line(lab, "thread t1 in server")
+    await run_typed_line(lab, "thread t2 in server")
+    first = await pending(lab, "t1: read(a, 100)")
+    second = await pending(lab, "t2: read(b, 100)")
+    await run_typed_line(lab, "kill t2 SIGUSR1")
+    await run_typed_line(lab, 'client: write(c, "one")')  # the older read returns first
+    assert format_outcome((await asyncio.wait_for(first.future, WAIT)).outcome) == '= 3 "one"'
+    await run_typed_line(lab, 'client: write(d, "two")')
+    assert format_outcome((await asyncio.wait_for(second.future, WAIT)).outcome) == '= 3 "two" ! SIGUSR1'
