@@ -424,6 +424,9 @@ class LabSession:
             ctx.children[name] = set(proc.children)
             for var in proc.addresses:
                 ctx.addresses.append(f"{name}.{var}")
+        for name, thread in self.lab.threads.items():  # an actor too, with its process's names
+            ctx.processes[name] = set(thread.names)
+            ctx.children[name] = set(thread.children)
         return ctx
 
 

@@ -18,6 +18,8 @@ from playground.runner import run_script
 from playground.script.errors import ScriptError
 from playground.script.format import format_outcome
 from playground.script.parser import parse_line, parse_script
+from playground.session.lab_session import LabSession
+from playground.session.lines import CompletionContext, complete
 from tests.helpers import PAIR_SCRIPT, connected_pair, outcome
 
 WAIT = 5.0
@@ -271,3 +273,27 @@ async def test_a_signal_sent_to_a_thread_is_reported_with_that_threads_call(lab:
     assert format_outcome((await asyncio.wait_for(first.future, WAIT)).outcome) == '= 3 "one"'
     await run_typed_line(lab, 'client: write(d, "two")')
     assert format_outcome((await asyncio.wait_for(second.future, WAIT)).outcome) == '= 3 "two" ! SIGUSR1'
+
+
+def test_the_command_line_completes_thread_lines_and_threads_as_actors() -> None:
+    ctx = CompletionContext(processes={"server": {"a"}, "worker": {"a"}})
+    assert "thread " in complete("thr", None, ctx).candidates
+    assert complete("thread w ", None, ctx).candidates == ["in "]
+    assert complete("thread w in s", None, ctx).candidates == ["server"]
+    assert complete("wor", None, ctx).candidates == ["worker: "]
+
+
+async def test_a_sessions_completions_know_its_threads() -> None:
+    session = LabSession()
+    await session.start()
+    try:
+        await session.run_line("spawn server")
+        run = await session.run_line("server: s = socket(tcp)")
+        assert run.handle is not None
+        await asyncio.wait_for(run.handle.future, WAIT)
+        await session.run_line("thread worker in server")
+        ctx = session.completion_context(None)
+        assert ctx.processes["worker"] == {"s"}
+        assert complete("kill w", None, ctx).candidates == ["worker"]
+    finally:
+        await session.shutdown()
