@@ -54,6 +54,17 @@ def tag(actor: Process) -> tuple[str, ...]:
     return () if actor.thread_of is None else (actor.name,)
 
 
+def check_free(lab: Lab, actor: str | None) -> None:
+    """A thread makes one call at a time: LabError if this thread actor is still in one."""
+    thread = lab.threads.get(actor or "")
+    if thread is None:
+        return
+    for handle in thread.inflight.values():
+        if handle.process is thread and handle.node is not None and not handle.future.done():
+            call = handle.text.split(": ", 1)[-1]
+            raise LabError(f"{thread.name} is still in {call}: a thread makes one call at a time")
+
+
 def live_threads(lab: Lab) -> int:
     return sum(1 for thread in lab.threads.values() if thread.alive)
 

@@ -14,7 +14,7 @@ from playground.script.errors import LineError, ScriptError
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
 from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step, Thread
-from playground.script.thread_line import thread_line
+from playground.script.thread_line import check_thread_free, thread_line
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
@@ -329,6 +329,8 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
         raise LineError(actor_column, unknown_process(actor, scope))
     if cursor.at("ellipsis"):
         return _completion(cursor, actor, actor_column, proc, delay, errno_messages)
+    if not interactive:
+        check_thread_free(actor, actor_column, proc)
     return _step(cursor, actor, proc, scope, delay, errno_messages)
 
 

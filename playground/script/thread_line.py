@@ -38,3 +38,13 @@ def thread_line(cursor: Cursor, scope: Scope, delay: float | None) -> Thread:
     shared = scope.processes[owner]
     scope.processes[name.text] = ProcessScope(shared.fds, shared.children, 0, owner)
     return Thread(name.text, owner, delay)
+
+
+def check_thread_free(actor: str, column: int, proc: ProcessScope) -> None:
+    """A thread makes one call at a time: in a script, its blocked call's outcome comes before its next call."""
+    if proc.thread_of is not None and proc.blocked > 0:
+        raise LineError(
+            column,
+            f"{actor} is a thread blocked in a call: a thread makes one call at a time "
+            f"(state that call's outcome first, as in '{actor}: ... = OUTCOME')",
+        )

@@ -187,6 +187,10 @@ async def test_a_thread_in_a_dead_process_is_reported_clearly(lab: Lab) -> None:
         ("thread worker in server now", "5:25: unexpected 'now'"),
         ("repeat 2\nthread worker in server\nend", "6:1: a repeated block cannot start threads"),
         ("thread t in server\nt: b = socket(tcp)\nclient: close(b)", "7:15: client has no socket named 'b'"),
+        (
+            "thread t in server\nt: read(l, 1) ...\nt: close(l)",
+            "7:1: t is a thread blocked in a call: a thread makes one",
+        ),
     ],
 )
 def test_bad_thread_lines_are_clear_errors(line: str, message: str) -> None:
@@ -297,3 +301,17 @@ async def test_a_sessions_completions_know_its_threads() -> None:
         assert complete("kill w", None, ctx).candidates == ["worker"]
     finally:
         await session.shutdown()
+
+
+async def test_a_thread_makes_one_call_at_a_time(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn server")
+    await run_typed_line(lab, "server: u = socket(udp)")
+    await run_typed_line(lab, "thread worker in server")
+    poll = await pending(lab, "worker: poll(u, POLLIN, 20000)")
+    with pytest.raises(
+        LabError, match=r"worker is still in poll\(u, POLLIN, 20000\): a thread makes one call at a time"
+    ):
+        await run_typed_line(lab, "worker: v = socket(udp)")
+    assert await outcome(lab, "server: v = socket(udp)") == "= 4"  # the process's own actor goes on
+    await run_typed_line(lab, "kill worker SIGKILL")
+    assert format_outcome((await asyncio.wait_for(poll.future, WAIT)).outcome) == "= killed SIGKILL"
