@@ -149,16 +149,16 @@ class _Exporter:
             if not node.lines:
                 out.append(f"{indent}    pass  # an empty block")
             return out
-        if isinstance(node, Thread):
-            raise ValueError(
-                f"cannot export line {line.number}, `{shown}`: the exported program runs no threads yet "
-                "(`sockplay run` runs it)"
-            )
         if not isinstance(node, Step):
             out.append("")
         if isinstance(node, Spawn):
             self.dispositions[node.name] = {}
             out.append(f"{indent}spawn({line.number}, {_q(node.name)})  # line {line.number}: {shown}")
+        elif isinstance(node, Thread):  # it shares its process's dispositions: the same dict
+            self.dispositions[node.name] = self.dispositions.setdefault(node.process, {})
+            out.append(
+                f"{indent}thread({line.number}, {_q(node.name)}, {_q(node.process)})  # line {line.number}: {shown}"
+            )
         elif isinstance(node, Kill):
             signal = self.constant("signal", node.signal)
             out.append(

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from playground.export import export_python
 from playground.export_runtime import runtime_text
-from playground.script.model import Script, Thread
+from playground.script.model import Script
 from playground.script.parser import parse_script
 from tests.helpers import FIRST, REPO
 from tests.playground.test_parser_fuzz import SEEDS, mutated, parse_or_script_error, settings_
@@ -240,10 +240,6 @@ def test_every_script_in_the_repository_exports_to_only_the_runtime() -> None:
     assert scripts
     for path in scripts:
         script = parse_script(path.read_text(), path.name)
-        if any(isinstance(line.node, Thread) for line in script.lines):  # refused, saying why
-            with pytest.raises(ValueError, match="cannot export line .* runs no threads"):
-                export_python(script, path.name, exported_at=WHEN)
-            continue
         assert_only_the_runtime_is_called(export_python(script, path.name, exported_at=WHEN))
     for text in [FIRST, *SEEDS]:
         assert_only_the_runtime_is_called(export_python(parse_script(text, "seed"), "seed", exported_at=WHEN))
