@@ -302,10 +302,11 @@ class Executor:
                 report.divergence = f"expected {report.text[2:]}, but saw: {bad[0].summary}"
             return
         assert wire.segment is not None
+        segment = lab_threads.by_process(self.lab, wire.segment)  # packets name a thread's sockets by its process
         deadline = time.monotonic() + WIRE_WAIT
         while True:
             for i in range(self._wire_pos, len(self._packets)):
-                if segment_matches(wire.segment, self._packets[i]):
+                if segment_matches(segment, self._packets[i]):
                     self._wire_pos = i + 1
                     report.notes.append(f"saw {self._packets[i].summary}")
                     return

@@ -16,6 +16,7 @@ inside a call).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ from playground.events import DirectiveDone
 from playground.lab_process import CallHandle, Process
 from playground.script.checks import ProcessScope
 from playground.script.format import format_node
-from playground.script.model import Kill, Thread
+from playground.script.model import Kill, Segment, Thread
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -65,6 +66,17 @@ def check_free(lab: Lab, actor: str | None) -> None:
             raise LabError(f"{thread.name} is still in {call}: a thread makes one call at a time")
 
 
+def by_process(lab: Lab, segment: Segment) -> Segment:
+    """A `~` line's segment with each end that names a thread actor named by its process instead."""
+
+    def end(spec: str | None) -> str | None:
+        actor, dot, var = (spec or "").partition(".")
+        thread = lab.threads.get(actor)
+        return spec if thread is None else owner_of(thread).name + dot + var
+
+    return dataclasses.replace(segment, src=end(segment.src), dst=end(segment.dst))
+
+
 def live_threads(lab: Lab) -> int:
     return sum(1 for thread in lab.threads.values() if thread.alive)
 
@@ -93,6 +105,8 @@ async def start_thread(lab: Lab, node: Thread) -> Process:
         dispositions=owner.dispositions,
         channel=owner.channel,
         inflight=owner.inflight,
+        frames=owner.frames,  # (the channel's reader is the process's; these are shared all the same)
+        fd_queue=owner.fd_queue,
         outbox=owner.outbox,
         thread_of=owner,
         tid=tid,

@@ -315,3 +315,20 @@ async def test_a_thread_makes_one_call_at_a_time(lab: Lab) -> None:
     assert await outcome(lab, "server: v = socket(udp)") == "= 4"  # the process's own actor goes on
     await run_typed_line(lab, "kill worker SIGKILL")
     assert format_outcome((await asyncio.wait_for(poll.future, WAIT)).outcome) == "= killed SIGKILL"
+
+
+async def test_a_threads_sockets_are_its_processs_on_the_wire_and_in_state_lines() -> None:
+    text = (
+        PAIR_SCRIPT.replace("server: a = accept(l)\n", "thread w in server\nw: a = accept(l)\n")
+        + """state w.a ESTABLISHED
+state server.a ESTABLISHED
+w: close(a) = 0
+~ w.a > client.c FIN
+client: close(c) = 0
+~ client.c > server.a FIN
+"""
+    )
+    report = await run_script(parse_script(text, "wire.sockplay"))
+    assert report.exit_code == 0, [(s.line.number, s.divergence or s.error) for s in report.divergences]
+    seen = [note for step in report.steps for note in step.notes if note.startswith("saw ")]
+    assert not seen or all("w." not in note for note in seen)  # packets name the process's socket: server.a
