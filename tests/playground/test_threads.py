@@ -12,7 +12,7 @@ from playground.cli.replay import ReplayCheck, load_recording
 from playground.errors import LabError
 from playground.events import CallPending, DirectiveDone, SignalCaught
 from playground.executor import run_typed_line
-from playground.lab import CallHandle, Lab
+from playground.lab import CallHandle, Lab, Limits
 from playground.recording import Recorder
 from playground.runner import run_script
 from playground.script.errors import ScriptError
@@ -332,3 +332,16 @@ client: close(c) = 0
     assert report.exit_code == 0, [(s.line.number, s.divergence or s.error) for s in report.divergences]
     seen = [note for step in report.steps for note in step.notes if note.startswith("saw ")]
     assert not seen or all("w." not in note for note in seen)  # packets name the process's socket: server.a
+
+
+async def test_threads_count_against_the_labs_limit_of_threads() -> None:
+    lab = await Lab.start(limits=Limits(pending=2))
+    try:
+        await run_typed_line(lab, "spawn server")
+        await run_typed_line(lab, "thread t1 in server")
+        await run_typed_line(lab, "thread t2 in server")
+        with pytest.raises(LabError, match=r"limit of 2 threads .* --max-pending"):
+            await run_typed_line(lab, "thread t3 in server")
+        assert "t3" not in lab.threads
+    finally:
+        await lab.shutdown()

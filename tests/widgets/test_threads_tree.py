@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.widgets.helpers import ready, run_line, select, tree_text, wait_for
 from widgets.app import SockplayApp
+from widgets.inspector import Inspector
 
 SIZE = (120, 40)
 
@@ -28,3 +29,7 @@ async def test_threads_are_shown_under_their_process_and_take_typed_lines() -> N
         shown = next(line for line in tree_text(app).splitlines() if "⎇ worker" in line)
         assert "⧗ poll(u, POLLIN, 20000)" in shown
         assert "⧗" not in next(line for line in tree_text(app).splitlines() if "server  pid" in line)
+        # The Inspector shows the thread's process: its descriptors, names and dispositions are the thread's.
+        inspector = app.screen_stack[0].query_one(Inspector)
+        await wait_for(pilot, lambda: inspector.border_title == "Inspector · worker, a thread of server", "the title")
+        assert inspector.current == "process-panel"
