@@ -14,6 +14,7 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
+from playground import lab_threads
 from playground.capture import Packet
 from playground.claims import call_divergence, process_state
 from playground.constants import DEFAULT_STEP_TIMEOUT
@@ -42,6 +43,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Thread,
     Wire,
 )
 from playground.script.parser import parse_line
@@ -185,6 +187,7 @@ class Executor:
             await self.wait_delay(step)
             step = dataclasses.replace(step, delay=None)
         following = self.following
+        lab_threads.check_free(self.lab, step.actor)
         return self.lab.submit(
             step,
             spin=wait and not step.blocks,
@@ -265,7 +268,7 @@ class Executor:
         )
 
     async def directive(self, node: Node, text: str | None = None) -> None:
-        """`spawn`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
+        """`spawn`, `thread`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
         if isinstance(node, Spawn):
             await self.lab.spawn(node.name, node.host)
@@ -273,6 +276,8 @@ class Executor:
             await network_lab.carry_out(self.lab, node)
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
+        elif isinstance(node, Thread):
+            await lab_threads.start_thread(self.lab, node)
         elif isinstance(node, Sleep):
             self.lab.check_sleep(node.seconds)
             # Its delay is waited out: a recording measures that gap itself.
@@ -303,10 +308,11 @@ class Executor:
                 report.divergence = f"expected {report.text[2:]}, but saw: {bad[0].summary}"
             return
         assert wire.segment is not None
+        segment = lab_threads.by_process(self.lab, wire.segment)  # packets name a thread's sockets by its process
         deadline = time.monotonic() + WIRE_WAIT
         while True:
             for i in range(self._wire_pos, len(self._packets)):
-                if segment_matches(wire.segment, self._packets[i]):
+                if segment_matches(segment, self._packets[i]):
                     self._wire_pos = i + 1
                     report.notes.append(f"saw {self._packets[i].summary}")
                     return

@@ -44,6 +44,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Thread,
     Timing,
 )
 
@@ -158,6 +159,11 @@ class _Exporter:
         if isinstance(node, Spawn):
             self.dispositions[node.name] = {}
             out.append(f"{indent}spawn({line.number}, {_q(node.name)})  # line {line.number}: {shown}")
+        elif isinstance(node, Thread):  # it shares its process's dispositions: the same dict
+            self.dispositions[node.name] = self.dispositions.setdefault(node.process, {})
+            out.append(
+                f"{indent}thread({line.number}, {_q(node.name)}, {_q(node.process)})  # line {line.number}: {shown}"
+            )
         elif isinstance(node, Kill):
             signal = self.constant("signal", node.signal)
             out.append(

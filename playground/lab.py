@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from playground import lab_channel, lab_lifecycle, protocol, resolve_many
+from playground import lab_channel, lab_lifecycle, lab_threads, protocol, resolve_many
 from playground.capture import Capture, Packet
 from playground.constants import SIGNAL_NAMES
 from playground.errors import LabError
@@ -75,14 +75,12 @@ class Lab:
     """One lab: its processes, the calls sent to them, and the events they make."""
 
     def __init__(
-        self,
-        allow_network: bool = False,
-        network: LabNetwork | None = None,
-        limits: Limits | None = None,
+        self, allow_network: bool = False, network: LabNetwork | None = None, limits: Limits | None = None
     ) -> None:
         self.allow_network = allow_network
         self.network = network or LabNetwork()
         self.processes: dict[str, Process] = {}
+        self.threads: dict[str, Process] = {}  # thread actors (playground.lab_threads), by name
         self.limits = limits or Limits()
         self.t0 = time.monotonic_ns()
         self._ids = 0
@@ -204,15 +202,15 @@ class Lab:
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated, set(proc.data))
         hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
-        return Scope(procs, default_actor, hosts)
+        return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts)
 
     async def spawn(self, name: str, host: str | None = None) -> Process:
         return await self.lifecycle.spawn(name, host)
 
     def process(self, name: str) -> Process:
-        proc = self.processes.get(name)
+        proc = self.processes.get(name) or self.threads.get(name)  # a process, or a thread actor
         if proc is None:
-            known = ", ".join(self.processes) or "none"
+            known = ", ".join([*self.processes, *self.threads]) or "none"
             raise LabError(f"no process named {name!r} (known: {known})")
         return proc
 
@@ -265,7 +263,7 @@ class Lab:
         self._finish_call(proc, handle, payload)
 
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
-        node = handle.node
+        actor, node = handle.process.name, handle.node  # a thread's call comes back on its process's channel
         assert isinstance(node, Step)
         outcome = to_outcome(node.call.name, (raw := resolve_many.name_ready(proc, raw)), death)  # `c[7]`, not 11
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
@@ -273,7 +271,7 @@ class Lab:
             self._learn(proc, node, raw, handle.fd)
         if not handle.future.done():
             handle.future.set_result(result)
-        self._emit(CallDone(handle.call_id, proc.name, node, handle.text, result, handle.pending, time.monotonic_ns()))
+        self._emit(CallDone(handle.call_id, actor, node, handle.text, result, handle.pending, time.monotonic_ns()))
 
     def _check_fork(self, proc: Process, step: Node, raw: dict) -> str | None:
         """A fork's pid must be that process's child: sockplay will signal and reap it.
@@ -373,13 +371,13 @@ class Lab:
         handle = CallHandle(self.next_id(), proc, step, "", self._loop.create_future(), time.monotonic_ns(), fd=fd)
         proc.inflight[handle.call_id] = handle
         assert proc.channel is not None
-        frame = protocol.encode((handle.call_id, "call", (name, args, linger)))
+        frame = protocol.encode((handle.call_id, "call", (name, args, linger, *lab_threads.tag(proc))))
         del args  # the call's data, built for this frame only
         if len(frame) > protocol.MAX_FRAME:  # the process would take it for a broken channel and quit
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{step.call.name}'s request is {len(frame)} bytes, more than a call can carry")
         try:
-            lab_channel.send(self._loop, proc, frame)
+            lab_channel.send(self._loop, lab_threads.owner_of(proc), frame)
         except OSError as exc:
             proc.inflight.pop(handle.call_id, None)
             raise LabError(f"{proc.name} cannot be reached: {exc.strerror}") from None

@@ -201,7 +201,7 @@ def flush_outbox(loop: asyncio.AbstractEventLoop, proc: Process) -> None:
 
 def spin_for(handle: CallHandle, on_readable: Callable[[Process], None]) -> None:
     """Poll the channel briefly for a fast call's result instead of sleeping in epoll."""
-    proc = handle.process
+    proc = handle.process.thread_of or handle.process  # a thread actor's calls come back on its process's channel
     deadline = time.monotonic_ns() + SPIN_NS
     while not handle.future.done() and proc.channel is not None and time.monotonic_ns() < deadline:
         on_readable(proc)

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from playground import lab_threads
 from playground.constants import SIGNAL_NAMES, SIGNALS
 from playground.errors import LabError
 from playground.events import DirectiveDone, ProcessEnded, ProcessReaped, ProcessStarted
@@ -514,6 +515,9 @@ class Lifecycle:
 
     async def kill(self, name: str, signame: str = "SIGTERM") -> None:
         proc = self.lab.process(name)
+        if proc.thread_of is not None:  # thread-directed, as tgkill sends it
+            await lab_threads.kill_thread(self.lab, proc, signame)
+            return
         if proc.death is not None and not proc.zombie:
             raise LabError(f"{name} is {proc.state}: there is nothing to signal")
         fatal = proc.fatal(signame)

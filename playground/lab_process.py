@@ -58,13 +58,21 @@ class Process:
     data_bytes: int = 0  # what the data names hold together
     closed: set[str] = field(default_factory=set)  # names whose descriptor was closed (and not named again)
     _by_fd: dict[int, str] | None = field(default=None, repr=False)  # var_for's index, built when first asked
+    # A thread actor (`thread NAME in PROC`): its process, whose names, dispositions, children,
+    # calls in flight and channel it shares (the same objects); its own TID and blocked calls.
+    thread_of: Process | None = None
+    tid: int | None = None
 
     @property
     def alive(self) -> bool:
+        if self.thread_of is not None:
+            return self.thread_of.alive
         return self.death is None
 
     @property
     def state(self) -> str:
+        if self.thread_of is not None:
+            return f"a thread of {self.thread_of.name}, which is {self.thread_of.state}"
         if self.death is None:
             return "running"
         if self.zombie:
@@ -73,12 +81,17 @@ class Process:
 
     def var_for(self, fd: int) -> str | None:
         """The name most recently given to this descriptor (an older name may still hold its number)."""
+        if self.thread_of is not None:  # one index for the names a process and its threads share
+            return self.thread_of.var_for(fd)
         if self._by_fd is None:
             self._by_fd = {number: var for var, number in self.names.items()}  # the last name of each number wins
         return self._by_fd.get(fd)
 
     def name_fd(self, var: str, fd: int) -> None:
         """Give a descriptor a name (the newest name for a number comes last in `names`)."""
+        if self.thread_of is not None:
+            self.thread_of.name_fd(var, fd)
+            return
         old = self.names.pop(var, None)
         self.names[var] = fd
         if self._by_fd is not None:

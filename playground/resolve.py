@@ -148,8 +148,8 @@ def _socket(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
 def _fork(lab: Lab, proc: Process, step: Step, args: list[Arg]) -> list:
     if step.var is None:
         raise LabError("name the child: child = fork()")
-    if step.var in lab.processes:
-        raise LabError(f"a process named {step.var!r} already exists; name the child differently")
+    if step.var in lab.processes or step.var in lab.threads:
+        raise LabError(f"an actor named {step.var!r} already exists; name the child differently")
     return []
 
 

@@ -19,7 +19,7 @@ SYNTAX = """\
 A line is a directive or a step (the same language as .sockplay scripts):
 
   spawn NAME              start a process          kill NAME [SIGNAL]   signal it (default SIGTERM)
-  sleep SECONDS           wait
+  sleep SECONDS           wait                     thread NAME in PROC  a thread of PROC (an actor)
   [+DELAY] [ACTOR:] [VAR =] CALL(ARG, ...) [...]
 
 On the command line the actor may be left out: the selected process is meant.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import ContentSwitcher, Static
 
-from playground.session.view import HostView, LabView, ProcessView, SelectionKey, SocketView
+from playground.session.view import HostView, LabView, ProcessView, SelectionKey, SocketView, ThreadView
 from playground.session.wire import HiddenSocketView
 from widgets.palette import Palette
 
@@ -77,6 +77,9 @@ class Inspector(ContentSwitcher):
         from widgets.wire import KernelSocketPanel
 
         item = view.find(selected)
+        thread = item if isinstance(item, ThreadView) else None
+        if thread is not None:  # a thread has its process's descriptors, names and dispositions
+            item = view.process(thread.process)
         if isinstance(item, SocketView):
             self.current = "socket-panel"
             self.query_one("#socket-panel", SocketPanel).show(item, self.deterministic)
@@ -88,7 +91,9 @@ class Inspector(ContentSwitcher):
         elif isinstance(item, ProcessView):
             self.current = "process-panel"
             self.query_one("#process-panel", ProcessPanel).show(item, self.deterministic)
-            self._title(f"Inspector · {item.name}")
+            self._title(
+                f"Inspector · {item.name}" if thread is None else f"Inspector · {thread.name}, a thread of {item.name}"
+            )
         elif isinstance(item, HostView):
             self.current = "inspector-empty"
             cable = "; ".join(f"{d}: {s}" for d, s in item.cable) or "a plain cable"

@@ -16,6 +16,7 @@ from playground.session.view import (
     ProcessView,
     SelectionKey,
     SocketView,
+    ThreadView,
     format_address,
     format_bytes,
     socket_badges,
@@ -23,7 +24,7 @@ from playground.session.view import (
 from widgets.palette import Palette
 from widgets.wire_styles import hidden_label
 
-__all__ = ["LabTree", "host_label", "process_label", "socket_label"]
+__all__ = ["LabTree", "host_label", "process_label", "socket_label", "thread_label"]
 
 _CALM_STATES = {"ESTABLISHED", "CONNECTED"}
 _OPEN_STATES = {"LISTEN", "UNCONNECTED"}
@@ -56,6 +57,18 @@ def process_label(proc: ProcessView, palette: Palette, deterministic: bool = Fal
         state_style = palette.muted
     text.append(f"  {proc.state}", state_style)
     for call in proc.blocked:
+        text.append(f"  ⧗ {call}", palette.accent)
+    return text
+
+
+def thread_label(thread: ThreadView, palette: Palette, deterministic: bool = False) -> Text:
+    """A thread actor under its process: its name, its TID, and the calls it is blocked in."""
+    text = Text()
+    text.append(f"⎇ {thread.name}", palette.strong)
+    text.append(f"  tid {'····' if deterministic else thread.tid}", palette.muted)
+    if not thread.alive:
+        text.append("  gone with its process", palette.muted)
+    for call in thread.blocked:
         text.append(f"  ⧗ {call}", palette.accent)
     return text
 
@@ -162,6 +175,9 @@ class LabTree(Tree[tuple]):
             if proc is None:
                 return
             children: list[tuple[SelectionKey, Text, bool]] = [
+                (thread.key, thread_label(thread, self.palette, self.deterministic), True) for thread in proc.threads
+            ]
+            children += [
                 (sock.key, socket_label(sock, self.palette, self.deterministic), True) for sock in proc.sockets
             ]
             children += [

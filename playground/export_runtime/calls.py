@@ -15,6 +15,7 @@ import errno
 import fcntl as fcntllib
 import json
 import os
+import queue
 import resource
 import select
 import shutil

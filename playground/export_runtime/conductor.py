@@ -18,6 +18,7 @@ class Proc:
         self.blocked = deque()  # ids of calls written `...` whose outcome no line has stated
         self.waiting = set()  # ids sent, no result yet
         self.ended = None
+        self.owner = None  # a thread actor: the process it belongs to (its channel, names and calls)
 
 
 PROCS: dict = {}
@@ -68,6 +69,11 @@ def state(line, name, expected):
     _add(Entry("state", line, name=name, expected=expected))
 
 
+def thread(line, name, process):
+    """`thread NAME in PROC`: a thread of that process, an actor of its own."""
+    _add(Entry("thread", line, name=name, process=process))
+
+
 def kill(line, name, signum, ends_it):
     _add(Entry("kill", line, name=name, signum=signum, ends_it=ends_it))
 
@@ -111,7 +117,7 @@ def _start_process(name):
 
 def _pump(timeout):
     """Take in what the processes report for up to `timeout` seconds (or until something arrives)."""
-    live = [p for p in PROCS.values() if p.ended is None]
+    live = [p for p in PROCS.values() if p.ended is None and p.owner is None]  # (a thread uses its process's)
     if not live:
         time.sleep(max(timeout, 0))
         return
@@ -141,6 +147,9 @@ def _pump(timeout):
 def _ended(proc):
     proc.ended = _exit_status(proc)
     proc.chan.close()
+    for thread in PROCS.values():
+        if thread.owner is proc:
+            thread.ended = proc.ended
     for call in proc.waiting:
         RESULTS[call] = {"death": proc.ended, "signals": []}
     proc.waiting.clear()
@@ -331,9 +340,15 @@ def _do(entry):
     elif entry.kind == "sleep":
         _idle(entry.seconds)
         _say(f"sleep {entry.seconds:g}")
+    elif entry.kind == "thread":
+        _start_thread(entry)
     elif entry.kind == "kill":
         proc = PROCS[entry.name]
-        os.kill(proc.pid, entry.signum)
+        if proc.owner is not None:  # to that thread alone, as pthread_kill: its process sends it
+            proc.chan.send(json.dumps({"tkill": entry.name, "signum": entry.signum}).encode())
+            proc = proc.owner
+        else:
+            os.kill(proc.pid, entry.signum)
         name = signals.Signals(entry.signum).name
         if entry.ends_it:
             deadline = time.monotonic() + 2.0
@@ -348,6 +363,19 @@ def _do(entry):
         _stated(entry)
     elif entry.kind == "state":
         _state(entry)
+
+
+def _start_thread(entry):
+    owner = PROCS.get(entry.process)
+    head = f"thread {entry.name} in {entry.process}"
+    if owner is None or owner.ended is not None:
+        _say(f"{head}\n# ERROR: {entry.process} is {owner.ended if owner else 'not running'}: it cannot start a thread")
+        return
+    thread = Proc(entry.name, owner.pid, owner.chan, False)
+    thread.addresses, thread.waiting, thread.owner = owner.addresses, owner.waiting, owner
+    PROCS[entry.name] = thread
+    owner.chan.send(json.dumps({"thread": entry.name}).encode())
+    _say(head)
 
 
 def _step(entry):
@@ -368,7 +396,7 @@ def _step(entry):
     call = next(_ids)
     proc.waiting.add(call)
     try:
-        proc.chan.send(json.dumps({"id": call, "line": entry.line, "at": at}).encode())
+        proc.chan.send(json.dumps({"id": call, "line": entry.line, "at": at, "actor": entry.actor}).encode())
     except OSError:
         proc.waiting.discard(call)
         _idle(0.05)

@@ -9,6 +9,7 @@ class W:
     wake_r = wake_w = -1
     busy = 0
     lock = threading.Lock()
+    actors: dict = {}  # thread actors: name -> (their queue of steps, their thread's ident)
 
 
 def _high(fd):
@@ -41,6 +42,7 @@ def _serve(chan_fd, me):
     os.set_blocking(W.wake_r, False)
     signals.set_wakeup_fd(W.wake_w, warn_on_full_buffer=False)
     W.busy = 0
+    W.actors = {}  # (a forked child has none: fork copies the calling thread only)
     while True:
         watch = select.poll()
         watch.register(W.chan.fileno(), POLLIN)
@@ -57,13 +59,35 @@ def _serve(chan_fd, me):
         if not raw:
             os._exit(0)  # the conductor is gone: so are we
         order = json.loads(raw)
+        if "thread" in order or "tkill" in order:
+            _thread_order(order, me)
+            continue
         entry = STEPS[order["line"]]
         with W.lock:
             W.busy += 1
         if entry.main_thread:  # signal() must run in a process's main thread in Python
             _run(entry, me, order)
+        elif order.get("actor") in W.actors:  # a thread actor makes its calls in order, in its own thread
+            W.actors[order["actor"]][0].put((entry, order))
         else:
             threading.Thread(target=_run, args=(entry, me, order), daemon=True).start()
+
+
+def _thread_order(order, me):
+    """Start a thread actor, or send a signal to one alone (pthread_kill)."""
+    if "thread" in order:
+        work, started = queue.SimpleQueue(), queue.SimpleQueue()
+        threading.Thread(target=_actor, args=(work, started, me), daemon=True).start()
+        W.actors[order["thread"]] = (work, started.get())
+    elif order["tkill"] in W.actors:
+        signals.pthread_kill(W.actors[order["tkill"]][1], order["signum"])
+
+
+def _actor(work, started, me):
+    started.put(threading.get_ident())
+    while True:
+        entry, order = work.get()
+        _run(entry, me, order)
 
 
 def _drain_signals():

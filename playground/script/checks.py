@@ -54,6 +54,7 @@ class ProcessScope:
     children: set[str] = field(default_factory=set)
     blocked: int = 0
     data: set[str] = field(default_factory=set)  # names of bytes read: `d = read(a, 100)`
+    thread_of: str | None = None  # a thread actor: the process whose names (the same sets) it shares
 
 
 @dataclass
@@ -66,12 +67,14 @@ class Scope:
     index: str | None = None  # the variable of the open `repeat N as VAR` block
 
     def copy(self) -> Scope:
-        return Scope(
-            {k: ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data)) for k, v in self.processes.items()},
-            self.default_actor,
-            dict(self.hosts),
-            self.index,
-        )
+        processes: dict[str, ProcessScope] = {}
+        for k, v in self.processes.items():
+            owner = processes.get(v.thread_of) if v.thread_of is not None else None
+            if owner is not None:  # a thread shares its process's names: the copy's too
+                processes[k] = ProcessScope(owner.fds, owner.children, v.blocked, owner.data, v.thread_of)
+            else:
+                processes[k] = ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data), v.thread_of)
+        return Scope(processes, self.default_actor, dict(self.hosts), self.index)
 
 
 def unknown_process(name: str, scope: Scope) -> str:

@@ -30,6 +30,7 @@ from playground.script.model import (
     Spawn,
     StateCheck,
     Step,
+    Thread,
     Timing,
     Wire,
 )
@@ -221,6 +222,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
         return f"{format_delay(node.delay)}spawn {node.name}" + (f" on {node.host}" if node.host else "")
     if isinstance(node, (Host, Fault, Cable)):
         return f"{format_delay(getattr(node, 'delay', None))}{format_host_node(node)}"
+    if isinstance(node, Thread):
+        return f"{format_delay(node.delay)}thread {node.name} in {node.process}"
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):

@@ -196,6 +196,15 @@ class Spawn:
 
 
 @dataclass(frozen=True)
+class Thread:
+    """`thread NAME in PROC`: a new thread (pthread) of that process, an actor of its own."""
+
+    name: str
+    process: str
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
 class Kill:
     name: str
     signal: str = "SIGTERM"
@@ -314,7 +323,7 @@ class Cable:
     settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Host | Fault | Cable
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Thread | Host | Fault | Cable
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from playground.script.errors import LineError, ScriptError
 from playground.script.host_lines import fault, host_line_form
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
-from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
+from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step, Thread
 from playground.script.names import bind_more, read_names
+from playground.script.thread_line import check_thread_free, thread_line
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
@@ -230,6 +231,8 @@ def _repeat_or_end(
 def _check_repeatable(node: Node) -> None:
     if isinstance(node, Spawn) or (isinstance(node, Step) and node.call.name == "fork"):
         raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
+    if isinstance(node, Thread):
+        raise LineError(1, "a repeated block cannot start threads: each needs a name of its own")
 
 
 MAX_REPEAT = 100_000
@@ -350,6 +353,8 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
         raise LineError(actor_column, unknown_process(actor, scope))
     if cursor.at("ellipsis"):
         return _completion(cursor, actor, actor_column, proc, delay, errno_messages)
+    if not interactive:
+        check_thread_free(actor, actor_column, proc)
     return _step(cursor, actor, proc, scope, delay, errno_messages)
 
 
@@ -360,6 +365,7 @@ _WORD_FORMS: dict[str, Callable[[Cursor, Scope, float | None], Node]] = {
     "kill": directive,
     "sleep": directive,
     **dict.fromkeys(("cut", "mend", "crash", "boot"), fault),
+    "thread": thread_line,
 }
 
 

@@ -145,7 +145,7 @@ class LabSession:
             self._unsettled.add(event.call_id)
             if self._settled is not None:
                 self._settled.clear()
-            proc = lab.processes.get(event.process)
+            proc = lab.processes.get(event.process) or lab.threads.get(event.process)  # a thread shares names
             names = proc.names if proc is not None else None
         elif isinstance(event, CallPending):
             self._settle(event.call_id)
@@ -424,6 +424,9 @@ class LabSession:
             ctx.children[name] = set(proc.children)
             for var in proc.addresses:
                 ctx.addresses.append(f"{name}.{var}")
+        for name, thread in self.lab.threads.items():  # an actor too, with its process's names
+            ctx.processes[name] = set(thread.names)
+            ctx.children[name] = set(thread.children)
         return ctx
 
 

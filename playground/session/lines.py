@@ -251,11 +251,15 @@ def _line_candidates(before: str, ctx: CompletionContext) -> list[str]:
         return sorted(ctx.processes)
     if re.match(r"\s*kill\s+\S+\s+\Z", before):
         return COMMON_SIGNALS + sorted(s for s in SIGNALS if s not in COMMON_SIGNALS)
-    if re.match(r"\s*(spawn|sleep)\s+\Z", before):
+    if re.match(r"\s*(spawn|sleep|thread)\s+\Z", before):
         return []
+    if re.match(r"\s*thread\s+\S+\s+\Z", before):
+        return ["in "]
+    if re.match(r"\s*thread\s+\S+\s+in\s+\Z", before):
+        return sorted(ctx.processes)
     delay, _, has_actor, inner = _line_start(before, ctx)
     if not before.strip() or (delay and not inner.strip()):
-        candidates = [f"{name}: " for name in ctx.processes] + ["spawn ", "kill ", "sleep "]
+        candidates = [f"{name}: " for name in ctx.processes] + ["spawn ", "kill ", "sleep ", "thread "]
         if ctx.default_actor is not None:
             candidates += [f"{name}(" for name in CALLS]
         return candidates

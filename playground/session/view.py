@@ -14,12 +14,14 @@ from playground.outcomes import ephemeral_ports
 
 if TYPE_CHECKING:
     from playground.lab import Lab
+    from playground.lab_process import Process
     from playground.session.wire import HiddenSocketView
 
 __all__ = [
     "SocketView",
     "ProcessView",
     "HostView",
+    "ThreadView",
     "LabView",
     "build_view",
     "format_address",
@@ -90,6 +92,21 @@ class SocketView:
 
 
 @dataclass(frozen=True)
+class ThreadView:
+    """One thread actor of a process (`thread NAME in PROC`): its TID and what it is blocked in."""
+
+    name: str
+    process: str
+    tid: int
+    alive: bool
+    blocked: tuple[str, ...]
+
+    @property
+    def key(self) -> SelectionKey:
+        return ("thread", self.name)
+
+
+@dataclass(frozen=True)
 class ProcessView:
     """One lab process: who it is, how it is, what it is blocked in, and its sockets."""
 
@@ -105,6 +122,7 @@ class ProcessView:
     names: tuple[tuple[str, int], ...]
     children: tuple[str, ...]
     host: str | None = None  # the network lab's host it runs on
+    threads: tuple[ThreadView, ...] = ()
 
     @property
     def key(self) -> SelectionKey:
@@ -147,6 +165,13 @@ class LabView:
                 return proc
         return None
 
+    def thread(self, name: str) -> ThreadView | None:
+        for proc in self.processes:
+            for thread in proc.threads:
+                if thread.name == name:
+                    return thread
+        return None
+
     def socket(self, process: str, fd: int) -> SocketView | None:
         proc = self.process(process)
         if proc is None:
@@ -156,13 +181,17 @@ class LabView:
                 return sock
         return None
 
-    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | HiddenSocketView | HostView | None:
+    def find(
+        self, key: SelectionKey | None
+    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | None:
         if key is None:
             return None
         if key[0] == "process":
             return self.process(key[1])
         if key[0] == "host":
             return self.host(key[1])
+        if key[0] == "thread":
+            return self.thread(key[1])
         if key[0] == "hidden":
             return next((h for h in self.hidden if h.key == key), None)
         return self.socket(key[1], key[2])
@@ -231,6 +260,7 @@ def build_view(
                 names=tuple(sorted(proc.names.items())),
                 children=tuple(proc.children),
                 host=proc.host,
+                threads=thread_views(lab, proc, blocked),
             )
         )
     return LabView(tuple(processes), ready=True, hosts=host_views(lab))
@@ -248,6 +278,15 @@ def host_views(lab: Lab) -> tuple[HostView, ...]:
             tuple((d, i.describe()) for d, i in sorted(host.impairments.items()) if not i.clear),
         )
         for host in lab.hosts.hosts.values()
+    )
+
+
+def thread_views(lab: Lab, proc: Process, blocked: dict[str, list[str]]) -> tuple[ThreadView, ...]:
+    """The thread actors of one process, in the order they started."""
+    return tuple(
+        ThreadView(name, proc.name, thread.tid or 0, thread.alive, tuple(blocked.get(name, ())))
+        for name, thread in lab.threads.items()
+        if thread.thread_of is proc
     )
 
 

@@ -10,6 +10,10 @@ unblocked while no call is running (so a signal that arrives between steps
 is delivered at once). Signals are caught by CPython's own C-level handler,
 which writes each signal's number to a pipe at delivery; reading that pipe
 around each call tells which signals arrived during it.
+
+A script's thread actors (`thread NAME in PROC`) are threads of their own
+(playground.worker.threads): the reader hands each of their calls to that
+thread, which makes them in order, under the same signal rules.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from playground.worker.more_syscalls import MORE_SYSCALLS
 from playground.worker.readiness import NO_FIRST_FD, READINESS_CALLS, script_args
 from playground.worker.snapshot import inspect_fds
 from playground.worker.syscalls import SYSCALLS, local_address, now
+from playground.worker.threads import ActorThreads
 
 SYSCALLS.update(MORE_SYSCALLS)
 
@@ -135,13 +140,34 @@ class SignalLog:
         self.lock = threading.Lock()
         self.log: list[int] = []
         self.claimed: set[int] = set()  # indices in log already reported with a call or as idle
+        self.reserved: dict[int, int] = {}  # signals sent to one thread actor (tkill): that thread reports them
 
-    def claim(self, first: int, last: int) -> list[int]:
-        """The signals in log[first:last] nobody has reported yet; they are reported now."""
+    def claim(self, first: int, last: int, mine: list[int] | None = None, others: bool = True) -> list[int]:
+        """The signals in log[first:last] nobody has reported yet; they are reported now.
+
+        Those sent to one thread are left to it: `mine` lists the ones sent to the caller's
+        thread (taken off as they are claimed); `others` says whether to claim the rest.
+        """
         with self.lock:
-            fresh = [i for i in range(first, last) if i not in self.claimed]
+            fresh = []
+            for i in range(first, last):
+                sig = self.log[i]
+                if i in self.claimed:
+                    continue
+                if mine and sig in mine:
+                    mine.remove(sig)
+                    self.reserved[sig] -= 1
+                elif not others or self.reserved.get(sig):
+                    continue
+                fresh.append(i)
             self.claimed.update(fresh)
             return [self.log[i] for i in fresh]
+
+    def reserve(self, signum: int, mine: list[int]) -> None:
+        """A signal is about to be sent to one thread (whose list is `mine`): that thread reports it."""
+        with self.lock:
+            self.reserved[signum] = self.reserved.get(signum, 0) + 1
+            mine.append(signum)
 
     def drain(self) -> int:
         with self.lock:
@@ -255,6 +281,7 @@ class Worker:
         self.call_counter = 0
         self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
         self.main_tasks: queue.SimpleQueue = queue.SimpleQueue()  # what only the main thread may do
+        self.actors = ActorThreads(self._call, self._take_signals)  # the script's `thread NAME in PROC` threads
 
     def floor_for_limit(self) -> int:
         """Where the machinery belongs under the open-file limit now in force."""
@@ -392,8 +419,20 @@ class Worker:
     def _handle(self, message: tuple) -> None:
         request_id, op, args = message
         if op == "call":
-            name, call_args, self.linger = args
-            self._call(request_id, name, call_args)
+            name, call_args, self.linger, *thread = args
+            if not thread:
+                self._call(request_id, name, call_args)
+            elif not self.actors.route(thread[0], request_id, name, call_args):
+                self.send((request_id, protocol.ERROR, f"no thread named {thread[0]!r}"))
+        elif op == "tkill":
+            self._tkill(*args)
+        elif op == "thread":
+            started = self.actors.start(args)
+            self.send(
+                (request_id, protocol.DONE, started)
+                if isinstance(started, dict)
+                else (request_id, protocol.ERROR, started)
+            )
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
         elif op == "wake":
@@ -424,6 +463,7 @@ class Worker:
             except BlockingIOError:
                 pass
         watch = bool(Handlers.catching) or name == "signal"
+        mine = self.actors.directed_here()  # signals sent to this thread alone (if it is a thread actor)
         fd_to_send = None
         libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)
         first = 0
@@ -436,7 +476,7 @@ class Worker:
             with self.role:
                 others = bool(self.open_calls)
             # With other calls in progress, those signals came during them: theirs to report.
-            early = [] if others else self.signals.claim(before, first)
+            early = self.signals.claim(before, first, mine, others=not others)
             if early:
                 self.send((0, protocol.SIGNAL_IDLE, {"signals": early, "t": now()}))
         with self.role:
@@ -464,11 +504,12 @@ class Worker:
         with self.role:
             self.open_calls.pop(me, None)
             # With several calls in progress, a signal is reported with the oldest (the
-            # one blocked, whose thread was waiting with signals unblocked), not twice.
-            older = any(other < me for other in self.open_calls)
-        if (watch or Handlers.catching) and not older:
+            # one blocked, whose thread was waiting with signals unblocked), not twice;
+            # but a call it interrupted (EINTR) ran in the thread the kernel gave it to.
+            older = any(other < me for other in self.open_calls) and result.get("errno") != errno.EINTR
+        if (watch or Handlers.catching) and (not older or mine):
             last = self.signals.drain()
-            caught = self.signals.claim(first, last)
+            caught = self.signals.claim(first, last, mine, others=not older)
             if caught:
                 result["signals"] = caught
         self._track(name, args, result)
@@ -478,6 +519,29 @@ class Worker:
         self.send((request_id, protocol.DONE, result), fd_to_send)
         if fd_to_send is not None:
             os.close(fd_to_send)
+
+    def _tkill(self, thread: str, signum: int) -> None:
+        """`kill THREAD SIG`: a signal to one thread actor (pthread_kill, as tgkill sends it).
+
+        A caught one is reported by that thread: with its call if it is in one, else as
+        caught between calls, once it has taken it (it waits with signals blocked).
+        """
+        directed = self.actors.directed(thread)
+        if directed is None:
+            return
+        if signum in Handlers.catching:  # (an ignored or default one writes nothing to report)
+            self.signals.reserve(signum, directed)
+        self.actors.signal(thread, signum)
+        self.actors.take_signals(thread)
+
+    def _take_signals(self) -> None:
+        """In a thread actor between calls: let the signals sent to it alone arrive, reported as between calls."""
+        before = self.signals.drain()
+        libc.pthread_sigmask(libc.SIG_UNBLOCK, _FULL, None)  # a pending one is delivered here, at once
+        libc.pthread_sigmask(libc.SIG_BLOCK, _FULL, None)
+        caught = self.signals.claim(before, self.signals.drain(), self.actors.directed_here())
+        if caught:
+            self.send((0, protocol.SIGNAL_IDLE, {"signals": caught, "t": now()}))
 
     def _track(self, name: str, args: list, result: dict) -> None:
         ret = result["ret"]

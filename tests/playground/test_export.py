@@ -297,3 +297,23 @@ def test_export_writes_only_a_regular_file_and_never_changes_another_files_mode(
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["experiment.sockplay", "victim.txt", "link.py", "null", "fifo", "old.py"]
     )
+
+
+def test_threads_are_exported_as_threads_of_their_process(tmp_path: Path) -> None:
+    lesson = REPO / "playground/lessons/17-thread-per-connection.sockplay"
+    program, made = export(tmp_path, lesson.read_text())
+    assert made.returncode == 0, made.stderr
+    result = run_program(program)
+    assert result.returncode == 0, result.stderr
+    lines = printed(result)
+    assert "thread for-alice in server" in lines and "thread for-bob in server" in lines
+    # Each thread's read waits for its own client, while the main thread goes on.
+    bob_read = lines.index('for-bob: ... = 8 "from bob"')
+    assert lines.index("server: poll(l, POLLIN, 0) = 0") < bob_read < lines.index('for-alice: ... = 10 "from alice"')
+    assert "for-bob: s = socket(tcp) = 6" in lines and "for-alice: close(s) = 0" in lines
+    assert lines[-4:] == [
+        "for-alice: ... = killed SIGTERM",
+        "for-bob: ... = killed SIGTERM",
+        "alice: read(c, 100) = 0",
+        "bob: read(c, 100) = 0",
+    ]

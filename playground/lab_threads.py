@@ -1,0 +1,165 @@
+"""Thread actors on the lab's side: starting one in a lab process, and signalling one thread.
+
+`thread NAME in PROC` asks the process to start a pthread (playground.worker.threads);
+the lab believes the TID it answers only once the kernel lists it among that process's
+tasks. The thread is then an actor: a Process record that shares its process's names,
+dispositions, children, channel and calls in flight (the same objects), with its own
+TID and its own blocked calls. It lives as long as its process does.
+
+`kill NAME SIG` on a thread is thread-directed, as pthread_kill (tgkill(2)) sends it: the
+process is asked to send it to that thread, which takes it, and only a call in that thread
+is interrupted. On a process it stays process-directed (sent from outside, through its
+pidfd): the kernel gives it to one thread that does not block it (in a lab process, one
+inside a call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from playground import lab_channel, protocol
+from playground.constants import SIGNALS
+from playground.errors import LabError
+from playground.events import DirectiveDone
+from playground.lab_process import CallHandle, Process
+from playground.script.checks import ProcessScope
+from playground.script.format import format_node
+from playground.script.model import Kill, Segment, Thread
+
+if TYPE_CHECKING:
+    from playground.lab import Lab
+
+START_TIMEOUT = 10.0
+
+
+def owner_of(proc: Process) -> Process:
+    """The process an actor belongs to: itself, or a thread's process."""
+    return proc.thread_of if proc.thread_of is not None else proc
+
+
+def with_threads(threads: dict[str, Process], scope: dict[str, ProcessScope]) -> dict[str, ProcessScope]:
+    """The processes' scope and the thread actors', for parsing a typed line: a thread shares its names."""
+    for name, thread in threads.items():
+        owner = owner_of(thread).name
+        unstated = sum(1 for h in thread.blocked if not h.stated)
+        scope[name] = ProcessScope(
+            scope[owner].fds, scope[owner].children, unstated, scope[owner].data, owner
+        )  # the same sets
+    return scope
+
+
+def tag(actor: Process) -> tuple[str, ...]:
+    """What a call's request adds to say which thread actor makes it: nothing for a process's own."""
+    return () if actor.thread_of is None else (actor.name,)
+
+
+def check_free(lab: Lab, actor: str | None) -> None:
+    """A thread makes one call at a time: LabError if this thread actor is still in one."""
+    thread = lab.threads.get(actor or "")
+    if thread is None:
+        return
+    for handle in thread.inflight.values():
+        if handle.process is thread and handle.node is not None and not handle.future.done():
+            call = handle.text.split(": ", 1)[-1]
+            raise LabError(f"{thread.name} is still in {call}: a thread makes one call at a time")
+
+
+def by_process(lab: Lab, segment: Segment) -> Segment:
+    """A `~` line's segment with each end that names a thread actor named by its process instead."""
+
+    def end(spec: str | None) -> str | None:
+        actor, dot, var = (spec or "").partition(".")
+        thread = lab.threads.get(actor)
+        return spec if thread is None else owner_of(thread).name + dot + var
+
+    return dataclasses.replace(segment, src=end(segment.src), dst=end(segment.dst))
+
+
+def live_threads(lab: Lab) -> int:
+    return sum(1 for thread in lab.threads.values() if thread.alive)
+
+
+async def start_thread(lab: Lab, node: Thread) -> Process:
+    """Start a thread actor (LabError, saying why, if it cannot be)."""
+    if node.name in lab.processes or node.name in lab.threads:
+        raise LabError(f"an actor named {node.name!r} already exists; name the thread differently")
+    owner = owner_of(lab.process(node.process))
+    if not owner.alive:
+        raise LabError(f"{owner.name} is {owner.state}: it cannot start a thread")
+    in_flight = sum(1 for p in lab.processes.values() for h in p.inflight.values() if h.node is not None)
+    if live_threads(lab) + in_flight >= lab.limits.pending:
+        raise LabError(
+            f"the lab's limit of {lab.limits.pending} threads (thread actors and calls in progress) is reached: "
+            "raise it with --max-pending"
+        )
+    tid = await _ask_for_thread(lab, owner, node.name)
+    thread = Process(
+        name=node.name,
+        pid=owner.pid,
+        names=owner.names,
+        inodes=owner.inodes,
+        addresses=owner.addresses,
+        children=owner.children,
+        dispositions=owner.dispositions,
+        channel=owner.channel,
+        inflight=owner.inflight,
+        frames=owner.frames,  # (the channel's reader is the process's; these are shared all the same)
+        fd_queue=owner.fd_queue,
+        outbox=owner.outbox,
+        data=owner.data,  # the bytes a read named: the process's memory, shared by its threads
+        closed=owner.closed,
+        paths=owner.paths,
+        host=owner.host,
+        thread_of=owner,
+        tid=tid,
+    )
+    lab.threads[node.name] = thread
+    lab._emit(DirectiveDone(node, format_node(Thread(node.name, owner.name)), time.monotonic_ns()))
+    return thread
+
+
+async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
+    """Have the process start the thread; its TID, checked with the kernel."""
+    loop = asyncio.get_running_loop()
+    handle = CallHandle(lab.next_id(), owner, None, f"thread {name}", loop.create_future(), time.monotonic_ns())
+    owner.inflight[handle.call_id] = handle
+    try:
+        lab_channel.send(loop, owner, protocol.encode((handle.call_id, "thread", name)))
+        reply = await asyncio.wait_for(asyncio.shield(handle.future), START_TIMEOUT)
+    except OSError as exc:
+        raise LabError(f"{owner.name} cannot be reached: {exc.strerror}") from None
+    except TimeoutError:
+        raise LabError(f"{owner.name} did not start thread {name} within {START_TIMEOUT:g} s") from None
+    finally:
+        owner.inflight.pop(handle.call_id, None)
+    tid = reply.get("tid") if isinstance(reply, dict) else None
+    if tid is None and not owner.alive:
+        raise LabError(f"{owner.name} ended ({owner.state}) before thread {name} started")
+    if not isinstance(tid, int) or tid <= 0 or not Path(f"/proc/{owner.pid}/task/{tid}").exists():
+        lab.lifecycle.misbehaved(owner, f"a thread id ({tid!r}) that is not one of its threads")
+        raise LabError(f"{owner.name} did not start thread {name}")
+    return tid
+
+
+async def kill_thread(lab: Lab, thread: Process, signame: str) -> None:
+    """`kill THREAD SIG`: that thread takes the signal; a fatal one still ends the whole process."""
+    owner = owner_of(thread)
+    if not thread.alive or owner.zombie:
+        raise LabError(f"{thread.name} is {thread.state}: there is nothing to signal")
+    fatal = owner.fatal(signame)
+    # The process sends it to its thread itself (pthread_kill, which is tgkill): it then knows
+    # which thread took it, and a thread waiting between calls (signals blocked) takes it at once.
+    try:
+        lab_channel.send(
+            asyncio.get_running_loop(), owner, protocol.encode((0, "tkill", (thread.name, SIGNALS[signame])))
+        )
+    except OSError:
+        raise LabError(f"{owner.name} cannot be reached") from None
+    node = Kill(thread.name, signame)
+    lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
+    if fatal:
+        await lab.wait_dead(owner, 5.0)
