@@ -50,6 +50,7 @@ class ProcessScope:
     fds: set[str] = field(default_factory=set)
     children: set[str] = field(default_factory=set)
     blocked: int = 0
+    outside: bool = False  # an outside program (`spawn NAME exec ...`): it takes no steps
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Scope:
 
     def copy(self) -> Scope:
         return Scope(
-            {k: ProcessScope(set(v.fds), set(v.children), v.blocked) for k, v in self.processes.items()},
+            {k: ProcessScope(set(v.fds), set(v.children), v.blocked, v.outside) for k, v in self.processes.items()},
             self.default_actor,
         )
 

@@ -17,6 +17,7 @@ from playground.script.model import (
     Kill,
     NameArg,
     Node,
+    Observed,
     Outcome,
     PairArg,
     RefArg,
@@ -205,7 +206,9 @@ def format_wire(wire: Wire) -> str:
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
-        return f"{format_delay(node.delay)}spawn {node.name}"
+        return format_exec(node) if node.command else f"{format_delay(node.delay)}spawn {node.name}"
+    if isinstance(node, Observed):
+        return format_observed(node)
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):
@@ -235,3 +238,22 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
 
 def _claim(timing: Timing | None) -> str:
     return f" {timing}" if timing is not None else ""
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+\Z")
+
+
+def format_exec(node: Spawn) -> str:
+    """The spawn line of an outside program, each word quoted where it must be to read back the same."""
+    words = " ".join(_quoted(word) for word in node.command)
+    return f"{format_delay(node.delay)}spawn {node.name} exec {'--trace ' if node.trace else ''}{words}"
+
+
+def _quoted(word: str) -> str:
+    if _PLAIN_WORD.match(word):
+        return word
+    return '"' + "".join(_QUOTED[b] for b in word.encode("utf-8", "surrogateescape")) + '"'
+
+
+def format_observed(node: Observed) -> str:
+    return f"#> {node.process}: {node.text}"

@@ -160,6 +160,9 @@ class Timing:
 class Spawn:
     name: str
     delay: float | None = None  # `+DELAY spawn NAME`: seconds after the previous line
+    # `spawn NAME exec [--trace] COMMAND ARG...`: an outside program (argv as written), under strace if trace
+    command: tuple[str, ...] = ()
+    trace: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,15 @@ class StateCheck:
         return self.process if self.var is None else f"{self.process}.{self.var}"
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck
+@dataclass(frozen=True)
+class Observed:
+    """`#> PROC: CALL = OUTCOME`: a call an outside program made, as its tracer saw it. Shown, never executed."""
+
+    process: str
+    text: str  # what follows `PROC: `, control characters escaped
+
+
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Observed
 
 
 @dataclass(frozen=True)
