@@ -263,7 +263,9 @@ class Executor:
     async def directive(self, node: Node, text: str | None = None) -> None:
         """`spawn`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
-        if isinstance(node, Spawn):
+        if isinstance(node, Spawn) and node.command:
+            await self.lab.spawn_exec(node)
+        elif isinstance(node, Spawn):
             await self.lab.spawn(node.name)
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)

@@ -52,6 +52,7 @@ class Process:
     outbox: deque[memoryview] = field(default_factory=deque)  # frames the channel could not take yet
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
+    outside: bool = False  # an outside program (`spawn NAME exec ...`): no channel, no steps
 
     @property
     def alive(self) -> bool:

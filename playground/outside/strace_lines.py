@@ -53,6 +53,7 @@ class _Open:
     name: str
     args: str
     start_ns: int
+    seen: bool = False  # in progress when `overdue` was last asked
     shown: bool = False  # reported as pending already
 
 
@@ -82,8 +83,8 @@ class StraceReader:
         return out
 
     def pending(self) -> list[tuple[int, str]]:
-        """The calls still in progress: (pid, name)."""
-        return [(pid, call.name) for pid, call in self._open.items()]
+        """The calls the lab shows that are in progress and not yet reported pending: (pid, name)."""
+        return [(pid, c.name) for pid, c in self._open.items() if not c.shown and is_observed(c.name, c.args)]
 
     def _line(self, line: str, complete: bool) -> list[Observation]:
         head = _HEAD.match(line)
@@ -106,20 +107,36 @@ class StraceReader:
         return self._other(pid, ts, rest)
 
     def _partial(self, pid: int, ts: int, rest: str) -> list[Observation]:
-        """A call's entry without its result: pending (reported once)."""
+        """A call's entry without its result: noted; `overdue` reports it as pending if it stays so."""
         call = _CALL.match(rest)
         if call is None:
             return []
-        name, args = call.group("name"), call.group("args")
         known = self._open.get(pid)
         if known is None or known.start_ns != ts:
-            known = self._open[pid] = _Open(name, args, ts)
-        known.args = args
-        if known.shown or not is_observed(name, args):
-            return []
-        known.shown = True
-        text = call_text(name, args.rstrip(", ") + ")", None)
-        return [Observation(pid, ts, f"{text} ...", pending=True, key=(pid, ts), name=name)]
+            known = self._open[pid] = _Open(call.group("name"), call.group("args"), ts)
+        known.args = call.group("args")
+        return []
+
+    def overdue(self) -> list[Observation]:
+        """The calls still in progress that were already in progress when last asked: pending, each reported once.
+
+        Asked a short while after each feed, as the lab marks its own calls pending after a moment:
+        most calls return within microseconds, and would only flicker."""
+        out = []
+        for pid, known in self._open.items():
+            if known.shown or not is_observed(known.name, known.args):
+                continue
+            if not known.seen:
+                known.seen = True
+                continue
+            known.shown = True
+            text = call_text(known.name, known.args.rstrip(", ") + ")", None)
+            out.append(
+                Observation(
+                    pid, known.start_ns, f"{text} ...", pending=True, key=(pid, known.start_ns), name=known.name
+                )
+            )
+        return out
 
     def _resumed(self, pid: int, name: str, tail: str) -> list[Observation]:
         opened = self._open.pop(pid, None)
