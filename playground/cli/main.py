@@ -8,6 +8,7 @@ import os
 import sys
 
 from playground import __version__
+from playground.cli.exec_rule import ALLOW_EXEC_HELP
 from playground.cli.limits import add_limit_arguments, limits_from
 from playground.cli.safe_output import escape_output
 from playground.cli.signals import default_signals, exit_quietly_on_signals
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on the host's loopback instead of a private network namespace",
     )
     run.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
+    run.add_argument("--allow-exec", action="store_true", help=ALLOW_EXEC_HELP)
     run.add_argument("--wire", action="store_true", help="print the packets each step sent, as comments")
     run.add_argument(
         "--max-data",

@@ -21,6 +21,7 @@ from playground.script.model import Observed, Spawn
 MAX_EXEC_WORDS = 256  # the program and its arguments
 MAX_EXEC_WORD = 4096  # characters in one of them
 MAX_OBSERVED_CHARS = 16384
+_TOO_MANY = f"a program takes at most {MAX_EXEC_WORDS} words (itself and its arguments)"
 
 _EXEC = re.compile(r"\s*(?:\+(?P<delay>\S+)\s+)?spawn\s+(?P<name>\S+)\s+exec(?=\s|\Z)")
 _OBSERVED = re.compile(r"\s*#>\s*(?P<proc>[a-z][a-z0-9_-]*(?:\[[0-9]{1,10}\])?):[ \t]*(?P<text>.*?)\s*\Z", re.S)
@@ -59,6 +60,8 @@ def exec_spawn(body: str, scope: Scope, max_sleep: float) -> Spawn:
         raise LineError(
             len(body.rstrip()) + 1, "exec needs a program, as in 'spawn web exec python3 -m http.server 8000'"
         )
+    if len(words) > MAX_EXEC_WORDS:
+        raise LineError(words[MAX_EXEC_WORDS][1], _TOO_MANY)
     first, first_column = words[0]
     if first.startswith("-"):
         raise LineError(
@@ -95,7 +98,7 @@ def _words(body: str, at: int) -> list[tuple[str, int]]:
             raise LineError(column, f"an argument may be at most {MAX_EXEC_WORD} characters long")
         words.append((word, column))
         if len(words) > MAX_EXEC_WORDS + 1:  # +1: --trace
-            raise LineError(column, f"a program takes at most {MAX_EXEC_WORDS} words (itself and its arguments)")
+            raise LineError(column, _TOO_MANY)
     return words
 
 
