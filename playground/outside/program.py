@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from playground.errors import LabError
 from playground.events import CallObserved, Notice, ProcessEnded, ProcessStarted
-from playground.lab_lifecycle import PACKAGE_ROOT, SPAWN_TIMEOUT, death_from_status, no_room, parent_of
+from playground.lab_lifecycle import PACKAGE_ROOT, SPAWN_TIMEOUT, death_from_status, no_room
 from playground.lab_process import Process
 from playground.outside.strace_lines import Observation, StraceReader
 from playground.outside.strace_text import TRACED
@@ -141,6 +141,7 @@ class OutsideProgram:
         self._control = b""
         self._started: asyncio.Future[int] | None = None
         self._overdue_timer: asyncio.TimerHandle | None = None
+        self._early_end: int | None = None  # its wait status, if it came before the program was taken up
 
     def _executables(self) -> tuple[str, list[str]]:
         word = self.node.command[0]
@@ -198,24 +199,26 @@ class OutsideProgram:
             pid = await asyncio.wait_for(asyncio.shield(self._started), SPAWN_TIMEOUT)
         except TimeoutError:
             raise LabError(f"{self.name} did not start within {SPAWN_TIMEOUT:g} s") from None
-        self._adopt(pid)
         for fd in self._fds:
             os.set_blocking(fd, False)
+        self._adopt(pid)
+        for fd in self._fds:
             loop.add_reader(fd, self._on_output, fd)
 
     def _adopt(self, pid: int) -> None:
         """The program runs: track it as a lab process (signalled through a pidfd, as the lab's own are)."""
-        assert self.supervisor is not None
         proc = self.process
         proc.pid = pid
-        if parent_of(pid) != self.supervisor.pid:
-            raise LabError(f"{self.name} (pid {pid}) ended as it started")
+        # Its supervisor (our child, our code) names it; it may have ended and been reaped already,
+        # then its end is in the channel, right behind its pid.
         try:
             proc.pidfd = os.pidfd_open(pid)
         except OSError:
             proc.pidfd = None
         self.lab.processes[self.name] = proc
         self.lab._emit(ProcessStarted(self.name, pid, None, time.monotonic_ns(), self.node))
+        if self._early_end is not None:
+            self._ended(self._early_end)
 
     # What the supervisor says.
 
@@ -247,6 +250,9 @@ class OutsideProgram:
 
     def _ended(self, status: int) -> None:
         proc = self.process
+        if proc.pid == 0:  # its pid is known, but not yet taken up (see _adopt)
+            self._early_end = status
+            return
         if proc.death is not None:
             return
         self._drain()
