@@ -121,7 +121,7 @@ def _watch(ctl: socket.socket, pid: int, wake_r: int) -> None:
     while True:
         ended = _reap(pid, ctl, ended)
         try:
-            readable, _, _ = select.select([ctl, wake_r], [], [])
+            readable, _, _ = select.select([ctl.fileno(), wake_r], [], [])
         except InterruptedError:
             continue
         if wake_r in readable:
@@ -129,7 +129,7 @@ def _watch(ctl: socket.socket, pid: int, wake_r: int) -> None:
                 os.read(wake_r, 512)
             except BlockingIOError:
                 pass
-        if ctl in readable:
+        if ctl.fileno() in readable:
             try:
                 if not ctl.recv(64):
                     return
