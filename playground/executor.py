@@ -278,7 +278,7 @@ class Executor:
         """`spawn`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
         if isinstance(node, Spawn) and node.command:
-            await self.lab.spawn_exec(node)
+            await self.lab.lifecycle.outside.spawn(node)
         elif isinstance(node, Spawn):
             await self.lab.spawn(node.name)
         elif isinstance(node, Kill):

@@ -48,7 +48,6 @@ from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
-from playground.outside.program import OutsidePrograms
 from playground.resolve import resolve_call
 from playground.script.format import format_call
 from playground.script.model import (
@@ -58,7 +57,6 @@ from playground.script.model import (
     NameArg,
     Node,
     Sleep,
-    Spawn,
     Step,
 )
 from playground.script.parser import ProcessScope, Scope
@@ -90,8 +88,6 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
-        self.outside = OutsidePrograms(self)
-        self.allow_exec = False  # whether `spawn NAME exec ...` may run a program (see playground.outside)
 
     # Life cycle.
 
@@ -163,12 +159,10 @@ class Lab:
 
     async def shutdown(self) -> None:
         """End every process the lab started and wait until each is gone."""
-        await self.outside.shutdown()
         await self.lifecycle.shutdown()
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
-        self.outside.kill_all_now()
         self.lifecycle.kill_all_now()
 
     def all_pids(self) -> list[int]:
@@ -176,7 +170,7 @@ class Lab:
         pids = [proc.pid for proc in self.processes.values()]
         if self.network.holder_pid is not None:
             pids.append(self.network.holder_pid)
-        return pids + self.outside.pids()
+        return pids
 
     # Events.
 
@@ -206,10 +200,6 @@ class Lab:
 
     async def spawn(self, name: str) -> Process:
         return await self.lifecycle.spawn(name)
-
-    async def spawn_exec(self, node: Spawn) -> Process:
-        """An outside program (`spawn NAME exec ...`), if the lab allows them (allow_exec)."""
-        return await self.outside.spawn(node)
 
     def process(self, name: str) -> Process:
         proc = self.processes.get(name)
@@ -372,8 +362,6 @@ class Lab:
         """
         assert self._loop is not None and step.actor is not None
         proc = self.process(step.actor)
-        if proc.outside:
-            raise LabError(f"{proc.name} is an outside program (spawn ... exec): it takes no steps")
         if not proc.alive:
             raise LabError(f"{proc.name} is {proc.state}: it makes no more calls")
         self._check_room_for_pending(step)

@@ -102,6 +102,8 @@ def _fd(proc: Process, arg: Arg) -> int:
 
 def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | None]:
     """(call name, arguments for the lab process, descriptor acted on)."""
+    if proc.outside:  # no channel to send a call on (the parser says so first, naming the line)
+        raise LabError(f"{proc.name} is an outside program (spawn ... exec): it takes no steps")
     name = step.call.name
     args = list(step.call.args)
     without_fd = _WITHOUT_FD.get(name)

@@ -88,7 +88,7 @@ async def run_script(
 ) -> RunReport:
     """Start a lab, run the script on it, shut the lab down (allow_exec: let it run outside programs)."""
     lab = await Lab.start(allow_network=allow_network)
-    lab.allow_exec = allow_exec
+    lab.lifecycle.outside.allowed = allow_exec
     try:
         return await Runner(lab, step_timeout, on_step).run(script)
     finally:

@@ -262,7 +262,7 @@ class ReplayCheck:
             self.say(note)
 
         async def body(lab: Lab, stopper: StopOnSignals) -> RunReport:
-            lab.allow_exec = self.allow_exec
+            lab.lifecycle.outside.allowed = self.allow_exec
             kind, sysctls = lab_environment(lab)
             for note in environment_notes(self.header, kind, sysctls):
                 self.notes.append(note)

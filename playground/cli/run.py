@@ -132,7 +132,7 @@ async def _run(
     from playground.runner import Runner
 
     async def body(lab: Lab, stopper: StopOnSignals) -> tuple[RunReport, int | None]:
-        lab.allow_exec = allow_exec
+        lab.lifecycle.outside.allowed = allow_exec
         printer.begin(lab)
         recorder = None
         if ladder:

@@ -4,7 +4,7 @@ Each runs under a supervisor (playground.outside.supervisor) in the lab's networ
 lines reach the event log as notices (escaped: nothing it writes reaches the terminal raw);
 with --trace, strace's lines become CallObserved events, their times moved from strace's
 CLOCK_REALTIME onto the lab's CLOCK_MONOTONIC by an offset measured when the program starts.
-Running a program is refused unless the lab allows it (`allow_exec`): a script may come from
+Running a program is refused unless the lab allows it (`lab.lifecycle.outside.allowed`): a script may come from
 anywhere, and a program runs with the user's rights, outside any sandbox.
 """
 
@@ -82,11 +82,12 @@ class OutsidePrograms:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self.programs: dict[str, OutsideProgram] = {}
+        self.allowed = False  # whether programs may run (a script's user said so: --allow-exec)
 
     async def spawn(self, node: Spawn, netns: str | None = None) -> Process:
         """Start the program of a `spawn NAME exec ...` line in the lab's network (or in netns, `PID[,user]`)."""
         lab = self.lab
-        if not lab.allow_exec:
+        if not self.allowed:
             raise LabError(EXEC_REFUSED)
         if node.name in lab.processes:
             raise LabError(f"a process named {node.name!r} already exists")

@@ -32,7 +32,7 @@ needs_gcc = pytest.mark.skipif(GCC is None, reason="no C compiler (gcc or cc) on
 @pytest.fixture
 async def exec_lab() -> AsyncIterator[Lab]:
     lab = await Lab.start()
-    lab.allow_exec = True
+    lab.lifecycle.outside.allowed = True
     try:
         yield lab
     finally:
@@ -235,10 +235,10 @@ HOLDER = textwrap.dedent(
 
     async def main():
         lab = await Lab.start()
-        lab.allow_exec = True
+        lab.lifecycle.outside.allowed = True
         await run_typed_line(lab, 'spawn tree exec {trace}sh -c "sleep 60 & setsid sleep 60 & sleep 60"')
         await asyncio.sleep(0.5)
-        print(lab.processes["tree"].pid, *lab.outside.pids(), flush=True)
+        print(lab.processes["tree"].pid, *lab.lifecycle.outside.pids(), flush=True)
         await asyncio.sleep(60)
 
     asyncio.run(main())
