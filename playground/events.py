@@ -26,6 +26,7 @@ class ProcessStarted:
     pid: int
     parent: str | None
     t_ns: int
+    node: Node | None = None  # the spawn line, where it says more than `spawn NAME` (an outside program)
 
 
 @dataclass
@@ -111,6 +112,24 @@ class Notice:
     level: str = "info"
 
 
+@dataclass
+class CallObserved:
+    """A call an outside program made, as its tracer saw it (`#> PROC: TEXT`): reported when it starts
+    to block (pending), and when it returned (the same key, so the pending line is completed in place)."""
+
+    key: tuple[int, int]
+    process: str  # the program's name, or `NAME[PID]` for a process or thread it started
+    text: str  # script syntax: `accept4(3, ...) = 4 from 127.0.0.1:40312`, or `read(4, 100) ...` while pending
+    pending: bool
+    start_ns: int  # CLOCK_MONOTONIC, from the tracer's clock aligned to the lab's
+    duration_ns: int | None
+    t_ns: int
+
+    @property
+    def line(self) -> str:
+        return f"#> {self.process}: {self.text}"
+
+
 Event = (
     ProcessStarted
     | CallStarted
@@ -122,4 +141,5 @@ Event = (
     | DirectiveDone
     | Notice
     | PacketsSeen
+    | CallObserved
 )

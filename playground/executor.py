@@ -20,6 +20,7 @@ from playground.claims import call_divergence, process_state
 from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.errors import LabError
 from playground.events import (
+    CallObserved,
     CallResult,
     Event,
     PacketsSeen,
@@ -38,6 +39,7 @@ from playground.script.model import (
     Kill,
     Line,
     Node,
+    Observed,
     Segment,
     Sleep,
     Spawn,
@@ -70,6 +72,7 @@ class StepReport:
     iteration: int | None = None  # 1-based, inside a repeat block
     block_end: bool = False  # this report closes a repeat block (text is a summary)
     first_in_block: bool = False  # the first line of one run of a repeat block
+    observed: list[CallObserved] = field(default_factory=list)  # outside programs' calls that returned meanwhile
 
 
 class Executor:
@@ -96,6 +99,7 @@ class Executor:
         # costs more than a step).
         self.following: tuple[str | None, ...] = ()
         self._notes: list[str] = []
+        self._observed: list[CallObserved] = []
         # Packets seen since the current step began, and how far `~` lines have matched them.
         self._packets: list[Packet] = []
         self._wire_pos = 0
@@ -126,6 +130,8 @@ class Executor:
             self._notes.append(f"{event.process} {state}{tail}")
         elif isinstance(event, ProcessReaped) and event.by:
             self._notes.append(f"{event.by} reaped {event.process}")
+        elif isinstance(event, CallObserved) and not event.pending:
+            self._observed.append(event)
 
     # A whole line, reported.
 
@@ -142,6 +148,8 @@ class Executor:
                 await self.check_wire(node, report)
             elif isinstance(node, StateCheck):
                 await self.check_state(node, report)
+            elif isinstance(node, Observed):
+                report.text, report.process = format_node(node), node.process  # shown in place, never executed
             elif isinstance(node, Completion):
                 report.process = node.actor
                 await self.await_completion(node, self.claim(node), report, self.step_timeout)
@@ -158,7 +166,13 @@ class Executor:
         if not isinstance(node, Step) or report.result is None or report.result.outcome.death is not None:
             await asyncio.sleep(0)
         report.notes += self.take_notes()
+        report.observed = self.take_observed()
         return report
+
+    def take_observed(self) -> list[CallObserved]:
+        """The outside programs' calls that returned since the last take (`#> PROC: ...` lines)."""
+        observed, self._observed = self._observed, []
+        return observed
 
     def take_notes(self) -> list[str]:
         """What the lab reported since the last take (deaths, signals caught between calls, reaps)."""
@@ -270,7 +284,9 @@ class Executor:
     async def directive(self, node: Node, text: str | None = None) -> None:
         """`spawn`, `thread`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
-        if isinstance(node, Spawn):
+        if isinstance(node, Spawn) and node.command:
+            await self.lab.lifecycle.outside.spawn(node, network_lab.netns_of(self.lab, node.host))
+        elif isinstance(node, Spawn):
             await self.lab.spawn(node.name, node.host)
         elif isinstance(node, (Host, Fault, Cable)):
             await network_lab.carry_out(self.lab, node)

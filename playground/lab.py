@@ -200,7 +200,9 @@ class Lab:
         procs = {}
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
-            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated, set(proc.data))
+            procs[name] = ProcessScope(
+                set(proc.names), set(proc.children), unstated, set(proc.data), outside=proc.outside
+            )
         hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
         return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts)
 

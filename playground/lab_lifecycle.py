@@ -272,6 +272,10 @@ class Lifecycle:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._closed = False
+        from playground.outside.program import OutsidePrograms  # it builds on this module
+
+        # Outside programs (`spawn NAME exec ...`), each under a supervisor of its own; refused unless allowed.
+        self.outside = OutsidePrograms(lab)
         # Processes the lab started but does not track (a fork it refused or could not watch),
         # each with a pidfd opened while it was verified to be in a lab process's session.
         self.strays: dict[int, int] = {}
@@ -286,6 +290,7 @@ class Lifecycle:
         if self._closed:
             return
         self._closed = True
+        await self.outside.shutdown()  # each outside program's supervisor ends its whole tree
         procs = list(self.lab.processes.values())
         self.note_strays()
         for proc in procs:
@@ -325,6 +330,7 @@ class Lifecycle:
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
+        self.outside.kill_all_now()
         for proc in self.lab.processes.values():
             kill_quietly(proc)
         for proc in self.lab.processes.values():

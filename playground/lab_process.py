@@ -62,6 +62,7 @@ class Process:
     # calls in flight and channel it shares (the same objects); its own TID and blocked calls.
     thread_of: Process | None = None
     tid: int | None = None
+    outside: bool = False  # an outside program (`spawn NAME exec ...`): no channel, no steps
 
     @property
     def alive(self) -> bool:

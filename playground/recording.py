@@ -45,6 +45,7 @@ from playground import __version__
 from playground.constants import MAX_SLEEP_SECONDS
 from playground.events import (
     CallDone,
+    CallObserved,
     CallPending,
     CallResult,
     CallStarted,
@@ -412,6 +413,8 @@ class Recorder:
             self._ended(event)
         elif isinstance(event, ProcessReaped) and event.by:
             self._note(f"{event.by} reaped {event.process}")
+        elif isinstance(event, CallObserved) and not event.pending:
+            self._queue.append(_Entry("comment", text=_one_line(event.line), runs=False))  # kept as an observed line
         elif isinstance(event, Notice) and event.level != "info":
             self._note(f"{event.level}: {event.message}")
         self._flush()
@@ -437,7 +440,7 @@ class Recorder:
     def _spawned(self, event: ProcessStarted) -> None:
         if event.parent is not None:  # a forked child: its fork() line is its record
             return
-        text, t_ns = format_node(Spawn(event.process)), event.t_ns
+        text, t_ns = format_node(event.node or Spawn(event.process)), event.t_ns
         entry = _Entry("directive", text=text, comment=f"pid {event.pid}", start_ns=t_ns, end_ns=t_ns)
         entry.min_wait = SPAWN_MIN_WAIT
         self._append(entry)

@@ -113,6 +113,8 @@ def _fd(proc: Process, arg: Arg) -> int:
 
 def resolve_call(lab: Lab, proc: Process, step: Step) -> tuple[str, list, int | None]:
     """(call name, arguments for the lab process, descriptor acted on)."""
+    if proc.outside:  # no channel to send a call on (the parser says so first, naming the line)
+        raise LabError(f"{proc.name} is an outside program (spawn ... exec): it takes no steps")
     step = with_named_data(proc, step)  # `write(b, d)`: the bytes d names
     many = resolve_many(proc, step)  # poll over a set, select, epoll
     if many is not None:

@@ -89,9 +89,11 @@ async def run_script(
     allow_network: bool = False,
     step_timeout: float = DEFAULT_STEP_TIMEOUT,
     on_step: Callable[[StepReport], None] | None = None,
+    allow_exec: bool = False,
 ) -> RunReport:
-    """Start a lab, run the script on it, shut the lab down."""
+    """Start a lab, run the script on it, shut the lab down (allow_exec: let it run outside programs)."""
     lab = await Lab.start(allow_network=allow_network)
+    lab.lifecycle.outside.allowed = allow_exec
     try:
         return await Runner(lab, step_timeout, on_step).run(script)
     finally:

@@ -23,7 +23,9 @@ from textual.css.query import NoMatches
 from textual.reactive import var
 from textual.theme import Theme
 
+from playground.errors import LabError
 from playground.events import CallDone, Event, ProcessEnded, ProcessReaped, ProcessStarted, SignalCaught
+from playground.script.errors import LineError
 from playground.session.gc_pacing import CollectorPacing
 from playground.session.lab_session import DEFAULT_PROCESSES, LabSession
 from playground.session.recording import SessionRecording
@@ -138,12 +140,15 @@ class SockplayApp(LessonMode, App[int]):
         record: bool = True,
         record_path: str | Path | None = None,
         replay: ReplaySource | None = None,
+        first_lines: tuple[str, ...] = (),
     ) -> None:
-        """`deterministic` hides what differs from run to run (pids, ports, times) for snapshots."""
+        """`deterministic` hides what differs from run to run (pids, ports, times) for snapshots;
+        `first_lines` run once the lab is up (`sockplay trace` starts its program so)."""
         super().__init__()
         self.session = LabSession(allow_network, deterministic, pcap=pcap, host_network=host_network)
         self.deterministic = deterministic
         self.default_lab = default_lab and replay is None
+        self.first_lines = first_lines
         # Every session is recorded (`record_path` None: the sessions directory); `replay` opens replay mode.
         self.recording = SessionRecording(record, record_path)
         self.recording.on_change = self.show_recording
@@ -205,6 +210,11 @@ class SockplayApp(LessonMode, App[int]):
             for line in HINT:
                 self.session.book.note(line, now)
             await self.session.spawn_defaults(DEFAULT_PROCESSES)
+        for line in self.first_lines:
+            try:
+                await self.session.run_line(line)
+            except (LineError, LabError) as exc:
+                self.session.book.note(f"{line}: {exc}", time.monotonic_ns(), "fault")
         await self.refresh_lab()
         self.lab_ready.set()
         self.refresh_bindings()

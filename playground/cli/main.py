@@ -8,6 +8,7 @@ import os
 import sys
 
 from playground import __version__
+from playground.cli.exec_rule import ALLOW_EXEC_HELP
 from playground.cli.limits import add_limit_arguments, limits_from
 from playground.cli.safe_output import escape_output
 from playground.cli.signals import default_signals, exit_quietly_on_signals
@@ -30,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the lab on the host's loopback instead of a private network namespace",
     )
     parser.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
+    parser.add_argument(
+        "--allow-exec", action="store_true", help="let typed lines run outside programs (spawn ... exec)"
+    )
     record = parser.add_mutually_exclusive_group()
     record.add_argument(
         "--record",
@@ -59,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run on the host's loopback instead of a private network namespace",
     )
     run.add_argument("--pcap", metavar="FILE", help="write every packet on the lab's network to a pcap file")
+    run.add_argument("--allow-exec", action="store_true", help=ALLOW_EXEC_HELP)
     run.add_argument("--wire", action="store_true", help="print the packets each step sent, as comments")
     run.add_argument(
         "--max-data",
@@ -79,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Modules that add subcommands: each has `register(subparsers)`, which adds
 # its parser(s) with `set_defaults(handler=...)`; a handler takes the parsed
 # arguments and returns the exit code.
-COMMAND_MODULES: list[str] = ["playground.cli.lessons", "playground.cli.replay"]
+COMMAND_MODULES: list[str] = ["playground.cli.lessons", "playground.cli.replay", "playground.cli.trace"]
 
 
 def _register_commands(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +150,7 @@ def tui_command(args: argparse.Namespace) -> int:
         host_network=args.host_network,
     )
     app.session.limits = limits_from(args)
+    app.session.allow_exec = args.allow_exec
     default_signals()  # the TUI reads Ctrl-C as a key; until now a signal exits quietly
     app.run()
     return app.return_code or 0

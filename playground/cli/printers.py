@@ -10,6 +10,7 @@ from playground.constants import ERRNO_NUMBERS
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it
     from playground.capture import Packet
+    from playground.events import CallObserved
     from playground.lab import Lab
     from playground.runner import Runner, StepReport
     from playground.script.model import Script
@@ -100,12 +101,20 @@ class ScriptPrinter(_Printer):
             print(f"# DIVERGES (line {report.line.number}): {report.divergence}")
         if report.call is not None:
             self._print_wire()
+        self._print_after(report)
+
+    def _print_after(self, report: StepReport) -> None:
+        """What the lab said meanwhile: notes, and the outside programs' calls (observed lines)."""
         for note in report.notes:
             print(f"# {note}")
+        for seen in report.observed:
+            print(seen.line)
         sys.stdout.flush()
 
     def end(self) -> None:
         self._print_wire()
+        for seen in self.runner.take_observed() if self.runner is not None else ():
+            print(seen.line)
         for text in self.script.trailing:
             print(text)
         sys.stdout.flush()
@@ -141,10 +150,14 @@ class JsonPrinter(_Printer):
         if report.call is not None:
             self.feed.note_cause(report)
             self._print_wire()
+        for seen in report.observed:
+            print(json.dumps(observed_json(seen, self.lab.t0)))
         sys.stdout.flush()
 
     def end(self) -> None:
         self._print_wire()
+        for seen in self.runner.take_observed() if self.runner is not None else ():
+            print(json.dumps(observed_json(seen, self.lab.t0)))
         sys.stdout.flush()
 
     def _print_wire(self) -> None:
@@ -178,6 +191,18 @@ def packet_json(packet: Packet, t0: int, line: int | None) -> dict:
     return out
 
 
+def observed_json(seen: CallObserved, t0: int) -> dict:
+    """A call an outside program made (as its tracer saw it): text only, never a step that ran."""
+    return {
+        "observed": True,
+        "process": seen.process,
+        "text": seen.line,
+        "call": seen.text.split("(", 1)[0] if "(" in seen.text else None,
+        "start_ms": round((seen.start_ns - t0) / 1e6, 6),
+        "duration_ns": seen.duration_ns,
+    }
+
+
 def step_json(report: StepReport, t0: int) -> dict:
     from playground.script.data import Data
     from playground.script.format import format_data
@@ -189,6 +214,8 @@ def step_json(report: StepReport, t0: int) -> dict:
         "call": report.call,
         "ok": not (report.divergence or report.error),
     }
+    if report.line.node.__class__.__name__ == "Observed":  # a `#> PROC: ...` line of the script: shown, not run
+        out["observed"] = True
     if report.divergence:
         out["divergence"] = report.divergence
     timing = getattr(report.line.node, "timing", None)

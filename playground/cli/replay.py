@@ -17,6 +17,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from playground.cli.exec_rule import ALLOW_EXEC_HELP, refuse_exec, refuse_exec_in_tui
 from playground.cli.limits import add_limit_arguments, limits_from
 from playground.constants import MAX_SCRIPT_DATA
 from playground.exit_codes import EXIT_OK, EXIT_USAGE
@@ -77,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="host_network_replay",
         help="run on the host's loopback instead of a private network namespace",
     )
+    replay.add_argument("--allow-exec", action="store_true", dest="allow_exec_replay", help=ALLOW_EXEC_HELP)
     add_limit_arguments(replay)
     replay.add_argument(
         "--max-data",
@@ -168,6 +170,9 @@ def replay_command(args: argparse.Namespace) -> int:
     host = bool(getattr(args, "host_network", False) or args.host_network_replay)
     if refuse_network(script, args.file, allow):
         return EXIT_USAGE
+    allow_exec = bool(args.allow_exec_replay)
+    if refuse_exec(script, args.file, allow_exec) or refuse_exec_in_tui(script, args.file, args.check):
+        return EXIT_USAGE
     pcap = args.pcap_replay or getattr(args, "pcap", None)
     from playground.cli.run import refuse_outputs
 
@@ -186,6 +191,7 @@ def replay_command(args: argparse.Namespace) -> int:
         pcap=pcap,
         limits=limits_from(args),
     )
+    check.allow_exec = allow_exec
     return asyncio.run(check.run())
 
 
@@ -240,6 +246,7 @@ class ReplayCheck:
         self.host_network = host_network
         self.header = read_header(script.header_comments)
         self.notes: list[str] = []
+        self.allow_exec = False  # outside programs (`spawn NAME exec ...`) run only if the user says so
 
     def say(self, text: str) -> None:
         print(f"sockplay: {text}", file=sys.stderr, flush=True)
@@ -255,6 +262,7 @@ class ReplayCheck:
             self.say(note)
 
         async def body(lab: Lab, stopper: StopOnSignals) -> RunReport:
+            lab.lifecycle.outside.allowed = self.allow_exec
             kind, sysctls = lab_environment(lab)
             for note in environment_notes(self.header, kind, sysctls):
                 self.notes.append(note)

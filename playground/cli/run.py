@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
+from playground.cli.exec_rule import refuse_exec
 from playground.cli.limits import limits_from
 from playground.cli.printers import JsonPrinter, ScriptPrinter
 from playground.cli.signals import StopOnSignals
@@ -51,13 +52,25 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if refuse_outputs(pcap=args.pcap, ladder=args.ladder):
         return EXIT_USAGE
+    if refuse_exec(script, args.file, args.allow_exec):
+        return EXIT_USAGE
     allow = args.allow_network or args.allow_network_run
     host = args.host_network or args.host_network_run
     printer = JsonPrinter(wire=args.wire) if args.json else ScriptPrinter(script, wire=args.wire)
     import asyncio  # here, not at the top: the TUI's first frame comes sooner
 
     return asyncio.run(
-        _run(script, allow, args.timeout, printer, host, args.pcap, args.ladder, limits=limits_from(args))
+        _run(
+            script,
+            allow,
+            args.timeout,
+            printer,
+            host,
+            args.pcap,
+            args.ladder,
+            limits=limits_from(args),
+            allow_exec=args.allow_exec,
+        )
     )
 
 
@@ -124,10 +137,12 @@ async def _run(
     pcap: str | None = None,
     ladder: str | None = None,
     limits: Limits | None = None,
+    allow_exec: bool = False,
 ) -> int:
     from playground.runner import Runner
 
     async def body(lab: Lab, stopper: StopOnSignals) -> tuple[RunReport, int | None]:
+        lab.lifecycle.outside.allowed = allow_exec
         printer.begin(lab)
         recorder = None
         if ladder:

@@ -26,6 +26,13 @@ def hosts_of(lab: Lab) -> LabHosts:
     return lab.hosts
 
 
+def netns_of(lab: Lab, host: str | None) -> str | None:
+    """The namespaces (`PID[,user]`) an outside program on this host joins; None for the lab's own network."""
+    if host is None:
+        return None
+    return hosts_of(lab).worker_args(host)[0].removeprefix("--netns=")
+
+
 async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
     """One line of the network lab, then its DirectiveDone event."""
     if isinstance(node, Host):

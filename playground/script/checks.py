@@ -55,6 +55,7 @@ class ProcessScope:
     blocked: int = 0
     data: set[str] = field(default_factory=set)  # names of bytes read: `d = read(a, 100)`
     thread_of: str | None = None  # a thread actor: the process whose names (the same sets) it shares
+    outside: bool = False  # an outside program (`spawn NAME exec ...`): it takes no steps
 
 
 @dataclass
@@ -73,7 +74,7 @@ class Scope:
             if owner is not None:  # a thread shares its process's names: the copy's too
                 processes[k] = ProcessScope(owner.fds, owner.children, v.blocked, owner.data, v.thread_of)
             else:
-                processes[k] = ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data), v.thread_of)
+                processes[k] = ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data), v.thread_of, v.outside)
         return Scope(processes, self.default_actor, dict(self.hosts), self.index)
 
 

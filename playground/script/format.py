@@ -21,6 +21,7 @@ from playground.script.model import (
     Kill,
     NameArg,
     Node,
+    Observed,
     Outcome,
     PairArg,
     RefArg,
@@ -219,11 +220,15 @@ def format_wire(wire: Wire) -> str:
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
+        if node.command:
+            return format_exec(node)
         return f"{format_delay(node.delay)}spawn {node.name}" + (f" on {node.host}" if node.host else "")
     if isinstance(node, (Host, Fault, Cable)):
         return f"{format_delay(getattr(node, 'delay', None))}{format_host_node(node)}"
     if isinstance(node, Thread):
         return f"{format_delay(node.delay)}thread {node.name} in {node.process}"
+    if isinstance(node, Observed):
+        return format_observed(node)
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):
@@ -253,3 +258,23 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
 
 def _claim(timing: Timing | None) -> str:
     return f" {timing}" if timing is not None else ""
+
+
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+\Z")
+
+
+def format_exec(node: Spawn) -> str:
+    """The spawn line of an outside program, each word quoted where it must be to read back the same."""
+    words = " ".join(_quoted(word) for word in node.command)
+    on = f" on {node.host}" if node.host else ""
+    return f"{format_delay(node.delay)}spawn {node.name}{on} exec {'--trace ' if node.trace else ''}{words}"
+
+
+def _quoted(word: str) -> str:
+    if _PLAIN_WORD.match(word):
+        return word
+    return '"' + "".join(_QUOTED[b] for b in word.encode("utf-8", "surrogateescape")) + '"'
+
+
+def format_observed(node: Observed) -> str:
+    return f"#> {node.process}: {node.text}"

@@ -111,7 +111,7 @@ def fault(cursor: Cursor, scope: Scope, delay: float | None) -> Fault:
 
 def spawn_host(cursor: Cursor, scope: Scope) -> str | None:
     """`on HOST` after `spawn NAME`, if written: the host."""
-    if not (cursor.at("name") and cursor.peek().text == "on"):  # type: ignore[union-attr]
+    if not cursor.at_word("on"):
         return None
     cursor.next()
     name = cursor.next()

@@ -129,6 +129,11 @@ def _string(text: str, start: int) -> tuple[bytes, int]:
     raise LineError(start + 1, 'string is not closed: a " is missing')
 
 
+def read_string(text: str, start: int) -> tuple[bytes, int]:
+    """The bytes of the C string literal at text[start] == '"', and the index after its closing quote."""
+    return _string(text, start)
+
+
 def address_token(text: str, start: int, host: str, after_host: int, ipv6: bool) -> tuple[Token, int]:
     if after_host >= len(text) or text[after_host] != ":":
         example = "[::1]" if ipv6 else "127.0.0.1"

@@ -193,6 +193,9 @@ class Spawn:
     name: str
     delay: float | None = None  # `+DELAY spawn NAME`: seconds after the previous line
     host: str | None = None  # `spawn NAME on HOST`
+    # `spawn NAME exec [--trace] COMMAND ARG...`: an outside program (argv as written), under strace if trace
+    command: tuple[str, ...] = ()
+    trace: bool = False
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,15 @@ class Cable:
     settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Thread | Host | Fault | Cable
+@dataclass(frozen=True)
+class Observed:
+    """`#> PROC: CALL = OUTCOME`: a call an outside program made, as its tracer saw it. Shown, never executed."""
+
+    process: str
+    text: str  # what follows `PROC: `, control characters escaped
+
+
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Thread | Host | Fault | Cable | Observed
 
 
 @dataclass(frozen=True)

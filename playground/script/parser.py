@@ -8,10 +8,11 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 
-from playground.constants import MAX_LINE_CHARS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
+from playground.constants import MAX_LINE_CHARS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA, MAX_SLEEP_SECONDS
 from playground.script.checks import RESERVED, VAR_NAME, ProcessScope, Scope, bind_var, unknown_process
 from playground.script.cursor import Cursor
 from playground.script.errors import LineError, ScriptError
+from playground.script.exec_line import exec_spawn, is_exec_spawn, is_observed, observed_line
 from playground.script.host_lines import fault, host_line_form
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
@@ -159,6 +160,14 @@ def _read_body(script: Script, lines: list[str], after: int, max_data: int) -> N
         if len(raw) > MAX_LINE_CHARS:
             raise ScriptError(path, number, 1, f"line is longer than {MAX_LINE_CHARS} characters")
         raw = raw.rstrip("\r")
+        if is_observed(raw):
+            try:
+                node: Node = observed_line(raw)
+            except LineError as exc:
+                raise ScriptError(path, number, exc.column, exc.message) from None
+            (script.lines if block is None else block.lines).append(Line(number, node, raw, None, tuple(leading)))
+            leading = []
+            continue
         body, comment = strip_comment(raw)
         stripped = body.strip()
         if not stripped:
@@ -320,6 +329,8 @@ def parse_line(text: str, scope: Scope) -> Node | None:
 
 
 def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
+    if is_exec_spawn(body):
+        return exec_spawn(body, scope, MAX_SLEEP_SECONDS)
     body, timing = split_timing(body)
     node = _parse_node(body, scope, interactive)
     return node if timing is None else with_timing(node, timing)
@@ -351,6 +362,8 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     proc = scope.processes.get(actor)
     if proc is None:
         raise LineError(actor_column, unknown_process(actor, scope))
+    if proc.outside:
+        raise LineError(actor_column, f"{actor} is an outside program (spawn ... exec): it takes no steps")
     if cursor.at("ellipsis"):
         return _completion(cursor, actor, actor_column, proc, delay, errno_messages)
     if not interactive:

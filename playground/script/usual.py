@@ -70,7 +70,9 @@ def usual_step(body: str, scope: Scope) -> Step | None:
     actor, var, name, args_text, blocks, equals, value, data, events = m.groups()
     proc = scope.processes.get(actor)
     spec = CALLS.get(name)
-    if proc is None or spec is None or (proc.thread_of is not None and proc.blocked):  # (a thread's is an error)
+    if (
+        proc is None or spec is None or proc.outside or (proc.thread_of is not None and proc.blocked)
+    ):  # (a thread's is an error)
         return None
     raw_args = _args(args_text, m.start("args") + 1, body)
     if raw_args is None:

@@ -15,6 +15,7 @@ from playground import calls as P
 from playground.calls import CALLS
 from playground.events import (
     CallDone,
+    CallObserved,
     CallPending,
     CallStarted,
     DirectiveDone,
@@ -110,6 +111,7 @@ class EventBook:
         self.unwritten: list[Entry] = []
         self.changed: set[int] = set()  # shown indices whose line must be rewritten
         self.by_call: dict[int, Entry] = {}
+        self.by_observed: dict[tuple[int, int], Entry] = {}  # an outside program's call shown pending
         self.filter: tuple[str, int | None] | None = None
         self._t0 = t0
         self._hex = False
@@ -190,7 +192,27 @@ class EventBook:
         if isinstance(event, Notice):
             kind = "fault" if event.level == "error" else "notice"
             return self.note(event.message, event.t_ns, kind)
+        if isinstance(event, CallObserved):
+            return self._observed(event)
         return None
+
+    def _observed(self, event: CallObserved) -> Entry:
+        """An outside program's call, `#> ...` as the script writes it: pending, then completed in place."""
+        if event.pending:
+            kind = "pending"
+        elif " ! SIG" in event.text or event.text.startswith("! "):
+            kind = "signal"
+        else:
+            kind = "error" if " = -1 E" in event.text else "ok"
+        entry = self.by_observed.pop(event.key, None)
+        if entry is None:
+            entry = self.add_entry(Entry(kind, event.start_ns, event.process, ""))
+        body = f"#> {event.text.removesuffix(' ...')}" if event.pending else f"#> {event.text}"  # the log marks pending
+        entry.kind, entry.body, entry.duration_ns = kind, body, event.duration_ns
+        if event.pending:
+            self.by_observed[event.key] = entry
+        self._touch(entry)
+        return entry
 
     def _done(self, event: CallDone) -> Entry | None:
         node = event.node

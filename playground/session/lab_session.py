@@ -68,6 +68,7 @@ class LabSession:
         self.pcap = pcap
         self.host_network = host_network
         self.limits: Limits | None = None  # the lab's caps; None: the defaults
+        self.allow_exec = False  # whether `spawn NAME exec ...` may run a program (--allow-exec, `sockplay trace`)
         self.lab: Lab | None = None
         self.executor: Executor | None = None  # carries out the lines, by the rules a script's lines follow
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
@@ -92,6 +93,7 @@ class LabSession:
         self.lab = await Lab.start(
             allow_network=self.allow_network, host_network=self.host_network, pcap=self.pcap, limits=self.limits
         )
+        self.lab.lifecycle.outside.allowed = self.allow_exec
         self.executor = Executor(self.lab)
         self.wire.attach(self.lab)
         self.book.t0 = self.lab.t0

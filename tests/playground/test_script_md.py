@@ -35,7 +35,8 @@ server: read(a, 1) = 1 "X"
 client: write(c, "GET /x\\r\\n\\r\\n") = 10
 """
 )
-PRELUDES = {" after 30ms": NAGLE_PRELUDE}
+# The outside program's example makes its client's first socket: the client alone comes before it.
+PRELUDES = {" after 30ms": NAGLE_PRELUDE, "exec --trace": "sockplay 1\nspawn client\n"}
 
 
 # Sections of the contract whose directives are still open issues: their examples are expected to fail
@@ -43,7 +44,9 @@ PRELUDES = {" after 30ms": NAGLE_PRELUDE}
 NOT_YET = {
     " ssh ": "issue 14: remote hosts",
     "epoll_create1": "issue 13: indexed names, poll over many, epoll, threads",
-    "exec --trace": "issue 15: watching an outside program",
+    # http.server writes its status line and headers in one send (155 bytes): `read(c, 100)` gets 100 of them,
+    # not the 17 the contract states. With `read(c, 17)` the example passes (test_outside.py runs it so).
+    "exec --trace": "script.md's example expects read(c, 100) = 17; http.server sends its headers in one write",
 }
 
 
@@ -80,7 +83,7 @@ def cases() -> list:
 @pytest.mark.parametrize(("name", "text"), cases())
 async def test_example_runs_with_its_outcomes(name: str, text: str, tmp_path: Path) -> None:
     script = parse_script(text, f"{CONTRACT}:{name}")
-    report = await run_script(script)
+    report = await run_script(script, allow_exec=True)
     assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
     assert report.exit_code == 0
     stated = [s for s in report.steps if s.line.node.__class__.__name__ in ("Step", "Completion")]
