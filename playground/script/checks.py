@@ -58,11 +58,13 @@ class Scope:
 
     processes: dict[str, ProcessScope] = field(default_factory=dict)
     default_actor: str | None = None
+    hosts: dict[str, str] = field(default_factory=dict)  # host name -> its kind ("ssh")
 
     def copy(self) -> Scope:
         return Scope(
             {k: ProcessScope(set(v.fds), set(v.children), v.blocked) for k, v in self.processes.items()},
             self.default_actor,
+            dict(self.hosts),
         )
 
 

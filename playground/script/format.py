@@ -20,6 +20,7 @@ from playground.script.model import (
     Outcome,
     PairArg,
     RefArg,
+    RemoteHost,
     Repeat,
     Sleep,
     Spawn,
@@ -205,7 +206,10 @@ def format_wire(wire: Wire) -> str:
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
     if isinstance(node, Spawn):
-        return f"{format_delay(node.delay)}spawn {node.name}"
+        return f"{format_delay(node.delay)}spawn {node.name}" + (f" on {node.host}" if node.host else "")
+    if isinstance(node, RemoteHost):
+        where = f" address {node.address}" if node.address else ""
+        return f"{format_delay(node.delay)}host {node.name} ssh {node.destination}{where}"
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):

@@ -89,8 +89,9 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
                 raise LineError(name.column, f"a process named {name.text!r} already exists")
             if name.text in RESERVED:
                 raise LineError(name.column, f"{name.text!r} is a reserved word; choose another name")
+            host = _on_host(cursor, scope)
             scope.processes[name.text] = ProcessScope()
-            node = Spawn(name.text, delay)
+            node = Spawn(name.text, delay, host)
         else:
             if name.text not in scope.processes:
                 raise LineError(name.column, unknown_process(name.text, scope))
@@ -102,6 +103,18 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
             node = Kill(name.text, sig, delay)
     cursor.ensure_done()
     return node
+
+
+def _on_host(cursor: Cursor, scope: Scope) -> str | None:
+    """`on HOST` after `spawn NAME`: the host the process runs on (None: this machine)."""
+    if not cursor.at("name") or cursor.tokens[cursor.i].text != "on":
+        return None
+    cursor.next()
+    host = cursor.expect("name", "a host after 'on', as in 'spawn server on far'")
+    if host.text not in scope.hosts:
+        known = ", ".join(sorted(scope.hosts)) or "none yet"
+        raise LineError(host.column, f"no host named {host.text!r} (known: {known}); declare it with a 'host' line")
+    return host.text
 
 
 TCP_FLAG_NAMES = ("SYN", "ACK", "FIN", "RST", "PSH", "URG")

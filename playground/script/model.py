@@ -160,6 +160,17 @@ class Timing:
 class Spawn:
     name: str
     delay: float | None = None  # `+DELAY spawn NAME`: seconds after the previous line
+    host: str | None = None  # `spawn NAME on HOST`
+
+
+@dataclass(frozen=True)
+class RemoteHost:
+    """`host NAME ssh DESTINATION [address A.B.C.D]`: a real machine, reached with the system's ssh."""
+
+    name: str
+    destination: str
+    address: str | None = None  # where the other side reaches it, if not where ssh reached it
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -249,7 +260,7 @@ class StateCheck:
         return self.process if self.var is None else f"{self.process}.{self.var}"
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | RemoteHost
 
 
 @dataclass(frozen=True)
