@@ -33,6 +33,7 @@ from playground.script.model import (
     Kill,
     Line,
     Node,
+    RemoteHost,
     Segment,
     Sleep,
     Spawn,
@@ -264,7 +265,10 @@ class Executor:
         """`spawn`, `kill` or `sleep`, after its `+DELAY` (a `sleep` itself is never scaled)."""
         await self.wait_delay(node)
         if isinstance(node, Spawn):
-            await self.lab.spawn(node.name)
+            await self.lab.spawn(node.name, node.host)
+        elif isinstance(node, RemoteHost):
+            self.lab.remote_hosts.declare(node)
+            self.lab.report_directive(node, text or format_node(node))
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
         elif isinstance(node, Sleep):

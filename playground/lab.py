@@ -48,6 +48,7 @@ from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
+from playground.remote.hosts import RemoteHosts
 from playground.resolve import resolve_call
 from playground.script.format import format_call
 from playground.script.model import (
@@ -88,6 +89,7 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
+        self.remote_hosts = RemoteHosts(lambda: self.allow_network, self.notice)
 
     # Life cycle.
 
@@ -167,7 +169,7 @@ class Lab:
 
     def all_pids(self) -> list[int]:
         """Every process the lab started: lab processes (forked ones too) and its network's holder."""
-        pids = [proc.pid for proc in self.processes.values()]
+        pids = [proc.pid for proc in self.processes.values() if proc.remote is None]
         if self.network.holder_pid is not None:
             pids.append(self.network.holder_pid)
         return pids
@@ -198,8 +200,9 @@ class Lab:
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
         return Scope(procs, default_actor)
 
-    async def spawn(self, name: str) -> Process:
-        return await self.lifecycle.spawn(name)
+    async def spawn(self, name: str, host: str | None = None) -> Process:
+        """Start a lab process, on this machine or (host) on a remote host declared before."""
+        return await self.lifecycle.spawn(name, host)
 
     def process(self, name: str) -> Process:
         proc = self.processes.get(name)
@@ -300,13 +303,14 @@ class Lab:
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
-        local = raw.get("local")
+        # A remote process's addresses are another machine's: no packet here is its.
+        local = raw.get("local") if proc.remote is None else None
         if local:
             self.labels.note_port(local)
-        if local is not None and fd_arg is not None and name != "accept":
+        if raw.get("local") is not None and fd_arg is not None and name != "accept":
             var = proc.var_for(fd_arg)
             if var is not None:
-                proc.addresses[var] = Address(*local)
+                proc.addresses[var] = Address(*raw["local"])
         if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
@@ -462,6 +466,10 @@ class Lab:
         while proc.death is None and time.monotonic() < deadline:
             await asyncio.sleep(0.001)
         return proc.death is not None
+
+    def report_directive(self, node: Node, text: str) -> None:
+        """Tell the subscribers a directive that acts at once (a `host` line) is done."""
+        self._emit(DirectiveDone(node, text, time.monotonic_ns()))
 
     async def sleep(self, node: Sleep, text: str) -> None:
         """A `sleep` line: wait, then tell the subscribers it is done (as kill does when it signals)."""

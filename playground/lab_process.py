@@ -6,10 +6,14 @@ import asyncio
 import socket
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, STOPPING
 from playground.script.model import Address, Death, Node
+
+if TYPE_CHECKING:
+    from playground.remote.link import RemoteProcess
 
 
 @dataclass
@@ -52,6 +56,7 @@ class Process:
     outbox: deque[memoryview] = field(default_factory=deque)  # frames the channel could not take yet
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
+    remote: RemoteProcess | None = None  # on a remote host: signalled and watched through its link, never by pid here
 
     @property
     def alive(self) -> bool:

@@ -50,6 +50,8 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
         address = other.addresses.get(arg.name)
         if address is None:
             raise LabError(f"{arg.process}.{arg.name} has no address yet: bind or connect it first")
+        if proc.remote is not None or other.remote is not None:  # seen from another machine
+            address = lab.remote_hosts.view(_host(proc), _host(other), address)
     elif isinstance(arg, NameArg):
         address = proc.addresses.get(arg.name)
         if address is None:
@@ -65,6 +67,10 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
             f"refusing to {what} {address}: sockplay stays on loopback (127.0.0.1, ::1) unless run with --allow-network"
         )
     return address
+
+
+def _host(proc: Process) -> str | None:
+    return proc.remote.host if proc.remote is not None else None
 
 
 def _word(arg: Arg) -> str:
