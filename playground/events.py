@@ -112,6 +112,18 @@ class Notice:
     level: str = "info"
 
 
+@dataclass
+class RemoteHostConnected:
+    """A remote host's ssh connection is up (at its first spawn): what it runs, and the round trip to it."""
+
+    host: str
+    destination: str
+    kernel: str
+    python: str
+    rtt_ms: float
+    t_ns: int
+
+
 Event = (
     ProcessStarted
     | CallStarted
@@ -123,4 +135,5 @@ Event = (
     | DirectiveDone
     | Notice
     | PacketsSeen
+    | RemoteHostConnected
 )

@@ -89,7 +89,7 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
-        self.remote_hosts = RemoteHosts(lambda: self.allow_network, self.notice)
+        self.remote_hosts = RemoteHosts(lambda: self.allow_network, self.notice, self._emit)
 
     # Life cycle.
 

@@ -54,6 +54,7 @@ from playground.events import (
     ProcessEnded,
     ProcessReaped,
     ProcessStarted,
+    RemoteHostConnected,
     SignalCaught,
 )
 from playground.output_files import open_output_stream
@@ -412,6 +413,8 @@ class Recorder:
             self._ended(event)
         elif isinstance(event, ProcessReaped) and event.by:
             self._note(f"{event.by} reaped {event.process}")
+        elif isinstance(event, RemoteHostConnected):
+            self._note(f"remote host {event.host} ({event.destination}): {event.kernel}, python {event.python}")
         elif isinstance(event, Notice) and event.level != "info":
             self._note(f"{event.level}: {event.message}")
         self._flush()

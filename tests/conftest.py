@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from playground.lab import Lab
+from tests.sshd import sshd, sshd_server  # noqa: F401 (fixtures: a real OpenSSH server for remote hosts)
 
 
 @pytest.fixture

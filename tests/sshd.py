@@ -111,8 +111,9 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
     (old / "python3").chmod(0o755)
     (folder / "authorized_keys").write_text(
         f"{user_pub}\n"
-        f'environment="PATH={folder / "empty"}" {nopython_pub}\n'
-        f'environment="PATH={old}:/usr/bin:/bin" {oldpython_pub}\n'
+        # A forced command sets PATH after the login shell's own start-up files had their say.
+        f'command="export PATH={folder / "empty"}; eval \\"$SSH_ORIGINAL_COMMAND\\"" {nopython_pub}\n'
+        f'command="export PATH={old}:/usr/bin:/bin; eval \\"$SSH_ORIGINAL_COMMAND\\"" {oldpython_pub}\n'
     )
     port = _free_port()
     server_config = folder / "sshd_config"
@@ -120,7 +121,7 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\nPidFile {folder / 'sshd.pid'}\n"
         f"AuthorizedKeysFile {folder / 'authorized_keys'}\nStrictModes no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\n"
-        "PermitUserEnvironment yes\nUsePAM no\nLogLevel ERROR\n"
+        "UsePAM no\nLogLevel ERROR\n"
     )
     (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
     client = folder / "ssh_config"
@@ -144,7 +145,8 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
             break
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError(f"sshd did not start: {server.stderr.read().decode() if server.stderr else ''}")
+                said = server.stderr.read().decode() if server.stderr else ""
+                raise RuntimeError(f"sshd did not start: {said}") from None
             time.sleep(0.02)
     return server, Sshd(port, server.pid, client, folder)
 

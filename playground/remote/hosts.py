@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from playground.errors import LabError
+from playground.events import Event, RemoteHostConnected
 from playground.remote.link import RemoteLink, RemoteProcess
 from playground.script.model import Address, RemoteHost
 
@@ -54,9 +56,12 @@ def refuse_fault(directive: str, node: RemoteHost) -> LabError:
 class RemoteHosts:
     """Every remote host of a lab, and the one ssh connection each has once a process runs there."""
 
-    def __init__(self, allow_network: Callable[[], bool], say: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, allow_network: Callable[[], bool], say: Callable[[str, str], None], emit: Callable[[Event], None]
+    ) -> None:
         self._allow_network = allow_network
         self._say = say
+        self._emit = emit
         self.declared: dict[str, RemoteHost] = {}
         self.links: dict[str, RemoteLink] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -89,6 +94,12 @@ class RemoteHosts:
 
     def _connected(self, link: RemoteLink) -> None:
         info = link.info
+        kernel, python = str(info.get("kernel", "?")), str(info.get("python", "?"))
+        self._emit(
+            RemoteHostConnected(
+                link.host.name, link.host.destination, kernel, python, link.rtt_ms or 0.0, time.monotonic_ns()
+            )
+        )
         self._say(
             f"{link.host.name}: connected to {link.host.destination} ({info.get('kernel', '?')}, "
             f"python {info.get('python', '?')}), round trip {link.rtt_ms or 0:.2f} ms; "

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from playground import protocol
 from playground.errors import LabError
 from playground.remote.payload import GREETING, payload, remote_command
-from playground.remote.ssh import failure, ssh_argv
+from playground.remote.ssh import dropped, failure, ssh_argv
 from playground.script.model import RemoteHost
 
 CHUNK = 256 * 1024
@@ -401,9 +401,11 @@ class RemoteLink:
             returncode = self.ssh.wait(timeout=2.0)
         except subprocess.TimeoutExpired:
             returncode = None
-        why = failure(
-            self.host.name, self.host.destination, returncode, self._stderr.decode("utf-8", "replace"), self._greeting
-        )
+        said = self._stderr.decode("utf-8", "replace")
+        if self.info:  # it was up: say what ssh said of its end
+            why = dropped(returncode, said)
+        else:
+            why = failure(self.host.name, self.host.destination, returncode, said, self._greeting)
         for future in self._waiting.values():
             if not future.done():
                 future.set_exception(LabError(why))

@@ -86,6 +86,12 @@ def failure(host: str, destination: str, returncode: int | None, stderr: str, gr
     return f"{where}: the remote command ended with status {returncode}" + (f" ({said})" if said else "")
 
 
+def dropped(returncode: int | None, stderr: str) -> str:
+    """What ssh said when a connection that was up ended."""
+    said = _last_line(stderr)
+    return said or (f"ssh ended with status {returncode}" if returncode is not None else "ssh ended")
+
+
 def _too_old(version: str) -> bool:
     try:
         numbers = tuple(int(part) for part in version.split(".")[:2])
@@ -96,4 +102,4 @@ def _too_old(version: str) -> bool:
 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("Warning: Permanently")]
-    return lines[-1][:300] if lines else ""
+    return lines[-1][:300].rstrip(".") if lines else ""
