@@ -267,8 +267,7 @@ class Executor:
         if isinstance(node, Spawn):
             await self.lab.spawn(node.name, node.host)
         elif isinstance(node, RemoteHost):
-            self.lab.remote_hosts.declare(node)
-            self.lab.report_directive(node, text or format_node(node))
+            self.lab.lifecycle.remote_hosts.declare(node, text or format_node(node))
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
         elif isinstance(node, Sleep):

@@ -48,7 +48,6 @@ from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
-from playground.remote.hosts import RemoteHosts
 from playground.resolve import resolve_call
 from playground.script.format import format_call
 from playground.script.model import (
@@ -89,7 +88,6 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
-        self.remote_hosts = RemoteHosts(lambda: self.allow_network, self.notice, self._emit)
 
     # Life cycle.
 
@@ -198,10 +196,9 @@ class Lab:
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
-        return Scope(procs, default_actor)
+        return Scope(procs, default_actor, dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh"))
 
     async def spawn(self, name: str, host: str | None = None) -> Process:
-        """Start a lab process, on this machine or (host) on a remote host declared before."""
         return await self.lifecycle.spawn(name, host)
 
     def process(self, name: str) -> Process:
@@ -303,15 +300,14 @@ class Lab:
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
-        # A remote process's addresses are another machine's: no packet here is its.
-        local = raw.get("local") if proc.remote is None else None
-        if local:
+        local = raw.get("local")
+        if local and proc.remote is None:  # a remote socket's packets are not on this machine's wire
             self.labels.note_port(local)
-        if raw.get("local") is not None and fd_arg is not None and name != "accept":
+        if local is not None and fd_arg is not None and name != "accept":
             var = proc.var_for(fd_arg)
             if var is not None:
-                proc.addresses[var] = Address(*raw["local"])
-        if local:
+                proc.addresses[var] = Address(*local)
+        if local and proc.remote is None:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
             signame, disposition = step.call.args[0], step.call.args[1]
@@ -466,10 +462,6 @@ class Lab:
         while proc.death is None and time.monotonic() < deadline:
             await asyncio.sleep(0.001)
         return proc.death is not None
-
-    def report_directive(self, node: Node, text: str) -> None:
-        """Tell the subscribers a directive that acts at once (a `host` line) is done."""
-        self._emit(DirectiveDone(node, text, time.monotonic_ns()))
 
     async def sleep(self, node: Sleep, text: str) -> None:
         """A `sleep` line: wait, then tell the subscribers it is done (as kill does when it signals)."""

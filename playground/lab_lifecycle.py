@@ -27,6 +27,7 @@ from playground.errors import LabError
 from playground.events import DirectiveDone, ProcessEnded, ProcessStarted
 from playground.lab_process import Process
 from playground.netns import LabNetwork
+from playground.remote.hosts import RemoteHosts
 from playground.script.format import format_node
 from playground.script.model import Death, Kill
 
@@ -284,6 +285,7 @@ class Lifecycle:
         # Processes the lab started but does not track (a fork it refused or could not watch),
         # each with a pidfd opened while it was verified to be in a lab process's session.
         self.strays: dict[int, int] = {}
+        self.remote_hosts = RemoteHosts(lambda: lab.allow_network, lab.notice, lab._emit)
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:
@@ -330,7 +332,7 @@ class Lifecycle:
 
     async def end_remote(self) -> list[Process]:
         """End the remote hosts' processes (each agent ends its host's); the local processes, left to end."""
-        await self.lab.remote_hosts.close()
+        await self.remote_hosts.close()
         for proc in self.lab.processes.values():
             if proc.remote is not None:
                 self.close_channel(proc)
@@ -338,7 +340,7 @@ class Lifecycle:
 
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
-        self.lab.remote_hosts.kill_now()
+        self.remote_hosts.kill_now()
         local = [p for p in self.lab.processes.values() if p.remote is None]
         for proc in local:
             kill_quietly(proc)
@@ -361,7 +363,7 @@ class Lifecycle:
             raise LabError(f"a process named {name!r} already exists")
         self.check_room_for_process()
         if host is not None:
-            pid, ours, remote = await self.lab.remote_hosts.spawn(host)
+            pid, ours, remote = await self.remote_hosts.spawn(host)
             proc = Process(name=name, pid=pid, remote=remote)
         else:
             pid, ours = start_worker(self.lab.network)

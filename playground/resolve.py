@@ -51,7 +51,7 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
         if address is None:
             raise LabError(f"{arg.process}.{arg.name} has no address yet: bind or connect it first")
         if proc.remote is not None or other.remote is not None:  # seen from another machine
-            address = lab.remote_hosts.view(_host(proc), _host(other), address)
+            address = lab.lifecycle.remote_hosts.view(_host(proc), _host(other), address)
     elif isinstance(arg, NameArg):
         address = proc.addresses.get(arg.name)
         if address is None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from playground.errors import LabError
-from playground.events import Event, RemoteHostConnected
+from playground.events import DirectiveDone, Event, RemoteHostConnected
 from playground.remote.link import RemoteLink, RemoteProcess
 from playground.script.model import Address, RemoteHost
 
@@ -66,13 +66,15 @@ class RemoteHosts:
         self.links: dict[str, RemoteLink] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def declare(self, node: RemoteHost) -> None:
+    def declare(self, node: RemoteHost, text: str) -> None:
+        """A `host NAME ssh DEST` line: the host is known (and connected to at its first spawn)."""
         if not self._allow_network():
             raise LabError(needs_network(node))
         if node.name in self.declared:
             raise LabError(f"a host named {node.name!r} exists already")
         self.declared[node.name] = node
         self._locks[node.name] = asyncio.Lock()
+        self._emit(DirectiveDone(node, text, time.monotonic_ns()))
 
     def host(self, name: str) -> RemoteHost | None:
         return self.declared.get(name)

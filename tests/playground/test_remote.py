@@ -99,7 +99,7 @@ async def test_the_wildcard_bind_resolves_to_where_ssh_reached_the_host_or_the_a
     steps = await run(net_lab, text)
     assert problems(steps) == []
     assert "127.0.0.9:" in steps[-1][0]  # the address given, not where ssh reached it (127.0.0.1)
-    assert net_lab.remote_hosts.address_of("far") == "127.0.0.9"
+    assert net_lab.lifecycle.remote_hosts.address_of("far") == "127.0.0.9"
 
 
 async def test_pending_calls_fork_waitpid_and_kill_on_a_remote_host(net_lab: Lab, sshd: Sshd) -> None:
