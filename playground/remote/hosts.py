@@ -14,15 +14,6 @@ from playground.events import DirectiveDone, Event, RemoteHostConnected
 from playground.remote.link import RemoteLink, RemoteProcess
 from playground.script.model import Address, RemoteHost
 
-# What a fault would do to a network-lab host, said when it is refused on a real machine.
-FAULTS = {
-    "cut": "cut its cable",
-    "mend": "mend its cable",
-    "crash": "crash it",
-    "boot": "boot it",
-    "cable": "impair its cable",
-}
-
 
 @dataclass(frozen=True)
 class RemoteHostView:
@@ -41,15 +32,6 @@ def needs_network(node: RemoteHost) -> str:
     return (
         f"host {node.name} is a real machine ({node.destination}), reached with ssh: "
         "remote hosts need --allow-network (the lab then reaches beyond this machine)"
-    )
-
-
-def refuse_fault(directive: str, node: RemoteHost) -> LabError:
-    """`cut`, `crash`, `boot`, `cable` (and `mend`) are the network lab's: on a real machine, say so."""
-    what = FAULTS.get(directive, directive)
-    return LabError(
-        f"{directive} {node.name}: {node.name} is a real machine ({node.destination}) and sockplay cannot {what}; "
-        "faults are for the network lab's hosts (`host NAME 192.0.2.1`), whose cables sockplay owns"
     )
 
 

@@ -14,7 +14,7 @@ from playground.script.errors import LineError, ScriptError
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
 from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
-from playground.script.remote_host import is_ssh_host_line, ssh_host
+from playground.script.remote_host import is_ssh_host_line, refuse_fault, ssh_host
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
 
@@ -312,6 +312,8 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
 def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     if is_ssh_host_line(body):
         return ssh_host(body, scope)
+    if scope.hosts:
+        refuse_fault(body, scope)
     step = usual_step(body, scope)
     if step is not None:
         return step

@@ -60,6 +60,32 @@ def ssh_host(body: str, scope: Scope) -> RemoteHost:
     return RemoteHost(name, destination, address, delay)
 
 
+# The network lab's faults, and what each would do to a host: none of it can be done to a real machine.
+FAULTS = {
+    "cut": "cut its cable",
+    "mend": "mend its cable",
+    "crash": "crash it",
+    "boot": "boot it",
+    "cable": "impair its cable",
+}
+
+
+def refuse_fault(body: str, scope: Scope) -> None:
+    """`cut`, `mend`, `crash`, `boot` and `cable` on a remote host: LineError saying why, and what would work."""
+    words = body.split(None, 2)
+    if words and words[0].startswith("+"):
+        words = body.split(None, 3)[1:]
+    if len(words) < 2 or words[0] not in FAULTS or scope.hosts.get(words[1]) != "ssh":
+        return
+    directive, host = words[0], words[1]
+    raise LineError(
+        body.index(host) + 1,
+        f"{directive} does not apply to {host}: it is a real machine reached over ssh, and sockplay cannot "
+        f"{FAULTS[directive]}; faults are for the network lab's hosts (`host NAME 192.0.2.1`), whose cables "
+        "sockplay owns",
+    )
+
+
 def check_destination(destination: str, column: int = 1) -> None:
     """Refuse a destination ssh would take for an option, or that no destination looks like."""
     if destination.startswith("-"):

@@ -11,6 +11,8 @@ import pytest
 from playground.errors import LabError
 from playground.remote.payload import BOOTSTRAP, SHIPPED, module_path, payload, remote_command, sources
 from playground.remote.ssh import failure, ssh_argv
+from playground.script.errors import ScriptError
+from playground.script.parser import parse_script
 
 OLDEST = (3, 8)
 # Names that came after 3.8 (str methods, os and signal functions, socket helpers, functools.cache...).
@@ -120,3 +122,22 @@ def test_what_ssh_said_becomes_a_reason() -> None:
     assert "no python3" in failure("far", "x", 127, "sh: 1: exec: python3: not found", None)
     assert "its python3 is 3.6.9" in failure("far", "x", 3, "", "3.6.9")
     assert "host key" in failure("far", "x", 255, "Host key verification failed.", None)
+
+
+@pytest.mark.parametrize(
+    ("line", "what"),
+    [
+        ("cut far", "cut its cable"),
+        ("mend far", "mend its cable"),
+        ("crash far", "crash it"),
+        ("+0.5 boot far", "boot it"),
+        ("cable far delay 100ms", "impair its cable"),
+    ],
+)
+def test_faults_on_a_remote_host_are_refused_naming_the_network_lab(line: str, what: str) -> None:
+    with pytest.raises(ScriptError) as caught:
+        parse_script(f"sockplay 1\nhost far ssh user@machine.example\n{line}\n")
+    message = str(caught.value)
+    assert f"does not apply to far: it is a real machine reached over ssh, and sockplay cannot {what}" in message
+    assert "the network lab's hosts (`host NAME 192.0.2.1`)" in message
+    assert message.startswith("<script>:3:")
