@@ -232,3 +232,40 @@ def test_sigkill_of_sockplay_ends_every_remote_process(sshd: Sshd, tmp_path: Pat
     while sshd.agents_and_workers() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert sshd.agents_and_workers() == []
+
+
+REMOTE_SCRIPT = "sockplay 1\nhost far ssh remote\nspawn server on far\nserver: l = socket(tcp) = 3\n"
+
+
+@pytest.mark.parametrize("command", [["run"], ["replay", "--check"]])
+def test_run_and_replay_refuse_a_remote_host_without_allow_network(command: list[str], tmp_path: Path) -> None:
+    script = tmp_path / "far.sockplay"
+    script.write_text(REMOTE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "-m", "playground.cli", *command, str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert f"{script}:2: " in done.stderr and "--allow-network" in done.stderr
+    assert "real machine" in done.stderr and done.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["run"], ["replay", "--check"]])
+def test_run_and_replay_with_allow_network_use_the_remote_host(command: list[str], sshd: Sshd, tmp_path: Path) -> None:
+    script = tmp_path / "far.sockplay"
+    script.write_text(REMOTE_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "-m", "playground.cli", *command, "--allow-network", str(script)],
+        cwd=REPO,
+        env={**os.environ, "SOCKPLAY_SSH_CONFIG": str(sshd.config)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert sshd.agents_and_workers() == []
