@@ -13,6 +13,7 @@ from textual.widgets.tree import TreeNode
 from playground.session.view import (
     LabView,
     ProcessView,
+    RemoteHostView,
     SelectionKey,
     SocketView,
     format_address,
@@ -42,9 +43,20 @@ def process_label(proc: ProcessView, palette: Palette, deterministic: bool = Fal
     else:
         state_style = palette.muted
     text.append(f"  {proc.state}", state_style)
+    if proc.host is not None:
+        text.append(f"  on {proc.host.name}", palette.primary)
+        text.append(f" ({remote_host_text(proc.host)})", palette.muted)
     for call in proc.blocked:
         text.append(f"  ⧗ {call}", palette.accent)
     return text
+
+
+def remote_host_text(host: RemoteHostView) -> str:
+    """A remote host in a few words: where ssh reaches it, and the round trip (or that it is gone)."""
+    if not host.connected:
+        return f"ssh {host.destination}, disconnected"
+    rtt = f", rtt {host.rtt_ms:.2f} ms" if host.rtt_ms is not None else ""
+    return f"ssh {host.destination}{rtt}"
 
 
 def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False) -> Text:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from playground.constants import TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
+from playground.remote.hosts import RemoteHostView
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -20,6 +21,7 @@ __all__ = [
     "SocketView",
     "ProcessView",
     "LabView",
+    "RemoteHostView",
     "build_view",
     "format_address",
     "format_bytes",
@@ -103,6 +105,7 @@ class ProcessView:
     sockets: tuple[SocketView, ...]
     names: tuple[tuple[str, int], ...]
     children: tuple[str, ...]
+    host: RemoteHostView | None = None  # the remote host it runs on (None: this machine)
 
     @property
     def key(self) -> SelectionKey:
@@ -167,6 +170,7 @@ def build_view(
 ) -> LabView:
     """The Lab pane's content from the engine's processes and an inspect() snapshot."""
     processes = []
+    hosts = {host.name: host for host in lab.lifecycle.remote_hosts.views()}
     for name, proc in lab.processes.items():
         names = socket_names(lab, name, tracked_names.get(name))
         sockets = []
@@ -207,6 +211,7 @@ def build_view(
                 sockets=tuple(sockets),
                 names=tuple(sorted(proc.names.items())),
                 children=tuple(proc.children),
+                host=hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
     return LabView(tuple(processes), ready=True)

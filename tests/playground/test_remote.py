@@ -269,3 +269,28 @@ def test_run_and_replay_with_allow_network_use_the_remote_host(command: list[str
     )
     assert done.returncode == 0, done.stderr
     assert sshd.agents_and_workers() == []
+
+
+async def test_the_session_shows_a_remote_process_with_its_host_destination_and_round_trip(sshd: Sshd) -> None:
+    from playground.session.lab_session import LabSession
+    from widgets.lab_tree import process_label
+    from widgets.palette import palette_from_variables
+
+    session = LabSession(allow_network=True)
+    await session.start()
+    try:
+        await session.run_line("host far ssh remote")
+        run = await session.run_line("spawn server on far")  # typed: the scope knows the host
+        if run.task is not None:
+            await asyncio.wait_for(run.task, BOUND)
+        await session.run_line("spawn local")
+        view = session.view()
+        server, local = view.process("server"), view.process("local")
+        assert server is not None and local is not None and local.host is None
+        assert server.host is not None and (server.host.name, server.host.destination) == ("far", "remote")
+        assert server.host.connected and server.host.rtt_ms is not None and server.host.kernel
+        label = process_label(server, palette_from_variables({})).plain
+        assert "on far (ssh remote, rtt " in label and label.endswith(" ms)")
+    finally:
+        await session.shutdown()
+    assert await until(lambda: sshd.agents_and_workers() == [])
