@@ -58,9 +58,6 @@ class RemoteHosts:
         self._locks[node.name] = asyncio.Lock()
         self._emit(DirectiveDone(node, text, time.monotonic_ns()))
 
-    def host(self, name: str) -> RemoteHost | None:
-        return self.declared.get(name)
-
     async def spawn(self, name: str) -> tuple[int, socket.socket, RemoteProcess]:
         """Start a lab process on a remote host, connecting to it first if this is its first."""
         node = self.declared.get(name)

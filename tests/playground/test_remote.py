@@ -294,3 +294,23 @@ async def test_the_session_shows_a_remote_process_with_its_host_destination_and_
     finally:
         await session.shutdown()
     assert await until(lambda: sshd.agents_and_workers() == [])
+
+
+async def test_a_remote_process_connects_to_a_local_one_at_this_machines_address_as_seen_from_there(
+    net_lab: Lab, sshd: Sshd
+) -> None:
+    text = """sockplay 1
+host far ssh remote
+spawn server
+spawn client on far
+server: l = socket(tcp)                  = 3
+server: bind(l, 0.0.0.0:0)               = 0
+server: listen(l, 8)                     = 0
+client: c = socket(tcp)                  = 3
+client: connect(c, server.l)             = 0
+server: a = accept(l)                    = 4
+client: write(c, "up")                   = 2
+server: read(a, 10)                      = 2 "up"
+"""
+    assert problems(await run(net_lab, text)) == []
+    assert net_lab.lifecycle.remote_hosts.our_address_seen_from("far") == "127.0.0.1"
