@@ -301,13 +301,13 @@ class Lab:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
         local = raw.get("local")
-        if local and proc.remote is None:  # a remote socket's packets are not on this machine's wire
+        if local:
             self.labels.note_port(local)
         if local is not None and fd_arg is not None and name != "accept":
             var = proc.var_for(fd_arg)
             if var is not None:
                 proc.addresses[var] = Address(*local)
-        if local and proc.remote is None:
+        if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
             signame, disposition = step.call.args[0], step.call.args[1]

@@ -285,7 +285,7 @@ class Lifecycle:
         # Processes the lab started but does not track (a fork it refused or could not watch),
         # each with a pidfd opened while it was verified to be in a lab process's session.
         self.strays: dict[int, int] = {}
-        self.remote_hosts = RemoteHosts(lambda: lab.allow_network, lab.notice, lab._emit)
+        self.remote_hosts = RemoteHosts(lambda: lab.allow_network, lab.notice, lab._emit, lab.labels.on_packets)
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:

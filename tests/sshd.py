@@ -6,6 +6,7 @@ user's ~/.ssh is never read or touched) with an alias for each case:
     remote      a working remote host (root on this machine, over 127.0.0.1)
     nopython    the same, but python3 is not on the PATH there
     oldpython   the same, but its python3 says it is 3.6
+    nocapture   the same, but without CAP_NET_RAW (no packet capture there; needs setpriv)
     stranger    a key the server does not accept (authentication refused)
     nowhere     a port nothing listens on (unreachable)
 """
@@ -103,6 +104,7 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
     _keygen(folder / "id_stranger")
     nopython_pub = _keygen(folder / "id_nopython")
     oldpython_pub = _keygen(folder / "id_oldpython")
+    nocapture_pub = _keygen(folder / "id_nocapture")
     (folder / "empty").mkdir()
     old = folder / "old"
     old.mkdir()
@@ -114,6 +116,9 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
         # A forced command sets PATH after the login shell's own start-up files had their say.
         f'command="export PATH={folder / "empty"}; eval \\"$SSH_ORIGINAL_COMMAND\\"" {nopython_pub}\n'
         f'command="export PATH={old}:/usr/bin:/bin; eval \\"$SSH_ORIGINAL_COMMAND\\"" {oldpython_pub}\n'
+        # root without CAP_NET_RAW: no packet capture there
+        f'command="exec setpriv --bounding-set=-net_raw --inh-caps=-net_raw -- /bin/sh -c \\"$SSH_ORIGINAL_COMMAND\\"" '
+        f"{nocapture_pub}\n"
     )
     port = _free_port()
     server_config = folder / "sshd_config"
@@ -131,6 +136,7 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
     )
     hosts = {"remote machine.example": "id_user", "stranger": "id_stranger", "nopython": "id_nopython"}
     hosts["oldpython"] = "id_oldpython"
+    hosts["nocapture"] = "id_nocapture"
     text = "".join(f"Host {names}\n{common}  IdentityFile {folder / key}\n" for names, key in hosts.items())
     text += (
         f"Host nowhere\n  HostName 127.0.0.1\n  Port {_free_port()}\n  UserKnownHostsFile {folder / 'known_hosts'}\n"

@@ -25,13 +25,119 @@ import socket
 import struct
 import sys
 import time
+from collections import deque
 
 from playground import protocol
 
 CHUNK = 256 * 1024
+ETH_P_ALL = 3
+SO_TIMESTAMPNS = 35
+PACKET_OUTGOING = 4
+HOLD_NS = 500_000_000
+HELD_FRAMES = 4096
 _PR_SET_CHILD_SUBREAPER = 36
 # How long a process whose channel closed may take to become a zombie (or vanish) before it is given up on.
 EXIT_WAIT = 2.0
+
+
+class Capture:
+    """The lab's packets on this machine (every interface), where the agent may capture: root or CAP_NET_RAW.
+
+    Only TCP and UDP segments to or from a port a lab process here has bound (learnt from its
+    results), and ICMP errors about them, are sent: the machine's other traffic (ssh's own
+    included) stays here.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.sock.setblocking(False)
+        self.ports: set[int] = set()
+        # Frames of no known port yet: a connect's SYN leaves before its result names the port.
+        self.held: deque[tuple[int, int, bytes]] = deque(maxlen=HELD_FRAMES)
+
+    def learn(self, channel: Channel, data: bytes) -> list[tuple[int, bytes]]:
+        """Note the ports in a lab process's results; the held frames they make the lab's."""
+        try:
+            messages = channel.frames.feed(data)
+        except Exception:
+            return []
+        known = len(self.ports)
+        for message in messages:
+            try:
+                local = message[2].get("local") if message[1] == protocol.DONE else None
+                if local:
+                    self.ports.add(int(local[1]))
+            except Exception:
+                continue
+        return self.release() if len(self.ports) > known else []
+
+    def release(self) -> list[tuple[int, bytes]]:
+        oldest = time.time_ns() - HOLD_NS
+        out: list[tuple[int, bytes]] = []
+        kept: deque[tuple[int, int, bytes]] = deque(maxlen=HELD_FRAMES)
+        for stamp, ethertype, data in self.held:
+            if stamp < oldest:
+                continue
+            if self.ours(ethertype, data):
+                out.append((stamp, _frame(ethertype, data)))
+            else:
+                kept.append((stamp, ethertype, data))
+        self.held = kept
+        return out
+
+    def read(self) -> list[tuple[int, bytes]]:
+        frames = []
+        for _ in range(256):
+            try:
+                data, ancdata, _flags, address = self.sock.recvmsg(65535, socket.CMSG_SPACE(16))
+            except (BlockingIOError, InterruptedError):
+                break
+            ifname, ethertype, kind = address[0], address[1], address[2]
+            if ifname == "lo" and kind == PACKET_OUTGOING:
+                continue  # on lo every frame is seen twice: keep it arriving
+            stamp = time.time_ns()
+            for level, typ, payload in ancdata:
+                if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(payload) >= 16:
+                    seconds, nanoseconds = struct.unpack_from("qq", payload)
+                    stamp = seconds * 1_000_000_000 + nanoseconds
+            if self.ours(ethertype, data):
+                frames.append((stamp, _frame(ethertype, data)))
+            elif ethertype in (0x0800, 0x86DD):
+                self.held.append((stamp, ethertype, data))
+        return frames
+
+    def ours(self, ethertype: int, data: bytes) -> bool:
+        if not self.ports:
+            return False
+        if ethertype == 0x0800 and len(data) >= 20:
+            offset, proto = (data[0] & 0x0F) * 4, data[9]
+            if proto == 1 and len(data) >= offset + 8 + 20:  # an ICMP error quotes the datagram it is about
+                inner = offset + 8
+                offset, proto = inner + (data[inner] & 0x0F) * 4, data[inner + 9]
+        elif ethertype == 0x86DD and len(data) >= 40:
+            offset, proto = 40, data[6]
+        else:
+            return False
+        if proto not in (6, 17) or len(data) < offset + 4:
+            return False
+        source, destination = struct.unpack_from("!HH", data, offset)
+        return source in self.ports or destination in self.ports
+
+
+def _frame(ethertype: int, data: bytes) -> bytes:
+    """The packet behind an Ethernet header (no addresses), as sockplay's decoder reads frames."""
+    return b"\0" * 12 + struct.pack("!H", ethertype) + data
+
+
+def open_capture() -> tuple[Capture | None, str | None]:
+    """The capture, or why there is none."""
+    try:
+        return Capture(), None
+    except PermissionError:
+        return None, "capturing there needs root or CAP_NET_RAW"
+    except (OSError, AttributeError) as exc:
+        return None, f"no packet socket there ({exc})"
 
 
 class Channel:
@@ -43,6 +149,7 @@ class Channel:
         self.pid = pid  # known at spawn; for a fork's child, from its hello
         self.parent_pid = parent_pid  # a fork's child: its parent lab process (checked against the kernel)
         self.first = True
+        self.frames = protocol.FrameBuffer()  # its frames, read only when capturing (for its ports)
 
 
 class Agent:
@@ -53,6 +160,7 @@ class Agent:
         self.reaped: dict[int, int] = {}  # pid -> wait status, of processes the agent reaped
         self.inbox = protocol.FrameBuffer()
         self.next_channel = 1 << 20  # numbers for forks' channels; sockplay numbers its spawns below this
+        self.capture, self.no_capture = open_capture()
 
     # Talking to sockplay.
 
@@ -78,6 +186,7 @@ class Agent:
                     "ssh": os.environ.get("SSH_CONNECTION", ""),
                     "uid": os.geteuid(),
                     "pid": os.getpid(),
+                    "no_capture": self.no_capture,
                 },
             )
         )
@@ -89,12 +198,18 @@ class Agent:
             pass
         os.set_blocking(0, False)
         self.selector.register(0, selectors.EVENT_READ, None)
+        if self.capture is not None:
+            self.selector.register(self.capture.sock, selectors.EVENT_READ, self.capture)
         self.hello()
         while True:
             for key, _ in self.selector.select(0.5):
                 if key.data is None:
                     if not self.read_stdin():
                         return
+                elif key.data is self.capture:
+                    frames = self.capture.read()
+                    if frames:
+                        self.send(("frames", frames))
                 else:
                     self.read_channel(key.data)
             self.reap_orphans()
@@ -199,6 +314,10 @@ class Agent:
             self.check_hello(channel, data)
         channel.first = False
         self.send(("data", channel.number, data))
+        if self.capture is not None:
+            frames = self.capture.learn(channel, data)
+            if frames:
+                self.send(("frames", frames))
 
     def check_hello(self, channel: Channel, data: bytes) -> None:
         """A fork's child says its pid in its first frame: believed only if the kernel says it is that child."""

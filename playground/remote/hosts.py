@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from playground.capture import Packet
 from playground.errors import LabError
 from playground.events import DirectiveDone, Event, RemoteHostConnected
 from playground.remote.link import RemoteLink, RemoteProcess
@@ -39,11 +40,16 @@ class RemoteHosts:
     """Every remote host of a lab, and the one ssh connection each has once a process runs there."""
 
     def __init__(
-        self, allow_network: Callable[[], bool], say: Callable[[str, str], None], emit: Callable[[Event], None]
+        self,
+        allow_network: Callable[[], bool],
+        say: Callable[[str, str], None],
+        emit: Callable[[Event], None],
+        on_packets: Callable[[list[Packet]], None],
     ) -> None:
         self._allow_network = allow_network
         self._say = say
         self._emit = emit
+        self._on_packets = on_packets
         self.declared: dict[str, RemoteHost] = {}
         self.links: dict[str, RemoteLink] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -67,7 +73,7 @@ class RemoteHosts:
         async with self._locks[name]:
             link = self.links.get(name)
             if link is None or link.dropped:
-                link = RemoteLink(node, self._say)
+                link = RemoteLink(node, self._say, self._on_packets)
                 await link.open()
                 self.links[name] = link
                 self._connected(link)
@@ -83,10 +89,11 @@ class RemoteHosts:
         )
         self._say(
             f"{link.host.name}: connected to {link.host.destination} ({info.get('kernel', '?')}, "
-            f"python {info.get('python', '?')}), round trip {link.rtt_ms or 0:.2f} ms; "
-            f"its packets are not captured (sockplay captures on this machine only)",
+            f"python {info.get('python', '?')}), round trip {link.rtt_ms or 0:.2f} ms",
             "info",
         )
+        if info.get("no_capture"):
+            self._say(f"{link.host.name}: its packets are not captured: {info['no_capture']}", "warning")
 
     def address_of(self, name: str) -> str | None:
         """Where the other side reaches a remote host: the address given, or the one ssh reached it at."""

@@ -23,9 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from playground import protocol
+from playground.capture import Packet
 from playground.errors import LabError
 from playground.remote.payload import GREETING, payload, remote_command
 from playground.remote.ssh import dropped, failure, ssh_argv
+from playground.remote.wire import RemoteWire
 from playground.script.model import RemoteHost
 
 CHUNK = 256 * 1024
@@ -81,9 +83,13 @@ class RemoteProcess:
 class RemoteLink:
     """The connection to one remote host: ssh, the agent at its far end, and the channels relayed."""
 
-    def __init__(self, host: RemoteHost, say: Callable[[str, str], None]) -> None:
+    def __init__(
+        self, host: RemoteHost, say: Callable[[str, str], None], on_packets: Callable[[list[Packet]], None]
+    ) -> None:
         self.host = host
         self.say = say
+        self.on_packets = on_packets
+        self.wire = RemoteWire()
         self.ssh: subprocess.Popen | None = None
         self.info: dict = {}
         self.rtt_ms: float | None = None
@@ -311,6 +317,10 @@ class RemoteLink:
                 status = message[2] if isinstance(message[2], int) else None
                 relay.ended = (status, bool(message[3]))
                 self._finish_relay(relay)
+        elif kind == "frames" and len(message) == 2:
+            packets = self.wire.packets(message[1], self.clock_offset_ns)
+            if packets:
+                self.on_packets(packets)
         elif kind in ("hello", "spawned", "pong", "failed") and len(message) >= 2:
             self._answer(kind, message)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from playground.events import Event, Notice, ProcessEnded, RemoteHostConnected
+from playground.events import CallStarted, Event, Notice, ProcessEnded, RemoteHostConnected
 from playground.lab import Lab
 from playground.recording import Recorder
 from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
+from playground.script.model import Step
 from playground.script.parser import parse_script
 from tests.helpers import REPO
 from tests.sshd import Sshd
@@ -314,3 +316,50 @@ server: read(a, 10)                      = 2 "up"
 """
     assert problems(await run(net_lab, text)) == []
     assert net_lab.lifecycle.remote_hosts.our_address_seen_from("far") == "127.0.0.1"
+
+
+async def test_the_remote_sides_packets_join_the_timeline_named_by_their_sockets(sshd: Sshd) -> None:
+    lab = await Lab.start(allow_network=True)  # its own capture is in its private namespace: these are far's
+    seen: list[Event] = []
+    lab.subscribe(seen.append)
+    text = """sockplay 1
+host far ssh remote
+spawn server on far
+spawn client on far
+server: l = socket(tcp)
+server: bind(l, 127.0.0.1:0)
+server: listen(l, 8)
+client: c = socket(tcp)
+client: connect(c, server.l)
+server: a = accept(l)
+client: write(c, "hello")
+server: read(a, 10) = 5 "hello"
+"""
+    try:
+        assert problems(await run(lab, text)) == []
+        wanted = ("client.c > server.a SYN seq 0", 'client.c > server.a PSH|ACK seq 1 ack 1 win 64 len 5 "hello"')
+        assert await until(lambda: all(any(w in p.summary for p in lab.packets) for w in wanted)), [
+            p.summary for p in lab.packets
+        ]
+        starts = {e.node.call.name: e.t_ns for e in seen if isinstance(e, CallStarted) and isinstance(e.node, Step)}
+        syn = next(p for p in lab.packets if "SYN" in p.flags and "ACK" not in p.flags)
+        # Stamped on the remote clock, offset by the measured difference: after the connect was sent.
+        assert syn.t_ns > starts["connect"] - 5_000_000
+    finally:
+        await lab.shutdown()
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) drops CAP_NET_RAW for this test")
+async def test_a_remote_host_where_capture_is_not_allowed_says_so_once(sshd: Sshd) -> None:
+    lab = await Lab.start(allow_network=True)
+    seen: list[Event] = []
+    lab.subscribe(seen.append)
+    text = "sockplay 1\nhost far ssh nocapture\nspawn a on far\nspawn b on far\na: u = socket(udp)\n"
+    text += 'a: bind(u, 127.0.0.1:0)\nb: v = socket(udp)\nb: sendto(v, "x", a.u) = 1\na: recv(u, 10) = 1 "x"\n'
+    try:
+        assert problems(await run(lab, text)) == []
+        said = [e.message for e in seen if isinstance(e, Notice) and "not captured" in e.message]
+        assert said == ["far: its packets are not captured: capturing there needs root or CAP_NET_RAW"]
+        assert not lab.packets
+    finally:
+        await lab.shutdown()
