@@ -43,9 +43,9 @@ def process_label(proc: ProcessView, palette: Palette, deterministic: bool = Fal
     else:
         state_style = palette.muted
     text.append(f"  {proc.state}", state_style)
-    if proc.host is not None:
-        text.append(f"  on {proc.host.name}", palette.primary)
-        text.append(f" ({remote_host_text(proc.host)})", palette.muted)
+    if proc.remote is not None:
+        text.append(f"  on {proc.remote.name}", palette.primary)
+        text.append(f" ({remote_host_text(proc.remote)})", palette.muted)
     for call in proc.blocked:
         text.append(f"  ⧗ {call}", palette.accent)
     return text

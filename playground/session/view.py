@@ -105,7 +105,7 @@ class ProcessView:
     sockets: tuple[SocketView, ...]
     names: tuple[tuple[str, int], ...]
     children: tuple[str, ...]
-    host: RemoteHostView | None = None  # the remote host it runs on (None: this machine)
+    remote: RemoteHostView | None = None  # the remote host (`host NAME ssh DEST`) it runs on
 
     @property
     def key(self) -> SelectionKey:
@@ -170,7 +170,7 @@ def build_view(
 ) -> LabView:
     """The Lab pane's content from the engine's processes and an inspect() snapshot."""
     processes = []
-    hosts = {host.name: host for host in lab.lifecycle.remote_hosts.views()}
+    remote_hosts = {host.name: host for host in lab.lifecycle.remote_hosts.views()}
     for name, proc in lab.processes.items():
         names = socket_names(lab, name, tracked_names.get(name))
         sockets = []
@@ -211,7 +211,7 @@ def build_view(
                 sockets=tuple(sockets),
                 names=tuple(sorted(proc.names.items())),
                 children=tuple(proc.children),
-                host=hosts.get(proc.remote.host) if proc.remote is not None else None,
+                remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
     return LabView(tuple(processes), ready=True)

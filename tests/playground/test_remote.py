@@ -288,9 +288,9 @@ async def test_the_session_shows_a_remote_process_with_its_host_destination_and_
         await session.run_line("spawn local")
         view = session.view()
         server, local = view.process("server"), view.process("local")
-        assert server is not None and local is not None and local.host is None
-        assert server.host is not None and (server.host.name, server.host.destination) == ("far", "remote")
-        assert server.host.connected and server.host.rtt_ms is not None and server.host.kernel
+        assert server is not None and local is not None and local.remote is None
+        assert server.remote is not None and (server.remote.name, server.remote.destination) == ("far", "remote")
+        assert server.remote.connected and server.remote.rtt_ms is not None and server.remote.kernel
         label = process_label(server, palette_from_variables({})).plain
         assert "on far (ssh remote, rtt " in label and label.endswith(" ms)")
     finally:
