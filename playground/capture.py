@@ -67,6 +67,14 @@ class Packet:
     dst_label: str | None = None
     frame: bytes = field(default=b"", repr=False)
     wall_ns: int = 0
+    # Seen at the network lab's switch: what the cable did to it (playground.netlab.channel.FATES) and when the
+    # switch handed it on (None: never). None on a loopback, where every packet arrives.
+    fate: str | None = None
+    delivered_ns: int | None = None
+
+    @property
+    def lost(self) -> bool:
+        return self.fate is not None and self.fate.startswith("lost")
 
     @property
     def summary(self) -> str:
@@ -86,7 +94,7 @@ class Packet:
             text = f"{src} > {dst} {self.protocol} {self.icmp}"
         if self.preview:
             text += " " + _preview_text(self.preview, self.length)
-        return text
+        return "lost " + text if self.lost else text
 
 
 def _endpoint(address: tuple[str, int]) -> str:
@@ -349,15 +357,20 @@ class Capture:
             self.deliver(batch)
 
     def _relative(self, packet: Packet) -> None:
-        if packet.protocol != "TCP":
-            return
-        forward = (packet.src, packet.dst)
-        backward = (packet.dst, packet.src)
-        if "SYN" in packet.flags or forward not in self._isn:
-            self._isn[forward] = packet.seq
-        base = self._isn[forward]
-        packet.relative_seq = (packet.seq - base) & 0xFFFFFFFF
-        if backward in self._isn:
-            packet.relative_ack = (packet.ack - self._isn[backward]) & 0xFFFFFFFF
-        else:
-            packet.relative_ack = packet.ack
+        number_relative(packet, self._isn)
+
+
+def number_relative(packet: Packet, isn: dict[tuple, int]) -> None:
+    """Set a TCP packet's sequence and ack numbers relative to its connection's first ones (`isn` keeps them)."""
+    if packet.protocol != "TCP":
+        return
+    forward = (packet.src, packet.dst)
+    backward = (packet.dst, packet.src)
+    if "SYN" in packet.flags or forward not in isn:
+        isn[forward] = packet.seq
+    base = isn[forward]
+    packet.relative_seq = (packet.seq - base) & 0xFFFFFFFF
+    if backward in isn:
+        packet.relative_ack = (packet.ack - isn[backward]) & 0xFFFFFFFF
+    else:
+        packet.relative_ack = packet.ack

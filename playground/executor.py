@@ -27,9 +27,13 @@ from playground.events import (
     SignalCaught,
 )
 from playground.lab import PENDING_AFTER, CallHandle, Lab
+from playground.netlab import directives as network_lab
 from playground.script.format import format_node, format_outcome
 from playground.script.model import (
+    Cable,
     Completion,
+    Fault,
+    Host,
     Kill,
     Line,
     Node,
@@ -268,6 +272,8 @@ class Executor:
             await self.lab.spawn(node.name, node.host)
         elif isinstance(node, RemoteHost):
             self.lab.lifecycle.remote_hosts.declare(node, text or format_node(node))
+        elif isinstance(node, (Host, Fault, Cable)):
+            await network_lab.carry_out(self.lab, node)
         elif isinstance(node, Kill):
             await self.lab.kill(node.name, node.signal)
         elif isinstance(node, Sleep):

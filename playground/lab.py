@@ -24,6 +24,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from playground import lab_channel, lab_lifecycle, protocol
 from playground.capture import Capture, Packet
@@ -62,6 +63,9 @@ from playground.script.model import (
 from playground.script.parser import ProcessScope, Scope
 from playground.sockdiag import KernelSocket
 
+if TYPE_CHECKING:
+    from playground.netlab.hosts import LabHosts
+
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
 
 __all__ = ["Lab", "LabError", "Limits", "Process", "CallHandle", "PENDING_AFTER"]
@@ -88,6 +92,7 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
+        self.hosts: LabHosts | None = None  # the network lab's hosts, from the first `host` line
 
     # Life cycle.
 
@@ -170,6 +175,8 @@ class Lab:
         pids = [proc.pid for proc in self.processes.values() if proc.remote is None]
         if self.network.holder_pid is not None:
             pids.append(self.network.holder_pid)
+        if self.hosts is not None:
+            pids += self.hosts.holder_pids()
         return pids
 
     # Events.
@@ -196,7 +203,8 @@ class Lab:
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
-        return Scope(procs, default_actor, dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh"))
+        hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
+        return Scope(procs, default_actor, hosts | dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh"))
 
     async def spawn(self, name: str, host: str | None = None) -> Process:
         return await self.lifecycle.spawn(name, host)

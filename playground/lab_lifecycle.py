@@ -51,8 +51,10 @@ def out_of_descriptors(exc: OSError) -> bool:
     return exc.errno in (errno.EMFILE, errno.ENFILE)
 
 
-def start_worker(network: LabNetwork) -> tuple[int, socket.socket]:
-    """Start a lab process: (its pid, sockplay's end of its control channel)."""
+def start_worker(network: LabNetwork, netns_args: list[str] | None = None) -> tuple[int, socket.socket]:
+    """Start a lab process: (its pid, sockplay's end of its control channel).
+
+    netns_args: the namespaces it joins, if not the lab network's (a host's)."""
     try:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     except OSError as exc:
@@ -67,7 +69,7 @@ def start_worker(network: LabNetwork) -> tuple[int, socket.socket]:
                 "-c",
                 f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); from playground.worker.main import main; main()",
                 str(theirs.fileno()),
-                *network.worker_args(),
+                *(network.worker_args() if netns_args is None else netns_args),
             ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
@@ -327,6 +329,8 @@ class Lifecycle:
                 if not handle.future.done():
                     handle.future.cancel()
         await loop.run_in_executor(None, self.lab.labels.stop)
+        if self.lab.hosts is not None:
+            await self.lab.hosts.shutdown()
         self.lab.network.close()
         self.lab.inspector.close()
 
@@ -349,6 +353,12 @@ class Lifecycle:
                 os.waitpid(proc.pid, 0)
             except ChildProcessError:
                 pass
+        if self.lab.hosts is not None:
+            self.lab.hosts.close()
+
+    def kill_now(self, proc: Process) -> None:
+        """SIGKILL a lab process (a crash of its host), reaping it if it becomes a zombie."""
+        kill_quietly(proc)
 
     def check_room_for_process(self) -> None:
         live = sum(1 for p in self.lab.processes.values() if p.alive)
@@ -362,12 +372,17 @@ class Lifecycle:
         if name in self.lab.processes:
             raise LabError(f"a process named {name!r} already exists")
         self.check_room_for_process()
-        if host is not None:
+        if host is not None and host in self.remote_hosts.declared:
             pid, ours, remote = await self.remote_hosts.spawn(host)
             proc = Process(name=name, pid=pid, remote=remote)
         else:
-            pid, ours = start_worker(self.lab.network)
-            proc = Process(name=name, pid=pid)
+            netns_args = None
+            if host is not None:
+                if self.lab.hosts is None:
+                    raise LabError(f"no host named {host!r}: this lab has no hosts")
+                netns_args = self.lab.hosts.worker_args(host)
+            pid, ours = start_worker(self.lab.network, netns_args)
+            proc = Process(name=name, pid=pid, host=host)
         try:
             self.attach(proc, ours)
         except LabError:
@@ -463,6 +478,7 @@ class Lifecycle:
             inodes=dict(parent.inodes),
             addresses=dict(parent.addresses),
             dispositions=dict(parent.dispositions),
+            host=parent.host,
         )
         if parent.remote is not None:
             child.remote = parent.remote.child(fd)

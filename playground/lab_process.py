@@ -56,6 +56,7 @@ class Process:
     outbox: deque[memoryview] = field(default_factory=deque)  # frames the channel could not take yet
     hello: asyncio.Future | None = None
     exit_request: int | None = None  # the status of an exit() call in progress
+    host: str | None = None  # the network lab's host it runs on (`spawn NAME on HOST`; forks stay there)
     remote: RemoteProcess | None = None  # on a remote host: signalled and watched through its link, never by pid here
 
     @property

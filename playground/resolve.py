@@ -23,6 +23,7 @@ from playground.constants import (
     WAIT_FLAGS,
 )
 from playground.errors import LabError
+from playground.netlab.addressing import host_address
 from playground.script.model import (
     Address,
     AddressArg,
@@ -58,6 +59,13 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
             raise LabError(f"{proc.name}'s {arg.name} has no address yet: bind or connect it first")
     else:
         raise LabError(f"expected an address, not {arg}")
+    address = lab.lifecycle.remote_hosts.named(address)  # `far:7000`: a remote host where it is reached
+    if lab.hosts is not None:
+        address = host_address(lab.hosts, lab.processes.get(arg.process) if isinstance(arg, RefArg) else None, address)
+        if lab.hosts.by_address(address.host) is not None:
+            return address  # a host of the lab: nothing sent to it leaves the lab's switch
+    elif address.host[:1].isalpha():
+        raise LabError(f"no host named {address.host!r}: this lab has no hosts")
     # In the lab's private namespace only loopback exists, so a wildcard bind
     # (the usual server idiom) exposes nothing.
     wildcard = call == "bind" and ipaddress.ip_address(address.host).is_unspecified

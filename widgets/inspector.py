@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.widgets import ContentSwitcher, Static
 
-from playground.session.view import LabView, ProcessView, SelectionKey, SocketView
+from playground.session.view import HostView, LabView, ProcessView, SelectionKey, SocketView
 from playground.session.wire import HiddenSocketView
 from widgets.palette import Palette
 
@@ -89,6 +89,10 @@ class Inspector(ContentSwitcher):
             self.current = "process-panel"
             self.query_one("#process-panel", ProcessPanel).show(item, self.deterministic)
             self._title(f"Inspector · {item.name}")
+        elif isinstance(item, HostView):
+            self.current = "inspector-empty"
+            cable = "; ".join(f"{d}: {s}" for d, s in item.cable) or "a plain cable"
+            self._title(f"Inspector · host {item.name} {item.address} {item.state} · {cable}")
         else:
             self.current = "inspector-empty"
             self._title("Inspector")

@@ -11,6 +11,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from playground.session.view import (
+    HostView,
     LabView,
     ProcessView,
     RemoteHostView,
@@ -23,11 +24,23 @@ from playground.session.view import (
 from widgets.palette import Palette
 from widgets.wire_styles import hidden_label
 
-__all__ = ["LabTree", "process_label", "socket_label"]
+__all__ = ["LabTree", "host_label", "process_label", "socket_label"]
 
 _CALM_STATES = {"ESTABLISHED", "CONNECTED"}
 _OPEN_STATES = {"LISTEN", "UNCONNECTED"}
 _CLOSING_STATES = {"FIN-WAIT-1", "FIN-WAIT-2", "TIME-WAIT", "CLOSE-WAIT", "LAST-ACK", "CLOSING"}
+
+
+def host_label(host: HostView, palette: Palette) -> Text:
+    """`alpha  192.0.2.1  up` and the cable's impairments (`out: delay 100ms`)."""
+    text = Text()
+    text.append(host.name, palette.strong)
+    text.append(f"  {host.address}", palette.muted)
+    style = palette.success if host.state == "up" else palette.error if host.state == "crashed" else palette.warning
+    text.append(f"  {host.state}", style)
+    for direction, settings in host.cable:
+        text.append(f"  {direction}: {settings}", palette.accent)
+    return text
 
 
 def process_label(proc: ProcessView, palette: Palette, deterministic: bool = False) -> Text:
@@ -137,6 +150,7 @@ class LabTree(Tree[tuple]):
         for proc in view.processes:
             parent = proc.parent if proc.parent in names else None
             by_parent.setdefault(parent, []).append(proc)
+        hosts = {h.name for h in view.hosts}
         wanted: set[SelectionKey] = set()
 
         def sync(parent_node: TreeNode[tuple], children: list[tuple[SelectionKey, Text, bool]]) -> None:
@@ -149,7 +163,11 @@ class LabTree(Tree[tuple]):
                 wanted.add(key)
                 node = self._place(parent_node, index, key, label, leaf)
                 if not leaf:
-                    add_process_children(node, key[1])
+                    (add_host_children if key[0] == "host" else add_process_children)(node, key[1])
+
+        def add_host_children(node: TreeNode[tuple], name: str) -> None:
+            on_host = [p for p in by_parent.get(None, []) if p.host == name]
+            sync(node, [(p.key, process_label(p, self.palette, self.deterministic), False) for p in on_host])
 
         def add_process_children(node: TreeNode[tuple], name: str) -> None:
             proc = view.process(name)
@@ -169,7 +187,12 @@ class LabTree(Tree[tuple]):
             ]
             sync(node, children)
 
-        top = [(p.key, process_label(p, self.palette, self.deterministic), False) for p in by_parent.get(None, [])]
+        top = [(h.key, host_label(h, self.palette), False) for h in view.hosts]
+        top += [
+            (p.key, process_label(p, self.palette, self.deterministic), False)
+            for p in by_parent.get(None, [])
+            if p.host not in hosts
+        ]
         sync(self.root, top)
         for key in list(self._node_by_key):
             if key not in wanted:

@@ -106,6 +106,17 @@ class RemoteHosts:
         parts = link.info.get("ssh", "").split() if link is not None else []
         return parts[2] if len(parts) == 4 else None
 
+    def named(self, address: Address) -> Address:
+        """`far:7000` as an address: where the remote host is reached (unchanged for any other)."""
+        if address.host not in self.declared:
+            return address
+        where = self.address_of(address.host)
+        if where is None:
+            raise LabError(
+                f"{address.host}'s address is not known before its first spawn (or give it one: address A.B.C.D)"
+            )
+        return Address(where, address.port)
+
     def our_address_seen_from(self, name: str) -> str | None:
         """This machine's address as a remote host sees it (where its processes reach ours)."""
         link = self.links.get(name)

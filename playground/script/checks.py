@@ -58,7 +58,7 @@ class Scope:
 
     processes: dict[str, ProcessScope] = field(default_factory=dict)
     default_actor: str | None = None
-    hosts: dict[str, str] = field(default_factory=dict)  # host name -> its kind ("ssh")
+    hosts: dict[str, str] = field(default_factory=dict)  # `host` lines: name -> address ("ssh" for a remote host)
 
     def copy(self) -> Scope:
         return Scope(
@@ -219,6 +219,9 @@ def _data(arg: Arg, where: _Where, kind: str) -> Arg:
 
 def _address(arg: Arg, where: _Where, kind: str) -> Arg:
     if isinstance(arg, AddressArg):
+        if arg.address.host[:1].isalpha() and arg.address.host not in where.scope.hosts:  # HOST:PORT
+            known = ", ".join(sorted(where.scope.hosts)) or "none yet"
+            raise LineError(arg.column, f"no host named {arg.address.host!r} (known: {known})")
         return arg
     if isinstance(arg, RefArg):
         other = where.scope.processes.get(arg.process)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 
 from playground.script.data import Data
+from playground.script.host_lines import format_host_node
 from playground.script.model import (
     AddressArg,
     Arg,
+    Cable,
     Call,
     Completion,
     DataArg,
+    Fault,
     FlagsArg,
     FloatArg,
+    Host,
     IntArg,
     Kill,
     NameArg,
@@ -210,6 +214,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     if isinstance(node, RemoteHost):
         where = f" address {node.address}" if node.address else ""
         return f"{format_delay(node.delay)}host {node.name} ssh {node.destination}{where}"
+    if isinstance(node, (Host, Fault, Cable)):
+        return f"{format_delay(getattr(node, 'delay', None))}{format_host_node(node)}"
     if isinstance(node, Kill):
         return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
     if isinstance(node, Sleep):

@@ -32,6 +32,7 @@ from playground.script.checks import (
 from playground.script.cursor import Cursor
 from playground.script.data import Data
 from playground.script.errors import LineError
+from playground.script.host_lines import port_number, spawn_host
 from playground.script.lexer import Token
 from playground.script.model import (
     Address,
@@ -89,7 +90,7 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
                 raise LineError(name.column, f"a process named {name.text!r} already exists")
             if name.text in RESERVED:
                 raise LineError(name.column, f"{name.text!r} is a reserved word; choose another name")
-            host = _on_host(cursor, scope)
+            host = spawn_host(cursor, scope)
             scope.processes[name.text] = ProcessScope()
             node = Spawn(name.text, delay, host)
         else:
@@ -103,18 +104,6 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
             node = Kill(name.text, sig, delay)
     cursor.ensure_done()
     return node
-
-
-def _on_host(cursor: Cursor, scope: Scope) -> str | None:
-    """`on HOST` after `spawn NAME`: the host the process runs on (None: this machine)."""
-    if not cursor.at("name") or cursor.tokens[cursor.i].text != "on":
-        return None
-    cursor.next()
-    host = cursor.expect("name", "a host after 'on', as in 'spawn server on far'")
-    if host.text not in scope.hosts:
-        known = ", ".join(sorted(scope.hosts)) or "none yet"
-        raise LineError(host.column, f"no host named {host.text!r} (known: {known}); declare it with a 'host' line")
-    return host.text
 
 
 TCP_FLAG_NAMES = ("SYN", "ACK", "FIN", "RST", "PSH", "URG")
@@ -254,6 +243,9 @@ def _arg(cursor: Cursor) -> Arg:
             cursor.i += 1
             var = cursor.expect("name", f"a socket name after '{tok.text}.'")
             return RefArg(tok.text, var.text, tok.column)
+        if following is not None and following.kind == ":" and cursor.at("int", 1):  # HOST:PORT
+            cursor.i += 2
+            return AddressArg(Address(tok.text, port_number(cursor.tokens[cursor.i - 1])), tok.column)
         if following is not None and following.kind == "|":
             names = [tok.text]
             while cursor.at("|"):

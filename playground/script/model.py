@@ -260,7 +260,36 @@ class StateCheck:
         return self.process if self.var is None else f"{self.process}.{self.var}"
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | RemoteHost
+@dataclass(frozen=True)
+class Host:
+    """`host NAME ADDRESS`: a machine of the network lab, cabled to its switch."""
+
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class Fault:
+    """`cut HOST`, `mend HOST`, `crash HOST` or `boot HOST`."""
+
+    kind: str  # one of FAULTS
+    host: str
+    delay: float | None = None
+
+
+FAULTS = ("cut", "mend", "crash", "boot")
+
+
+@dataclass(frozen=True)
+class Cable:
+    """`cable HOST [in|out] SETTING...` or `cable HOST clear`: the words of the settings, as written."""
+
+    host: str
+    direction: str | None  # "in", "out", or None for both
+    settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
+
+
+Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Host | Fault | Cable | RemoteHost
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from playground.constants import MAX_LINE_CHARS, MAX_SCRIPT_BYTES, MAX_SCRIPT_DA
 from playground.script.checks import ProcessScope, Scope, bind_var, unknown_process
 from playground.script.cursor import Cursor
 from playground.script.errors import LineError, ScriptError
+from playground.script.host_lines import fault, host_line_form
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
 from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
@@ -317,6 +318,9 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     step = usual_step(body, scope)
     if step is not None:
         return step
+    network_line = host_line_form(body, scope) if body.lstrip().startswith(("host", "cable")) else None
+    if network_line is not None:
+        return network_line
     errno_messages: dict[int, str] = {}
     if "-1" in body:  # only `= -1 ERRNO (message)` has a message to lift; the regex costs more than this look
         body, errno_messages = _lift_errno_messages(body)
@@ -347,6 +351,7 @@ _WORD_FORMS: dict[str, Callable[[Cursor, Scope, float | None], Node]] = {
     "spawn": directive,
     "kill": directive,
     "sleep": directive,
+    **dict.fromkeys(("cut", "mend", "crash", "boot"), fault),
 }
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SocketView",
     "ProcessView",
+    "HostView",
     "LabView",
     "RemoteHostView",
     "build_view",
@@ -44,7 +45,7 @@ _BOOL_BADGES = {
 # TCP_INFO fields the Inspector shows; the others (timers since last data...) change every millisecond.
 _TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
 
-SelectionKey = tuple  # ("process", name) or ("socket", name, fd)
+SelectionKey = tuple  # ("process", name), ("socket", name, fd) or ("host", name)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class ProcessView:
     sockets: tuple[SocketView, ...]
     names: tuple[tuple[str, int], ...]
     children: tuple[str, ...]
+    host: str | None = None  # the network lab's host it runs on
     remote: RemoteHostView | None = None  # the remote host (`host NAME ssh DEST`) it runs on
 
     @property
@@ -116,12 +118,31 @@ class ProcessView:
 
 
 @dataclass(frozen=True)
+class HostView:
+    """One host of the network lab: its address and card, whether it is up, cut or crashed, and its cable."""
+
+    name: str
+    address: str
+    mac: str
+    state: str  # up, cut, crashed
+    cable: tuple[tuple[str, str], ...] = ()  # ("in" / "out", the settings as a cable line writes them)
+
+    @property
+    def key(self) -> SelectionKey:
+        return ("host", self.name)
+
+
+@dataclass(frozen=True)
 class LabView:
-    """Every process of the lab, in the order they started."""
+    """Every process of the lab, in the order they started (and the network lab's hosts, if any)."""
 
     processes: tuple[ProcessView, ...] = ()
     ready: bool = False
     hidden: tuple[HiddenSocketView, ...] = ()  # sockets the kernel keeps with no descriptor left
+    hosts: tuple[HostView, ...] = ()
+
+    def host(self, name: str) -> HostView | None:
+        return next((h for h in self.hosts if h.name == name), None)
 
     def process(self, name: str) -> ProcessView | None:
         for proc in self.processes:
@@ -138,11 +159,13 @@ class LabView:
                 return sock
         return None
 
-    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | HiddenSocketView | None:
+    def find(self, key: SelectionKey | None) -> ProcessView | SocketView | HiddenSocketView | HostView | None:
         if key is None:
             return None
         if key[0] == "process":
             return self.process(key[1])
+        if key[0] == "host":
+            return self.host(key[1])
         if key[0] == "hidden":
             return next((h for h in self.hidden if h.key == key), None)
         return self.socket(key[1], key[2])
@@ -211,10 +234,26 @@ def build_view(
                 sockets=tuple(sockets),
                 names=tuple(sorted(proc.names.items())),
                 children=tuple(proc.children),
+                host=proc.host,
                 remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
-    return LabView(tuple(processes), ready=True)
+    return LabView(tuple(processes), ready=True, hosts=host_views(lab))
+
+
+def host_views(lab: Lab) -> tuple[HostView, ...]:
+    if lab.hosts is None:
+        return ()
+    return tuple(
+        HostView(
+            host.name,
+            host.address,
+            host.mac,
+            host.state,
+            tuple((d, i.describe()) for d, i in sorted(host.impairments.items()) if not i.clear),
+        )
+        for host in lab.hosts.hosts.values()
+    )
 
 
 _PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})")

@@ -25,7 +25,7 @@ from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
 from playground.script.model import Step
 from playground.script.parser import parse_script
-from tests.helpers import REPO
+from tests.helpers import REPO, outcome
 from tests.sshd import Sshd
 
 BOUND = 15.0  # seconds any wait here may take at most
@@ -363,3 +363,19 @@ async def test_a_remote_host_where_capture_is_not_allowed_says_so_once(sshd: Ssh
         assert not lab.packets
     finally:
         await lab.shutdown()
+
+
+async def test_a_remote_host_stands_where_an_address_goes(net_lab: Lab, sshd: Sshd) -> None:
+    text = """sockplay 1
+host far ssh remote
+spawn server on far
+spawn client
+server: l = socket(tcp)                  = 3
+server: bind(l, 0.0.0.0:0)               = 0
+server: listen(l, 8)                     = 0
+"""
+    assert problems(await run(net_lab, text)) == []
+    port = net_lab.process("server").addresses["l"].port
+    assert await outcome(net_lab, "client: c = socket(tcp)") == "= 3"
+    assert await outcome(net_lab, f"client: connect(c, far:{port})") == "= 0"  # far: where ssh reached it
+    assert (await outcome(net_lab, "server: a = accept(l)")).startswith("= 4")

@@ -1,0 +1,60 @@
+"""The switch's feed as the lab's packets: a segment a cut dropped is a lost packet, the retransmission delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+from playground.capture import Packet
+from playground.netlab.controller import Switch
+from playground.netlab.impairments import parse_cable
+from playground.netlab.wire import FeedPackets
+from tests.netlab.traffic import udp, until
+from tests.netlab.world import World
+
+
+async def test_a_lost_segment_is_a_lost_packet_and_its_retransmission_a_delivered_one(
+    world: World, switch: Switch
+) -> None:
+    decoder = FeedPackets()
+    packets: list[Packet] = []
+    await switch.subscribe(lambda records: packets.extend(decoder.packets(records)))
+    listener = world.on("beta", lambda: socket.create_server(("0.0.0.0", 7000)))
+    client = world.on("alpha", lambda: socket.create_connection(("192.0.2.2", 7000), timeout=5))
+    accepted, _ = listener.accept()
+    await switch.cut("beta")
+    client.sendall(b"anyone?")
+
+    async def lost() -> bool:
+        await switch.flush()
+        return any(p.lost and p.length == 7 for p in packets)
+
+    await until(lost, "the segment the cut dropped")
+    await switch.mend("beta")
+    accepted.settimeout(10)
+    assert await asyncio.to_thread(accepted.recv, 100) == b"anyone?"
+    await switch.flush()
+
+    syn = packets[0]
+    assert syn.flags == ("SYN",) and syn.src[0] == "192.0.2.1" and syn.dst == ("192.0.2.2", 7000)
+    assert syn.fate == "delivered" and syn.delivered_ns is not None and syn.delivered_ns >= syn.t_ns
+    data = [p for p in packets if p.length == 7]
+    first = data[0]
+    assert first.fate == "lost-cut" and first.delivered_ns is None and first.relative_seq == 1
+    assert first.summary.startswith("lost 192.0.2.1:") and first.summary.endswith('len 7 "anyone?"')
+    assert data[-1].fate == "delivered" and data[-1].relative_seq == 1  # the retransmission
+    assert all(p.wall_ns - p.t_ns == packets[0].wall_ns - packets[0].t_ns for p in packets[:3])
+
+
+async def test_a_flush_answers_after_the_frames_before_it(world: World, switch: Switch) -> None:
+    decoder = FeedPackets()
+    packets: list[Packet] = []
+    await switch.subscribe(lambda records: packets.extend(decoder.packets(records)))
+    await switch.impair("alpha", parse_cable(["out", "duplicate", "100%"]))
+    receiver, sender = udp(world, "beta", 9000), udp(world, "alpha")
+    sender.sendto(b"one", ("192.0.2.2", 9000))
+    receiver.settimeout(5)
+    assert receiver.recv(10) == b"one"
+    await switch.flush()
+    assert sorted(p.fate or "" for p in packets) == ["delivered", "duplicate"]
+    assert all(p.protocol == "UDP" and p.preview == b"one" for p in packets)

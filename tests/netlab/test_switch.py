@@ -1,0 +1,274 @@
+"""The lab's switch on the real kernel: two hosts (namespaces) cabled to it, real UDP and TCP through it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from playground.netlab import links
+from playground.netlab.channel import FrameFate
+from playground.netlab.controller import Switch, SwitchError
+from playground.netlab.impairments import parse_cable
+from tests.helpers import REPO
+from tests.netlab.traffic import PORT, nothing_waiting, receive_numbers, send_numbered, settled, udp, until
+from tests.netlab.world import World, make_world
+
+BETA = ("192.0.2.2", PORT)
+
+
+def tcp_pair(world: World) -> tuple[socket.socket, socket.socket]:
+    """(alpha's connected socket, beta's accepted one)."""
+    listener = world.on("beta", lambda: socket.create_server(("0.0.0.0", 7000)))
+    client = world.on("alpha", lambda: socket.create_connection(("192.0.2.2", 7000), timeout=5))
+    listener.settimeout(5)
+    accepted, _ = listener.accept()
+    listener.close()
+    accepted.settimeout(10)
+    return client, accepted
+
+
+async def test_udp_and_tcp_cross_the_switch_and_the_feed_tells_each_frame(world: World, switch: Switch) -> None:
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    receiver = udp(world, "beta", PORT)
+    sender = udp(world, "alpha")
+    before = time.monotonic_ns()
+    sender.sendto(b"hello", BETA)
+    assert receiver.recv(100) == b"hello"
+    client, accepted = await asyncio.to_thread(tcp_pair, world)
+    payload = os.urandom(200_000)
+    client.sendall(payload)
+    got = bytearray()
+    while len(got) < len(payload):
+        got += accepted.recv(65536)
+    assert bytes(got) == payload
+    after = time.monotonic_ns()
+
+    await until(lambda: _true(len(feed) > 10), "the feed")
+    assert {record.fate for record in feed} == {"delivered"}
+    assert {(record.port_in, record.port_out) for record in feed} == {("alpha", "beta"), ("beta", "alpha")}
+    # On the calls' clock: every frame entered after the first send; the data left the switch before its last read.
+    assert all(before <= r.entered_ns <= (r.delivered_ns or 0) for r in feed)
+    assert all((r.delivered_ns or 0) <= after for r in feed if len(r.frame) > 1000)
+    assert max(len(record.frame) for record in feed) <= 1514  # offloads off: no 64 KB frames
+    alpha, beta = await switch.counters("alpha"), await switch.counters("beta")
+    assert alpha.sent == beta.delivered > 100 and beta.sent == alpha.delivered > 10
+    assert alpha.dropped == beta.dropped == 0
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_cut_drops_silently_both_ways_and_after_mend_a_retransmission_delivers(
+    world: World, switch: Switch
+) -> None:
+    client, accepted = await asyncio.to_thread(tcp_pair, world)
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    await switch.cut("alpha")
+    assert switch.is_cut("alpha")
+    assert client.send(b"anyone?") == 7  # into the send buffer: nobody is told
+
+    async def retransmitted() -> bool:
+        return (await switch.counters("alpha")).dropped_cut >= 2
+
+    await until(retransmitted, "the segment and a retransmission to be dropped")
+    assert nothing_waiting(accepted)
+    assert accepted.send(b"back") == 4  # the other way is cut too
+    await until(lambda: _true(any(r.port_in == "beta" and r.fate == "lost-cut" for r in feed)), "beta's segment lost")
+    assert client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    assert accepted.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    assert all(r.delivered_ns is None for r in feed if r.fate == "lost-cut")
+
+    await switch.mend("alpha")
+    assert await asyncio.to_thread(accepted.recv, 100) == b"anyone?"
+    client.settimeout(10)
+    assert await asyncio.to_thread(client.recv, 100) == b"back"
+
+
+async def test_loss_drops_about_that_share_and_the_counters_add_up(world: World, switch: Switch) -> None:
+    receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+    await switch.impair("alpha", parse_cable(["out", "loss", "30%"]))
+    await send_numbered(switch, sender, "alpha", BETA, 2000)
+    alpha, beta = await settled(switch, "alpha", "beta")
+    assert alpha.sent == 2000
+    assert 450 <= alpha.dropped_loss <= 750  # 30% of 2000 is 600
+    assert beta.delivered == 2000 - alpha.dropped_loss
+    numbers = receive_numbers(receiver, beta.delivered)
+    assert len(set(numbers)) == beta.delivered and nothing_waiting(receiver)
+
+
+async def test_duplicate_sends_about_that_share_twice(world: World, switch: Switch) -> None:
+    receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+    await switch.impair("beta", parse_cable(["in", "duplicate", "20%"]))
+    await send_numbered(switch, sender, "alpha", BETA, 2000)
+    alpha, beta = await settled(switch, "alpha", "beta")
+    assert 250 <= beta.duplicated <= 550  # 20% of 2000 is 400
+    numbers = receive_numbers(receiver, beta.delivered)
+    assert beta.delivered == 2000 + beta.duplicated
+    assert len(numbers) - len(set(numbers)) == beta.duplicated
+
+
+async def test_reorder_sends_about_that_share_at_once_past_the_delayed_rest(world: World, switch: Switch) -> None:
+    receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+    await switch.impair("alpha", parse_cable(["out", "delay", "20ms", "reorder", "25%"]))
+    await send_numbered(switch, sender, "alpha", BETA, 2000)
+    _, beta = await settled(switch, "alpha", "beta")
+    numbers = receive_numbers(receiver, beta.delivered)
+    assert sorted(numbers) == list(range(2000))
+    early, lowest = 0, 1 << 32
+    for number in reversed(numbers):  # early: a later-sent datagram arrived before an earlier-sent one
+        early += number > lowest
+        lowest = min(lowest, number)
+    assert 0.15 * 2000 <= early <= 0.35 * 2000
+
+
+async def test_delay_adds_at_least_the_delay(world: World, switch: Switch) -> None:
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    await switch.impair("alpha", parse_cable(["out", "delay", "60ms"]))
+    await switch.impair("beta", parse_cable(["in", "delay", "20ms", "jitter", "10ms"]))
+    started = time.monotonic()
+    client, accepted = await asyncio.to_thread(tcp_pair, world)
+    assert time.monotonic() - started >= 0.070  # the SYN crossed both cables: 60 ms + 20 ms ± 10 ms
+    client.sendall(b"x")
+    assert accepted.recv(1) == b"x"
+    held = [r.delivered_ns - r.entered_ns for r in feed if r.port_in == "alpha" and r.delivered_ns is not None]
+    assert held and min(held) >= 70_000_000
+    assert all(r.delivered_ns - r.entered_ns < 5_000_000 for r in feed if r.port_in == "beta" and r.delivered_ns)
+    assert (await switch.counters("alpha")).delayed >= len(held)
+
+
+async def test_rate_spaces_frames_and_a_full_queue_drops(world: World, switch: Switch) -> None:
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+    await switch.impair("alpha", parse_cable(["out", "rate", "1mbit"]))
+    await send_numbered(switch, sender, "alpha", BETA, 1100)  # 1100 frames of 106 bytes: about 0.9 s at 1 Mbit/s
+    alpha, beta = await settled(switch, "alpha", "beta")
+    assert alpha.dropped_queue > 0  # the queue holds 1000 frames
+    assert beta.delivered + alpha.dropped_queue == 1100
+    times = sorted(r.delivered_ns for r in feed if r.fate == "delivered" and r.delivered_ns is not None)
+    spent = (times[-1] - times[0]) / 1e9
+    assert spent >= 0.9 * (len(times) - 1) * 106 * 8 / 1_000_000
+    assert len(receive_numbers(receiver, beta.delivered)) == beta.delivered
+
+
+async def test_clear_removes_every_impairment(world: World, switch: Switch) -> None:
+    await switch.impair("alpha", parse_cable(["loss", "100%"]))
+    receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+    await send_numbered(switch, sender, "alpha", BETA, 10)
+    assert (await switch.counters("alpha")).dropped_loss == 10
+    await switch.clear("alpha")
+    assert switch.impairments("alpha")["out"].clear
+    sender.sendto(b"\0\0\0\x0bthrough", BETA)
+    receiver.settimeout(5)
+    assert receiver.recv(100).endswith(b"through")
+
+
+async def test_bad_requests_get_clear_messages(world: World, switch: Switch) -> None:
+    with pytest.raises(SwitchError, match="no interface 'nothere' in the lab's network"):
+        await switch.add_port("gamma", "nothere")
+    with pytest.raises(SwitchError, match="alpha already has a port"):
+        await switch.add_port("alpha", "sw-alpha")
+    with pytest.raises(SwitchError, match="reorder 25% needs a delay"):
+        await switch.impair("alpha", parse_cable(["reorder", "25%"]))
+    assert switch.impairments("alpha")["out"].clear  # nothing changed
+    with pytest.raises(SwitchError, match="no port 'gamma'"):
+        await switch.counters("gamma")
+    with pytest.raises(SwitchError, match="no port 'gamma'"):
+        await switch.cut("gamma")
+    counters = await switch.remove_port("beta")
+    assert counters.dropped == 0
+    with pytest.raises(SwitchError, match="no port 'beta'"):
+        await switch.counters("beta")
+
+
+async def test_close_ends_the_switch_process(world: World) -> None:
+    switch = await Switch.start(world.netns)
+    await switch.add_port("alpha", "sw-alpha")
+    await switch.close()
+    assert switch.process.poll() is not None
+    with pytest.raises(SwitchError, match="stopped"):
+        await switch.counters("alpha")
+
+
+_OWNER = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+from playground.netlab.controller import Switch
+async def main():
+    switch = await Switch.start(None)
+    print(switch.pid, flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+def test_killing_sockplay_leaves_no_switch_process() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", _OWNER, str(REPO)], stdout=subprocess.PIPE)
+    assert owner.stdout is not None
+    try:
+        ready, _, _ = select.select([owner.stdout], [], [], 20)
+        assert ready, "the switch did not start"
+        pid = int(owner.stdout.readline())
+        watch = os.pidfd_open(pid)
+    finally:
+        owner.kill()
+        owner.wait()
+    try:
+        gone, _, _ = select.select([watch], [], [], 10)  # a pidfd turns readable when its process ends
+        assert gone, "the switch outlived sockplay"
+    finally:
+        os.close(watch)
+
+
+async def test_the_switch_runs_in_a_lab_owned_by_a_user_namespace() -> None:
+    try:
+        world = make_world("alpha", "beta", user=True)
+    except OSError as exc:
+        pytest.skip(f"no user-namespace lab with cables here: {exc}")
+    try:
+        world.neighbours()
+        assert world.netns.endswith(",user")
+        switch = await Switch.start(world.netns)
+        try:
+            for host in world.hosts.values():
+                assert (await switch.add_port(host.name, host.port_ifname)).running
+                assert world.on(host.name, lambda: links.wait_running("eth0"))
+            receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+            sender.sendto(b"through", BETA)
+            receiver.settimeout(5)
+            assert receiver.recv(100) == b"through"
+        finally:
+            await switch.close()
+    finally:
+        world.close()
+
+
+async def test_the_same_seed_loses_the_same_frames(world: World) -> None:
+    lost: list[list[int]] = []
+    for seed in ("one", "one", "two"):
+        switch = await Switch.start(world.netns, seed=seed)
+        try:
+            for host in world.hosts.values():
+                await switch.add_port(host.name, host.port_ifname)
+            await switch.impair("alpha", parse_cable(["out", "loss", "50%"]))
+            receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+            await send_numbered(switch, sender, "alpha", BETA, 200)
+            _, beta = await settled(switch, "alpha", "beta")
+            lost.append(sorted(set(range(200)) - set(receive_numbers(receiver, beta.delivered))))
+            receiver.close()
+            sender.close()
+        finally:
+            await switch.close()
+    assert lost[0] == lost[1] != lost[2]
+    assert 50 <= len(lost[0]) <= 150
