@@ -150,6 +150,7 @@ class Channel:
         self.parent_pid = parent_pid  # a fork's child: its parent lab process (checked against the kernel)
         self.first = True
         self.frames = protocol.FrameBuffer()  # its frames, read only when capturing (for its ports)
+        self.outbox: deque[bytes] = deque()  # bytes from sockplay its channel could not take yet
 
 
 class Agent:
@@ -202,7 +203,11 @@ class Agent:
             self.selector.register(self.capture.sock, selectors.EVENT_READ, self.capture)
         self.hello()
         while True:
-            for key, _ in self.selector.select(0.5):
+            for key, events in self.selector.select(0.5):
+                if events & selectors.EVENT_WRITE:
+                    self.flush_channel(key.data)
+                if not events & selectors.EVENT_READ:
+                    continue
                 if key.data is None:
                     if not self.read_stdin():
                         return
@@ -231,10 +236,7 @@ class Agent:
         if kind == "data":
             channel = self.channels.get(message[1])
             if channel is not None:
-                try:
-                    channel.sock.sendall(message[2])
-                except OSError:
-                    pass  # it has ended: its channel's end is reported when read
+                self.to_channel(channel, message[2])
         elif kind == "spawn":
             self.spawn(message[1])
         elif kind == "signal":
@@ -285,6 +287,38 @@ class Agent:
             main()
         finally:
             os._exit(0)
+
+    def to_channel(self, channel: Channel, data: bytes) -> None:
+        """Pass bytes on to a lab process without blocking: what its channel cannot take now waits, in order."""
+        if not channel.outbox:
+            try:
+                sent = channel.sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return  # it has ended: its channel's end is reported when read
+            if sent == len(data):
+                return
+            data = data[sent:]
+            self.selector.modify(channel.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, channel)
+        channel.outbox.append(data)
+
+    def flush_channel(self, channel: Channel) -> None:
+        if self.channels.get(channel.number) is not channel:
+            return  # it ended (its end was read first)
+        while channel.outbox:
+            try:
+                sent = channel.sock.send(channel.outbox[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                channel.outbox.clear()
+                break
+            if sent < len(channel.outbox[0]):
+                channel.outbox[0] = channel.outbox[0][sent:]
+                return
+            channel.outbox.popleft()
+        self.selector.modify(channel.sock, selectors.EVENT_READ, channel)
 
     def add_channel(self, channel: Channel) -> None:
         channel.sock.setblocking(False)

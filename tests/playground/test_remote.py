@@ -379,3 +379,23 @@ server: listen(l, 8)                     = 0
     assert await outcome(net_lab, "client: c = socket(tcp)") == "= 3"
     assert await outcome(net_lab, f"client: connect(c, far:{port})") == "= 0"  # far: where ssh reached it
     assert (await outcome(net_lab, "server: a = accept(l)")).startswith("= 4")
+
+
+async def test_megabytes_each_way_through_the_connection(net_lab: Lab, sshd: Sshd) -> None:
+    text = """sockplay 1
+host far ssh remote
+spawn server on far
+spawn client on far
+server: l = socket(tcp)
+server: bind(l, 127.0.0.1:0)
+server: listen(l, 8)
+client: c = socket(tcp)
+client: connect(c, server.l)
+server: a = accept(l)
+client: write(c, "ab" * 1500000) ...
+server: recv(a, 3000000, MSG_WAITALL)
+client: ... = 3000000
+"""
+    steps = await run(net_lab, text)
+    assert problems(steps) == []
+    assert steps[-2][0].startswith("server: recv(a, 3000000, MSG_WAITALL) = 3000000")
