@@ -37,6 +37,7 @@ from playground.script.model import (
     NameArg,
     PairArg,
     RefArg,
+    RemoteHost,
     Repeat,
     Script,
     Sleep,
@@ -148,6 +149,10 @@ class _Exporter:
             if not node.lines:
                 out.append(f"{indent}    pass  # an empty block")
             return out
+        if isinstance(node, RemoteHost):  # the program would run its processes here, saying nothing
+            raise ValueError(
+                f"cannot export line {line.number}: {node.name} is a remote host, and an exported program runs every process on this machine"
+            )
         if not isinstance(node, Step):
             out.append("")
         if isinstance(node, Spawn):
