@@ -151,7 +151,8 @@ class _Exporter:
             return out
         if isinstance(node, RemoteHost):  # the program would run its processes here, saying nothing
             raise ValueError(
-                f"cannot export line {line.number}: {node.name} is a remote host, and an exported program runs every process on this machine"
+                f"cannot export line {line.number}: {node.name} is a remote host, "
+                "and an exported program runs every process on this machine"
             )
         if not isinstance(node, Step):
             out.append("")
