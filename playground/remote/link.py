@@ -131,6 +131,7 @@ class RemoteLink:
         self._write(payload())
         try:
             self.info = await asyncio.wait_for(hello, OPEN_TIMEOUT)
+            await self._measure()
         except TimeoutError:
             self.abort()
             raise LabError(
@@ -139,7 +140,6 @@ class RemoteLink:
         except LabError:
             self.abort()
             raise
-        await self._measure()
 
     async def _measure(self) -> None:
         """The round trip over the connection (the best of a few), and the remote clock's offset from ours."""
