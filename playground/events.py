@@ -27,6 +27,7 @@ class ProcessStarted:
     parent: str | None
     t_ns: int
     node: Node | None = None  # the spawn line, where it says more than `spawn NAME` (an outside program)
+    host: str | None = None  # the remote host it runs on (None: this machine)
 
 
 @dataclass
@@ -130,6 +131,18 @@ class CallObserved:
         return f"#> {self.process}: {self.text}"
 
 
+@dataclass
+class RemoteHostConnected:
+    """A remote host's ssh connection is up (at its first spawn): what it runs, and the round trip to it."""
+
+    host: str
+    destination: str
+    kernel: str
+    python: str
+    rtt_ms: float
+    t_ns: int
+
+
 Event = (
     ProcessStarted
     | CallStarted
@@ -142,4 +155,5 @@ Event = (
     | Notice
     | PacketsSeen
     | CallObserved
+    | RemoteHostConnected
 )

@@ -40,6 +40,7 @@ from playground.script.model import (
     Line,
     Node,
     Observed,
+    RemoteHost,
     Segment,
     Sleep,
     Spawn,
@@ -288,6 +289,8 @@ class Executor:
             await self.lab.lifecycle.outside.spawn(node, network_lab.netns_of(self.lab, node.host))
         elif isinstance(node, Spawn):
             await self.lab.spawn(node.name, node.host)
+        elif isinstance(node, RemoteHost):
+            self.lab.lifecycle.remote_hosts.declare(node, text or format_node(node))
         elif isinstance(node, (Host, Fault, Cable)):
             await network_lab.carry_out(self.lab, node)
         elif isinstance(node, Kill):

@@ -37,6 +37,7 @@ from playground.script.model import (
     NameArg,
     PairArg,
     RefArg,
+    RemoteHost,
     Repeat,
     Script,
     SetArg,
@@ -135,6 +136,16 @@ class _Exporter:
 
     # One line of the script.
 
+    def _repeat(self, line: Line, node: Repeat, indent: str, shown: str) -> list[str]:
+        count = int(node.count)
+        out = ["", f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {count} times"]
+        out.append(f"{indent}with repeat({count}):")
+        for inner in node.lines:
+            out.extend(self.line(inner, indent + "    "))
+        if not node.lines:
+            out.append(f"{indent}    pass  # an empty block")
+        return out
+
     def line(self, line: Line, indent: str) -> list[str]:
         out = [indent + _comment(text) if text.strip() else "" for text in _prose(line.leading)]
         pause = wait_before(line.leading)
@@ -143,17 +154,12 @@ class _Exporter:
         node = line.node
         shown = _comment(_shown(line))
         if isinstance(node, Repeat):
-            count = int(node.count)
-            out.append("")
-            out.append(
-                f"{indent}# ── lines {line.number}-{node.end_number}: {shown} ─ the steps inside run {count} times"
+            return out + self._repeat(line, node, indent, shown)
+        if isinstance(node, RemoteHost):  # the program would run its processes here, saying nothing
+            raise ValueError(
+                f"cannot export line {line.number}: {node.name} is a remote host, "
+                "and an exported program runs every process on this machine"
             )
-            out.append(f"{indent}with repeat({count}):")
-            for inner in node.lines:
-                out.extend(self.line(inner, indent + "    "))
-            if not node.lines:
-                out.append(f"{indent}    pass  # an empty block")
-            return out
         if not isinstance(node, Step):
             out.append("")
         if isinstance(node, Spawn):

@@ -170,7 +170,7 @@ class Lab:
 
     def all_pids(self) -> list[int]:
         """Every process the lab started: lab processes (forked ones too) and its network's holder."""
-        pids = [proc.pid for proc in self.processes.values()]
+        pids = [proc.pid for proc in self.processes.values() if proc.remote is None]
         if self.network.holder_pid is not None:
             pids.append(self.network.holder_pid)
         if self.hosts is not None:
@@ -204,7 +204,8 @@ class Lab:
                 set(proc.names), set(proc.children), unstated, set(proc.data), outside=proc.outside
             )
         hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
-        return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts)
+        remote = dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh")
+        return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts | remote)
 
     async def spawn(self, name: str, host: str | None = None) -> Process:
         return await self.lifecycle.spawn(name, host)

@@ -29,6 +29,7 @@ from playground.events import DirectiveDone, ProcessEnded, ProcessReaped, Proces
 from playground.lab_process import Process
 from playground.lab_unix import UnixDir
 from playground.netns import LabNetwork
+from playground.remote.hosts import RemoteHosts
 from playground.script.format import format_node
 from playground.script.model import Death, Kill
 
@@ -155,12 +156,16 @@ def is_child_of(pid: object, parent: Process) -> bool:
     """Whether the kernel says pid is a child of this lab process (a fork it reports must be).
 
     OutOfDescriptors if sockplay cannot look."""
+    if parent.remote is not None:  # its host's agent checks it there, and signals it by its channel alone
+        return isinstance(pid, int) and pid > 0
     return isinstance(pid, int) and pid > 0 and parent_of(pid) == parent.pid
 
 
 def send_signal(proc: Process, signum: int) -> None:
     """Signal a lab process through its pidfd (never a process that reused its number)."""
-    if proc.pidfd is not None:
+    if proc.remote is not None:
+        proc.remote.signal(signum)
+    elif proc.pidfd is not None:
         signal.pidfd_send_signal(proc.pidfd, signum)
     else:
         os.kill(proc.pid, signum)
@@ -175,6 +180,8 @@ def kill_quietly(proc: Process) -> None:
 
 def collect(proc: Process) -> Death | None:
     """Reap a process that is our own child, or read a zombie's status from /proc."""
+    if proc.remote is not None:
+        return remote_death(proc)
     try:
         pid, status = os.waitpid(proc.pid, os.WNOHANG)
     except ChildProcessError:
@@ -194,7 +201,18 @@ def collect(proc: Process) -> Death | None:
     return death_from_status(status)
 
 
+def remote_death(proc: Process) -> Death | None:
+    """How a remote process ended, as its host's agent said (None: not known, the connection dropped)."""
+    assert proc.remote is not None
+    status, zombie = proc.remote.death() or (None, False)
+    proc.zombie = zombie
+    proc.reaped = not zombie
+    return None if status is None else death_from_status(status)
+
+
 def reap_if_ours(proc: Process) -> bool:
+    if proc.remote is not None:  # its host's agent reaps what comes to it
+        return False
     try:
         pid, status = os.waitpid(proc.pid, os.WNOHANG)
     except ChildProcessError:
@@ -280,6 +298,7 @@ class Lifecycle:
         # each with a pidfd opened while it was verified to be in a lab process's session.
         self.strays: dict[int, int] = {}
         self.unix_dir = UnixDir()  # where its processes run: their AF_UNIX paths are names in it
+        self.remote_hosts = RemoteHosts(lambda: lab.allow_network, lab.notice, lab._emit, lab.labels.on_packets)
 
     @property
     def _loop(self) -> asyncio.AbstractEventLoop | None:
@@ -291,7 +310,7 @@ class Lifecycle:
             return
         self._closed = True
         await self.outside.shutdown()  # each outside program's supervisor ends its whole tree
-        procs = list(self.lab.processes.values())
+        procs = await self.end_remote()
         self.note_strays()
         for proc in procs:
             if proc.death is None or proc.zombie:
@@ -328,12 +347,22 @@ class Lifecycle:
         self.lab.inspector.close()
         self.unix_dir.remove()
 
+    async def end_remote(self) -> list[Process]:
+        """End the remote hosts' processes (each agent ends its host's); the local processes, left to end."""
+        await self.remote_hosts.close()
+        for proc in self.lab.processes.values():
+            if proc.remote is not None:
+                self.close_channel(proc)
+        return [p for p in self.lab.processes.values() if p.remote is None]
+
     def kill_all_now(self) -> None:
         """Synchronous last resort (atexit, signal handlers): SIGKILL every process."""
         self.outside.kill_all_now()
-        for proc in self.lab.processes.values():
+        self.remote_hosts.kill_now()
+        local = [p for p in self.lab.processes.values() if p.remote is None]
+        for proc in local:
             kill_quietly(proc)
-        for proc in self.lab.processes.values():
+        for proc in local:
             try:
                 os.waitpid(proc.pid, 0)
             except ChildProcessError:
@@ -358,18 +387,23 @@ class Lifecycle:
         if name in self.lab.processes:
             raise LabError(f"a process named {name!r} already exists")
         self.check_room_for_process()
-        netns_args = None
-        if host is not None:
-            if self.lab.hosts is None:
-                raise LabError(f"no host named {host!r}: this lab has no hosts")
-            netns_args = self.lab.hosts.worker_args(host)
-        pid, ours = start_worker(self.lab.network, netns_args, self.unix_dir.path)
-        proc = Process(name=name, pid=pid, host=host)
+        if host is not None and host in self.remote_hosts.declared:
+            pid, ours, remote = await self.remote_hosts.spawn(host)
+            proc = Process(name=name, pid=pid, remote=remote)
+        else:
+            netns_args = None
+            if host is not None:
+                if self.lab.hosts is None:
+                    raise LabError(f"no host named {host!r}: this lab has no hosts")
+                netns_args = self.lab.hosts.worker_args(host)
+            pid, ours = start_worker(self.lab.network, netns_args, self.unix_dir.path)
+            proc = Process(name=name, pid=pid, host=host)
         try:
             self.attach(proc, ours)
         except LabError:
             kill_quietly(proc)
-            os.waitpid(pid, 0)
+            if proc.remote is None:
+                os.waitpid(pid, 0)
             raise
         self.lab.processes[name] = proc
         assert proc.hello is not None
@@ -377,7 +411,7 @@ class Lifecycle:
             await asyncio.wait_for(asyncio.shield(proc.hello), SPAWN_TIMEOUT)
         except TimeoutError:
             raise LabError(f"process {name} did not start within {SPAWN_TIMEOUT:g} s") from None
-        self.lab._emit(ProcessStarted(name, proc.pid, None, time.monotonic_ns()))
+        self.lab._emit(ProcessStarted(name, proc.pid, None, time.monotonic_ns(), host=host))
         return proc
 
     def attach(self, proc: Process, channel_end: socket.socket) -> None:
@@ -386,7 +420,8 @@ class Lifecycle:
         proc.channel = channel_end
         proc.hello = self._loop.create_future()
         try:
-            proc.pidfd = os.pidfd_open(proc.pid)
+            # A remote process's pid is another machine's: it is watched through its channel alone.
+            proc.pidfd = os.pidfd_open(proc.pid) if proc.remote is None else None
         except OSError as exc:
             if out_of_descriptors(exc):
                 channel_end.close()
@@ -415,8 +450,8 @@ class Lifecycle:
         Each spawned lab process leads a session of its own, and its forks stay in it (a lab
         process cannot call setsid), so they are found by session even once reparented to us.
         """
-        roots = {p.pid for p in self.lab.processes.values() if p.parent is None}
-        known = {p.pid for p in self.lab.processes.values()}
+        roots = {p.pid for p in self.lab.processes.values() if p.parent is None and p.remote is None}
+        known = {p.pid for p in self.lab.processes.values() if p.remote is None}
         for pid in in_sessions(roots):
             if pid in known or pid in self.strays:
                 continue
@@ -474,6 +509,8 @@ class Lifecycle:
             data_bytes=parent.data_bytes,
             closed=set(parent.closed),
         )
+        if parent.remote is not None:
+            child.remote = parent.remote.child(fd)
         parent.children[name] = child
         self.lab.processes[name] = child
         for var, address in child.addresses.items():
@@ -484,7 +521,11 @@ class Lifecycle:
             self.lab.notice(f"{exc}; {name} (pid {pid}) is killed", "error")
             kill_quietly(child)
             child.death = Death("killed", "SIGKILL")
-        self.lab._emit(ProcessStarted(name, pid, parent.name, time.monotonic_ns()))
+        self.lab._emit(ProcessStarted(name, pid, parent.name, time.monotonic_ns(), host=self.host_of(parent)))
+
+    @staticmethod
+    def host_of(proc: Process) -> str | None:
+        return proc.remote.host if proc.remote is not None else None
 
     def channel_closed(self, proc: Process) -> None:
         if proc.pidfd is None:

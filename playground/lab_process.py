@@ -6,10 +6,14 @@ import asyncio
 import socket
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, STOPPING
 from playground.script.model import Address, Death, Node, UnixAddress
+
+if TYPE_CHECKING:
+    from playground.remote.link import RemoteProcess
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Process:
     thread_of: Process | None = None
     tid: int | None = None
     outside: bool = False  # an outside program (`spawn NAME exec ...`): no channel, no steps
+    remote: RemoteProcess | None = None  # on a remote host: signalled and watched through its link, never by pid here
 
     @property
     def alive(self) -> bool:

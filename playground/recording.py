@@ -55,6 +55,7 @@ from playground.events import (
     ProcessEnded,
     ProcessReaped,
     ProcessStarted,
+    RemoteHostConnected,
     SignalCaught,
 )
 from playground.output_files import open_output_stream
@@ -415,6 +416,8 @@ class Recorder:
             self._note(f"{event.by} reaped {event.process}")
         elif isinstance(event, CallObserved) and not event.pending:
             self._queue.append(_Entry("comment", text=_one_line(event.line), runs=False))  # kept as an observed line
+        elif isinstance(event, RemoteHostConnected):
+            self._note(f"remote host {event.host} ({event.destination}): {event.kernel}, python {event.python}")
         elif isinstance(event, Notice) and event.level != "info":
             self._note(f"{event.level}: {event.message}")
         self._flush()
@@ -440,7 +443,7 @@ class Recorder:
     def _spawned(self, event: ProcessStarted) -> None:
         if event.parent is not None:  # a forked child: its fork() line is its record
             return
-        text, t_ns = format_node(event.node or Spawn(event.process)), event.t_ns
+        text, t_ns = format_node(event.node or Spawn(event.process, host=event.host)), event.t_ns
         entry = _Entry("directive", text=text, comment=f"pid {event.pid}", start_ns=t_ns, end_ns=t_ns)
         entry.min_wait = SPAWN_MIN_WAIT
         self._append(entry)

@@ -12,7 +12,7 @@ from playground.addresses import is_loopback
 from playground.constants import MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
 from playground.recording import wait_before
 from playground.script.errors import ScriptError
-from playground.script.model import AddressArg, Completion, Line, Repeat, Script, Sleep, Step
+from playground.script.model import AddressArg, Completion, Line, RemoteHost, Repeat, Script, Sleep, Step
 
 # Calls whose address argument says where traffic goes (or which address is taken).
 _ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
@@ -44,6 +44,8 @@ def beyond_loopback(script: Script) -> list[tuple[int, str]]:
     out = []
     for line in script.steps():
         node = line.node
+        if isinstance(node, RemoteHost):
+            out.append((line.number, f"run processes on {node.destination}, a real machine reached with ssh"))
         if not isinstance(node, Step):
             continue
         for arg in node.call.args:

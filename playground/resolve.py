@@ -53,12 +53,15 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
         address = other.addresses.get(arg.name)
         if address is None:
             raise LabError(f"{arg.process}.{arg.name} has no address yet: bind or connect it first")
+        if proc.remote is not None or other.remote is not None:  # seen from another machine
+            address = lab.lifecycle.remote_hosts.view(_host(proc), _host(other), address)
     elif isinstance(arg, NameArg):
         address = proc.addresses.get(arg.name)
         if address is None:
             raise LabError(f"{proc.name}'s {arg.name} has no address yet: bind or connect it first")
     else:
         raise LabError(f"expected an address, not {arg}")
+    address = lab.lifecycle.remote_hosts.named(address)  # `far:7000`: a remote host where it is reached
     if lab.hosts is not None:
         address = host_address(lab.hosts, lab.processes.get(arg.process) if isinstance(arg, RefArg) else None, address)
         if lab.hosts.by_address(address.host) is not None:
@@ -74,6 +77,10 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
             f"refusing to {what} {address}: sockplay stays on loopback (127.0.0.1, ::1) unless run with --allow-network"
         )
     return address
+
+
+def _host(proc: Process) -> str | None:
+    return proc.remote.host if proc.remote is not None else None
 
 
 def _word(arg: Arg) -> str:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from playground.lab import Lab
+from tests.sshd import sshd, sshd_server  # noqa: F401 (fixtures: a real OpenSSH server for remote hosts)
 
 # The suite sends stop signals to the sockplay processes it starts, which keep a signal ignored
 # if it was at their start (as a C program does). A suite started in the background (a shell's

@@ -14,6 +14,7 @@ from playground.session.view import (
     HostView,
     LabView,
     ProcessView,
+    RemoteHostView,
     SelectionKey,
     SocketView,
     ThreadView,
@@ -56,6 +57,9 @@ def process_label(proc: ProcessView, palette: Palette, deterministic: bool = Fal
     else:
         state_style = palette.muted
     text.append(f"  {proc.state}", state_style)
+    if proc.remote is not None:
+        text.append(f"  on {proc.remote.name}", palette.primary)
+        text.append(f" ({remote_host_text(proc.remote)})", palette.muted)
     for call in proc.blocked:
         text.append(f"  ⧗ {call}", palette.accent)
     return text
@@ -71,6 +75,14 @@ def thread_label(thread: ThreadView, palette: Palette, deterministic: bool = Fal
     for call in thread.blocked:
         text.append(f"  ⧗ {call}", palette.accent)
     return text
+
+
+def remote_host_text(host: RemoteHostView) -> str:
+    """A remote host in a few words: where ssh reaches it, and the round trip (or that it is gone)."""
+    if not host.connected:
+        return f"ssh {host.destination}, disconnected"
+    rtt = f", rtt {host.rtt_ms:.2f} ms" if host.rtt_ms is not None else ""
+    return f"ssh {host.destination}{rtt}"
 
 
 def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False) -> Text:

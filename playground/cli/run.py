@@ -56,6 +56,8 @@ def run_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     allow = args.allow_network or args.allow_network_run
     host = args.host_network or args.host_network_run
+    if not allow and refuse_remote_hosts(script, args.file):
+        return EXIT_USAGE
     printer = JsonPrinter(wire=args.wire) if args.json else ScriptPrinter(script, wire=args.wire)
     import asyncio  # here, not at the top: the TUI's first frame comes sooner
 
@@ -72,6 +74,20 @@ def run_command(args: argparse.Namespace) -> int:
             allow_exec=args.allow_exec,
         )
     )
+
+
+def refuse_remote_hosts(script: Script, path: str) -> bool:
+    """A script with remote hosts runs only with --allow-network: say so before anything runs (True if refused)."""
+    from playground.remote.hosts import needs_network
+    from playground.script.model import RemoteHost
+
+    remote = [line for line in script.steps() if isinstance(line.node, RemoteHost)]
+    for line in remote:
+        assert isinstance(line.node, RemoteHost)
+        print(f"{path}:{line.number}: {needs_network(line.node)}", file=sys.stderr)
+    if remote:
+        print("sockplay: nothing was run", file=sys.stderr)
+    return bool(remote)
 
 
 class LabOptions(TypedDict, total=False):

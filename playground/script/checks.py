@@ -64,7 +64,7 @@ class Scope:
 
     processes: dict[str, ProcessScope] = field(default_factory=dict)
     default_actor: str | None = None
-    hosts: dict[str, str] = field(default_factory=dict)  # `host` lines: name -> address
+    hosts: dict[str, str] = field(default_factory=dict)  # `host` lines: name -> address ("ssh" for a remote host)
     index: str | None = None  # the variable of the open `repeat N as VAR` block
 
     def copy(self) -> Scope:

@@ -25,6 +25,7 @@ from playground.script.model import (
     Outcome,
     PairArg,
     RefArg,
+    RemoteHost,
     Repeat,
     SetArg,
     Sleep,
@@ -219,20 +220,9 @@ def format_wire(wire: Wire) -> str:
 
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:
     """A directive or step as a script line; with an outcome, that outcome is written."""
-    if isinstance(node, Spawn):
-        if node.command:
-            return format_exec(node)
-        return f"{format_delay(node.delay)}spawn {node.name}" + (f" on {node.host}" if node.host else "")
-    if isinstance(node, (Host, Fault, Cable)):
-        return f"{format_delay(getattr(node, 'delay', None))}{format_host_node(node)}"
-    if isinstance(node, Thread):
-        return f"{format_delay(node.delay)}thread {node.name} in {node.process}"
-    if isinstance(node, Observed):
-        return format_observed(node)
-    if isinstance(node, Kill):
-        return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
-    if isinstance(node, Sleep):
-        return f"{format_delay(node.delay)}sleep {_number(node.seconds)}"
+    directive = _format_directive(node)
+    if directive is not None:
+        return directive
     if isinstance(node, Repeat):
         return f"repeat {node.count}" + (f" as {node.var}" if node.var else "")
     if isinstance(node, Wire):
@@ -254,6 +244,28 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     if shown is not None:
         text += " " + format_outcome(shown)
     return text + _claim(node.timing)
+
+
+def _format_directive(node: Node) -> str | None:
+    """A line that makes no call (spawn, host, thread, kill, sleep, ...) as written; None for the others."""
+    if isinstance(node, Spawn):
+        if node.command:
+            return format_exec(node)
+        return f"{format_delay(node.delay)}spawn {node.name}" + (f" on {node.host}" if node.host else "")
+    if isinstance(node, RemoteHost):
+        where = f" address {node.address}" if node.address else ""
+        return f"{format_delay(node.delay)}host {node.name} ssh {node.destination}{where}"
+    if isinstance(node, (Host, Fault, Cable)):
+        return f"{format_delay(getattr(node, 'delay', None))}{format_host_node(node)}"
+    if isinstance(node, Thread):
+        return f"{format_delay(node.delay)}thread {node.name} in {node.process}"
+    if isinstance(node, Observed):
+        return format_observed(node)
+    if isinstance(node, Kill):
+        return f"{format_delay(node.delay)}kill {node.name}" + ("" if node.signal == "SIGTERM" else f" {node.signal}")
+    if isinstance(node, Sleep):
+        return f"{format_delay(node.delay)}sleep {_number(node.seconds)}"
+    return None
 
 
 def _claim(timing: Timing | None) -> str:

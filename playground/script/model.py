@@ -208,6 +208,16 @@ class Thread:
 
 
 @dataclass(frozen=True)
+class RemoteHost:
+    """`host NAME ssh DESTINATION [address A.B.C.D]`: a real machine, reached with the system's ssh."""
+
+    name: str
+    destination: str
+    address: str | None = None  # where the other side reaches it, if not where ssh reached it
+    delay: float | None = None
+
+
+@dataclass(frozen=True)
 class Kill:
     name: str
     signal: str = "SIGTERM"
@@ -334,7 +344,22 @@ class Observed:
     text: str  # what follows `PROC: `, control characters escaped
 
 
-Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Thread | Host | Fault | Cable | Observed
+Node = (
+    Spawn
+    | Kill
+    | Sleep
+    | Step
+    | Completion
+    | Repeat
+    | Wire
+    | StateCheck
+    | Thread
+    | Host
+    | Fault
+    | Cable
+    | Observed
+    | RemoteHost
+)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
 from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step, Thread
 from playground.script.names import bind_more, read_names
+from playground.script.remote_host import is_ssh_host_line, refuse_fault, ssh_host
 from playground.script.thread_line import check_thread_free, thread_line
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
@@ -325,6 +326,7 @@ def parse_line(text: str, scope: Scope) -> Node | None:
     trial = scope.copy()
     node = parse_node(body, trial, interactive=True)
     scope.processes = trial.processes
+    scope.hosts = trial.hosts
     return node
 
 
@@ -337,6 +339,10 @@ def parse_node(body: str, scope: Scope, interactive: bool) -> Node:
 
 
 def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
+    if is_ssh_host_line(body):
+        return ssh_host(body, scope)
+    if scope.hosts:
+        refuse_fault(body, scope)
     step = usual_step(body, scope)
     if step is not None:
         return step

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from playground.constants import TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
+from playground.remote.hosts import RemoteHostView
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -23,6 +24,7 @@ __all__ = [
     "HostView",
     "ThreadView",
     "LabView",
+    "RemoteHostView",
     "build_view",
     "format_address",
     "format_bytes",
@@ -123,6 +125,7 @@ class ProcessView:
     children: tuple[str, ...]
     host: str | None = None  # the network lab's host it runs on
     threads: tuple[ThreadView, ...] = ()
+    remote: RemoteHostView | None = None  # the remote host (`host NAME ssh DEST`) it runs on
 
     @property
     def key(self) -> SelectionKey:
@@ -219,6 +222,7 @@ def build_view(
 ) -> LabView:
     """The Lab pane's content from the engine's processes and an inspect() snapshot."""
     processes = []
+    remote_hosts = {host.name: host for host in lab.lifecycle.remote_hosts.views()}
     for name, proc in lab.processes.items():
         names = socket_names(lab, name, tracked_names.get(name))
         sockets = []
@@ -261,6 +265,7 @@ def build_view(
                 children=tuple(proc.children),
                 host=proc.host,
                 threads=thread_views(lab, proc, blocked),
+                remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
     return LabView(tuple(processes), ready=True, hosts=host_views(lab))

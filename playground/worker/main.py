@@ -615,7 +615,7 @@ def main() -> None:
     ctl = int(sys.argv[1])
     for arg in sys.argv[2:]:
         if arg.startswith("--netns="):
-            join_namespaces(arg.removeprefix("--netns="))
+            join_namespaces(arg[len("--netns=") :])  # (no str.removeprefix: remote hosts run Python 3.8)
     _FULL = libc.full_sigset()
     _EMPTY = libc.empty_sigset()
     Handlers.capture()

@@ -224,7 +224,7 @@ def do_sendto(fd: int, data: bytes, flags: int, family: int, host: str, port: in
 
 def do_writev(fd: int, buffers: list[bytes]) -> Result:
     keep = [ctypes.create_string_buffer(b, len(b)) for b in buffers]
-    entries = [libc.iovec(ctypes.cast(k, ctypes.c_void_p), len(b)) for k, b in zip(keep, buffers, strict=True)]
+    entries = [libc.iovec(ctypes.cast(k, ctypes.c_void_p), len(k)) for k in keep]  # len(k) == len(its bytes)
     vec = (libc.iovec * len(buffers))(*entries)
     t0 = now()
     ret = libc.writev(fd, vec, len(buffers))

@@ -10,6 +10,7 @@ import pytest
 from playground.runner import run_script
 from playground.script.parser import parse_script
 from tests.helpers import PAIR_SCRIPT, REPO
+from tests.sshd import Sshd
 
 CONTRACT = next(
     (p for p in (REPO.parent / "shared" / "docs" / "script.md", REPO / "docs" / "script.md") if p.is_file()),
@@ -35,14 +36,14 @@ server: read(a, 1) = 1 "X"
 client: write(c, "GET /x\\r\\n\\r\\n") = 10
 """
 )
-# The outside program's example makes its client's first socket: the client alone comes before it.
-PRELUDES = {" after 30ms": NAGLE_PRELUDE, "exec --trace": "sockplay 1\nspawn client\n"}
+# The outside program's example makes its client's first socket: the client alone comes before it;
+# the remote hosts' example starts its own processes.
+PRELUDES = {" after 30ms": NAGLE_PRELUDE, "exec --trace": "sockplay 1\nspawn client\n", " ssh ": "sockplay 1\n"}
 
 
 # Sections of the contract whose directives are still open issues: their examples are expected to fail
 # (strictly, so the day one starts to pass the mark must go).
 NOT_YET = {
-    " ssh ": "issue 14: remote hosts",
     "epoll_create1": "issue 13: indexed names, poll over many, epoll, threads",
     # http.server writes its status line and headers in one send (155 bytes): `read(c, 100)` gets 100 of them,
     # not the 17 the contract states. With `read(c, 17)` the example passes (test_outside.py runs it so).
@@ -77,7 +78,23 @@ def cases() -> list:
             name, text, id=name, marks=[pytest.mark.xfail(reason=why, strict=True)] if (why := not_yet(text)) else []
         )
         for name, text in examples()
+        if " ssh " not in text
     ]
+
+
+def remote_cases() -> list:
+    return [pytest.param(name, text, id=name) for name, text in examples() if " ssh " in text]
+
+
+@pytest.mark.parametrize(("name", "text"), remote_cases())
+async def test_remote_example_runs_against_the_test_sshd(name: str, text: str, sshd: Sshd) -> None:
+    """A real machine over OpenSSH (tests/sshd.py): the example's destination is the test config's alias."""
+    # `user@` would beat the config's `User root`, and this machine has no user called `user`.
+    script = parse_script(text.replace("user@machine.example", "machine.example"), f"{CONTRACT}:{name}")
+    report = await run_script(script, allow_network=True)
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
+    assert report.exit_code == 0
+    assert [s.text for s in report.steps] == ["host far ssh machine.example", "spawn server on far"]
 
 
 @pytest.mark.parametrize(("name", "text"), cases())
