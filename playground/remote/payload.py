@@ -15,16 +15,13 @@ import zlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent
-# The modules a remote lab process runs (the worker and what it imports), and the agent.
+# The modules a remote lab process runs (the whole worker package, and what it imports), and the agent.
 SHIPPED = (
     "playground",
     "playground.protocol",
     "playground.constants",
     "playground.worker",
-    "playground.worker.libc",
-    "playground.worker.syscalls",
-    "playground.worker.snapshot",
-    "playground.worker.main",
+    *sorted(f"playground.worker.{path.stem}" for path in (PACKAGE / "worker").glob("*.py") if path.stem != "__init__"),
     "playground.remote",
     "playground.remote.agent",
 )

@@ -23,7 +23,9 @@ def error_of(body: str) -> str:
 
 def test_exec_words_are_the_programs_argv_as_written() -> None:
     (node,) = parsed("spawn web exec --trace python3 -m http.server 8000 --bind 127.0.0.1\n")
-    assert node == Spawn("web", None, ("python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"), True)
+    assert node == Spawn(
+        "web", None, command=("python3", "-m", "http.server", "8000", "--bind", "127.0.0.1"), trace=True
+    )
 
 
 def test_a_quoted_word_holds_blanks_escapes_and_shell_characters_unexpanded() -> None:
