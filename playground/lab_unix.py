@@ -8,6 +8,7 @@ exactly as a C program started in that directory would.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from typing import TYPE_CHECKING
@@ -28,9 +29,16 @@ class UnixDir:
         self._path: str | None = None
 
     @property
-    def path(self) -> str:
+    def path(self) -> str | None:
+        """The directory, or None where none can be made (the processes then run where sockplay does)."""
         if self._path is None:
-            self._path = tempfile.mkdtemp(prefix="sockplay-lab-")  # mode 0700, a fresh name
+            # The folder named outright: tempfile's own choice writes a probe file, which fails
+            # where writes to files do (a full disk, RLIMIT_FSIZE) though a folder can be made.
+            folder = os.environ.get("TMPDIR") or "/tmp"
+            try:
+                self._path = tempfile.mkdtemp(prefix="sockplay-lab-", dir=folder)  # mode 0700, a fresh name
+            except OSError:
+                return None
         return self._path
 
     def remove(self) -> None:
