@@ -116,20 +116,25 @@ async def start_thread(lab: Lab, node: Thread) -> Process:
     return thread
 
 
-async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
-    """Have the process start the thread; its TID, checked with the kernel."""
+async def _ask(lab: Lab, owner: Process, request: str, args: object, what: str) -> object:
+    """Send the process a request about its threads and wait (bounded) for its answer ({} if it died)."""
     loop = asyncio.get_running_loop()
-    handle = CallHandle(lab.next_id(), owner, None, f"thread {name}", loop.create_future(), time.monotonic_ns())
+    handle = CallHandle(lab.next_id(), owner, None, what, loop.create_future(), time.monotonic_ns())
     owner.inflight[handle.call_id] = handle
     try:
-        lab_channel.send(loop, owner, protocol.encode((handle.call_id, "thread", name)))
-        reply = await asyncio.wait_for(asyncio.shield(handle.future), START_TIMEOUT)
+        lab_channel.send(loop, owner, protocol.encode((handle.call_id, request, args)))
+        return await asyncio.wait_for(asyncio.shield(handle.future), START_TIMEOUT)
     except OSError as exc:
         raise LabError(f"{owner.name} cannot be reached: {exc.strerror}") from None
     except TimeoutError:
-        raise LabError(f"{owner.name} did not start thread {name} within {START_TIMEOUT:g} s") from None
+        raise LabError(f"{owner.name} did not answer within {START_TIMEOUT:g} s ({what})") from None
     finally:
         owner.inflight.pop(handle.call_id, None)
+
+
+async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
+    """Have the process start the thread; its TID, checked with the kernel."""
+    reply = await _ask(lab, owner, "thread", name, f"starting thread {name}")
     tid = reply.get("tid") if isinstance(reply, dict) else None
     if tid is None and not owner.alive:
         raise LabError(f"{owner.name} ended ({owner.state}) before thread {name} started")
@@ -147,12 +152,8 @@ async def kill_thread(lab: Lab, thread: Process, signame: str) -> None:
     fatal = owner.fatal(signame)
     # The process sends it to its thread itself (pthread_kill, which is tgkill): it then knows
     # which thread took it, and a thread waiting between calls (signals blocked) takes it at once.
-    try:
-        lab_channel.send(
-            asyncio.get_running_loop(), owner, protocol.encode((0, "tkill", (thread.name, SIGNALS[signame])))
-        )
-    except OSError:
-        raise LabError(f"{owner.name} cannot be reached") from None
+    # Its answer comes once the signal is sent: the lines after this one come after it, as in C.
+    await _ask(lab, owner, "tkill", (thread.name, SIGNALS[signame]), f"kill {thread.name} {signame}")
     node = Kill(thread.name, signame)
     lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
     if fatal:

@@ -409,7 +409,7 @@ class Worker:
             elif not self.actors.route(thread[0], request_id, name, call_args):
                 self.send((request_id, protocol.ERROR, f"no thread named {thread[0]!r}"))
         elif op == "tkill":
-            self._tkill(*args)
+            self._tkill(request_id, *args)
         elif op == "thread":
             started = self.actors.start(args)
             self.send(
@@ -493,7 +493,7 @@ class Worker:
         if fd_to_send is not None:
             os.close(fd_to_send)
 
-    def _tkill(self, thread: str, signum: int) -> None:
+    def _tkill(self, request_id: int, thread: str, signum: int) -> None:
         """`kill THREAD SIG`: a signal to one thread actor (pthread_kill, as tgkill sends it).
 
         A caught one is reported by that thread: with its call if it is in one, else as
@@ -501,11 +501,13 @@ class Worker:
         """
         directed = self.actors.directed(thread)
         if directed is None:
+            self.send((request_id, protocol.ERROR, f"no thread named {thread!r}"))
             return
         if signum in Handlers.catching:  # (an ignored or default one writes nothing to report)
             self.signals.reserve(signum, directed)
         self.actors.signal(thread, signum)
         self.actors.take_signals(thread)
+        self.send((request_id, protocol.DONE, {}))
 
     def _take_signals(self) -> None:
         """In a thread actor between calls: let the signals sent to it alone arrive, reported as between calls."""

