@@ -298,6 +298,7 @@ async def test_a_sessions_completions_know_its_threads() -> None:
         await session.run_line("thread worker in server")
         ctx = session.completion_context(None)
         assert ctx.processes["worker"] == {"s"}
+        assert session.fresh_process_name("worker") == "worker2"  # a thread's name is taken too
         assert complete("kill w", None, ctx).candidates == ["worker"]
     finally:
         await session.shutdown()
