@@ -630,9 +630,7 @@ def test_a_short_wait_for_the_peer_is_split_a_short_write_is_not() -> None:
     ]  # d names c's socket
 
 
-async def test_a_threads_calls_go_on_its_processs_side_named_by_the_thread(
-    lab: Lab, recorder: LadderRecorder
-) -> None:
+async def test_a_threads_calls_go_on_its_processs_side_named_by_the_thread(lab: Lab, recorder: LadderRecorder) -> None:
     await connected_pair(lab)
     await run_typed_line(lab, "thread worker in server")
     await run_typed_line(lab, 'client: write(c, "hi")')
