@@ -81,5 +81,6 @@ CALLS: dict[str, CallSpec] = {
         CallSpec("fork", (), defines="process", summary="clone the process; the child is named by the variable"),
         CallSpec("waitpid", (PID,), (WAITFLAGS,), summary="reap a child: waitpid(-1, WNOHANG)"),
         CallSpec("exit", (STATUS,), summary="end the process with a status"),
+        CallSpec("pthread_exit", (STATUS,), summary="end the calling thread (a thread actor), its value STATUS"),
     )
 }

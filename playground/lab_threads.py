@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 from playground import lab_channel, protocol
 from playground.constants import SIGNALS
 from playground.errors import LabError
-from playground.events import DirectiveDone
+from playground.events import CallDone, DirectiveDone, Event
 from playground.lab_process import CallHandle, Process
 from playground.script.checks import ProcessScope
 from playground.script.format import format_node
-from playground.script.model import Kill, Segment, Thread
+from playground.script.model import Kill, Segment, Step, Thread
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -55,10 +55,14 @@ def tag(actor: Process) -> tuple[str, ...]:
     return () if actor.thread_of is None else (actor.name,)
 
 
-def check_free(lab: Lab, actor: str | None) -> None:
-    """A thread makes one call at a time: LabError if this thread actor is still in one."""
-    thread = lab.threads.get(actor or "")
+def check_step(lab: Lab, step: Step) -> None:
+    """LabError for a call a thread actor cannot make now (it is still in one), or pthread_exit by a process."""
+    thread = lab.threads.get(step.actor or "")
     if thread is None:
+        if step.call.name == "pthread_exit" and step.actor in lab.processes:
+            raise LabError(
+                f"{step.actor} is a process: pthread_exit ends a thread actor (a process ends with exit(STATUS))"
+            )
         return
     for handle in thread.inflight.values():
         if handle.process is thread and handle.node is not None and not handle.future.done():
@@ -95,6 +99,8 @@ async def start_thread(lab: Lab, node: Thread) -> Process:
             "raise it with --max-pending"
         )
     tid = await _ask_for_thread(lab, owner, node.name)
+    if not lab.threads:
+        lab.subscribe(lambda event: _note_thread_end(lab, event))
     thread = Process(
         name=node.name,
         pid=owner.pid,
@@ -114,6 +120,14 @@ async def start_thread(lab: Lab, node: Thread) -> Process:
     lab.threads[node.name] = thread
     lab._emit(DirectiveDone(node, format_node(Thread(node.name, owner.name)), time.monotonic_ns()))
     return thread
+
+
+def _note_thread_end(lab: Lab, event: Event) -> None:
+    """A thread actor's pthread_exit has returned: the thread has ended (its process goes on)."""
+    if isinstance(event, CallDone) and event.process in lab.threads and event.result.outcome.death is not None:
+        thread = lab.threads[event.process]
+        if isinstance(event.node, Step) and event.node.call.name == "pthread_exit" and thread.death is None:
+            thread.death = event.result.outcome.death
 
 
 async def _ask(lab: Lab, owner: Process, request: str, args: object, what: str) -> object:

@@ -52,7 +52,7 @@ SPIN_NS = 300_000
 # Calls after which the socket's local address is reported (the kernel may have picked it).
 _BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
 # Calls whose first argument is not a descriptor; every other call's is.
-_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit"}
+_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit", "pthread_exit"}
 # A number no process can have open (the kernel's fs.nr_open ceiling is far below it): a call
 # given a descriptor that is not the script's is made on it, so the kernel answers exactly as
 # for a closed number (EBADF; POLLNVAL for poll).
@@ -464,6 +464,8 @@ class Worker:
                 result = Handlers.set(*args)
             elif name == "exit":
                 os._exit(args[0])
+            elif name == "pthread_exit":
+                result = self.actors.end_here(args[0])
             else:
                 result = SYSCALLS[name](*args)
         except Exception as exc:  # a bad request, never a kernel answer

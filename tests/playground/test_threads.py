@@ -346,3 +346,21 @@ async def test_threads_count_against_the_labs_limit_of_threads() -> None:
         assert "t3" not in lab.threads
     finally:
         await lab.shutdown()
+
+
+async def test_pthread_exit_ends_the_thread_alone(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn server")
+    await run_typed_line(lab, "server: u = socket(udp)")
+    await run_typed_line(lab, "thread worker in server")
+    thread = lab.threads["worker"]
+    assert thread.tid is not None and thread.tid in tasks(thread.pid)
+    assert await outcome(lab, "worker: pthread_exit(3)") == "= exited 3"
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while thread.tid in tasks(thread.pid):  # the kernel's task goes once the thread has returned its result
+        assert asyncio.get_running_loop().time() < deadline, "the thread's task is still there"
+        await asyncio.sleep(0.01)
+    assert lab.processes["server"].alive and await outcome(lab, "server: close(u)") == "= 0"
+    with pytest.raises(LabError, match=r"worker is a thread that has ended \(pthread_exit: exited 3\)"):
+        await run_typed_line(lab, "worker: v = socket(udp)")
+    with pytest.raises(LabError, match="server is a process: pthread_exit ends a thread actor"):
+        await run_typed_line(lab, "server: pthread_exit(0)")
