@@ -103,6 +103,7 @@ CALLS: dict[str, CallSpec] = {
             summary="epoll_ctl(ep, EPOLL_CTL_ADD|EPOLL_CTL_MOD|EPOLL_CTL_DEL, fd, EPOLLIN|EPOLLET)",
         ),
         CallSpec("epoll_wait", (FD, MAXEVENTS, TIMEOUT), summary="wait for events: epoll_wait(ep, 64, ms)"),
+        CallSpec("pthread_exit", (STATUS,), summary="end the calling thread (a thread actor), its value STATUS"),
     )
 }
 

@@ -202,7 +202,7 @@ class Executor:
             await self.wait_delay(step)
             step = dataclasses.replace(step, delay=None)
         following = self.following
-        lab_threads.check_free(self.lab, step.actor)
+        lab_threads.check_step(self.lab, step)
         return self.lab.submit(
             step,
             spin=wait and not step.blocks,

@@ -71,12 +71,14 @@ class Process:
 
     @property
     def alive(self) -> bool:
-        if self.thread_of is not None:
-            return self.thread_of.alive
+        if self.thread_of is not None:  # (a thread's death: its pthread_exit)
+            return self.death is None and self.thread_of.alive
         return self.death is None
 
     @property
     def state(self) -> str:
+        if self.thread_of is not None and self.death is not None:
+            return f"a thread that has ended (pthread_exit: {self.death})"
         if self.thread_of is not None:
             return f"a thread of {self.thread_of.name}, which is {self.thread_of.state}"
         if self.death is None:

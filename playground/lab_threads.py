@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 from playground import lab_channel, protocol
 from playground.constants import SIGNALS
 from playground.errors import LabError
-from playground.events import DirectiveDone
+from playground.events import CallDone, DirectiveDone, Event
 from playground.lab_process import CallHandle, Process
 from playground.script.checks import ProcessScope
 from playground.script.format import format_node
-from playground.script.model import Kill, Segment, Thread
+from playground.script.model import Kill, Segment, Step, Thread
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -57,10 +57,14 @@ def tag(actor: Process) -> tuple[str, ...]:
     return () if actor.thread_of is None else (actor.name,)
 
 
-def check_free(lab: Lab, actor: str | None) -> None:
-    """A thread makes one call at a time: LabError if this thread actor is still in one."""
-    thread = lab.threads.get(actor or "")
+def check_step(lab: Lab, step: Step) -> None:
+    """LabError for a call a thread actor cannot make now (it is still in one), or pthread_exit by a process."""
+    thread = lab.threads.get(step.actor or "")
     if thread is None:
+        if step.call.name == "pthread_exit" and step.actor in lab.processes:
+            raise LabError(
+                f"{step.actor} is a process: pthread_exit ends a thread actor (a process ends with exit(STATUS))"
+            )
         return
     for handle in thread.inflight.values():
         if handle.process is thread and handle.node is not None and not handle.future.done():
@@ -97,6 +101,8 @@ async def start_thread(lab: Lab, node: Thread) -> Process:
             "raise it with --max-pending"
         )
     tid = await _ask_for_thread(lab, owner, node.name)
+    if not lab.threads:
+        lab.subscribe(lambda event: _note_thread_end(lab, event))
     thread = Process(
         name=node.name,
         pid=owner.pid,
@@ -122,20 +128,33 @@ async def start_thread(lab: Lab, node: Thread) -> Process:
     return thread
 
 
-async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
-    """Have the process start the thread; its TID, checked with the kernel."""
+def _note_thread_end(lab: Lab, event: Event) -> None:
+    """A thread actor's pthread_exit has returned: the thread has ended (its process goes on)."""
+    if isinstance(event, CallDone) and event.process in lab.threads and event.result.outcome.death is not None:
+        thread = lab.threads[event.process]
+        if isinstance(event.node, Step) and event.node.call.name == "pthread_exit" and thread.death is None:
+            thread.death = event.result.outcome.death
+
+
+async def _ask(lab: Lab, owner: Process, request: str, args: object, what: str) -> object:
+    """Send the process a request about its threads and wait (bounded) for its answer ({} if it died)."""
     loop = asyncio.get_running_loop()
-    handle = CallHandle(lab.next_id(), owner, None, f"thread {name}", loop.create_future(), time.monotonic_ns())
+    handle = CallHandle(lab.next_id(), owner, None, what, loop.create_future(), time.monotonic_ns())
     owner.inflight[handle.call_id] = handle
     try:
-        lab_channel.send(loop, owner, protocol.encode((handle.call_id, "thread", name)))
-        reply = await asyncio.wait_for(asyncio.shield(handle.future), START_TIMEOUT)
+        lab_channel.send(loop, owner, protocol.encode((handle.call_id, request, args)))
+        return await asyncio.wait_for(asyncio.shield(handle.future), START_TIMEOUT)
     except OSError as exc:
         raise LabError(f"{owner.name} cannot be reached: {exc.strerror}") from None
     except TimeoutError:
-        raise LabError(f"{owner.name} did not start thread {name} within {START_TIMEOUT:g} s") from None
+        raise LabError(f"{owner.name} did not answer within {START_TIMEOUT:g} s ({what})") from None
     finally:
         owner.inflight.pop(handle.call_id, None)
+
+
+async def _ask_for_thread(lab: Lab, owner: Process, name: str) -> int:
+    """Have the process start the thread; its TID, checked with the kernel."""
+    reply = await _ask(lab, owner, "thread", name, f"starting thread {name}")
     tid = reply.get("tid") if isinstance(reply, dict) else None
     if tid is None and not owner.alive:
         raise LabError(f"{owner.name} ended ({owner.state}) before thread {name} started")
@@ -153,12 +172,8 @@ async def kill_thread(lab: Lab, thread: Process, signame: str) -> None:
     fatal = owner.fatal(signame)
     # The process sends it to its thread itself (pthread_kill, which is tgkill): it then knows
     # which thread took it, and a thread waiting between calls (signals blocked) takes it at once.
-    try:
-        lab_channel.send(
-            asyncio.get_running_loop(), owner, protocol.encode((0, "tkill", (thread.name, SIGNALS[signame])))
-        )
-    except OSError:
-        raise LabError(f"{owner.name} cannot be reached") from None
+    # Its answer comes once the signal is sent: the lines after this one come after it, as in C.
+    await _ask(lab, owner, "tkill", (thread.name, SIGNALS[signame]), f"kill {thread.name} {signame}")
     node = Kill(thread.name, signame)
     lab._emit(DirectiveDone(node, format_node(node), time.monotonic_ns()))
     if fatal:

@@ -22,6 +22,8 @@ def to_outcome(call: str, raw: dict, death: Death | None = None) -> Outcome:
     if death is not None:
         return Outcome(death=death, signals=signals)
     ret = raw["ret"]
+    if call == "pthread_exit" and ret == 0:  # it never returns: the thread ended, with this value
+        return Outcome(death=Death("exited", raw.get("value", 0)), signals=signals)
     if ret == -1 and "errno" in raw:
         number = raw["errno"]
         return Outcome(value=-1, errno=errno_name(number), errno_message=os.strerror(number), signals=signals)

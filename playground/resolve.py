@@ -181,6 +181,7 @@ _WITHOUT_FD: dict[str, Callable[[Lab, Process, Step, list[Arg]], list]] = {
     "fork": _fork,
     "signal": lambda lab, proc, step, args: [SIGNALS[_word(args[0])], _word(args[1])],
     "exit": lambda lab, proc, step, args: [_value(args[0])],
+    "pthread_exit": lambda lab, proc, step, args: [_value(args[0])],
     "waitpid": _waitpid,
 }
 

@@ -71,7 +71,7 @@ def thread_label(thread: ThreadView, palette: Palette, deterministic: bool = Fal
     text.append(f"⎇ {thread.name}", palette.strong)
     text.append(f"  tid {'····' if deterministic else thread.tid}", palette.muted)
     if not thread.alive:
-        text.append("  gone with its process", palette.muted)
+        text.append("  ended", palette.muted)
     for call in thread.blocked:
         text.append(f"  ⧗ {call}", palette.accent)
     return text

@@ -237,6 +237,12 @@ def waitpid(pid, flags=0):
     return got
 
 
+def pthread_exit(status):
+    """In a thread actor: its thread ends once this outcome is sent."""
+    OUT.thread_exit = status
+    return 0
+
+
 def exit(status):  # noqa: A001  (C's exit)
     os._exit(status)
 

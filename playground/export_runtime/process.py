@@ -88,6 +88,8 @@ def _actor(work, started, me):
     while True:
         entry, order = work.get()
         _run(entry, me, order)
+        if entry.text.startswith("pthread_exit("):
+            return
 
 
 def _drain_signals():
@@ -133,6 +135,8 @@ def _run(entry, me, order):
 
 
 def _result(value):
+    if "thread_exit" in OUT.__dict__:  # (pthread_exit never returns: the thread ended)
+        return {"ret": 0, "death": f"exited {OUT.thread_exit}"}
     out = {"ret": value}
     if isinstance(value, bytes):
         out = {"ret": len(value), "data": value[:4096].hex(), "length": len(value)}

@@ -199,6 +199,11 @@ class CallNote:
         text = format_call(call)
         if node.var:
             text = f"{node.var} = {text}"
+        # A thread actor's sockets are its process's: its calls go on that process's side, named by the thread.
+        thread = lab.threads.get(event.process) if lab is not None else None
+        process = thread.thread_of.name if thread is not None and thread.thread_of is not None else event.process
+        if process != event.process:
+            text = f"{event.process}: {text}"
         defines = node.var if call.name in ("socket", "accept", "dup") and node.var else None
         sockets: list[str] = []
         if defines:
@@ -208,7 +213,7 @@ class CallNote:
             if isinstance(first, NameArg):
                 sockets.append(first.name)
             elif isinstance(first, IntArg) and lab is not None:
-                proc = lab.processes.get(event.process)
+                proc = lab.processes.get(process)
                 var = proc.var_for(first.value) if proc is not None else None
                 if var is not None:
                     sockets.append(var)
@@ -219,7 +224,7 @@ class CallNote:
         peer = raw.get("peer")
         return cls(
             t_ns=start,
-            process=event.process,
+            process=process,
             text=f"{text} {outcome}",
             sockets=tuple(dict.fromkeys(sockets)),
             name=call.name,

@@ -357,8 +357,8 @@ class LabSession:
         return fresh_name(base, set(self.names_of(process)) | set(also_taken))
 
     def fresh_process_name(self, base: str) -> str:
-        """A process name not in the lab: `base`, or `base2`, `base3`, ..."""
-        return fresh_name(base, self.lab.processes if self.lab is not None else {})
+        """A process name not in the lab (nor a thread's): `base`, or `base2`, `base3`, ..."""
+        return fresh_name(base, {*self.lab.processes, *self.lab.threads} if self.lab is not None else set())
 
     def connect_targets(self, sock: SocketView, view: LabView) -> list[str]:
         """PROC.VAR of every other socket that listens (or, for UDP, is bound) with a known address."""

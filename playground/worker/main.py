@@ -58,7 +58,7 @@ SPIN_NS = 300_000
 # Calls after which the socket's local address is reported (the kernel may have picked it).
 _BINDING_CALLS = {"bind", "listen", "connect", "send", "sendto"}
 # Calls whose first argument is not a descriptor; every other call's is.
-_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit", "getrlimit", "setrlimit", "socketpair"}
+_NO_FD_CALLS = {"socket", "signal", "fork", "waitpid", "exit", "getrlimit", "setrlimit", "socketpair", "pthread_exit"}
 # Calls that make new descriptors beyond their return value (the script's, as socket's are).
 _MORE_FDS = {"socketpair": "value", "recvmsg": "rights"}
 # A number no process can have open (the kernel's fs.nr_open ceiling is far below it): a call
@@ -425,7 +425,7 @@ class Worker:
             elif not self.actors.route(thread[0], request_id, name, call_args):
                 self.send((request_id, protocol.ERROR, f"no thread named {thread[0]!r}"))
         elif op == "tkill":
-            self._tkill(*args)
+            self._tkill(request_id, *args)
         elif op == "thread":
             started = self.actors.start(args)
             self.send(
@@ -491,6 +491,8 @@ class Worker:
                 result = set_limit(self, *args)
             elif name == "exit":
                 os._exit(args[0])
+            elif name == "pthread_exit":
+                result = self.actors.end_here(args[0])
             else:
                 result = (READINESS_CALLS.get(name) or SYSCALLS[name])(*args)
         except Exception as exc:  # a bad request, never a kernel answer
@@ -520,7 +522,7 @@ class Worker:
         if fd_to_send is not None:
             os.close(fd_to_send)
 
-    def _tkill(self, thread: str, signum: int) -> None:
+    def _tkill(self, request_id: int, thread: str, signum: int) -> None:
         """`kill THREAD SIG`: a signal to one thread actor (pthread_kill, as tgkill sends it).
 
         A caught one is reported by that thread: with its call if it is in one, else as
@@ -528,11 +530,13 @@ class Worker:
         """
         directed = self.actors.directed(thread)
         if directed is None:
+            self.send((request_id, protocol.ERROR, f"no thread named {thread!r}"))
             return
         if signum in Handlers.catching:  # (an ignored or default one writes nothing to report)
             self.signals.reserve(signum, directed)
         self.actors.signal(thread, signum)
         self.actors.take_signals(thread)
+        self.send((request_id, protocol.DONE, {}))
 
     def _take_signals(self) -> None:
         """In a thread actor between calls: let the signals sent to it alone arrive, reported as between calls."""

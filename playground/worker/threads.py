@@ -16,10 +16,12 @@ blocks none would have taken it at once.
 from __future__ import annotations
 
 import ctypes
+import errno
 import functools
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 
 from playground.worker import libc
@@ -42,6 +44,7 @@ class ActorThread:
         self.tid = 0
         self.ident = 0  # its pthread_t, for pthread_kill
         self.directed: list[int] = []  # caught signals sent to this thread alone, not yet reported
+        self.ending = False  # its pthread_exit is made: the thread ends once it has reported it
         self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._make_call = make_call
         self._started = threading.Event()
@@ -68,7 +71,7 @@ class ActorThread:
         comm = self.name.encode()[:_COMM_BYTES]
         libc.libc.prctl(_PR_SET_NAME, ctypes.c_char_p(comm), 0, 0, 0)
         self._started.set()
-        while True:
+        while not self.ending:
             self._work.get()()
 
 
@@ -132,3 +135,14 @@ class ActorThreads:
                 signal.pthread_kill(actor.ident, signum)
             except (OSError, ValueError):  # not a signal: the lab sends only valid ones
                 pass
+
+    def end_here(self, value: int) -> dict:
+        """pthread_exit in the calling thread: it ends once the result is sent (a process's own actor cannot)."""
+        start = time.monotonic_ns()
+        actor = self._by_ident.get(threading.get_ident())
+        if actor is None:  # (the lab sends pthread_exit to thread actors only)
+            return {"ret": -1, "errno": errno.EINVAL, "start": start, "dur": 0}
+        actor.ending = True
+        self._threads.pop(actor.name, None)
+        self._by_ident.pop(actor.ident, None)
+        return {"ret": 0, "value": value, "start": start, "dur": time.monotonic_ns() - start}

@@ -311,9 +311,5 @@ def test_threads_are_exported_as_threads_of_their_process(tmp_path: Path) -> Non
     bob_read = lines.index('for-bob: ... = 8 "from bob"')
     assert lines.index("server: poll(l, POLLIN, 0) = 0") < bob_read < lines.index('for-alice: ... = 10 "from alice"')
     assert "for-bob: s = socket(tcp) = 6" in lines and "for-alice: close(s) = 0" in lines
-    assert lines[-4:] == [
-        "for-alice: ... = killed SIGTERM",
-        "for-bob: ... = killed SIGTERM",
-        "alice: read(c, 100) = 0",
-        "bob: read(c, 100) = 0",
-    ]
+    assert "for-bob: pthread_exit(0) = exited 0" in lines  # that thread ends; the process goes on
+    assert lines[-3:] == ["kill server", "for-alice: ... = killed SIGTERM", "alice: read(c, 100) = 0"]

@@ -657,3 +657,13 @@ def test_a_short_wait_for_the_peer_is_split_a_short_write_is_not() -> None:
         ("call", "d = dup(c) = 4"),
         ("call", "close(d) = 0"),
     ]  # d names c's socket
+
+
+async def test_a_threads_calls_go_on_its_processs_side_named_by_the_thread(lab: Lab, recorder: LadderRecorder) -> None:
+    await connected_pair(lab)
+    await run_typed_line(lab, "thread worker in server")
+    await run_typed_line(lab, 'client: write(c, "hi")')
+    await run_typed_line(lab, "worker: read(a, 10)")
+    ladder = await first_ladder(recorder, lambda la: any("read(" in t for t in calls(la)), "no read")
+    assert [c.name for c in ladder.columns] == ["client.c", "server.a"]
+    assert 'worker: read(a, 10) = 2 "hi"' in calls(ladder, 1)
