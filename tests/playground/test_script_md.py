@@ -44,7 +44,6 @@ PRELUDES = {" after 30ms": NAGLE_PRELUDE, "exec --trace": "sockplay 1\nspawn cli
 # Sections of the contract whose directives are still open issues: their examples are expected to fail
 # (strictly, so the day one starts to pass the mark must go).
 NOT_YET = {
-    "epoll_create1": "issue 13: indexed names, poll over many, epoll, threads",
     # http.server writes its status line and headers in one send (155 bytes): `read(c, 100)` gets 100 of them,
     # not the 17 the contract states. With `read(c, 17)` the example passes (test_outside.py runs it so).
     "exec --trace": "script.md's example expects read(c, 100) = 17; http.server sends its headers in one write",
