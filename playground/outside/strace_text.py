@@ -1,9 +1,9 @@
-"""One call as strace writes it (`accept4(3<TCP:[...]>, {sa_family=AF_INET, ...}, [16], SOCK_CLOEXEC) = 4<...>`)
+"""One call as strace writes it (`accept4(3<socket:[7]>, {sa_family=AF_INET, ...}, [16], SOCK_CLOEXEC) = 4<...>`)
 rewritten in the script's syntax (`accept4(3, ...) = 4 from 127.0.0.1:40312`), and which calls are a socket's.
 
-strace's `-yy` decorates each descriptor with what it is (`3<TCP:[127.0.0.1:8000]>`): that says
-which calls act on sockets, and where an accepted connection comes from; the script writes
-descriptors as bare numbers. Addresses are written as the script writes them (`127.0.0.1:8000`).
+strace's `-y` decorates each descriptor with what it is (`3<socket:[7]>`; `-yy` says more,
+`3<TCP:[127.0.0.1:8000]>`, at twice the cost to the program): that says which calls act on
+sockets; the script writes descriptors as bare numbers. Addresses are written as the script writes them (`127.0.0.1:8000`).
 """
 
 from __future__ import annotations
@@ -156,10 +156,11 @@ def call_text(name: str, rest: str, duration_ns: int | None) -> str:
         outcome = f"= {value}" + (f" {tail}" if tail else "")
     args = [strip_decorations(arg) for arg in raw_args]
     if name in ("accept", "accept4"):
+        found = _PEER.search(ret_decoration or "")  # -yy names the connection's ends; -y leaves the sockaddr
+        peer = found.group(1) if found is not None else (address(args[1]) if len(args) > 1 else None)
         args = args[:1] + ["..."]
-        peer = _PEER.search(ret_decoration or "")
         if peer is not None and outcome.startswith("= ") and not outcome.startswith("= -1"):
-            outcome += f" from {peer.group(1)}"
+            outcome += f" from {peer}"
     elif name in PROCESS_CALLS:
         args = ["..."]
     else:

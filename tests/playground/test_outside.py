@@ -216,7 +216,7 @@ async def test_a_c_program_forks_blocks_and_dies_of_sigpipe(exec_lab: Lab, tmp_p
     texts = observed(events)
     thread_lines = [t for t in texts if t.startswith("#> srv[") and "SOCK_DGRAM" in t]
     assert len(thread_lines) == 1  # the thread's socket(), under its own id
-    assert any(t.startswith("#> srv: accept(3, ...) = 4 from 127.0.0.1:") for t in texts)
+    assert "#> srv: accept(3, ...) = 4" in texts  # accept(l, NULL, NULL): strace -y knows no peer to name
     kid = [t for t in texts if t.startswith(("#> srv: clone", "#> srv: fork(", "#> srv: vfork("))]
     assert len(kid) == 2  # the thread and the forked child
     child_pid = kid[-1].rsplit("= ", 1)[1]
