@@ -3,7 +3,7 @@ rewritten in the script's syntax (`accept4(3, ...) = 4 from 127.0.0.1:40312`), a
 
 strace's `-y` decorates each descriptor with what it is (`3<socket:[7]>`; `-yy` says more,
 `3<TCP:[127.0.0.1:8000]>`, at twice the cost to the program): that says which calls act on
-sockets; the script writes descriptors as bare numbers. Addresses are written as the script writes them (`127.0.0.1:8000`).
+sockets; the script writes descriptors as bare numbers, and addresses as `127.0.0.1:8000`.
 """
 
 from __future__ import annotations
