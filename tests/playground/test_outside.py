@@ -282,3 +282,26 @@ def _descendants(root: int) -> list[int]:
         found += kids
         frontier += kids
     return found
+
+
+@needs_strace
+async def test_a_recording_keeps_the_spawn_line_and_the_observed_calls(exec_lab: Lab, tmp_path: Path) -> None:
+    from playground.recording import Recorder
+
+    path = tmp_path / "session.sockplay"
+    events = recorder(exec_lab)
+    recording = Recorder(exec_lab, path)
+    code = "import socket; socket.socket().close()"
+    await run_typed_line(exec_lab, f'spawn one exec --trace {sys.executable} -c "{code}"')
+    await wait_for(lambda: exec_lab.processes["one"].death is not None, 20, "the program to end")
+    await wait_for(lambda: "#> one: close(3) = 0" in observed(events), 5, "its close")
+    await run_typed_line(exec_lab, "spawn later")  # a line after them: what came before is written
+    recording.close()
+    text = path.read_text()
+    lines = text.splitlines()
+    assert f'spawn one exec --trace {sys.executable} -c "{code}"' in [
+        line.split(" # pid")[0].rstrip() for line in lines
+    ]
+    assert "#> one: close(3) = 0" in lines
+    script = parse_script(text)  # the recording reads back: its observed lines are lines of it
+    assert any(type(line.node).__name__ == "Observed" for line in script.lines)
