@@ -11,6 +11,8 @@ anywhere, and a program runs with the user's rights, outside any sandbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -35,7 +37,9 @@ if TYPE_CHECKING:
 MAX_OUTPUT_LINE = 4096  # characters of one output line shown; the rest is cut
 MAX_OUTPUT_LINES = 10_000  # lines shown per program; past that its output is read and dropped
 PENDING_AFTER = 0.01  # as the lab's own calls: one still running after this is shown pending
-STRING_CHARS = 128  # strace -s: the data shown of each read and write
+STRING_CHARS = 128
+TRACE_PIPE_BYTES = 1 << 20  # the most an ordinary user may ask for (fs.pipe-max-size)
+_F_SETPIPE_SZ = 1031  # strace -s: the data shown of each read and write
 
 EXEC_REFUSED = (
     "running outside programs is not allowed here: a script may come from anywhere and its program would "
@@ -170,6 +174,9 @@ class OutsideProgram:
             raise LabError(no_room(exc, f"the pipes of {self.name}")) from None
         writers = [w for _, w in pipes]
         self._fds = [r for r, _ in pipes]
+        if self.node.trace:  # room for a burst of strace's lines: a full pipe stops strace, and the program with it
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fds[2], _F_SETPIPE_SZ, TRACE_PIPE_BYTES)
         self._streams = dict(zip(self._fds, ("stdout", "stderr", "trace"), strict=False))
         trace_w = writers[2] if self.node.trace else -1
         boot = (
