@@ -38,6 +38,8 @@ MAX_OUTPUT_LINE = 4096  # characters of one output line shown; the rest is cut
 MAX_OUTPUT_LINES = 10_000  # lines shown per program; past that its output is read and dropped
 PENDING_AFTER = 0.01  # as the lab's own calls: one still running after this is shown pending
 STRING_CHARS = 128
+HOLD_FOR_SIGNAL = 0.005  # how long a call just read waits for a signal strace writes after it
+TRACE_END_WAIT = 1.0  # how long a traced program's end waits for the trace to catch up
 TRACE_PIPE_BYTES = 1 << 20  # the most an ordinary user may ask for (fs.pipe-max-size)
 _F_SETPIPE_SZ = 1031  # strace -s: the data shown of each read and write
 
@@ -148,6 +150,11 @@ class OutsideProgram:
         self._started: asyncio.Future[int] | None = None
         self._overdue_timer: asyncio.TimerHandle | None = None
         self._early_end: int | None = None  # its wait status, if it came before the program was taken up
+        self._end_status: int | None = None  # its wait status, from its supervisor
+        self._trace_ended = False  # the trace has said how it ended (`+++ exited with 0 +++`)
+        self._end_timer: asyncio.TimerHandle | None = None
+        self._held: list[Observation] = []  # the last call read, until its signal (if any) has come too
+        self._held_timer: asyncio.TimerHandle | None = None
 
     def _executables(self) -> tuple[str, list[str]]:
         word = self.node.command[0]
@@ -262,10 +269,26 @@ class OutsideProgram:
         if proc.pid == 0:  # its pid is known, but not yet taken up (see _adopt)
             self._early_end = status
             return
-        if proc.death is not None:
+        if proc.death is not None or self._end_status is not None:
             return
+        self._end_status = status
         self._drain()
-        proc.death = death_from_status(status)
+        if self.reader is not None and not self._trace_ended:
+            # strace writes the program's last calls after the supervisor learns of its end: its
+            # end waits (a moment, at most) for the trace's own `+++ ... +++` line, and comes after them.
+            self._end_timer = asyncio.get_running_loop().call_later(TRACE_END_WAIT, self._report_end)
+            return
+        self._report_end()
+
+    def _report_end(self) -> None:
+        proc = self.process
+        if proc.death is not None or self._end_status is None:
+            return
+        if self._end_timer is not None:
+            self._end_timer.cancel()
+            self._end_timer = None
+        self._flush_held()
+        proc.death = death_from_status(self._end_status)
         proc.reaped = True
         self.lab._emit(ProcessEnded(self.name, proc.pid, proc.death, False, time.monotonic_ns()))
 
@@ -333,9 +356,25 @@ class OutsideProgram:
 
     def _observed(self, data: bytes) -> None:
         assert self.reader is not None
-        self._emit_observed(self.reader.feed(data))
+        observations = self._held + self.reader.feed(data)
+        self._held = []
+        if observations and observations[-1].kind == "call" and not observations[-1].pending:
+            # strace may write the signal that came with this call in its next write: wait a moment for it
+            self._held = [observations.pop()]
+            if self._held_timer is None:
+                self._held_timer = asyncio.get_running_loop().call_later(HOLD_FOR_SIGNAL, self._flush_held)
+        self._emit_observed(observations)
+        if self._trace_ended and self._end_status is not None:
+            self._report_end()
         if self.reader.pending() and self._overdue_timer is None:
             self._overdue_timer = asyncio.get_running_loop().call_later(PENDING_AFTER, self._overdue)
+
+    def _flush_held(self) -> None:
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        held, self._held = self._held, []
+        self._emit_observed(held)
 
     def _overdue(self) -> None:
         """Calls still in progress a moment after they were seen starting: shown pending, as the lab's own."""
@@ -352,7 +391,8 @@ class OutsideProgram:
             if seen.kind == "signal" and i > 0 and _amended(observations[i - 1], seen):
                 continue
             if seen.kind == "end" and seen.pid == self.process.pid:
-                continue  # the program's own end is its ProcessEnded
+                self._trace_ended = True  # the program's own end is its ProcessEnded
+                continue
             text = seen.text
             following = observations[i + 1] if i + 1 < len(observations) else None
             if seen.kind == "call" and following is not None and _amended(seen, following):
@@ -370,9 +410,10 @@ class OutsideProgram:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if self._overdue_timer is not None:
-            self._overdue_timer.cancel()
-            self._overdue_timer = None
+        for timer in (self._overdue_timer, self._held_timer, self._end_timer):
+            if timer is not None:
+                timer.cancel()
+        self._overdue_timer = self._held_timer = self._end_timer = None
         if self.channel is not None:
             if loop is not None:
                 loop.remove_reader(self.channel.fileno())
