@@ -237,7 +237,6 @@ HOLDER = textwrap.dedent(
         lab = await Lab.start()
         lab.lifecycle.outside.allowed = True
         await run_typed_line(lab, 'spawn tree exec {trace}sh -c "sleep 60 & setsid sleep 60 & sleep 60"')
-        await asyncio.sleep(0.5)
         print(lab.processes["tree"].pid, *lab.lifecycle.outside.pids(), flush=True)
         await asyncio.sleep(60)
 
@@ -252,7 +251,9 @@ def test_nothing_is_left_running_or_stopped_after_sockplay_is_killed(trace: bool
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None
     program, supervisor = (int(word) for word in holder.stdout.readline().split())
-    tree = _descendants(supervisor)
+    deadline = time.monotonic() + 20
+    while len(tree := _descendants(supervisor)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)  # (polling /proc, bounded: the shell starts its sleeps when it gets to them)
     assert program in tree and len(tree) >= 4  # sh and its three sleeps (and strace)
     holder.kill()  # SIGKILL: sockplay cannot clean up; the supervisor must
     holder.wait(timeout=10)
