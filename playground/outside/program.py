@@ -28,8 +28,9 @@ from playground.lab_lifecycle import PACKAGE_ROOT, SPAWN_TIMEOUT, death_from_sta
 from playground.lab_process import Process
 from playground.outside.strace_lines import Observation, StraceReader
 from playground.outside.strace_text import TRACED
+from playground.outside.supervisor import ATTACH
 from playground.script.exec_line import printable
-from playground.script.model import Death, Spawn
+from playground.script.model import Death, Observed, Spawn
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -112,6 +113,11 @@ class OutsidePrograms:
             raise
         return program.process
 
+    async def attach(self, name: str, pid: int) -> Process:
+        """Trace a running process (`sockplay trace -p PID`): strace attaches where ptrace is allowed; the
+        process is watched, not owned: when the lab ends, strace detaches and the process runs on."""
+        return await self.spawn(Spawn(name, None, (ATTACH, str(pid)), True), "-")  # where it is: no namespace to enter
+
     def pids(self) -> list[int]:
         return [p.supervisor.pid for p in self.programs.values() if p.supervisor is not None]
 
@@ -152,24 +158,28 @@ class OutsideProgram:
         self._early_end: int | None = None  # its wait status, if it came before the program was taken up
         self._end_status: int | None = None  # its wait status, from its supervisor
         self._trace_ended = False  # the trace has said how it ended (`+++ exited with 0 +++`)
+        self._trace_death: Death | None = None  # as the trace said it (all there is of a process attached to)
         self._end_timer: asyncio.TimerHandle | None = None
         self._held: list[Observation] = []  # the last call read, until its signal (if any) has come too
         self._held_timer: asyncio.TimerHandle | None = None
 
+    @property
+    def attached(self) -> bool:
+        """A running process strace attaches to (`sockplay trace -p PID`), not one the lab started."""
+        return self.node.command[:1] == (ATTACH,)
+
     def _executables(self) -> tuple[str, list[str]]:
+        strace = shutil.which("strace") if self.node.trace else None
+        if self.node.trace and strace is None:
+            raise LabError("exec --trace needs strace, which is not installed (Debian, Ubuntu: apt-get install strace)")
+        if self.attached:  # -D (strace a grandchild of the program) is for a program it starts
+            assert strace is not None
+            return ATTACH, [word for word in tracer_words(strace) if word != "-D"]
         word = self.node.command[0]
         path = shutil.which(word) if "/" not in word else (word if os.access(word, os.X_OK) else None)
         if path is None:
             raise LabError(f"{word}: no such program (looked for it on PATH)")
-        tracer: list[str] = []
-        if self.node.trace:
-            strace = shutil.which("strace")
-            if strace is None:
-                raise LabError(
-                    "exec --trace needs strace, which is not installed (Debian, Ubuntu: apt-get install strace)"
-                )
-            tracer = tracer_words(strace)
-        return os.path.abspath(path), tracer
+        return os.path.abspath(path), tracer_words(strace) if strace is not None else []
 
     async def start(self, netns: str | None) -> None:
         path, tracer = self._executables()
@@ -224,6 +234,10 @@ class OutsideProgram:
     def _adopt(self, pid: int) -> None:
         """The program runs: track it as a lab process (signalled through a pidfd, as the lab's own are)."""
         proc = self.process
+        node: Spawn | Observed = self.node
+        if self.attached:  # the supervisor named strace; the process is the one it attached to
+            pid = int(self.node.command[1])
+            node = Observed(self.name, f"attached to pid {pid}")  # what a recording says of it: text only
         proc.pid = pid
         # Its supervisor (our child, our code) names it; it may have ended and been reaped already,
         # then its end is in the channel, right behind its pid.
@@ -232,7 +246,7 @@ class OutsideProgram:
         except OSError:
             proc.pidfd = None
         self.lab.processes[self.name] = proc
-        self.lab._emit(ProcessStarted(self.name, pid, None, time.monotonic_ns(), self.node))
+        self.lab._emit(ProcessStarted(self.name, pid, None, time.monotonic_ns(), node))
         if self._early_end is not None:
             self._ended(self._early_end)
 
@@ -288,7 +302,9 @@ class OutsideProgram:
             self._end_timer.cancel()
             self._end_timer = None
         self._flush_held()
-        proc.death = death_from_status(self._end_status)
+        # An attached process is not its supervisor's child: strace's own end says only that strace ended.
+        attached_end = self._trace_death or Death("exited", "?")
+        proc.death = attached_end if self.attached else death_from_status(self._end_status)
         proc.reaped = True
         self.lab._emit(ProcessEnded(self.name, proc.pid, proc.death, False, time.monotonic_ns()))
 
@@ -392,6 +408,8 @@ class OutsideProgram:
                 continue
             if seen.kind == "end" and seen.pid == self.process.pid:
                 self._trace_ended = True  # the program's own end is its ProcessEnded
+                how, _, detail = seen.text.partition(" ")
+                self._trace_death = Death(how, int(detail) if detail.lstrip("-").isdigit() else detail)
                 continue
             text = seen.text
             following = observations[i + 1] if i + 1 < len(observations) else None
@@ -428,8 +446,10 @@ class OutsideProgram:
                 pass
         self._fds = []
         proc = self.process
+        if self.lab.processes.get(self.name) is proc:  # gone from the lab: nothing else signals it by its number
+            del self.lab.processes[self.name]
         if proc.pidfd is not None:
-            if proc.death is None:  # its supervisor kills it too; the pidfd is closed below, so no one signals the pid
+            if proc.death is None and not self.attached:  # its supervisor kills it too (an attached one: never)
                 try:
                     signal.pidfd_send_signal(proc.pidfd, signal.SIGKILL)
                 except OSError:

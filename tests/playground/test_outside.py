@@ -306,3 +306,39 @@ async def test_a_recording_keeps_the_spawn_line_and_the_observed_calls(exec_lab:
     assert "#> one: close(3) = 0" in lines
     script = parse_script(text)  # the recording reads back: its observed lines are lines of it
     assert any(type(line.node).__name__ == "Observed" for line in script.lines)
+
+
+LOOPER = """
+import socket, sys, time
+print("ready", flush=True)
+while True:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.close()
+    time.sleep(0.05)
+"""
+
+
+@needs_strace
+async def test_attaching_to_a_running_process_watches_it_and_leaves_it_running(tmp_path: Path) -> None:
+    target = subprocess.Popen([sys.executable, "-c", LOOPER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdout.readline() == "ready\n"
+        lab = await Lab.start(host_network=True)
+        lab.lifecycle.outside.allowed = True
+        events = recorder(lab)
+        try:
+            proc = await lab.lifecycle.outside.attach("looper", target.pid)
+            assert proc.pid == target.pid and lab.processes["looper"] is proc
+            await wait_for(lambda: "#> looper: close(3) = 0" in observed(events), 20, "its calls")
+            assert Path(f"/proc/{target.pid}/status").read_text().count("TracerPid:\t0") == 0  # traced now
+        finally:
+            await lab.shutdown()
+        # The lab is gone; the process it watched runs on, untraced and not stopped.
+        deadline = time.monotonic() + 10
+        while "TracerPid:\t0" not in Path(f"/proc/{target.pid}/status").read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "TracerPid:\t0" in Path(f"/proc/{target.pid}/status").read_text()
+        assert target.poll() is None and process_state(target.pid) in ("S", "R")
+    finally:
+        target.kill()
+        target.wait()

@@ -40,3 +40,26 @@ def test_a_command_gives_a_process_name() -> None:
     assert process_name("/usr/bin/Python3.11") == "python3-11"
     assert process_name("./9lives") == "prog-9lives"
     assert process_name("curl") == "curl"
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+async def test_watching_a_running_process_by_its_pid() -> None:
+    import subprocess
+
+    looper = (
+        "import socket, time\nprint('ready', flush=True)\nwhile True:\n    socket.socket().close(); time.sleep(0.05)"
+    )
+    target = subprocess.Popen([sys.executable, "-c", looper], stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout is not None and target.stdout.readline() == "ready\n"
+        app = SockplayApp(default_lab=False, record=False, host_network=True)
+        app.session.allow_exec = True
+        app.attach_to = ("looper", target.pid)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            await wait_for(pilot, lambda: f"looper  pid {target.pid}" in tree_text(app), "the process in the Lab pane")
+            await log_line_with(pilot, "#> close(3) = 0")
+        assert target.poll() is None  # watched, not owned: it runs on
+    finally:
+        target.kill()
+        target.wait()
