@@ -22,6 +22,7 @@ from playground.runner import Runner
 from playground.script.errors import LineError
 from playground.script.parser import parse_script
 from tests.helpers import REPO, process_exists, process_state
+from tests.playground.test_network import SYSTEM_PYTHON, readable_copy, run_as  # noqa: F401 (a fixture, used by name)
 
 STRACE = shutil.which("strace")
 GCC = shutil.which("gcc") or shutil.which("cc")
@@ -342,3 +343,42 @@ async def test_attaching_to_a_running_process_watches_it_and_leaves_it_running(t
     finally:
         target.kill()
         target.wait()
+
+
+UNPRIVILEGED_PROBE = """
+import asyncio, os, sys
+from playground.events import CallObserved
+from playground.executor import run_typed_line
+from playground.lab import Lab
+async def main():
+    lab = await Lab.start()
+    lab.lifecycle.outside.allowed = True
+    seen = []
+    lab.subscribe(lambda e: seen.append(e.line) if isinstance(e, CallObserved) and not e.pending else None)
+    try:
+        code = "import socket; socket.socket().close()"
+        await run_typed_line(lab, f'spawn one exec --trace {sys.executable} -S -c "{code}"')
+        proc = lab.processes["one"]
+        for _ in range(400):
+            if proc.death is not None:
+                break
+            await asyncio.sleep(0.05)
+        print(os.getuid(), "|", lab.network.kind, "|", proc.death, "|", "#> one: close(3) = 0" in seen)
+    finally:
+        await lab.shutdown()
+asyncio.run(main())
+"""
+
+
+@needs_strace
+def test_an_unprivileged_user_traces_a_program_in_the_labs_user_namespace(readable_copy: Path) -> None:  # noqa: F811
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or SYSTEM_PYTHON is None:
+        pytest.skip("needs root (to drop privileges), setpriv and a system python3")
+    if int(Path("/proc/sys/user/max_user_namespaces").read_text()) == 0:
+        pytest.skip("user namespaces are disabled on this kernel")
+    result = run_as(
+        ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"), readable_copy, "-c", UNPRIVILEGED_PROBE
+    )
+    assert result.returncode == 0, result.stderr
+    uid, kind, death, closed = (part.strip() for part in result.stdout.strip().split("|"))
+    assert (uid, kind, death, closed) == ("65534", "private namespace (user namespace)", "exited 0", "True")
