@@ -216,9 +216,9 @@ class SockplayApp(LessonMode, App[int]):
                 await self.session.run_line(line)
             except (LineError, LabError) as exc:
                 self.session.book.note(f"{line}: {exc}", time.monotonic_ns(), "fault")
-        if self.attach_to is not None and self.session.lab is not None:
+        if self.attach_to is not None:
             try:
-                await self.session.lab.lifecycle.outside.attach(*self.attach_to)
+                await self.session.attach(*self.attach_to)
             except LabError as exc:
                 self.session.book.note(f"cannot watch pid {self.attach_to[1]}: {exc}", time.monotonic_ns(), "fault")
         await self.refresh_lab()
