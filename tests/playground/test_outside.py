@@ -382,3 +382,12 @@ def test_an_unprivileged_user_traces_a_program_in_the_labs_user_namespace(readab
     assert result.returncode == 0, result.stderr
     uid, kind, death, closed = (part.strip() for part in result.stdout.strip().split("|"))
     assert (uid, kind, death, closed) == ("65534", "private namespace (user namespace)", "exited 0", "True")
+
+
+async def test_kill_of_a_program_that_ended_unreported_is_a_clear_error(exec_lab: Lab) -> None:
+    await run_typed_line(exec_lab, "spawn brief exec true")
+    proc = exec_lab.processes["brief"]
+    await wait_for(lambda: proc.death is not None, 10, "true to end")
+    proc.death = None  # as between its end and the report of it (a traced program's waits for its trace)
+    with pytest.raises(LabError, match="brief has ended: there is nothing to signal"):
+        await run_typed_line(exec_lab, "kill brief")
