@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -89,13 +90,17 @@ def client(port: int, requests: int) -> tuple[float, float, float]:
 def run_process(prefix: list[str], requests: int) -> tuple[float, float, float]:
     port = free_port()
     server = subprocess.Popen(
-        [*prefix, *server_words(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
+        [*prefix, *server_words(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # the server and its tracer in one group: killing strace alone leaves it running
     )
     try:
         wait_listening(port)
         return client(port, requests)
     finally:
-        server.kill()
+        os.killpg(server.pid, signal.SIGKILL)
         server.wait()
 
 

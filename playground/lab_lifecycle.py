@@ -568,7 +568,10 @@ class Lifecycle:
         if proc.death is not None and not proc.zombie:
             raise LabError(f"{name} is {proc.state}: there is nothing to signal")
         fatal = proc.fatal(signame)
-        send_signal(proc, SIGNALS[signame])
+        try:
+            send_signal(proc, SIGNALS[signame])
+        except ProcessLookupError:  # ended, and reaped, before its end was reported (an outside program's may be)
+            raise LabError(f"{name} has ended: there is nothing to signal") from None
         self.lab._emit(DirectiveDone(Kill(name, signame), format_node(Kill(name, signame)), time.monotonic_ns()))
         if fatal and not proc.zombie:
             await self.lab.wait_dead(proc, 5.0)

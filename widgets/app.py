@@ -149,6 +149,7 @@ class SockplayApp(LessonMode, App[int]):
         self.deterministic = deterministic
         self.default_lab = default_lab and replay is None
         self.first_lines = first_lines
+        self.attach_to: tuple[str, int] | None = None  # (name, pid): `sockplay trace -p PID` watches that process
         # Every session is recorded (`record_path` None: the sessions directory); `replay` opens replay mode.
         self.recording = SessionRecording(record, record_path)
         self.recording.on_change = self.show_recording
@@ -215,6 +216,11 @@ class SockplayApp(LessonMode, App[int]):
                 await self.session.run_line(line)
             except (LineError, LabError) as exc:
                 self.session.book.note(f"{line}: {exc}", time.monotonic_ns(), "fault")
+        if self.attach_to is not None:
+            try:
+                await self.session.attach(*self.attach_to)
+            except LabError as exc:
+                self.session.book.note(f"cannot watch pid {self.attach_to[1]}: {exc}", time.monotonic_ns(), "fault")
         await self.refresh_lab()
         self.lab_ready.set()
         self.refresh_bindings()

@@ -282,6 +282,7 @@ class ReplayScreen(MainScreen):
         kind, sysctls = session.environment()
         for note in environment_notes(self.header, kind, sysctls):
             session.book.note(note, session.now_ns(), "notice")
+        session.forbid_exec()  # a recording's outside programs never run here, --allow-exec or not
         self.runner = session.new_runner(self.step_timeout)
         await app.refresh_lab()
         self.post_message(self.Ready())

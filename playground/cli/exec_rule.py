@@ -55,3 +55,17 @@ def refuse_exec_in_tui(script: Script, path: str, check: bool) -> bool:
         file=sys.stderr,
     )
     return True
+
+
+def refuse_exec_export(script: Script, path: str) -> bool:
+    """An exported program starts Python processes only: a script with an outside program is not exported."""
+    found = exec_lines(script)
+    if not found:
+        return False
+    number, _ = found[0]
+    print(
+        f"{path}:{number}: an outside program (spawn ... exec) cannot be exported: the exported program "
+        "starts its own processes only. Nothing was written.",
+        file=sys.stderr,
+    )
+    return True

@@ -17,7 +17,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from playground.cli.exec_rule import ALLOW_EXEC_HELP, refuse_exec, refuse_exec_in_tui
+from playground.cli.exec_rule import ALLOW_EXEC_HELP, refuse_exec, refuse_exec_export, refuse_exec_in_tui
 from playground.cli.limits import add_limit_arguments, limits_from
 from playground.constants import MAX_SCRIPT_DATA
 from playground.exit_codes import EXIT_OK, EXIT_USAGE
@@ -408,6 +408,8 @@ def export_command(args: argparse.Namespace) -> int:
         return script
     allow = bool(getattr(args, "allow_network", False) or args.allow_network_export)
     if refuse_network(script, args.file, allow):
+        return EXIT_USAGE
+    if refuse_exec_export(script, args.file):
         return EXIT_USAGE
     from playground.export import export_python
 

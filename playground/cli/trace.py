@@ -33,6 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run it on the host's network (to reach this machine's services) instead of the lab's own",
     )
     trace.add_argument("--name", help="the program's name in the lab (default: its command's)")
+    trace.add_argument(
+        "-p",
+        "--pid",
+        type=int,
+        help="watch a running process instead (where you may ptrace it); the lab is on the host's network, "
+        "and when it ends strace detaches and the process runs on",
+    )
     trace.add_argument("--no-record", action="store_true", dest="no_record_trace", help="do not record the session")
     trace.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARG...: the program and its arguments")
     add_limit_arguments(trace)
@@ -47,13 +54,27 @@ def process_name(command: str) -> str:
     return base[:32]
 
 
+def _command_of(pid: int) -> str:
+    """The process's command name (/proc/PID/comm), or "" if there is no such process."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() or "prog"
+    except (OSError, ValueError):
+        return ""
+
+
 def trace_command(args: argparse.Namespace) -> int:
     words = list(args.command)
     if words[:1] == ["--"]:
         words = words[1:]
-    if not words:
-        print("sockplay: trace needs a program: sockplay trace -- COMMAND ARG...", file=sys.stderr)
+    if bool(words) == (args.pid is not None):
+        print("sockplay: trace needs a program or a pid: sockplay trace -- COMMAND ARG..., or -p PID", file=sys.stderr)
         return EXIT_USAGE
+    if args.pid is not None:
+        words = [_command_of(args.pid)]
+        if not words[0]:
+            print(f"sockplay: there is no process {args.pid}", file=sys.stderr)
+            return EXIT_USAGE
     from playground.script.checks import PROCESS_NAME, RESERVED
     from playground.script.format import format_exec
     from playground.script.model import Spawn
@@ -76,13 +97,15 @@ def trace_command(args: argparse.Namespace) -> int:
     except ImportError as exc:
         print(f"sockplay: the TUI cannot start: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    host = bool(args.host_network_trace or getattr(args, "host_network", False))
+    host = bool(args.host_network_trace or getattr(args, "host_network", False) or args.pid is not None)
     app = SockplayApp(
         host_network=host,
         default_lab=False,
         record=not (args.no_record_trace or getattr(args, "no_record", False)),
-        first_lines=(line,),
+        first_lines=(line,) if args.pid is None else (),
     )
+    if args.pid is not None:
+        app.attach_to = (name, args.pid)
     app.session.limits = limits_from(args)
     app.session.allow_exec = True  # the user named the program on the command line
     default_signals()

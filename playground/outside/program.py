@@ -11,6 +11,8 @@ anywhere, and a program runs with the user's rights, outside any sandbox.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -26,8 +28,9 @@ from playground.lab_lifecycle import PACKAGE_ROOT, SPAWN_TIMEOUT, death_from_sta
 from playground.lab_process import Process
 from playground.outside.strace_lines import Observation, StraceReader
 from playground.outside.strace_text import TRACED
+from playground.outside.supervisor import ATTACH
 from playground.script.exec_line import printable
-from playground.script.model import Death, Spawn
+from playground.script.model import Death, Observed, Spawn
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -35,7 +38,11 @@ if TYPE_CHECKING:
 MAX_OUTPUT_LINE = 4096  # characters of one output line shown; the rest is cut
 MAX_OUTPUT_LINES = 10_000  # lines shown per program; past that its output is read and dropped
 PENDING_AFTER = 0.01  # as the lab's own calls: one still running after this is shown pending
-STRING_CHARS = 128  # strace -s: the data shown of each read and write
+STRING_CHARS = 128
+HOLD_FOR_SIGNAL = 0.005  # how long a call just read waits for a signal strace writes after it
+TRACE_END_WAIT = 1.0  # how long a traced program's end waits for the trace to catch up
+TRACE_PIPE_BYTES = 1 << 20  # the most an ordinary user may ask for (fs.pipe-max-size)
+_F_SETPIPE_SZ = 1031  # strace -s: the data shown of each read and write
 
 EXEC_REFUSED = (
     "running outside programs is not allowed here: a script may come from anywhere and its program would "
@@ -44,15 +51,16 @@ EXEC_REFUSED = (
 
 
 def tracer_words(strace: str) -> list[str]:
-    """strace's options: follow forks and threads (-f) with the program its child (-D), descriptors decoded
-    (-yy), nanosecond times and durations, only the calls the lab shows (stopped for nothing else)."""
+    """strace's options: follow forks and threads (-f) with the program its child (-D), descriptors named
+    (-y: which are sockets; -yy costs the program twice as much), nanosecond times and durations, and
+    only the calls the lab shows (--seccomp-bpf: the program is not stopped for any other)."""
     return [
         strace,
         "-D",
         "-f",
         "-q",
         "--seccomp-bpf",
-        "-yy",
+        "-y",
         "-s",
         str(STRING_CHARS),
         "--absolute-timestamps=format:unix,precision:ns",
@@ -105,6 +113,11 @@ class OutsidePrograms:
             raise
         return program.process
 
+    async def attach(self, name: str, pid: int) -> Process:
+        """Trace a running process (`sockplay trace -p PID`): strace attaches where ptrace is allowed; the
+        process is watched, not owned: when the lab ends, strace detaches and the process runs on."""
+        return await self.spawn(Spawn(name, None, (ATTACH, str(pid)), True), "-")  # where it is: no namespace to enter
+
     def pids(self) -> list[int]:
         return [p.supervisor.pid for p in self.programs.values() if p.supervisor is not None]
 
@@ -143,21 +156,30 @@ class OutsideProgram:
         self._started: asyncio.Future[int] | None = None
         self._overdue_timer: asyncio.TimerHandle | None = None
         self._early_end: int | None = None  # its wait status, if it came before the program was taken up
+        self._end_status: int | None = None  # its wait status, from its supervisor
+        self._trace_ended = False  # the trace has said how it ended (`+++ exited with 0 +++`)
+        self._trace_death: Death | None = None  # as the trace said it (all there is of a process attached to)
+        self._end_timer: asyncio.TimerHandle | None = None
+        self._held: list[Observation] = []  # the last call read, until its signal (if any) has come too
+        self._held_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def attached(self) -> bool:
+        """A running process strace attaches to (`sockplay trace -p PID`), not one the lab started."""
+        return self.node.command[:1] == (ATTACH,)
 
     def _executables(self) -> tuple[str, list[str]]:
+        strace = shutil.which("strace") if self.node.trace else None
+        if self.node.trace and strace is None:
+            raise LabError("exec --trace needs strace, which is not installed (Debian, Ubuntu: apt-get install strace)")
+        if self.attached:  # -D (strace a grandchild of the program) is for a program it starts
+            assert strace is not None
+            return ATTACH, [word for word in tracer_words(strace) if word != "-D"]
         word = self.node.command[0]
         path = shutil.which(word) if "/" not in word else (word if os.access(word, os.X_OK) else None)
         if path is None:
             raise LabError(f"{word}: no such program (looked for it on PATH)")
-        tracer: list[str] = []
-        if self.node.trace:
-            strace = shutil.which("strace")
-            if strace is None:
-                raise LabError(
-                    "exec --trace needs strace, which is not installed (Debian, Ubuntu: apt-get install strace)"
-                )
-            tracer = tracer_words(strace)
-        return os.path.abspath(path), tracer
+        return os.path.abspath(path), tracer_words(strace) if strace is not None else []
 
     async def start(self, netns: str | None) -> None:
         path, tracer = self._executables()
@@ -169,6 +191,9 @@ class OutsideProgram:
             raise LabError(no_room(exc, f"the pipes of {self.name}")) from None
         writers = [w for _, w in pipes]
         self._fds = [r for r, _ in pipes]
+        if self.node.trace:  # room for a burst of strace's lines: a full pipe stops strace, and the program with it
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(self._fds[2], _F_SETPIPE_SZ, TRACE_PIPE_BYTES)
         self._streams = dict(zip(self._fds, ("stdout", "stderr", "trace"), strict=False))
         trace_w = writers[2] if self.node.trace else -1
         boot = (
@@ -209,6 +234,10 @@ class OutsideProgram:
     def _adopt(self, pid: int) -> None:
         """The program runs: track it as a lab process (signalled through a pidfd, as the lab's own are)."""
         proc = self.process
+        node: Spawn | Observed = self.node
+        if self.attached:  # the supervisor named strace; the process is the one it attached to
+            pid = int(self.node.command[1])
+            node = Observed(self.name, f"attached to pid {pid}")  # what a recording says of it: text only
         proc.pid = pid
         # Its supervisor (our child, our code) names it; it may have ended and been reaped already,
         # then its end is in the channel, right behind its pid.
@@ -217,7 +246,7 @@ class OutsideProgram:
         except OSError:
             proc.pidfd = None
         self.lab.processes[self.name] = proc
-        self.lab._emit(ProcessStarted(self.name, pid, None, time.monotonic_ns(), self.node))
+        self.lab._emit(ProcessStarted(self.name, pid, None, time.monotonic_ns(), node))
         if self._early_end is not None:
             self._ended(self._early_end)
 
@@ -254,10 +283,28 @@ class OutsideProgram:
         if proc.pid == 0:  # its pid is known, but not yet taken up (see _adopt)
             self._early_end = status
             return
-        if proc.death is not None:
+        if proc.death is not None or self._end_status is not None:
             return
+        self._end_status = status
         self._drain()
-        proc.death = death_from_status(status)
+        if self.reader is not None and not self._trace_ended:
+            # strace writes the program's last calls after the supervisor learns of its end: its
+            # end waits (a moment, at most) for the trace's own `+++ ... +++` line, and comes after them.
+            self._end_timer = asyncio.get_running_loop().call_later(TRACE_END_WAIT, self._report_end)
+            return
+        self._report_end()
+
+    def _report_end(self) -> None:
+        proc = self.process
+        if proc.death is not None or self._end_status is None:
+            return
+        if self._end_timer is not None:
+            self._end_timer.cancel()
+            self._end_timer = None
+        self._flush_held()
+        # An attached process is not its supervisor's child: strace's own end says only that strace ended.
+        attached_end = self._trace_death or Death("exited", "?")
+        proc.death = attached_end if self.attached else death_from_status(self._end_status)
         proc.reaped = True
         self.lab._emit(ProcessEnded(self.name, proc.pid, proc.death, False, time.monotonic_ns()))
 
@@ -325,9 +372,25 @@ class OutsideProgram:
 
     def _observed(self, data: bytes) -> None:
         assert self.reader is not None
-        self._emit_observed(self.reader.feed(data))
+        observations = self._held + self.reader.feed(data)
+        self._held = []
+        if observations and observations[-1].kind == "call" and not observations[-1].pending:
+            # strace may write the signal that came with this call in its next write: wait a moment for it
+            self._held = [observations.pop()]
+            if self._held_timer is None:
+                self._held_timer = asyncio.get_running_loop().call_later(HOLD_FOR_SIGNAL, self._flush_held)
+        self._emit_observed(observations)
+        if self._trace_ended and self._end_status is not None:
+            self._report_end()
         if self.reader.pending() and self._overdue_timer is None:
             self._overdue_timer = asyncio.get_running_loop().call_later(PENDING_AFTER, self._overdue)
+
+    def _flush_held(self) -> None:
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        held, self._held = self._held, []
+        self._emit_observed(held)
 
     def _overdue(self) -> None:
         """Calls still in progress a moment after they were seen starting: shown pending, as the lab's own."""
@@ -344,7 +407,10 @@ class OutsideProgram:
             if seen.kind == "signal" and i > 0 and _amended(observations[i - 1], seen):
                 continue
             if seen.kind == "end" and seen.pid == self.process.pid:
-                continue  # the program's own end is its ProcessEnded
+                self._trace_ended = True  # the program's own end is its ProcessEnded
+                how, _, detail = seen.text.partition(" ")
+                self._trace_death = Death(how, int(detail) if detail.lstrip("-").isdigit() else detail)
+                continue
             text = seen.text
             following = observations[i + 1] if i + 1 < len(observations) else None
             if seen.kind == "call" and following is not None and _amended(seen, following):
@@ -362,9 +428,10 @@ class OutsideProgram:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        if self._overdue_timer is not None:
-            self._overdue_timer.cancel()
-            self._overdue_timer = None
+        for timer in (self._overdue_timer, self._held_timer, self._end_timer):
+            if timer is not None:
+                timer.cancel()
+        self._overdue_timer = self._held_timer = self._end_timer = None
         if self.channel is not None:
             if loop is not None:
                 loop.remove_reader(self.channel.fileno())
@@ -379,8 +446,10 @@ class OutsideProgram:
                 pass
         self._fds = []
         proc = self.process
+        if self.lab.processes.get(self.name) is proc:  # gone from the lab: nothing else signals it by its number
+            del self.lab.processes[self.name]
         if proc.pidfd is not None:
-            if proc.death is None:  # its supervisor kills it too; the pidfd is closed below, so no one signals the pid
+            if proc.death is None and not self.attached:  # its supervisor kills it too (an attached one: never)
                 try:
                     signal.pidfd_send_signal(proc.pidfd, signal.SIGKILL)
                 except OSError:

@@ -1,9 +1,9 @@
-"""One call as strace writes it (`accept4(3<TCP:[...]>, {sa_family=AF_INET, ...}, [16], SOCK_CLOEXEC) = 4<...>`)
+"""One call as strace writes it (`accept4(3<socket:[7]>, {sa_family=AF_INET, ...}, [16], SOCK_CLOEXEC) = 4<...>`)
 rewritten in the script's syntax (`accept4(3, ...) = 4 from 127.0.0.1:40312`), and which calls are a socket's.
 
-strace's `-yy` decorates each descriptor with what it is (`3<TCP:[127.0.0.1:8000]>`): that says
-which calls act on sockets, and where an accepted connection comes from; the script writes
-descriptors as bare numbers. Addresses are written as the script writes them (`127.0.0.1:8000`).
+strace's `-y` decorates each descriptor with what it is (`3<socket:[7]>`; `-yy` says more,
+`3<TCP:[127.0.0.1:8000]>`, at twice the cost to the program): that says which calls act on
+sockets; the script writes descriptors as bare numbers, and addresses as `127.0.0.1:8000`.
 """
 
 from __future__ import annotations
@@ -34,60 +34,51 @@ _PEER = re.compile(r"->(\[[0-9a-fA-F:.]+\]:[0-9]+|[0-9.]+:[0-9]+)\]")
 _FD_HEAD = re.compile(r"-?[0-9]+<")
 
 
+# What split_top steps over: a string literal (with the `...` of one cut short), a descriptor's
+# decoration (`3<socket:[7]>`, `<TCP:[a->b]>`: after a digit, `->` inside), or a bracket or comma.
+_DECORATION = re.compile(r'(?<=[0-9])<(?:->|[^<>"])*+>')
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*+"(?:\.\.\.)?|(?<=[0-9])<(?:->|[^<>"])*+>|[()\[\]{},]')
+
+
 def split_top(text: str) -> tuple[list[str], str]:
-    """The arguments before the call's closing parenthesis, and what follows it (` = 4<...>`)."""
+    """The arguments before the call's closing parenthesis, without descriptors' decorations, and what follows
+    it (` = 4<...>`). One regex pass: strings and decorations are stepped over whole, never read a character
+    at a time."""
+    if '"' not in text:  # most calls: no data; then no nesting before the closing parenthesis is the rule
+        text = _DECORATION.sub("", text)
+        close = text.find(")")
+        head = text[:close]
+        if close >= 0 and "(" not in head and "[" not in head and "{" not in head:
+            return ([arg.strip() for arg in head.split(",")] if head.strip() else []), text[close + 1 :]
     args: list[str] = []
-    depth, start, i, end = 0, 0, 0, len(text)
-    while i < end:
-        ch = text[i]
-        if ch == '"':
-            i = _string_end(text, i)
+    pieces: list[str] = []
+    depth = pos = 0
+    for match in _TOKEN.finditer(text):
+        first = match.group()[0]
+        if first == '"':
             continue
-        if ch == "<" and i > 0 and text[i - 1].isdigit():
-            i = _decoration_end(text, i)
-            continue
-        if ch in "([{":
+        if first == "<":
+            pieces.append(text[pos : match.start()])
+            pos = match.end()
+        elif first in "([{":
             depth += 1
-        elif ch in ")]}":
-            if depth == 0 and ch == ")":
-                if text[start:i].strip():
-                    args.append(text[start:i].strip())
-                return args, text[i + 1 :]
+        elif first == ")" and depth == 0:
+            pieces.append(text[pos : match.start()])
+            arg = "".join(pieces).strip()
+            if arg or args:
+                args.append(arg)
+            return args, text[match.end() :]
+        elif first in ")]}":
             depth -= 1
-        elif ch == "," and depth == 0:
-            args.append(text[start:i].strip())
-            start = i + 1
-        i += 1
-    if text[start:].strip():
-        args.append(text[start:].strip())
+        elif depth == 0:  # a comma between two arguments
+            pieces.append(text[pos : match.start()])
+            args.append("".join(pieces).strip())
+            pieces, pos = [], match.end()
+    pieces.append(text[pos:])
+    tail = "".join(pieces).strip()
+    if tail:
+        args.append(tail)
     return args, ""
-
-
-def _string_end(text: str, i: int) -> int:
-    """The index after the string literal starting at text[i] (and its `...` if strace cut it)."""
-    i += 1
-    while i < len(text) and text[i] != '"':
-        i += 2 if text[i] == "\\" else 1
-    i += 1
-    return i + 3 if text.startswith("...", i) else i
-
-
-def _decoration_end(text: str, i: int) -> int:
-    """The index after a `<...>` decoration starting at text[i] (nested ones and quoted paths inside)."""
-    depth = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == '"':
-            i = _string_end(text, i)
-            continue
-        if ch == "<":
-            depth += 1
-        elif ch == ">" and text[i - 1] != "-":  # `->` joins the two ends of a connection
-            depth -= 1
-            if depth == 0:
-                return i + 1
-        i += 1
-    return i
 
 
 def undecorated(arg: str) -> tuple[str, str | None]:
@@ -96,26 +87,6 @@ def undecorated(arg: str) -> tuple[str, str | None]:
     if match is None or not arg.endswith(">"):
         return arg, None
     return arg[: match.end() - 1], arg[match.end() : -1]
-
-
-def strip_decorations(text: str) -> str:
-    """Every descriptor's decoration taken out of a text, strings left as they are."""
-    if "<" not in text:
-        return text
-    out, i, end = [], 0, len(text)
-    while i < end:
-        ch = text[i]
-        if ch == '"':
-            stop = _string_end(text, i)
-            out.append(text[i:stop])
-            i = stop
-            continue
-        if ch == "<" and i > 0 and text[i - 1].isdigit():
-            i = _decoration_end(text, i)
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
 
 
 def is_socket(decoration: str | None) -> bool:
@@ -154,12 +125,13 @@ def call_text(name: str, rest: str, duration_ns: int | None) -> str:
         value, _, tail = outcome[1:].strip().partition(" ")
         value, ret_decoration = undecorated(value)
         outcome = f"= {value}" + (f" {tail}" if tail else "")
-    args = [strip_decorations(arg) for arg in raw_args]
+    args = raw_args
     if name in ("accept", "accept4"):
+        found = _PEER.search(ret_decoration or "")  # -yy names the connection's ends; -y leaves the sockaddr
+        peer = found.group(1) if found is not None else (address(args[1]) if len(args) > 1 else None)
         args = args[:1] + ["..."]
-        peer = _PEER.search(ret_decoration or "")
         if peer is not None and outcome.startswith("= ") and not outcome.startswith("= -1"):
-            outcome += f" from {peer.group(1)}"
+            outcome += f" from {peer}"
     elif name in PROCESS_CALLS:
         args = ["..."]
     else:

@@ -27,6 +27,7 @@ _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
 _CHECK_EXEC_BYTES = 4096
+ATTACH = "--attach"  # in place of the program's path: trace the running process whose pid follows
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -86,6 +87,8 @@ def main() -> None:
         return
     ctl.sendall(f"pid {pid}\n".encode())
     _watch(ctl, pid, wake_r)
+    if path == ATTACH:
+        _detach(pid, wake_r)
     _end_all(pid, wake_r)
 
 
@@ -106,6 +109,8 @@ def _become_program(
         for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGINT):
             signal.signal(signum, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if path == ATTACH:  # strace attaches to a running process (argv: ATTACH, its pid) instead of starting one
+            os.execv(tracer[0], [*tracer, "-p", argv[-1]])
         if tracer:
             os.execv(tracer[0], [*tracer, "--", path, *argv[1:]])
         os.execv(path, argv)
@@ -175,6 +180,25 @@ def _descendants(root: int) -> list[int]:
         found.extend(children)
         frontier.extend(children)
     return found
+
+
+def _detach(tracer: int, wake_r: int) -> None:
+    """Let an attached strace detach from a process we did not start (SIGTERM), before anything is killed."""
+    try:
+        os.kill(tracer, signal.SIGTERM)
+    except OSError:
+        return
+    for _ in range(40):  # at most 2 s
+        try:
+            if os.waitpid(tracer, os.WNOHANG)[0] == tracer:
+                return
+        except ChildProcessError:
+            return
+        select.select([wake_r], [], [], 0.05)
+        try:
+            os.read(wake_r, 512)
+        except BlockingIOError:
+            pass
 
 
 def _end_all(pid: int, wake_r: int) -> None:

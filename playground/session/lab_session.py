@@ -400,6 +400,18 @@ class LabSession:
         assert self.lab is not None
         return lab_environment(self.lab)
 
+    def forbid_exec(self) -> None:
+        """From now on this lab runs no outside program (a replay's recording may come from anywhere)."""
+        self.allow_exec = False
+        if self.lab is not None:
+            self.lab.lifecycle.outside.allowed = False
+
+    async def attach(self, name: str, pid: int) -> None:
+        """Watch a running process under strace (`sockplay trace -p PID`); LabError if it cannot be."""
+        if self.lab is None:
+            raise LabError("the lab has not started")
+        await self.lab.lifecycle.outside.attach(name, pid)
+
     def start_recording(self, recording: SessionRecording, header_extra: dict[str, str] | None = None) -> None:
         """Record this session's lab into `recording` from now on."""
         assert self.lab is not None

@@ -92,3 +92,11 @@ def test_the_event_log_completes_a_pending_observed_call_in_place() -> None:
         ("ok", "web", "#> accept4(3, ...) = 4 from 127.0.0.1:4000", 2000),
         ("signal", "web[6]", '#> write(4, "x", 1) = -1 EPIPE (Broken pipe) ! SIGPIPE', 5),
     ]
+
+
+def test_export_refuses_a_script_with_an_outside_program(tmp_path: Path) -> None:
+    script = tmp_path / "e.sockplay"
+    script.write_text("sockplay 1\nspawn a\nspawn web exec sleep 1\n")
+    done = sockplay("export", "--python", str(script))
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"{script}:3: an outside program (spawn ... exec) cannot be exported" in done.stderr
