@@ -422,7 +422,7 @@ class LabSession:
         for name, proc in self.lab.processes.items():
             ctx.processes[name] = set(proc.names)
             ctx.children[name] = set(proc.children)
-            for var in proc.addresses:
+            for var in (*proc.addresses, *proc.paths):  # IP addresses, then AF_UNIX paths
                 ctx.addresses.append(f"{name}.{var}")
         return ctx
 
