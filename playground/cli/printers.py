@@ -181,6 +181,7 @@ def packet_json(packet: Packet, t0: int, line: int | None) -> dict:
 def step_json(report: StepReport, t0: int) -> dict:
     from playground.script.data import Data
     from playground.script.format import format_data
+    from playground.script.model import Fields
 
     out: dict[str, object] = {
         "line": report.line.number,
@@ -222,6 +223,10 @@ def step_json(report: StepReport, t0: int) -> dict:
             out["revents"] = list(outcome.revents)
         if outcome.child is not None:
             out["child"] = str(outcome.child)
+        if outcome.rights is not None:  # recvmsg's descriptors received
+            out["rights"] = list(outcome.rights)
+        if isinstance(value, Fields):  # TCP_INFO, field by field
+            out["fields"] = dict(value.items)
         out["signals"] = list(outcome.signals)
         if outcome.death is not None:
             out["death"] = str(outcome.death)
