@@ -8,6 +8,7 @@ exactly as a C program started in that directory would.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from typing import TYPE_CHECKING
@@ -22,15 +23,26 @@ _NEW_NAMES = {"socketpair": "value", "recvmsg": "rights"}
 
 
 class UnixDir:
-    """The lab's private directory, made when a process first needs it and removed with the lab."""
+    """The lab's private directory, made when a process first needs it and removed with the lab.
+
+    Where it cannot be made (no writable temporary directory), processes start where sockplay
+    runs and a script's AF_UNIX path is refused with the reason (`problem`), never bound there.
+    """
 
     def __init__(self) -> None:
         self._path: str | None = None
+        self.problem: str | None = None
 
     @property
-    def path(self) -> str:
-        if self._path is None:
-            self._path = tempfile.mkdtemp(prefix="sockplay-lab-")  # mode 0700, a fresh name
+    def path(self) -> str | None:
+        if self._path is None and self.problem is None:
+            base = os.environ.get("TMPDIR", "")
+            # An explicit directory: tempfile's own search writes a probe file, which fails
+            # under RLIMIT_FSIZE 0 although a directory can still be made.
+            try:
+                self._path = tempfile.mkdtemp(prefix="sockplay-lab-", dir=base if os.path.isdir(base) else "/tmp")
+            except OSError as exc:
+                self.problem = f"the lab has no directory for AF_UNIX paths ({exc.strerror})"
         return self._path
 
     def remove(self) -> None:
