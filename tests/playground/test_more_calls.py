@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from playground.constants import kind_name
+from playground.constants import TCP_STATES, kind_name
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.lab_channel import ChannelError, check_call_result
@@ -397,6 +397,10 @@ async def test_the_inspector_shows_unix_sockets_by_path(lab: Lab) -> None:
     assert format_address(client[3]["peer"]) == '"srv.sock"'
     assert kind_name(client[4]["family"], client[4]["type"]) == "unix_dgram"
     assert client[4]["local"] is None  # a socketpair's ends have no path
+    assert format_address(client[4]["peer"]) == "(unnamed)"  # but each has its peer
+    # States as ss names them for AF_UNIX streams.
+    assert TCP_STATES[listener["state"]] == "LISTEN" and TCP_STATES[client[3]["state"]] == "ESTABLISHED"
+    assert client[4]["state"] is None and client[4]["tcp"] is None
 
 
 async def test_a_raise_made_while_the_main_thread_is_blocked_moves_the_signal_pipe_once_it_returns(lab: Lab) -> None:
