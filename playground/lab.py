@@ -478,5 +478,5 @@ def _check_call_data(step: Step) -> None:
 def _call_text(step: Step) -> str:
     """`actor: [var = ]call(args)`: the step as written, without delay or outcome."""
     if step.var:
-        return f"{step.actor}: {step.var} = {format_call(step.call)}"
+        return f"{step.actor}: {', '.join((step.var, *step.more_vars))} = {format_call(step.call)}"
     return f"{step.actor}: {format_call(step.call)}"

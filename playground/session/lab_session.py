@@ -173,7 +173,7 @@ class LabSession:
         value = event.result.outcome.value
         call = node.call.name
         names = self.tracked_names.setdefault(event.process, {})
-        if call in ("socket", "accept", "dup") and node.var and isinstance(value, int) and value >= 0:
+        if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
             names[value] = node.var
         elif call == "close" and value == 0 and node.call.args:
             arg = node.call.args[0]
