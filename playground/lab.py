@@ -303,7 +303,7 @@ class Lab:
         local = raw.get("local")
         if local:
             self.labels.note_port(local)
-        if local is not None and fd_arg is not None and name != "accept":
+        if local is not None and fd_arg is not None and name not in ("accept", "accept4"):
             var = proc.var_for(fd_arg)
             if var is not None:
                 proc.addresses[var] = Address(*local)

@@ -423,3 +423,18 @@ async def test_a_raise_made_while_the_main_thread_is_blocked_moves_the_signal_pi
     await run_typed_line(lab, "kill a SIGUSR1")
     result = await asyncio.wait_for(poll.future, 5)
     assert (result.outcome.errno, result.outcome.signals) == ("EINTR", ("SIGUSR1",))  # the moved pipe tells of it
+
+
+async def test_accept4_leaves_the_listeners_address_and_names_its_packets_end(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn server")
+    await run_typed_line(lab, "spawn client")
+    for line in ("server: l = socket(tcp)", "server: bind(l, 0.0.0.0:0)", "server: listen(l, 8)"):
+        await run_typed_line(lab, line)
+    bound = lab.processes["server"].addresses["l"]
+    port = bound.port
+    assert await outcome(lab, "client: c = socket(tcp)") == "= 3"
+    assert await outcome(lab, f"client: connect(c, 127.0.0.1:{port})") == "= 0"
+    assert (await outcome(lab, "server: a = accept4(l, 0)")).startswith("= 4 from 127.0.0.1:")
+    assert lab.processes["server"].addresses["l"] == bound  # still the wildcard it was bound to
+    client_end = lab.processes["client"].addresses["c"]
+    assert lab.label_for(("127.0.0.1", port), (client_end.host, client_end.port)) == ("server", "server.a")
