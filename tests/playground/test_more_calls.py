@@ -438,3 +438,13 @@ async def test_accept4_leaves_the_listeners_address_and_names_its_packets_end(la
     assert lab.processes["server"].addresses["l"] == bound  # still the wildcard it was bound to
     client_end = lab.processes["client"].addresses["c"]
     assert lab.label_for(("127.0.0.1", port), (client_end.host, client_end.port)) == ("server", "server.a")
+
+
+async def test_ipv6_recverr_does_for_udp6_what_ip_recverr_does_for_udp(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn a")
+    for line in ("a: gone = socket(udp6)", "a: bind(gone, [::1]:0)", "a: close(gone)", "a: s = socket(udp6)"):
+        await run_typed_line(lab, line)
+    assert await outcome(lab, "a: setsockopt(s, IPV6_RECVERR, 1)") == "= 0"
+    assert await outcome(lab, 'a: sendto(s, "x", a.gone)') == "= 1"
+    assert await outcome(lab, "a: poll(s, POLLIN, 1000)") == "= 1 POLLERR"
+    assert await outcome(lab, "a: recvfrom(s, 10)") == "= -1 ECONNREFUSED"
