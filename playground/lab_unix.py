@@ -20,6 +20,15 @@ if TYPE_CHECKING:
     from playground.lab import Lab, Process
 
 _NEW_NAMES = {"socketpair": "value", "recvmsg": "rights"}
+# Every lab directory not yet removed: a sockplay that must exit at once removes them first.
+_LIVE: set[str] = set()
+
+
+def remove_all() -> None:
+    """Remove every lab directory still there (sockplay exits without shutting its labs down)."""
+    for path in list(_LIVE):
+        shutil.rmtree(path, ignore_errors=True)
+        _LIVE.discard(path)
 
 
 class UnixDir:
@@ -41,6 +50,7 @@ class UnixDir:
             # under RLIMIT_FSIZE 0 although a directory can still be made.
             try:
                 self._path = tempfile.mkdtemp(prefix="sockplay-lab-", dir=base if os.path.isdir(base) else "/tmp")
+                _LIVE.add(self._path)
             except OSError as exc:
                 self.problem = f"the lab has no directory for AF_UNIX paths ({exc.strerror})"
         return self._path
@@ -48,6 +58,7 @@ class UnixDir:
     def remove(self) -> None:
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
+            _LIVE.discard(self._path)
             self._path = None
 
 
