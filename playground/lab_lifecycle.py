@@ -68,6 +68,7 @@ def start_worker(network: LabNetwork, cwd: str | None = None) -> tuple[int, sock
                 f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); from playground.worker.main import main; main()",
                 str(theirs.fileno()),
                 *network.worker_args(),
+                *([f"--lab-dir={cwd}"] if cwd else []),  # removed by the process that outlives sockplay
             ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,

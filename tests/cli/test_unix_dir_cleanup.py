@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.cli.test_signals import STOP_WAIT
-from tests.helpers import REPO
+from tests.helpers import REPO, wait_until
 
 UNIX_SCRIPT = """sockplay 1
 spawn a
@@ -68,3 +68,24 @@ def test_a_run_stopped_while_blocked_on_its_output_removes_its_lab_directory(tmp
         proc.wait(timeout=STOP_WAIT)
         assert proc.stdout is not None
         proc.stdout.close()
+
+
+def test_a_killed_sockplays_lab_processes_remove_its_lab_directory(tmp_path: Path) -> None:
+    script = tmp_path / "blocked.sockplay"
+    script.write_text(UNIX_SCRIPT + "a: x, y = socketpair(unix)\na: read(x, 10)\n")  # blocks (10 s timeout)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "run", str(script)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(tmp_path),
+    )
+    try:
+        wait_until(lambda: any(os.listdir(tmp_path / d) for d in _lab_dirs(tmp_path)), 30, "the socket bound")
+        proc.kill()  # SIGKILL: sockplay cleans nothing up; its lab processes see their channels close
+        proc.wait(timeout=STOP_WAIT)
+        wait_until(lambda: _lab_dirs(tmp_path) == [], STOP_WAIT, "the lab directory removed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=STOP_WAIT)
