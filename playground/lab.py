@@ -311,7 +311,7 @@ class Lab:
         local = raw.get("local")
         if local:
             self.labels.note_port(local)
-        if local is not None and fd_arg is not None and name != "accept":
+        if local is not None and fd_arg is not None and name not in ("accept", "accept4"):
             var = proc.var_for(fd_arg)
             if var is not None:
                 proc.addresses[var] = Address(*local)
@@ -487,5 +487,5 @@ def _check_call_data(step: Step) -> None:
 def _call_text(step: Step) -> str:
     """`actor: [var = ]call(args)`: the step as written, without delay or outcome."""
     if step.var:
-        return f"{step.actor}: {step.var} = {format_call(step.call)}"
+        return f"{step.actor}: {', '.join((step.var, *step.more_vars))} = {format_call(step.call)}"
     return f"{step.actor}: {format_call(step.call)}"

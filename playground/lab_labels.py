@@ -212,7 +212,7 @@ class PacketLabels:
         """Remember which socket each connection belongs to, for what outlives its descriptor."""
         name = step.call.name
         local = raw["local"]
-        if name == "accept" and raw.get("ret", -1) >= 0 and raw.get("peer"):
+        if name in ("accept", "accept4") and raw.get("ret", -1) >= 0 and raw.get("peer"):
             label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
             self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)
         elif name == "connect" and fd_arg is not None:

@@ -75,6 +75,7 @@ def start_worker(
                 f"import sys; sys.path.insert(0, {PACKAGE_ROOT!r}); from playground.worker.main import main; main()",
                 str(theirs.fileno()),
                 *(network.worker_args() if netns_args is None else netns_args),
+                *([f"--lab-dir={cwd}"] if cwd else []),  # removed by the process that outlives sockplay
             ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,

@@ -20,30 +20,45 @@ if TYPE_CHECKING:
     from playground.lab import Lab, Process
 
 _NEW_NAMES = {"socketpair": "value", "recvmsg": "rights"}
+# Every lab directory not yet removed: a sockplay that must exit at once removes them first.
+_LIVE: set[str] = set()
+
+
+def remove_all() -> None:
+    """Remove every lab directory still there (sockplay exits without shutting its labs down)."""
+    for path in list(_LIVE):
+        shutil.rmtree(path, ignore_errors=True)
+        _LIVE.discard(path)
 
 
 class UnixDir:
-    """The lab's private directory, made when a process first needs it and removed with the lab."""
+    """The lab's private directory, made when a process first needs it and removed with the lab.
+
+    Where it cannot be made (no writable temporary directory), processes start where sockplay
+    runs and a script's AF_UNIX path is refused with the reason (`problem`), never bound there.
+    """
 
     def __init__(self) -> None:
         self._path: str | None = None
+        self.problem: str | None = None
 
     @property
     def path(self) -> str | None:
-        """The directory, or None where none can be made (the processes then run where sockplay does)."""
-        if self._path is None:
-            # The folder named outright: tempfile's own choice writes a probe file, which fails
-            # where writes to files do (a full disk, RLIMIT_FSIZE) though a folder can be made.
-            folder = os.environ.get("TMPDIR") or "/tmp"
+        if self._path is None and self.problem is None:
+            base = os.environ.get("TMPDIR", "")
+            # An explicit directory: tempfile's own search writes a probe file, which fails
+            # under RLIMIT_FSIZE 0 although a directory can still be made.
             try:
-                self._path = tempfile.mkdtemp(prefix="sockplay-lab-", dir=folder)  # mode 0700, a fresh name
-            except OSError:
-                return None
+                self._path = tempfile.mkdtemp(prefix="sockplay-lab-", dir=base if os.path.isdir(base) else "/tmp")
+                _LIVE.add(self._path)
+            except OSError as exc:
+                self.problem = f"the lab has no directory for AF_UNIX paths ({exc.strerror})"
         return self._path
 
     def remove(self) -> None:
         if self._path is not None:
             shutil.rmtree(self._path, ignore_errors=True)
+            _LIVE.discard(self._path)
             self._path = None
 
 

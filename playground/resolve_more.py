@@ -18,6 +18,8 @@ FdOf = Callable[["Process", Arg], int]
 
 def unix_address(lab: Lab, proc: Process, arg: Arg) -> UnixAddress | None:
     """The AF_UNIX path an address argument names, or None if it names an IP address."""
+    if isinstance(arg, DataArg) and lab.lifecycle.unix_dir.problem:
+        raise LabError(lab.lifecycle.unix_dir.problem)
     if isinstance(arg, DataArg):
         return UnixAddress(bytes(arg.value).decode("utf-8", "replace"))
     if isinstance(arg, RefArg):

@@ -48,7 +48,8 @@ PROCESS_ACTIONS = [
     ("spawn", "spawn"),
 ]
 SEND_FLAGS = ["MSG_NOSIGNAL", "MSG_DONTWAIT", "MSG_PEEK"]
-OPTION_NAMES = [name for name in OPTIONS if name != "SO_ERROR"] + [O_NONBLOCK_NAME]
+# SO_ERROR is never read (reading clears it); TCP_INFO is shown whole beside the options.
+OPTION_NAMES = [name for name in OPTIONS if name not in ("SO_ERROR", "TCP_INFO")] + [O_NONBLOCK_NAME]
 
 
 class QueueBar(Widget):

@@ -10,7 +10,7 @@ from playground.constants import ERRNO_NUMBERS
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it
     from playground.capture import Packet
-    from playground.events import CallObserved
+    from playground.events import CallObserved, CallResult
     from playground.lab import Lab
     from playground.runner import Runner, StepReport
     from playground.script.model import Script
@@ -204,9 +204,6 @@ def observed_json(seen: CallObserved, t0: int) -> dict:
 
 
 def step_json(report: StepReport, t0: int) -> dict:
-    from playground.script.data import Data
-    from playground.script.format import format_data
-
     out: dict[str, object] = {
         "line": report.line.number,
         "text": report.text,
@@ -227,33 +224,48 @@ def step_json(report: StepReport, t0: int) -> dict:
         out["notes"] = report.notes
     result = report.result
     if result is not None:
-        outcome = result.outcome
-        value = outcome.value
-        out["return"] = value if isinstance(value, (int, float)) or value is None else str(value)
-        if outcome.errno:
-            out["errno"] = {
-                "name": outcome.errno,
-                "number": ERRNO_NUMBERS.get(outcome.errno),
-                "message": outcome.errno_message,
-            }
-        if outcome.data is not None:
-            data = outcome.data
-            out["data"] = {
-                "length": len(data),
-                "script": format_data(data),
-                "hex": (data.head(4096) if isinstance(data, Data) else data[:4096]).hex(),
-            }
-        if outcome.peer is not None:
-            out["peer"] = str(outcome.peer)
-        if outcome.revents is not None:
-            out["revents"] = list(outcome.revents)
-        if outcome.child is not None:
-            out["child"] = str(outcome.child)
-        if outcome.ready is not None:  # each ready descriptor by name, with its events
-            out["ready"] = {who: list(events) for who, events in outcome.ready}
-        out["signals"] = list(outcome.signals)
-        if outcome.death is not None:
-            out["death"] = str(outcome.death)
-        out["start_ms"] = round((result.start_ns - t0) / 1e6, 6) if result.start_ns else None
-        out["duration_ns"] = result.duration_ns
+        out.update(_result_json(result, t0))
+    return out
+
+
+def _result_json(result: CallResult, t0: int) -> dict[str, object]:
+    """A call's result: its value, errno, data, peer, events, signals, death, and its times."""
+    from playground.script.data import Data
+    from playground.script.format import format_data
+    from playground.script.model import Fields
+
+    out: dict[str, object] = {}
+    outcome = result.outcome
+    value = outcome.value
+    out["return"] = value if isinstance(value, (int, float)) or value is None else str(value)
+    if outcome.errno:
+        out["errno"] = {
+            "name": outcome.errno,
+            "number": ERRNO_NUMBERS.get(outcome.errno),
+            "message": outcome.errno_message,
+        }
+    if outcome.data is not None:
+        data = outcome.data
+        out["data"] = {
+            "length": len(data),
+            "script": format_data(data),
+            "hex": (data.head(4096) if isinstance(data, Data) else data[:4096]).hex(),
+        }
+    if outcome.peer is not None:
+        out["peer"] = str(outcome.peer)
+    if outcome.revents is not None:
+        out["revents"] = list(outcome.revents)
+    if outcome.child is not None:
+        out["child"] = str(outcome.child)
+    if outcome.ready is not None:  # each ready descriptor by name, with its events
+        out["ready"] = {who: list(events) for who, events in outcome.ready}
+    if outcome.rights is not None:  # recvmsg's descriptors received
+        out["rights"] = list(outcome.rights)
+    if isinstance(value, Fields):  # TCP_INFO, field by field
+        out["fields"] = dict(value.items)
+    out["signals"] = list(outcome.signals)
+    if outcome.death is not None:
+        out["death"] = str(outcome.death)
+    out["start_ms"] = round((result.start_ns - t0) / 1e6, 6) if result.start_ns else None
+    out["duration_ns"] = result.duration_ns
     return out

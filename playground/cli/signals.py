@@ -28,6 +28,14 @@ def _exit_now(signum: int, _frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
+def _exit_leaving_nothing(status: int) -> None:
+    """Exit now; the labs' AF_UNIX directories go first (their processes go when their channels close)."""
+    lab_unix = sys.modules.get("playground.lab_unix")  # loaded if a lab ever ran: nothing to import now
+    if lab_unix is not None:
+        lab_unix.remove_all()
+    os._exit(status)
+
+
 def handled_stop_signals() -> list[int]:
     """The stop signals sockplay handles: those its starter did not ignore."""
     return [signum for signum in STOP_SIGNALS if signal.getsignal(signum) != signal.SIG_IGN]
@@ -75,7 +83,7 @@ class StopOnSignals:
         # The main thread may never get there: blocked writing to a pipe nobody reads (a
         # paused pager). Then sockplay goes anyway, a little later; its lab processes see
         # their control channels close and exit on their own.
-        watchdog = self._timer(STOP_WATCHDOG, os._exit, (128 + signum,))
+        watchdog = self._timer(STOP_WATCHDOG, _exit_leaving_nothing, (128 + signum,))
         watchdog.daemon = True
         watchdog.start()
 

@@ -116,7 +116,8 @@ class OutsidePrograms:
     async def attach(self, name: str, pid: int) -> Process:
         """Trace a running process (`sockplay trace -p PID`): strace attaches where ptrace is allowed; the
         process is watched, not owned: when the lab ends, strace detaches and the process runs on."""
-        return await self.spawn(Spawn(name, None, (ATTACH, str(pid)), True), "-")  # where it is: no namespace to enter
+        # "-": it runs where it is, with no namespace to enter
+        return await self.spawn(Spawn(name, None, command=(ATTACH, str(pid)), trace=True), "-")
 
     def pids(self) -> list[int]:
         return [p.supervisor.pid for p in self.programs.values() if p.supervisor is not None]

@@ -234,7 +234,7 @@ class EventBook:
             kind = "ok"
         fds: tuple[int, ...] = entry.fds if entry is not None else ()
         value = outcome.value
-        if node.call.name in ("socket", "accept", "dup") and isinstance(value, int) and value >= 0:
+        if node.call.name in ("socket", "accept", "dup", "accept4") and isinstance(value, int) and value >= 0:
             fds = fds + (value,)
         started = event.result.start_ns
         if entry is None:

@@ -175,7 +175,7 @@ class LabSession:
         value = event.result.outcome.value
         call = node.call.name
         names = self.tracked_names.setdefault(event.process, {})
-        if call in ("socket", "accept", "dup") and node.var and isinstance(value, int) and value >= 0:
+        if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
             names[value] = node.var
         elif call == "close" and value == 0 and node.call.args:
             arg = node.call.args[0]
@@ -436,7 +436,7 @@ class LabSession:
         for name, proc in self.lab.processes.items():
             ctx.processes[name] = set(proc.names)
             ctx.children[name] = set(proc.children)
-            for var in proc.addresses:
+            for var in (*proc.addresses, *proc.paths):  # IP addresses, then AF_UNIX paths
                 ctx.addresses.append(f"{name}.{var}")
         for name, thread in self.lab.threads.items():  # an actor too, with its process's names
             ctx.processes[name] = set(thread.names)

@@ -164,7 +164,7 @@ def _argument_words(kind: str, actor: str | None, ctx: CompletionContext, call: 
     if kind == P.OPTVAL:
         return ["0", "1", "{1, 0}"]
     if kind == P.KIND:
-        return list(SOCKET_KINDS) + ["AF_INET", "AF_INET6"]
+        return list(SOCKET_KINDS) + ["AF_INET", "AF_INET6", "AF_UNIX"]
     if kind == P.ADDR:
         return ["127.0.0.1:", "[::1]:"] + ctx.addresses + fds
     if kind == P.HOW:

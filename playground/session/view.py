@@ -313,8 +313,8 @@ def format_address(address: tuple[str, int] | None, deterministic: bool = False)
     if address is None:
         return "-"
     host, port = address[0], address[1]
-    if port == -1:  # an AF_UNIX socket's path (the inspector's snapshot gives it so)
-        return '"' + host + '"'
+    if port == -1:  # an AF_UNIX socket's path (the inspector's snapshot gives it so), or none
+        return '"' + host + '"' if host else "(unnamed)"
     text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return mask_ports(text) if deterministic else text
 

@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable
 
 from playground import protocol
-from playground.worker import libc
+from playground.worker import lab_dir, libc
 from playground.worker.limits import set_limit
 from playground.worker.more_syscalls import MORE_SYSCALLS
 from playground.worker.readiness import NO_FIRST_FD, READINESS_CALLS, script_args
@@ -348,7 +348,8 @@ class Worker:
             except Exception:
                 message = None
             if message is None:
-                os._exit(0)  # sockplay is gone: so is its lab
+                lab_dir.remove()  # sockplay is gone: so is its lab, its directory first
+                os._exit(0)
             with self.role:
                 self.call_seq += 1
                 self.reader_busy = True
@@ -620,6 +621,8 @@ def main() -> None:
     for arg in sys.argv[2:]:
         if arg.startswith("--netns="):
             join_namespaces(arg[len("--netns=") :])  # (no str.removeprefix: remote hosts run Python 3.8)
+        elif arg.startswith("--lab-dir="):
+            lab_dir.note(arg)
     _FULL = libc.full_sigset()
     _EMPTY = libc.empty_sigset()
     Handlers.capture()

@@ -81,7 +81,7 @@ def do_socketpair(family: int, type_: int, proto: int) -> Result:
 
 def do_readv(fd: int, sizes: list[int]) -> Result:
     keep = [ctypes.create_string_buffer(max(size, 1)) for size in sizes]
-    entries = [libc.iovec(ctypes.cast(k, ctypes.c_void_p), size) for k, size in zip(keep, sizes, strict=True)]
+    entries = [libc.iovec(ctypes.cast(k, ctypes.c_void_p), size) for k, size in zip(keep, sizes)]
     vec = (libc.iovec * len(sizes))(*entries)
     t0 = now()
     ret = _readv(fd, vec, len(sizes))
@@ -89,7 +89,7 @@ def do_readv(fd: int, sizes: list[int]) -> Result:
     if ret < 0:
         return _result(ret, t0, t1)
     data, left = b"", ret
-    for k, size in zip(keep, sizes, strict=True):
+    for k, size in zip(keep, sizes):
         take = min(left, size)
         data += k.raw[:take]
         left -= take
@@ -207,14 +207,26 @@ def _name_with_path(fn: Callable, fd: int) -> Result:
     return _result(ret, t0, t1, value=libc.parse_sockaddr(buf.raw, size.value))
 
 
-def unix_end(fn: Callable, fd: int) -> list | None:
-    """An AF_UNIX socket's path (getsockname or getpeername) as the inspector shows an end: [path, -1]."""
+def unix_end(fn: Callable, fd: int, unnamed: bool = False) -> list | None:
+    """An AF_UNIX socket's end (getsockname or getpeername) as the inspector shows it: [path, -1].
+
+    An end without a path (a socketpair's) is None, or ["", -1] with unnamed (a peer that exists).
+    """
     buf = ctypes.create_string_buffer(SOCKADDR_MAX)
     size = libc.socklen_t(SOCKADDR_MAX)
     if fn(fd, buf, ctypes.byref(size)) == -1:
         return None
     path = unix_path(buf.raw, size.value)
-    return None if path is None else [path, -1]
+    if path is None:
+        return ["", -1] if unnamed else None
+    return [path, -1]
+
+
+def unix_state(type_: object, listening: bool, peer: list | None) -> int | None:
+    """An AF_UNIX stream socket's state in the words ss uses for it (LISTEN, ESTABLISHED, CLOSED)."""
+    if type_ != socket.SOCK_STREAM:
+        return None
+    return 10 if listening else 1 if peer else 7
 
 
 _TCP_INFO_SIZE = 232

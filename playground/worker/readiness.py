@@ -46,14 +46,14 @@ fdelt_chk = _bind("__fdelt_chk", ctypes.c_long, ctypes.c_long)
 def do_poll_many(entries: list[list[int]], timeout: int) -> Result:
     """poll over [[shown fd, events, fd used], ...]; the shown number is the one reported."""
     fds = (libc.pollfd * max(len(entries), 1))()
-    for slot, (_, events, used) in zip(fds, entries, strict=False):
+    for slot, (_, events, used) in zip(fds, entries):
         slot.fd, slot.events = used, events
     t0 = now()
     ret = libc.poll(fds, len(entries), timeout)
     t1 = now()
     if ret < 0:
         return _result(ret, t0, t1)
-    ready = [[shown, slot.revents & 0xFFFF] for (shown, _, _), slot in zip(entries, fds, strict=False) if slot.revents]
+    ready = [[shown, slot.revents & 0xFFFF] for (shown, _, _), slot in zip(entries, fds) if slot.revents]
     return _result(ret, t0, t1, ready=ready)
 
 

@@ -10,7 +10,7 @@ import struct
 
 from playground.constants import OPTIONS
 from playground.worker import libc
-from playground.worker.more_syscalls import unix_end
+from playground.worker.more_syscalls import unix_end, unix_state
 from playground.worker.syscalls import local_address, peer_address, read_option
 
 _TCP_INFO_FIELDS = {
@@ -79,7 +79,9 @@ def inspect_socket(fd: int) -> dict | None:
             options[spec.name] = value
     flags = libc.fcntl(fd, libc.F_GETFL, 0)
     options["O_NONBLOCK"] = 1 if flags != -1 and flags & libc.O_NONBLOCK else 0
-    info = tcp_info(fd) if type_ == socket.SOCK_STREAM else None
+    info = tcp_info(fd) if type_ == socket.SOCK_STREAM and family != socket.AF_UNIX else None
+    if family == socket.AF_UNIX:
+        return _unix_socket(fd, st.st_ino, type_, bool(listening), options)
     return {
         "fd": fd,
         "socket": True,
@@ -87,11 +89,31 @@ def inspect_socket(fd: int) -> dict | None:
         "family": family,
         "type": type_,
         "listening": bool(listening),
-        "local": local_address(fd) if family != socket.AF_UNIX else unix_end(libc.getsockname, fd),
-        "peer": peer_address(fd) if family != socket.AF_UNIX else unix_end(libc.getpeername, fd),
+        "local": local_address(fd),
+        "peer": peer_address(fd),
         "state": info["state"] if info else None,
         "tcp": info,
         # SIOCINQ on a listener would be meaningless; it answers EINVAL there.
+        "inq": _ioctl_int(fd, libc.SIOCINQ),
+        "outq": _ioctl_int(fd, libc.SIOCOUTQ),
+        "options": options,
+    }
+
+
+def _unix_socket(fd: int, ino: int, type_: object, listening: bool, options: dict) -> dict:
+    """An AF_UNIX socket: its ends by path, its state as ss names it, no TCP_INFO."""
+    peer = unix_end(libc.getpeername, fd, unnamed=True)
+    return {
+        "fd": fd,
+        "socket": True,
+        "ino": ino,
+        "family": int(socket.AF_UNIX),
+        "type": type_,
+        "listening": listening,
+        "local": unix_end(libc.getsockname, fd),
+        "peer": peer,
+        "state": unix_state(type_, listening, peer),
+        "tcp": None,
         "inq": _ioctl_int(fd, libc.SIOCINQ),
         "outq": _ioctl_int(fd, libc.SIOCOUTQ),
         "options": options,

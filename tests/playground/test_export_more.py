@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from playground.runner import run_script
 from playground.script.parser import parse_script
+from tests.helpers import REPO
 from tests.playground.test_export import export, printed, run_program
 
 MORE = """sockplay 1
@@ -69,3 +73,22 @@ def test_the_exported_program_makes_the_same_calls_with_the_same_outcomes(tmp_pa
 def test_tcp_info_is_refused_with_a_reason(tmp_path: Path) -> None:
     _, made = export(tmp_path, "sockplay 1\nspawn a\na: s = socket(tcp)\na: getsockopt(s, TCP_INFO)\n")
     assert made.returncode == 2 and "TCP_INFO" in made.stderr and "Traceback" not in made.stderr
+
+
+def test_run_json_gives_rights_and_tcp_info_fields(tmp_path: Path) -> None:
+    script = tmp_path / "j.sockplay"
+    script.write_text(
+        'sockplay 1\nspawn a\na: x, y = socketpair(unix)\na: sendmsg(x, "m", x, y)\na: f, g = recvmsg(y, 10)\n'
+        "a: l = socket(tcp)\na: bind(l, 127.0.0.1:0)\na: listen(l, 1)\na: getsockopt(l, TCP_INFO)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-m", "playground.cli", "run", "--json", str(script)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ran.returncode == 0, ran.stderr
+    steps = {row["call"]: row for row in map(json.loads, ran.stdout.splitlines()) if "call" in row}
+    assert steps["recvmsg"]["rights"] == [5, 6]
+    assert steps["getsockopt"]["fields"]["state"] == "LISTEN"

@@ -3,24 +3,26 @@ readv, accept4, descriptor passing (SCM_RIGHTS), TCP_SYNCNT, IP_RECVERR and TCP_
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import stat
 
 import pytest
 
-from playground.constants import kind_name
+from playground.constants import TCP_STATES, kind_name
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.lab_channel import ChannelError, check_call_result
 from playground.outcomes import divergence, to_outcome
 from playground.runner import run_script
 from playground.script.errors import ScriptError
-from playground.script.format import format_node
+from playground.script.format import format_node, format_outcome
 from playground.script.model import Call, Step
 from playground.script.parser import parse_script
 from playground.session.view import format_address
-from tests.helpers import connected_pair, outcome
+from tests.helpers import connected_pair, outcome, wait_until
+from tests.playground.test_blocking_signals_fork import pending
 from tests.playground.test_lab_trust import machinery_fds, open_file_limit
 
 
@@ -395,3 +397,54 @@ async def test_the_inspector_shows_unix_sockets_by_path(lab: Lab) -> None:
     assert format_address(client[3]["peer"]) == '"srv.sock"'
     assert kind_name(client[4]["family"], client[4]["type"]) == "unix_dgram"
     assert client[4]["local"] is None  # a socketpair's ends have no path
+    assert format_address(client[4]["peer"]) == "(unnamed)"  # but each has its peer
+    # States as ss names them for AF_UNIX streams.
+    assert TCP_STATES[listener["state"]] == "LISTEN" and TCP_STATES[client[3]["state"]] == "ESTABLISHED"
+    assert client[4]["state"] is None and client[4]["tcp"] is None
+
+
+async def test_a_raise_made_while_the_main_thread_is_blocked_moves_the_signal_pipe_once_it_returns(lab: Lab) -> None:
+    hard = _hard()
+    if hard < 2048 + 32:
+        pytest.skip("the hard open-file limit leaves no room above 2048")
+    with open_file_limit(1024):
+        await run_typed_line(lab, "spawn a")
+    pid = lab.processes["a"].pid
+    assert await outcome(lab, "a: x, y = socketpair(unix)") == "= {3, 4}"
+    read = await pending(lab, "a: read(x, 10)")  # the main thread blocks in it; another takes requests
+    assert await outcome(lab, f"a: setrlimit(RLIMIT_NOFILE, {{2048, {hard}}})") == "= 0"
+    assert any(1024 <= fd < 2048 for fd in machinery_fds(pid))  # the signal pipe waits for the main thread
+    assert await outcome(lab, 'a: write(y, "z")') == "= 1"
+    assert format_outcome((await asyncio.wait_for(read.future, 5)).outcome) == '= 1 "z"'
+    wait_until(lambda: all(fd < 1024 or fd >= 2048 for fd in machinery_fds(pid)), 5.0, "the signal pipe moved")
+    assert await outcome(lab, "a: s = socket(tcp)") == "= 5"
+    assert await outcome(lab, "a: signal(SIGUSR1, catch)") == "= 0"
+    poll = await pending(lab, "a: poll(x, POLLIN, 5000)")
+    await run_typed_line(lab, "kill a SIGUSR1")
+    result = await asyncio.wait_for(poll.future, 5)
+    assert (result.outcome.errno, result.outcome.signals) == ("EINTR", ("SIGUSR1",))  # the moved pipe tells of it
+
+
+async def test_accept4_leaves_the_listeners_address_and_names_its_packets_end(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn server")
+    await run_typed_line(lab, "spawn client")
+    for line in ("server: l = socket(tcp)", "server: bind(l, 0.0.0.0:0)", "server: listen(l, 8)"):
+        await run_typed_line(lab, line)
+    bound = lab.processes["server"].addresses["l"]
+    port = bound.port
+    assert await outcome(lab, "client: c = socket(tcp)") == "= 3"
+    assert await outcome(lab, f"client: connect(c, 127.0.0.1:{port})") == "= 0"
+    assert (await outcome(lab, "server: a = accept4(l, 0)")).startswith("= 4 from 127.0.0.1:")
+    assert lab.processes["server"].addresses["l"] == bound  # still the wildcard it was bound to
+    client_end = lab.processes["client"].addresses["c"]
+    assert lab.label_for(("127.0.0.1", port), (client_end.host, client_end.port)) == ("server", "server.a")
+
+
+async def test_ipv6_recverr_does_for_udp6_what_ip_recverr_does_for_udp(lab: Lab) -> None:
+    await run_typed_line(lab, "spawn a")
+    for line in ("a: gone = socket(udp6)", "a: bind(gone, [::1]:0)", "a: close(gone)", "a: s = socket(udp6)"):
+        await run_typed_line(lab, line)
+    assert await outcome(lab, "a: setsockopt(s, IPV6_RECVERR, 1)") == "= 0"
+    assert await outcome(lab, 'a: sendto(s, "x", a.gone)') == "= 1"
+    assert await outcome(lab, "a: poll(s, POLLIN, 1000)") == "= 1 POLLERR"
+    assert await outcome(lab, "a: recvfrom(s, 10)") == "= -1 ECONNREFUSED"

@@ -390,8 +390,8 @@ async def test_command_line_default_actor_history_and_completion():
         field = command_line(app).input
         assert field.has_focus
         await pilot.press(*"server: l = so", "tab")
-        assert field.value == "server: l = socket"  # what socket and socketpair have in common
-        await pilot.press(*"(t", "tab")
+        assert field.value == "server: l = socket"  # what socket and socketpair share
+        await pilot.press("(", *"t", "tab")
         assert field.value == "server: l = socket(tcp"
         field.value = "setsockopt(c, SO_RCV"
         field.cursor_position = len(field.value)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from playground.session.lab_session import LabSession
+from playground.session.lines import complete
 
 WAIT = 8.0
 
@@ -84,3 +85,13 @@ async def test_capture_and_packets_as_the_lab_has_them(session: LabSession) -> N
     assert all(packet.frame for packet in session.packets())
     kind, _sysctls = session.environment()
     assert kind
+
+
+async def test_completion_offers_unix_kinds_and_a_bound_unix_socket_as_an_address(session: LabSession) -> None:
+    await session.start()
+    await session.spawn_defaults()
+    await _run(session, "server: u = socket(unix)")
+    await _run(session, 'server: bind(u, "srv.sock")')
+    ctx = session.completion_context("client")
+    assert {"unix", "unix_dgram", "AF_UNIX"} <= set(complete("client: c = socket(", None, ctx).candidates)
+    assert "server.u" in complete("client: connect(c, ", None, ctx).candidates
