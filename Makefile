@@ -39,6 +39,8 @@ bench: bytecode
 	$(BIN)/python bench/packet_windows.py
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/tui_keypress_latency.py
+	$(BIN)/python bench/switch_accuracy.py
+	$(BIN)/python bench/trace_overhead.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
