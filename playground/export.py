@@ -27,10 +27,13 @@ from playground.script.format import data_pieces, format_node
 from playground.script.model import (
     AddressArg,
     Arg,
+    Cable,
     Completion,
     DataArg,
+    Fault,
     FlagsArg,
     FloatArg,
+    Host,
     IntArg,
     Kill,
     Line,
@@ -136,6 +139,11 @@ class _Exporter:
             out.append(f"{indent}pause({_finite(pause):g})  # the recording paused here")
         node = line.node
         shown = _comment(_shown(line))
+        if isinstance(node, (Host, Fault, Cable)) or (isinstance(node, Spawn) and node.host is not None):
+            raise ValueError(
+                f"line {line.number} is the network lab's (`{shown}`): an exported program runs on one machine's "
+                "loopback, with no hosts, cables or crashes"
+            )
         if isinstance(node, Repeat):
             count = int(node.count)
             out.append("")
