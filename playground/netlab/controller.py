@@ -268,4 +268,9 @@ class Switch:
         elif kind == FEED and self._subscribers:
             records = read_records(payload, self._names)
             for callback in list(self._subscribers):
-                callback(records)
+                try:
+                    callback(records)
+                except Exception as exc:  # one subscriber's bug must not end the channel for everyone
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "a subscriber to the switch's feed failed", "exception": exc}
+                    )

@@ -220,6 +220,7 @@ class Segment:
     flags: tuple[str, ...] = ()  # TCP flags that must be set (of SYN, FIN, RST, those not listed must not be)
     icmp: str | None = None  # "port-unreachable"
     length: int | None = None
+    lost: bool = False  # `~ lost ...`: sent, and dropped by the network lab's cable (a cut, loss, a full queue)
 
 
 @dataclass(frozen=True)

@@ -272,3 +272,77 @@ async def test_the_same_seed_loses_the_same_frames(world: World) -> None:
             await switch.close()
     assert lost[0] == lost[1] != lost[2]
     assert 50 <= len(lost[0]) <= 150
+
+
+async def test_a_port_removed_while_a_frame_is_on_its_cable_loses_the_frame(world: World, switch: Switch) -> None:
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    await switch.impair("beta", parse_cable(["in", "delay", "300ms"]))
+    sender = udp(world, "alpha")
+    sender.sendto(b"late", BETA)
+
+    async def held() -> bool:
+        return (await switch.counters("beta")).delayed == 1
+
+    await until(held, "the frame to be on beta's cable")
+    await switch.remove_port("beta")
+
+    async def lost() -> bool:
+        await switch.flush()
+        return any(r.fate == "lost-cut" for r in feed)
+
+    await until(lost, "the frame to be lost")
+    assert [(r.port_in, r.port_out, r.delivered_ns) for r in feed] == [("alpha", "beta", None)]
+    assert (await switch.counters("alpha")).sent == 1
+
+
+async def test_the_switch_floods_until_it_learns_where_a_host_is() -> None:
+    try:
+        world = make_world("alpha", "beta", "gamma")
+    except (OSError, ImportError) as exc:
+        pytest.skip(f"no namespaces and veth cables here: {exc}")
+    try:
+        world.neighbours()
+        switch = await Switch.start(world.netns)
+        try:
+            for host in world.hosts.values():
+                await switch.add_port(host.name, host.port_ifname)
+            receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
+            sender.sendto(b"who", BETA)  # beta has sent nothing yet: the switch floods
+            receiver.settimeout(5)
+            assert receiver.recv(10) == b"who"
+            await switch.flush()
+            assert (await switch.counters("gamma")).delivered == 1
+            answer = world.on("beta", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
+            answer.sendto(b"here", ("192.0.2.1", sender.getsockname()[1]))  # now the switch knows beta's port
+            sender.settimeout(5)
+            assert sender.recv(10) == b"here"
+            await send_numbered(switch, sender, "alpha", BETA, 20)
+            _, beta = await settled(switch, "alpha", "beta")
+            assert beta.delivered == 21
+            assert (await switch.counters("gamma")).delivered == 1  # alpha's MAC was learnt from "who"
+        finally:
+            await switch.close()
+    finally:
+        world.close()
+
+
+async def test_removing_a_port_in_the_middle_of_its_frames_keeps_the_switch_going(world: World, switch: Switch) -> None:
+    sender = udp(world, "alpha")
+    sender.setblocking(False)
+
+    def flood() -> None:
+        for _ in range(20_000):
+            try:
+                sender.sendto(b"x" * 32, BETA)
+            except BlockingIOError:
+                pass
+
+    async def flooding() -> bool:
+        return (await switch.counters("alpha")).sent > 100
+
+    flooder = asyncio.create_task(asyncio.to_thread(flood))
+    await until(flooding, "alpha's frames to reach the switch")
+    await switch.remove_port("alpha")  # its socket has frames waiting as the command arrives
+    await flooder
+    assert (await switch.counters("beta")).delivered > 0
