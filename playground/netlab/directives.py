@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 
 from playground.errors import LabError
 from playground.events import DirectiveDone
-from playground.netlab.channel import FrameFate
-from playground.netlab.wire import FeedPackets
+from playground.netlab.capture_feed import SwitchCapture
 from playground.script.format import format_node
 from playground.script.model import Cable, Fault, Host
 
@@ -53,16 +52,13 @@ async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
 
 
 async def watch_the_wire(lab: Lab, hosts: LabHosts) -> None:
-    """With hosts, the lab's wire is the switch: its frames are the lab's packets (labelled, logged, in the pcap)."""
-    feed = FeedPackets()
-
-    def on_frames(records: list[FrameFate]) -> None:
-        packets = feed.packets(records)
-        if packets:
-            lab.labels.on_packets(packets)
-
+    """With hosts, the lab's wire is the switch: its frames are the lab's packets (labelled, logged, in the pcap),
+    and a flush of the lab's capture waits for them too."""
     assert hosts.switch is not None
-    await hosts.switch.subscribe(on_frames)
+    feed = SwitchCapture(hosts.switch, lab.labels.on_packets, lab.labels.switch_drained)
+    await feed.start()
+    hosts.feeds.append(feed)
+    lab.labels.switch_feed = feed
 
 
 async def crash(lab: Lab, hosts: LabHosts, name: str) -> None:

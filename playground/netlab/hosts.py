@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from playground.errors import LabError
 from playground.netlab import wiring
+from playground.netlab.capture_feed import SwitchCapture
 from playground.netlab.controller import PortCounters, Switch
 from playground.netlab.impairments import Impairment, parse_cable
 from playground.netlab.machines import Namespace, in_host_ranges, mac_for, make_namespace
@@ -70,6 +71,7 @@ class LabHosts:
         self.switch: Switch | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sockplay-hosts")
         self._lab_netns: int | None = None
+        self.feeds: list[SwitchCapture] = []  # the switch's frames as the lab's packets
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -208,6 +210,8 @@ class LabHosts:
 
     async def shutdown(self) -> None:
         """End the switch (waiting for it), then every host's namespace."""
+        for feed in self.feeds:
+            feed.stop()
         if self.switch is not None:
             await self.switch.close()
         self.close()
