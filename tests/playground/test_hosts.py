@@ -156,6 +156,7 @@ async def test_after_mend_a_retransmission_delivers() -> None:
             """server: read(a, 100) ...
 cut beta
 client: write(c, "anyone?")              = 7
+~ lost client.c > server.a len 7
 sleep 0.5
 state client.c ESTABLISHED
 mend beta
