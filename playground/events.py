@@ -26,6 +26,7 @@ class ProcessStarted:
     pid: int
     parent: str | None
     t_ns: int
+    host: str | None = None  # the network lab's host it was spawned on
 
 
 @dataclass

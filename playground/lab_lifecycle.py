@@ -362,7 +362,7 @@ class Lifecycle:
             await asyncio.wait_for(asyncio.shield(proc.hello), SPAWN_TIMEOUT)
         except TimeoutError:
             raise LabError(f"process {name} did not start within {SPAWN_TIMEOUT:g} s") from None
-        self.lab._emit(ProcessStarted(name, proc.pid, None, time.monotonic_ns()))
+        self.lab._emit(ProcessStarted(name, proc.pid, None, time.monotonic_ns(), host))
         return proc
 
     def attach(self, proc: Process, channel_end: socket.socket) -> None:

@@ -428,7 +428,7 @@ class Recorder:
     def _spawned(self, event: ProcessStarted) -> None:
         if event.parent is not None:  # a forked child: its fork() line is its record
             return
-        text, t_ns = format_node(Spawn(event.process)), event.t_ns
+        text, t_ns = format_node(Spawn(event.process, host=event.host)), event.t_ns
         entry = _Entry("directive", text=text, comment=f"pid {event.pid}", start_ns=t_ns, end_ns=t_ns)
         entry.min_wait = SPAWN_MIN_WAIT
         self._append(entry)

@@ -257,6 +257,7 @@ class Host:
 
     name: str
     address: str
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,7 @@ class Cable:
     host: str
     direction: str | None  # "in", "out", or None for both
     settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
+    delay: float | None = None
 
 
 Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Host | Fault | Cable

@@ -306,7 +306,7 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     step = usual_step(body, scope)
     if step is not None:
         return step
-    network_line = host_line_form(body, scope) if body.lstrip().startswith(("host", "cable")) else None
+    network_line = host_line_form(body, scope) if "host" in body or "cable" in body else None
     if network_line is not None:
         return network_line
     errno_messages: dict[int, str] = {}

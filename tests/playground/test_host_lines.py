@@ -94,3 +94,12 @@ def test_host_port_names_a_known_host() -> None:
     assert caught.value.column == 15
     with pytest.raises(ScriptError, match="out of range"):
         parse_script(TWO + "spawn c on beta\nc: s = socket(tcp)\nc: connect(s, alpha:70000)\n")
+
+
+def test_a_recording_s_delays_before_host_and_cable_lines() -> None:
+    text = "sockplay 1\n+0.278 host alpha 192.0.2.1\n+0.1 cable alpha loss 1%\n"
+    parsed = nodes(text)
+    assert parsed == [Host("alpha", "192.0.2.1", 0.278), Cable("alpha", None, ("loss", "1%"), 0.1)]
+    assert [format_node(n) for n in parsed] == ["+0.278 host alpha 192.0.2.1", "+0.1 cable alpha loss 1%"]
+    with pytest.raises(ScriptError, match="out of range"):
+        parse_script("sockplay 1\n+100000 host alpha 192.0.2.1\n")

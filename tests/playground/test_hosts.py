@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import re
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pyroute2 import IPRoute
 
 from playground.capture import PACKET_OUTGOING, decode
+from playground.cli.replay import load_recording
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.netlab.wiring import dup
+from playground.recording import Recorder
 from playground.runner import RunReport, run_script
 from playground.script.parser import parse_script
 from tests.helpers import process_exists
@@ -356,3 +360,28 @@ async def test_quitting_leaves_no_namespace_veth_or_process() -> None:
         time.sleep(0.02)
     assert processes_in(spaces) == []
     assert [pid for pid in pids if process_exists(pid)] == []
+
+
+async def test_a_recorded_session_with_hosts_replays(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.sockplay"
+    lab = await Lab.start()
+    recorder = Recorder(lab, path)
+    try:
+        for line in parse_script(with_hosts('client: write(c, "hi") = 2\nserver: read(a, 10) = 2 "hi"\n')).lines:
+            await run_typed_line(lab, line.text)
+        for line in ("cut beta", "mend beta", "cable beta out delay 10ms", "crash alpha", "boot alpha"):
+            await run_typed_line(lab, line)
+    finally:
+        recorder.close()
+        await lab.shutdown()
+    raw = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    lines = [re.sub(r"^\+[0-9.]+ ", "", line.split("#")[0]).strip() for line in raw]
+    assert lines[1:5] == [
+        "host alpha 192.0.2.1",
+        "host beta 198.51.100.7",
+        "spawn server on alpha",
+        "spawn client on beta",
+    ]
+    assert lines[-5:] == ["cut beta", "mend beta", "cable beta out delay 10ms", "crash alpha", "boot alpha"]
+    report = await run_script(load_recording(str(path)))
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
