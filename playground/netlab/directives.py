@@ -20,22 +20,22 @@ CRASH_KILL_WAIT = 5.0
 
 
 def hosts_of(lab: Lab) -> LabHosts:
-    if lab.hosts is None:
+    if lab.network.hosts is None:
         raise LabError("this lab has no hosts yet: add one with 'host alpha 192.0.2.1'")
-    return lab.hosts
+    return lab.network.hosts
 
 
 async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
     """One line of the network lab, then its DirectiveDone event."""
     if isinstance(node, Host):
-        if lab.hosts is None:
+        if lab.network.hosts is None:
             from playground.netlab.hosts import LabHosts  # pyroute2 takes 0.15 s to import: only host labs need it
 
-            lab.hosts = LabHosts(lab.network)
-        first = lab.hosts.switch is None
-        await lab.hosts.add(node.name, node.address)
-        if first and lab.hosts.switch is not None and lab.labels.capture is not None:
-            await watch_the_wire(lab, lab.hosts)
+            lab.network.hosts = LabHosts(lab.network)
+        first = lab.network.hosts.switch is None
+        await lab.network.hosts.add(node.name, node.address)
+        if first and lab.network.hosts.switch is not None and lab.labels.capture is not None:
+            await watch_the_wire(lab, lab.network.hosts)
     elif isinstance(node, Fault):
         hosts = hosts_of(lab)
         if node.kind == "cut":

@@ -95,8 +95,8 @@ async def test_each_host_is_its_own_namespace_with_its_fixed_mac() -> None:
         await run_typed_line(lab, "spawn plain")
         spaces = {netns_inode(lab.processes[n].pid) for n in ("a", "b", "plain")}
         assert len(spaces) == 3
-        assert lab.hosts is not None
-        alpha = lab.hosts.get("alpha")
+        assert lab.network.hosts is not None
+        alpha = lab.network.hosts.get("alpha")
         assert alpha.mac == "02:00:c0:00:02:01" and alpha.namespace is not None
         links, addresses, routes = await asyncio.to_thread(inside_view, alpha.namespace.inner)
         assert set(links) == {"lo", "eth0"}
@@ -174,9 +174,9 @@ class Tap:
     """Frames the lab's switch sends towards a host (its port's outgoing side), read in a thread."""
 
     def __init__(self, lab: Lab, host: str) -> None:
-        assert lab.hosts is not None and lab.network.holder_pid is not None
+        assert lab.network.hosts is not None and lab.network.holder_pid is not None
         self.sock = _packet_socket_in(lab.network.holder_pid)
-        self.sock.bind((lab.hosts.get(host).outside, 0))
+        self.sock.bind((lab.network.hosts.get(host).outside, 0))
         self.sock.settimeout(0.05)
         self.frames: list[bytes] = []
         self._stop = threading.Event()
@@ -236,8 +236,8 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
     lab = await Lab.start()
     try:
         await connected_pair(lab)
-        assert lab.hosts is not None
-        alpha = lab.hosts.get("alpha")
+        assert lab.network.hosts is not None
+        alpha = lab.network.hosts.get("alpha")
         assert alpha.namespace is not None
         alpha_netns = netns_inode(alpha.namespace.pid)
         server = lab.processes["server"]
@@ -256,7 +256,7 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
         assert all(p.lost for p in from_alpha), [p.summary for p in from_alpha]
         assert await lab.socket_state("client", "c") == "ESTABLISHED"
         assert lab.processes["client"].inflight  # its read still blocked
-        assert lab.hosts.get("alpha").state == "crashed"
+        assert lab.network.hosts.get("alpha").state == "crashed"
     finally:
         await lab.shutdown()
 
@@ -282,15 +282,15 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
     try:
         await run_typed_line(lab, "host alpha 192.0.2.1")
         await run_typed_line(lab, "spawn old on alpha")
-        assert lab.hosts is not None
-        first = lab.hosts.get("alpha").namespace
+        assert lab.network.hosts is not None
+        first = lab.network.hosts.get("alpha").namespace
         assert first is not None
         first_netns = netns_inode(first.pid)
         await run_typed_line(lab, "crash alpha")
         with pytest.raises(Exception, match="alpha is crashed"):
             await run_typed_line(lab, "spawn new on alpha")
         await run_typed_line(lab, "boot alpha")
-        second = lab.hosts.get("alpha").namespace
+        second = lab.network.hosts.get("alpha").namespace
         # A fresh namespace (its number may be the old one's again: the kernel reuses them once freed).
         assert second is not None and second.pid != first.pid and not process_exists(first.pid)
         assert processes_in({first_netns}) == [second.pid] or netns_inode(second.pid) != first_netns
@@ -350,8 +350,8 @@ async def test_quitting_leaves_no_namespace_veth_or_process() -> None:
     await run_typed_line(lab, "spawn a on alpha")
     await run_typed_line(lab, "crash beta")
     await run_typed_line(lab, "boot beta")
-    assert lab.hosts is not None
-    pids = lab.all_pids()
+    assert lab.network.hosts is not None
+    pids = lab.all_pids() + lab.network.hosts.holder_pids()
     spaces = {netns_inode(pid) for pid in pids}
     assert len(spaces) == 3  # the lab's, alpha's, beta's (booted)
     await lab.shutdown()
