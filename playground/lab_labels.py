@@ -14,7 +14,7 @@ from playground.capture import Capture, Packet, PcapWriter
 from playground.errors import LabError
 from playground.lab_process import Process
 from playground.netns import LabNetwork
-from playground.script.model import AddressArg, NameArg, RefArg, Step
+from playground.script.model import Address, AddressArg, NameArg, RefArg, Step
 
 Endpoint = tuple[str, int]
 HOLD_NS = 500_000_000  # on the host's loopback, how long a packet waits to be known as the lab's
@@ -46,6 +46,8 @@ class PacketLabels:
         self._loop: asyncio.AbstractEventLoop | None = None
         # With hosts, the switch's frames too (a SwitchCapture: on the loop, not a thread); a flush waits for both.
         self.switch_feed: Flushable | None = None
+        # The address a connect reaches, from the one it names (with hosts, `alpha:7000` is alpha's address).
+        self.reached: Callable[[Process | None, Address], Address] = lambda owner, address: address
         self._switch_waiters: list[asyncio.Future] = []
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
@@ -218,6 +220,7 @@ class PacketLabels:
             elif isinstance(target, NameArg):
                 address = proc.addresses.get(target.name)
             if address is not None:
+                address = self.reached(self.processes.get(getattr(target, "process", "")), address)
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
                 self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING
 
 from playground.errors import LabError
 from playground.events import DirectiveDone
+from playground.netlab.addressing import host_address
 from playground.netlab.capture_feed import SwitchCapture
 from playground.script.format import format_node
 from playground.script.model import Cable, Fault, Host
@@ -32,6 +34,7 @@ async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
             from playground.netlab.hosts import LabHosts  # pyroute2 takes 0.15 s to import: only host labs need it
 
             lab.network.hosts = LabHosts(lab.network)
+            lab.labels.reached = functools.partial(host_address, lab.network.hosts)
         first = lab.network.hosts.switch is None
         await lab.network.hosts.add(node.name, node.address)
         if first and lab.network.hosts.switch is not None and lab.labels.capture is not None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,6 +95,10 @@ class LabHosts:
         if host.namespace is None:
             raise LabError(f"{name} is crashed: nothing runs on it until `boot {name}`")
         return [f"--netns={host.namespace.pid}" + (",user" if self.network.user_namespace else "")]
+
+    def diag_sockets(self) -> list[socket.socket]:
+        """A sock_diag socket in each running host's namespace (the kernel's view of its TCP sockets)."""
+        return [h.namespace.diag for h in self.hosts.values() if h.namespace is not None]
 
     def holder_pids(self) -> list[int]:
         """The processes the hosts' network needs: each host's namespace holder and the switch."""

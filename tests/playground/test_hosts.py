@@ -303,6 +303,19 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
         await lab.shutdown()
 
 
+async def test_a_closed_sockets_state_is_read_from_its_hosts_kernel() -> None:
+    await run(
+        with_hosts(
+            """client: close(c)                         = 0
+state client.c FIN-WAIT-2
+state server.a CLOSE-WAIT
+server: close(a)                         = 0
+state client.c TIME-WAIT
+"""
+        )
+    )
+
+
 async def test_a_cable_delays_what_its_host_sends_and_clear_ends_it() -> None:
     report = await run(
         with_hosts(
