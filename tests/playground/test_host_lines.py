@@ -38,7 +38,7 @@ cable beta clear
     assert written == [line.strip() for line in text.splitlines()[1:]]
     parsed = [line.node for line in script.lines]
     assert parsed[0] == Host("alpha", "192.0.2.1")
-    assert parsed[2] == Spawn("server", None, "alpha")
+    assert parsed[2] == Spawn("server", host="alpha")
     step = parsed[5]
     assert isinstance(step, Step) and isinstance(step.call.args[1], AddressArg)
     assert str(step.call.args[1].address) == "alpha:7000"
