@@ -1,9 +1,9 @@
 """How exactly the lab's switch impairs its cables, and how many frames per second it forwards.
 
 Two hosts (namespaces) cabled to the switch in a lab namespace, as tests/netlab makes them:
-  1. added delay: ICMP echoes alpha -> beta -> alpha (beta's kernel answers; alpha polls), the
-     median with `cable alpha out delay D` minus the median with no delay, for several D; and
-     the switch's own view (the feed: delivered minus entered).
+  1. added delay: ICMP echoes alpha -> beta -> alpha (beta's kernel answers), the median with
+     `cable alpha out delay D` minus the median with no delay, for several D; and the switch's
+     own view (the feed: delivered minus entered).
   2. loss, duplicate, reorder over N numbered datagrams each (default 10,000): the share the
      receiver saw against the share asked.
   3. throughput: a flood of small datagrams from a process on alpha for S seconds, frames the
@@ -60,18 +60,14 @@ def checksum(data):
     total = (total >> 16) + (total & 0xFFFF)
     return ~(total + (total >> 16)) & 0xFFFF
 sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
-sock.setblocking(False)
+sock.settimeout(5)
 for number in range(int(sys.argv[3])):
     body = struct.pack("!BBHHH", 8, 0, 0, 0x5350, number) + b"sockplay"
     packet = body[:2] + struct.pack("!H", checksum(body)) + body[4:]
     started = time.monotonic_ns()
     sock.sendto(packet, (sys.argv[2], 0))
     while time.monotonic_ns() < started + 5_000_000_000:
-        try:
-            reply = sock.recv(2048)
-        except BlockingIOError:
-            os.sched_yield()
-            continue
+        reply = sock.recv(2048)
         ihl = (reply[0] & 0x0F) * 4
         kind, _, _, ident, seq = struct.unpack_from("!BBHHH", reply, ihl)
         if kind == 0 and ident == 0x5350 and seq == number:
@@ -81,8 +77,8 @@ for number in range(int(sys.argv[3])):
 
 
 async def round_trips(world: World, count: int) -> list[float]:
-    """ICMP echoes alpha -> beta from a process of their own: beta's kernel answers, and the process polls
-    for the answer without sleeping, so the figure is the wire's and the switch's, not a wake-up's."""
+    """ICMP echoes alpha -> beta from a process of its own (beta's kernel answers): no thread of the bench's,
+    its GIL or its event loop, is between the switch and the figure."""
     ping = await asyncio.create_subprocess_exec(
         sys.executable, "-S", "-c", PING, str(world.hosts["alpha"].pid), BETA[0], str(count), stdout=subprocess.PIPE
     )

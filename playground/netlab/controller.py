@@ -188,6 +188,9 @@ class Switch:
         def unsubscribe() -> None:
             if callback in self._subscribers:
                 self._subscribers.remove(callback)
+                if not self._subscribers and not self._closed:
+                    # Written now, so a subscribe that follows turns the feed on again after this.
+                    self._writer.write(command({"id": next(self._ids), "op": "feed", "on": False}))
 
         return unsubscribe
 

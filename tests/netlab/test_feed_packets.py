@@ -119,3 +119,26 @@ async def test_a_failing_subscriber_leaves_the_feed_to_the_others(world: World, 
         assert receiver.recv(10) == word
         await switch.flush()
     assert len(seen) == 2 and failures and isinstance(failures[0], RuntimeError)
+
+
+async def test_with_no_subscriber_left_the_switch_stops_the_feed_and_a_new_one_starts_it(
+    world: World, switch: Switch
+) -> None:
+    first: list[FrameFate] = []
+    unsubscribe = await switch.subscribe(first.extend)
+    receiver, sender = udp(world, "beta", 9000), udp(world, "alpha")
+    receiver.settimeout(5)
+
+    async def send(word: bytes) -> None:
+        sender.sendto(word, ("192.0.2.2", 9000))
+        assert receiver.recv(10) == word
+        await switch.flush()
+
+    await send(b"one")
+    unsubscribe()
+    await send(b"two")
+    second: list[FrameFate] = []
+    await switch.subscribe(second.extend)
+    await send(b"three")
+    assert [r.frame[-3:] for r in first] == [b"one"] and [r.frame[-5:] for r in second] == [b"three"]
+    assert (await switch.counters("alpha")).feed_dropped == 0  # stopped, not dropped

@@ -41,6 +41,7 @@ async def test_udp_and_tcp_cross_the_switch_and_the_feed_tells_each_frame(world:
     sender = udp(world, "alpha")
     before = time.monotonic_ns()
     sender.sendto(b"hello", BETA)
+    sent = time.monotonic_ns()
     assert receiver.recv(100) == b"hello"
     client, accepted = await asyncio.to_thread(tcp_pair, world)
     payload = os.urandom(200_000)
@@ -56,6 +57,9 @@ async def test_udp_and_tcp_cross_the_switch_and_the_feed_tells_each_frame(world:
     assert {(record.port_in, record.port_out) for record in feed} == {("alpha", "beta"), ("beta", "alpha")}
     # On the calls' clock: every frame entered after the first send; the data left the switch before its last read.
     assert all(before <= r.entered_ns <= (r.delivered_ns or 0) for r in feed)
+    # The datagram reached the switch during the call that sent it (the kernel stamps it in that call),
+    # give or take the clocks' offset: well inside a millisecond, not the 5 ms a skewed offset once gave.
+    assert feed[0].frame.endswith(b"hello") and feed[0].entered_ns <= sent + 1_000_000
     assert all((r.delivered_ns or 0) <= after for r in feed if len(r.frame) > 1000)
     assert max(len(record.frame) for record in feed) <= 1514  # offloads off: no 64 KB frames
     alpha, beta = await switch.counters("alpha"), await switch.counters("beta")
