@@ -16,6 +16,7 @@ from pyroute2 import IPRoute
 
 from playground.capture import PACKET_OUTGOING, decode
 from playground.cli.replay import load_recording
+from playground.errors import LabError
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.netlab.wiring import dup
@@ -398,3 +399,29 @@ async def test_a_recorded_session_with_hosts_replays(tmp_path: Path) -> None:
     assert lines[-5:] == ["cut beta", "mend beta", "cable beta out delay 10ms", "crash alpha", "boot alpha"]
     report = await run_script(load_recording(str(path)))
     assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
+
+
+async def test_without_a_namespace_a_host_line_fails_with_one_clear_message() -> None:
+    lab = await Lab.start(host_network=True)
+    try:
+        with pytest.raises(LabError, match="hosts need network namespaces, and this lab has none"):
+            await run_typed_line(lab, "host alpha 192.0.2.1")
+        assert lab.network.hosts is None
+    finally:
+        await lab.shutdown()
+
+
+async def test_a_crash_ends_the_forked_children_on_the_host_too() -> None:
+    lab = await Lab.start()
+    try:
+        for line in ("host alpha 192.0.2.1", "host beta 192.0.2.2", "spawn server on alpha", "spawn other on beta"):
+            await run_typed_line(lab, line)
+        await run_typed_line(lab, "server: kid = fork()")
+        kid = lab.processes["kid"]
+        assert kid.host == "alpha"
+        assert netns_inode(kid.pid) == netns_inode(lab.processes["server"].pid)
+        await run_typed_line(lab, "crash alpha")
+        assert str(kid.death) == "killed SIGKILL" and str(lab.processes["server"].death) == "killed SIGKILL"
+        assert lab.processes["other"].alive
+    finally:
+        await lab.shutdown()
