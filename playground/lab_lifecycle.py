@@ -327,10 +327,6 @@ class Lifecycle:
         if self.lab.network.hosts is not None:
             self.lab.network.hosts.close()
 
-    def kill_now(self, proc: Process) -> None:
-        """SIGKILL a lab process (a crash of its host), reaping it if it becomes a zombie."""
-        kill_quietly(proc)
-
     def check_room_for_process(self) -> None:
         live = sum(1 for p in self.lab.processes.values() if p.alive)
         if live >= self.lab.limits.processes:

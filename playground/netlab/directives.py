@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from playground.errors import LabError
 from playground.events import DirectiveDone
+from playground.lab_lifecycle import kill_quietly
 from playground.netlab.addressing import host_address
 from playground.netlab.capture_feed import SwitchCapture
 from playground.script.format import format_node
@@ -70,6 +71,6 @@ async def crash(lab: Lab, hosts: LabHosts, name: str) -> None:
     await hosts.isolate(name)
     victims = [p for p in lab.processes.values() if p.host == name and (p.death is None or p.zombie)]
     for proc in victims:
-        lab.lifecycle.kill_now(proc)
+        kill_quietly(proc)
     await asyncio.gather(*(lab.wait_dead(p, CRASH_KILL_WAIT) for p in victims))
     await hosts.power_off(name)

@@ -103,3 +103,10 @@ def test_a_recording_s_delays_before_host_and_cable_lines() -> None:
     assert [format_node(n) for n in parsed] == ["+0.278 host alpha 192.0.2.1", "+0.1 cable alpha loss 1%"]
     with pytest.raises(ScriptError, match="out of range"):
         parse_script("sockplay 1\n+100000 host alpha 192.0.2.1\n")
+
+
+def test_a_repeated_block_adds_no_host_but_may_crash_and_boot_one() -> None:
+    with pytest.raises(ScriptError, match="a repeated block cannot add hosts"):
+        parse_script("sockplay 1\nrepeat 2\nhost alpha 192.0.2.1\nend\n")
+    block = nodes(TWO + "repeat 3\ncrash alpha\nboot alpha\nend\n")[-1]
+    assert [format_node(line.node) for line in block.lines] == ["crash alpha", "boot alpha"]
