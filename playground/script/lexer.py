@@ -180,7 +180,8 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(token)
             continue
         if ch in NAME_START:
-            j = _NAME.match(text, i).end()  # type: ignore[union-attr]
+            name = _NAME.match(text, i)  # matches: ch starts a name
+            j = name.end() if name else i + 1
             tokens.append(Token("name", text[i:j], i + 1))
             i = j
             continue
@@ -211,7 +212,8 @@ def _string_token(text: str, i: int) -> tuple[Token, int]:
 def _number_token(text: str, i: int) -> tuple[Token, int]:
     """The int, float or IPv4 address (with its port) at i, and the index after it."""
     n = len(text)
-    j = _NUMBER.match(text, i).end()  # type: ignore[union-attr]
+    number = _NUMBER.match(text, i)  # matches: the caller saw a digit, or a sign or dot before one
+    j = number.end() if number else i + 1
     word = text[i:j]
     if word.count(".") == 3 and not word.startswith("-"):
         return address_token(text, i, word, j, ipv6=False)
