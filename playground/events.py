@@ -27,7 +27,7 @@ class ProcessStarted:
     parent: str | None
     t_ns: int
     node: Node | None = None  # the spawn line, where it says more than `spawn NAME` (an outside program)
-    host: str | None = None  # the remote host it runs on (None: this machine)
+    host: str | None = None  # the host it runs on: the network lab's, or a remote one (None: this machine)
 
 
 @dataclass

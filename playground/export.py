@@ -27,10 +27,13 @@ from playground.script.format import data_pieces, format_node
 from playground.script.model import (
     AddressArg,
     Arg,
+    Cable,
     Completion,
     DataArg,
+    Fault,
     FlagsArg,
     FloatArg,
+    Host,
     IntArg,
     Kill,
     Line,
@@ -153,6 +156,11 @@ class _Exporter:
             out.append(f"{indent}pause({_finite(pause):g})  # the recording paused here")
         node = line.node
         shown = _comment(_shown(line))
+        if isinstance(node, (Host, Fault, Cable)) or (isinstance(node, Spawn) and node.host is not None):
+            raise ValueError(
+                f"cannot export line {line.number} (`{format_node(node)}`): it is the network lab's, and an exported "
+                "program runs on one machine's loopback, with no hosts, cables or crashes"
+            )
         if isinstance(node, Repeat):
             return out + self._repeat(line, node, indent, shown)
         if isinstance(node, RemoteHost):  # the program would run its processes here, saying nothing

@@ -24,7 +24,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from playground import lab_channel, lab_lifecycle, lab_threads, protocol, resolve_many
 from playground.capture import Capture, Packet
@@ -47,6 +46,7 @@ from playground.lab_labels import PacketLabels
 from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
 from playground.lab_unix import learn_names
+from playground.netlab.addressing import host_addresses
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import resolve_call
@@ -62,9 +62,6 @@ from playground.script.model import (
 )
 from playground.script.parser import ProcessScope, Scope
 from playground.sockdiag import KernelSocket
-
-if TYPE_CHECKING:
-    from playground.netlab.hosts import LabHosts
 
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
 
@@ -90,7 +87,6 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
-        self.hosts: LabHosts | None = None  # the network lab's hosts, from the first `host` line
 
     # Life cycle.
 
@@ -173,8 +169,6 @@ class Lab:
         pids = [proc.pid for proc in self.processes.values() if proc.remote is None]
         if self.network.holder_pid is not None:
             pids.append(self.network.holder_pid)
-        if self.hosts is not None:
-            pids += self.hosts.holder_pids()
         return pids
 
     # Events.
@@ -203,9 +197,9 @@ class Lab:
             procs[name] = ProcessScope(
                 set(proc.names), set(proc.children), unstated, set(proc.data), outside=proc.outside
             )
-        hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
         remote = dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh")
-        return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts | remote)
+        hosts = host_addresses(self.network.hosts) | remote
+        return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts)
 
     async def spawn(self, name: str, host: str | None = None) -> Process:
         return await self.lifecycle.spawn(name, host)

@@ -342,8 +342,8 @@ class Lifecycle:
                 if not handle.future.done():
                     handle.future.cancel()
         await loop.run_in_executor(None, self.lab.labels.stop)
-        if self.lab.hosts is not None:
-            await self.lab.hosts.shutdown()
+        if self.lab.network.hosts is not None:
+            await self.lab.network.hosts.shutdown()
         self.lab.network.close()
         self.lab.inspector.close()
         self.unix_dir.remove()
@@ -368,8 +368,8 @@ class Lifecycle:
                 os.waitpid(proc.pid, 0)
             except ChildProcessError:
                 pass
-        if self.lab.hosts is not None:
-            self.lab.hosts.close()
+        if self.lab.network.hosts is not None:
+            self.lab.network.hosts.close()
         self.unix_dir.remove()
 
     def kill_now(self, proc: Process) -> None:
@@ -394,9 +394,9 @@ class Lifecycle:
         else:
             netns_args = None
             if host is not None:
-                if self.lab.hosts is None:
+                if self.lab.network.hosts is None:
                     raise LabError(f"no host named {host!r}: this lab has no hosts")
-                netns_args = self.lab.hosts.worker_args(host)
+                netns_args = self.lab.network.hosts.worker_args(host)
             pid, ours = start_worker(self.lab.network, netns_args, self.unix_dir.path)
             proc = Process(name=name, pid=pid, host=host)
         try:

@@ -96,7 +96,7 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
                 raise LineError(name.column, f"{name.text!r} is a reserved word; choose another name")
             host = spawn_host(cursor, scope)
             scope.processes[name.text] = ProcessScope()
-            node = Spawn(name.text, delay, host)
+            node = Spawn(name.text, delay, host=host)
         else:
             if name.text not in scope.processes:
                 raise LineError(name.column, unknown_process(name.text, scope))

@@ -313,6 +313,7 @@ class Host:
 
     name: str
     address: str
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -334,6 +335,7 @@ class Cable:
     host: str
     direction: str | None  # "in", "out", or None for both
     settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
+    delay: float | None = None
 
 
 @dataclass(frozen=True)

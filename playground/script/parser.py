@@ -16,7 +16,7 @@ from playground.script.exec_line import exec_spawn, is_exec_spawn, is_observed, 
 from playground.script.host_lines import fault, host_line_form
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
-from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step, Thread
+from playground.script.model import Completion, DataArg, Host, Line, Node, Repeat, Script, Spawn, Step, Thread
 from playground.script.names import bind_more, read_names
 from playground.script.remote_host import is_ssh_host_line, refuse_fault, ssh_host
 from playground.script.thread_line import check_thread_free, thread_line
@@ -243,6 +243,8 @@ def _check_repeatable(node: Node) -> None:
         raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
     if isinstance(node, Thread):
         raise LineError(1, "a repeated block cannot start threads: each needs a name of its own")
+    if isinstance(node, Host):
+        raise LineError(1, "a repeated block cannot add hosts: each needs a name and an address of its own")
 
 
 MAX_REPEAT = 100_000
@@ -346,7 +348,7 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     step = usual_step(body, scope)
     if step is not None:
         return step
-    network_line = host_line_form(body, scope) if body.lstrip().startswith(("host", "cable")) else None
+    network_line = host_line_form(body, scope) if "host" in body or "cable" in body else None
     if network_line is not None:
         return network_line
     errno_messages: dict[int, str] = {}

@@ -16,6 +16,7 @@ from playground.remote.hosts import RemoteHostView
 if TYPE_CHECKING:
     from playground.lab import Lab
     from playground.lab_process import Process
+    from playground.netlab.controller import PortCounters
     from playground.session.wire import HiddenSocketView
 
 __all__ = [
@@ -144,6 +145,7 @@ class HostView:
     mac: str
     state: str  # up, cut, crashed
     cable: tuple[tuple[str, str], ...] = ()  # ("in" / "out", the settings as a cable line writes them)
+    counters: tuple[tuple[str, int], ...] = ()  # what its cable carried: sent, delivered, dropped, delayed, ...
 
     @property
     def key(self) -> SelectionKey:
@@ -219,6 +221,7 @@ def build_view(
     snapshot: dict[str, list[dict]],
     tracked_names: dict[str, dict[int, str]],
     blocked: dict[str, list[str]],
+    host_counters: dict[str, PortCounters] | None = None,
 ) -> LabView:
     """The Lab pane's content from the engine's processes and an inspect() snapshot."""
     processes = []
@@ -268,11 +271,11 @@ def build_view(
                 remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
-    return LabView(tuple(processes), ready=True, hosts=host_views(lab))
+    return LabView(tuple(processes), ready=True, hosts=host_views(lab, host_counters or {}))
 
 
-def host_views(lab: Lab) -> tuple[HostView, ...]:
-    if lab.hosts is None:
+def host_views(lab: Lab, counters: dict[str, PortCounters]) -> tuple[HostView, ...]:
+    if lab.network.hosts is None:
         return ()
     return tuple(
         HostView(
@@ -281,8 +284,9 @@ def host_views(lab: Lab) -> tuple[HostView, ...]:
             host.mac,
             host.state,
             tuple((d, i.describe()) for d, i in sorted(host.impairments.items()) if not i.clear),
+            _counted(counters.get(host.name)),
         )
-        for host in lab.hosts.hosts.values()
+        for host in lab.network.hosts.hosts.values()
     )
 
 
@@ -293,6 +297,13 @@ def thread_views(lab: Lab, proc: Process, blocked: dict[str, list[str]]) -> tupl
         for name, thread in lab.threads.items()
         if thread.thread_of is proc
     )
+
+
+def _counted(counters: PortCounters | None) -> tuple[tuple[str, int], ...]:
+    if counters is None:
+        return ()
+    shown = ("sent", "delivered", "dropped", "delayed", "duplicated")
+    return tuple((name, int(getattr(counters, name))) for name in shown)
 
 
 _PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})")
