@@ -241,3 +241,14 @@ def test_run_json_keeps_the_index_and_lists_the_ready_set(tmp_path: Path) -> Non
     poll = objects[-1]
     assert poll["text"] == "server: poll(c[*], POLLIN, 0) = 1 {c[1]: POLLIN}"
     assert poll["ready"] == {"c[1]": ["POLLIN"]} and poll["ok"]
+
+
+async def test_a_timing_claim_in_a_repeat_as_block_is_checked_on_the_median_of_its_runs() -> None:
+    script = parse_script(
+        CONNECT_FIVE.replace("server: c[i] = accept(l)", "server: c[i] = accept(l) after 10s")
+        + "repeat 3 as i\nserver: getsockname(c[i]) within 5s\nend\n"
+    )
+    report = await run_script(script)
+    assert [s.line.number for s in report.divergences] == [7]  # the first block's; the second's claim held
+    why = report.divergences[0].divergence or ""
+    assert why.startswith("line 10: expected after 10s") and "the median of 5 runs" in why
