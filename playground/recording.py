@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from playground import __version__
 from playground.constants import MAX_SLEEP_SECONDS
@@ -276,6 +277,14 @@ class _Entry:
         return self.result.start_ns + self.result.duration_ns
 
 
+class RecordedLab(Protocol):
+    """What a recorder needs of the lab it records: its events, and a way to say a write failed."""
+
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+
+    def notice(self, message: str, level: str = "info") -> None: ...
+
+
 class Recorder:
     """Writes what a lab does as a script, line by line, to `path`.
 
@@ -293,7 +302,7 @@ class Recorder:
 
     def __init__(
         self,
-        lab: object,
+        lab: RecordedLab,
         path: Path | str | None = None,
         lab_kind: str | None = None,
         header_extra: dict[str, str] | None = None,
@@ -327,7 +336,7 @@ class Recorder:
         header = header_lines(None, lab_kind or kind, header_extra, sysctls)
         self._write("\n".join([*header, "sockplay 1"]) + "\n")
         if not self._closed:
-            self._unsubscribe = lab.subscribe(self.on_event)  # type: ignore[attr-defined]
+            self._unsubscribe = lab.subscribe(self.on_event)
 
     # Public.
 
@@ -614,7 +623,7 @@ class Recorder:
                 os.close(self._fd)
             self._fd = None
         with contextlib.suppress(Exception):
-            self.lab.notice(message, "error")  # type: ignore[attr-defined]
+            self.lab.notice(message, "error")
 
 
 def _delay(gap: float | None) -> tuple[float | None, str | None]:

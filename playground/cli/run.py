@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
 from playground.cli.limits import limits_from
 from playground.cli.printers import JsonPrinter, ScriptPrinter
@@ -61,10 +61,20 @@ def run_command(args: argparse.Namespace) -> int:
     )
 
 
+class LabOptions(TypedDict, total=False):
+    """The lab's own options a fresh lab is started with (those of Lab.start)."""
+
+    allow_network: bool
+    host_network: bool
+    capture: bool
+    pcap: str | None
+    limits: Limits | None
+
+
 async def on_fresh_lab(
     say: Callable[[str], None],
     body: Callable[[Lab, StopOnSignals], Awaitable[T]],
-    **lab_options: object,
+    **lab_options: Unpack[LabOptions],
 ) -> T | int:
     """Start a lab in a private namespace, run `body` on it, and shut the lab down whatever happens.
 
@@ -80,7 +90,7 @@ async def on_fresh_lab(
     result: T | int = EXIT_USAGE
     try:
         try:
-            lab = await Lab.start(private_only=True, **lab_options)  # type: ignore[arg-type]
+            lab = await Lab.start(private_only=True, **lab_options)
         except LabError as exc:
             say(str(exc))
             return EXIT_USAGE

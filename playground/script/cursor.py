@@ -52,3 +52,14 @@ class Cursor:
 
     def done(self) -> bool:
         return self.i >= self.n
+
+    def at_word(self, word: str) -> bool:
+        """Whether the next token is the name `word`."""
+        j = self.i
+        return j < self.n and self.tokens[j].kind == "name" and self.tokens[j].text == word
+
+    def ensure_done(self, where: str = "") -> None:
+        """Raise at the first token left over, if any (`where` ends the message: " after the call")."""
+        i = self.i
+        if i < self.n:
+            raise LineError(self.tokens[i].column, f"unexpected {self.tokens[i].text!r}{where}")

@@ -182,8 +182,9 @@ def tokenize(text: str) -> list[Token]:
             tokens.append(token)
             continue
         if ch in NAME_START:
-            j = _NAME.match(text, i).end()  # type: ignore[union-attr]
-            if j < n and text[j] == "[":
+            name = _NAME.match(text, i)  # matches: ch starts a name
+            j = name.end() if name else i + 1
+            if j < n and text[j] == "[":  # an indexed name, `s[7]`: one token
                 index = _INDEX.match(text, j)
                 if index is not None:
                     j = index.end()
@@ -217,7 +218,8 @@ def _string_token(text: str, i: int) -> tuple[Token, int]:
 def _number_token(text: str, i: int) -> tuple[Token, int]:
     """The int, float or IPv4 address (with its port) at i, and the index after it."""
     n = len(text)
-    j = _NUMBER.match(text, i).end()  # type: ignore[union-attr]
+    number = _NUMBER.match(text, i)  # matches: the caller saw a digit, or a sign or dot before one
+    j = number.end() if number else i + 1
     word = text[i:j]
     if word.count(".") == 3 and not word.startswith("-"):
         return address_token(text, i, word, j, ipv6=False)

@@ -8,6 +8,8 @@ LineError with the column of what it cannot read.
 
 from __future__ import annotations
 
+from typing import Any
+
 from playground.calls import CALLS, CallSpec
 from playground.constants import (
     ERRNO_NUMBERS,
@@ -100,8 +102,7 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
                 assert tok is not None
                 sig = _signal_name(tok)
             node = Kill(name.text, sig, delay)
-    if not cursor.done():
-        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
+    cursor.ensure_done()
     return node
 
 
@@ -128,8 +129,7 @@ def state_check(cursor: Cursor, scope: Scope, delay: float | None) -> StateCheck
         hint = f"; did you mean {close}?" if close else f" ({', '.join(names)})"
         kind = "TCP" if var is not None else "process"
         raise LineError(state.column, f"{state.text!r} is not a {kind} state{hint}")
-    if not cursor.done():
-        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
+    cursor.ensure_done()
     return StateCheck(proc.text, var.text if var is not None else None, state.text, delay)
 
 
@@ -153,13 +153,13 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
         cursor.expect(">", "'>' between the two ends")
         dst = _endpoint(cursor, scope)
     kind_tok = cursor.expect("name", "TCP flags (FIN, RST, SYN|ACK, ...), UDP or ICMP")
-    fields: dict[str, object] = {"src": src, "dst": dst}
+    fields: dict[str, Any] = {"src": src, "dst": dst}
     if kind_tok.text == "UDP":
         fields["kind"] = "UDP"
     elif kind_tok.text in ("ICMP", "ICMPv6"):
         fields["kind"] = "ICMP"
         if cursor.at("name"):
-            fields["icmp"] = cursor.next().text  # type: ignore[union-attr]
+            fields["icmp"] = cursor.expect("name", "an ICMP type").text
     else:
         flags = [kind_tok]
         while cursor.at("|"):
@@ -171,12 +171,11 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
                 raise LineError(flag.column, f"{flag.text!r} is not a TCP flag ({known}), UDP or ICMP")
         fields["kind"] = "TCP"
         fields["flags"] = tuple(f.text for f in flags)
-    if cursor.at("name") and cursor.peek().text == "len":  # type: ignore[union-attr]
+    if cursor.at_word("len"):
         cursor.next()
         fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)
-    if not cursor.done():
-        raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r}")  # type: ignore[union-attr]
-    return Wire(segment=Segment(**fields))  # type: ignore[arg-type]
+    cursor.ensure_done()
+    return Wire(segment=Segment(**fields))
 
 
 def _endpoint(cursor: Cursor, scope: Scope) -> str | None:
@@ -315,7 +314,7 @@ def read_outcome(cursor: Cursor, errno_messages: dict[int, str]) -> Outcome:
     start = cursor.peek()
     if start is None:
         raise LineError(cursor.column(), "expected an outcome after '='")
-    fields: dict[str, object] = {}
+    fields: dict[str, Any] = {}
     if start.kind == "name" and start.text in ("killed", "exited"):
         fields["death"] = _death(cursor)
     elif _is_errno_start(cursor, start):
@@ -344,7 +343,7 @@ def read_outcome(cursor: Cursor, errno_messages: dict[int, str]) -> Outcome:
                 continue
             break
         fields["signals"] = tuple(signals)
-    return Outcome(**fields)  # type: ignore[arg-type]
+    return Outcome(**fields)
 
 
 def _is_errno_start(cursor: Cursor, start: Token) -> bool:
@@ -389,7 +388,7 @@ def _value(cursor: Cursor) -> object:
     raise LineError(tok.column, f"expected a return value, '-1 ERRNO', 'killed SIG' or 'exited N', found {tok.text!r}")
 
 
-def _extras(cursor: Cursor, fields: dict[str, object]) -> None:
+def _extras(cursor: Cursor, fields: dict[str, Any]) -> None:
     while not cursor.done() and not cursor.at("!"):
         tok = cursor.peek()
         assert tok is not None
@@ -405,7 +404,7 @@ def _extras(cursor: Cursor, fields: dict[str, object]) -> None:
         elif tok.kind == "name" and tok.text in ("exited", "killed") and "child" not in fields:
             fields["child"] = _death(cursor)
         elif tok.kind == "name" and tok.text in POLL_EVENTS and "revents" not in fields:
-            names = [cursor.next().text]  # type: ignore[union-attr]
+            names = [cursor.expect("name", "a poll event").text]
             while cursor.at("|"):
                 cursor.next()
                 name = cursor.expect("name", "a poll event after '|'")

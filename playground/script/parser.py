@@ -73,12 +73,18 @@ def _parse_script(text: str | bytes, path: str, allow_truncated_tail: bool, max_
 
 def _before_cut_tail(text: str | bytes, error_line: int) -> str | bytes | None:
     """What comes before the last line, if the file does not end with a newline and the error is on that line."""
-    newline = b"\n" if isinstance(text, bytes) else "\n"
-    if not text or text.endswith(newline) or len(text) > MAX_SCRIPT_BYTES:  # type: ignore[arg-type]
+    if isinstance(text, bytes):  # latin-1 maps each byte to one character and back
+        kept = _text_before_cut_tail(text.decode("latin-1"), error_line)
+        return None if kept is None else kept.encode("latin-1")
+    return _text_before_cut_tail(text, error_line)
+
+
+def _text_before_cut_tail(text: str, error_line: int) -> str | None:
+    if not text or text.endswith("\n") or len(text) > MAX_SCRIPT_BYTES:
         return None
-    if error_line != text.count(newline) + 1:  # type: ignore[arg-type]
+    if error_line != text.count("\n") + 1:
         return None
-    return text[: text.rfind(newline) + 1]  # type: ignore[arg-type]
+    return text[: text.rfind("\n") + 1]
 
 
 def _parse_whole(text: str | bytes, path: str, max_data: int) -> Script:
@@ -421,8 +427,7 @@ def _step(
             expect = read_outcome(cursor, errno_messages)
         else:
             raise LineError(tok.column, f"unexpected {tok.text!r} after the call")
-        if not cursor.done():
-            raise LineError(cursor.column(), f"unexpected {cursor.peek().text!r} after the call")  # type: ignore[union-attr]
+        cursor.ensure_done(" after the call")
     return Step(actor, made, var_tok.text if var_tok else None, expect, blocks, delay, outcome_column)
 
 
