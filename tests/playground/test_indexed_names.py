@@ -20,6 +20,7 @@ from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, SetArg, Step
 from playground.script.parser import parse_script
+from playground.session.view import build_view
 from tests.helpers import PAIR_SCRIPT, REPO, outcome
 from tests.playground.test_recording import body
 
@@ -252,3 +253,19 @@ async def test_a_timing_claim_in_a_repeat_as_block_is_checked_on_the_median_of_i
     assert [s.line.number for s in report.divergences] == [7]  # the first block's; the second's claim held
     why = report.divergences[0].divergence or ""
     assert why.startswith("line 10: expected after 10s") and "the median of 5 runs" in why
+
+
+async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
+    """What the lab tree and the inspector show: each socket by its indexed name, with the kernel's state."""
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: l = socket(tcp)")
+    await run_typed_line(lab, "a: bind(l, 127.0.0.1:0)")
+    await run_typed_line(lab, "a: listen(l, 8)")
+    for i in range(3):
+        await run_typed_line(lab, f"a: s[{i}] = socket(tcp)")
+        await run_typed_line(lab, f"a: connect(s[{i}], a.l)")
+        await run_typed_line(lab, f"a: c[{i}] = accept(l)")
+    view = build_view(lab, await lab.inspect(), {}, {})
+    sockets = {s.name: s for s in view.processes[0].sockets}
+    assert set(sockets) == {"l", "s[0]", "s[1]", "s[2]", "c[0]", "c[1]", "c[2]"}
+    assert sockets["c[2]"].state == "ESTABLISHED" and sockets["c[2]"].fd == 9
