@@ -14,6 +14,7 @@ from playground.cli.replay import ReplayCheck, load_recording
 from playground.executor import run_typed_line
 from playground.export import export_python
 from playground.lab import Lab
+from playground.lab_process import Process
 from playground.recording import Recorder
 from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
@@ -269,3 +270,15 @@ async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
     sockets = {s.name: s for s in view.processes[0].sockets}
     assert set(sockets) == {"l", "s[0]", "s[1]", "s[2]", "c[0]", "c[1]", "c[2]"}
     assert sockets["c[2]"].state == "ESTABLISHED" and sockets["c[2]"].fd == 9
+
+
+def test_var_for_gives_the_newest_name_of_a_number_and_an_older_one_again_when_the_newer_moves() -> None:
+    proc = Process("a", 1)
+    proc.name_fd("a", 3)
+    assert proc.var_for(3) == "a"
+    proc.name_fd("b", 3)  # a closed, its number taken again
+    assert proc.var_for(3) == "b"
+    proc.name_fd("b", 4)  # b named anew: 3 is a's once more (as the names were a scan's)
+    assert (proc.var_for(3), proc.var_for(4)) == ("a", "b")
+    proc.name_fd("a", 3)
+    assert proc.var_for(3) == "a" and proc.var_for(5) is None
