@@ -282,3 +282,25 @@ def test_var_for_gives_the_newest_name_of_a_number_and_an_older_one_again_when_t
     assert (proc.var_for(3), proc.var_for(4)) == ("a", "b")
     proc.name_fd("a", 3)
     assert proc.var_for(3) == "a" and proc.var_for(5) is None
+
+
+async def test_a_block_substitutes_its_index_in_wire_state_and_blocked_lines() -> None:
+    script = parse_script(
+        SERVER
+        + """repeat 3 as i
+client: s[i] = socket(tcp)
+client: connect(s[i], server.l)          = 0
+~ client.s[i] > server.l SYN
+server: c[i] = accept(l)
+state server.c[i] ESTABLISHED
+server: read(c[i], 10) ...
+client: write(s[i], "x")                 = 1
+server: ... = 1 "x"
+end
+"""
+    )
+    report = await run_script(script)
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
+    texts = [s.text for s in report.steps]
+    assert "~ client.s[2] > server.l SYN" in texts and "state server.c[2] ESTABLISHED" in texts
+    assert "server: read(c[1], 10) ..." in texts
