@@ -32,6 +32,7 @@ lint: $(BIN)/.installed
 bench: bytecode
 	$(BIN)/python bench/engine_overhead.py
 	$(BIN)/python bench/steps_per_second.py
+	$(BIN)/python bench/many_connections.py
 	$(BIN)/python bench/capture_rate.py
 	$(BIN)/python bench/idle_cost.py
 	$(BIN)/python bench/big_write.py

@@ -168,7 +168,7 @@ class PacketLabels:
 
         A connection's packets carry its sockets' names once known, so the handshake a
         listener answered is shown as the accepted socket's, like the rest of that connection.
-        With `local`, only the packets to or from that end (the only ones whose names changed),
+        With `local`, only the packets to or from its port (the only ones whose names changed),
         and with `peer` too, only that connection's (an accepted socket shares its listener's end).
         """
         recent = itertools.islice(reversed(self.packets), 256)
@@ -176,10 +176,15 @@ class PacketLabels:
             for packet in recent:
                 self._label(packet)
             return
-        ends = {local} if peer is None else {local, peer}
-        for packet in recent:  # a connection's packets: both ends in `ends` (with a peer), or one (without)
-            src_in, dst_in = packet.src in ends, packet.dst in ends
-            if (src_in and dst_in) or (peer is None and (src_in or dst_in)) or packet.icmp_about is not None:
+        if peer is None:  # a socket's packets: its port at either end (its own address may be a wildcard)
+            port = local[1]
+            for packet in recent:
+                if packet.src[1] == port or packet.dst[1] == port or packet.icmp_about is not None:
+                    self._label(packet)
+            return
+        ends = {local, peer}
+        for packet in recent:  # a connection's packets: both ends its own
+            if (packet.src in ends and packet.dst in ends) or packet.icmp_about is not None:
                 self._label(packet)
 
     def _release_held(self) -> list[Packet]:

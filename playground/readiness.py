@@ -26,12 +26,11 @@ EPOLL_EVENTS: dict[str, int] = {
 EPOLL_REPORTED = ("EPOLLIN", "EPOLLPRI", "EPOLLOUT", "EPOLLRDHUP", "EPOLLERR", "EPOLLHUP")
 EPOLL_OPS: dict[str, int] = {"EPOLL_CTL_ADD": 1, "EPOLL_CTL_DEL": 2, "EPOLL_CTL_MOD": 3}
 EPOLL_FLAGS: dict[str, int] = {"EPOLL_CLOEXEC": 0o2000000}
-# select's sets, as its outcome names them.
+# select's sets, as its outcome names them (the bits the lab process reports: worker/readiness.py's do_select).
 SELECT_READ, SELECT_WRITE = 1, 2
 SELECT_WORDS: dict[str, int] = {"read": SELECT_READ, "write": SELECT_WRITE}
-# FD_SETSIZE: the descriptors an fd_set can hold.
-FD_SETSIZE = 1024
-# epoll_wait's MAX: the lab process makes room for this many events at most.
+# epoll_wait's MAX: the lab process makes room for this many events at most (worker/readiness.py has its own copy:
+# a lab process imports as little as it can).
 MAX_EPOLL_EVENTS = 100_000
 # Every word that may name an event in a ready set's outcome.
 READY_WORDS = frozenset(POLL_EVENTS) | frozenset(EPOLL_EVENTS) | frozenset(SELECT_WORDS)

@@ -132,7 +132,8 @@ class _Rename:
 
     def node(self, node: Node) -> Node:
         if isinstance(node, Step):
-            call = dataclasses.replace(node.call, args=tuple(self.arg(arg) for arg in node.call.args))
+            args = tuple(self.arg(arg) for arg in node.call.args)
+            call = node.call if args == node.call.args else dataclasses.replace(node.call, args=args)
             return dataclasses.replace(node, call=call, var=self.maybe(node.var), expect=self.outcome(node.expect))
         if isinstance(node, Completion):
             return dataclasses.replace(node, expect=self.outcome(node.expect))
@@ -147,12 +148,12 @@ class _Rename:
 
     def arg(self, arg: Arg) -> Arg:
         if isinstance(arg, (NameArg, RefArg)):
-            return dataclasses.replace(arg, name=self.name(arg.name))
+            return dataclasses.replace(arg, name=self.name(arg.name)) if self.old in arg.name else arg
         if isinstance(arg, SetArg):
             return dataclasses.replace(arg, members=tuple(self.name(m) for m in arg.members))
         return arg
 
     def outcome(self, outcome: Outcome | None) -> Outcome | None:
-        if outcome is None or not outcome.ready:
+        if outcome is None or not outcome.ready or not any(self.old in who for who, _ in outcome.ready):
             return outcome
         return dataclasses.replace(outcome, ready=tuple((self.name(who), events) for who, events in outcome.ready))

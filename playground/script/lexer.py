@@ -189,7 +189,7 @@ def tokenize(text: str) -> list[Token]:
         if ch in NAME_START:
             name = _NAME.match(text, i)  # matches: ch starts a name
             j = name.end() if name else i + 1
-            if j < n and text[j] == "[":
+            if j < n and text[j] == "[":  # an indexed name, `s[7]`: one token
                 index = _INDEX.match(text, j)
                 if index is not None:
                     j = index.end()

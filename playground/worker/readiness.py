@@ -38,8 +38,10 @@ epoll_wait = _bind("epoll_wait", ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ct
 select_ = _bind(
     "select", ctypes.c_int, ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
 )
-# What glibc's FD_SET calls in a program built with _FORTIFY_SOURCE (Debian's and Ubuntu's default):
-# for a descriptor at or above FD_SETSIZE it reports "*** buffer overflow detected ***" and aborts.
+# What glibc's FD_SET calls in a program built with _FORTIFY_SOURCE (Ubuntu's gcc default; most distributions'
+# packages): for a descriptor at or above FD_SETSIZE it writes "*** bit out of range 0 - FD_SETSIZE on fd_set
+# ***: terminated" and aborts (SIGABRT). Without it FD_SET writes past the fd_set: undefined behaviour (a test
+# program built so here then waited in select on whatever bits it found). The kernel itself takes any nfds.
 fdelt_chk = _bind("__fdelt_chk", ctypes.c_long, ctypes.c_long)
 
 

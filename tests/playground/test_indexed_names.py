@@ -14,12 +14,14 @@ from playground.cli.replay import ReplayCheck, load_recording
 from playground.executor import run_typed_line
 from playground.export import export_python
 from playground.lab import Lab
+from playground.lab_process import Process
 from playground.recording import Recorder
 from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, SetArg, Step
 from playground.script.parser import parse_script
+from playground.session.view import build_view
 from tests.helpers import PAIR_SCRIPT, REPO, outcome
 from tests.playground.test_recording import body
 
@@ -241,3 +243,64 @@ def test_run_json_keeps_the_index_and_lists_the_ready_set(tmp_path: Path) -> Non
     poll = objects[-1]
     assert poll["text"] == "server: poll(c[*], POLLIN, 0) = 1 {c[1]: POLLIN}"
     assert poll["ready"] == {"c[1]": ["POLLIN"]} and poll["ok"]
+
+
+async def test_a_timing_claim_in_a_repeat_as_block_is_checked_on_the_median_of_its_runs() -> None:
+    script = parse_script(
+        CONNECT_FIVE.replace("server: c[i] = accept(l)", "server: c[i] = accept(l) after 10s")
+        + "repeat 3 as i\nserver: getsockname(c[i]) within 5s\nend\n"
+    )
+    report = await run_script(script)
+    assert [s.line.number for s in report.divergences] == [7]  # the first block's; the second's claim held
+    why = report.divergences[0].divergence or ""
+    assert why.startswith("line 10: expected after 10s") and "the median of 5 runs" in why
+
+
+async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
+    """What the lab tree and the inspector show: each socket by its indexed name, with the kernel's state."""
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: l = socket(tcp)")
+    await run_typed_line(lab, "a: bind(l, 127.0.0.1:0)")
+    await run_typed_line(lab, "a: listen(l, 8)")
+    for i in range(3):
+        await run_typed_line(lab, f"a: s[{i}] = socket(tcp)")
+        await run_typed_line(lab, f"a: connect(s[{i}], a.l)")
+        await run_typed_line(lab, f"a: c[{i}] = accept(l)")
+    view = build_view(lab, await lab.inspect(), {}, {})
+    sockets = {s.name: s for s in view.processes[0].sockets}
+    assert set(sockets) == {"l", "s[0]", "s[1]", "s[2]", "c[0]", "c[1]", "c[2]"}
+    assert sockets["c[2]"].state == "ESTABLISHED" and sockets["c[2]"].fd == 9
+
+
+def test_var_for_gives_the_newest_name_of_a_number_and_an_older_one_again_when_the_newer_moves() -> None:
+    proc = Process("a", 1)
+    proc.name_fd("a", 3)
+    assert proc.var_for(3) == "a"
+    proc.name_fd("b", 3)  # a closed, its number taken again
+    assert proc.var_for(3) == "b"
+    proc.name_fd("b", 4)  # b named anew: 3 is a's once more (as the names were a scan's)
+    assert (proc.var_for(3), proc.var_for(4)) == ("a", "b")
+    proc.name_fd("a", 3)
+    assert proc.var_for(3) == "a" and proc.var_for(5) is None
+
+
+async def test_a_block_substitutes_its_index_in_wire_state_and_blocked_lines() -> None:
+    script = parse_script(
+        SERVER
+        + """repeat 3 as i
+client: s[i] = socket(tcp)
+client: connect(s[i], server.l)          = 0
+~ client.s[i] > server.l SYN
+server: c[i] = accept(l)
+state server.c[i] ESTABLISHED
+server: read(c[i], 10) ...
+client: write(s[i], "x")                 = 1
+server: ... = 1 "x"
+end
+"""
+    )
+    report = await run_script(script)
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
+    texts = [s.text for s in report.steps]
+    assert "~ client.s[2] > server.l SYN" in texts and "state server.c[2] ESTABLISHED" in texts
+    assert "server: read(c[1], 10) ..." in texts

@@ -11,6 +11,7 @@ from playground.errors import LabError
 from playground.events import CallPending, Notice
 from playground.executor import run_typed_line
 from playground.lab import CallHandle, Lab
+from playground.script.model import Step
 from playground.script.parser import parse_line
 from tests.helpers import outcome
 
@@ -35,7 +36,8 @@ async def pending(lab: Lab, line: str) -> CallHandle:
     unsubscribe = lab.subscribe(lambda e: seen.set() if isinstance(e, CallPending) else None)
     try:
         step = parse_line(line, lab.scope())
-        handle = lab.submit(step)  # type: ignore[arg-type]
+        assert isinstance(step, Step)
+        handle = lab.submit(step)
         await asyncio.wait_for(seen.wait(), WAIT)
     finally:
         unsubscribe()
