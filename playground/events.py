@@ -26,7 +26,7 @@ class ProcessStarted:
     pid: int
     parent: str | None
     t_ns: int
-    host: str | None = None  # the remote host it runs on (None: this machine)
+    host: str | None = None  # the host it was spawned on: the network lab's, or a remote one (ssh)
 
 
 @dataclass

@@ -382,6 +382,8 @@ def _end_matches(spec: str | None, label: str | None) -> bool:
 
 def segment_matches(segment: Segment, packet: Packet) -> bool:
     """Whether a captured packet is the one a `~` line describes."""
+    if segment.lost and not packet.lost:
+        return False
     if segment.kind == "TCP":
         if packet.protocol != "TCP":
             return False

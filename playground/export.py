@@ -27,10 +27,13 @@ from playground.script.format import data_pieces, format_node
 from playground.script.model import (
     AddressArg,
     Arg,
+    Cable,
     Completion,
     DataArg,
+    Fault,
     FlagsArg,
     FloatArg,
+    Host,
     IntArg,
     Kill,
     Line,
@@ -79,6 +82,12 @@ _LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6"}
 
 
 def export_python(script: Script, source: str = "script.sockplay", exported_at: datetime | None = None) -> str:
+    for line in script.steps():
+        if isinstance(line.node, RemoteHost):  # the program would run its processes here, saying nothing
+            raise ValueError(
+                f"cannot export line {line.number}: {line.node.name} is a remote host, "
+                "and an exported program runs every process on this machine"
+            )
     return _Exporter(script, source, exported_at or datetime.now()).program()
 
 
@@ -137,6 +146,11 @@ class _Exporter:
             out.append(f"{indent}pause({_finite(pause):g})  # the recording paused here")
         node = line.node
         shown = _comment(_shown(line))
+        if isinstance(node, (Host, Fault, Cable)) or (isinstance(node, Spawn) and node.host is not None):
+            raise ValueError(
+                f"line {line.number} is the network lab's (`{shown}`): an exported program runs on one machine's "
+                "loopback, with no hosts, cables or crashes"
+            )
         if isinstance(node, Repeat):
             count = int(node.count)
             out.append("")
@@ -149,11 +163,6 @@ class _Exporter:
             if not node.lines:
                 out.append(f"{indent}    pass  # an empty block")
             return out
-        if isinstance(node, RemoteHost):  # the program would run its processes here, saying nothing
-            raise ValueError(
-                f"cannot export line {line.number}: {node.name} is a remote host, "
-                "and an exported program runs every process on this machine"
-            )
         if not isinstance(node, Step):
             out.append("")
         if isinstance(node, Spawn):

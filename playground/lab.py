@@ -24,7 +24,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from playground import lab_channel, lab_lifecycle, protocol
 from playground.capture import Capture, Packet
@@ -47,6 +46,7 @@ from playground.lab_inspection import Inspector
 from playground.lab_labels import PacketLabels
 from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
+from playground.netlab.addressing import host_addresses
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
 from playground.resolve import resolve_call
@@ -62,9 +62,6 @@ from playground.script.model import (
 )
 from playground.script.parser import ProcessScope, Scope
 from playground.sockdiag import KernelSocket
-
-if TYPE_CHECKING:
-    from playground.netlab.hosts import LabHosts
 
 PENDING_AFTER = 0.01  # a call that has not returned by then is shown as pending
 
@@ -92,7 +89,6 @@ class Lab:
         self.labels = PacketLabels(self.processes, self._report_packets)
         self.inspector = Inspector(self)
         self.lifecycle = lab_lifecycle.Lifecycle(self)
-        self.hosts: LabHosts | None = None  # the network lab's hosts, from the first `host` line
 
     # Life cycle.
 
@@ -175,8 +171,6 @@ class Lab:
         pids = [proc.pid for proc in self.processes.values() if proc.remote is None]
         if self.network.holder_pid is not None:
             pids.append(self.network.holder_pid)
-        if self.hosts is not None:
-            pids += self.hosts.holder_pids()
         return pids
 
     # Events.
@@ -203,8 +197,7 @@ class Lab:
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated)
-        hosts = {h.name: h.address for h in self.hosts.hosts.values()} if self.hosts is not None else {}
-        return Scope(procs, default_actor, hosts | dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh"))
+        return Scope(procs, default_actor, host_addresses(self.network.hosts) | self.lifecycle.remote_hosts.kinds())
 
     async def spawn(self, name: str, host: str | None = None) -> Process:
         return await self.lifecycle.spawn(name, host)

@@ -73,6 +73,8 @@ class Inspector:
             diag = self._host_diag
         try:
             found = dump_tcp(diag)
+            for host_diag in network.hosts.diag_sockets() if network.hosts is not None else ():
+                found += dump_tcp(host_diag)  # each host is a network stack of its own
         except OSError:
             return []
         out: list[tuple[str | None, str | None, KernelSocket]] = []

@@ -8,15 +8,20 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 from playground.capture import Capture, Packet, PcapWriter
 from playground.errors import LabError
 from playground.lab_process import Process
 from playground.netns import LabNetwork
-from playground.script.model import AddressArg, NameArg, RefArg, Step
+from playground.script.model import Address, AddressArg, NameArg, RefArg, Step
 
 Endpoint = tuple[str, int]
 HOLD_NS = 500_000_000  # on the host's loopback, how long a packet waits to be known as the lab's
+
+
+class Flushable(Protocol):
+    def flush(self) -> None: ...
 
 
 class PacketLabels:
@@ -39,6 +44,11 @@ class PacketLabels:
         self._keep: Callable[[Packet], bool] | None = None
         self._pcap: PcapWriter | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # With hosts, the switch's frames too (a SwitchCapture: on the loop, not a thread); a flush waits for both.
+        self.switch_feed: Flushable | None = None
+        # The address a connect reaches, from the one it names (with hosts, `alpha:7000` is alpha's address).
+        self.reached: Callable[[Process | None, Address], Address] = lambda owner, address: address
+        self._switch_waiters: list[asyncio.Future] = []
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
         self._loop = loop
@@ -105,11 +115,23 @@ class PacketLabels:
         waiter = self._loop.create_future()
         self._flush_waiters.append(waiter)
         self.capture.flush()
+        waiters = [waiter]
+        if self.switch_feed is not None:
+            waiters.append(self._loop.create_future())
+            self._switch_waiters.append(waiters[-1])
+            self.switch_feed.flush()
         try:
-            await asyncio.wait_for(waiter, timeout)
+            await asyncio.wait_for(asyncio.gather(*waiters), timeout)
         except TimeoutError:
             return False
         return True
+
+    def switch_drained(self) -> None:
+        """The switch's feed has delivered every frame it had decided on at the last flush."""
+        waiters, self._switch_waiters = self._switch_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def on_packets(self, packets: list[Packet]) -> None:
         if self._keep is not None:
@@ -198,6 +220,7 @@ class PacketLabels:
             elif isinstance(target, NameArg):
                 address = proc.addresses.get(target.name)
             if address is not None:
+                address = self.reached(self.processes.get(getattr(target, "process", "")), address)
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
                 self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)

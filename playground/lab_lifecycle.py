@@ -329,8 +329,8 @@ class Lifecycle:
                 if not handle.future.done():
                     handle.future.cancel()
         await loop.run_in_executor(None, self.lab.labels.stop)
-        if self.lab.hosts is not None:
-            await self.lab.hosts.shutdown()
+        if self.lab.network.hosts is not None:
+            await self.lab.network.hosts.shutdown()
         self.lab.network.close()
         self.lab.inspector.close()
 
@@ -353,12 +353,8 @@ class Lifecycle:
                 os.waitpid(proc.pid, 0)
             except ChildProcessError:
                 pass
-        if self.lab.hosts is not None:
-            self.lab.hosts.close()
-
-    def kill_now(self, proc: Process) -> None:
-        """SIGKILL a lab process (a crash of its host), reaping it if it becomes a zombie."""
-        kill_quietly(proc)
+        if self.lab.network.hosts is not None:
+            self.lab.network.hosts.close()
 
     def check_room_for_process(self) -> None:
         live = sum(1 for p in self.lab.processes.values() if p.alive)
@@ -378,9 +374,9 @@ class Lifecycle:
         else:
             netns_args = None
             if host is not None:
-                if self.lab.hosts is None:
+                if self.lab.network.hosts is None:
                     raise LabError(f"no host named {host!r}: this lab has no hosts")
-                netns_args = self.lab.hosts.worker_args(host)
+                netns_args = self.lab.network.hosts.worker_args(host)
             pid, ours = start_worker(self.lab.network, netns_args)
             proc = Process(name=name, pid=pid, host=host)
         try:

@@ -17,8 +17,12 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from playground.recording import SOCKET_SYSCTLS
+
+if TYPE_CHECKING:
+    from playground.netlab.hosts import LabHosts
 
 HOST = "host loopback"
 SYSCTLS = tuple(name.replace(".", "/") for name in SOCKET_SYSCTLS)
@@ -89,6 +93,7 @@ class LabNetwork:
     sysctls: dict[str, str] = field(default_factory=dict)
     _channel: socket.socket | None = None
     _holder: subprocess.Popen | None = None
+    hosts: LabHosts | None = None  # the network lab's hosts (each a namespace beside this one), from the first `host`
 
     @property
     def private(self) -> bool:

@@ -12,7 +12,7 @@ from playground.addresses import is_loopback
 from playground.constants import MAX_SCRIPT_BYTES, MAX_SCRIPT_DATA
 from playground.recording import wait_before
 from playground.script.errors import ScriptError
-from playground.script.model import AddressArg, Completion, Line, RemoteHost, Repeat, Script, Sleep, Step
+from playground.script.model import AddressArg, Completion, Host, Line, RemoteHost, Repeat, Script, Sleep, Step
 
 # Calls whose address argument says where traffic goes (or which address is taken).
 _ADDRESS_CALLS = {"bind": "bind", "connect": "connect to", "sendto": "send to"}
@@ -42,6 +42,7 @@ def beyond_loopback(script: Script) -> list[tuple[int, str]]:
     lab refuses it when the call comes.
     """
     out = []
+    hosts = lab_hosts(script)
     for line in script.steps():
         node = line.node
         if isinstance(node, RemoteHost):
@@ -51,10 +52,18 @@ def beyond_loopback(script: Script) -> list[tuple[int, str]]:
         for arg in node.call.args:
             if node.call.name == "bind" and isinstance(arg, AddressArg) and _is_wildcard(arg.address.host):
                 continue
+            if isinstance(arg, AddressArg) and arg.address.host in hosts:
+                continue  # a host of the lab (by name or address): its own network, which nothing leaves
             if isinstance(arg, AddressArg) and not is_loopback(arg.address.host):
                 verb = _ADDRESS_CALLS.get(node.call.name, node.call.name)
                 out.append((line.number, f"{verb} {arg.address}"))
     return out
+
+
+def lab_hosts(script: Script) -> set[str]:
+    """The names and addresses of the script's `host` lines."""
+    hosts = [line.node for line in script.lines if isinstance(line.node, Host)]
+    return {host.name for host in hosts} | {host.address for host in hosts}
 
 
 def _is_wildcard(host: str) -> bool:

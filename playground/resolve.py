@@ -60,9 +60,11 @@ def _address(lab: Lab, proc: Process, arg: Arg, call: str) -> Address:
     else:
         raise LabError(f"expected an address, not {arg}")
     address = lab.lifecycle.remote_hosts.named(address)  # `far:7000`: a remote host where it is reached
-    if lab.hosts is not None:
-        address = host_address(lab.hosts, lab.processes.get(arg.process) if isinstance(arg, RefArg) else None, address)
-        if lab.hosts.by_address(address.host) is not None:
+    if lab.network.hosts is not None:
+        address = host_address(
+            lab.network.hosts, lab.processes.get(arg.process) if isinstance(arg, RefArg) else None, address
+        )
+        if lab.network.hosts.by_address(address.host) is not None:
             return address  # a host of the lab: nothing sent to it leaves the lab's switch
     elif address.host[:1].isalpha():
         raise LabError(f"no host named {address.host!r}: this lab has no hosts")

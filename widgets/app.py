@@ -70,6 +70,12 @@ def _sockplay_commands():
     return SockplayCommands
 
 
+def _host_commands():
+    from widgets.host_commands import HostCommands
+
+    return HostCommands
+
+
 def _lesson_commands():
     from widgets.lesson_commands import LessonCommands
 
@@ -109,7 +115,12 @@ class SockplayApp(LessonMode, App[int]):
 
     CSS_PATH = [str(Path(__file__).with_name("app.tcss")), str(Path(__file__).with_name("wire.tcss"))]
     TITLE = "sockplay"
-    COMMANDS = App.COMMANDS | {lambda: _sockplay_commands(), lambda: _lesson_commands(), lambda: _recording_commands()}
+    COMMANDS = App.COMMANDS | {
+        lambda: _sockplay_commands(),
+        lambda: _lesson_commands(),
+        lambda: _recording_commands(),
+        lambda: _host_commands(),
+    }
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True, id="sockplay.quit", tooltip="quit: ends every lab process"),
         Binding(

@@ -112,10 +112,16 @@ class Row:
 
     @property
     def label(self) -> str:
-        """A segment's arrow label with its data preview: `PSH|ACK seq 1 ack 1 len 3 "bye"`."""
+        """A segment's arrow label with its data preview: `PSH|ACK seq 1 ack 1 len 3 "bye"` (`lost ...` if lost)."""
+        text = f"lost {self.text}" if self.lost else self.text
         if self.kind != "segment" or not self.preview:
-            return self.text
-        return f"{self.text} {data_preview(self.preview, self.length)}"
+            return text
+        return f"{text} {data_preview(self.preview, self.length)}"
+
+    @property
+    def lost(self) -> bool:
+        """A segment the network lab's cable dropped: sent, never received."""
+        return self.packet is not None and self.packet.lost
 
 
 @dataclass

@@ -43,7 +43,7 @@ def advance(machine: Machine, packet: Packet, sender: int) -> Machine:
     if "RST" in flags:
         # The sender has (or keeps) no connection; the receiver drops its own, unless it is a listener.
         states[sender] = CLOSED
-        if states[receiver] != LISTEN:
+        if states[receiver] != LISTEN and not packet.lost:
             states[receiver] = CLOSED
         return Machine((states[0], states[1]), (fins[0], fins[1]))
     syn, ack, fin = "SYN" in flags, "ACK" in flags, "FIN" in flags
@@ -57,6 +57,8 @@ def advance(machine: Machine, packet: Packet, sender: int) -> Machine:
         states[sender] = {ESTABLISHED: FIN_WAIT_1, SYN_RECV: FIN_WAIT_1, CLOSE_WAIT: LAST_ACK}.get(
             states[sender], states[sender]
         )
+    if packet.lost:  # the network lab's cable dropped it: the receiver never knew
+        return Machine((states[0], states[1]), (fins[0], fins[1]))
     # What receiving it did to the receiver: the SYN, then the ACK, then the FIN (RFC 793, 3.9).
     state = states[receiver]
     if syn and not ack:

@@ -209,10 +209,21 @@ class _SvgLadder:
         tip = f"{row.t_ms:.3f} ms  {columns[row.side].name} > {columns[1 - row.side].name}  {row.label}"
         tip += f"  win {row.window}"
         body.append(f'<g class="segment"><title>{_xml(tip)}</title>')
-        body.append(
-            f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
-            f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>'
-        )
+        if row.lost:  # dashed, stopping three quarters of the way with a cross where the cable dropped it
+            ex, ey = x1 + 0.75 * dx, y1 + 0.75 * dy
+            body.append(
+                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{colour}" '
+                f'stroke-width="1.5" stroke-dasharray="5 3"/>'
+            )
+            body.append(
+                f'<path d="M{ex - 5:.1f},{ey - 5:.1f} L{ex + 5:.1f},{ey + 5:.1f} M{ex - 5:.1f},{ey + 5:.1f} '
+                f'L{ex + 5:.1f},{ey - 5:.1f}" stroke="#c62828" stroke-width="2"/>'
+            )
+        else:
+            body.append(
+                f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
+                f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>'
+            )
         label = fit_cells(row.label, int((abs(dx) - 40) / _CHAR))
         body.append(
             f'<text x="{mx:.1f}" y="{my - 5:.1f}" text-anchor="middle" fill="{colour}" '

@@ -145,7 +145,9 @@ class _Layout:
         before = fill // 2
         after = fill - before
         body = "─" * before + f" {label} " + "─" * after
-        if row.side == 0:
+        if row.lost:  # it stops short of the receiver, crossed out
+            canvas.put(self.left, "├" + body[:-2] + "✕  │" if row.side == 0 else "│  ✕" + body[2:] + "┤")
+        elif row.side == 0:
             canvas.put(self.left, "├" + body + "▶│")
         else:
             canvas.put(self.left, "│◀" + body + "┤")

@@ -23,6 +23,11 @@ def host_address(hosts: LabHosts, owner: Process | None, address: Address) -> Ad
     return address
 
 
+def host_addresses(hosts: LabHosts | None) -> dict[str, str]:
+    """Each host's name and address, for parsing a typed line (`cut alpha`, `connect(c, alpha:80)`)."""
+    return {h.name: h.address for h in hosts.hosts.values()} if hosts is not None else {}
+
+
 def _unspecified(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_unspecified

@@ -99,12 +99,15 @@ class MessageBuffer:
     def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
         self.data += chunk
         out = []
-        while len(self.data) >= HEADER.size:
-            length, kind = HEADER.unpack_from(self.data)
+        start = 0  # cut the messages off once, not one by one: a chunk can hold hundreds
+        while len(self.data) - start >= HEADER.size:
+            length, kind = HEADER.unpack_from(self.data, start)
             if length > MAX_MESSAGE:
                 raise ValueError(f"a message of {length} bytes on the switch's channel")
-            if len(self.data) < HEADER.size + length:
+            end = start + HEADER.size + length
+            if len(self.data) < end:
                 break
-            out.append((kind, bytes(self.data[HEADER.size : HEADER.size + length])))
-            del self.data[: HEADER.size + length]
+            out.append((kind, bytes(self.data[start + HEADER.size : end])))
+            start = end
+        del self.data[:start]
         return out

@@ -188,6 +188,9 @@ class Switch:
         def unsubscribe() -> None:
             if callback in self._subscribers:
                 self._subscribers.remove(callback)
+                if not self._subscribers and not self._closed:
+                    # Written now, so a subscribe that follows turns the feed on again after this.
+                    self._writer.write(command({"id": next(self._ids), "op": "feed", "on": False}))
 
         return unsubscribe
 
@@ -268,4 +271,9 @@ class Switch:
         elif kind == FEED and self._subscribers:
             records = read_records(payload, self._names)
             for callback in list(self._subscribers):
-                callback(records)
+                try:
+                    callback(records)
+                except Exception as exc:  # one subscriber's bug must not end the channel for everyone
+                    asyncio.get_running_loop().call_exception_handler(
+                        {"message": "a subscriber to the switch's feed failed", "exception": exc}
+                    )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import TYPE_CHECKING
 
 from playground.errors import LabError
 from playground.events import DirectiveDone
-from playground.netlab.channel import FrameFate
-from playground.netlab.wire import FeedPackets
+from playground.lab_lifecycle import kill_quietly
+from playground.netlab.addressing import host_address
+from playground.netlab.capture_feed import SwitchCapture
 from playground.script.format import format_node
 from playground.script.model import Cable, Fault, Host
 
@@ -21,22 +23,23 @@ CRASH_KILL_WAIT = 5.0
 
 
 def hosts_of(lab: Lab) -> LabHosts:
-    if lab.hosts is None:
+    if lab.network.hosts is None:
         raise LabError("this lab has no hosts yet: add one with 'host alpha 192.0.2.1'")
-    return lab.hosts
+    return lab.network.hosts
 
 
 async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
     """One line of the network lab, then its DirectiveDone event."""
     if isinstance(node, Host):
-        if lab.hosts is None:
+        if lab.network.hosts is None:
             from playground.netlab.hosts import LabHosts  # pyroute2 takes 0.15 s to import: only host labs need it
 
-            lab.hosts = LabHosts(lab.network)
-        first = lab.hosts.switch is None
-        await lab.hosts.add(node.name, node.address)
-        if first and lab.hosts.switch is not None and lab.labels.capture is not None:
-            await watch_the_wire(lab, lab.hosts)
+            lab.network.hosts = LabHosts(lab.network)
+            lab.labels.reached = functools.partial(host_address, lab.network.hosts)
+        first = lab.network.hosts.switch is None
+        await lab.network.hosts.add(node.name, node.address)
+        if first and lab.network.hosts.switch is not None and lab.labels.capture is not None:
+            await watch_the_wire(lab, lab.network.hosts)
     elif isinstance(node, Fault):
         hosts = hosts_of(lab)
         if node.kind == "cut":
@@ -53,16 +56,13 @@ async def carry_out(lab: Lab, node: Host | Fault | Cable) -> None:
 
 
 async def watch_the_wire(lab: Lab, hosts: LabHosts) -> None:
-    """With hosts, the lab's wire is the switch: its frames are the lab's packets (labelled, logged, in the pcap)."""
-    feed = FeedPackets()
-
-    def on_frames(records: list[FrameFate]) -> None:
-        packets = feed.packets(records)
-        if packets:
-            lab.labels.on_packets(packets)
-
+    """With hosts, the lab's wire is the switch: its frames are the lab's packets (labelled, logged, in the pcap),
+    and a flush of the lab's capture waits for them too."""
     assert hosts.switch is not None
-    await hosts.switch.subscribe(on_frames)
+    feed = SwitchCapture(hosts.switch, lab.labels.on_packets, lab.labels.switch_drained)
+    await feed.start()
+    hosts.feeds.append(feed)
+    lab.labels.switch_feed = feed
 
 
 async def crash(lab: Lab, hosts: LabHosts, name: str) -> None:
@@ -71,6 +71,6 @@ async def crash(lab: Lab, hosts: LabHosts, name: str) -> None:
     await hosts.isolate(name)
     victims = [p for p in lab.processes.values() if p.host == name and (p.death is None or p.zombie)]
     for proc in victims:
-        lab.lifecycle.kill_now(proc)
+        kill_quietly(proc)
     await asyncio.gather(*(lab.wait_dead(p, CRASH_KILL_WAIT) for p in victims))
     await hosts.power_off(name)

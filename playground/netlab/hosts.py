@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import TypeVar
 
 from playground.errors import LabError
 from playground.netlab import wiring
+from playground.netlab.capture_feed import SwitchCapture
 from playground.netlab.controller import PortCounters, Switch
 from playground.netlab.impairments import Impairment, parse_cable
 from playground.netlab.machines import Namespace, in_host_ranges, mac_for, make_namespace
@@ -70,6 +72,7 @@ class LabHosts:
         self.switch: Switch | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="sockplay-hosts")
         self._lab_netns: int | None = None
+        self.feeds: list[SwitchCapture] = []  # the switch's frames as the lab's packets
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -92,6 +95,10 @@ class LabHosts:
         if host.namespace is None:
             raise LabError(f"{name} is crashed: nothing runs on it until `boot {name}`")
         return [f"--netns={host.namespace.pid}" + (",user" if self.network.user_namespace else "")]
+
+    def diag_sockets(self) -> list[socket.socket]:
+        """A sock_diag socket in each running host's namespace (the kernel's view of its TCP sockets)."""
+        return [h.namespace.diag for h in self.hosts.values() if h.namespace is not None]
 
     def holder_pids(self) -> list[int]:
         """The processes the hosts' network needs: each host's namespace holder and the switch."""
@@ -208,6 +215,8 @@ class LabHosts:
 
     async def shutdown(self) -> None:
         """End the switch (waiting for it), then every host's namespace."""
+        for feed in self.feeds:
+            feed.stop()
         if self.switch is not None:
             await self.switch.close()
         self.close()

@@ -7,7 +7,8 @@ direction a setting applies to both. Settings add up across `cable` lines
 uniform within ±jitter around the delay, reorder is the share of frames sent
 at once while the rest wait for the delay (so it needs a delay), rate is a
 queue of at most QUEUE_LIMIT frames emptied at that many bits per second.
-Jitter that would make a delay negative makes it zero.
+Jitter that would make a delay negative makes it zero; as with netem, jitter
+larger than the gap between frames reorders them.
 """
 
 from __future__ import annotations

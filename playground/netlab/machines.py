@@ -3,8 +3,8 @@
 The holder process enters the lab's namespaces (its user namespace too, when the lab
 runs as an ordinary user: a host's namespace must belong to it), opens a netlink
 socket there, makes a new network namespace, brings its loopback up and hands
-sockplay two netlink sockets (the lab's namespace, the host's) and a datagram
-socket of the host's (for ethtool ioctls). Then it waits on its channel: when
+sockplay netlink sockets (route in the lab's namespace and the host's, sock_diag
+in the host's) and a datagram socket in each (for ethtool ioctls). Then it waits on its channel: when
 sockplay goes (even by SIGKILL) the channel closes, the holder exits, and with
 its last process the namespace and its veth pair vanish. Nothing is mounted
 under /var/run/netns, so nothing outlives sockplay.
@@ -55,6 +55,7 @@ outer_probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 if libc.unshare(CLONE_NEWNET) != 0:
     fail("unshare: " + os.strerror(ctypes.get_errno()))
 inner = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, 0)
+diag = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)
 probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 flags = struct.unpack_from("H", fcntl.ioctl(probe, 0x8913, struct.pack("16sH14x", b"lo", 0)), 16)[0]
 fcntl.ioctl(probe, 0x8914, struct.pack("16sH14x", b"lo", flags | 0x1 | 0x40))
@@ -63,9 +64,9 @@ for name in ("net/ipv6/conf/default/disable_ipv6", "net/ipv6/conf/all/disable_ip
         with open("/proc/sys/" + name, "w") as f: f.write("1")
     except OSError:
         pass
-fds = [outer.fileno(), inner.fileno(), probe.fileno(), outer_probe.fileno()]
+fds = [outer.fileno(), inner.fileno(), probe.fileno(), outer_probe.fileno(), diag.fileno()]
 ctl.sendmsg([b"ok"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-for s in (outer, inner, probe, outer_probe):
+for s in (outer, inner, probe, outer_probe, diag):
     s.close()
 while ctl.recv(64):
     pass
@@ -96,6 +97,7 @@ class Namespace:
     inner: socket.socket  # NETLINK_ROUTE in the host's namespace
     probe: socket.socket  # AF_INET datagram socket in the host's namespace (ioctls)
     outer_probe: socket.socket  # and one in the lab's namespace
+    diag: socket.socket  # NETLINK_SOCK_DIAG in the host's namespace: its TCP sockets, with or without a descriptor
 
     @property
     def pid(self) -> int:
@@ -103,7 +105,7 @@ class Namespace:
 
     def close(self) -> None:
         """Drop every reference sockplay holds, and end the holder: the namespace goes with its last process."""
-        for sock in (self.outer, self.inner, self.probe, self.outer_probe, self.channel):
+        for sock in (self.outer, self.inner, self.probe, self.outer_probe, self.diag, self.channel):
             sock.close()
         try:
             self.holder.kill()
@@ -131,7 +133,7 @@ def make_namespace(lab_holder: int, user: bool) -> Namespace:
         theirs.close()
     ours.settimeout(HOLDER_TIMEOUT)
     try:
-        data, ancdata, _, _ = ours.recvmsg(4096, socket.CMSG_SPACE(4 * 4))
+        data, ancdata, _, _ = ours.recvmsg(4096, socket.CMSG_SPACE(5 * 4))
     except OSError as exc:
         data, ancdata = f"error {exc}".encode(), []
     ours.settimeout(None)
@@ -139,7 +141,7 @@ def make_namespace(lab_holder: int, user: bool) -> Namespace:
     for level, kind, payload in ancdata:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
-    if data != b"ok" or len(fds) != 4:
+    if data != b"ok" or len(fds) != 5:
         for fd in fds:
             os.close(fd)
         ours.close()
@@ -147,5 +149,5 @@ def make_namespace(lab_holder: int, user: bool) -> Namespace:
         holder.wait()
         why = data.decode(errors="replace").removeprefix("error ").strip() or "the holder exited"
         raise LabError(f"cannot make a host's network namespace: {why}")
-    outer, inner, probe, outer_probe = (socket.socket(fileno=fd) for fd in fds)
-    return Namespace(holder, ours, outer, inner, probe, outer_probe)
+    outer, inner, probe, outer_probe, diag = (socket.socket(fileno=fd) for fd in fds)
+    return Namespace(holder, ours, outer, inner, probe, outer_probe, diag)

@@ -37,16 +37,26 @@ class Pipe:
     """Turns a frame's arrival into its departures (none when it is lost), as netem would."""
 
     def __init__(self, seed: str) -> None:
-        self.impairment = Impairment()
+        self._impairment = Impairment()
+        self.clear = True  # nothing to do: the switch skips the pipe (most frames, most of the time)
         self.random = random.Random(seed)
         self.counters = PipeCounters()
         self._busy_until = 0  # when the rate queue's last frame has gone out
         self._queued = 0
 
+    @property
+    def impairment(self) -> Impairment:
+        return self._impairment
+
+    @impairment.setter
+    def impairment(self, impairment: Impairment) -> None:
+        self._impairment = impairment
+        self.clear = impairment.clear
+
     def admit(self, now_ns: int, length: int) -> list[Departure] | str:
         """The copies that leave and when, or the fate of a frame that never does."""
-        imp = self.impairment
-        if imp.clear:
+        imp = self._impairment
+        if self.clear:
             return [Departure(now_ns)]
         if imp.loss and self.random.random() * 100 < imp.loss:
             self.counters.lost_loss += 1
@@ -74,7 +84,7 @@ class Pipe:
             self._queued -= 1
 
     def _schedule(self, now_ns: int, length: int, duplicate: bool) -> Departure | None:
-        imp = self.impairment
+        imp = self._impairment
         delay = imp.delay_ns
         if imp.jitter_ns:
             delay = max(0, delay + round(self.random.uniform(-imp.jitter_ns, imp.jitter_ns)))

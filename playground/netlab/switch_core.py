@@ -106,6 +106,9 @@ class SwitchCore:
             port.dropped_cut += 1
             self._lost(entered_ns, LOST_CUT, port, targets, frame)
             return
+        if port.out_pipe.clear:
+            self._into_cables(entered_ns, port, targets, frame, False, entered_ns)
+            return
         admitted = port.out_pipe.admit(entered_ns, len(frame))
         if isinstance(admitted, str):
             self._lost(entered_ns, admitted, port, targets, frame)
@@ -119,7 +122,8 @@ class SwitchCore:
             timer = heapq.heappop(self._timers)
             timer.pipe.left(timer.departure)
             if timer.stage == "core":
-                self._into_cables(timer)
+                left = max(timer.departure.at_ns, timer.entered_ns)
+                self._into_cables(timer.entered_ns, timer.port_in, timer.targets, timer.frame, timer.duplicate, left)
             else:
                 self._deliver(timer.entered_ns, timer.port_in, timer.targets[0], timer.frame, timer.duplicate)
 
@@ -152,7 +156,7 @@ class SwitchCore:
         if departure.at_ns <= time.monotonic_ns():
             pipe.left(departure)
             if stage == "core":
-                self._into_cables(_Timer(0, 0, stage, entered_ns, port_in, targets, frame, duplicate, departure, pipe))
+                self._into_cables(entered_ns, port_in, targets, frame, duplicate, max(departure.at_ns, entered_ns))
             else:
                 self._deliver(entered_ns, port_in, targets[0], frame, duplicate)
             return
@@ -162,28 +166,29 @@ class SwitchCore:
         )
         heapq.heappush(self._timers, timer)
 
-    def _into_cables(self, timer: _Timer) -> None:
-        """Out of the sender's cable: into each receiver's."""
-        now = max(timer.departure.at_ns, timer.entered_ns)
-        source = timer.port_in
+    def _into_cables(
+        self, entered_ns: int, source: Port, targets: list[Port], frame: bytes, duplicate: bool, left_ns: int
+    ) -> None:
+        """Out of the sender's cable (at left_ns): into each receiver's."""
         if self.ports.get(source.number) is not source or source.cut:  # cut while the frame was on its cable
             source.dropped_cut += 1
-            self._lost(timer.entered_ns, LOST_CUT, source, timer.targets, timer.frame)
+            self._lost(entered_ns, LOST_CUT, source, targets, frame)
             return
-        for target in timer.targets:
+        for target in targets:
+            if target.in_pipe.clear:
+                self._deliver(entered_ns, source, target, frame, duplicate)
+                continue
             if self.ports.get(target.number) is not target or target.cut:
                 target.dropped_cut += 1
-                self.report(timer.entered_ns, None, LOST_CUT, timer.port_in.number, target.number, timer.frame)
+                self.report(entered_ns, None, LOST_CUT, source.number, target.number, frame)
                 continue
-            admitted = target.in_pipe.admit(now, len(timer.frame))
+            admitted = target.in_pipe.admit(left_ns, len(frame))
             if isinstance(admitted, str):
-                self.report(timer.entered_ns, None, admitted, timer.port_in.number, target.number, timer.frame)
+                self.report(entered_ns, None, admitted, source.number, target.number, frame)
                 continue
             for departure in admitted:
-                duplicate = timer.duplicate or departure.duplicate
-                self._after(
-                    departure, "wire", timer.entered_ns, timer.port_in, [target], timer.frame, duplicate, target.in_pipe
-                )
+                copy = duplicate or departure.duplicate
+                self._after(departure, "wire", entered_ns, source, [target], frame, copy, target.in_pipe)
 
     def _deliver(self, entered_ns: int, port_in: Port, target: Port, frame: bytes, duplicate: bool) -> None:
         if self.ports.get(target.number) is not target or target.cut:

@@ -195,7 +195,7 @@ def format_wire(wire: Wire) -> str:
         return f"~ no {wire.forbid}"
     seg = wire.segment
     assert seg is not None
-    text = "~ "
+    text = "~ lost " if seg.lost else "~ "
     if seg.src is not None or seg.dst is not None:
         text += f"{seg.src or '*'} > {seg.dst or '*'} "
     if seg.kind == "TCP":
@@ -203,8 +203,8 @@ def format_wire(wire: Wire) -> str:
     else:
         text += seg.kind + (f" {seg.icmp}" if seg.icmp else "")
     if seg.length is not None:
-        text += f" len {seg.length}"
-    return text
+        text = text.rstrip() + f" len {seg.length}"
+    return text.rstrip()
 
 
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:

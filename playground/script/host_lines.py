@@ -7,9 +7,11 @@ tokens, as the other directives are. HOST:PORT in a call is read by line_forms.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 
+from playground.constants import MAX_SLEEP_SECONDS
 from playground.netlab.impairments import ImpairmentError, parse_cable
 from playground.script.checks import PROCESS_NAME, RESERVED, Scope
 from playground.script.cursor import Cursor
@@ -20,7 +22,7 @@ from playground.script.model import Cable, Fault, Host
 HOST_RANGES = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 WORDS = ("host", "cable")
 DIRECTIONS = ("in", "out")
-_LEADING_WORD = re.compile(r"\s*(host|cable)(?=\s|\Z)(?!\s*:)")
+_LEADING_WORD = re.compile(r"\s*(?:\+([0-9]+(?:\.[0-9]*)?)\s+)?(host|cable)(?=\s|\Z)(?!\s*:)")
 
 
 def port_number(tok: Token) -> int:
@@ -35,9 +37,15 @@ def host_line_form(body: str, scope: Scope) -> Host | Cable | None:
     if match is None:
         return None
     words = _words(body)
-    if match.group(1) == "host":
-        return _host(words, scope, len(body.rstrip()) + 1)
-    return _cable(words, scope, len(body.rstrip()) + 1)
+    delay = None
+    if match.group(1) is not None:  # `+DELAY host ...`, as a recording writes the gap before it
+        delay = float(match.group(1))
+        if delay > MAX_SLEEP_SECONDS:
+            raise LineError(words[0][1], f"{match.group(1)} seconds is out of range (0 to {MAX_SLEEP_SECONDS:g})")
+        words = words[1:]
+    end = len(body.rstrip()) + 1
+    node = _host(words, scope, end) if match.group(2) == "host" else _cable(words, scope, end)
+    return node if delay is None else dataclasses.replace(node, delay=delay)
 
 
 def _words(body: str) -> list[tuple[str, int]]:

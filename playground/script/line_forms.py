@@ -92,7 +92,7 @@ def directive(cursor: Cursor, scope: Scope, delay: float | None) -> Node:
                 raise LineError(name.column, f"{name.text!r} is a reserved word; choose another name")
             host = spawn_host(cursor, scope)
             scope.processes[name.text] = ProcessScope()
-            node = Spawn(name.text, delay, host)
+            node = Spawn(name.text, delay, host=host)
         else:
             if name.text not in scope.processes:
                 raise LineError(name.column, unknown_process(name.text, scope))
@@ -148,13 +148,17 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
         if flag.text not in TCP_FLAG_NAMES or not cursor.done():
             raise LineError(flag.column, f"'~ no' takes one TCP flag ({', '.join(TCP_FLAG_NAMES)})")
         return Wire(forbid=flag.text)
+    lost = _lost_word(cursor)
     src = dst = None
     if cursor.at(">", 1) or cursor.at(">", 3):
         src = _endpoint(cursor, scope)
         cursor.expect(">", "'>' between the two ends")
         dst = _endpoint(cursor, scope)
+    after = cursor.peek()
+    if lost and (after is None or (after.kind == "name" and after.text == "len")):
+        return _lost_segment(cursor, src, dst)
     kind_tok = cursor.expect("name", "TCP flags (FIN, RST, SYN|ACK, ...), UDP or ICMP")
-    fields: dict[str, Any] = {"src": src, "dst": dst}
+    fields: dict[str, Any] = {"src": src, "dst": dst, "lost": lost}
     if kind_tok.text == "UDP":
         fields["kind"] = "UDP"
     elif kind_tok.text in ("ICMP", "ICMPv6"):
@@ -177,6 +181,26 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
         fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)
     cursor.ensure_done()
     return Wire(segment=Segment(**fields))
+
+
+def _lost_word(cursor: Cursor) -> bool:
+    """`~ lost ...`: a segment the network lab's cable dropped. (`~ lost > server.a` names a process `lost`.)"""
+    tok = cursor.peek()
+    if tok is None or tok.kind != "name" or tok.text != "lost" or cursor.at(">", 1) or cursor.at(".", 1):
+        return False
+    cursor.next()
+    return True
+
+
+def _lost_segment(cursor: Cursor, src: str | None, dst: str | None) -> Wire:
+    """`~ lost A > B [len N]`: any TCP segment but SYN, FIN and RST ones, that was lost."""
+    length = None
+    if cursor.next() is not None:  # `len`
+        length = int(cursor.expect("int", "a payload length after 'len'").value)
+    extra = cursor.peek()
+    if extra is not None:
+        raise LineError(extra.column, f"unexpected {extra.text!r}")
+    return Wire(segment=Segment("TCP", src, dst, length=length, lost=True))
 
 
 def _endpoint(cursor: Cursor, scope: Scope) -> str | None:

@@ -230,6 +230,7 @@ class Segment:
     flags: tuple[str, ...] = ()  # TCP flags that must be set (of SYN, FIN, RST, those not listed must not be)
     icmp: str | None = None  # "port-unreachable"
     length: int | None = None
+    lost: bool = False  # `~ lost ...`: sent, and dropped by the network lab's cable (a cut, loss, a full queue)
 
 
 @dataclass(frozen=True)
@@ -266,6 +267,7 @@ class Host:
 
     name: str
     address: str
+    delay: float | None = None
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,7 @@ class Cable:
     host: str
     direction: str | None  # "in", "out", or None for both
     settings: tuple[str, ...]  # the words after the direction: `delay 100ms loss 5%`, or `clear`
+    delay: float | None = None
 
 
 Node = Spawn | Kill | Sleep | Step | Completion | Repeat | Wire | StateCheck | Host | Fault | Cable | RemoteHost

@@ -14,7 +14,7 @@ from playground.script.errors import LineError, ScriptError
 from playground.script.host_lines import fault, host_line_form
 from playground.script.lexer import Token, strip_comment, tokenize
 from playground.script.line_forms import directive, read_call, read_outcome, seconds, state_check, wire
-from playground.script.model import Completion, DataArg, Line, Node, Repeat, Script, Spawn, Step
+from playground.script.model import Completion, DataArg, Host, Line, Node, Repeat, Script, Spawn, Step
 from playground.script.remote_host import is_ssh_host_line, refuse_fault, ssh_host
 from playground.script.timing import split_timing, with_timing
 from playground.script.usual import usual_step
@@ -225,6 +225,8 @@ def _repeat_or_end(
 def _check_repeatable(node: Node) -> None:
     if isinstance(node, Spawn) or (isinstance(node, Step) and node.call.name == "fork"):
         raise LineError(1, "a repeated block cannot start processes: each needs a name of its own")
+    if isinstance(node, Host):
+        raise LineError(1, "a repeated block cannot add hosts: each needs a name and an address of its own")
 
 
 MAX_REPEAT = 100_000
@@ -318,7 +320,7 @@ def _parse_node(body: str, scope: Scope, interactive: bool) -> Node:
     step = usual_step(body, scope)
     if step is not None:
         return step
-    network_line = host_line_form(body, scope) if body.lstrip().startswith(("host", "cable")) else None
+    network_line = host_line_form(body, scope) if "host" in body or "cable" in body else None
     if network_line is not None:
         return network_line
     errno_messages: dict[int, str] = {}

@@ -242,7 +242,7 @@ def build_view(
 
 
 def host_views(lab: Lab) -> tuple[HostView, ...]:
-    if lab.hosts is None:
+    if lab.network.hosts is None:
         return ()
     return tuple(
         HostView(
@@ -252,7 +252,7 @@ def host_views(lab: Lab) -> tuple[HostView, ...]:
             host.state,
             tuple((d, i.describe()) for d, i in sorted(host.impairments.items()) if not i.clear),
         )
-        for host in lab.hosts.hosts.values()
+        for host in lab.network.hosts.hosts.values()
     )
 
 

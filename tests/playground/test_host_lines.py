@@ -38,7 +38,7 @@ cable beta clear
     assert written == [line.strip() for line in text.splitlines()[1:]]
     parsed = [line.node for line in script.lines]
     assert parsed[0] == Host("alpha", "192.0.2.1")
-    assert parsed[2] == Spawn("server", None, "alpha")
+    assert parsed[2] == Spawn("server", host="alpha")
     step = parsed[5]
     assert isinstance(step, Step) and isinstance(step.call.args[1], AddressArg)
     assert str(step.call.args[1].address) == "alpha:7000"
@@ -94,3 +94,19 @@ def test_host_port_names_a_known_host() -> None:
     assert caught.value.column == 15
     with pytest.raises(ScriptError, match="out of range"):
         parse_script(TWO + "spawn c on beta\nc: s = socket(tcp)\nc: connect(s, alpha:70000)\n")
+
+
+def test_a_recording_s_delays_before_host_and_cable_lines() -> None:
+    text = "sockplay 1\n+0.278 host alpha 192.0.2.1\n+0.1 cable alpha loss 1%\n"
+    parsed = nodes(text)
+    assert parsed == [Host("alpha", "192.0.2.1", 0.278), Cable("alpha", None, ("loss", "1%"), 0.1)]
+    assert [format_node(n) for n in parsed] == ["+0.278 host alpha 192.0.2.1", "+0.1 cable alpha loss 1%"]
+    with pytest.raises(ScriptError, match="out of range"):
+        parse_script("sockplay 1\n+100000 host alpha 192.0.2.1\n")
+
+
+def test_a_repeated_block_adds_no_host_but_may_crash_and_boot_one() -> None:
+    with pytest.raises(ScriptError, match="a repeated block cannot add hosts"):
+        parse_script("sockplay 1\nrepeat 2\nhost alpha 192.0.2.1\nend\n")
+    block = nodes(TWO + "repeat 3\ncrash alpha\nboot alpha\nend\n")[-1]
+    assert [format_node(line.node) for line in block.lines] == ["crash alpha", "boot alpha"]

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import re
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from pyroute2 import IPRoute
 
 from playground.capture import PACKET_OUTGOING, decode
+from playground.cli.replay import load_recording
+from playground.errors import LabError
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.netlab.wiring import dup
+from playground.recording import Recorder
 from playground.runner import RunReport, run_script
 from playground.script.parser import parse_script
 from tests.helpers import process_exists
@@ -91,8 +96,8 @@ async def test_each_host_is_its_own_namespace_with_its_fixed_mac() -> None:
         await run_typed_line(lab, "spawn plain")
         spaces = {netns_inode(lab.processes[n].pid) for n in ("a", "b", "plain")}
         assert len(spaces) == 3
-        assert lab.hosts is not None
-        alpha = lab.hosts.get("alpha")
+        assert lab.network.hosts is not None
+        alpha = lab.network.hosts.get("alpha")
         assert alpha.mac == "02:00:c0:00:02:01" and alpha.namespace is not None
         links, addresses, routes = await asyncio.to_thread(inside_view, alpha.namespace.inner)
         assert set(links) == {"lo", "eth0"}
@@ -156,6 +161,7 @@ async def test_after_mend_a_retransmission_delivers() -> None:
             """server: read(a, 100) ...
 cut beta
 client: write(c, "anyone?")              = 7
+~ lost client.c > server.a len 7
 sleep 0.5
 state client.c ESTABLISHED
 mend beta
@@ -169,9 +175,9 @@ class Tap:
     """Frames the lab's switch sends towards a host (its port's outgoing side), read in a thread."""
 
     def __init__(self, lab: Lab, host: str) -> None:
-        assert lab.hosts is not None and lab.network.holder_pid is not None
+        assert lab.network.hosts is not None and lab.network.holder_pid is not None
         self.sock = _packet_socket_in(lab.network.holder_pid)
-        self.sock.bind((lab.hosts.get(host).outside, 0))
+        self.sock.bind((lab.network.hosts.get(host).outside, 0))
         self.sock.settimeout(0.05)
         self.frames: list[bytes] = []
         self._stop = threading.Event()
@@ -231,8 +237,8 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
     lab = await Lab.start()
     try:
         await connected_pair(lab)
-        assert lab.hosts is not None
-        alpha = lab.hosts.get("alpha")
+        assert lab.network.hosts is not None
+        alpha = lab.network.hosts.get("alpha")
         assert alpha.namespace is not None
         alpha_netns = netns_inode(alpha.namespace.pid)
         server = lab.processes["server"]
@@ -251,7 +257,7 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
         assert all(p.lost for p in from_alpha), [p.summary for p in from_alpha]
         assert await lab.socket_state("client", "c") == "ESTABLISHED"
         assert lab.processes["client"].inflight  # its read still blocked
-        assert lab.hosts.get("alpha").state == "crashed"
+        assert lab.network.hosts.get("alpha").state == "crashed"
     finally:
         await lab.shutdown()
 
@@ -277,15 +283,15 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
     try:
         await run_typed_line(lab, "host alpha 192.0.2.1")
         await run_typed_line(lab, "spawn old on alpha")
-        assert lab.hosts is not None
-        first = lab.hosts.get("alpha").namespace
+        assert lab.network.hosts is not None
+        first = lab.network.hosts.get("alpha").namespace
         assert first is not None
         first_netns = netns_inode(first.pid)
         await run_typed_line(lab, "crash alpha")
         with pytest.raises(Exception, match="alpha is crashed"):
             await run_typed_line(lab, "spawn new on alpha")
         await run_typed_line(lab, "boot alpha")
-        second = lab.hosts.get("alpha").namespace
+        second = lab.network.hosts.get("alpha").namespace
         # A fresh namespace (its number may be the old one's again: the kernel reuses them once freed).
         assert second is not None and second.pid != first.pid and not process_exists(first.pid)
         assert processes_in({first_netns}) == [second.pid] or netns_inode(second.pid) != first_netns
@@ -296,6 +302,19 @@ async def test_a_booted_host_runs_nothing_until_spawn_and_keeps_its_address() ->
         assert result is not None and result.outcome.value == 0
     finally:
         await lab.shutdown()
+
+
+async def test_a_closed_sockets_state_is_read_from_its_hosts_kernel() -> None:
+    await run(
+        with_hosts(
+            """client: close(c)                         = 0
+state client.c FIN-WAIT-2
+state server.a CLOSE-WAIT
+server: close(a)                         = 0
+state client.c TIME-WAIT
+"""
+        )
+    )
 
 
 async def test_a_cable_delays_what_its_host_sends_and_clear_ends_it() -> None:
@@ -345,8 +364,8 @@ async def test_quitting_leaves_no_namespace_veth_or_process() -> None:
     await run_typed_line(lab, "spawn a on alpha")
     await run_typed_line(lab, "crash beta")
     await run_typed_line(lab, "boot beta")
-    assert lab.hosts is not None
-    pids = lab.all_pids()
+    assert lab.network.hosts is not None
+    pids = lab.all_pids() + lab.network.hosts.holder_pids()
     spaces = {netns_inode(pid) for pid in pids}
     assert len(spaces) == 3  # the lab's, alpha's, beta's (booted)
     await lab.shutdown()
@@ -355,3 +374,54 @@ async def test_quitting_leaves_no_namespace_veth_or_process() -> None:
         time.sleep(0.02)
     assert processes_in(spaces) == []
     assert [pid for pid in pids if process_exists(pid)] == []
+
+
+async def test_a_recorded_session_with_hosts_replays(tmp_path: Path) -> None:
+    path = tmp_path / "hosts.sockplay"
+    lab = await Lab.start()
+    recorder = Recorder(lab, path)
+    try:
+        for line in parse_script(with_hosts('client: write(c, "hi") = 2\nserver: read(a, 10) = 2 "hi"\n')).lines:
+            await run_typed_line(lab, line.text)
+        for line in ("cut beta", "mend beta", "cable beta out delay 10ms", "crash alpha", "boot alpha"):
+            await run_typed_line(lab, line)
+    finally:
+        recorder.close()
+        await lab.shutdown()
+    raw = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    lines = [re.sub(r"^\+[0-9.]+ ", "", line.split("#")[0]).strip() for line in raw]
+    assert lines[1:5] == [
+        "host alpha 192.0.2.1",
+        "host beta 198.51.100.7",
+        "spawn server on alpha",
+        "spawn client on beta",
+    ]
+    assert lines[-5:] == ["cut beta", "mend beta", "cable beta out delay 10ms", "crash alpha", "boot alpha"]
+    report = await run_script(load_recording(str(path)))
+    assert [(s.line.number, s.divergence or s.error) for s in report.divergences] == []
+
+
+async def test_without_a_namespace_a_host_line_fails_with_one_clear_message() -> None:
+    lab = await Lab.start(host_network=True)
+    try:
+        with pytest.raises(LabError, match="hosts need network namespaces, and this lab has none"):
+            await run_typed_line(lab, "host alpha 192.0.2.1")
+        assert lab.network.hosts is None
+    finally:
+        await lab.shutdown()
+
+
+async def test_a_crash_ends_the_forked_children_on_the_host_too() -> None:
+    lab = await Lab.start()
+    try:
+        for line in ("host alpha 192.0.2.1", "host beta 192.0.2.2", "spawn server on alpha", "spawn other on beta"):
+            await run_typed_line(lab, line)
+        await run_typed_line(lab, "server: kid = fork()")
+        kid = lab.processes["kid"]
+        assert kid.host == "alpha"
+        assert netns_inode(kid.pid) == netns_inode(lab.processes["server"].pid)
+        await run_typed_line(lab, "crash alpha")
+        assert str(kid.death) == "killed SIGKILL" and str(lab.processes["server"].death) == "killed SIGKILL"
+        assert lab.processes["other"].alive
+    finally:
+        await lab.shutdown()

@@ -406,6 +406,23 @@ def seg(
 HANDSHAKE = [seg(1, A, "SYN", 0), seg(2, B, "SYN|ACK", 0, 1), seg(3, A, "ACK", 1, 1)]
 
 
+def test_machine_a_lost_segment_changes_only_its_sender() -> None:
+    lost_syn_ack = seg(2, B, "SYN|ACK", 0, 1)
+    lost_syn_ack.fate = "lost-loss"
+    lost_fin = seg(4, A, "FIN|ACK", 1, 1)
+    lost_fin.fate = "lost-cut"
+    lost_rst = seg(5, B, "RST", 1)
+    lost_rst.fate = "lost-cut"
+    assert infer([seg(1, A, "SYN", 0), lost_syn_ack, *HANDSHAKE[1:], lost_fin, lost_rst]) == [
+        ("SYN-SENT", "SYN-RECV"),
+        ("SYN-SENT", "SYN-RECV"),  # the client never saw the SYN|ACK
+        ("ESTABLISHED", "SYN-RECV"),
+        ("ESTABLISHED", "ESTABLISHED"),
+        ("FIN-WAIT-1", "ESTABLISHED"),  # nor the server the FIN
+        ("FIN-WAIT-1", "CLOSED"),  # the RST closed its sender only
+    ]
+
+
 def test_machine_orderly_close_and_data_change_nothing() -> None:
     packets = HANDSHAKE + [
         seg(4, A, "PSH|ACK", 1, 1, 3),

@@ -35,3 +35,26 @@ async def test_hosts_show_their_address_state_cable_and_processes() -> None:
         await wait_for(pilot, lambda: "killed SIGKILL" in tree_text(app), "web killed by the crash")
         await type_line(pilot, "boot alpha")
         await wait_for(pilot, lambda: "alpha  192.0.2.1  up" in tree_text(app), "alpha up again")
+
+
+async def test_the_palette_cuts_mends_crashes_and_boots_a_host() -> None:
+    from textual.command import CommandList
+
+    app = SockplayApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await type_line(pilot, "host beta 198.51.100.2")
+        await wait_for(pilot, lambda: "beta  198.51.100.2  up" in tree_text(app), "beta in the Lab pane")
+        for line, state in (("cut beta", "cut"), ("mend beta", "up"), ("crash beta", "crashed"), ("boot beta", "up")):
+            await pilot.press("ctrl+p")
+            await pilot.press(*f"host: {line}")
+            await wait_for(
+                pilot,
+                lambda line=line: (
+                    app.screen.query(CommandList)
+                    and f"host: {line}" in str(app.screen.query_one(CommandList).get_option_at_index(0).prompt)
+                ),
+                f"the palette's {line}",
+            )
+            await pilot.press("enter")
+            await wait_for(pilot, lambda state=state: f"beta  198.51.100.2  {state}" in tree_text(app), line)
