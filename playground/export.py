@@ -148,8 +148,8 @@ class _Exporter:
         shown = _comment(_shown(line))
         if isinstance(node, (Host, Fault, Cable)) or (isinstance(node, Spawn) and node.host is not None):
             raise ValueError(
-                f"line {line.number} is the network lab's (`{shown}`): an exported program runs on one machine's "
-                "loopback, with no hosts, cables or crashes"
+                f"cannot export line {line.number} (`{format_node(node)}`): it is the network lab's, and an exported "
+                "program runs on one machine's loopback, with no hosts, cables or crashes"
             )
         if isinstance(node, Repeat):
             count = int(node.count)

@@ -5,6 +5,7 @@ Fixtures live in conftest.py; everything a test imports lives here.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -60,6 +61,19 @@ async def outcome(lab: Lab, line: str) -> str:
     if result.outcome.errno_message:
         text = text.replace(f" ({result.outcome.errno_message})", "")
     return text
+
+
+async def until_reset(lab: Lab, process: str, var: str, timeout: float = 10.0) -> None:
+    """Wait until the kernel has taken the peer's RST on a socket (its state is CLOSED).
+
+    On loopback the RST usually comes back inside the write that drew it, but a busy machine
+    may defer it to a softirq thread: a second write made before it lands still succeeds.
+    """
+    deadline = time.monotonic() + timeout
+    while (state := await lab.socket_state(process, var)) != "CLOSED":
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{process}.{var} still {state} after {timeout:g} s: no RST")
+        await asyncio.sleep(0.005)
 
 
 async def connected_pair(lab: Lab, server: str = "server", client: str = "client") -> None:

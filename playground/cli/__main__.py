@@ -6,8 +6,10 @@
 import _signal  # type: ignore[import-not-found]  # the C module behind `signal` has no stub
 import os
 
+# A signal the shell ignored (`&` in a script ignores SIGINT, nohup SIGHUP) stays ignored, as in C.
 for _signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT):
-    _signal.signal(_signum, lambda signum, _frame: os._exit(128 + signum))
+    if _signal.getsignal(_signum) != _signal.SIG_IGN:
+        _signal.signal(_signum, lambda signum, _frame: os._exit(128 + signum))
 
 from playground.cli.main import entry  # noqa: E402 - after the signals are handled
 

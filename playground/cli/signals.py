@@ -7,7 +7,9 @@ cancel the run, so the lab is shut down before the exit; the Python-level handle
 between two bytecodes of the main thread, so a run whose steps never give the event loop
 a turn is stopped too (the runner asks `check` after every step), and one whose main thread
 cannot get back at all (blocked on a full pipe) exits after STOP_WATCHDOG. The TUI handles its own
-keys: `default_signals` gives it the interpreter's defaults back.
+keys: `default_signals` gives it the interpreter's defaults back. A stop signal that was
+ignored when sockplay started (a shell's `&` ignores SIGINT, nohup SIGHUP) stays ignored
+in every phase, as a C program's would: sockplay itself never ignores one.
 """
 
 from __future__ import annotations
@@ -26,17 +28,21 @@ def _exit_now(signum: int, _frame: FrameType | None) -> None:
     os._exit(128 + signum)
 
 
+def handled_stop_signals() -> list[int]:
+    """The stop signals sockplay handles: those its starter did not ignore."""
+    return [signum for signum in STOP_SIGNALS if signal.getsignal(signum) != signal.SIG_IGN]
+
+
 def exit_quietly_on_signals() -> None:
     """Until a lab starts: a stop signal ends the process at once with 128 + its number."""
-    for signum in STOP_SIGNALS:
+    for signum in handled_stop_signals():
         signal.signal(signum, _exit_now)
 
 
 def default_signals() -> None:
     """The interpreter's own handling back (the TUI reads Ctrl-C as a key)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    for signum in handled_stop_signals():
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
 
 
 class StopOnSignals:
@@ -55,9 +61,9 @@ class StopOnSignals:
         self.signum: int | None = None
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
-        self._previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+        self._previous = {signum: signal.getsignal(signum) for signum in handled_stop_signals()}
         self._unwinding = False
-        for signum in STOP_SIGNALS:
+        for signum in self._previous:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:

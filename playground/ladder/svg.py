@@ -137,6 +137,9 @@ def _marker(flags: Sequence[str], length: int) -> str:
     return "data" if length else "ack"
 
 
+HELD_SHOWN_NS = 1_000_000  # a segment the cable held longer than this is drawn arriving later, lower down
+
+
 class _SvgLadder:
     """One ladder drawn into `body` (SVG elements), top to bottom."""
 
@@ -148,6 +151,7 @@ class _SvgLadder:
         self.gutter = gutter
         self.xs = xs
         self.side_width = side_width
+        self.held: list[tuple[int, Row, float, int]] = []  # (place in body, row, top, arrived ns)
 
     def draw(self, number: int, y: float) -> float:
         body, ladder, xs = self.body, self.ladder, self.xs
@@ -167,10 +171,13 @@ class _SvgLadder:
         top = y
         lines_at = len(body)
         y = self.states(ladder.initial, (True, True), y + 8)
+        placed: list[tuple[int, float]] = []  # each row's time and where it went, for the held arrows
         for row in ladder.rows:
+            placed.append((row.t_ns, y))
             y = self.segment(row, y) if row.kind == "segment" else self.note(row, y)
             if any(row.changed):
                 y = self.states(row.states, row.changed, y + 6)
+        self.draw_held(placed, y)
         body.insert(
             lines_at,
             "".join(
@@ -198,42 +205,63 @@ class _SvgLadder:
         return y + 22
 
     def segment(self, row: Row, y: float) -> float:
-        """An arrow from one column to the other, labelled along it, with its time in the gutter."""
-        body, columns = self.body, self.ladder.columns
+        """An arrow from one column to the other, labelled along it, with its time in the gutter.
+
+        One the network lab's cable held (a delay) is drawn once every row is placed: it ends at the
+        first row that came after it arrived, further down the receiver's column."""
+        body = self.body
+        packet = row.packet
+        if packet is not None and packet.delivered_ns is not None and packet.delivered_ns - row.t_ns > HELD_SHOWN_NS:
+            self.held.append((len(body), row, y, packet.delivered_ns))
+            body.append("")
+        else:
+            body.append(self.arrow(row, y, y + 18))
+        body.append(
+            f'<text x="{self.gutter - 12:.1f}" y="{y + 4:.1f}" text-anchor="end" class="time">{row.t_ms:.3f} ms</text>'
+        )
+        return y + 32
+
+    def arrow(self, row: Row, y1: float, y2: float) -> str:
+        columns = self.ladder.columns
         x1, x2 = self.xs[row.side], self.xs[1 - row.side]
-        y1, y2 = y, y + 18
         colour = _colour(row.flags, row.length)
         dx, dy = x2 - x1, y2 - y1
         angle = math.degrees(math.atan2(dy, abs(dx))) * (1 if dx > 0 else -1)
         mx, my = (x1 + x2) / 2, (y1 + y2) / 2
         tip = f"{row.t_ms:.3f} ms  {columns[row.side].name} > {columns[1 - row.side].name}  {row.label}"
         tip += f"  win {row.window}"
-        body.append(f'<g class="segment"><title>{_xml(tip)}</title>')
+        packet = row.packet
+        if packet is not None and packet.delivered_ns is not None and packet.delivered_ns - row.t_ns > HELD_SHOWN_NS:
+            tip += f"  (the cable held it {(packet.delivered_ns - row.t_ns) / 1e6:.3f} ms)"
+        parts = [f'<g class="segment"><title>{_xml(tip)}</title>']
         if row.lost:  # dashed, stopping three quarters of the way with a cross where the cable dropped it
             ex, ey = x1 + 0.75 * dx, y1 + 0.75 * dy
-            body.append(
+            parts.append(
                 f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{ex:.1f}" y2="{ey:.1f}" stroke="{colour}" '
                 f'stroke-width="1.5" stroke-dasharray="5 3"/>'
             )
-            body.append(
+            parts.append(
                 f'<path d="M{ex - 5:.1f},{ey - 5:.1f} L{ex + 5:.1f},{ey + 5:.1f} M{ex - 5:.1f},{ey + 5:.1f} '
                 f'L{ex + 5:.1f},{ey - 5:.1f}" stroke="#c62828" stroke-width="2"/>'
             )
         else:
-            body.append(
+            parts.append(
                 f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" stroke="{colour}" '
                 f'stroke-width="1.5" marker-end="url(#arrow-{_marker(row.flags, row.length)})"/>'
             )
         label = fit_cells(row.label, int((abs(dx) - 40) / _CHAR))
-        body.append(
+        parts.append(
             f'<text x="{mx:.1f}" y="{my - 5:.1f}" text-anchor="middle" fill="{colour}" '
             f'transform="rotate({angle:.2f} {mx:.1f} {my:.1f})">{_xml(label)}</text>'
         )
-        body.append("</g>")
-        body.append(
-            f'<text x="{self.gutter - 12:.1f}" y="{y1 + 4:.1f}" text-anchor="end" class="time">{row.t_ms:.3f} ms</text>'
-        )
-        return y2 + 14
+        return "\n".join(parts) + "\n</g>"
+
+    def draw_held(self, placed: list[tuple[int, float]], end: float) -> None:
+        """The held arrows, each from its row down to where the first row after its arrival was placed."""
+        for index, row, y1, delivered_ns in self.held:
+            y2 = next((y for t_ns, y in placed if t_ns >= delivered_ns and y > y1), end)
+            self.body[index] = self.arrow(row, y1, max(y2, y1 + 18))
+        self.held.clear()
 
     def note(self, row: Row, y: float) -> float:
         """A call (or a kernel sample) beside its column, with its time in the gutter."""

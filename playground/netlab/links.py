@@ -24,6 +24,7 @@ SIOCSIFFLAGS = 0x8914
 SIOCETHTOOL = 0x8946
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
+ETHTOOL_GLINK = 0x0A
 # ethtool set commands (linux/ethtool.h): TSO, GSO, GRO, then the checksums and scatter-gather they rest on.
 _OFFLOADS = (("tso", 0x1F), ("gso", 0x24), ("gro", 0x2C), ("tx-checksum", 0x17), ("sg", 0x19), ("rx-checksum", 0x15))
 _GET = {0x1F: 0x1E, 0x24: 0x23, 0x2C: 0x2B, 0x17: 0x16, 0x19: 0x18, 0x15: 0x14}
@@ -95,10 +96,14 @@ def running(ifname: str) -> bool:
     """Whether the kernel passes frames on ifname: up, with a carrier, and its queue started.
 
     IFF_RUNNING is the operational state, which the kernel's link watcher sets in the same pass as it
-    starts the interface's queue; until then what is sent on it is dropped."""
+    starts the interface's queue; until then what is sent on it is dropped. Just after an interface
+    comes up it can still say running from before, so the carrier (ETHTOOL_GLINK, at once: a veth has
+    one when both its ends are up) must agree."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         raw = fcntl.ioctl(sock, SIOCGIFFLAGS, struct.pack("16sH14x", ifname.encode(), 0))
-        return bool(struct.unpack_from("H", raw, 16)[0] & IFF_RUNNING)
+        if not struct.unpack_from("H", raw, 16)[0] & IFF_RUNNING:
+            return False
+        return bool(_ethtool(sock, ifname, ETHTOOL_GLINK))
 
 
 def wait_running(ifname: str, timeout: float = 1.0) -> bool:

@@ -154,8 +154,7 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
         src = _endpoint(cursor, scope)
         cursor.expect(">", "'>' between the two ends")
         dst = _endpoint(cursor, scope)
-    after = cursor.peek()
-    if lost and (after is None or (after.kind == "name" and after.text == "len")):
+    if lost and (cursor.done() or cursor.at_word("len")):
         return _lost_segment(cursor, src, dst)
     kind_tok = cursor.expect("name", "TCP flags (FIN, RST, SYN|ACK, ...), UDP or ICMP")
     fields: dict[str, Any] = {"src": src, "dst": dst, "lost": lost}
@@ -197,9 +196,7 @@ def _lost_segment(cursor: Cursor, src: str | None, dst: str | None) -> Wire:
     length = None
     if cursor.next() is not None:  # `len`
         length = int(cursor.expect("int", "a payload length after 'len'").value)
-    extra = cursor.peek()
-    if extra is not None:
-        raise LineError(extra.column, f"unexpected {extra.text!r}")
+    cursor.ensure_done()
     return Wire(segment=Segment("TCP", src, dst, length=length, lost=True))
 
 

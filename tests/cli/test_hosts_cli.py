@@ -67,6 +67,6 @@ def test_export_refuses_the_network_labs_lines(tmp_path: Path) -> None:
     script.write_text(LITERAL)
     done = sockplay("export", str(script), "--python", "-o", str(tmp_path / "out.py"))
     assert done.returncode == 2
-    assert "line 2 is the network lab's (`host alpha 192.0.2.1`)" in done.stderr
+    assert "cannot export line 2 (`host alpha 192.0.2.1`): it is the network lab's" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "out.py").exists()

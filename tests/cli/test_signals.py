@@ -70,6 +70,25 @@ def test_a_signal_stops_a_run_of_steps_that_return_at_once(tmp_path: Path, signu
         assert [pid for pid in lab_pids if process_exists(pid)] == []
 
 
+def test_a_signal_ignored_by_the_starting_shell_stays_ignored(tmp_path: Path) -> None:
+    """Started with SIGINT ignored (a shell's `&`, as a C program would be), a run goes on to its end."""
+    script = tmp_path / "short.sockplay"
+    script.write_text(FAST_STEPS.replace("repeat 100000", "repeat 3000"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.cli", "run", str(script)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    _read_until(proc, "# repeat: run 50")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped by" not in err
+
+
 def test_ctrl_c_while_sockplay_starts_never_prints_a_traceback_of_its_code(tmp_path: Path) -> None:
     """SIGINT at moments through the first 60 ms: a quiet exit (130), or the interpreter's default
     death by SIGINT if sockplay's first line had not run yet.

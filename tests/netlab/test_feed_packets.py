@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from xml.etree import ElementTree
 
 from playground.capture import Packet
 from playground.ladder import build_ladder, ladder_svg, ladder_text
@@ -142,3 +143,30 @@ async def test_with_no_subscriber_left_the_switch_stops_the_feed_and_a_new_one_s
     await send(b"three")
     assert [r.frame[-3:] for r in first] == [b"one"] and [r.frame[-5:] for r in second] == [b"three"]
     assert (await switch.counters("alpha")).feed_dropped == 0  # stopped, not dropped
+
+
+async def test_the_svg_ladder_draws_a_held_segment_arriving_further_down(world: World, switch: Switch) -> None:
+    decoder = FeedPackets()
+    packets: list[Packet] = []
+    await switch.subscribe(lambda records: packets.extend(decoder.packets(records)))
+    listener = world.on("beta", lambda: socket.create_server(("0.0.0.0", 7000)))
+    client = world.on("alpha", lambda: socket.create_connection(("192.0.2.2", 7000), timeout=5))
+    accepted, _ = listener.accept()
+    await switch.impair("alpha", parse_cable(["out", "delay", "50ms"]))
+    client.sendall(b"slow")  # held 50 ms on alpha's cable, while beta's window update and more go by
+    accepted.settimeout(5)
+    assert accepted.recv(10) == b"slow"
+    accepted.sendall(b"back")
+    assert client.recv(10) == b"back"
+    await switch.flush()
+
+    ladder = build_ladder(packets)
+    document = ElementTree.fromstring(ladder_svg(ladder))
+    drops = [
+        float(line.get("y2", 0)) - float(line.get("y1", 0))
+        for line in document.iter("{http://www.w3.org/2000/svg}line")
+        if line.get("marker-end")
+    ]
+    assert drops and max(drops) > 18  # the held one slants down past the rows after it
+    assert sorted(drops)[0] == 18  # the others cross straight over
+    assert "the cable held it" in ladder_svg(ladder)

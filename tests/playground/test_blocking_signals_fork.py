@@ -8,7 +8,7 @@ from playground.events import CallPending, ProcessEnded, SignalCaught
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.script.format import format_outcome
-from tests.helpers import children_of, connected_pair, outcome, process_state
+from tests.helpers import children_of, connected_pair, outcome, process_state, until_reset
 
 WAIT = 5.0
 
@@ -101,6 +101,7 @@ async def test_sigpipe_default_kills_and_the_lab_goes_on(lab: Lab) -> None:
     await connected_pair(lab)
     await run_typed_line(lab, "client: close(c)")
     await run_typed_line(lab, 'server: write(a, "one")')
+    await until_reset(lab, "server", "a")
     assert await outcome(lab, 'server: write(a, "two")') == "= killed SIGPIPE"
     assert lab.processes["server"].state == "killed SIGPIPE"
     assert await outcome(lab, "client: c2 = socket(tcp)") == "= 3"  # c was closed: 3 is free again
@@ -111,6 +112,7 @@ async def test_sigpipe_ignored_gives_epipe_without_signal(lab: Lab) -> None:
     await run_typed_line(lab, "server: signal(SIGPIPE, SIG_IGN)")
     await run_typed_line(lab, "client: close(c)")
     await run_typed_line(lab, 'server: write(a, "one")')
+    await until_reset(lab, "server", "a")
     assert await outcome(lab, 'server: write(a, "two")') == "= -1 EPIPE"
 
 

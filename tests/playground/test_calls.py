@@ -8,7 +8,7 @@ import pytest
 
 from playground.executor import run_typed_line
 from playground.lab import Lab
-from tests.helpers import connected_pair, outcome
+from tests.helpers import connected_pair, outcome, until_reset
 
 
 async def test_descriptors_start_at_three_and_take_the_lowest_free(lab: Lab) -> None:
@@ -171,6 +171,7 @@ async def test_write_to_reset_connection_gives_epipe_and_sigpipe(lab: Lab, famil
     await run_typed_line(lab, "b: close(c)")
     assert await outcome(lab, "a: read(s, 10)") == "= 0"
     assert await outcome(lab, 'a: write(s, "ping")') == "= 4"
+    await until_reset(lab, "a", "s")
     assert await outcome(lab, 'a: write(s, "ping")') == "= -1 EPIPE ! SIGPIPE"
     assert await outcome(lab, 'a: send(s, "ping", MSG_NOSIGNAL)') == "= -1 EPIPE"
 
