@@ -87,6 +87,12 @@ _LEVELS = {"SO": "SOL_SOCKET", "TCP": "IPPROTO_TCP", "IPV6": "IPPROTO_IPV6", "IP
 
 
 def export_python(script: Script, source: str = "script.sockplay", exported_at: datetime | None = None) -> str:
+    for line in script.steps():
+        if isinstance(line.node, RemoteHost):  # the program would run its processes here, saying nothing
+            raise ValueError(
+                f"cannot export line {line.number}: {line.node.name} is a remote host, "
+                "and an exported program runs every process on this machine"
+            )
     return _Exporter(script, source, exported_at or datetime.now()).program()
 
 

@@ -197,8 +197,7 @@ class Lab:
             procs[name] = ProcessScope(
                 set(proc.names), set(proc.children), unstated, set(proc.data), outside=proc.outside
             )
-        remote = dict.fromkeys(self.lifecycle.remote_hosts.declared, "ssh")
-        hosts = host_addresses(self.network.hosts) | remote
+        hosts = host_addresses(self.network.hosts) | self.lifecycle.remote_hosts.kinds()
         return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts)
 
     async def spawn(self, name: str, host: str | None = None) -> Process:

@@ -452,6 +452,9 @@ def _stat(pid: int) -> list[str]:
 
 
 def main() -> None:
+    if not sys.platform.startswith("linux"):  # lab processes call Linux's libc and read /proc
+        sys.stderr.write(f"sockplay's lab processes run on Linux only, and this machine runs {platform.system()}\n")
+        sys.exit(5)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     agent = Agent()
     try:

@@ -64,6 +64,10 @@ class RemoteHosts:
         self._locks[node.name] = asyncio.Lock()
         self._emit(DirectiveDone(node, text, time.monotonic_ns()))
 
+    def kinds(self) -> dict[str, str]:
+        """Each remote host's name, for a typed line's scope (the network lab's hosts name their address)."""
+        return dict.fromkeys(self.declared, "ssh")
+
     async def spawn(self, name: str) -> tuple[int, socket.socket, RemoteProcess]:
         """Start a lab process on a remote host, connecting to it first if this is its first."""
         node = self.declared.get(name)

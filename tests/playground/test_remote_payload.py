@@ -141,3 +141,15 @@ def test_faults_on_a_remote_host_are_refused_naming_the_network_lab(line: str, w
     assert f"does not apply to far: it is a real machine reached over ssh, and sockplay cannot {what}" in message
     assert "the network lab's hosts (`host NAME 192.0.2.1`)" in message
     assert message.startswith("<script>:3:")
+
+
+def test_both_kinds_of_host_in_one_script() -> None:
+    text = "sockplay 1\nhost alpha 192.0.2.1\nhost far ssh me@machine.example\nspawn a on alpha\nspawn b on far\n"
+    script = parse_script(text + "cut alpha\n")
+    assert [line.text.strip() for line in script.lines][-3:] == ["spawn a on alpha", "spawn b on far", "cut alpha"]
+    with pytest.raises(ScriptError, match="does not apply to far: it is a real machine"):
+        parse_script(text + "crash far\n")
+    with pytest.raises(ScriptError, match="already"):
+        parse_script(text + "host far ssh other.example\n")
+    with pytest.raises(ScriptError, match="already|taken"):
+        parse_script(text + "host alpha ssh other.example\n")
