@@ -7,9 +7,12 @@ import _signal  # type: ignore[import-not-found]  # the C module behind `signal`
 import os
 
 # A signal the shell ignored (`&` in a script ignores SIGINT, nohup SIGHUP) stays ignored, as in C.
-for _signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT):
-    if _signal.getsignal(_signum) != _signal.SIG_IGN:
-        _signal.signal(_signum, lambda signum, _frame: os._exit(128 + signum))
+try:
+    for _signum in (_signal.SIGTERM, _signal.SIGHUP, _signal.SIGINT):
+        if _signal.getsignal(_signum) != _signal.SIG_IGN:
+            _signal.signal(_signum, lambda signum, _frame: os._exit(128 + signum))
+except KeyboardInterrupt:  # a Ctrl-C that came while the interpreter started: signal() raises it here
+    os._exit(128 + _signal.SIGINT)
 
 from playground.cli.main import entry  # noqa: E402 - after the signals are handled
 
