@@ -259,7 +259,7 @@ class Lab:
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
         node = handle.node
         assert isinstance(node, Step)
-        outcome = to_outcome(node.call.name, (raw := resolve_many.name_ready(proc, raw)), death)  # `c[7]`, not 11
+        outcome = to_outcome(node.call.name, (raw := resolve_many.on_result(proc, node, raw, self.notice)), death)
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
         if death is None:
             self._learn(proc, node, raw, handle.fd)
@@ -295,7 +295,8 @@ class Lab:
         ret = raw.get("ret", -1)
         name = step.call.name
         if name in ("socket", "accept", "dup", "epoll_create1") and ret >= 0 and step.var:
-            proc.name_fd(step.var, ret)
+            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
+            proc.names[step.var] = ret
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)
@@ -316,7 +317,6 @@ class Lab:
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
             self._learn_reaped(proc, ret, raw)
-        resolve_many.learn(proc, step, raw, self.notice)
 
     def _learn_reaped(self, proc: Process, pid: int, raw: dict) -> None:
         for child in self.lifecycle.children_of(proc):
