@@ -195,7 +195,7 @@ class Lab:
         procs = {}
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
-            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated, set(proc.data))
+            procs[name] = ProcessScope(set(proc.names), set(proc.children), unstated, data=set(proc.data))
         return Scope(procs, default_actor)
 
     async def spawn(self, name: str) -> Process:

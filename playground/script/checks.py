@@ -65,7 +65,10 @@ class Scope:
 
     def copy(self) -> Scope:
         return Scope(
-            {k: ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data)) for k, v in self.processes.items()},
+            {
+                k: ProcessScope(set(v.fds), set(v.children), v.blocked, data=set(v.data))
+                for k, v in self.processes.items()
+            },
             self.default_actor,
             self.index,
         )
@@ -106,7 +109,7 @@ def bind_var(name: str, column: int, spec: CallSpec, actor: str, scope: Scope) -
         raise LineError(column, f"{name!r} cannot name a process: use lowercase letters, digits, '_' and '-'")
     if name in scope.processes:
         raise LineError(column, f"a process named {name!r} already exists; name the child differently")
-    scope.processes[name] = ProcessScope(set(proc.fds), set(proc.children), 0, set(proc.data))
+    scope.processes[name] = ProcessScope(set(proc.fds), set(proc.children), 0, data=set(proc.data))
     proc.children.add(name)
 
 
