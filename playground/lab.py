@@ -195,7 +195,7 @@ class Lab:
         for name, proc in self.processes.items():
             unstated = sum(1 for h in proc.blocked if not h.stated)
             procs[name] = ProcessScope(
-                set(proc.names), set(proc.children), unstated, set(proc.data), outside=proc.outside
+                set(proc.names), set(proc.children), unstated, data=set(proc.data), outside=proc.outside
             )
         hosts = host_addresses(self.network.hosts) | self.lifecycle.remote_hosts.kinds()
         return Scope(lab_threads.with_threads(self.threads, procs), default_actor, hosts)
@@ -261,7 +261,7 @@ class Lab:
     def _finish_call(self, proc: Process, handle: CallHandle, raw: dict, death: Death | None = None) -> None:
         actor, node = handle.process.name, handle.node  # a thread's call comes back on its process's channel
         assert isinstance(node, Step)
-        outcome = to_outcome(node.call.name, (raw := resolve_many.name_ready(proc, raw)), death)  # `c[7]`, not 11
+        outcome = to_outcome(node.call.name, (raw := resolve_many.on_result(proc, node, raw, self.notice)), death)
         result = CallResult(outcome, raw.get("errno"), raw.get("start", 0), raw.get("dur", 0), raw)
         if death is None:
             self._learn(proc, node, raw, handle.fd)
@@ -297,7 +297,8 @@ class Lab:
         ret = raw.get("ret", -1)
         name = step.call.name
         if name in ("socket", "accept", "dup", "epoll_create1") and ret >= 0 and step.var:
-            proc.name_fd(step.var, ret)
+            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
+            proc.names[step.var] = ret
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
             proc.addresses.pop(step.var, None)

@@ -6,7 +6,7 @@ import asyncio
 import socket
 from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, STOPPING
@@ -30,6 +30,57 @@ class CallHandle:
     stated: bool = False  # a `...` completion line has claimed this outcome
     timer: asyncio.TimerHandle | None = None
     fd: int | None = None  # the descriptor the call acts on, if any
+
+
+class Names(dict[str, int]):
+    """A process's names (variable -> descriptor), knowing which name of each number is the newest.
+
+    The newest name of a number is the last one with that number in the dict's order (a name
+    given anew is popped and set again, so it comes last). That is what a scan of every name
+    gave; the index gives it without one (it was asked on every bind and connect: O(names)
+    a step, with 10,000 connections held). A new name set at the end keeps the index; any other
+    change drops it, to be rebuilt when next asked (`|=`, which the lab never uses on names, is not tracked).
+    """
+
+    _index: dict[int, str] | None = None
+
+    def newest(self, fd: int) -> str | None:
+        if self._index is None:
+            self._index = {number: var for var, number in self.items()}  # the last name of each number wins
+        return self._index.get(fd)
+
+    def __setitem__(self, var: str, fd: int) -> None:
+        if var in self or self._index is None:
+            self._index = None
+        else:
+            self._index[fd] = var  # a new name comes last: the newest of its number
+        super().__setitem__(var, fd)
+
+    def __delitem__(self, var: str) -> None:
+        self._index = None
+        super().__delitem__(var)
+
+    def pop(self, var: str, *default: Any) -> Any:
+        if var in self:
+            self._index = None
+        return super().pop(var, *default)
+
+    def popitem(self) -> tuple[str, int]:
+        self._index = None
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._index = None
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._index = None
+        super().update(*args, **kwargs)
+
+    def setdefault(self, var: str, fd: int) -> int:
+        if var not in self:
+            self[var] = fd
+        return self[var]
 
 
 @dataclass
@@ -61,7 +112,6 @@ class Process:
     data: dict[str, bytes] = field(default_factory=dict)  # data names: the bytes `d = read(a, 100)` read
     data_bytes: int = 0  # what the data names hold together
     closed: set[str] = field(default_factory=set)  # names whose descriptor was closed (and not named again)
-    _by_fd: dict[int, str] | None = field(default=None, repr=False)  # var_for's index, built when first asked
     # A thread actor (`thread NAME in PROC`): its process, whose names, dispositions, children,
     # calls in flight and channel it shares (the same objects); its own TID and blocked calls.
     thread_of: Process | None = None
@@ -87,26 +137,15 @@ class Process:
             return "zombie"
         return str(self.death)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.names, Names):  # a fork's child starts from a copy of its parent's
+            self.names = Names(self.names)
+
     def var_for(self, fd: int) -> str | None:
         """The name most recently given to this descriptor (an older name may still hold its number)."""
-        if self.thread_of is not None:  # one index for the names a process and its threads share
-            return self.thread_of.var_for(fd)
-        if self._by_fd is None:
-            self._by_fd = {number: var for var, number in self.names.items()}  # the last name of each number wins
-        return self._by_fd.get(fd)
-
-    def name_fd(self, var: str, fd: int) -> None:
-        """Give a descriptor a name (the newest name for a number comes last in `names`)."""
-        if self.thread_of is not None:
-            self.thread_of.name_fd(var, fd)
-            return
-        old = self.names.pop(var, None)
-        self.names[var] = fd
-        if self._by_fd is not None:
-            if old is not None and old != fd and self._by_fd.get(old) == var:
-                self._by_fd = None  # an older name may hold that number again: rebuilt when next asked
-            else:
-                self._by_fd[fd] = var
+        # A thread's names are its process's (the same Names): one index for both.
+        names = self.names
+        return names.newest(fd) if isinstance(names, Names) else None
 
     def disposition(self, signame: str) -> str:
         return self.dispositions.get(signame, "SIG_DFL")

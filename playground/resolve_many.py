@@ -173,9 +173,17 @@ def with_named_data(proc: Process, step: Step) -> Step:
     return dataclasses.replace(step, call=dataclasses.replace(step.call, args=tuple(args)))
 
 
+def on_result(proc: Process, step: Step, raw: dict, notice: Callable[[str, str], None]) -> dict:
+    """A call's result as the lab reads it: its ready descriptors named (`c[7]`, not 11), and what it teaches
+    learned: the bytes a read named, a name closed (a notice if the data is not kept)."""
+    if isinstance(raw.get("ret"), int):  # it returned (the process did not die in it)
+        learn(proc, step, raw, notice)
+    return name_ready(proc, raw)
+
+
 def learn(proc: Process, step: Step, raw: dict, notice: Callable[[str, str], None]) -> None:
     """What a returned call teaches: the bytes a read named, a name closed (a notice if the data is not kept)."""
-    name, ret = step.call.name, raw.get("ret", -1)
+    name, ret = step.call.name, raw["ret"]
     if name == "close" and ret == 0 and step.call.args and isinstance(step.call.args[0], NameArg):
         proc.closed.add(step.call.args[0].name)
     elif step.var is not None and ret >= 0:

@@ -72,9 +72,13 @@ class Scope:
         for k, v in self.processes.items():
             owner = processes.get(v.thread_of) if v.thread_of is not None else None
             if owner is not None:  # a thread shares its process's names: the copy's too
-                processes[k] = ProcessScope(owner.fds, owner.children, v.blocked, owner.data, v.thread_of)
+                processes[k] = ProcessScope(
+                    owner.fds, owner.children, v.blocked, data=owner.data, thread_of=v.thread_of
+                )
             else:
-                processes[k] = ProcessScope(set(v.fds), set(v.children), v.blocked, set(v.data), v.thread_of, v.outside)
+                processes[k] = ProcessScope(
+                    set(v.fds), set(v.children), v.blocked, data=set(v.data), thread_of=v.thread_of, outside=v.outside
+                )
         return Scope(processes, self.default_actor, dict(self.hosts), self.index)
 
 
@@ -113,7 +117,7 @@ def bind_var(name: str, column: int, spec: CallSpec, actor: str, scope: Scope) -
         raise LineError(column, f"{name!r} cannot name a process: use lowercase letters, digits, '_' and '-'")
     if name in scope.processes:
         raise LineError(column, f"a process named {name!r} already exists; name the child differently")
-    scope.processes[name] = ProcessScope(set(proc.fds), set(proc.children), 0, set(proc.data))
+    scope.processes[name] = ProcessScope(set(proc.fds), set(proc.children), 0, data=set(proc.data))
     proc.children.add(name)
 
 

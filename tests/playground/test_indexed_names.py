@@ -274,14 +274,23 @@ async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
 
 def test_var_for_gives_the_newest_name_of_a_number_and_an_older_one_again_when_the_newer_moves() -> None:
     proc = Process("a", 1)
-    proc.name_fd("a", 3)
+
+    def name(var: str, fd: int) -> None:  # as the lab names a descriptor: the newest name comes last
+        proc.names.pop(var, None)
+        proc.names[var] = fd
+
+    name("a", 3)
     assert proc.var_for(3) == "a"
-    proc.name_fd("b", 3)  # a closed, its number taken again
+    name("b", 3)  # a closed, its number taken again
     assert proc.var_for(3) == "b"
-    proc.name_fd("b", 4)  # b named anew: 3 is a's once more (as the names were a scan's)
+    name("b", 4)  # b named anew: 3 is a's once more (as a scan of the names finds)
     assert (proc.var_for(3), proc.var_for(4)) == ("a", "b")
-    proc.name_fd("a", 3)
-    assert proc.var_for(3) == "a" and proc.var_for(5) is None
+    proc.names["a"] = 5  # set in place (not moved to the end): still seen
+    assert (proc.var_for(3), proc.var_for(5)) == (None, "a")
+    del proc.names["a"]
+    assert proc.var_for(5) is None
+    child = Process("kid", 2, names=dict(proc.names))  # a fork's child: a copy of its parent's names
+    assert child.var_for(4) == "b"
 
 
 async def test_a_block_substitutes_its_index_in_wire_state_and_blocked_lines() -> None:
