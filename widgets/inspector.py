@@ -45,6 +45,7 @@ class Inspector(ContentSwitcher):
             ProcessPanel(self.palette, self.keys, id="process-panel"),
             SocketPanel(self.palette, self.keys, id="socket-panel"),
             KernelSocketPanel(self.palette, id="kernel-panel"),
+            Static(id="host-panel"),
         ]
         for panel in panels:
             panel.display = False
@@ -90,9 +91,11 @@ class Inspector(ContentSwitcher):
             self.query_one("#process-panel", ProcessPanel).show(item, self.deterministic)
             self._title(f"Inspector · {item.name}")
         elif isinstance(item, HostView):
-            self.current = "inspector-empty"
-            cable = "; ".join(f"{d}: {s}" for d, s in item.cable) or "a plain cable"
-            self._title(f"Inspector · host {item.name} {item.address} {item.state} · {cable}")
+            from widgets.host_panel import host_text
+
+            self.current = "host-panel"
+            self.query_one("#host-panel", Static).update(host_text(item, self.palette))
+            self._title(f"Inspector · host {item.name}")
         else:
             self.current = "inspector-empty"
             self._title("Inspector")

@@ -206,6 +206,15 @@ class LabHosts:
         assert self.switch is not None
         self.get(name).impairments = await self.switch.impair(name, parse_cable(words))
 
+    async def all_counters(self) -> dict[str, PortCounters]:
+        """What each running host's cable carried since its last boot."""
+        out = {}
+        for name in self.hosts:
+            counters = await self.counters(name)
+            if counters is not None:
+                out[name] = counters
+        return out
+
     async def counters(self, name: str) -> PortCounters | None:
         """What the host's cable carried since its last boot (None while it is crashed)."""
         host = self.get(name)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from playground.executor import Executor, StepReport
     from playground.lab import CallHandle, Lab
     from playground.lab_limits import Limits
+    from playground.netlab.controller import PortCounters
     from playground.runner import Runner
     from playground.session.recording import SessionRecording
 
@@ -73,6 +74,7 @@ class LabSession:
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
         self.wire = WireState()
         self.snapshot: dict[str, list[dict]] = {}
+        self.host_counters: dict[str, PortCounters] = {}  # the network lab's cables, as of the last refresh
         self.tracked_names: dict[str, dict[int, str]] = {}
         self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
         self.on_event: Callable[[Event], None] | None = None
@@ -320,6 +322,8 @@ class LabSession:
         if self.lab is None:
             return {}
         self.snapshot = await self.lab.inspect()
+        hosts = self.lab.network.hosts
+        self.host_counters = await hosts.all_counters() if hosts is not None else {}
         self.wire.refresh()
         return self.snapshot
 
@@ -329,7 +333,7 @@ class LabSession:
         blocked: dict[str, list[str]] = {}
         for process, text in self.pending.values():
             blocked.setdefault(process, []).append(text)
-        return self.wire.decorate(build_view(self.lab, self.snapshot, self.tracked_names, blocked))
+        return self.wire.decorate(build_view(self.lab, self.snapshot, self.tracked_names, blocked, self.host_counters))
 
     # Queries for the panes: what widgets ask instead of reaching into the lab.
 

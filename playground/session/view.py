@@ -15,6 +15,7 @@ from playground.remote.hosts import RemoteHostView
 
 if TYPE_CHECKING:
     from playground.lab import Lab
+    from playground.netlab.controller import PortCounters
     from playground.session.wire import HiddenSocketView
 
 __all__ = [
@@ -126,6 +127,7 @@ class HostView:
     mac: str
     state: str  # up, cut, crashed
     cable: tuple[tuple[str, str], ...] = ()  # ("in" / "out", the settings as a cable line writes them)
+    counters: tuple[tuple[str, int], ...] = ()  # what its cable carried: sent, delivered, dropped, delayed, ...
 
     @property
     def key(self) -> SelectionKey:
@@ -190,6 +192,7 @@ def build_view(
     snapshot: dict[str, list[dict]],
     tracked_names: dict[str, dict[int, str]],
     blocked: dict[str, list[str]],
+    host_counters: dict[str, PortCounters] | None = None,
 ) -> LabView:
     """The Lab pane's content from the engine's processes and an inspect() snapshot."""
     processes = []
@@ -238,10 +241,10 @@ def build_view(
                 remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
-    return LabView(tuple(processes), ready=True, hosts=host_views(lab))
+    return LabView(tuple(processes), ready=True, hosts=host_views(lab, host_counters or {}))
 
 
-def host_views(lab: Lab) -> tuple[HostView, ...]:
+def host_views(lab: Lab, counters: dict[str, PortCounters]) -> tuple[HostView, ...]:
     if lab.network.hosts is None:
         return ()
     return tuple(
@@ -251,9 +254,17 @@ def host_views(lab: Lab) -> tuple[HostView, ...]:
             host.mac,
             host.state,
             tuple((d, i.describe()) for d, i in sorted(host.impairments.items()) if not i.clear),
+            _counted(counters.get(host.name)),
         )
         for host in lab.network.hosts.hosts.values()
     )
+
+
+def _counted(counters: PortCounters | None) -> tuple[tuple[str, int], ...]:
+    if counters is None:
+        return ()
+    shown = ("sent", "delivered", "dropped", "delayed", "duplicated")
+    return tuple((name, int(getattr(counters, name))) for name in shown)
 
 
 _PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.widgets import Static
+
 from tests.widgets.helpers import ready, select, tree_text, type_line, wait_for
 from widgets.app import SockplayApp
 from widgets.inspector import Inspector
@@ -29,7 +31,11 @@ async def test_hosts_show_their_address_state_cable_and_processes() -> None:
         await wait_for(pilot, lambda: "alpha  192.0.2.1  cut" in tree_text(app), "alpha cut")
         await select(pilot, ("host", "alpha"))
         inspector = app.query_one(Inspector)
-        await wait_for(pilot, lambda: "host alpha 192.0.2.1 cut" in str(inspector.border_title), "the Inspector")
+        await wait_for(pilot, lambda: "host alpha" in str(inspector.border_title), "the Inspector")
+        panel = inspector.query_one("#host-panel", Static)
+        await wait_for(pilot, lambda: "address 192.0.2.1" in str(panel.render()), "the host panel")
+        shown = str(panel.render())
+        assert "cut" in shown and "out: delay 100ms" in shown and "sent " in shown and "delivered " in shown
         await type_line(pilot, "crash alpha")
         await wait_for(pilot, lambda: "alpha  192.0.2.1  crashed" in tree_text(app), "alpha crashed")
         await wait_for(pilot, lambda: "killed SIGKILL" in tree_text(app), "web killed by the crash")
