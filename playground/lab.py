@@ -319,7 +319,6 @@ class Lab:
             self.lifecycle.adopt_child(proc, step.var, ret)
         if name == "waitpid" and ret > 0:
             self.lifecycle.learn_reaped(proc, ret, raw)
-        resolve_many.learn(proc, step, raw, self.notice)
         learn_names(self, proc, step, raw, fd_arg)
 
     # Calls.
