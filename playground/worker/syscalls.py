@@ -133,25 +133,6 @@ def do_accept(fd: int) -> Result:
     return _result(ret, t0, t1, peer=libc.parse_sockaddr(buf.raw, size.value))
 
 
-def _name(fn: Callable, fd: int) -> Result:
-    buf = ctypes.create_string_buffer(SOCKADDR_MAX)
-    size = libc.socklen_t(SOCKADDR_MAX)
-    t0 = now()
-    ret = fn(fd, buf, ctypes.byref(size))
-    t1 = now()
-    if ret == -1:
-        return _result(ret, t0, t1)
-    return _result(ret, t0, t1, value=libc.parse_sockaddr(buf.raw, size.value))
-
-
-def do_getsockname(fd: int) -> Result:
-    return _name(libc.getsockname, fd)
-
-
-def do_getpeername(fd: int) -> Result:
-    return _name(libc.getpeername, fd)
-
-
 def local_address(fd: int) -> tuple[str, int] | None:
     buf = ctypes.create_string_buffer(SOCKADDR_MAX)
     size = libc.socklen_t(SOCKADDR_MAX)
@@ -185,18 +166,6 @@ def do_recv(fd: int, size: int, flags: int) -> Result:
     t1 = now()
     if ret >= 0:
         return _result(ret, t0, t1, data=buf.raw[: min(ret, size)])
-    return _result(ret, t0, t1)
-
-
-def do_recvfrom(fd: int, size: int, flags: int) -> Result:
-    buf = ctypes.create_string_buffer(max(size, 1))
-    addr = ctypes.create_string_buffer(SOCKADDR_MAX)
-    alen = libc.socklen_t(SOCKADDR_MAX)
-    t0 = now()
-    ret = libc.recvfrom(fd, buf, size, flags, addr, ctypes.byref(alen))
-    t1 = now()
-    if ret >= 0:
-        return _result(ret, t0, t1, data=buf.raw[: min(ret, size)], peer=libc.parse_sockaddr(addr.raw, alen.value))
     return _result(ret, t0, t1)
 
 
@@ -282,6 +251,7 @@ def do_waitpid(pid: int, flags: int) -> Result:
     return _result(ret, t0, t1)
 
 
+# getsockname, getpeername and recvfrom (with AF_UNIX paths) are more_syscalls'.
 SYSCALLS: dict[str, Callable[..., Result]] = {
     "socket": do_socket,
     "setsockopt": do_setsockopt,
@@ -291,11 +261,8 @@ SYSCALLS: dict[str, Callable[..., Result]] = {
     "connect": do_connect,
     "listen": do_listen,
     "accept": do_accept,
-    "getsockname": do_getsockname,
-    "getpeername": do_getpeername,
     "read": do_read,
     "recv": do_recv,
-    "recvfrom": do_recvfrom,
     "write": do_write,
     "send": do_send,
     "sendto": do_sendto,
