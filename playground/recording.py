@@ -58,7 +58,7 @@ from playground.events import (
     RemoteHostConnected,
     SignalCaught,
 )
-from playground.output_files import open_output_stream
+from playground.output_files import open_output_stream, write_output
 from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, Sleep, Spawn, Step
 
@@ -320,6 +320,7 @@ class Recorder:
         self._blocked: dict[str, deque[_Entry]] = {}  # written as `...`, outcome line still to come
         self._closed = False
         self._fd: int | None = None
+        self._remote_kernels: dict[str, str] = {}  # host -> what it runs, for the header at close
         # Set before the header is written: a failed write (a full disk) calls _fail, which reads it.
         self._unsubscribe: Callable[[], None] | None = None
         if path is None:
@@ -383,9 +384,23 @@ class Recorder:
                     )
         self._closed = True
         if self._fd is not None:
+            if self._remote_kernels:
+                self._name_remote_kernels()
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = None
+
+    def _name_remote_kernels(self) -> None:
+        """Add `#@ kernel HOST: ...` to the header: a remote host is known only once it connects, after
+        the header was written, so the file is rewritten whole (a new file renamed over it) at close.
+        If that fails the comment written when the host connected still names its kernel."""
+        lines = [f"#@ kernel {host}: {_one_line(what)}" for host, what in self._remote_kernels.items()]
+        with contextlib.suppress(OSError):
+            with open(f"/proc/self/fd/{self._fd}", "rb") as written:  # the file itself, whatever its name is now
+                data = written.read()
+            head, sep, rest = data.partition(b"\nsockplay 1\n")
+            if sep:
+                write_output(self.path, head + ("\n" + "\n".join(lines)).encode() + sep + rest, 0o644)
 
     # Events.
 
@@ -417,6 +432,7 @@ class Recorder:
         elif isinstance(event, CallObserved) and not event.pending:
             self._queue.append(_Entry("comment", text=_one_line(event.line), runs=False))  # kept as an observed line
         elif isinstance(event, RemoteHostConnected):
+            self._remote_kernels[event.host] = f"{event.kernel}, python {event.python}, ssh {event.destination}"
             self._note(f"remote host {event.host} ({event.destination}): {event.kernel}, python {event.python}")
         elif isinstance(event, Notice) and event.level != "info":
             self._note(f"{event.level}: {event.message}")
@@ -468,6 +484,10 @@ class Recorder:
             entry.timer.cancel()
             entry.timer = None
         entry.state = "done"
+        death = event.result.outcome.death
+        if death is not None and death.detail == "?":  # its process ended unseen (a remote link dropped)
+            entry.blocked = True  # so it stays `...`: no outcome line can say what happened
+            return
         entry.result = event.result
         entry.done_ns = event.t_ns
         if not entry.blocked:
@@ -484,7 +504,8 @@ class Recorder:
                 node = entry.node
                 what = format_node(replace(node, delay=None, expect=None, blocks=False)) if node else "a call"
                 self._note(f"not made: {what} ({event.process} had ended)")
-        state = str(event.death) if event.death else "ended"
+        known = event.death is not None and event.death.detail != "?"
+        state = str(event.death) if known else "ended (how, nobody could see)"
         tail = " (a zombie until its parent reaps it)" if event.zombie else ""
         self._note(f"{event.process} {state}{tail}")
 

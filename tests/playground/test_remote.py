@@ -20,7 +20,7 @@ import pytest
 
 from playground.events import CallStarted, Event, Notice, ProcessEnded, RemoteHostConnected
 from playground.lab import Lab
-from playground.recording import Recorder
+from playground.recording import Recorder, read_header
 from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
 from playground.script.model import Step
@@ -204,8 +204,11 @@ async def test_the_connection_dropping_ends_the_remote_processes_and_the_recordi
     recorder.close()
     written = (tmp_path / "session.sockplay").read_text()
     assert "\n+0." in written and "host far ssh remote\n" in written and "spawn server on far" in written
-    assert "server: u = socket(udp) = 3" in written and "server: recv(u, 10)" in written
+    assert "server: u = socket(udp) = 3" in written and "server: recv(u, 10) ...\n" in written
+    assert "exited ?" not in written and "server ended (how, nobody could see)" in written
     assert "# remote host far (remote): Linux" in written
+    header = read_header(parse_script(written).header_comments)  # and the header names its kernel
+    assert header["kernel far"].startswith("Linux ") and "ssh remote" in header["kernel far"]
 
 
 def test_sigkill_of_sockplay_ends_every_remote_process(sshd: Sshd, tmp_path: Path) -> None:
