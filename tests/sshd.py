@@ -6,6 +6,7 @@ user's ~/.ssh is never read or touched) with an alias for each case:
     remote      a working remote host (root on this machine, over 127.0.0.1)
     nopython    the same, but python3 is not on the PATH there
     oldpython   the same, but its python3 says it is 3.6
+    python38    the same, but its python3 is a real Python 3.8 (where one is installed: python3.8, pyenv)
     nocapture   the same, but without CAP_NET_RAW (no packet capture there; needs setpriv)
     stranger    a key the server does not accept (authentication refused)
     nowhere     a port nothing listens on (unreachable)
@@ -21,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from glob import glob
 from pathlib import Path
 
 import pytest
@@ -35,6 +37,13 @@ sys.version_info = (3, 6, 9, "final", 0)
 code = sys.argv[sys.argv.index("-c") + 1]
 exec(compile(code, "<bootstrap>", "exec"), {"__name__": "__main__"})
 """
+
+
+def oldest_python() -> str | None:
+    """A real Python 3.8 on this machine (the oldest a remote host may run), if there is one."""
+    found = [*sorted(glob(os.path.expanduser("~/.pyenv/versions/3.8.*/bin/python3.8"))), shutil.which("python3.8")]
+    # pyenv's shims choose a version by pyenv's own settings, not by their name
+    return next((path for path in found if path and "/shims/" not in path and os.access(path, os.X_OK)), None)
 
 
 @dataclass
@@ -105,6 +114,12 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
     nopython_pub = _keygen(folder / "id_nopython")
     oldpython_pub = _keygen(folder / "id_oldpython")
     nocapture_pub = _keygen(folder / "id_nocapture")
+    python38_pub = _keygen(folder / "id_python38")
+    py38 = folder / "py38"
+    py38.mkdir()
+    python38 = oldest_python()
+    if python38:
+        (py38 / "python3").symlink_to(python38)
     (folder / "empty").mkdir()
     old = folder / "old"
     old.mkdir()
@@ -116,6 +131,7 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
         # A forced command sets PATH after the login shell's own start-up files had their say.
         f'command="export PATH={folder / "empty"}; eval \\"$SSH_ORIGINAL_COMMAND\\"" {nopython_pub}\n'
         f'command="export PATH={old}:/usr/bin:/bin; eval \\"$SSH_ORIGINAL_COMMAND\\"" {oldpython_pub}\n'
+        f'command="export PATH={py38}:/usr/bin:/bin; eval \\"$SSH_ORIGINAL_COMMAND\\"" {python38_pub}\n'
         # root without CAP_NET_RAW: no packet capture there
         f'command="exec setpriv --bounding-set=-net_raw --inh-caps=-net_raw -- /bin/sh -c \\"$SSH_ORIGINAL_COMMAND\\"" '
         f"{nocapture_pub}\n"
@@ -137,6 +153,7 @@ def start_sshd(folder: Path) -> tuple[subprocess.Popen, Sshd]:
     hosts = {"remote machine.example": "id_user", "stranger": "id_stranger", "nopython": "id_nopython"}
     hosts["oldpython"] = "id_oldpython"
     hosts["nocapture"] = "id_nocapture"
+    hosts["python38"] = "id_python38"
     text = "".join(f"Host {names}\n{common}  IdentityFile {folder / key}\n" for names, key in hosts.items())
     text += (
         f"Host nowhere\n  HostName 127.0.0.1\n  Port {_free_port()}\n  UserKnownHostsFile {folder / 'known_hosts'}\n"

@@ -22,18 +22,21 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from playground.worker import libc
+
+if TYPE_CHECKING:  # a subscripted collections.abc name is evaluated: Python 3.8 (a remote host's) has no such thing
+    from collections.abc import Callable
+
+    MakeCall = Callable[[int, str, list], None]
+    TakeSignals = Callable[[], None]
 
 _PR_SET_NAME = 15
 # How long a new thread may take to start before the process says it could not.
 START_TIMEOUT = 5.0
 # The kernel keeps 15 bytes of a thread's name (its comm, as ps -L and /proc show it).
 _COMM_BYTES = 15
-
-MakeCall = Callable[[int, str, list], None]
-TakeSignals = Callable[[], None]
 
 
 class ActorThread:

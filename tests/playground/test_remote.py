@@ -26,7 +26,7 @@ from playground.script.errors import ScriptError
 from playground.script.model import Step
 from playground.script.parser import parse_script
 from tests.helpers import REPO, outcome
-from tests.sshd import Sshd
+from tests.sshd import Sshd, oldest_python
 
 BOUND = 15.0  # seconds any wait here may take at most
 
@@ -128,6 +128,46 @@ server: ... = killed SIGKILL
     assert problems(await run(net_lab, text)) == []
     assert net_lab.process("kid").death is not None and str(net_lab.process("kid").death) == "exited 3"
     assert await until(lambda: not sshd.agents_and_workers() or sshd.agents_and_workers() == [_agent(sshd)])
+
+
+ON_PYTHON_38 = """sockplay 1
+host far ssh python38
+spawn server on far
+spawn client
+server: l = socket(tcp) = 3
+server: setsockopt(l, SO_REUSEADDR, 1) = 0
+server: bind(l, 127.0.0.1:0) = 0
+server: listen(l, 8) = 0
+server: a = accept(l) ...
+client: c = socket(tcp) = 3
+client: connect(c, server.l) = 0
+server: ... = 4
+server: ep = epoll_create1(0) = 5
+server: epoll_ctl(ep, EPOLL_CTL_ADD, a, EPOLLIN) = 0
+client: write(c, "on 3.8") = 6
+server: epoll_wait(ep, 8, 1000) = 1 {a: EPOLLIN}
+server: poll({l, a}, POLLIN, 0) = 1 {a: POLLIN}
+server: d = read(a, 100) = 6 "on 3.8"
+server: write(a, d) = 6
+client: read(c, 100) = 6 "on 3.8"
+server: kid = fork()
+kid: exit(7)
+server: waitpid(kid, 0)
+server: getrlimit(RLIMIT_NOFILE)
+server: shutdown(a, SHUT_WR) = 0
+client: read(c, 100) = 0
+"""
+
+
+async def test_a_remote_host_whose_python3_is_3_8_runs_the_same_lab_process(net_lab: Lab, sshd: Sshd) -> None:
+    if oldest_python() is None:
+        pytest.skip("no Python 3.8 on this machine (python3.8 on PATH, or pyenv's 3.8) to be the remote's python3")
+    seen: list[Event] = []
+    net_lab.subscribe(seen.append)
+    assert problems(await run(net_lab, ON_PYTHON_38)) == []
+    connected = [e for e in seen if isinstance(e, RemoteHostConnected)]
+    assert connected and connected[0].python.startswith("3.8.")
+    assert str(net_lab.process("kid").death) == "exited 7"
 
 
 def _agent(sshd: Sshd) -> int | None:

@@ -13,6 +13,8 @@ from playground.remote.payload import BOOTSTRAP, SHIPPED, module_path, payload, 
 from playground.remote.ssh import failure, ssh_argv
 from playground.script.errors import ScriptError
 from playground.script.parser import parse_script
+from tests.helpers import REPO
+from tests.sshd import oldest_python
 
 OLDEST = (3, 8)
 # Names that came after 3.8 (str methods, os and signal functions, socket helpers, functools.cache...).
@@ -42,6 +44,9 @@ def runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     stack = [tree]
     while stack:
         node = stack.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            stack.extend(node.orelse)  # its body is read by type checkers only
+            continue
         out.append(node)
         for name, value in ast.iter_fields(node):
             if name in ("annotation", "returns"):
@@ -60,8 +65,16 @@ def too_new(source: str) -> list[str]:
     )
     if has_annotations and not future:
         found.append("annotations without `from __future__ import annotations`")
+    abc_names = {
+        alias.asname or alias.name
+        for node in runtime_nodes(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "collections.abc"
+        for alias in node.names
+    }
     for node in runtime_nodes(tree):
-        if isinstance(node, ast.Attribute) and node.attr in NEWER_ATTRIBUTES:
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in abc_names:
+            found.append(f"line {node.lineno}: collections.abc's {node.value.id}[...] evaluated (3.9)")
+        elif isinstance(node, ast.Attribute) and node.attr in NEWER_ATTRIBUTES:
             found.append(f"line {node.lineno}: .{node.attr}")
         elif isinstance(node, ast.Call) and any(k.arg == "strict" for k in node.keywords):
             found.append(f"line {node.lineno}: strict= (zip's, 3.10)")
@@ -82,12 +95,28 @@ def test_every_shipped_module_runs_on_python_3_8(name: str) -> None:
     assert too_new(path.read_text()) == []
 
 
+def test_every_shipped_module_imports_on_a_real_python_3_8() -> None:
+    python38 = oldest_python()
+    if python38 is None:
+        pytest.skip("no Python 3.8 on this machine (python3.8 on PATH, or pyenv's 3.8)")
+    imports = "; ".join(f"import {name}" for name in SHIPPED)
+    done = subprocess.run(
+        [python38, "-S", "-E", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r}); {imports}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_the_checker_catches_what_3_8_lacks() -> None:
     assert too_new("x = 'ab'.removeprefix('a')\n")
     assert too_new("for a, b in zip([], [], strict=True): pass\n")
     assert too_new("from __future__ import annotations\nx = list[int]\n")
     assert too_new("def f(x: list[int]) -> None: pass\n")
     assert not too_new("from __future__ import annotations\ndef f(x: list[int] | None) -> None: pass\n")
+    assert too_new("from collections.abc import Callable as C\nF = C[[int], None]\n")
+    assert not too_new("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    x = list[int]\n")
     with pytest.raises(SyntaxError):
         too_new("match x:\n    case 1: pass\n")
 
