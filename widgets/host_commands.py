@@ -1,4 +1,4 @@
-"""The palette's network lab commands: cut, mend, crash and boot each host, and clear its cable.
+"""The palette's network lab commands: add a host; cut, mend, crash and boot each host; its cable.
 
 They write the script line (`cut beta`) and run it as typed, so it shows in the log and the recording.
 Only what applies is offered: `mend` for a cut host, `boot` for a crashed one.
@@ -44,11 +44,22 @@ class HostCommands(Provider):
         run_lines = getattr(screen, "run_lines", None)
         if view is None or run_lines is None:
             return []
-        return [
+        commands: list[tuple[str, Callable[[], object], str]] = [
             (f"host: {line}", partial(run_lines, [line]), f"{what} · {host.address}")
             for host in view.hosts
             for line, what in host_lines(host)
         ]
+        cable_form = getattr(screen, "open_cable_form", None)
+        if cable_form is not None:
+            commands += [
+                (f"host: cable {host.name}…", partial(cable_form, host.name), "delay, jitter, loss, ... in a form")
+                for host in view.hosts
+                if host.state != "crashed"
+            ]
+        add_host = getattr(screen, "action_add_host", None)
+        if add_host is not None and view.ready:
+            commands.append(("host: add a host…", add_host, "a new machine of the network lab, cabled to the switch"))
+        return commands
 
     async def discover(self) -> Hits:
         for title, callback, help_text in self._commands():

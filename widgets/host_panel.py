@@ -23,5 +23,5 @@ def host_text(host: HostView, palette: Palette) -> Text:
         text.append("\n" + "  ".join(f"{name} {count}" for name, count in host.counters), palette.muted)
     elif host.state == "crashed":
         text.append("\nno cable until it boots", palette.muted)
-    text.append("\n\nPalette (ctrl+p): host: cut / mend / crash / boot", palette.muted)
+    text.append("\n\nT cut/mend · O crash/boot · I cable… · H add a host (also in ctrl+p)", palette.muted)
     return text

@@ -1,12 +1,14 @@
 """The main screen: the lab layout (LabScreen) with every action as a binding.
 
 Each action writes a script line and runs it like a typed one, so it shows in the log. The
-actions live with what they act on: socket_actions, process_actions, wire (packets, ladder,
-pcap); this module holds the binding table, whose order is the footer's and the help's.
+actions live with what they act on: socket_actions, process_actions, host_actions (the network
+lab's hosts), wire (packets, ladder, pcap); this module holds the binding table, whose order
+is the footer's and the help's.
 """
 
 from __future__ import annotations
 
+from widgets.host_actions import HostActions
 from widgets.lab_screen import LabScreen, binding
 from widgets.process_actions import PROCESS_ACTIONS, ProcessActions
 from widgets.socket_actions import SOCKET_ACTIONS, SocketActions
@@ -15,7 +17,7 @@ from widgets.wire import WIRE_BINDINGS, WireActions
 __all__ = ["MainScreen", "SOCKET_ACTIONS", "PROCESS_ACTIONS"]
 
 
-class MainScreen(SocketActions, ProcessActions, WireActions, LabScreen):
+class MainScreen(SocketActions, ProcessActions, HostActions, WireActions, LabScreen):
     """Everything at once: the lab, the selected thing, the log and the command line."""
 
     BINDINGS = [
@@ -47,6 +49,10 @@ class MainScreen(SocketActions, ProcessActions, WireActions, LabScreen):
         binding("y", "waitpid", "waitpid", "reap an exited child: waitpid(-1, WNOHANG)"),
         binding("P", "sigpipe", "SIGPIPE", "cycle SIGPIPE: SIG_DFL → catch → SIG_IGN"),
         binding("C", "sigchld", "SIGCHLD", "cycle SIGCHLD: SIG_DFL → catch → SIG_IGN"),
+        binding("T", "cut_mend", "cut/mend", "cut the selected host's cable, or mend it (the host of a process too)"),
+        binding("O", "crash_boot", "crash/boot", "crash the selected host (power lost, nothing sent), or boot it"),
+        binding("I", "cable", "cable…", "the selected host's cable: delay, jitter, loss, duplicate, reorder, rate"),
+        binding("H", "add_host", "add host", "a new host of the network lab: name and address", show=False),
         binding("F", "filter", "filter log", "show only the selected process or socket in the log (again: all)"),
         binding("slash", "search", "search log", "find text in the log"),
         binding("h", "hex", "hex", "show data in hex too"),
