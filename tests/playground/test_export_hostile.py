@@ -238,9 +238,18 @@ def test_hostile_names_and_data_stay_values() -> None:
 def test_every_script_in_the_repository_exports_to_only_the_runtime() -> None:
     scripts = sorted(REPO.glob("playground/lessons/*.sockplay"))
     assert scripts
+    refused = []
     for path in scripts:
         script = parse_script(path.read_text(), path.name)
-        assert_only_the_runtime_is_called(export_python(script, path.name, exported_at=WHEN))
+        # What export cannot write (the network lab, sets, epoll...) is refused, saying so; never half written.
+        try:
+            program = export_python(script, path.name, exported_at=WHEN)
+        except ValueError as exc:
+            assert "export cannot write" in str(exc) or "network lab's" in str(exc), exc
+            refused.append(path.name)
+            continue
+        assert_only_the_runtime_is_called(program)
+    assert len(refused) <= len(scripts) - 16, refused  # lessons 1 to 17 (but 15) all export
     for text in [FIRST, *SEEDS]:
         assert_only_the_runtime_is_called(export_python(parse_script(text, "seed"), "seed", exported_at=WHEN))
     # The contract's examples (docs/script.md), but for those of features still to come.
