@@ -160,17 +160,6 @@ NEEDS_MANY_CONNECTIONS = {
 
 PLANNED: tuple[PlannedLesson, ...] = (
     PlannedLesson(
-        15,
-        "keepalive",
-        {"en": "Keepalive finds a dead peer", "zh": "保活机制发现失联的对端"},
-        {
-            "en": "SO_KEEPALIVE with idle 1 s, interval 1 s, 3 probes: a blocked read fails with ETIMEDOUT "
-            "a few seconds after the link is cut.",
-            "zh": "打开 SO_KEEPALIVE，空闲 1 秒、间隔 1 秒、探测 3 次：链路断开几秒后，阻塞的 read 以 ETIMEDOUT 失败。",
-        },
-        NEEDS_NETWORK_LAB,
-    ),
-    PlannedLesson(
         18,
         "c10k",
         {"en": "C10K: ten thousand connections", "zh": "C10K：一万个连接"},
@@ -180,17 +169,6 @@ PLANNED: tuple[PlannedLesson, ...] = (
             "zh": "一个进程用 poll/epoll 持有成千上万个连接：文件描述符、每个连接的内存，以及每连接一线程的代价。",
         },
         NEEDS_MANY_CONNECTIONS,
-    ),
-    PlannedLesson(
-        19,
-        "cable-cut",
-        {"en": "The cable is cut: no FIN ever comes", "zh": "网线被拔：永远等不到 FIN"},
-        {
-            "en": "With the peer's link cut while idle, a blocked read waits indefinitely and writes still "
-            "succeed into the send buffer.",
-            "zh": "对端链路在空闲时断开：阻塞的 read 无限期等待，write 照样成功写进发送缓冲区。",
-        },
-        NEEDS_NETWORK_LAB,
     ),
     PlannedLesson(
         20,

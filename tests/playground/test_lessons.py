@@ -18,8 +18,16 @@ from tests.helpers import REPO
 
 CATALOG = load_catalog()
 RUNNABLE = CATALOG.runnable()
-EXPECTED_RUNNABLE = [*range(1, 15), 16, 17, 23, 24]
-EXPECTED_PLANNED = [15, 18, 19, 20]
+EXPECTED_RUNNABLE = [*range(1, 18), 19, 23, 24]
+EXPECTED_PLANNED = [18, 20]
+
+
+def a_planned_lesson() -> PlannedLesson:
+    """A placeholder still in the catalog (the tests of placeholders need one)."""
+    planned = CATALOG.planned()
+    if not planned:
+        pytest.skip("every planned lesson has been written")
+    return planned[0]
 
 
 def sockplay(*args: str) -> subprocess.CompletedProcess[str]:
@@ -78,19 +86,20 @@ def test_the_catalog_finds_lessons_by_number_slug_and_name() -> None:
     assert CATALOG.find("close-sends-fin") is first
     assert CATALOG.find("01-close-sends-fin.sockplay") is first
     assert CATALOG.find("no-such-lesson") is None
-    planned = CATALOG.find("keepalive")
+    planned = CATALOG.find(a_planned_lesson().slug)
     assert isinstance(planned, PlannedLesson) and not planned.runnable
     for lang in LANGUAGES:
         assert planned.needs_in(lang) and planned.title_in(lang) and planned.summary_in(lang)
 
 
 def test_a_lesson_file_replaces_the_placeholder_with_its_number(tmp_path: Path) -> None:
-    (tmp_path / "15-keepalive.sockplay").write_text(
-        "#% title: Keepalive\n#% title.zh: 保活\n#% summary: s\n#% summary.zh: 概要\nsockplay 1\nspawn a\n"
+    planned = a_planned_lesson()
+    (tmp_path / f"{planned.number:02d}-{planned.slug}.sockplay").write_text(
+        "#% title: Soon\n#% title.zh: 快了\n#% summary: s\n#% summary.zh: 概要\nsockplay 1\nspawn a\n"
     )
     catalog = load_catalog(tmp_path)
-    assert isinstance(catalog.find(15), Lesson)
-    assert [lesson.number for lesson in catalog.planned()] == [18, 19, 20]
+    assert isinstance(catalog.find(planned.number), Lesson)
+    assert [lesson.number for lesson in catalog.planned()] == [n for n in EXPECTED_PLANNED if n != planned.number]
 
 
 # The prose format.
@@ -307,7 +316,8 @@ def test_lessons_lists_every_lesson_on_one_line_each() -> None:
     rows = [row for row in result.stdout.splitlines() if re.match(r" *\d+  \S", row)]
     assert [int(row[:3]) for row in rows] == sorted(EXPECTED_RUNNABLE + EXPECTED_PLANNED)
     assert "close-sends-fin" in rows[0] and "close() sends a FIN" in rows[0]
-    assert "not yet: needs the network lab" in rows[14]
+    planned = a_planned_lesson()
+    assert f"not yet: {planned.needs_in('en')}" in rows[planned.number - 1]
     zh = sockplay("lessons", "--lang", "zh")
     assert "close() 发送 FIN" in zh.stdout and "暂不可用" in zh.stdout
 
@@ -322,7 +332,7 @@ def test_lesson_prints_prose_and_steps_in_the_chosen_language() -> None:
     assert zh.stdout.startswith("第 1 课 · close() 发送 FIN\n")
     assert "文件结束" in zh.stdout
     assert sockplay("lesson", "99").returncode == 2
-    planned = sockplay("lesson", "19", "--lang", "en")
+    planned = sockplay("lesson", str(a_planned_lesson().number), "--lang", "en")
     assert planned.returncode == 0 and "cannot run yet" in planned.stdout
 
 
