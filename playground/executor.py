@@ -427,4 +427,8 @@ def segment_matches(segment: Segment, packet: Packet) -> bool:
         )
     if segment.length is not None and packet.length != segment.length:
         return False
+    if segment.window is not None and not (
+        packet.window > segment.window if segment.window_above else packet.window == segment.window
+    ):
+        return False
     return _end_matches(segment.src, packet.src_label) and _end_matches(segment.dst, packet.dst_label)

@@ -213,6 +213,8 @@ def format_wire(wire: Wire) -> str:
         text += "|".join(seg.flags)
     else:
         text += seg.kind + (f" {seg.icmp}" if seg.icmp else "")
+    if seg.window is not None:
+        text = text.rstrip() + f" win {'>' if seg.window_above else ''}{seg.window}"
     if seg.length is not None:
         text = text.rstrip() + f" len {seg.length}"
     return text.rstrip()

@@ -178,11 +178,27 @@ def wire(cursor: Cursor, scope: Scope) -> Wire:
                 raise LineError(flag.column, f"{flag.text!r} is not a TCP flag ({known}), UDP or ICMP")
         fields["kind"] = "TCP"
         fields["flags"] = tuple(f.text for f in flags)
-    if cursor.at_word("len"):
-        cursor.next()
-        fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)
+    _qualifiers(cursor, fields)
     cursor.ensure_done()
     return Wire(segment=Segment(**fields))
+
+
+def _qualifiers(cursor: Cursor, fields: dict[str, Any]) -> None:
+    """`len N` (the payload length) and, on a TCP segment, `win N` or `win >N` (the window field), in any order."""
+    while cursor.at_word("len") or cursor.at_word("win"):
+        word = cursor.next()
+        assert word is not None
+        if word.text == "len" and "length" not in fields:
+            fields["length"] = int(cursor.expect("int", "a payload length after 'len'").value)
+        elif word.text == "win" and "window" not in fields and fields["kind"] == "TCP":
+            if cursor.at(">"):
+                cursor.next()
+                fields["window_above"] = True
+            fields["window"] = int(cursor.expect("int", "a window after 'win', as in 'win 0' or 'win >0'").value)
+        elif word.text == "win" and fields["kind"] != "TCP":
+            raise LineError(word.column, "'win' states a TCP segment's window; UDP and ICMP have none")
+        else:
+            raise LineError(word.column, f"{word.text!r} is stated twice")
 
 
 def _lost_word(cursor: Cursor) -> bool:

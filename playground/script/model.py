@@ -276,6 +276,9 @@ class Segment:
     flags: tuple[str, ...] = ()  # TCP flags that must be set (of SYN, FIN, RST, those not listed must not be)
     icmp: str | None = None  # "port-unreachable"
     length: int | None = None
+    # `win N`: the window field as sent (unscaled); `win >N` (window_above): more than N.
+    window: int | None = None
+    window_above: bool = False
     lost: bool = False  # `~ lost ...`: sent, and dropped by the network lab's cable (a cut, loss, a full queue)
 
 

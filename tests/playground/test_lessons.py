@@ -18,7 +18,7 @@ from tests.helpers import REPO
 
 CATALOG = load_catalog()
 RUNNABLE = CATALOG.runnable()
-EXPECTED_RUNNABLE = [*range(1, 18), 19, 23, 24]
+EXPECTED_RUNNABLE = [*range(1, 18), 19, 22, 23, 24]
 EXPECTED_PLANNED = [18, 20]
 
 
