@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from playground.constants import TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
+from playground.session.families import FamilyView, group_families
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -25,6 +27,7 @@ __all__ = [
     "HostView",
     "ThreadView",
     "LabView",
+    "FamilyView",
     "RemoteHostView",
     "build_view",
     "format_address",
@@ -48,7 +51,9 @@ _BOOL_BADGES = {
 # TCP_INFO fields the Inspector shows; the others (timers since last data...) change every millisecond.
 _TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
 
-SelectionKey = tuple  # ("process", name), ("socket", name, fd) or ("host", name)
+# ("process", name), ("socket", name, fd), ("host", name), ("thread", name), ("hidden", ...),
+# ("family", process, NAME) for the sockets NAME[i] of a process, ("more", process, NAME) for its next page
+SelectionKey = tuple
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,14 @@ class ProcessView:
     def disposition(self, signame: str) -> str:
         return dict(self.dispositions).get(signame, "SIG_DFL")
 
+    @cached_property
+    def entries(self) -> tuple[SocketView | FamilyView, ...]:
+        """The sockets as the Lab pane lists them: each NAME[i] family as one entry."""
+        return group_families(self.name, self.sockets)
+
+    def family(self, name: str) -> FamilyView | None:
+        return next((e for e in self.entries if isinstance(e, FamilyView) and e.name == name), None)
+
 
 @dataclass(frozen=True)
 class HostView:
@@ -188,9 +201,12 @@ class LabView:
 
     def find(
         self, key: SelectionKey | None
-    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | None:
+    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | FamilyView | None:
         if key is None:
             return None
+        if key[0] in ("family", "more"):
+            proc = self.process(key[1])
+            return proc.family(key[2]) if proc is not None else None
         if key[0] == "process":
             return self.process(key[1])
         if key[0] == "host":
