@@ -136,16 +136,21 @@ class DeltaInspector:
         self.watched &= fds
 
     def inspect(self, lab_fds: set[int], full: bool = False) -> dict:
-        """{"sockets": the entries that changed, "gone": fds no longer open, "full": whether all were read}."""
+        """What changed: {"sockets": entries, "gone": fds closed since, "read": sockets read, "full": bool}.
+
+        `full` asks for every socket (the inspector starts afresh): "sockets" is then the whole list.
+        """
         fds = set(lab_fds)
         self._watch(fds)
         with self._lock:
             touched, self._touched = self._touched, set()
+        if full:
+            self.sent.clear()
         gone = sorted(fd for fd in self.sent if fd not in fds)
         for fd in gone:
             del self.sent[fd]
-        full = full or self.epoll is None or len(fds) <= SWEEP
-        if full:
+        read_all = full or self.epoll is None or len(fds) <= SWEEP
+        if read_all:
             wanted = fds
         else:
             wanted = (fds - set(self.sent)) | (touched & fds) | (self._ready() & fds)
@@ -162,7 +167,7 @@ class DeltaInspector:
             if before is None or not _same(before, entry):
                 self.sent[fd] = entry
                 changed.append(entry)
-        if full:
+        if read_all:
             self._ready()  # what the kernel said meanwhile is in this reading
         return {"sockets": changed, "gone": gone, "read": len(wanted), "full": full}
 
