@@ -425,6 +425,10 @@ class Lab:
         """The kernel's view of every live process's sockets (or one process's)."""
         return await self.inspector.snapshot(name)
 
+    async def follow_sockets(self) -> dict[str, list[dict]]:
+        """The kernel's view of every live process's sockets, each reading only what may have changed."""
+        return await self.inspector.follow()
+
     def label_for(self, local: tuple[str, int], peer: tuple[str, int]) -> tuple[str, str] | None:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
         return self.labels.label_for(local, peer)

@@ -18,20 +18,76 @@ if TYPE_CHECKING:
 SNAPSHOT_TIMEOUT = 2.0
 
 
+class Followed:
+    """One process's sockets as the periodic inspection last saw them (what changed is merged in)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.by_fd: dict[int, dict] = {}
+        self.listed: list[dict] = []  # the same list while nothing changes: the view reuses what it built
+        self.read = 0  # sockets the process read with getsockopt at the last inspection
+
+    def merge(self, payload: dict) -> None:
+        changed = payload["sockets"]
+        gone = payload.get("gone") or []
+        if payload.get("full"):
+            fresh = {sock["fd"]: sock for sock in changed}
+            if fresh.keys() != self.by_fd.keys() or any(self.by_fd[fd] != sock for fd, sock in fresh.items()):
+                self.by_fd = fresh
+                self.listed = [fresh[fd] for fd in sorted(fresh)]
+        elif changed or gone:
+            for fd in gone:
+                self.by_fd.pop(fd, None)
+            for sock in changed:
+                self.by_fd[sock["fd"]] = sock
+            self.listed = [self.by_fd[fd] for fd in sorted(self.by_fd)]
+        self.read = int(payload.get("read") or 0)
+
+
 class Inspector:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._host_diag: socket.socket | None = None
+        self.followed: dict[str, Followed] = {}
 
     def close(self) -> None:
         if self._host_diag is not None:
             self._host_diag.close()
 
     async def snapshot(self, name: str | None = None) -> dict[str, list[dict]]:
-        """The kernel's view of every live process's sockets (or one process's)."""
+        """The kernel's view of every live process's sockets (or one process's): each socket read now."""
+        out: dict[str, list[dict]] = {}
+        for proc, payload in await self._ask("inspect", name):
+            out[proc.name] = payload["sockets"]
+        return out
+
+    async def follow(self) -> dict[str, list[dict]]:
+        """The kernel's view of every live process's sockets, as the periodic inspection keeps it.
+
+        Each process reads again only the sockets that may have changed (worker.snapshot_delta)
+        and sends those that did: an idle socket costs nothing. A process's list is the same
+        object as last time while nothing in it changed.
+        """
+        lab = self.lab
+        live = {proc.name: proc for proc in lab.processes.values() if proc.alive}
+        for name in [n for n, f in self.followed.items() if n not in live or live[n].pid != f.pid]:
+            del self.followed[name]
+        out: dict[str, list[dict]] = {}
+        for proc, payload in await self._ask("inspect_delta", None, lambda p: {"full": p.name not in self.followed}):
+            followed = self.followed.get(proc.name)
+            if followed is None:
+                followed = self.followed[proc.name] = Followed(proc.pid)
+            if not isinstance(payload.get("gone", []), list) or not all(isinstance(fd, int) for fd in payload["gone"]):
+                lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
+                continue
+            followed.merge(payload)
+            out[proc.name] = followed.listed
+        return out
+
+    async def _ask(self, op: str, name: str | None, args=None) -> list[tuple]:
+        """Send `op` to every live process (or one), then (process, payload) for each well-formed answer."""
         lab = self.lab
         procs = [lab.process(name)] if name else [p for p in lab.processes.values() if p.alive]
-        out: dict[str, list[dict]] = {}
         waits = []
         loop = asyncio.get_running_loop()
         for proc in procs:
@@ -40,11 +96,12 @@ class Inspector:
             handle = CallHandle(lab.next_id(), proc, None, "inspect", loop.create_future(), 0)
             proc.inflight[handle.call_id] = handle
             try:
-                lab_channel.send(loop, proc, protocol.encode((handle.call_id, "inspect", None)))
+                lab_channel.send(loop, proc, protocol.encode((handle.call_id, op, args(proc) if args else None)))
             except OSError:
                 proc.inflight.pop(handle.call_id, None)
                 continue
             waits.append((proc, handle))
+        answers = []
         for proc, handle in waits:
             try:
                 payload = await asyncio.wait_for(handle.future, SNAPSHOT_TIMEOUT)
@@ -52,10 +109,10 @@ class Inspector:
                 continue
             sockets = payload.get("sockets") if isinstance(payload, dict) else None
             if isinstance(sockets, list) and all(_is_snapshot(s) for s in sockets):
-                out[proc.name] = sockets
+                answers.append((proc, payload))
             elif sockets is not None:
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
-        return out
+        return answers
 
     def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
         """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.widgets import ContentSwitcher, Static
 
-from playground.session.view import HostView, LabView, ProcessView, SelectionKey, SocketView, ThreadView
+from playground.session.view import FamilyView, HostView, LabView, ProcessView, SelectionKey, SocketView, ThreadView
 from playground.session.wire import HiddenSocketView
 from widgets.palette import Palette
 
@@ -46,6 +47,7 @@ class Inspector(ContentSwitcher):
             SocketPanel(self.palette, self.keys, id="socket-panel"),
             KernelSocketPanel(self.palette, id="kernel-panel"),
             Static(id="host-panel"),
+            VerticalScroll(Static(id="family-text"), id="family-panel"),
         ]
         for panel in panels:
             panel.display = False
@@ -101,6 +103,12 @@ class Inspector(ContentSwitcher):
             self.current = "host-panel"
             self.query_one("#host-panel", Static).update(host_text(item, self.palette))
             self._title(f"Inspector · host {item.name}")
+        elif isinstance(item, FamilyView):
+            from widgets.family_panel import family_text
+
+            self.current = "family-panel"
+            self.query_one("#family-text", Static).update(family_text(item, self.palette))
+            self._title(f"Inspector · {item.process}.{item.range_text} ({item.count:,} sockets)")
         else:
             self.current = "inspector-empty"
             self._title("Inspector")

@@ -15,6 +15,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Switch
 
 from playground.constants import DISPOSITIONS, O_NONBLOCK_NAME, OPTIONS
+from playground.session.families import compact_names
 from playground.session.view import ProcessView, SocketView, format_address, format_bytes
 from playground.session.wire import timer_text
 from widgets.fields import Field
@@ -343,13 +344,13 @@ class ProcessPanel(VerticalScroll):
         info = Text()
         if proc.parent:
             info.append(f"forked from {proc.parent}\n", p.muted)
-        names = ", ".join(f"{var}={fd}" for var, fd in proc.names) or "none yet"
+        names = compact_names(proc.names) or "none yet"
         info.append(f"names  {names}\n", p.muted)
         if proc.children:
             info.append(f"children  {', '.join(proc.children)}\n", p.muted)
         for call in proc.blocked:
             info.append(f"blocked in {call}\n", p.accent)
-        info.append(f"sockets  {len(proc.sockets)}", p.muted)
+        info.append(f"sockets  {len(proc.sockets):,}", p.muted)
         _set(self.query_one("#proc-info", Static), info, layout=True)
         for signame in ("SIGPIPE", "SIGCHLD"):
             select = self.query_one(f"#disp-{signame}", Select)

@@ -10,7 +10,9 @@ from textual.reactive import var
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from playground.session.families import family_of
 from playground.session.view import (
+    FamilyView,
     HostView,
     LabView,
     ProcessView,
@@ -25,7 +27,9 @@ from playground.session.view import (
 from widgets.palette import Palette
 from widgets.wire_styles import hidden_label
 
-__all__ = ["LabTree", "host_label", "process_label", "socket_label", "thread_label"]
+__all__ = ["LabTree", "family_label", "host_label", "process_label", "socket_label", "thread_label", "PAGE"]
+
+PAGE = 100  # a family's members are added to the tree this many at a time ("more…" adds the next page)
 
 _CALM_STATES = {"ESTABLISHED", "CONNECTED"}
 _OPEN_STATES = {"LISTEN", "UNCONNECTED"}
@@ -114,6 +118,26 @@ def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False
     return text
 
 
+def family_label(family: FamilyView, palette: Palette) -> Text:
+    """`c[0..9999]  10,000 tcp ESTABLISHED` (or the count by state), and the bytes queued if any."""
+    text = Text()
+    text.append(family.range_text, palette.strong)
+    states = {state for state, _ in family.states}
+    style = palette.success if states <= _CALM_STATES else palette.primary if states <= _OPEN_STATES else palette.accent
+    text.append(f"  {family.summary()}", style)
+    if family.missing:
+        text.append(f"  ({family.missing:,} missing)", palette.muted)
+    if family.busy:
+        queued = f"  {family.busy:,} busy: in {format_bytes(family.inq)} out {format_bytes(family.outq)}"
+        text.append(queued, palette.accent)
+    return text
+
+
+def more_label(family: FamilyView, shown: int, palette: Palette) -> Text:
+    left = family.count - shown
+    return Text(f"… {left:,} more of {family.range_text} (enter: {min(PAGE, left)} more)", palette.muted)
+
+
 class LabTree(Tree[tuple]):
     """Processes, then their sockets; forked children under their parent."""
 
@@ -144,6 +168,7 @@ class LabTree(Tree[tuple]):
         self.selected_key: SelectionKey | None = None
         self._node_by_key: dict[SelectionKey, TreeNode[tuple]] = {}
         self._labels: dict[SelectionKey, Text] = {}
+        self._shown: dict[SelectionKey, int] = {}  # open families: how many members are in the tree
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
@@ -158,62 +183,23 @@ class LabTree(Tree[tuple]):
         # The cursor moves at once on a key; NodeHighlighted (and selected_key) follow later.
         cursor = self.cursor_node
         keep = cursor.data if cursor is not None and cursor.data is not None else self.selected_key
-        by_parent: dict[str | None, list[ProcessView]] = {}
-        names = {p.name for p in view.processes}
-        for proc in view.processes:
-            parent = proc.parent if proc.parent in names else None
-            by_parent.setdefault(parent, []).append(proc)
+        one_pass = _Pass(self, view)
         hosts = {h.name for h in view.hosts}
-        wanted: set[SelectionKey] = set()
-
-        def sync(parent_node: TreeNode[tuple], children: list[tuple[SelectionKey, Text, bool]]) -> None:
-            keys = [key for key, _, _ in children]
-            for existing in list(parent_node.children):
-                if existing.data not in keys:
-                    self._forget(existing)
-                    existing.remove()
-            for index, (key, label, leaf) in enumerate(children):
-                wanted.add(key)
-                node = self._place(parent_node, index, key, label, leaf)
-                if not leaf:
-                    (add_host_children if key[0] == "host" else add_process_children)(node, key[1])
-
-        def add_host_children(node: TreeNode[tuple], name: str) -> None:
-            on_host = [p for p in by_parent.get(None, []) if p.host == name]
-            sync(node, [(p.key, process_label(p, self.palette, self.deterministic), False) for p in on_host])
-
-        def add_process_children(node: TreeNode[tuple], name: str) -> None:
-            proc = view.process(name)
-            if proc is None:
-                return
-            children: list[tuple[SelectionKey, Text, bool]] = [
-                (thread.key, thread_label(thread, self.palette, self.deterministic), True) for thread in proc.threads
-            ]
-            children += [
-                (sock.key, socket_label(sock, self.palette, self.deterministic), True) for sock in proc.sockets
-            ]
-            children += [
-                (sock.key, hidden_label(sock, self.palette, self.deterministic), True)
-                for sock in view.hidden
-                if sock.process == name
-            ]
-            children += [
-                (child.key, process_label(child, self.palette, self.deterministic), False)
-                for child in by_parent.get(name, [])
-            ]
-            sync(node, children)
-
         top = [(h.key, host_label(h, self.palette), False) for h in view.hosts]
         top += [
             (p.key, process_label(p, self.palette, self.deterministic), False)
-            for p in by_parent.get(None, [])
+            for p in one_pass.by_parent.get(None, [])
             if p.host not in hosts
         ]
-        sync(self.root, top)
+        one_pass.sync(self.root, top)
+        wanted = one_pass.wanted
         for key in list(self._node_by_key):
             if key not in wanted:
                 self._node_by_key.pop(key, None)
                 self._labels.pop(key, None)
+        for key in list(self._shown):
+            if key not in wanted:
+                del self._shown[key]
         self._restore_cursor(view, keep)
 
     def _place(
@@ -227,7 +213,11 @@ class LabTree(Tree[tuple]):
             node = None
         if node is None:
             return self._make_node(parent_node, key, label, leaf, index if index < len(parent_node.children) else None)
-        current = parent_node.children.index(node) if node in parent_node.children else index
+        siblings = parent_node.children
+        if index < len(siblings) and siblings[index] is node:
+            current = index
+        else:
+            current = siblings.index(node) if node in siblings else index
         if current != index:
             self._forget(node)
             node.remove()
@@ -242,22 +232,29 @@ class LabTree(Tree[tuple]):
     ) -> TreeNode[tuple]:
         if leaf:
             node = parent_node.add_leaf(label, data=key, before=before)
-        else:
-            node = parent_node.add(label, data=key, expand=True, before=before)
+        else:  # a family opens when asked to (its members are added then)
+            node = parent_node.add(label, data=key, expand=key[0] != "family", before=before)
         self._node_by_key[key] = node
         self._labels[key] = label
         return node
 
     def _forget(self, node: TreeNode[tuple]) -> None:
-        for child in node.children:
-            self._forget(child)
+        self._forget_children(node)
         if node.data is not None:
             self._node_by_key.pop(node.data, None)
             self._labels.pop(node.data, None)
 
+    def _forget_children(self, node: TreeNode[tuple]) -> None:
+        for child in node.children:
+            self._forget(child)
+
     def _restore_cursor(self, view: LabView, key: SelectionKey | None) -> None:
+        if key is not None and key not in self._node_by_key and key[0] in ("socket", "more"):
+            family = self._family_of(view, key)
+            if family is not None and family.key in self._node_by_key:
+                key = family.key  # a member no longer shown (its family closed, or a page went): the family
         if key is None or key not in self._node_by_key:
-            if key is not None and key[0] == "socket" and ("process", key[1]) in self._node_by_key:
+            if key is not None and key[0] in ("socket", "family", "more") and ("process", key[1]) in self._node_by_key:
                 key = ("process", key[1])
             elif view.processes:
                 key = view.processes[0].key
@@ -273,8 +270,46 @@ class LabTree(Tree[tuple]):
             self.selected_key = key
             self.post_message(self.SelectionChanged(key))
 
+    @staticmethod
+    def _family_of(view: LabView, key: SelectionKey) -> FamilyView | None:
+        if key[0] == "more":
+            item = view.find(key)
+            return item if isinstance(item, FamilyView) else None
+        proc = view.process(key[1])
+        if proc is None:
+            return None
+        sock = view.socket(key[1], key[2])
+        found = family_of(sock.name if sock is not None else None)
+        return proc.family(found[0]) if found is not None else None
+
+    def open_family(self, key: SelectionKey, at_least: int = PAGE) -> None:
+        """Show a family's members (the first `at_least`, rounded up to a page) under its node."""
+        node = self._node_by_key.get(key)
+        if node is None:
+            return
+        pages = -(-max(at_least, 1) // PAGE)
+        self._shown[key] = max(self._shown.get(key, 0), pages * PAGE)
+        self._reconcile(self.view)
+        if not node.is_expanded:
+            with self.prevent(Tree.NodeExpanded):
+                node.expand()
+
+    def close_family(self, key: SelectionKey) -> None:
+        """Take a family's members out of the tree (the node stays, closed)."""
+        self._shown.pop(key, None)
+        node = self._node_by_key.get(key)
+        if node is not None:
+            self._forget_children(node)
+            node.remove_children()
+
     def select_key(self, key: SelectionKey) -> bool:
         node = self._node_by_key.get(key)
+        if node is None and key[0] == "socket":  # a member of a closed family: open it as far as the member
+            family = self._family_of(self.view, key)
+            at = family.position(key) if family is not None else None
+            if family is not None and at is not None:
+                self.open_family(family.key, at + 1)
+                node = self._node_by_key.get(key)
         if node is None:
             return False
         self.selected_key = key
@@ -283,6 +318,31 @@ class LabTree(Tree[tuple]):
         self.post_message(self.SelectionChanged(key))
         return True
 
+    @on(Tree.NodeExpanded)
+    def _expanded(self, event: Tree.NodeExpanded) -> None:
+        key = event.node.data
+        if key is not None and key[0] == "family":
+            event.stop()
+            self.open_family(key)
+
+    @on(Tree.NodeCollapsed)
+    def _collapsed(self, event: Tree.NodeCollapsed) -> None:
+        key = event.node.data
+        if key is not None and key[0] == "family":
+            event.stop()
+            self.close_family(key)
+
+    @on(Tree.NodeSelected)
+    def _selected(self, event: Tree.NodeSelected) -> None:
+        key = event.node.data
+        if key is not None and key[0] == "family":  # enter opens (or closes) a family, as space does
+            event.stop()
+            event.node.toggle()
+        elif key is not None and key[0] == "more":  # the next page of the family
+            event.stop()
+            family_key = ("family", *key[1:])
+            self.open_family(family_key, self._shown.get(family_key, 0) + PAGE)
+
     @on(Tree.NodeHighlighted)
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
         event.stop()
@@ -290,3 +350,77 @@ class LabTree(Tree[tuple]):
         if key is not None and key != self.selected_key:
             self.selected_key = key
             self.post_message(self.SelectionChanged(key))
+
+
+class _Pass:
+    """One reconciliation of the tree with a view: the nodes it wants, made or kept in order."""
+
+    def __init__(self, tree: LabTree, view: LabView) -> None:
+        self.tree = tree
+        self.view = view
+        self.wanted: set[SelectionKey] = set()
+        self.by_parent: dict[str | None, list[ProcessView]] = {}
+        names = {p.name for p in view.processes}
+        for proc in view.processes:
+            parent = proc.parent if proc.parent in names else None
+            self.by_parent.setdefault(parent, []).append(proc)
+
+    def sync(self, parent_node: TreeNode[tuple], children: list[tuple[SelectionKey, Text, bool]]) -> None:
+        tree = self.tree
+        keys = {key for key, _, _ in children}
+        for existing in list(parent_node.children):
+            if existing.data not in keys:
+                tree._forget(existing)
+                existing.remove()
+        for index, (key, label, leaf) in enumerate(children):
+            self.wanted.add(key)
+            node = tree._place(parent_node, index, key, label, leaf)
+            if key[0] == "family":
+                self.family_children(node, key)
+            elif key[0] == "host":
+                self.host_children(node, key[1])
+            elif not leaf:
+                self.process_children(node, key[1])
+
+    def host_children(self, node: TreeNode[tuple], name: str) -> None:
+        tree = self.tree
+        on_host = [p for p in self.by_parent.get(None, []) if p.host == name]
+        self.sync(node, [(p.key, process_label(p, tree.palette, tree.deterministic), False) for p in on_host])
+
+    def family_children(self, node: TreeNode[tuple], key: SelectionKey) -> None:
+        """An open family's members, a page at a time, then a "more…" node; none while it is closed."""
+        tree = self.tree
+        family = self.view.find(key)
+        shown = tree._shown.get(key)
+        if not isinstance(family, FamilyView) or shown is None:
+            if node.children:
+                tree._forget_children(node)
+                node.remove_children()
+            return
+        shown = min(shown, family.count)
+        children = [(m.key, socket_label(m, tree.palette, tree.deterministic), True) for m in family.members[:shown]]
+        if shown < family.count:
+            children.append((("more", *key[1:]), more_label(family, shown, tree.palette), True))
+        self.sync(node, children)
+
+    def process_children(self, node: TreeNode[tuple], name: str) -> None:
+        tree, view = self.tree, self.view
+        proc = view.process(name)
+        if proc is None:
+            return
+        palette, deterministic = tree.palette, tree.deterministic
+        children: list[tuple[SelectionKey, Text, bool]] = [
+            (thread.key, thread_label(thread, palette, deterministic), True) for thread in proc.threads
+        ]
+        for entry in proc.entries:
+            if isinstance(entry, FamilyView):
+                children.append((entry.key, family_label(entry, palette), False))
+            else:
+                children.append((entry.key, socket_label(entry, palette, deterministic), True))
+        children += [
+            (sock.key, hidden_label(sock, palette, deterministic), True) for sock in view.hidden if sock.process == name
+        ]
+        children += [
+            (child.key, process_label(child, palette, deterministic), False) for child in self.by_parent.get(name, [])
+        ]
+        self.sync(node, children)

@@ -23,7 +23,7 @@ from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, IntArg, Line, NameArg, Node, Sleep, StateCheck, Step, Wire
 from playground.session.eventbook import EventBook
 from playground.session.lines import CompletionContext, fresh_name
-from playground.session.view import LabView, SocketView, build_view
+from playground.session.view import LabView, SocketView, ViewCache, build_view
 from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ class LabSession:
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
         self.wire = WireState()
         self.snapshot: dict[str, list[dict]] = {}
+        self.view_cache = ViewCache()  # the view's parts, remade only where the kernel's view changed
         self.host_counters: dict[str, PortCounters] = {}  # the network lab's cables, as of the last refresh
         self.tracked_names: dict[str, dict[int, str]] = {}
         self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
@@ -130,6 +131,7 @@ class LabSession:
         await self.shutdown()
         self.lab = None
         self.snapshot = {}
+        self.view_cache = ViewCache()
         self.tracked_names.clear()
         self.pending.clear()
         self._unsettled.clear()  # calls of the old lab never settle now
@@ -323,7 +325,7 @@ class LabSession:
         """Ask every live process what the kernel says of its sockets."""
         if self.lab is None:
             return {}
-        self.snapshot = await self.lab.inspect()
+        self.snapshot = await self.lab.follow_sockets()
         hosts = self.lab.network.hosts
         self.host_counters = await hosts.all_counters() if hosts is not None else {}
         self.wire.refresh()
@@ -335,7 +337,8 @@ class LabSession:
         blocked: dict[str, list[str]] = {}
         for process, text in self.pending.values():
             blocked.setdefault(process, []).append(text)
-        return self.wire.decorate(build_view(self.lab, self.snapshot, self.tracked_names, blocked, self.host_counters))
+        view = build_view(self.lab, self.snapshot, self.tracked_names, blocked, self.host_counters, self.view_cache)
+        return self.wire.decorate(view)
 
     # Queries for the panes: what widgets ask instead of reaching into the lab.
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from playground.constants import TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
+from playground.session.families import FamilyView, group_families
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -25,8 +27,10 @@ __all__ = [
     "HostView",
     "ThreadView",
     "LabView",
+    "FamilyView",
     "RemoteHostView",
     "build_view",
+    "ViewCache",
     "format_address",
     "format_bytes",
     "mask_ports",
@@ -48,7 +52,9 @@ _BOOL_BADGES = {
 # TCP_INFO fields the Inspector shows; the others (timers since last data...) change every millisecond.
 _TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
 
-SelectionKey = tuple  # ("process", name), ("socket", name, fd) or ("host", name)
+# ("process", name), ("socket", name, fd), ("host", name), ("thread", name), ("hidden", ...),
+# ("family", process, NAME) for the sockets NAME[i] of a process, ("more", process, NAME) for its next page
+SelectionKey = tuple
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,14 @@ class ProcessView:
     def disposition(self, signame: str) -> str:
         return dict(self.dispositions).get(signame, "SIG_DFL")
 
+    @cached_property
+    def entries(self) -> tuple[SocketView | FamilyView, ...]:
+        """The sockets as the Lab pane lists them: each NAME[i] family as one entry."""
+        return group_families(self.name, self.sockets)
+
+    def family(self, name: str) -> FamilyView | None:
+        return next((e for e in self.entries if isinstance(e, FamilyView) and e.name == name), None)
+
 
 @dataclass(frozen=True)
 class HostView:
@@ -188,9 +202,12 @@ class LabView:
 
     def find(
         self, key: SelectionKey | None
-    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | None:
+    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | FamilyView | None:
         if key is None:
             return None
+        if key[0] in ("family", "more"):
+            proc = self.process(key[1])
+            return proc.family(key[2]) if proc is not None else None
         if key[0] == "process":
             return self.process(key[1])
         if key[0] == "host":
@@ -216,43 +233,80 @@ def socket_names(lab: Lab, process: str, tracked: dict[int, str] | None) -> dict
     return out
 
 
+def socket_view(process: str, raw: dict, name: str | None) -> SocketView:
+    """One socket's view from its entry in an inspect() snapshot."""
+    state_number = raw.get("state")
+    return SocketView(
+        process=process,
+        fd=raw["fd"],
+        name=name,
+        kind=kind_name(raw.get("family", 0), raw.get("type", 0)),
+        family=raw.get("family", 0),
+        type=raw.get("type", 0),
+        listening=bool(raw.get("listening")),
+        state=TCP_STATES.get(state_number) if state_number is not None else None,
+        local=tuple(raw["local"]) if raw.get("local") else None,
+        peer=tuple(raw["peer"]) if raw.get("peer") else None,
+        inq=raw.get("inq"),
+        outq=raw.get("outq"),
+        options=dict(raw.get("options") or {}),
+        tcp={k: raw["tcp"].get(k) for k in _TCP_SHOWN} if raw.get("tcp") else None,
+    )
+
+
+class ViewCache:
+    """What build_view made last, per process: rebuilt only where the snapshot or the names changed.
+
+    With 10,000 connections, making 20,000 SocketViews at every refresh took most of a core;
+    the periodic inspection gives the same list object while a process's sockets are unchanged,
+    and each socket's entry the same dict while it is.
+    """
+
+    def __init__(self) -> None:
+        self.processes: dict[str, tuple[int, list, dict[int, str], tuple[SocketView, ...]]] = {}
+        self.sockets: dict[tuple[str, int], tuple[dict, str | None, SocketView]] = {}
+
+    def sockets_of(self, name: str, pid: int, listed: list[dict], names: dict[int, str]) -> tuple[SocketView, ...]:
+        last = self.processes.get(name)
+        if last is not None and last[0] == pid and last[1] is listed and last[2] == names:
+            return last[3]
+        made = []
+        for raw in listed:
+            if not raw.get("socket", True):
+                continue
+            key = (name, raw["fd"])
+            var = names.get(raw["fd"])
+            seen = self.sockets.get(key)
+            if seen is not None and seen[0] is raw and seen[1] == var:
+                made.append(seen[2])
+                continue
+            view = socket_view(name, raw, var)
+            self.sockets[key] = (raw, var, view)
+            made.append(view)
+        sockets = tuple(made)
+        if last is not None and last[0] != pid:
+            self.sockets = {k: v for k, v in self.sockets.items() if k[0] != name}
+        self.processes[name] = (pid, listed, names, sockets)
+        return sockets
+
+
 def build_view(
     lab: Lab,
     snapshot: dict[str, list[dict]],
     tracked_names: dict[str, dict[int, str]],
     blocked: dict[str, list[str]],
     host_counters: dict[str, PortCounters] | None = None,
+    cache: ViewCache | None = None,
 ) -> LabView:
     """The Lab pane's content from the engine's processes and an inspect() snapshot."""
     processes = []
     remote_hosts = {host.name: host for host in lab.lifecycle.remote_hosts.views()}
+    cache = cache or ViewCache()
     for name, proc in lab.processes.items():
         names = socket_names(lab, name, tracked_names.get(name))
-        sockets = []
+        sockets: tuple[SocketView, ...] = ()
         if proc.alive:
-            for raw in snapshot.get(name, ()):
-                if not raw.get("socket", True):
-                    continue
-                fd = raw["fd"]
-                state_number = raw.get("state")
-                sockets.append(
-                    SocketView(
-                        process=name,
-                        fd=fd,
-                        name=names.get(fd),
-                        kind=kind_name(raw.get("family", 0), raw.get("type", 0)),
-                        family=raw.get("family", 0),
-                        type=raw.get("type", 0),
-                        listening=bool(raw.get("listening")),
-                        state=TCP_STATES.get(state_number) if state_number is not None else None,
-                        local=tuple(raw["local"]) if raw.get("local") else None,
-                        peer=tuple(raw["peer"]) if raw.get("peer") else None,
-                        inq=raw.get("inq"),
-                        outq=raw.get("outq"),
-                        options=dict(raw.get("options") or {}),
-                        tcp={k: raw["tcp"].get(k) for k in _TCP_SHOWN} if raw.get("tcp") else None,
-                    )
-                )
+            sockets = cache.sockets_of(name, proc.pid, snapshot.get(name, []), names)
         processes.append(
             ProcessView(
                 name=name,
@@ -263,7 +317,7 @@ def build_view(
                 zombie=proc.zombie,
                 dispositions=tuple(sorted(proc.dispositions.items())),
                 blocked=tuple(blocked.get(name, ())),
-                sockets=tuple(sockets),
+                sockets=sockets,
                 names=tuple(sorted(proc.names.items())),
                 children=tuple(proc.children),
                 host=proc.host,

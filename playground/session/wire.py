@@ -43,6 +43,7 @@ SHOW_MODES = ("both", "calls", "packets")
 # after the call's result, and a packet's sockets are named once the call that made them returned.
 HOLD_NS = 15_000_000
 HOLD_LIMIT = 5000  # past this many held entries, write them anyway
+DUMP_SHARE = 0.05  # sock_diag dumps take at most this share of the time (one a refresh while they are cheap)
 RELABEL_WINDOW = 256  # the packets whose names a call's result may still change (as the lab relabels them)
 
 
@@ -203,6 +204,8 @@ class WireState:
         self.recorder: LadderRecorder | None = None
         self.kernel: list[tuple[str | None, str | None, KernelSocket]] = []
         self.read_at = 0.0
+        self.dump_cost = 0.0  # seconds the last dump took
+        self._decorated: tuple[LabView, list, LabView] | None = None  # (view, kernel, decorated view)
         # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
         # only the events it needs are kept (packets stay in lab.packets).
         self._history: deque = deque(maxlen=100_000)
@@ -248,16 +251,32 @@ class WireState:
         return f"{lab.network.kind} · {capture}"
 
     def refresh(self) -> None:
-        """Read the kernel's TCP sockets (one netlink dump)."""
+        """Read the kernel's TCP sockets (one netlink dump), at most DUMP_SHARE of the time.
+
+        A dump costs in proportion to the sockets the lab's network holds (some 20 ms per
+        1,000 here): with thousands, it is taken less often, and the view keeps the last one.
+        """
         if self.lab is None:
+            return
+        now = time.monotonic()
+        if now - self.read_at < self.dump_cost / DUMP_SHARE:
             return
         self.kernel = self.lab.kernel_sockets()
         self.read_at = time.monotonic()
+        self.dump_cost = self.read_at - now
 
     def decorate(self, view: LabView) -> LabView:
         """The view with the hidden sockets and each TCP socket's timer (from sock_diag)."""
         if self.lab is None or not self.kernel:
             return view
+        last = self._decorated
+        if last is not None and last[0] == view and last[1] is self.kernel:
+            return last[2]  # nothing new on either side (the view's parts are the same objects)
+        decorated = self._decorate(view)
+        self._decorated = (view, self.kernel, decorated)
+        return decorated
+
+    def _decorate(self, view: LabView) -> LabView:
         by_ends: dict[tuple, KernelSocket] = {}
         hidden = []
         names = {p.name for p in view.processes}
@@ -285,6 +304,8 @@ class WireState:
             changed = False
             for sv in proc.sockets:
                 found = by_ends.get(_ends(sv)) if sv.is_stream else None
+                if found is not None and found.timer is None and sv.tcp is not None and not found.retrans:
+                    found = None  # nothing to add: no timer runs (most of 10,000 idle connections)
                 if found is not None:
                     tcp = dict(sv.tcp or {})
                     tcp.update(timer=found.timer, expires_ms=found.expires_ms, retransmits=found.retrans)

@@ -38,7 +38,7 @@ def set_limit(worker: Worker, which: int, soft: int, hard: int) -> Result:
 
 def _moved(fd: int, floor: int) -> int:
     """The descriptor at the lowest free number from floor up; the old number is closed."""
-    high = _dup_high(fd, floor)
+    high = dup_high(fd, floor)
     os.close(fd)
     return high
 
@@ -57,6 +57,8 @@ def relocate(worker: Worker, floor: int) -> None:
         worker.wake_r, worker.wake_w = _moved(worker.wake_r, floor), _moved(worker.wake_w, floor)
         if worker.reserve is not None:
             worker.reserve = (_moved(worker.reserve[0], floor), _moved(worker.reserve[1], floor))
+        if worker.delta.fd is not None:
+            worker.delta.moved(dup_high(worker.delta.fd, floor))
     if threading.current_thread() is threading.main_thread():
         move_signal_pipe(worker)
     else:  # the main thread is inside a call: it moves the pipe when it returns
@@ -68,7 +70,7 @@ def move_signal_pipe(worker: Worker) -> None:
     floor = worker.floor
     if worker.sig_r >= floor and worker.sig_w >= floor:
         return
-    sig_r, sig_w = _moved(worker.sig_r, floor), _dup_high(worker.sig_w, floor)
+    sig_r, sig_w = _moved(worker.sig_r, floor), dup_high(worker.sig_w, floor)
     signal.set_wakeup_fd(sig_w, warn_on_full_buffer=False)
     old_w = worker.sig_w
     with worker.signals.lock:
@@ -77,7 +79,7 @@ def move_signal_pipe(worker: Worker) -> None:
     os.close(old_w)
 
 
-def _dup_high(fd: int, floor: int) -> int:
+def dup_high(fd: int, floor: int) -> int:
     """A copy of the descriptor at floor or above, the original kept (it is still in use until replaced)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     raise_for_move = floor + 32 > soft

@@ -38,6 +38,7 @@ from playground.worker.limits import set_limit
 from playground.worker.more_syscalls import MORE_SYSCALLS
 from playground.worker.readiness import NO_FIRST_FD, READINESS_CALLS, script_args
 from playground.worker.snapshot import inspect_fds
+from playground.worker.snapshot_delta import DeltaInspector, high_epoll
 from playground.worker.syscalls import SYSCALLS, local_address, now
 from playground.worker.threads import ActorThreads
 
@@ -76,8 +77,9 @@ def _machinery_floor() -> int:
     kernel keeps a descriptor above a lowered soft limit, so the machinery steals
     nothing a C program would have (every number below the limit is the script's,
     and EMFILE comes where it would in C). Where the hard limit equals the soft one,
-    the machinery takes its few descriptors (7) just below the limit: a C program
-    could open 7 more descriptors than a lab process before EMFILE.
+    the machinery takes its few descriptors (7, and 8 once the periodic inspection's
+    epoll set is made) just below the limit: a C program could open that many more
+    descriptors than a lab process before EMFILE.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard >= soft + MACHINERY_SPAN:
@@ -282,6 +284,12 @@ class Worker:
         self.open_calls: dict[int, int] = {}  # calls in progress, by start order -> first signal index
         self.main_tasks: queue.SimpleQueue = queue.SimpleQueue()  # what only the main thread may do
         self.actors = ActorThreads(self._call, self._take_signals)  # the script's `thread NAME in PROC` threads
+        self.delta = DeltaInspector(self._high_epoll)  # the periodic inspection: what changed only
+
+    def _high_epoll(self) -> int | None:
+        from playground.worker.limits import dup_high
+
+        return high_epoll(self.floor, dup_high)
 
     def floor_for_limit(self) -> int:
         """Where the machinery belongs under the open-file limit now in force."""
@@ -302,6 +310,8 @@ class Worker:
         fds = [self.ctl, self.sig_r, self.sig_w, self.wake_r, self.wake_w]
         if self.reserve:
             fds += list(self.reserve)
+        if self.delta.fd is not None:
+            fds.append(self.delta.fd)
         return fds
 
     # Running.
@@ -436,6 +446,8 @@ class Worker:
             )
         elif op == "inspect":
             self.send((request_id, protocol.DONE, {"sockets": inspect_fds(list(self.lab_fds))}))
+        elif op == "inspect_delta":
+            self.send((request_id, protocol.DONE, self.delta.inspect(self.lab_fds, bool(args and args.get("full")))))
         elif op == "wake":
             self.linger = True  # sockplay's next request is for us: poll for it instead of sleeping
         elif op == "ping":
@@ -550,6 +562,7 @@ class Worker:
 
     def _track(self, name: str, args: list, result: dict) -> None:
         ret = result["ret"]
+        self.delta.touch(args[0] if args else None, ret)
         if name in _BINDING_CALLS and (ret >= 0 or result.get("errno") == errno.EINPROGRESS):
             result["local"] = local_address(args[0])
         elif name in ("accept", "accept4") and ret >= 0:
@@ -589,6 +602,7 @@ class Worker:
     def _become_child(self, ctl: int) -> None:
         """In a forked child: drop the parent's machinery and serve on a channel of our own."""
         _block_all()
+        self.delta.close()  # the parent's: the child makes its own
         for fd in self.machinery_fds():
             if fd != ctl:
                 try:
