@@ -168,7 +168,7 @@ class LabTree(Tree[tuple]):
         self.selected_key: SelectionKey | None = None
         self._node_by_key: dict[SelectionKey, TreeNode[tuple]] = {}
         self._labels: dict[SelectionKey, Text] = {}
-        self._shown: dict[SelectionKey, int] = {}  # open families: how many members are in the tree
+        self.open_pages: dict[SelectionKey, int] = {}  # open families: how many members are in the tree
 
     def set_palette(self, palette: Palette) -> None:
         self.palette = palette
@@ -197,18 +197,18 @@ class LabTree(Tree[tuple]):
             if key not in wanted:
                 self._node_by_key.pop(key, None)
                 self._labels.pop(key, None)
-        for key in list(self._shown):
+        for key in list(self.open_pages):
             if key not in wanted:
-                del self._shown[key]
+                del self.open_pages[key]
         self._restore_cursor(view, keep)
 
-    def _place(
+    def place_node(
         self, parent_node: TreeNode[tuple], index: int, key: SelectionKey, label: Text, leaf: bool
     ) -> TreeNode[tuple]:
         """The node for `key`, child number `index` of `parent_node`: kept (relabelled), moved or made."""
         node = self._node_by_key.get(key)
         if node is not None and node.parent is not parent_node:
-            self._forget(node)
+            self.forget_node(node)
             node.remove()
             node = None
         if node is None:
@@ -219,7 +219,7 @@ class LabTree(Tree[tuple]):
         else:
             current = siblings.index(node) if node in siblings else index
         if current != index:
-            self._forget(node)
+            self.forget_node(node)
             node.remove()
             return self._make_node(parent_node, key, label, leaf, index)
         if self._labels.get(key) != label:
@@ -238,15 +238,15 @@ class LabTree(Tree[tuple]):
         self._labels[key] = label
         return node
 
-    def _forget(self, node: TreeNode[tuple]) -> None:
-        self._forget_children(node)
+    def forget_node(self, node: TreeNode[tuple]) -> None:
+        self.forget_node_children(node)
         if node.data is not None:
             self._node_by_key.pop(node.data, None)
             self._labels.pop(node.data, None)
 
-    def _forget_children(self, node: TreeNode[tuple]) -> None:
+    def forget_node_children(self, node: TreeNode[tuple]) -> None:
         for child in node.children:
-            self._forget(child)
+            self.forget_node(child)
 
     def _restore_cursor(self, view: LabView, key: SelectionKey | None) -> None:
         if key is not None and key not in self._node_by_key and key[0] in ("socket", "more"):
@@ -288,7 +288,7 @@ class LabTree(Tree[tuple]):
         if node is None:
             return
         pages = -(-max(at_least, 1) // PAGE)
-        self._shown[key] = max(self._shown.get(key, 0), pages * PAGE)
+        self.open_pages[key] = max(self.open_pages.get(key, 0), pages * PAGE)
         self._reconcile(self.view)
         if not node.is_expanded:
             with self.prevent(Tree.NodeExpanded):
@@ -296,10 +296,10 @@ class LabTree(Tree[tuple]):
 
     def close_family(self, key: SelectionKey) -> None:
         """Take a family's members out of the tree (the node stays, closed)."""
-        self._shown.pop(key, None)
+        self.open_pages.pop(key, None)
         node = self._node_by_key.get(key)
         if node is not None:
-            self._forget_children(node)
+            self.forget_node_children(node)
             node.remove_children()
 
     def select_key(self, key: SelectionKey) -> bool:
@@ -341,7 +341,7 @@ class LabTree(Tree[tuple]):
         elif key is not None and key[0] == "more":  # the next page of the family
             event.stop()
             family_key = ("family", *key[1:])
-            self.open_family(family_key, self._shown.get(family_key, 0) + PAGE)
+            self.open_family(family_key, self.open_pages.get(family_key, 0) + PAGE)
 
     @on(Tree.NodeHighlighted)
     def _highlighted(self, event: Tree.NodeHighlighted) -> None:
@@ -370,11 +370,11 @@ class _Pass:
         keys = {key for key, _, _ in children}
         for existing in list(parent_node.children):
             if existing.data not in keys:
-                tree._forget(existing)
+                tree.forget_node(existing)
                 existing.remove()
         for index, (key, label, leaf) in enumerate(children):
             self.wanted.add(key)
-            node = tree._place(parent_node, index, key, label, leaf)
+            node = tree.place_node(parent_node, index, key, label, leaf)
             if key[0] == "family":
                 self.family_children(node, key)
             elif key[0] == "host":
@@ -391,10 +391,10 @@ class _Pass:
         """An open family's members, a page at a time, then a "more…" node; none while it is closed."""
         tree = self.tree
         family = self.view.find(key)
-        shown = tree._shown.get(key)
+        shown = tree.open_pages.get(key)
         if not isinstance(family, FamilyView) or shown is None:
             if node.children:
-                tree._forget_children(node)
+                tree.forget_node_children(node)
                 node.remove_children()
             return
         shown = min(shown, family.count)
