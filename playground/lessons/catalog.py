@@ -192,17 +192,6 @@ PLANNED: tuple[PlannedLesson, ...] = (
         },
         NEEDS_NETWORK_LAB,
     ),
-    PlannedLesson(
-        20,
-        "peer-rebooted",
-        {"en": "The peer host crashed and came back", "zh": "对端主机崩溃后重启"},
-        {
-            "en": "The peer lost all state: the first write succeeds, the peer answers with RST, and the next "
-            "read fails with ECONNRESET.",
-            "zh": "对端丢失了全部连接状态：第一次 write 成功，对端回以 RST，随后的 read 以 ECONNRESET 失败。",
-        },
-        NEEDS_NETWORK_LAB,
-    ),
 )
 
 
