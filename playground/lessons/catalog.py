@@ -149,10 +149,6 @@ class PlannedLesson:
         return self.summary.get(lang) or self.summary[DEFAULT_LANGUAGE]
 
 
-NEEDS_NETWORK_LAB = {
-    "en": "needs the network lab",
-    "zh": "需要网络实验室",
-}
 NEEDS_MANY_CONNECTIONS = {
     "en": "needs the engine to hold thousands of connections",
     "zh": "需要引擎能同时持有成千上万个连接",
@@ -169,17 +165,6 @@ PLANNED: tuple[PlannedLesson, ...] = (
             "zh": "一个进程用 poll/epoll 持有成千上万个连接：文件描述符、每个连接的内存，以及每连接一线程的代价。",
         },
         NEEDS_MANY_CONNECTIONS,
-    ),
-    PlannedLesson(
-        20,
-        "peer-rebooted",
-        {"en": "The peer host crashed and came back", "zh": "对端主机崩溃后重启"},
-        {
-            "en": "The peer lost all state: the first write succeeds, the peer answers with RST, and the next "
-            "read fails with ECONNRESET.",
-            "zh": "对端丢失了全部连接状态：第一次 write 成功，对端回以 RST，随后的 read 以 ECONNRESET 失败。",
-        },
-        NEEDS_NETWORK_LAB,
     ),
 )
 

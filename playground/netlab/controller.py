@@ -147,6 +147,13 @@ class Switch:
         await self._ask("cut", port=host, cut=True)
         self._cut.add(host)
 
+    async def go_dark(self, host: str) -> None:
+        """Cut host's port until it is removed, and drop what host still sends unreported: a host losing power
+        sends nothing, so the frames its dying stack puts on the cable (the FINs of its killed processes) were
+        never sent. Frames towards it are lost, as with a cut."""
+        await self._ask("dark", port=host)
+        self._cut.add(host)
+
     async def mend(self, host: str) -> None:
         await self._ask("cut", port=host, cut=False)
         self._cut.discard(host)

@@ -175,12 +175,12 @@ class LabHosts:
         return host
 
     async def isolate(self, name: str) -> None:
-        """The first step of a crash: the port is cut, so that nothing the dying host sends leaves it."""
+        """The first step of a crash: the port goes dark, so that nothing the dying host sends leaves it, nor shows
+        on the wire (a host losing power sends nothing: no FIN, no RST)."""
         host = self._running(name, "crash")
-        if host.state != CUT:
-            assert self.switch is not None
-            await self.switch.cut(name)
-            host.state = CUT
+        assert self.switch is not None
+        await self.switch.go_dark(name)
+        host.state = CUT
 
     async def power_off(self, name: str) -> None:
         """The last step of a crash, once its processes are gone: its namespace goes, its port with it."""

@@ -32,6 +32,7 @@ class Port:
     out_pipe: Pipe  # frames the host sends
     in_pipe: Pipe  # frames towards the host
     cut: bool = False
+    dark: bool = False  # the host is losing power: what its dying stack sends was never sent, so goes unreported
     sent: int = 0  # frames the host put on its cable
     delivered: int = 0  # frames the switch gave the host
     dropped_cut: int = 0
@@ -101,6 +102,9 @@ class SwitchCore:
     def receive(self, port: Port, frame: bytes, entered_ns: int) -> None:
         """A frame the host on `port` sent, stamped when it reached the switch."""
         port.sent += 1
+        if port.dark:  # not even learnt from: as far as the switch can tell, it was never sent
+            port.dropped_cut += 1
+            return
         targets = self._targets(port, frame)
         if port.cut:
             port.dropped_cut += 1
@@ -171,6 +175,10 @@ class SwitchCore:
     ) -> None:
         """Out of the sender's cable (at left_ns): into each receiver's."""
         if self.ports.get(source.number) is not source or source.cut:  # cut while the frame was on its cable
+            source.dropped_cut += 1
+            self._lost(entered_ns, LOST_CUT, source, targets, frame)
+            return
+        if not targets:  # flooded to no port: the host it was for is gone (crashed), or there is no other host
             source.dropped_cut += 1
             self._lost(entered_ns, LOST_CUT, source, targets, frame)
             return

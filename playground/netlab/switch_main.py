@@ -252,6 +252,9 @@ class SwitchProcess:
         if op == "cut":
             port.cut = bool(body["cut"])
             return None
+        if op == "dark":  # cut for good, and what the host still sends goes unreported: it is losing power
+            port.cut = port.dark = True
+            return None
         if op == "impair":
             direction = str(body["direction"])
             if direction not in DIRECTIONS:

@@ -308,6 +308,49 @@ async def test_a_port_removed_while_a_frame_is_on_its_cable_loses_the_frame(worl
     assert (await switch.counters("alpha")).sent == 1
 
 
+async def test_a_frame_for_a_host_whose_port_is_gone_is_reported_lost(world: World, switch: Switch) -> None:
+    # As after a crash: the host's port is removed, its MAC forgotten, and a frame for it floods to no port.
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    await switch.remove_port("beta")
+    sender = udp(world, "alpha")
+    sender.sendto(b"anyone?", BETA)
+
+    async def lost() -> bool:
+        await switch.flush()
+        return any(r.frame.endswith(b"anyone?") for r in feed)
+
+    await until(lost, "the frame to be reported")
+    (record,) = [r for r in feed if r.frame.endswith(b"anyone?")]
+    assert (record.port_in, record.port_out, record.fate, record.delivered_ns) == ("alpha", None, "lost-cut", None)
+    alpha = await switch.counters("alpha")
+    assert alpha.sent == alpha.dropped_cut >= 1 and alpha.delivered == 0
+
+
+async def test_a_dark_port_sends_nothing_at_all_and_what_is_sent_to_it_is_lost(world: World, switch: Switch) -> None:
+    # A host losing power: the frames its dying stack puts out were never sent (not even reported lost).
+    feed: list[FrameFate] = []
+    await switch.subscribe(feed.extend)
+    await switch.go_dark("alpha")
+    assert switch.is_cut("alpha")
+    receiver = udp(world, "beta", PORT)
+    udp(world, "alpha").sendto(b"last words", BETA)
+    udp(world, "beta").sendto(b"anyone?", ("192.0.2.1", PORT))
+
+    async def both_read() -> bool:
+        return (await switch.counters("alpha")).sent >= 1 and (await switch.counters("beta")).sent >= 1
+
+    await until(both_read, "the switch to read both frames")
+    await switch.flush()
+    assert [(r.port_in, r.port_out, r.fate) for r in feed if r.frame.endswith(b"anyone?")] == [
+        ("beta", "alpha", "lost-cut")
+    ]
+    assert not [r for r in feed if r.port_in == "alpha"]
+    assert nothing_waiting(receiver)
+    alpha = await switch.counters("alpha")
+    assert alpha.dropped_cut >= 2 and alpha.delivered == 0  # its own frame, and beta's frame to it
+
+
 async def test_the_switch_floods_until_it_learns_where_a_host_is() -> None:
     try:
         world = make_world("alpha", "beta", "gamma")

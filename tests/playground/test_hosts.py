@@ -252,14 +252,32 @@ async def test_a_crash_sends_nothing_the_peer_sees_nothing() -> None:
         packets = [p for p in (decode(f, 0) for f in frames) if p is not None and p.protocol == "TCP"]
         assert [p.summary for p in packets if {"FIN", "RST"} & set(p.flags)] == []
         assert packets == []  # nothing at all reached beta
-        # The lab's own wire (the switch's feed) agrees: what alpha's dying stack sent was lost in the cut.
+        # The lab's own wire (the switch's feed) agrees: what alpha's dying stack put out was never sent.
         from_alpha = [p for p in lab.packets if p.src[0] == "192.0.2.1" and p.t_ns >= crash_ns]
-        assert all(p.lost for p in from_alpha), [p.summary for p in from_alpha]
+        assert from_alpha == [], [p.summary for p in from_alpha]
         assert await lab.socket_state("client", "c") == "ESTABLISHED"
         assert lab.processes["client"].inflight  # its read still blocked
         assert lab.network.hosts.get("alpha").state == "crashed"
     finally:
         await lab.shutdown()
+
+
+async def test_a_crash_shows_nothing_on_the_wire_and_what_is_sent_to_the_crashed_host_is_lost() -> None:
+    await run(
+        with_hosts(
+            """client: write(c, "hi")                  = 2
+~ client.c > server.a ACK len 2
+~ server.a > client.c ACK
+server: read(a, 10)                      = 2 "hi"
+crash alpha
+~ nothing
+client: write(c, "anyone?")              = 7
+~ lost client.c > server.a len 7
+~ lost client.c > server.a len 7
+state client.c ESTABLISHED
+"""
+        )
+    )
 
 
 async def test_after_boot_the_peers_next_write_draws_rst_and_its_read_fails_econnreset() -> None:
