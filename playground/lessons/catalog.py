@@ -153,10 +153,6 @@ NEEDS_NETWORK_LAB = {
     "en": "needs the network lab",
     "zh": "需要网络实验室",
 }
-NEEDS_MANY_CONNECTIONS = {
-    "en": "needs the engine to hold thousands of connections",
-    "zh": "需要引擎能同时持有成千上万个连接",
-}
 
 PLANNED: tuple[PlannedLesson, ...] = (
     PlannedLesson(
@@ -169,17 +165,6 @@ PLANNED: tuple[PlannedLesson, ...] = (
             "zh": "打开 SO_KEEPALIVE，空闲 1 秒、间隔 1 秒、探测 3 次：链路断开几秒后，阻塞的 read 以 ETIMEDOUT 失败。",
         },
         NEEDS_NETWORK_LAB,
-    ),
-    PlannedLesson(
-        18,
-        "c10k",
-        {"en": "C10K: ten thousand connections", "zh": "C10K：一万个连接"},
-        {
-            "en": "One process holds thousands of connections with poll/epoll: descriptors, memory per "
-            "connection, and what a thread per connection would cost.",
-            "zh": "一个进程用 poll/epoll 持有成千上万个连接：文件描述符、每个连接的内存，以及每连接一线程的代价。",
-        },
-        NEEDS_MANY_CONNECTIONS,
     ),
     PlannedLesson(
         19,
