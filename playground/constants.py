@@ -8,7 +8,7 @@ import signal as _signal
 import socket
 from typing import Literal, NamedTuple
 
-OptionKind = Literal["bool", "int", "linger", "timeval", "errno", "seconds", "tcp_info"]
+OptionKind = Literal["bool", "int", "linger", "timeval", "errno", "seconds", "tcp_info", "meminfo"]
 
 
 class OptionSpec(NamedTuple):
@@ -29,9 +29,10 @@ class OptionSpec(NamedTuple):
 
 
 _SOL = int(socket.SOL_SOCKET)
-# <linux/in.h> and <linux/in6.h>; Python's socket module does not name them.
+# <linux/in.h>, <linux/in6.h> and <asm-generic/socket.h>; Python's socket module does not name them.
 IP_RECVERR = 11
 IPV6_RECVERR = 25
+SO_MEMINFO = 55
 _TCP = int(socket.IPPROTO_TCP)
 
 OPTIONS: dict[str, OptionSpec] = {
@@ -119,6 +120,14 @@ OPTIONS: dict[str, OptionSpec] = {
             tcp_only=True,
             readonly=True,
             summary="the kernel's view of the connection: state, rtt, rto, cwnd, retransmits",
+        ),
+        OptionSpec(
+            "SO_MEMINFO",
+            _SOL,
+            SO_MEMINFO,
+            "meminfo",
+            readonly=True,
+            summary="the kernel's memory accounting for the socket: bytes charged to its buffers, and their caps",
         ),
         OptionSpec(
             "IP_RECVERR",

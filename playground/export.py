@@ -285,6 +285,8 @@ class _Exporter:
             return f"recvmsg({self.fd(args[0])}, {int(_number(args[1]))}, me, ({names}{',' if names else ''}))"
         if name == "getsockopt" and OPTIONS[_word(args[1])].kind == "tcp_info":
             raise ValueError("cannot export getsockopt(..., TCP_INFO): Python's socket module has no struct tcp_info")
+        if name == "getsockopt" and OPTIONS[_word(args[1])].kind == "meminfo":
+            raise ValueError("cannot export getsockopt(..., SO_MEMINFO): Python's socket module does not know it")
         if name == "getsockopt":
             option = OPTIONS[_word(args[1])]
             kind_arg = f", {option.kind!r}" if option.kind in ("linger", "timeval") else ""

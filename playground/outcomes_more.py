@@ -8,10 +8,12 @@ from playground.constants import TCP_STATES
 from playground.script.model import Address, Fields, Pair, UnixAddress
 
 _CA_STATES = {0: "Open", 1: "Disorder", 2: "CWR", 3: "Recovery", 4: "Loss"}
-# TCP_INFO's fields whose value a script may state and have checked: the others (round-trip
-# times, timers, the congestion window) differ from run to run and never fail a check.
+# TCP_INFO's and SO_MEMINFO's fields whose value a script may state and have checked: the others
+# (round-trip times, timers, the congestion window; buffer caps that sysctls and autotuning set,
+# memory reserved ahead) differ from run to run and never fail a check.
 STABLE_FIELDS = frozenset(
     ("state", "ca_state", "retransmits", "probes", "backoff", "unacked", "lost", "total_retrans", "snd_mss", "rcv_mss")
+    + ("rmem_alloc", "wmem_alloc", "wmem_queued", "backlog", "drops")
 )
 _PAIRS = {"getrlimit", "socketpair"}
 _DATA = {"readv", "recvmsg"}

@@ -249,19 +249,30 @@ _TCP_INFO_SHOWN = (
 )
 
 
+# SO_MEMINFO's u32 array (<linux/sock_diag.h>, SK_MEMINFO_*): what `ss -m` shows as skmem.
+_MEMINFO_SHOWN = tuple(
+    (name, 4 * i, "I")
+    for i, name in enumerate(
+        ("rmem_alloc", "rcvbuf", "wmem_alloc", "sndbuf", "fwd_alloc", "wmem_queued", "optmem", "backlog", "drops")
+    )
+)
+_FIELDS = {"tcp_info": (_TCP_INFO_SIZE, _TCP_INFO_SHOWN), "meminfo": (4 * len(_MEMINFO_SHOWN), _MEMINFO_SHOWN)}
+
+
 def do_getsockopt_fields(fd: int, level: int, option: int, kind: str) -> Result:
-    """getsockopt, with TCP_INFO read whole and given as named fields."""
-    if kind != "tcp_info":
+    """getsockopt, with TCP_INFO and SO_MEMINFO read whole and given as named fields."""
+    if kind not in _FIELDS:
         return do_getsockopt(fd, level, option, kind)
-    buf = ctypes.create_string_buffer(_TCP_INFO_SIZE)
-    size = libc.socklen_t(_TCP_INFO_SIZE)
+    length, shown = _FIELDS[kind]
+    buf = ctypes.create_string_buffer(length)
+    size = libc.socklen_t(length)
     t0 = now()
     ret = libc.getsockopt(fd, level, option, buf, ctypes.byref(size))
     t1 = now()
     if ret == -1:
         return _result(ret, t0, t1)
     raw = buf.raw[: size.value]
-    fields = {name: struct.unpack_from(fmt, raw, at)[0] for name, at, fmt in _TCP_INFO_SHOWN if at + 4 <= len(raw)}
+    fields = {name: struct.unpack_from(fmt, raw, at)[0] for name, at, fmt in shown if at + 4 <= len(raw)}
     return _result(ret, t0, t1, value=None, fields=fields)
 
 

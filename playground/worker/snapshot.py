@@ -33,8 +33,9 @@ _TCP_INFO_FIELDS = {
     "snd_cwnd": 80,
     "total_retrans": 100,
 }
-# Reading SO_ERROR clears it, so the inspector never reads it; TCP_INFO it reads whole (tcp_info).
-_INSPECTED = [spec for spec in OPTIONS.values() if spec.name not in ("SO_ERROR", "TCP_INFO")]
+# Reading SO_ERROR clears it, so the inspector never reads it; TCP_INFO it reads whole (tcp_info);
+# SO_MEMINFO's fields are a script's to ask for.
+_INSPECTED = [spec for spec in OPTIONS.values() if spec.name not in ("SO_ERROR", "TCP_INFO", "SO_MEMINFO")]
 
 
 def _ioctl_int(fd: int, request: int) -> int | None:

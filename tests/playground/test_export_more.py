@@ -75,6 +75,11 @@ def test_tcp_info_is_refused_with_a_reason(tmp_path: Path) -> None:
     assert made.returncode == 2 and "TCP_INFO" in made.stderr and "Traceback" not in made.stderr
 
 
+def test_so_meminfo_is_refused_with_a_reason(tmp_path: Path) -> None:
+    _, made = export(tmp_path, "sockplay 1\nspawn a\na: s = socket(tcp)\na: getsockopt(s, SO_MEMINFO)\n")
+    assert made.returncode == 2 and "SO_MEMINFO" in made.stderr and "Traceback" not in made.stderr
+
+
 def test_run_json_gives_rights_and_tcp_info_fields(tmp_path: Path) -> None:
     script = tmp_path / "j.sockplay"
     script.write_text(

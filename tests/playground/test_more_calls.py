@@ -306,6 +306,34 @@ async def test_tcp_info_shows_fields_and_checks_only_the_stable_ones(lab: Lab) -
     assert (await outcome(lab, "server: getsockopt(l, TCP_INFO)")).startswith("= {state: LISTEN")
 
 
+async def test_so_meminfo_gives_the_kernels_accounting_and_checks_only_the_stable_fields(lab: Lab) -> None:
+    await connected_pair(lab)
+    idle = await outcome(lab, "server: getsockopt(a, SO_MEMINFO)")
+    # An idle connection has nothing charged to its buffers: their sizes are caps, not memory held.
+    assert idle.startswith("= {rmem_alloc: 0, rcvbuf: ") and "wmem_queued: 0, optmem: " in idle
+    assert await outcome(lab, 'client: write(c, "x" * 1000)') == "= 1000"
+    assert await outcome(lab, "server: poll(a, POLLIN, 1000)") == "= 1 POLLIN"
+    result = await run_typed_line(lab, "server: getsockopt(a, SO_MEMINFO)")
+    assert result is not None
+    charged = dict(result.outcome.value.items)
+    assert charged["rmem_alloc"] > 1000  # the whole buffer that holds the segment is charged, not only the bytes
+    assert charged["drops"] == 0 and charged["rcvbuf"] > 0
+    step = parse_script("sockplay 1\nspawn s\ns: a = socket(tcp)\ns: getsockopt(a, SO_MEMINFO) = {rmem_alloc: 0}\n")
+    stated = step.lines[-1].node
+    assert isinstance(stated, Step) and stated.expect is not None
+    assert "return value differs" in (divergence("getsockopt", stated.expect, result.outcome) or "")
+    assert await outcome(lab, "server: read(a, 2000)") == '= 1000 "x" * 1000'
+    after = await run_typed_line(lab, "server: getsockopt(a, SO_MEMINFO)")
+    assert after is not None and divergence("getsockopt", stated.expect, after.outcome) is None
+    # The caps are not claims: a stated rcvbuf never fails a check.
+    caps = parse_script("sockplay 1\nspawn s\ns: a = socket(tcp)\ns: getsockopt(a, SO_MEMINFO) = {rcvbuf: 1}\n")
+    cap_step = caps.lines[-1].node
+    assert isinstance(cap_step, Step) and cap_step.expect is not None
+    assert divergence("getsockopt", cap_step.expect, after.outcome) is None
+    with pytest.raises(ScriptError, match="can be read, not set"):
+        parse_script("sockplay 1\nspawn s\ns: a = socket(tcp)\ns: setsockopt(a, SO_MEMINFO, 1)\n")
+
+
 def result_step_call() -> Call:
     node = parse_script("sockplay 1\nspawn client\nclient: c = socket(tcp)\nclient: getsockopt(c, TCP_INFO)\n")
     step = node.lines[-1].node
