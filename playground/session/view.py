@@ -52,7 +52,8 @@ _BOOL_BADGES = {
 # TCP_INFO fields the Inspector shows; the others (timers since last data...) change every millisecond.
 _TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
 
-# ("process", name), ("socket", name, fd), ("host", name), ("thread", name), ("hidden", ...),
+# ("process", name), ("socket", name, fd), ("host", name), ("remote", name) for a remote host,
+# ("thread", name), ("hidden", ...),
 # ("family", process, NAME) for the sockets NAME[i] of a process, ("more", process, NAME) for its next page
 SelectionKey = tuple
 
@@ -174,9 +175,13 @@ class LabView:
     ready: bool = False
     hidden: tuple[HiddenSocketView, ...] = ()  # sockets the kernel keeps with no descriptor left
     hosts: tuple[HostView, ...] = ()
+    remote_hosts: tuple[RemoteHostView, ...] = ()  # `host NAME ssh DEST`: real machines
 
     def host(self, name: str) -> HostView | None:
         return next((h for h in self.hosts if h.name == name), None)
+
+    def remote_host(self, name: str) -> RemoteHostView | None:
+        return next((h for h in self.remote_hosts if h.name == name), None)
 
     def process(self, name: str) -> ProcessView | None:
         for proc in self.processes:
@@ -202,7 +207,7 @@ class LabView:
 
     def find(
         self, key: SelectionKey | None
-    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | FamilyView | None:
+    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | RemoteHostView | FamilyView | None:
         if key is None:
             return None
         if key[0] in ("family", "more"):
@@ -212,6 +217,8 @@ class LabView:
             return self.process(key[1])
         if key[0] == "host":
             return self.host(key[1])
+        if key[0] == "remote":
+            return self.remote_host(key[1])
         if key[0] == "thread":
             return self.thread(key[1])
         if key[0] == "hidden":
@@ -325,7 +332,12 @@ def build_view(
                 remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
             )
         )
-    return LabView(tuple(processes), ready=True, hosts=host_views(lab, host_counters or {}))
+    return LabView(
+        tuple(processes),
+        ready=True,
+        hosts=host_views(lab, host_counters or {}),
+        remote_hosts=tuple(remote_hosts.values()),
+    )
 
 
 def host_views(lab: Lab, counters: dict[str, PortCounters]) -> tuple[HostView, ...]:
