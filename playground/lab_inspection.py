@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from playground import lab_channel, protocol
 from playground.constants import TCP_STATES
 from playground.lab_process import CallHandle
+from playground.outside.sockets import program_snapshot
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ class Inspector:
         out: dict[str, list[dict]] = {}
         waits = []
         loop = asyncio.get_running_loop()
+        outside = [p for p in procs if p.outside and p.alive and p.pid and p.remote is None]
+        if outside:
+            kernel = self.dump_all()
+            for proc in outside:  # a traced program: the kernel's view of its sockets, read here (it has no channel)
+                out[proc.name] = program_snapshot(proc, kernel)
         for proc in procs:
             if not proc.alive or proc.channel is None:
                 continue
@@ -57,11 +63,8 @@ class Inspector:
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
         return out
 
-    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
-        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
-
-        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
-        """
+    def dump_all(self) -> list[KernelSocket]:
+        """Every TCP socket the kernel lists in the lab's network (and each host's), the lab's or not."""
         network = self.lab.network
         diag = network.diag_socket
         if diag is None:
@@ -77,6 +80,15 @@ class Inspector:
                 found += dump_tcp(host_diag)  # each host is a network stack of its own
         except OSError:
             return []
+        return found
+
+    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
+
+        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
+        """
+        network = self.lab.network
+        found = self.dump_all()
         out: list[tuple[str | None, str | None, KernelSocket]] = []
         for sock in found:
             owner = self.lab.labels.label_for(sock.local, sock.peer)

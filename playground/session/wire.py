@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playground.events import CallDone, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
+from playground.events import CallDone, CallObserved, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
 from playground.session.eventbook import PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
 from playground.session.view import LabView, SocketView, mask_ports
 
@@ -214,7 +214,7 @@ class WireState:
             self._forget = lab.subscribe(self._remember)
 
     def _remember(self, event: object) -> None:
-        if isinstance(event, (CallDone, ProcessStarted, ProcessEnded, DirectiveDone)):
+        if isinstance(event, (CallDone, CallObserved, ProcessStarted, ProcessEnded, DirectiveDone)):
             self._history.append(event)
 
     def ladder_recorder(self) -> LadderRecorder | None:
