@@ -18,7 +18,7 @@ from tests.helpers import REPO
 
 CATALOG = load_catalog()
 RUNNABLE = CATALOG.runnable()
-EXPECTED_RUNNABLE = [*range(1, 15), 16, 17]
+EXPECTED_RUNNABLE = [*range(1, 15), 16, 17, 25]
 EXPECTED_PLANNED = [15, 18, 19, 20]
 
 
@@ -305,7 +305,7 @@ def test_lessons_lists_every_lesson_on_one_line_each() -> None:
     result = sockplay("lessons", "--lang", "en")
     assert result.returncode == 0, result.stderr
     rows = [row for row in result.stdout.splitlines() if re.match(r" *\d+  \S", row)]
-    assert [int(row[:3]) for row in rows] == list(range(1, 21))
+    assert [int(row[:3]) for row in rows] == sorted(EXPECTED_RUNNABLE + EXPECTED_PLANNED)
     assert "close-sends-fin" in rows[0] and "close() sends a FIN" in rows[0]
     assert "not yet: needs the network lab" in rows[14]
     zh = sockplay("lessons", "--lang", "zh")
@@ -354,3 +354,13 @@ def test_the_language_follows_the_option_then_the_environment(monkeypatch: pytes
     assert choose_language("en") == "en"
     monkeypatch.setenv("SOCKPLAY_LANG", "en")
     assert choose_language(None) == "en"
+
+
+async def test_a_lesson_from_elsewhere_runs_no_outside_program_unless_allowed(tmp_path: Path) -> None:
+    original = LESSONS_DIR / "25-watch-a-client.sockplay"
+    (tmp_path / original.name).write_bytes(original.read_bytes())
+    copy = load_lesson(tmp_path / original.name)
+    assert load_lesson(original).shipped and not copy.shipped
+    check = await check_lesson(copy, step_timeout=1.0)  # (its accept then waits for no client)
+    assert not check.holds
+    assert any("--allow-exec" in problem for problem in check.problems()), check.problems()
