@@ -173,7 +173,9 @@ class HiddenSocketView:
 
     @property
     def name(self) -> str:
-        return self.label.split(".", 1)[1] if "." in self.label else self.label
+        """Its variable (`c`); an outside program's socket, named by its descriptor, by its whole name (`client.3`)."""
+        var = self.label.split(".", 1)[1] if "." in self.label else self.label
+        return self.label if var.isdigit() else var
 
 
 def timer_text(timer: str | None, expires_ms: int, deterministic: bool = False) -> str:

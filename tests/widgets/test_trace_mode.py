@@ -120,3 +120,13 @@ async def test_a_traced_clients_socket_is_in_the_tree_read_only_and_its_calls_in
             'write(a, "hi") = 2',
         ):
             await wait_for(pilot, lambda f=fragment: f in view.plain, f"{fragment!r} in the ladder")
+        # The server reads to end of file and closes: the client, which closed first, leaves a TIME-WAIT under it.
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, LadderScreen), "back on the main screen")
+        for line in ("server: poll(a, POLLRDHUP, 1000)", "server: read(a, 100)", "server: read(a, 100)"):
+            await run_line(pilot, line)
+        await run_line(pilot, "server: close(a)", "close(a) = 0")
+        gone = re.compile(
+            r"^client  pid \d+  exited 0  outside program, read-only\n  client\.3 no fd tcp TIME-WAIT", re.M
+        )
+        await wait_for(pilot, lambda: gone.search(tree_text(app)), "client.3's TIME-WAIT under the ended client", 20)
