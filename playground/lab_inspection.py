@@ -36,10 +36,8 @@ class Inspector:
         waits = []
         loop = asyncio.get_running_loop()
         outside = [p for p in procs if p.outside and p.alive and p.pid and p.remote is None]
-        if outside:
-            kernel = self.dump_all()
-            for proc in outside:  # a traced program: the kernel's view of its sockets, read here (it has no channel)
-                out[proc.name] = program_snapshot(proc, kernel)
+        for proc in outside:  # a traced program: the kernel's view of its sockets, read here (it has no channel)
+            out[proc.name] = program_snapshot(proc, self.dump_all)
         for proc in procs:
             if not proc.alive or proc.channel is None:
                 continue

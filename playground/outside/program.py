@@ -150,7 +150,7 @@ class OutsideProgram:
         self.process = Process(name=node.name, pid=0, outside=True)
         self.offset_ns, self.offset_error_ns = clock_offset()
         self.reader = StraceReader() if node.trace else None
-        self.sockets = ObservedSockets(self.process, lab.labels, lab.inspector.dump_all)
+        self.sockets = ObservedSockets(self.process, lab.labels)
         self._fds: list[int] = []  # our ends of its pipes: stdout, stderr, trace
         self._streams: dict[int, str] = {}  # each of them: "stdout", "stderr" or "trace"
         self._partial: dict[int, bytes] = {}

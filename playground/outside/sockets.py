@@ -2,9 +2,12 @@
 
 Its calls say which of its descriptors are sockets and when each is made, bound, connected,
 accepted and closed (strace's -y gives each one's inode: `3<socket:[7]>`); the kernel says the
-rest: a socket's ends from sock_diag, found by that inode, and (for the Lab pane) its state,
-queues and options, read from a copy of its descriptor (pidfd_getfd) as the inspector reads a lab
-process's. Nothing is ever done to the program's sockets: the copy is only read, then closed.
+rest, read from a copy of the descriptor (pidfd_getfd) checked to be that inode: a socket's ends
+(getsockname, getpeername) after a successful bind, listen, connect or accept, and, for the Lab
+pane, its state, queues and options, as the inspector reads a lab process's. Nothing is ever done
+to the program's sockets: a copy is only read, then closed at once. (One read after its call has
+returned: a socket the program closed already is not found; an accepted one then takes its ends
+from the call's `from ADDRESS` and the packets its peer sent to the listener's port.)
 
 A socket is named by the program's descriptor number, as its observed lines write it: `web.4`
 is the socket `#> web: accept4(3, ...) = 4 ...` returned. That is the name its packets carry on
@@ -15,7 +18,10 @@ by its process (`~ web > server.a FIN`), as for any socket of a process.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import os
+import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,6 +41,7 @@ NO_FD_CALLS = frozenset(
 )
 MAX_SHOWN = 256  # sockets shown per program in the Lab pane (a traced browser may hold thousands)
 _STATE_NUMBERS = {name: number for number, name in TCP_STATES.items()}
+_FROM = re.compile(r" from (\[[0-9a-fA-F:.]+\]:[0-9]+|[0-9.]+:[0-9]+)")
 _SYS_PIDFD_GETFD = 438  # the same number on every architecture (a new-style syscall)
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -71,10 +78,9 @@ def call_facts(name: str, text: str) -> tuple[tuple[int, ...], int | None, str]:
 class ObservedSockets:
     """One traced program's sockets: its descriptors' inodes (per process it started), their ends, their labels."""
 
-    def __init__(self, process: Process, labels: PacketLabels, dump: Callable[[], list[KernelSocket]]) -> None:
+    def __init__(self, process: Process, labels: PacketLabels) -> None:
         self.process = process
         self.labels = labels
-        self.dump = dump  # the kernel's TCP sockets where the program runs (sock_diag)
         self.inodes: dict[tuple[int, int], int] = {}  # (pid, descriptor) -> its socket's inode
 
     def learn(self, seen: Observation, actor: str) -> CallFacts:
@@ -87,25 +93,35 @@ class ObservedSockets:
             self.inodes[(seen.pid, fd)] = inode
         if name == "close" and fds and outcome == "= 0":
             self.inodes.pop((seen.pid, fds[0]), None)
-        local: Endpoint | None = None
-        peer: Endpoint | None = None
         failed = outcome.startswith("= -1") and "EINPROGRESS" not in outcome
         subject = defines if name in ("accept", "accept4") else (fds[0] if fds else None)
-        if name in ENDS_CALLS and not failed and subject is not None:
-            known = self.inodes.get((seen.pid, subject))
-            found = self._kernel_socket(known) if known else None
-            if found is not None:
-                local = found.local
-                peer = found.peer if found.peer[1] != 0 else None
-                self._label(actor, subject, local, peer)
+        if name not in ENDS_CALLS or failed or subject is None or self.labels.capture is None:
+            return CallFacts(name, fds, defines)
+        known = self.inodes.get((seen.pid, subject))
+        ends = socket_ends(seen.pid, subject, known) if known else None
+        if ends is None and name in ("accept", "accept4") and fds:
+            ends = self._accepted_ends(fds[0], outcome)  # closed already (HTTP/1.0): from its listener and peer
+        if ends is None:
+            return CallFacts(name, fds, defines)
+        local, peer = ends
+        self._label(actor, subject, local, peer)
         return CallFacts(name, fds, defines, local, peer)
 
-    def _kernel_socket(self, inode: int) -> KernelSocket | None:
-        try:
-            sockets = self.dump()
-        except OSError:
+    def _accepted_ends(self, listener: int, outcome: str) -> tuple[Endpoint, Endpoint] | None:
+        """An accepted socket already closed: its peer is in the outcome (`from 127.0.0.1:40312`), its local
+        address is where the peer's packets went (the listener's port), or the listener's own address."""
+        found = _FROM.search(outcome)
+        bound = self.process.addresses.get(str(listener))
+        if found is None or bound is None:
             return None
-        return next((s for s in sockets if s.inode == inode), None)
+        host, _, port = found.group(1).rpartition(":")
+        peer = (host.strip("[]"), int(port))
+        for packet in itertools.islice(reversed(self.labels.packets), 512):
+            if packet.src == peer and packet.dst[1] == bound.port:
+                return packet.dst, peer
+        if bound.host in ("0.0.0.0", "::"):
+            return None
+        return (bound.host, bound.port), peer
 
     def _label(self, actor: str, fd: int, local: Endpoint, peer: Endpoint | None) -> None:
         """Name the socket's packets `actor.fd`: a connection by its two ends, a bound socket by its address."""
@@ -119,6 +135,42 @@ class ObservedSockets:
             labels.note_address(self.process.name, str(fd), local[1])
         if labels.packets:
             labels.relabel_recent(local, peer)
+
+
+def socket_ends(pid: int, fd: int, inode: int) -> tuple[Endpoint, Endpoint | None] | None:
+    """An IP socket's local and peer addresses, read from a copy of the process's descriptor (if it still holds
+    that socket: the inode strace named); None where it cannot be read."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        copy = pidfd_getfd(pidfd, fd)
+    except OSError:
+        return None
+    finally:
+        os.close(pidfd)
+    try:
+        if os.fstat(copy).st_ino != inode:
+            return None  # closed, and the number given to another meanwhile
+        sock = socket.socket(fileno=copy)
+        try:
+            if sock.family not in (socket.AF_INET, socket.AF_INET6):
+                return None
+            local = sock.getsockname()[:2]
+            try:
+                peer: Endpoint | None = sock.getpeername()[:2]
+            except OSError:
+                peer = None
+        finally:
+            sock.detach()
+    except OSError:
+        return None
+    finally:
+        os.close(copy)
+    if local[1] == 0:
+        return None  # not bound yet
+    return (local[0], local[1]), (peer[0], peer[1]) if peer is not None else None
 
 
 # The Lab pane's view: the kernel's, read without touching the program.
@@ -150,7 +202,7 @@ def socket_descriptors(pid: int) -> list[tuple[int, int]]:
     return sorted(out)
 
 
-def program_snapshot(proc: Process, kernel: list[KernelSocket]) -> list[dict]:
+def program_snapshot(proc: Process, kernel: Callable[[], list[KernelSocket]]) -> list[dict]:
     """The kernel's view of an outside program's sockets, in the shape a lab process's snapshot has.
 
     Each descriptor is copied (pidfd_getfd), read as a lab process's is, and closed at once; where
@@ -159,7 +211,7 @@ def program_snapshot(proc: Process, kernel: list[KernelSocket]) -> list[dict]:
     """
     from playground.worker.snapshot import inspect_socket  # ctypes' libc: loaded only when a program runs
 
-    by_inode = {sock.inode: sock for sock in kernel if sock.inode}
+    by_inode: dict[int, KernelSocket] | None = None  # the kernel's list: read only if a descriptor cannot be copied
     out: list[dict] = []
     for fd, inode in socket_descriptors(proc.pid)[:MAX_SHOWN]:
         info = None
@@ -176,6 +228,8 @@ def program_snapshot(proc: Process, kernel: list[KernelSocket]) -> list[dict]:
         if info is not None and info.get("ino") != inode:
             info = None  # the descriptor was closed and its number given to another meanwhile
         if info is None:
+            if by_inode is None:
+                by_inode = {sock.inode: sock for sock in kernel() if sock.inode}
             info = _from_kernel(fd, inode, by_inode.get(inode))
         if info is not None:
             info["fd"] = fd

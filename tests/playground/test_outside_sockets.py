@@ -216,3 +216,25 @@ def test_strace_names_each_sockets_inode_and_the_programs_data_cannot_forge_one(
     )
     seen = reader.feed(lines.encode())
     assert [s.inodes for s in seen] == [((3, 501),), ((3, 501),), ((3, 501), (4, 502))]
+
+
+@needs_strace
+async def test_a_connection_the_program_accepted_and_closed_at_once_is_still_named(exec_lab: Lab) -> None:
+    """http.server answers an HTTP/1.0 request and closes before its accept4 line is read: the accepted socket's
+    ends come from the call's `from ADDRESS` and the packets the peer sent to the listener's port."""
+    if exec_lab.capture is None:
+        pytest.skip(f"no packet capture here: {exec_lab.capture_reason}")
+    events = recorder(exec_lab)
+    await run_typed_line(exec_lab, f"spawn web exec --trace {sys.executable} -m http.server 8765 --bind 127.0.0.1")
+    await wait_for(lambda: any("listen(3, " in text for text in observed(events)), 20, "the server to listen")
+    await run_typed_line(exec_lab, "spawn client")
+    for line in ("c = socket(tcp)", "connect(c, 127.0.0.1:8765)", 'write(c, "GET / HTTP/1.0\\r\\n\\r\\n")'):
+        await run_typed_line(exec_lab, f"client: {line}")
+    await run_typed_line(exec_lab, "client: poll(c, POLLRDHUP, 5000)")  # the server's FIN: it has closed
+    await wait_for(lambda: any("shutdown(4, SHUT_WR)" in t for t in observed(events)), 10, "the answer")
+    await wait_for(
+        lambda: {p.src_label for p in exec_lab.packets if p.dst_label == "client.c"} == {"web.4"},
+        5,
+        "every packet to the client named web.4 (none web.3, the listener)",
+    )
+    assert {p.dst_label for p in exec_lab.packets if p.src_label == "client.c"} == {"web.4"}
