@@ -134,7 +134,9 @@ async def clock_skew(samples: int) -> list[int]:
 
     lab.subscribe(on_event)
     try:
-        await lab.lifecycle.outside.spawn(Spawn("stamper", None, (sys.executable, "-c", STAMPER, str(samples)), True))
+        await lab.lifecycle.outside.spawn(
+            Spawn("stamper", command=(sys.executable, "-c", STAMPER, str(samples)), trace=True)
+        )
         deadline = time.monotonic() + 30
         while len(found) < samples and time.monotonic() < deadline:
             await asyncio.sleep(0.05)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from playground import lab_channel, protocol
 from playground.constants import TCP_STATES
 from playground.lab_process import CallHandle
+from playground.outside.sockets import program_snapshot
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
 
 if TYPE_CHECKING:
@@ -56,10 +57,17 @@ class Inspector:
 
     async def snapshot(self, name: str | None = None) -> dict[str, list[dict]]:
         """The kernel's view of every live process's sockets (or one process's): each socket read now."""
-        out: dict[str, list[dict]] = {}
+        out = self._programs(name)
         for proc, payload in await self._ask("inspect", name):
             out[proc.name] = payload["sockets"]
         return out
+
+    def _programs(self, name: str | None) -> dict[str, list[dict]]:
+        """Traced programs' sockets: the kernel's view, read here (a program has no channel to ask)."""
+        lab = self.lab
+        procs = [lab.process(name)] if name else list(lab.processes.values())
+        outside = [p for p in procs if p.outside and p.alive and p.pid and p.remote is None]
+        return {proc.name: program_snapshot(proc, self.dump_all) for proc in outside}
 
     async def follow(self) -> dict[str, list[dict]]:
         """The kernel's view of every live process's sockets, as the periodic inspection keeps it.
@@ -72,7 +80,7 @@ class Inspector:
         live = {proc.name: proc for proc in lab.processes.values() if proc.alive}
         for name in [n for n, f in self.followed.items() if n not in live or live[n].pid != f.pid]:
             del self.followed[name]
-        out: dict[str, list[dict]] = {}
+        out = self._programs(None)
         for proc, payload in await self._ask("inspect_delta", None, lambda p: {"full": p.name not in self.followed}):
             followed = self.followed.get(proc.name)
             if followed is None:
@@ -114,11 +122,8 @@ class Inspector:
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
         return answers
 
-    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
-        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
-
-        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
-        """
+    def dump_all(self) -> list[KernelSocket]:
+        """Every TCP socket the kernel lists in the lab's network (and each host's), the lab's or not."""
         network = self.lab.network
         diag = network.diag_socket
         if diag is None:
@@ -134,6 +139,15 @@ class Inspector:
                 found += dump_tcp(host_diag)  # each host is a network stack of its own
         except OSError:
             return []
+        return found
+
+    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
+
+        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
+        """
+        network = self.lab.network
+        found = self.dump_all()
         out: list[tuple[str | None, str | None, KernelSocket]] = []
         for sock in found:
             owner = self.lab.labels.label_for(sock.local, sock.peer)

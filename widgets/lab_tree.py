@@ -76,6 +76,8 @@ def process_label(proc: ProcessView, palette: Palette, deterministic: bool = Fal
     else:
         state_style = palette.muted
     text.append(f"  {proc.state}", state_style)
+    if proc.outside:
+        text.append("  outside program, read-only", palette.muted)
     if proc.remote is not None and not under_host:
         text.append(f"  on {proc.remote.name}", palette.primary)
         text.append(f" ({remote_host_text(proc.remote)})", palette.muted)
@@ -106,7 +108,7 @@ def remote_host_text(host: RemoteHostView) -> str:
 
 def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False) -> Text:
     text = Text()
-    text.append(sock.name or f"fd{sock.fd}", palette.strong)
+    text.append(sock.wire_name if sock.observed else sock.name or f"fd{sock.fd}", palette.strong)
     text.append(f" fd {sock.fd} {sock.kind} ", palette.muted)
     state = sock.shown_state
     if state in _CALM_STATES:

@@ -24,6 +24,8 @@ _END = re.compile(
     r"\+\+\+ (?:exited with (?P<status>-?[0-9]+)|killed by (?P<sig>SIG[A-Z0-9_]+)(?: \(core dumped\))?) \+\+\+\Z"
 )
 _UNFINISHED = " <unfinished ...>"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"')  # the program's data: never read as strace's decorations
+_SOCKET_INODE = re.compile(r"(?<![0-9])([0-9]{1,10})<socket:\[([0-9]{1,20})\]>")
 
 MAX_TRACE_LINE = 1 << 20  # a line longer than this is strace's or the program's mistake: dropped
 
@@ -44,6 +46,7 @@ class Observation:
     key: tuple[int, int] | None = None
     name: str = ""
     signal: str | None = None
+    inodes: tuple[tuple[int, int], ...] = ()  # (descriptor, socket inode) of each socket strace's -y named
 
 
 @dataclass
@@ -161,7 +164,9 @@ class StraceReader:
         if not is_observed(name, args):
             return []
         text = call_text(name, args, duration)
-        return [Observation(pid, ts, text, duration_ns=duration, key=(pid, ts) if shown else None, name=name)]
+        inodes = tuple(dict.fromkeys((int(fd), int(ino)) for fd, ino in _SOCKET_INODE.findall(_STRING.sub("", args))))
+        key = (pid, ts) if shown else None
+        return [Observation(pid, ts, text, duration_ns=duration, key=key, name=name, inodes=inodes)]
 
     def _other(self, pid: int, ts: int, rest: str) -> list[Observation]:
         signal = _SIGNAL.match(rest)

@@ -76,6 +76,12 @@ class SocketView:
     outq: int | None
     options: dict = field(default_factory=dict, compare=True)
     tcp: dict | None = None
+    observed: bool = False  # an outside program's: shown as the kernel has it, never acted on
+
+    @property
+    def wire_name(self) -> str:
+        """The name its packets carry: `client.c`, or an outside program's `web.4` (its descriptor number)."""
+        return f"{self.process}.{self.name if self.name is not None else self.fd}"
 
     @property
     def key(self) -> SelectionKey:
@@ -134,6 +140,7 @@ class ProcessView:
     host: str | None = None  # the network lab's host it runs on
     threads: tuple[ThreadView, ...] = ()
     remote: RemoteHostView | None = None  # the remote host (`host NAME ssh DEST`) it runs on
+    outside: bool = False  # an outside program (`spawn NAME exec ...`): watched, never driven
 
     @property
     def key(self) -> SelectionKey:
@@ -258,6 +265,7 @@ def socket_view(process: str, raw: dict, name: str | None) -> SocketView:
         outq=raw.get("outq"),
         options=dict(raw.get("options") or {}),
         tcp={k: raw["tcp"].get(k) for k in _TCP_SHOWN} if raw.get("tcp") else None,
+        observed=bool(raw.get("observed")),
     )
 
 
@@ -330,6 +338,7 @@ def build_view(
                 host=proc.host,
                 threads=thread_views(lab, proc, blocked),
                 remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
+                outside=proc.outside,
             )
         )
     return LabView(
