@@ -285,7 +285,9 @@ async def test_forked_child_and_its_exit_are_drawn_on_the_parents_column(lab: La
     ladder = await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
     ladder = await first_ladder(recorder, lambda la: any(r.kind == "end" for r in la.rows), "no end")
     texts = [(r.kind, r.side, r.text) for r in ladder.rows if r.kind in ("call", "end")]
-    assert ("call", 1, "close(a) = 0") in texts
+    # A call the lab reported pending (over 10 ms, as under a heavy load) is drawn twice, as a blocked one.
+    closed = "close(a) = 0" if ("call", 1, "close(a) = 0") in texts else "... = 0"
+    assert ("call", 1, closed) in texts and (closed == "close(a) = 0" or ("call", 1, "close(a) ...") in texts)
     assert ("call", 1, 'write(a, "hi") = 2') in texts and ("end", 1, "kid exited 0") in texts
     kid_write = index_of(ladder, lambda r: r.text == 'write(a, "hi") = 2')
     assert ladder.rows[kid_write].process == "kid"
@@ -293,7 +295,7 @@ async def test_forked_child_and_its_exit_are_drawn_on_the_parents_column(lab: La
     end = index_of(ladder, lambda r: r.kind == "end")
     fin = index_of(ladder, lambda r: r.kind == "segment" and "FIN" in r.flags)
     assert kid_write < data < end < fin
-    assert index_of(ladder, lambda r: r.text == "close(a) = 0") < kid_write
+    assert index_of(ladder, lambda r: r.text == closed and r.process == "server") < kid_write
     assert 'kid: write(a, "hi") = 2' in "\n".join(ladder_text(ladder, 80))
 
 
