@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from playground.capture import Packet
 from playground.events import CallDone, CallObserved
+from playground.lab import PENDING_AFTER
 from playground.script.format import format_call, format_outcome, quote
 from playground.script.model import IntArg, NameArg, Step
 
@@ -179,7 +180,7 @@ class CallNote:
     sockets: tuple[str, ...] = ()
     name: str = ""  # the call's name; "" for a process's end
     end_ns: int = 0
-    blocked: bool = False  # the lab reported it pending
+    blocked: bool = False  # the lab reported it pending, and it ran that long in the process
     defines: str | None = None
     local: tuple[str, int] | None = None
     peer: tuple[str, int] | None = None
@@ -229,7 +230,9 @@ class CallNote:
             sockets=tuple(dict.fromkeys(sockets)),
             name=call.name,
             end_ns=start + duration,
-            blocked=event.was_pending,
+            # reported pending, and blocked in the kernel too: a short call whose answer came late (a
+            # loaded machine scheduling the process late) did not block
+            blocked=event.was_pending and duration >= PENDING_AFTER * 1e9,
             defines=defines,
             local=(local[0], local[1]) if local and call.name in ("connect", "accept") else None,
             peer=(peer[0], peer[1]) if peer and call.name == "accept" else None,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from playground.capture import Packet
+from playground.events import CallPending
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.ladder import (
@@ -297,6 +302,30 @@ async def test_forked_child_and_its_exit_are_drawn_on_the_parents_column(lab: La
     assert kid_write < data < end < fin
     assert index_of(ladder, lambda r: r.text == closed and r.process == "server") < kid_write
     assert 'kid: write(a, "hi") = 2' in "\n".join(ladder_text(ladder, 80))
+
+
+async def test_a_call_answered_late_but_not_blocked_in_the_kernel_is_drawn_once(
+    lab: Lab, recorder: LadderRecorder
+) -> None:
+    """The lab reports a call pending after 10 ms; a process scheduled late (here: stopped) did not block in it."""
+    await connected_pair(lab)
+    pending: list[CallPending] = []
+    lab.subscribe(lambda e: pending.append(e) if isinstance(e, CallPending) else None)
+    server = lab.process("server")
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        close = asyncio.create_task(run_typed_line(lab, "server: close(a)"))
+        deadline = time.monotonic() + 5
+        while not pending and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        assert pending, "the lab never reported the close pending"
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
+    result = await asyncio.wait_for(close, 5)
+    assert result is not None and result.duration_ns < 10_000_000  # it ran at once, once the process ran
+    ladder = await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
+    texts = [r.text for r in ladder.rows if r.kind == "call" and r.side == 1]
+    assert "close(a) = 0" in texts and "close(a) ..." not in texts
 
 
 async def test_svg_is_valid_xml_with_the_labels_escaped(lab: Lab, recorder: LadderRecorder, tmp_path: Path) -> None:
