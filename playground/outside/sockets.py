@@ -64,7 +64,13 @@ class CallFacts:
 def call_facts(name: str, text: str) -> tuple[tuple[int, ...], int | None, str]:
     """The descriptor a call acts on, the one it returned, and its outcome text, from its observed text."""
     args, after = split_top(text[len(name) + 1 :])
-    outcome = after.strip()
+    return facts_written(name, args, after.strip())
+
+
+def facts_written(
+    name: str, args: list[str] | tuple[str, ...], outcome: str
+) -> tuple[tuple[int, ...], int | None, str]:
+    """call_facts from a call's arguments and outcome as its text writes them (the reader hands them over)."""
     fds: tuple[int, ...] = ()
     if name not in NO_FD_CALLS and args and args[0].lstrip("-").isdigit():
         fds = (int(args[0]),)
@@ -88,7 +94,10 @@ class ObservedSockets:
         if seen.kind != "call" or seen.pending or not seen.name:
             return CallFacts()
         name = seen.name
-        fds, defines, outcome = call_facts(name, seen.text)
+        if seen.outcome is not None:  # as the reader wrote its text (call_facts would read the same from it)
+            fds, defines, outcome = facts_written(name, seen.args, seen.outcome)
+        else:
+            fds, defines, outcome = call_facts(name, seen.text)
         for fd, inode in seen.inodes:
             self.inodes[(seen.pid, fd)] = inode
         if name == "close" and fds and outcome == "= 0":

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from playground.outside.strace_text import call_text, is_observed
+from playground.outside.strace_text import call_parts, call_text, is_observed
 
 _HEAD = re.compile(r"(?P<pid>[0-9]{1,10}) +(?P<ts>[0-9]{1,12}\.[0-9]{9}) (?P<rest>.*)\Z", re.S)
 _CALL = re.compile(r"(?P<name>[a-z_0-9]{1,40})\((?P<args>.*)\Z", re.S)
@@ -47,6 +47,8 @@ class Observation:
     name: str = ""
     signal: str | None = None
     inodes: tuple[tuple[int, int], ...] = ()  # (descriptor, socket inode) of each socket strace's -y named
+    args: tuple[str, ...] = ()  # a returned call's arguments and outcome as its text writes them
+    outcome: str | None = None
 
 
 @dataclass
@@ -163,10 +165,14 @@ class StraceReader:
             args = args[: found.start()]
         if not is_observed(name, args):
             return []
-        text = call_text(name, args, duration)
+        text, written, outcome = call_parts(name, args)
         inodes = tuple(dict.fromkeys((int(fd), int(ino)) for fd, ino in _SOCKET_INODE.findall(_STRING.sub("", args))))
         key = (pid, ts) if shown else None
-        return [Observation(pid, ts, text, duration_ns=duration, key=key, name=name, inodes=inodes)]
+        return [
+            Observation(
+                pid, ts, text, duration_ns=duration, key=key, name=name, inodes=inodes, args=written, outcome=outcome
+            )
+        ]
 
     def _other(self, pid: int, ts: int, rest: str) -> list[Observation]:
         signal = _SIGNAL.match(rest)

@@ -18,7 +18,7 @@ from playground.events import CallObserved
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.ladder import LadderRecorder
-from playground.outside.sockets import call_facts
+from playground.outside.sockets import call_facts, facts_written
 from playground.outside.strace_lines import StraceReader
 from playground.runner import Runner
 from playground.script.parser import parse_script
@@ -205,6 +205,29 @@ def test_a_calls_descriptors_are_read_from_its_observed_text() -> None:
     assert call_facts("connect", "connect(5, 127.0.0.1:80) = -1 EINPROGRESS (x)")[:2] == ((5,), None)
     assert call_facts("dup2", "dup2(3, 7) = 7") == ((3,), 7, "= 7")
     assert call_facts("poll", "poll([{fd=3, events=POLLIN}], 1, -1) = 1")[:2] == ((), None)
+
+
+def test_the_reader_gives_each_call_the_facts_its_text_says() -> None:
+    """The reader hands over each call's arguments and outcome as it wrote them: the same facts the text says."""
+    lines = (
+        "7 1700000000.000000001 socket(AF_INET, SOCK_STREAM, IPPROTO_IP) = 3<socket:[501]> <0.000010>\n"
+        '7 1700000000.000000002 write(3<socket:[501]>, "a, b) = 1", 6) = 6 <0.000010>\n'
+        "7 1700000000.000000003 accept4(3<socket:[501]>, {sa_family=AF_INET, sin_port=htons(40312), "
+        'sin_addr=inet_addr("127.0.0.1")}, [16], SOCK_CLOEXEC) = 4<socket:[502]> <0.000010>\n'
+        "7 1700000000.000000004 connect(5<socket:[503]>, {sa_family=AF_INET, sin_port=htons(80), "
+        'sin_addr=inet_addr("127.0.0.1")}, 16) = -1 EINPROGRESS (Operation now in progress) <0.000010>\n'
+        "7 1700000000.000000005 dup2(3<socket:[501]>, 7) = 7<socket:[501]> <0.000010>\n"
+        "7 1700000000.000000006 poll([{fd=3<socket:[501]>, events=POLLIN}], 1, -1) = 1 ([{fd=3, revents=POLLIN}]) "
+        "<0.000010>\n"
+        "7 1700000000.000000007 close(4<socket:[502]>) = 0 <0.000010>\n"
+        '7 1700000000.000000008 sendto(3<socket:[501]>, "\\x1b[2J", 4, 0, NULL, 0) = 4 <0.000010>\n'
+    )
+    seen = StraceReader().feed(lines.encode())
+    assert len(seen) == 8
+    for call in seen:
+        assert call.outcome is not None
+        assert facts_written(call.name, call.args, call.outcome) == call_facts(call.name, call.text), call.text
+    assert facts_written(seen[2].name, seen[2].args, seen[2].outcome) == ((3,), 4, "= 4 from 127.0.0.1:40312")
 
 
 def test_strace_names_each_sockets_inode_and_the_programs_data_cannot_forge_one() -> None:
