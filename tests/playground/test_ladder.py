@@ -31,7 +31,7 @@ from playground.ladder import (
     ladder_text,
     samples_from_kernel,
 )
-from tests.helpers import REPO, connected_pair
+from tests.helpers import REPO, connected_pair, whole_calls
 
 WAIT = 5.0
 SVG = "{http://www.w3.org/2000/svg}"
@@ -61,18 +61,6 @@ def index_of(ladder: Ladder, predicate: Callable) -> int:
 
 def calls(ladder: Ladder, side: int | None = None) -> list[str]:
     return [r.text for r in ladder.rows if r.kind == "call" and (side is None or r.side == side)]
-
-
-def whole_calls(ladder: Ladder, side: int) -> list[str]:
-    """The calls of one side, a call drawn in two rows (it ran a millisecond or more with a segment
-    inside it, as on a busy machine) joined back into one: `connect(c, x) ...` + `... = 0`."""
-    out: list[str] = []
-    for text in calls(ladder, side):
-        if text.startswith("... ") and out and out[-1].endswith(" ..."):
-            out[-1] = out[-1].removesuffix(" ...") + text.removeprefix("...")
-        else:
-            out.append(text)
-    return out
 
 
 def closed(la: Ladder, states: tuple[str, str] = ("TIME-WAIT", "CLOSED")) -> bool:
