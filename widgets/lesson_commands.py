@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from functools import partial
 
@@ -9,8 +10,15 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from playground.lessons.catalog import load_catalog
 from widgets.lesson_mode import LESSON_BINDINGS
+from widgets.palette_match import score
 
 __all__ = ["LessonCommands"]
+
+
+@functools.cache
+def _lessons() -> tuple:
+    """The runnable lessons, read once (the palette asks at every key typed)."""
+    return tuple(load_catalog(planned=False).runnable())
 
 
 class LessonCommands(Provider):
@@ -33,7 +41,7 @@ class LessonCommands(Provider):
         lang = getattr(app, "lesson_lang", "en")
         start = getattr(app, "start_lesson", None)
         if start is not None:
-            for lesson in load_catalog(planned=False).runnable():
+            for lesson in _lessons():
                 out.append(
                     (
                         f"lesson {lesson.number}: {lesson.title_in(lang)}",
@@ -50,6 +58,6 @@ class LessonCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, callback, help_text in self._commands():
-            score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.8)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+            found = score(matcher, query, title, help_text)
+            if found > 0:
+                yield Hit(found, matcher.highlight(title), callback, text=title, help=help_text)

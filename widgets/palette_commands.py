@@ -7,6 +7,8 @@ from functools import partial
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from widgets.palette_match import score
+
 __all__ = ["SockplayCommands"]
 
 
@@ -38,8 +40,8 @@ class SockplayCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, action, help_text in self._commands():
-            score = max(matcher.match(title), matcher.match(f"{title} {help_text}") * 0.8)
-            if score > 0:
+            found = score(matcher, query, title, help_text)
+            if found > 0:
                 yield Hit(
-                    score, matcher.highlight(title), partial(self.screen.run_action, action), text=title, help=help_text
+                    found, matcher.highlight(title), partial(self.screen.run_action, action), text=title, help=help_text
                 )

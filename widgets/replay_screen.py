@@ -41,6 +41,7 @@ from playground.script.format import format_node
 from playground.script.model import Line, Repeat
 from widgets.main_screen import PROCESS_ACTIONS, SOCKET_ACTIONS, MainScreen
 from widgets.palette import Palette
+from widgets.palette_match import score
 
 __all__ = [
     "NetworkConfirmScreen",
@@ -456,9 +457,9 @@ class RecordingCommands(Provider):
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        score = max(matcher.match(self.TITLE), matcher.match("sessions replay recording") * 0.8)
-        if score > 0:
-            yield Hit(score, matcher.highlight(self.TITLE), self._open, text=self.TITLE, help=self.HELP)
+        found = score(matcher, query, self.TITLE, f"sessions replay recording {self.HELP}")
+        if found > 0:
+            yield Hit(found, matcher.highlight(self.TITLE), self._open, text=self.TITLE, help=self.HELP)
 
     async def _open(self) -> None:
         await self.app.run_action("open_recording")
