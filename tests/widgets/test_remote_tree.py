@@ -26,8 +26,10 @@ async def test_a_remote_host_is_a_node_with_its_processes_under_it(sshd: Sshd) -
         await type_line(pilot, "host far ssh remote")
         await wait_for(pilot, lambda: "far  ssh remote  not connected" in tree_text(app), "far, not yet connected")
         await type_line(pilot, "spawn web on far")
-        await wait_for(pilot, lambda: "far  ssh remote  rtt " in tree_text(app), "far connected, with its round trip")
-        await wait_for(pilot, lambda: "web  pid" in tree_text(app), "web in the Lab pane")
+        # ssh logs in, the code is sent, the agent starts: seconds on a loaded machine (as test_remote's bound)
+        connected = "far connected, with its round trip"
+        await wait_for(pilot, lambda: "far  ssh remote  rtt " in tree_text(app), connected, timeout=20)
+        await wait_for(pilot, lambda: "web  pid" in tree_text(app), "web in the Lab pane", timeout=20)
         lines = tree_text(app).splitlines()
         host_line = next(i for i, line in enumerate(lines) if line.lstrip().startswith("far  ssh remote"))
         web_line = next(i for i, line in enumerate(lines) if "web  pid" in line)
