@@ -4,11 +4,13 @@ lab process, sock_diag dumps of the lab's network)."""
 from __future__ import annotations
 
 import asyncio
+import marshal
 import socket
+import sys
 from typing import TYPE_CHECKING
 
 from playground import lab_channel, protocol
-from playground.constants import TCP_STATES
+from playground.constants import TCP_SHOWN, TCP_STATES
 from playground.lab_process import CallHandle
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
 
@@ -16,19 +18,52 @@ if TYPE_CHECKING:
     from playground.lab import Lab
 
 SNAPSHOT_TIMEOUT = 2.0
+SHARED_OPTIONS = 4096  # distinct option sets kept for sharing (past this, the table starts again)
+
+
+class Compactor:
+    """Keeps what the periodic inspection holds per socket small (10,000 connections: 20,000 entries).
+
+    Sockets with the same options share one options dict (read-only: the view never changes
+    it), TCP_INFO is cut to the fields the Inspector shows, and addresses' host strings are
+    interned. An entry keeps every key it had: only what nothing shows is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._options: dict[bytes, dict] = {}
+
+    def __call__(self, sock: dict) -> dict:
+        options = sock.get("options")
+        if isinstance(options, dict):
+            key = marshal.dumps(options)
+            shared = self._options.get(key)
+            if shared is None:
+                if len(self._options) >= SHARED_OPTIONS:
+                    self._options.clear()
+                shared = self._options[key] = options
+            sock["options"] = shared
+        tcp = sock.get("tcp")
+        if isinstance(tcp, dict):
+            sock["tcp"] = {k: tcp[k] for k in ("state", *TCP_SHOWN) if k in tcp}
+        for end in ("local", "peer"):
+            address = sock.get(end)
+            if isinstance(address, (list, tuple)) and len(address) == 2 and isinstance(address[0], str):
+                sock[end] = (sys.intern(address[0]), address[1])
+        return sock
 
 
 class Followed:
     """One process's sockets as the periodic inspection last saw them (what changed is merged in)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, compact: Compactor | None = None) -> None:
         self.pid = pid
         self.by_fd: dict[int, dict] = {}
         self.listed: list[dict] = []  # the same list while nothing changes: the view reuses what it built
         self.read = 0  # sockets the process read with getsockopt at the last inspection
+        self.compact = compact or Compactor()
 
     def merge(self, payload: dict) -> None:
-        changed = payload["sockets"]
+        changed = [self.compact(sock) for sock in payload["sockets"]]
         gone = payload.get("gone") or []
         if payload.get("full"):
             fresh = {sock["fd"]: sock for sock in changed}
@@ -49,6 +84,7 @@ class Inspector:
         self.lab = lab
         self._host_diag: socket.socket | None = None
         self.followed: dict[str, Followed] = {}
+        self.compact = Compactor()
 
     def close(self) -> None:
         if self._host_diag is not None:
@@ -76,7 +112,7 @@ class Inspector:
         for proc, payload in await self._ask("inspect_delta", None, lambda p: {"full": p.name not in self.followed}):
             followed = self.followed.get(proc.name)
             if followed is None:
-                followed = self.followed[proc.name] = Followed(proc.pid)
+                followed = self.followed[proc.name] = Followed(proc.pid, self.compact)
             if not isinstance(payload.get("gone", []), list) or not all(isinstance(fd, int) for fd in payload["gone"]):
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
                 continue

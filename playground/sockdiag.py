@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+import sys
 from dataclasses import dataclass, field
 
 from playground.constants import TCP_STATES
@@ -31,9 +32,9 @@ _RTATTR = struct.Struct("=HH")
 TIMERS = {0: None, 1: "retransmit", 2: "keepalive", 3: "time-wait", 4: "persist", 5: "retransmit"}
 
 
-@dataclass
+@dataclass(slots=True)
 class KernelSocket:
-    """One TCP socket as the kernel lists it."""
+    """One TCP socket as the kernel lists it (slots: a dump of 10,000 connections has 20,000)."""
 
     family: int
     state: str
@@ -66,8 +67,8 @@ def _request(family: int, seq: int) -> bytes:
 
 def _address(family: int, raw: bytes) -> str:
     if family == socket.AF_INET:
-        return socket.inet_ntop(socket.AF_INET, raw[:4])
-    return socket.inet_ntop(socket.AF_INET6, raw)
+        return sys.intern(socket.inet_ntop(socket.AF_INET, raw[:4]))
+    return sys.intern(socket.inet_ntop(socket.AF_INET6, raw))
 
 
 def _tcp_info(raw: bytes) -> dict[str, int]:

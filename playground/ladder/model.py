@@ -164,7 +164,7 @@ class Ladder:
         self.changed_from = index if self.changed_from is None else min(self.changed_from, index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallNote:
     """A call (or a process's end) as the ladder needs it; made from a CallDone by `from_event`.
 

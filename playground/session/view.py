@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from playground.constants import TCP_STATES, kind_name
+from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
 from playground.session.families import FamilyView, group_families
@@ -49,15 +49,13 @@ _BOOL_BADGES = {
     "O_NONBLOCK": "NONBLOCK",
 }
 
-# TCP_INFO fields the Inspector shows; the others (timers since last data...) change every millisecond.
-_TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
 
 # ("process", name), ("socket", name, fd), ("host", name), ("thread", name), ("hidden", ...),
 # ("family", process, NAME) for the sockets NAME[i] of a process, ("more", process, NAME) for its next page
 SelectionKey = tuple
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SocketView:
     """One open socket of one process, as the kernel reports it."""
 
@@ -249,8 +247,8 @@ def socket_view(process: str, raw: dict, name: str | None) -> SocketView:
         peer=tuple(raw["peer"]) if raw.get("peer") else None,
         inq=raw.get("inq"),
         outq=raw.get("outq"),
-        options=dict(raw.get("options") or {}),
-        tcp={k: raw["tcp"].get(k) for k in _TCP_SHOWN} if raw.get("tcp") else None,
+        options=raw.get("options") or {},  # shared by sockets with the same options (lab_inspection): never changed
+        tcp={k: raw["tcp"].get(k) for k in TCP_SHOWN} if raw.get("tcp") else None,
     )
 
 

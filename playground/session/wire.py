@@ -207,7 +207,8 @@ class WireState:
         self.dump_cost = 0.0  # seconds the last dump took
         self._decorated: tuple[LabView, list, LabView] | None = None  # (view, kernel, decorated view)
         # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
-        # only the events it needs are kept (packets stay in lab.packets).
+        # only what it needs is kept (packets stay in lab.packets): each call as the ladder
+        # writes it (a CallNote, made when the call returned: a tenth of the event's size).
         self._history: deque = deque(maxlen=100_000)
         self._forget: Callable[[], None] | None = None
 
@@ -217,7 +218,13 @@ class WireState:
             self._forget = lab.subscribe(self._remember)
 
     def _remember(self, event: object) -> None:
-        if isinstance(event, (CallDone, ProcessStarted, ProcessEnded, DirectiveDone)):
+        if isinstance(event, CallDone):
+            from playground.ladder.model import CallNote  # the ladders' modules load with the first call
+
+            note = CallNote.from_event(event, self.lab)
+            if note is not None:
+                self._history.append(note)
+        elif isinstance(event, (ProcessStarted, ProcessEnded, DirectiveDone)):
             self._history.append(event)
 
     def ladder_recorder(self) -> LadderRecorder | None:
