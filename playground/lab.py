@@ -433,9 +433,11 @@ class Lab:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
         return self.labels.label_for(local, peer)
 
-    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
-        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known)."""
-        return self.inspector.kernel_sockets()
+    def kernel_sockets(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
+
+        `skip_idle`: not those with a descriptor, no timer and no retransmission."""
+        return self.inspector.kernel_sockets(skip_idle)
 
     async def socket_state(self, process: str, var: str) -> str:
         """The kernel's TCP state of a named socket (see Inspector.socket_state)."""

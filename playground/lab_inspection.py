@@ -150,10 +150,11 @@ class Inspector:
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
         return answers
 
-    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
+    def kernel_sockets(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
         """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
 
         Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
+        `skip_idle`: not those with a descriptor, no timer and no retransmission (sockdiag.dump_tcp).
         """
         network = self.lab.network
         diag = network.diag_socket
@@ -165,9 +166,9 @@ class Inspector:
                     return []
             diag = self._host_diag
         try:
-            found = dump_tcp(diag)
+            found = dump_tcp(diag, skip_idle)
             for host_diag in network.hosts.diag_sockets() if network.hosts is not None else ():
-                found += dump_tcp(host_diag)  # each host is a network stack of its own
+                found += dump_tcp(host_diag, skip_idle)  # each host is a network stack of its own
         except OSError:
             return []
         out: list[tuple[str | None, str | None, KernelSocket]] = []

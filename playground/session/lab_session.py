@@ -78,6 +78,7 @@ class LabSession:
         self.view_cache = ViewCache()  # the view's parts, remade only where the kernel's view changed
         self.host_counters: dict[str, PortCounters] = {}  # the network lab's cables, as of the last refresh
         self.tracked_names: dict[str, dict[int, str]] = {}
+        self.tracked_version = 0  # counts the changes to tracked_names (the view remakes names only then)
         self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
         self.on_event: Callable[[Event], None] | None = None
         self.calls_done = 0
@@ -133,6 +134,7 @@ class LabSession:
         self.snapshot = {}
         self.view_cache = ViewCache()
         self.tracked_names.clear()
+        self.tracked_version += 1
         self.pending.clear()
         self._unsettled.clear()  # calls of the old lab never settle now
         return await self.start()
@@ -163,6 +165,7 @@ class LabSession:
             self._track_names(event)
         elif isinstance(event, ProcessStarted) and event.parent is not None:
             self.tracked_names[event.process] = dict(self.tracked_names.get(event.parent, {}))
+            self.tracked_version += 1
         self.book.add(event, names)
         if self.on_event is not None:
             self.on_event(event)
@@ -181,6 +184,7 @@ class LabSession:
         names = self.tracked_names.setdefault(event.process, {})
         if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
             names[value] = node.var
+            self.tracked_version += 1
         elif call == "close" and value == 0 and node.call.args:
             arg = node.call.args[0]
             fd = None
@@ -191,6 +195,7 @@ class LabSession:
                 fd = proc.names.get(arg.name) if proc is not None else None
             if fd is not None:
                 names.pop(fd, None)
+                self.tracked_version += 1
 
     # Running lines.
 
@@ -337,7 +342,15 @@ class LabSession:
         blocked: dict[str, list[str]] = {}
         for process, text in self.pending.values():
             blocked.setdefault(process, []).append(text)
-        view = build_view(self.lab, self.snapshot, self.tracked_names, blocked, self.host_counters, self.view_cache)
+        view = build_view(
+            self.lab,
+            self.snapshot,
+            self.tracked_names,
+            blocked,
+            self.host_counters,
+            self.view_cache,
+            self.tracked_version,
+        )
         return self.wire.decorate(view)
 
     # Queries for the panes: what widgets ask instead of reaching into the lab.

@@ -206,6 +206,7 @@ class WireState:
         self.read_at = 0.0
         self.dump_cost = 0.0  # seconds the last dump took
         self._decorated: tuple[LabView, list, LabView] | None = None  # (view, kernel, decorated view)
+        self._last_view: LabView | None = None  # the last view decorated (or not: nothing to add)
         # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
         # only what it needs is kept (packets stay in lab.packets): each call as the ladder
         # writes it (a CallNote, made when the call returned: a tenth of the event's size).
@@ -262,18 +263,26 @@ class WireState:
 
         A dump costs in proportion to the sockets the lab's network holds (some 20 ms per
         1,000 here): with thousands, it is taken less often, and the view keeps the last one.
+        The idle sockets (a descriptor, no timer, nothing retransmitted) add nothing to the view
+        (`_decorate`) unless the inspection has no TCP_INFO for one: they are left unparsed
+        while the last view has no such socket.
         """
         if self.lab is None:
             return
         now = time.monotonic()
         if now - self.read_at < self.dump_cost / DUMP_SHARE:
             return
-        self.kernel = self.lab.kernel_sockets()
+        last = self._last_view
+        skip_idle = last is not None and not any(
+            sv.is_stream and sv.tcp is None for proc in last.processes for sv in proc.sockets
+        )
+        self.kernel = self.lab.kernel_sockets(skip_idle)
         self.read_at = time.monotonic()
         self.dump_cost = self.read_at - now
 
     def decorate(self, view: LabView) -> LabView:
         """The view with the hidden sockets and each TCP socket's timer (from sock_diag)."""
+        self._last_view = view
         if self.lab is None or not self.kernel:
             return view
         last = self._decorated
