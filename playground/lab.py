@@ -439,6 +439,10 @@ class Lab:
         `skip_idle`: not those with a descriptor, no timer and no retransmission."""
         return self.inspector.kernel_sockets(skip_idle)
 
+    async def kernel_sockets_aside(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """As kernel_sockets, the dump taken in a thread while the event loop goes on."""
+        return await self.inspector.kernel_sockets_aside(skip_idle)
+
     async def socket_state(self, process: str, var: str) -> str:
         """The kernel's TCP state of a named socket (see Inspector.socket_state)."""
         return await self.inspector.socket_state(process, var)

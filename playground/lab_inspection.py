@@ -7,6 +7,7 @@ import asyncio
 import marshal
 import socket
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 from playground import lab_channel, protocol
@@ -25,8 +26,9 @@ class Compactor:
     """Keeps what the periodic inspection holds per socket small (10,000 connections: 20,000 entries).
 
     Sockets with the same options share one options dict (read-only: the view never changes
-    it), TCP_INFO is cut to the fields the Inspector shows, and addresses' host strings are
-    interned. An entry keeps every key it had: only what nothing shows is dropped.
+    it), TCP_INFO is cut to the fields the Inspector shows (the view keeps that dict, no copy;
+    the TCP state is the entry's own "state"), and addresses' host strings are interned. An
+    entry keeps every key it had: only what nothing shows is dropped.
     """
 
     def __init__(self) -> None:
@@ -44,7 +46,7 @@ class Compactor:
             sock["options"] = shared
         tcp = sock.get("tcp")
         if isinstance(tcp, dict):
-            sock["tcp"] = {k: tcp[k] for k in ("state", *TCP_SHOWN) if k in tcp}
+            sock["tcp"] = {k: tcp.get(k) for k in TCP_SHOWN}  # the view shows this very dict
         for end in ("local", "peer"):
             address = sock.get(end)
             if isinstance(address, (list, tuple)) and len(address) == 2 and isinstance(address[0], str):
@@ -83,6 +85,7 @@ class Inspector:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._host_diag: socket.socket | None = None
+        self._dump_lock = threading.Lock()
         self.followed: dict[str, Followed] = {}
         self.compact = Compactor()
 
@@ -156,6 +159,15 @@ class Inspector:
         Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
         `skip_idle`: not those with a descriptor, no timer and no retransmission (sockdiag.dump_tcp).
         """
+        return self._labelled(self._dump(self._diag_sockets(), skip_idle))
+
+    async def kernel_sockets_aside(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """As kernel_sockets, the netlink dump taken in a thread: with 20,000 sockets it takes
+        50 ms and more, which the event loop (a key press) does not wait for."""
+        found = await asyncio.to_thread(self._dump, self._diag_sockets(), skip_idle)
+        return self._labelled(found)
+
+    def _diag_sockets(self) -> list[socket.socket]:
         network = self.lab.network
         diag = network.diag_socket
         if diag is None:
@@ -165,16 +177,25 @@ class Inspector:
                 except OSError:
                     return []
             diag = self._host_diag
-        try:
-            found = dump_tcp(diag, skip_idle)
-            for host_diag in network.hosts.diag_sockets() if network.hosts is not None else ():
-                found += dump_tcp(host_diag, skip_idle)  # each host is a network stack of its own
-        except OSError:
-            return []
+        return [diag, *(network.hosts.diag_sockets() if network.hosts is not None else ())]  # each host: a stack
+
+    def _dump(self, diags: list[socket.socket], skip_idle: bool) -> list[KernelSocket]:
+        """Every diag socket's dump (one dump at a time on them: a reply is read whole before the next request)."""
+        found: list[KernelSocket] = []
+        with self._dump_lock:
+            try:
+                for diag in diags:
+                    found += dump_tcp(diag, skip_idle)
+            except OSError:
+                return []
+        return found
+
+    def _labelled(self, found: list[KernelSocket]) -> list[tuple[str | None, str | None, KernelSocket]]:
+        private = self.lab.network.private
         out: list[tuple[str | None, str | None, KernelSocket]] = []
         for sock in found:
             owner = self.lab.labels.label_for(sock.local, sock.peer)
-            if owner is None and not network.private:
+            if owner is None and not private:
                 continue
             out.append((owner[0] if owner else None, owner[1] if owner else None, sock))
         return out

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playground.capture import Packet
 from playground.events import CallDone
@@ -231,10 +232,14 @@ class CallNote:
             end_ns=start + duration,
             blocked=event.was_pending,
             defines=defines,
-            local=(local[0], local[1]) if local and call.name in ("connect", "accept") else None,
-            peer=(peer[0], peer[1]) if peer and call.name == "accept" else None,
-            outcome=outcome,
+            local=(_interned(local[0]), local[1]) if local and call.name in ("connect", "accept") else None,
+            peer=(_interned(peer[0]), peer[1]) if peer and call.name == "accept" else None,
+            outcome=sys.intern(outcome),  # `= 0` for most: one string (a session keeps 100,000 notes)
         )
+
+
+def _interned(host: Any) -> Any:
+    return sys.intern(host) if type(host) is str else host
 
 
 def data_preview(data: bytes, total: int) -> str:

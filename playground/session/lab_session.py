@@ -162,7 +162,7 @@ class LabSession:
             self._settle(event.call_id)
             self.pending.pop(event.call_id, None)
             self.calls_done += 1
-            self._track_names(event)
+            self.tracked_version += _track_names(self.tracked_names, self.lab, event)
         elif isinstance(event, ProcessStarted) and event.parent is not None:
             self.tracked_names[event.process] = dict(self.tracked_names.get(event.parent, {}))
             self.tracked_version += 1
@@ -174,28 +174,6 @@ class LabSession:
         self._unsettled.discard(call_id)
         if not self._unsettled and self._settled is not None:
             self._settled.set()
-
-    def _track_names(self, event: CallDone) -> None:
-        node = event.node
-        if not isinstance(node, Step) or event.result.outcome.death is not None:
-            return
-        value = event.result.outcome.value
-        call = node.call.name
-        names = self.tracked_names.setdefault(event.process, {})
-        if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
-            names[value] = node.var
-            self.tracked_version += 1
-        elif call == "close" and value == 0 and node.call.args:
-            arg = node.call.args[0]
-            fd = None
-            if isinstance(arg, IntArg):
-                fd = arg.value
-            elif isinstance(arg, NameArg) and self.lab is not None:
-                proc = self.lab.processes.get(event.process)
-                fd = proc.names.get(arg.name) if proc is not None else None
-            if fd is not None:
-                names.pop(fd, None)
-                self.tracked_version += 1
 
     # Running lines.
 
@@ -333,7 +311,7 @@ class LabSession:
         self.snapshot = await self.lab.follow_sockets()
         hosts = self.lab.network.hosts
         self.host_counters = await hosts.all_counters() if hosts is not None else {}
-        self.wire.refresh()
+        await self.wire.refresh()
         return self.snapshot
 
     def view(self) -> LabView:
@@ -469,3 +447,28 @@ def _blank_report(node: Node) -> StepReport:
     from playground.executor import StepReport  # the engine loads after the first frame
 
     return StepReport(Line(0, node, ""), "")
+
+
+def _track_names(tracked: dict[str, dict[int, str]], lab: Lab | None, event: CallDone) -> bool:
+    """Note the name a call gave a descriptor (or took from it); whether the tracked names changed."""
+    node = event.node
+    if not isinstance(node, Step) or event.result.outcome.death is not None:
+        return False
+    value = event.result.outcome.value
+    call = node.call.name
+    names = tracked.setdefault(event.process, {})
+    if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
+        names[value] = node.var
+        return True
+    if call == "close" and value == 0 and node.call.args:
+        arg = node.call.args[0]
+        fd = None
+        if isinstance(arg, IntArg):
+            fd = arg.value
+        elif isinstance(arg, NameArg) and lab is not None:
+            proc = lab.processes.get(event.process)
+            fd = proc.names.get(arg.name) if proc is not None else None
+        if fd is not None:
+            names.pop(fd, None)
+            return True
+    return False

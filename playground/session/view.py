@@ -248,8 +248,15 @@ def socket_view(process: str, raw: dict, name: str | None) -> SocketView:
         inq=raw.get("inq"),
         outq=raw.get("outq"),
         options=raw.get("options") or {},  # shared by sockets with the same options (lab_inspection): never changed
-        tcp={k: raw["tcp"].get(k) for k in TCP_SHOWN} if raw.get("tcp") else None,
+        tcp=_shown_tcp(raw.get("tcp")),
     )
+
+
+def _shown_tcp(tcp: dict | None) -> dict | None:
+    """TCP_INFO's fields the Inspector shows: the entry's own dict where the inspection cut it so already."""
+    if not tcp:
+        return None
+    return tcp if tuple(tcp) == TCP_SHOWN else {k: tcp.get(k) for k in TCP_SHOWN}
 
 
 class ViewCache:
@@ -262,7 +269,7 @@ class ViewCache:
 
     def __init__(self) -> None:
         self.processes: dict[str, tuple[int, list, dict[int, str], tuple[SocketView, ...]]] = {}
-        self.sockets: dict[tuple[str, int], tuple[dict, str | None, SocketView]] = {}
+        self.sockets: dict[str, dict[int, tuple[dict, SocketView]]] = {}  # process -> fd -> (its entry, its view)
         # process -> (what they were made from, fd -> variable, the names sorted): remade when the names change
         self.names: dict[str, tuple[tuple, dict[int, str], tuple[tuple[str, int], ...]]] = {}
         self.views: dict[str, ProcessView] = {}  # the last ProcessView of each process, given again while equal
@@ -296,22 +303,21 @@ class ViewCache:
         last = self.processes.get(name)
         if last is not None and last[0] == pid and last[1] is listed and last[2] == names:
             return last[3]
+        kept = self.sockets.get(name, {}) if last is not None and last[0] == pid else {}
+        fresh: dict[int, tuple[dict, SocketView]] = {}  # only the sockets listed now: closed ones are let go
         made = []
         for raw in listed:
             if not raw.get("socket", True):
                 continue
-            key = (name, raw["fd"])
-            var = names.get(raw["fd"])
-            seen = self.sockets.get(key)
-            if seen is not None and seen[0] is raw and seen[1] == var:
-                made.append(seen[2])
-                continue
-            view = socket_view(name, raw, var)
-            self.sockets[key] = (raw, var, view)
-            made.append(view)
+            fd = raw["fd"]
+            var = names.get(fd)
+            seen = kept.get(fd)
+            if seen is None or seen[0] is not raw or seen[1].name != var:
+                seen = (raw, socket_view(name, raw, var))
+            fresh[fd] = seen
+            made.append(seen[1])
         sockets = tuple(made)
-        if last is not None and last[0] != pid:
-            self.sockets = {k: v for k, v in self.sockets.items() if k[0] != name}
+        self.sockets[name] = fresh
         self.processes[name] = (pid, listed, names, sockets)
         return sockets
 

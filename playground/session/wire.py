@@ -258,8 +258,8 @@ class WireState:
         capture = "capture on" if lab.capture is not None else "no capture"
         return f"{lab.network.kind} · {capture}"
 
-    def refresh(self) -> None:
-        """Read the kernel's TCP sockets (one netlink dump), at most DUMP_SHARE of the time.
+    async def refresh(self) -> None:
+        """Read the kernel's TCP sockets (one netlink dump, in a thread), at most DUMP_SHARE of the time.
 
         A dump costs in proportion to the sockets the lab's network holds (some 20 ms per
         1,000 here): with thousands, it is taken less often, and the view keeps the last one.
@@ -276,7 +276,7 @@ class WireState:
         skip_idle = last is not None and not any(
             sv.is_stream and sv.tcp is None for proc in last.processes for sv in proc.sockets
         )
-        self.kernel = self.lab.kernel_sockets(skip_idle)
+        self.kernel = await self.lab.kernel_sockets_aside(skip_idle)
         self.read_at = time.monotonic()
         self.dump_cost = self.read_at - now
 
