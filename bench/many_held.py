@@ -8,6 +8,8 @@ own lab; then, while the connections are held:
   before (every socket read with getsockopt, every SocketView made anew);
 - keys: down/up in the Lab pane (the Inspector follows), key sent to the first frame drawn
   after the cursor moved, p50/p99 (the periodic refresh runs meanwhile);
+- the log's view switched (calls and packets, calls only, packets only) 6 times, each to the
+  first frame drawn after it (every line is listed anew);
 - memory: RSS and PSS (/proc/PID/smaps_rollup) of sockplay and of the lab processes, before
   the block and after it (once the collector has let go of the stream's garbage), per held
   connection (the kernel's socket memory is in neither).
@@ -145,6 +147,8 @@ async def measure(n: int, key_count: int) -> dict:
         full = all_memory(app)
         costs = await refresh_costs(app)
         latencies = [v * 1000 for v in await keys(app, key_count)]
+        switches = [v * 1000 for v in await view_switches(app)]
+        lines = len(app.session.book.entries)
         await app.session.shutdown()
     growth = {
         name: ((full[name][0] - empty[name][0]) * 1024 / n, (full[name][1] - empty[name][1]) * 1024 / n)
@@ -159,9 +163,24 @@ async def measure(n: int, key_count: int) -> dict:
             "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(percentile(latencies, 99), 1),
         },
+        "view_switch": {"lines": lines, "ms": [round(v) for v in switches]},
         "bytes_per_connection": {name: {"rss": round(r), "pss": round(p)} for name, (r, p) in growth.items()},
         "total_pss_per_connection": round(sum(p for _, p in growth.values())),
     }
+
+
+async def view_switches(app: ProbedApp, count: int = 6) -> list[float]:
+    """The log's view switched (both, calls only, packets only: every line listed anew) to the next frame drawn."""
+    screen = app.screen
+    latencies: list[float] = []
+    for _ in range(count):
+        await asyncio.sleep(0.3)
+        app.probe = (lambda: True, time.perf_counter(), latencies)
+        screen.action_wire_show()
+        deadline = time.perf_counter() + 5
+        while app.probe is not None and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+    return latencies
 
 
 def main() -> None:

@@ -110,9 +110,9 @@ class WireBook(EventBook):
 
     def render(self, entry: Entry) -> str:
         if isinstance(entry, PacketEntry) and entry.packet is not None:
-            packet = entry.packet
-            if entry.labels != (packet.src_label, packet.dst_label):  # the lab has named its sockets since
-                entry.line = None
+            packet, labels = entry.packet, entry.labels
+            if labels is None or labels[0] != packet.src_label or labels[1] != packet.dst_label:
+                entry.line = None  # the lab has named its sockets since
         return super().render(entry)
 
     def render_line(self, entry: Entry) -> str:
