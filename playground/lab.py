@@ -434,14 +434,11 @@ class Lab:
         return self.labels.label_for(local, peer)
 
     def kernel_sockets(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
-        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
-
-        `skip_idle`: not those with a descriptor, no timer and no retransmission."""
-        return self.inspector.kernel_sockets(skip_idle)
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known)."""
+        return self.inspector.kernel_sockets(skip_idle)  # skip_idle: see Inspector.kernel_sockets
 
     async def kernel_sockets_aside(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
-        """As kernel_sockets, the dump taken in a thread while the event loop goes on."""
-        return await self.inspector.kernel_sockets_aside(skip_idle)
+        return await self.inspector.kernel_sockets_aside(skip_idle)  # the dump in a thread
 
     async def socket_state(self, process: str, var: str) -> str:
         """The kernel's TCP state of a named socket (see Inspector.socket_state)."""
