@@ -125,6 +125,13 @@ class CallObserved:
     start_ns: int  # CLOCK_MONOTONIC, from the tracer's clock aligned to the lab's
     duration_ns: int | None
     t_ns: int
+    # What the lab learnt from it (playground.outside.sockets): the call's name, the descriptors it acts
+    # on, the one it returned (socket, accept, dup), and its socket's ends where they are known.
+    name: str = ""
+    fds: tuple[int, ...] = ()
+    defines: int | None = None
+    local: tuple[str, int] | None = None
+    peer: tuple[str, int] | None = None
 
     @property
     def line(self) -> str:

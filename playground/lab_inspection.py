@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from playground import lab_channel, protocol
 from playground.constants import TCP_SHOWN, TCP_STATES
 from playground.lab_process import CallHandle
+from playground.outside.sockets import program_snapshot
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
 
 if TYPE_CHECKING:
@@ -95,10 +96,17 @@ class Inspector:
 
     async def snapshot(self, name: str | None = None) -> dict[str, list[dict]]:
         """The kernel's view of every live process's sockets (or one process's): each socket read now."""
-        out: dict[str, list[dict]] = {}
+        out = self._programs(name)
         for proc, payload in await self._ask("inspect", name):
             out[proc.name] = payload["sockets"]
         return out
+
+    def _programs(self, name: str | None) -> dict[str, list[dict]]:
+        """Traced programs' sockets: the kernel's view, read here (a program has no channel to ask)."""
+        lab = self.lab
+        procs = [lab.process(name)] if name else list(lab.processes.values())
+        outside = [p for p in procs if p.outside and p.alive and p.pid and p.remote is None]
+        return {proc.name: program_snapshot(proc, self.dump_all) for proc in outside}
 
     async def follow(self) -> dict[str, list[dict]]:
         """The kernel's view of every live process's sockets, as the periodic inspection keeps it.
@@ -111,7 +119,7 @@ class Inspector:
         live = {proc.name: proc for proc in lab.processes.values() if proc.alive}
         for name in [n for n, f in self.followed.items() if n not in live or live[n].pid != f.pid]:
             del self.followed[name]
-        out: dict[str, list[dict]] = {}
+        out = self._programs(None)
         for proc, payload in await self._ask("inspect_delta", None, lambda p: {"full": p.name not in self.followed}):
             followed = self.followed.get(proc.name)
             if followed is None:
@@ -166,6 +174,10 @@ class Inspector:
         50 ms and more, which the event loop (a key press) does not wait for."""
         found = await asyncio.to_thread(self._dump, self._diag_sockets(), skip_idle)
         return self._labelled(found)
+
+    def dump_all(self) -> list[KernelSocket]:
+        """Every TCP socket the kernel lists in the lab's network (and each host's), the lab's or not."""
+        return self._dump(self._diag_sockets(), False)
 
     def _diag_sockets(self) -> list[socket.socket]:
         network = self.lab.network

@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from playground.events import CallResult
 from playground.executor import run_typed_line
@@ -128,3 +129,15 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.01)
+
+
+def whole_calls(ladder: Any, side: int) -> list[str]:
+    """The calls of one side, a call drawn in two rows (it ran a millisecond or more with a segment
+    inside it, as on a busy machine) joined back into one: `connect(c, x) ...` + `... = 0`."""
+    out: list[str] = []
+    for text in [r.text for r in ladder.rows if r.kind == "call" and r.side == side]:
+        if text.startswith("... ") and out and out[-1].endswith(" ..."):
+            out[-1] = out[-1].removesuffix(" ...") + text.removeprefix("...")
+        else:
+            out.append(text)
+    return out

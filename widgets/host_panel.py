@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from playground.session.view import HostView
+from playground.session.view import HostView, RemoteHostView
 from widgets.palette import Palette
 
-__all__ = ["host_text"]
+__all__ = ["host_text", "remote_host_text"]
 
 
 def host_text(host: HostView, palette: Palette) -> Text:
@@ -24,4 +24,26 @@ def host_text(host: HostView, palette: Palette) -> Text:
     elif host.state == "crashed":
         text.append("\nno cable until it boots", palette.muted)
     text.append("\n\nT cut/mend · O crash/boot · I cable… · H add a host (also in ctrl+p)", palette.muted)
+    return text
+
+
+def remote_host_text(host: RemoteHostView, palette: Palette) -> Text:
+    """A real machine reached with ssh: where, how far, what it runs."""
+    text = Text()
+    text.append(f"remote host {host.name}", palette.strong)
+    state = "connected" if host.connected else ("disconnected" if host.kernel else "not connected yet")
+    text.append(f"  {state}\n", palette.success if host.connected else palette.warning)
+    text.append(f"ssh {host.destination}\n", palette.muted)
+    if host.address:
+        text.append(f"address {host.address} (what a wildcard bind there resolves to)\n", palette.muted)
+    if host.rtt_ms is not None:
+        text.append("\nround trip  ", palette.strong)
+        text.append(f"{host.rtt_ms:.2f} ms (ssh, measured when it connected)\n", palette.accent)
+    if host.kernel:
+        text.append("kernel      ", palette.strong)
+        text.append(f"{host.kernel}\n", palette.muted)
+    if host.python:
+        text.append("python      ", palette.strong)
+        text.append(f"{host.python}\n", palette.muted)
+    text.append("\nA real machine: cut, crash, boot and cable are the network lab's.", palette.muted)
     return text

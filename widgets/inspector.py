@@ -6,7 +6,16 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import ContentSwitcher, Static
 
-from playground.session.view import FamilyView, HostView, LabView, ProcessView, SelectionKey, SocketView, ThreadView
+from playground.session.view import (
+    FamilyView,
+    HostView,
+    LabView,
+    ProcessView,
+    RemoteHostView,
+    SelectionKey,
+    SocketView,
+    ThreadView,
+)
 from playground.session.wire import HiddenSocketView
 from widgets.palette import Palette
 
@@ -103,6 +112,12 @@ class Inspector(ContentSwitcher):
             self.current = "host-panel"
             self.query_one("#host-panel", Static).update(host_text(item, self.palette))
             self._title(f"Inspector · host {item.name}")
+        elif isinstance(item, RemoteHostView):
+            from widgets.host_panel import remote_host_text
+
+            self.current = "host-panel"
+            self.query_one("#host-panel", Static).update(remote_host_text(item, self.palette))
+            self._title(f"Inspector · remote host {item.name}")
         elif isinstance(item, FamilyView):
             from widgets.family_panel import family_text
 

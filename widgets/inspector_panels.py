@@ -218,6 +218,10 @@ def _action_button(action: str, label: str, keys: dict[str, str]) -> Button:
     return Button(text, id=f"do-{action}", action=f"screen.{action}", compact=True, classes="action-button")
 
 
+OPTIONS_TITLE = "Options (the kernel's values; changing one runs setsockopt, then getsockopt)"
+OBSERVED_OPTIONS_TITLE = "Options (the kernel's values, read from a copy of the program's descriptor; read-only)"
+
+
 class SocketPanel(VerticalScroll):
     def __init__(self, palette: Palette, keys: dict[str, str], **kwargs) -> None:
         super().__init__(**kwargs)
@@ -248,15 +252,21 @@ class SocketPanel(VerticalScroll):
         with Grid(id="socket-actions", classes="actions"):
             for action, label in SOCKET_ACTIONS:
                 yield _action_button(action, label, self.keys)
-        yield Label(
-            "Options (the kernel's values; changing one runs setsockopt, then getsockopt)", classes="section-title"
-        )
+        yield Label(OPTIONS_TITLE, classes="section-title", id="options-title")
         yield OptionsTable(self.palette, id="options")
+
+    def _read_only(self, observed: bool) -> None:
+        """An outside program's socket: no data, flags or actions, and options only shown."""
+        for widget in self.query(".field-row, .flags-row, #socket-actions"):
+            widget.display = not observed
+        self.query_one("#options-title", Label).update(OBSERVED_OPTIONS_TITLE if observed else OPTIONS_TITLE)
 
     def show(self, sock: SocketView, deterministic: bool) -> None:
         p = self.palette
+        self._read_only(sock.observed)
         title = Text()
-        title.append(f"{sock.process} · {sock.name or 'fd' + str(sock.fd)}", p.strong)
+        name = sock.wire_name if sock.observed else f"{sock.process} · {sock.name or 'fd' + str(sock.fd)}"
+        title.append(name, p.strong)
         title.append(f"  fd {sock.fd}  {sock.kind}  ", p.muted)
         title.append(sock.shown_state, p.primary)
         if sock.listening:

@@ -48,7 +48,22 @@ def host_label(host: HostView, palette: Palette) -> Text:
     return text
 
 
-def process_label(proc: ProcessView, palette: Palette, deterministic: bool = False) -> Text:
+def remote_host_label(host: RemoteHostView, palette: Palette) -> Text:
+    """`far  ssh me@lab.example.org  rtt 31.20 ms  Linux 6.1.0 x86_64`: a real machine, reached with ssh."""
+    text = Text()
+    text.append(host.name, palette.strong)
+    text.append(f"  ssh {host.destination}", palette.muted)
+    if not host.connected:
+        text.append("  not connected" if host.kernel is None else "  disconnected", palette.warning)
+        return text
+    if host.rtt_ms is not None:
+        text.append(f"  rtt {host.rtt_ms:.2f} ms", palette.accent)
+    if host.kernel:
+        text.append(f"  {host.kernel}", palette.muted)
+    return text
+
+
+def process_label(proc: ProcessView, palette: Palette, deterministic: bool = False, under_host: bool = False) -> Text:
     text = Text()
     text.append(proc.name, palette.strong)
     text.append(f"  pid {'····' if deterministic else proc.pid}", palette.muted)
@@ -61,7 +76,9 @@ def process_label(proc: ProcessView, palette: Palette, deterministic: bool = Fal
     else:
         state_style = palette.muted
     text.append(f"  {proc.state}", state_style)
-    if proc.remote is not None:
+    if proc.outside:
+        text.append("  outside program, read-only", palette.muted)
+    if proc.remote is not None and not under_host:
         text.append(f"  on {proc.remote.name}", palette.primary)
         text.append(f" ({remote_host_text(proc.remote)})", palette.muted)
     for call in proc.blocked:
@@ -91,7 +108,7 @@ def remote_host_text(host: RemoteHostView) -> str:
 
 def socket_label(sock: SocketView, palette: Palette, deterministic: bool = False) -> Text:
     text = Text()
-    text.append(sock.name or f"fd{sock.fd}", palette.strong)
+    text.append(sock.wire_name if sock.observed else sock.name or f"fd{sock.fd}", palette.strong)
     text.append(f" fd {sock.fd} {sock.kind} ", palette.muted)
     state = sock.shown_state
     if state in _CALM_STATES:
@@ -186,10 +203,11 @@ class LabTree(Tree[tuple]):
         one_pass = _Pass(self, view)
         hosts = {h.name for h in view.hosts}
         top = [(h.key, host_label(h, self.palette), False) for h in view.hosts]
+        top += [(("remote", h.name), remote_host_label(h, self.palette), False) for h in view.remote_hosts]
         top += [
             (p.key, process_label(p, self.palette, self.deterministic), False)
             for p in one_pass.by_parent.get(None, [])
-            if p.host not in hosts
+            if p.host not in hosts and p.remote is None
         ]
         one_pass.sync(self.root, top)
         wanted = one_pass.wanted
@@ -379,6 +397,8 @@ class _Pass:
                 self.family_children(node, key)
             elif key[0] == "host":
                 self.host_children(node, key[1])
+            elif key[0] == "remote":
+                self.remote_children(node, key[1])
             elif not leaf:
                 self.process_children(node, key[1])
 
@@ -386,6 +406,11 @@ class _Pass:
         tree = self.tree
         on_host = [p for p in self.by_parent.get(None, []) if p.host == name]
         self.sync(node, [(p.key, process_label(p, tree.palette, tree.deterministic), False) for p in on_host])
+
+    def remote_children(self, node: TreeNode[tuple], name: str) -> None:
+        tree = self.tree
+        there = [p for p in self.by_parent.get(None, []) if p.remote is not None and p.remote.name == name]
+        self.sync(node, [(p.key, process_label(p, tree.palette, tree.deterministic, True), False) for p in there])
 
     def family_children(self, node: TreeNode[tuple], key: SelectionKey) -> None:
         """An open family's members, a page at a time, then a "more…" node; none while it is closed."""

@@ -172,6 +172,8 @@ class LessonMode(_App):
         if session.process_count:
             await self._fresh_lab()
         self._lesson_runner = session.new_runner()
+        if lesson.shipped:  # sockplay's own lesson: its program is ours (lesson 25's)
+            session.allow_lesson_programs()
         self.lesson_run = LessonRun.of(lesson)
         self.lesson_busy = False
         session.book.note(f"lesson {lesson.number}: {lesson.title_in(self.lesson_lang)}", time.monotonic_ns())

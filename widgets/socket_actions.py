@@ -38,13 +38,16 @@ class SocketActions(_Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in SOCKET_ACTIONS:
-            return self.selected_socket is not None
+            return self.selected_socket is not None and not self.selected_socket.observed
         return super().check_action(action, parameters)
 
     def unavailable_reason(self, action: str) -> str | None:
-        if action not in SOCKET_ACTIONS or self.selected_socket is not None:
+        sock = self.selected_socket
+        if action not in SOCKET_ACTIONS or (sock is not None and not sock.observed):
             return super().unavailable_reason(action)
         key = self.key_names().get(action, action)
+        if sock is not None:
+            return f"{key} ({action}): {sock.wire_name} is an outside program's socket, watched and never acted on"
         proc = self.selected_process
         if proc is None:
             return f"{key} ({action}) acts on a socket: select one in the Lab pane first"
@@ -56,6 +59,9 @@ class SocketActions(_Screen):
         sock = self.selected_socket
         if sock is None:
             self.refuse("select a socket in the Lab pane first")
+            return
+        if sock.observed:
+            self.refuse(f"{sock.wire_name} is an outside program's socket: it is watched, never acted on")
             return
         self.run_lines([f"{sock.process}: " + template.format(s=sock.ref)])
 
@@ -162,6 +168,9 @@ class SocketActions(_Screen):
     def on_option_edited(self, event: OptionEdited) -> None:  # a mixin: no @on (it needs the metaclass)
         sock = self.selected_socket
         if sock is None:
+            return
+        if sock.observed:
+            self.refuse(f"{sock.wire_name} is an outside program's socket: its options are shown, never set")
             return
         prefix = f"{sock.process}: "
         if event.option == "O_NONBLOCK":

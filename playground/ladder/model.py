@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from playground.capture import Packet
-from playground.events import CallDone
+from playground.events import CallDone, CallObserved
+from playground.lab import PENDING_AFTER
 from playground.script.format import format_call, format_outcome, quote
 from playground.script.model import IntArg, NameArg, Step
 
@@ -180,7 +181,7 @@ class CallNote:
     sockets: tuple[str, ...] = ()
     name: str = ""  # the call's name; "" for a process's end
     end_ns: int = 0
-    blocked: bool = False  # the lab reported it pending
+    blocked: bool = False  # the lab reported it pending, and it ran that long in the process
     defines: str | None = None
     local: tuple[str, int] | None = None
     peer: tuple[str, int] | None = None
@@ -230,7 +231,9 @@ class CallNote:
             sockets=tuple(dict.fromkeys(sockets)),
             name=call.name,
             end_ns=start + duration,
-            blocked=event.was_pending,
+            # reported pending, and blocked in the kernel too: a short call whose answer came late (a
+            # loaded machine scheduling the process late) did not block
+            blocked=event.was_pending and duration >= PENDING_AFTER * 1e9,
             defines=defines,
             local=(_interned(local[0]), local[1]) if local and call.name in ("connect", "accept") else None,
             peer=(_interned(peer[0]), peer[1]) if peer and call.name == "accept" else None,
@@ -240,6 +243,44 @@ class CallNote:
 
 def _interned(host: Any) -> Any:
     return sys.intern(host) if type(host) is str else host
+
+
+def observed_note(event: CallObserved, blocked: bool = False) -> CallNote | None:
+    """The note for an outside program's returned call (`#> web: accept4(3, ...) = 4 from ...`): its
+    sockets are named by its descriptor numbers (`web.4`), as its packets are."""
+    if event.pending or not event.name:
+        return None
+    sockets = [str(fd) for fd in event.fds]
+    defines = str(event.defines) if event.defines is not None else None
+    if defines is not None:
+        sockets.insert(0, defines)
+    text = event.text
+    outcome = text[text.rfind(") = ") + 2 :] if ") = " in text else ""
+    start = event.start_ns
+    return CallNote(
+        t_ns=start,
+        process=event.process,
+        text=text,
+        sockets=tuple(dict.fromkeys(sockets)),
+        name=_LADDER_NAMES.get(event.name, event.name),
+        end_ns=start + (event.duration_ns or 0),
+        blocked=blocked,
+        defines=defines,
+        local=event.local if event.name in ("connect", "accept", "accept4") else None,
+        peer=event.peer if event.name in ("accept", "accept4") else None,
+        outcome=outcome,
+    )
+
+
+# An observed call's name as the ladder knows it (WAITING_CALLS, the lab's own names).
+_LADDER_NAMES = {
+    "accept4": "accept",
+    "recvfrom": "recv",
+    "sendto": "send",
+    "ppoll": "poll",
+    "dup2": "dup",
+    "dup3": "dup",
+}
 
 
 def data_preview(data: bytes, total: int) -> str:

@@ -7,9 +7,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from playground.events import CallDone, DirectiveDone, PacketsSeen, ProcessEnded, ProcessStarted
+from playground.events import CallDone, CallObserved, DirectiveDone, PacketsSeen, ProcessEnded, ProcessStarted
 from playground.ladder.connections import LadderSet, samples_from_kernel
-from playground.ladder.model import CLOSED, GONE_NS, CallNote, Ladder
+from playground.ladder.model import CLOSED, GONE_NS, CallNote, Ladder, observed_note
 from playground.ladder.svg import ladder_svg
 from playground.output_files import OutputRefused, write_output
 from playground.script.model import Kill
@@ -40,6 +40,7 @@ class LadderRecorder:
         self._kills: dict[str, int] = {}
         self._present: dict[tuple, str] = {}
         self._gone: dict[tuple, int] = {}
+        self._pending_observed: set[tuple[int, int]] = set()  # outside programs' calls seen pending
         self.set.add_packets(list(lab.packets))
         self._unsubscribe = lab.subscribe(self._on_event)
 
@@ -75,6 +76,8 @@ class LadderRecorder:
                 self.set.add_call(note)
             if self.kernel and note is not None and (note.name in SAMPLE_AFTER or " = -1 " in note.text):
                 self.sample()
+        elif isinstance(event, CallObserved):
+            self._observed(event)
         elif isinstance(event, ProcessStarted):
             self.set.add_process(event.process, event.parent)
         elif isinstance(event, DirectiveDone) and isinstance(event.node, Kill):
@@ -84,6 +87,17 @@ class LadderRecorder:
             self.set.process_ended(CallNote(t, event.process, f"{event.process} {event.death or 'ended'}"))
             if self.kernel:
                 self.sample()
+
+    def _observed(self, event: CallObserved) -> None:
+        """An outside program's call: written beside its socket's column, as a lab process's."""
+        if event.pending:
+            self._pending_observed.add(event.key)
+            return
+        blocked = event.key in self._pending_observed
+        self._pending_observed.discard(event.key)
+        note = observed_note(event, blocked)
+        if note is not None:
+            self.set.add_call(note)
 
     def sample(self) -> None:
         """Read the kernel's TCP sockets now and reconcile every ladder with them."""

@@ -81,6 +81,12 @@ class Lesson:
     def name(self) -> str:
         return f"{self.number:02d}-{self.slug}"
 
+    @property
+    def shipped(self) -> bool:
+        """One of sockplay's own lessons (in LESSONS_DIR): an outside program it runs is sockplay's choice,
+        not a downloaded script's, so it runs without --allow-exec."""
+        return self.path.resolve().parent == LESSONS_DIR
+
     def title_in(self, lang: str) -> str:
         return self.title.get(lang) or self.title[DEFAULT_LANGUAGE]
 

@@ -117,8 +117,12 @@ async def check_lesson(
     step_timeout: float = DEFAULT_STEP_TIMEOUT,
     on_step: Callable[[StepReport], None] | None = None,
     host_network: bool = False,
+    allow_exec: bool | None = None,
 ) -> LessonCheck:
-    """Run one lesson's script on a fresh lab; every stated outcome is checked."""
+    """Run one lesson's script on a fresh lab; every stated outcome is checked.
+
+    Its outside programs (`spawn NAME exec ...`) run if it is one of sockplay's own lessons, or if allow_exec says so.
+    """
     check = LessonCheck(lesson)
 
     def observe(report: StepReport) -> None:
@@ -135,6 +139,7 @@ async def check_lesson(
     except Exception as exc:  # any failure to start is reported, not raised
         check.error = f"the lab could not start: {exc}"
         return check
+    lab.lifecycle.outside.allowed = lesson.shipped if allow_exec is None else allow_exec
     try:
         check.report = await Runner(lab, step_timeout, observe).run(lesson.script)
     finally:

@@ -26,6 +26,7 @@ from playground.errors import LabError
 from playground.events import CallObserved, Notice, ProcessEnded, ProcessStarted
 from playground.lab_lifecycle import PACKAGE_ROOT, SPAWN_TIMEOUT, death_from_status, no_room
 from playground.lab_process import Process
+from playground.outside.sockets import ObservedSockets
 from playground.outside.strace_lines import Observation, StraceReader
 from playground.outside.strace_text import TRACED
 from playground.outside.supervisor import ATTACH
@@ -149,6 +150,7 @@ class OutsideProgram:
         self.process = Process(name=node.name, pid=0, outside=True)
         self.offset_ns, self.offset_error_ns = clock_offset()
         self.reader = StraceReader() if node.trace else None
+        self.sockets = ObservedSockets(self.process, lab.labels)
         self._fds: list[int] = []  # our ends of its pipes: stdout, stderr, trace
         self._streams: dict[int, str] = {}  # each of them: "stdout", "stderr" or "trace"
         self._partial: dict[int, bytes] = {}
@@ -419,7 +421,9 @@ class OutsideProgram:
             label = self.name if seen.pid == self.process.pid else f"{self.name}[{seen.pid}]"
             key = seen.key or (seen.pid, seen.start_ns)
             start = seen.start_ns - self.offset_ns
-            self.lab._emit(CallObserved(key, label, text, seen.pending, start, seen.duration_ns, now))
+            facts = self.sockets.learn(seen, label)
+            observed = CallObserved(key, label, text, seen.pending, start, seen.duration_ns, now, **facts.fields())
+            self.lab._emit(observed)
 
     # The end.
 

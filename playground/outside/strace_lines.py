@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from playground.outside.strace_text import call_text, is_observed
+from playground.outside.strace_text import call_parts, call_text, is_observed
 
 _HEAD = re.compile(r"(?P<pid>[0-9]{1,10}) +(?P<ts>[0-9]{1,12}\.[0-9]{9}) (?P<rest>.*)\Z", re.S)
 _CALL = re.compile(r"(?P<name>[a-z_0-9]{1,40})\((?P<args>.*)\Z", re.S)
@@ -24,6 +24,8 @@ _END = re.compile(
     r"\+\+\+ (?:exited with (?P<status>-?[0-9]+)|killed by (?P<sig>SIG[A-Z0-9_]+)(?: \(core dumped\))?) \+\+\+\Z"
 )
 _UNFINISHED = " <unfinished ...>"
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*+"')  # the program's data: never read as strace's decorations
+_SOCKET_INODE = re.compile(r"(?<![0-9])([0-9]{1,10})<socket:\[([0-9]{1,20})\]>")
 
 MAX_TRACE_LINE = 1 << 20  # a line longer than this is strace's or the program's mistake: dropped
 
@@ -44,6 +46,9 @@ class Observation:
     key: tuple[int, int] | None = None
     name: str = ""
     signal: str | None = None
+    inodes: tuple[tuple[int, int], ...] = ()  # (descriptor, socket inode) of each socket strace's -y named
+    args: tuple[str, ...] = ()  # a returned call's arguments and outcome as its text writes them
+    outcome: str | None = None
 
 
 @dataclass
@@ -160,8 +165,14 @@ class StraceReader:
             args = args[: found.start()]
         if not is_observed(name, args):
             return []
-        text = call_text(name, args, duration)
-        return [Observation(pid, ts, text, duration_ns=duration, key=(pid, ts) if shown else None, name=name)]
+        text, written, outcome = call_parts(name, args)
+        inodes = tuple(dict.fromkeys((int(fd), int(ino)) for fd, ino in _SOCKET_INODE.findall(_STRING.sub("", args))))
+        key = (pid, ts) if shown else None
+        return [
+            Observation(
+                pid, ts, text, duration_ns=duration, key=key, name=name, inodes=inodes, args=written, outcome=outcome
+            )
+        ]
 
     def _other(self, pid: int, ts: int, rest: str) -> list[Observation]:
         signal = _SIGNAL.match(rest)

@@ -118,6 +118,12 @@ def address(arg: str) -> str | None:
 
 def call_text(name: str, rest: str, duration_ns: int | None) -> str:
     """`NAME(ARGS) = OUTCOME` in the script's syntax, from strace's arguments-and-outcome text."""
+    del duration_ns  # kept beside the text, not in it
+    return call_parts(name, rest)[0]
+
+
+def call_parts(name: str, rest: str) -> tuple[str, tuple[str, ...], str]:
+    """call_text's text, with its arguments and its outcome as it writes them (read once, not again from the text)."""
     raw_args, after = split_top(rest)
     outcome = after.strip()
     ret_decoration = None
@@ -138,8 +144,7 @@ def call_text(name: str, rest: str, duration_ns: int | None) -> str:
         args = _addresses(args)
         if name in ("sendto", "recvfrom") and args[-2:] in (["NULL", "0"], ["NULL", "NULL"]):
             args = args[:-2]
-    del duration_ns  # kept beside the text, not in it
-    return printable(f"{name}({', '.join(args)}) {outcome}".rstrip())
+    return printable(f"{name}({', '.join(args)}) {outcome}".rstrip()), tuple(args), printable(outcome.strip())
 
 
 def _addresses(args: list[str]) -> list[str]:

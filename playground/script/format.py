@@ -225,6 +225,8 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     directive = _format_directive(node)
     if directive is not None:
         return directive
+    if outcome is not None and outcome.death is not None and outcome.death.detail == "?":
+        outcome, pending = None, True  # its process ended unseen (a remote link dropped): no outcome to state
     if isinstance(node, Repeat):
         return f"repeat {node.count}" + (f" as {node.var}" if node.var else "")
     if isinstance(node, Wire):
@@ -232,7 +234,7 @@ def format_node(node: Node, outcome: Outcome | None = None, pending: bool = Fals
     if isinstance(node, StateCheck):
         return f"{format_delay(node.delay)}state {node.subject} {node.state}"
     if isinstance(node, Completion):
-        shown = outcome if outcome is not None else node.expect
+        shown = outcome if outcome is not None else None if pending else node.expect
         tail = f" {format_outcome(shown)}" if shown is not None else ""
         return f"{format_delay(node.delay)}{node.actor}: ...{tail}{_claim(node.timing)}"
     assert isinstance(node, Step)

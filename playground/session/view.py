@@ -50,7 +50,8 @@ _BOOL_BADGES = {
 }
 
 
-# ("process", name), ("socket", name, fd), ("host", name), ("thread", name), ("hidden", ...),
+# ("process", name), ("socket", name, fd), ("host", name), ("remote", name) for a remote host,
+# ("thread", name), ("hidden", ...),
 # ("family", process, NAME) for the sockets NAME[i] of a process, ("more", process, NAME) for its next page
 SelectionKey = tuple
 
@@ -73,6 +74,12 @@ class SocketView:
     outq: int | None
     options: dict = field(default_factory=dict, compare=True)
     tcp: dict | None = None
+    observed: bool = False  # an outside program's: shown as the kernel has it, never acted on
+
+    @property
+    def wire_name(self) -> str:
+        """The name its packets carry: `client.c`, or an outside program's `web.4` (its descriptor number)."""
+        return f"{self.process}.{self.name if self.name is not None else self.fd}"
 
     @property
     def key(self) -> SelectionKey:
@@ -131,6 +138,7 @@ class ProcessView:
     host: str | None = None  # the network lab's host it runs on
     threads: tuple[ThreadView, ...] = ()
     remote: RemoteHostView | None = None  # the remote host (`host NAME ssh DEST`) it runs on
+    outside: bool = False  # an outside program (`spawn NAME exec ...`): watched, never driven
 
     @property
     def key(self) -> SelectionKey:
@@ -172,9 +180,13 @@ class LabView:
     ready: bool = False
     hidden: tuple[HiddenSocketView, ...] = ()  # sockets the kernel keeps with no descriptor left
     hosts: tuple[HostView, ...] = ()
+    remote_hosts: tuple[RemoteHostView, ...] = ()  # `host NAME ssh DEST`: real machines
 
     def host(self, name: str) -> HostView | None:
         return next((h for h in self.hosts if h.name == name), None)
+
+    def remote_host(self, name: str) -> RemoteHostView | None:
+        return next((h for h in self.remote_hosts if h.name == name), None)
 
     def process(self, name: str) -> ProcessView | None:
         for proc in self.processes:
@@ -200,7 +212,7 @@ class LabView:
 
     def find(
         self, key: SelectionKey | None
-    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | FamilyView | None:
+    ) -> ProcessView | ThreadView | SocketView | HiddenSocketView | HostView | RemoteHostView | FamilyView | None:
         if key is None:
             return None
         if key[0] in ("family", "more"):
@@ -210,6 +222,8 @@ class LabView:
             return self.process(key[1])
         if key[0] == "host":
             return self.host(key[1])
+        if key[0] == "remote":
+            return self.remote_host(key[1])
         if key[0] == "thread":
             return self.thread(key[1])
         if key[0] == "hidden":
@@ -249,6 +263,7 @@ def socket_view(process: str, raw: dict, name: str | None) -> SocketView:
         outq=raw.get("outq"),
         options=raw.get("options") or {},  # shared by sockets with the same options (lab_inspection): never changed
         tcp=_shown_tcp(raw.get("tcp")),
+        observed=bool(raw.get("observed")),
     )
 
 
@@ -358,9 +373,15 @@ def build_view(
             host=proc.host,
             threads=thread_views(lab, proc, blocked),
             remote=remote_hosts.get(proc.remote.host) if proc.remote is not None else None,
+            outside=proc.outside,
         )
         processes.append(cache.same_view(view))
-    return LabView(tuple(processes), ready=True, hosts=host_views(lab, host_counters or {}))
+    return LabView(
+        tuple(processes),
+        ready=True,
+        hosts=host_views(lab, host_counters or {}),
+        remote_hosts=tuple(remote_hosts.values()),
+    )
 
 
 def host_views(lab: Lab, counters: dict[str, PortCounters]) -> tuple[HostView, ...]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from playground.events import CallDone, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
+from playground.events import CallDone, CallObserved, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
 from playground.session.eventbook import PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
 from playground.session.view import LabView, SocketView, mask_ports
 
@@ -174,7 +174,9 @@ class HiddenSocketView:
 
     @property
     def name(self) -> str:
-        return self.label.split(".", 1)[1] if "." in self.label else self.label
+        """Its variable (`c`); an outside program's socket, named by its descriptor, by its whole name (`client.3`)."""
+        var = self.label.split(".", 1)[1] if "." in self.label else self.label
+        return self.label if var.isdigit() else var
 
 
 def timer_text(timer: str | None, expires_ms: int, deterministic: bool = False) -> str:
@@ -225,7 +227,7 @@ class WireState:
             note = CallNote.from_event(event, self.lab)
             if note is not None:
                 self._history.append(note)
-        elif isinstance(event, (ProcessStarted, ProcessEnded, DirectiveDone)):
+        elif isinstance(event, (CallObserved, ProcessStarted, ProcessEnded, DirectiveDone)):
             self._history.append(event)
 
     def ladder_recorder(self) -> LadderRecorder | None:

@@ -60,11 +60,22 @@ async def test_udp_and_tcp_cross_the_switch_and_the_feed_tells_each_frame(world:
     # The datagram reached the switch during the call that sent it (the kernel stamps it in that call),
     # give or take the clocks' offset: well inside a millisecond, not the 5 ms a skewed offset once gave.
     assert feed[0].frame.endswith(b"hello") and feed[0].entered_ns <= sent + 1_000_000
-    assert all((r.delivered_ns or 0) <= after for r in feed if len(r.frame) > 1000)
+    # Each data segment's first delivery, that is: a copy the sender sends again under load (a tail loss
+    # probe, a spurious timeout) may pass after the read, as on any wire.
+    first: dict[int, int] = {}
+    for r in sorted((r for r in feed if len(r.frame) > 1000), key=lambda r: r.delivered_ns or 0):
+        first.setdefault(_tcp_seq(r.frame), r.delivered_ns or 0)
+    assert len(first) > 100 and all(delivered <= after for delivered in first.values())
     assert max(len(record.frame) for record in feed) <= 1514  # offloads off: no 64 KB frames
     alpha, beta = await switch.counters("alpha"), await switch.counters("beta")
     assert alpha.sent == beta.delivered > 100 and beta.sent == alpha.delivered > 10
     assert alpha.dropped == beta.dropped == 0
+
+
+def _tcp_seq(frame: bytes) -> int:
+    """The sequence number of an Ethernet frame carrying IPv4 and TCP."""
+    header = (frame[14] & 0x0F) * 4
+    return int.from_bytes(frame[14 + header + 4 : 14 + header + 8], "big")
 
 
 async def _true(value: bool) -> bool:

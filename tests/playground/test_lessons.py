@@ -20,7 +20,7 @@ from tests.helpers import REPO
 
 CATALOG = load_catalog()
 RUNNABLE = CATALOG.runnable()
-EXPECTED_RUNNABLE = list(range(1, 25))
+EXPECTED_RUNNABLE = list(range(1, 26))
 EXPECTED_PLANNED: list[int] = []
 
 
@@ -387,3 +387,13 @@ def test_the_language_follows_the_option_then_the_environment(monkeypatch: pytes
     assert choose_language("en") == "en"
     monkeypatch.setenv("SOCKPLAY_LANG", "en")
     assert choose_language(None) == "en"
+
+
+async def test_a_lesson_from_elsewhere_runs_no_outside_program_unless_allowed(tmp_path: Path) -> None:
+    original = LESSONS_DIR / "25-watch-a-client.sockplay"
+    (tmp_path / original.name).write_bytes(original.read_bytes())
+    copy = load_lesson(tmp_path / original.name)
+    assert load_lesson(original).shipped and not copy.shipped
+    check = await check_lesson(copy, step_timeout=1.0)  # (its accept then waits for no client)
+    assert not check.holds
+    assert any("--allow-exec" in problem for problem in check.problems()), check.problems()

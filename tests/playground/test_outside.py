@@ -81,6 +81,36 @@ async def test_its_output_reaches_the_event_log_escaped_and_its_end_is_reported(
     assert [(e.process, str(e.death)) for e in ended] == [("p", "exited 3")]
 
 
+BURST = (
+    "import socket, sys\n"
+    "for i in range(2000):\n"
+    "    a, b = socket.socketpair()\n"
+    "    a.send(str(i).encode())\n"
+    "    a.close(); b.close()\n"
+    "    print(i)\n"
+    "    sys.stdout.flush()\n"
+)
+
+
+@needs_strace
+async def test_a_burst_of_calls_and_output_is_reported_whole_in_order_before_its_end(exec_lab: Lab) -> None:
+    """The pipes are read every moment while lines stream in (not at each write): none is lost or reordered."""
+    events = recorder(exec_lab)
+    await run_typed_line(exec_lab, f'spawn burst exec --trace {sys.executable} -c "{BURST}"')
+    proc = exec_lab.processes["burst"]
+    await wait_for(lambda: proc.death is not None, 60, "burst to end")
+    assert str(proc.death) == "exited 0"
+    sends = [e for e in events if isinstance(e, CallObserved) and e.text.startswith(("send(", "sendto("))]
+    assert [e.text.split('"')[1] for e in sends] == [str(i) for i in range(2000)]
+    outputs = [e.message for e in events if isinstance(e, Notice) and e.level == "output"]
+    assert outputs == [f"burst (stdout): {i}" for i in range(2000)]
+    end = next(i for i, e in enumerate(events) if isinstance(e, ProcessEnded))
+    last = max(
+        i for i, e in enumerate(events) if isinstance(e, CallObserved) or isinstance(e, Notice) and e.level == "output"
+    )
+    assert last < end  # its last calls and words come before its end
+
+
 async def test_kill_ends_it_and_it_takes_no_steps(exec_lab: Lab) -> None:
     await run_typed_line(exec_lab, "spawn nap exec sleep 30")
     proc = exec_lab.processes["nap"]

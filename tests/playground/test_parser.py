@@ -115,3 +115,15 @@ def test_quote_escapes_what_is_not_printable() -> None:
         "}",
         ")",
     ]
+
+
+def test_an_end_nobody_saw_is_written_as_a_pending_call_never_as_a_made_up_outcome() -> None:
+    """A remote process whose connection dropped: its call never returned to anyone; `= exited ?` reads as nothing."""
+    from playground.script.model import Death, Outcome
+
+    script = parse_script("sockplay 1\nspawn s\ns: u = socket(udp)\ns: recv(u, 10) ...\ns: ... = 3\n")
+    unseen = Outcome(death=Death("exited", "?"))
+    written = [format_node(line.node, unseen) for line in script.lines[2:]]
+    assert written == ["s: recv(u, 10) ...", "s: ..."]
+    parse_script("sockplay 1\nspawn s\ns: u = socket(udp)\n" + "\n".join(written) + "\n")  # it reads back
+    assert format_node(script.lines[2].node, Outcome(death=Death("exited", 3))) == "s: recv(u, 10) = exited 3"

@@ -143,3 +143,20 @@ async def test_pick_a_lesson_inside_the_app():
         await _step(pilot)
         assert app.lesson_run.units[0].status == PASSED
         assert panel.query_one("#lesson-steps").highlighted == 1
+
+
+@pytest.mark.skipif(__import__("shutil").which("strace") is None, reason="strace is not installed")
+async def test_lesson_25_runs_its_traced_client_in_the_tui_without_allow_exec():
+    """sockplay's own lesson runs its program (the app was not given --allow-exec); its socket is client.3."""
+    lesson = _lesson("watch-a-client")
+    assert lesson.shipped
+    app = _app(lesson, "en")
+    assert not app.session.allow_exec
+    async with app.run_test(size=SIZE) as pilot:
+        await _opened(pilot)
+        run = app.lesson_run
+        while not run.done:
+            await _step(pilot)
+        assert [(u.number, u.problems) for u in run.units if u.status == DIVERGED] == []
+        assert all(unit.status == PASSED for unit in run.units)
+        assert "client" in app.session.lab.processes
