@@ -8,8 +8,11 @@ own lab; then, while the connections are held:
   before (every socket read with getsockopt, every SocketView made anew);
 - keys: down/up in the Lab pane (the Inspector follows), key sent to the first frame drawn
   after the cursor moved, p50/p99 (the periodic refresh runs meanwhile);
+- the log's view switched (calls and packets, calls only, packets only) 6 times, each to the
+  first frame drawn after it (every line is listed anew);
 - memory: RSS and PSS (/proc/PID/smaps_rollup) of sockplay and of the lab processes, before
-  the block and after it, per held connection (the kernel's socket memory is in neither).
+  the block and after it (once the collector has let go of the stream's garbage), per held
+  connection (the kernel's socket memory is in neither).
 
     .venv/bin/python bench/many_held.py [--connections 10000] [--keys 200]
 """
@@ -66,6 +69,15 @@ def all_memory(app: ProbedApp) -> dict[str, tuple[int, int]]:
     for name, proc in app.session.lab.processes.items():
         out[name] = memory(proc.pid)
     return out
+
+
+async def settled(app: ProbedApp, limit: float = 10.0) -> None:
+    """Wait (at most `limit` s) until the stream is over for the collector too: while events stream,
+    the app freezes the collector's objects (widgets/gc_pacing), so garbage in cycles stays until
+    it lets go and collects, a second after the last event. Memory is read after that."""
+    deadline = time.perf_counter() + limit
+    while app.collector_pacing.frozen and time.perf_counter() < deadline:
+        await asyncio.sleep(0.1)
 
 
 async def timed(coro_fn, runs: int = 5) -> float:
@@ -129,10 +141,14 @@ async def measure(n: int, key_count: int) -> dict:
         steps = await runner.run_repeat(parsed.lines[-1])
         made = time.perf_counter() - start
         assert not any(step.divergence for step in steps), "the connections were not all made"
+        del steps  # the bench's own: the TUI keeps no step reports (each with its step, outcome and result)
         await app.refresh_lab()
+        await settled(app)
         full = all_memory(app)
         costs = await refresh_costs(app)
         latencies = [v * 1000 for v in await keys(app, key_count)]
+        switches = [v * 1000 for v in await view_switches(app)]
+        lines = len(app.session.book.entries)
         await app.session.shutdown()
     growth = {
         name: ((full[name][0] - empty[name][0]) * 1024 / n, (full[name][1] - empty[name][1]) * 1024 / n)
@@ -147,9 +163,24 @@ async def measure(n: int, key_count: int) -> dict:
             "p50_ms": round(statistics.median(latencies), 1),
             "p99_ms": round(percentile(latencies, 99), 1),
         },
+        "view_switch": {"lines": lines, "ms": [round(v) for v in switches]},
         "bytes_per_connection": {name: {"rss": round(r), "pss": round(p)} for name, (r, p) in growth.items()},
         "total_pss_per_connection": round(sum(p for _, p in growth.values())),
     }
+
+
+async def view_switches(app: ProbedApp, count: int = 6) -> list[float]:
+    """The log's view switched (both, calls only, packets only: every line listed anew) to the next frame drawn."""
+    screen = app.screen
+    latencies: list[float] = []
+    for _ in range(count):
+        await asyncio.sleep(0.3)
+        app.probe = (lambda: True, time.perf_counter(), latencies)
+        screen.action_wire_show()
+        deadline = time.perf_counter() + 5
+        while app.probe is not None and time.perf_counter() < deadline:
+            await asyncio.sleep(0.005)
+    return latencies
 
 
 def main() -> None:

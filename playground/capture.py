@@ -12,6 +12,7 @@ import os
 import select
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -43,11 +44,13 @@ ICMP6_TEXT = {
     (129, 0): "echo reply",
 }
 PREVIEW = 48
+# The flags tuple for each combination of the six bits: packets share them.
+_FLAG_TUPLES = tuple(tuple(name for name, bit in TCP_FLAGS if bits & bit) for bits in range(64))
 
 
-@dataclass
+@dataclass(slots=True)
 class Packet:
-    """One captured packet, decoded."""
+    """One captured packet, decoded (slots: a session holds up to 200,000 of them)."""
 
     t_ns: int  # CLOCK_MONOTONIC, the event log's clock
     protocol: str  # TCP, UDP, ICMP, ICMPv6
@@ -119,15 +122,15 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
         ihl = (frame[offset] & 0x0F) * 4
         total = struct.unpack_from("!H", frame, offset + 2)[0]
         proto = frame[offset + 9]
-        src = socket.inet_ntop(socket.AF_INET, frame[offset + 12 : offset + 16])
-        dst = socket.inet_ntop(socket.AF_INET, frame[offset + 16 : offset + 20])
+        src = sys.intern(socket.inet_ntop(socket.AF_INET, frame[offset + 12 : offset + 16]))
+        dst = sys.intern(socket.inet_ntop(socket.AF_INET, frame[offset + 16 : offset + 20]))
         end = offset + total
         offset += ihl
     elif ethertype == 0x86DD:
         payload_len = struct.unpack_from("!H", frame, offset + 4)[0]
         proto = frame[offset + 6]
-        src = socket.inet_ntop(socket.AF_INET6, frame[offset + 8 : offset + 24])
-        dst = socket.inet_ntop(socket.AF_INET6, frame[offset + 24 : offset + 40])
+        src = sys.intern(socket.inet_ntop(socket.AF_INET6, frame[offset + 8 : offset + 24]))
+        dst = sys.intern(socket.inet_ntop(socket.AF_INET6, frame[offset + 24 : offset + 40]))
         offset += 40
         end = offset + payload_len
     else:
@@ -136,8 +139,7 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
     if proto == 6 and end - offset >= 20:
         sport, dport, seq, ack, off_flags, window = struct.unpack_from("!HHIIHH", frame, offset)
         header = (off_flags >> 12) * 4
-        bits = off_flags & 0x3F
-        flags = tuple(name for name, bit in TCP_FLAGS if bits & bit)
+        flags = _FLAG_TUPLES[off_flags & 0x3F]
         payload = frame[offset + header : end]
         return Packet(
             t_ns,

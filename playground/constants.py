@@ -261,6 +261,10 @@ def same_errno(a: str, b: str) -> bool:
     return a == b or (a in ERRNO_NUMBERS and ERRNO_NUMBERS.get(a) == ERRNO_NUMBERS.get(b))
 
 
+# TCP_INFO fields the Inspector shows (and the periodic inspection keeps); the others (timers since the
+# last data...) change every millisecond.
+TCP_SHOWN = ("rtt", "snd_cwnd", "unacked", "total_retrans")
+
 TCP_STATES: dict[int, str] = {
     1: "ESTABLISHED",
     2: "SYN-SENT",

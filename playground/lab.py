@@ -433,9 +433,12 @@ class Lab:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
         return self.labels.label_for(local, peer)
 
-    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
+    def kernel_sockets(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
         """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known)."""
-        return self.inspector.kernel_sockets()
+        return self.inspector.kernel_sockets(skip_idle)  # skip_idle: see Inspector.kernel_sockets
+
+    async def kernel_sockets_aside(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
+        return await self.inspector.kernel_sockets_aside(skip_idle)  # the dump in a thread
 
     async def socket_state(self, process: str, var: str) -> str:
         """The kernel's TCP state of a named socket (see Inspector.socket_state)."""

@@ -4,11 +4,14 @@ lab process, sock_diag dumps of the lab's network)."""
 from __future__ import annotations
 
 import asyncio
+import marshal
 import socket
+import sys
+import threading
 from typing import TYPE_CHECKING
 
 from playground import lab_channel, protocol
-from playground.constants import TCP_STATES
+from playground.constants import TCP_SHOWN, TCP_STATES
 from playground.lab_process import CallHandle
 from playground.outside.sockets import program_snapshot
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
@@ -17,19 +20,53 @@ if TYPE_CHECKING:
     from playground.lab import Lab
 
 SNAPSHOT_TIMEOUT = 2.0
+SHARED_OPTIONS = 4096  # distinct option sets kept for sharing (past this, the table starts again)
+
+
+class Compactor:
+    """Keeps what the periodic inspection holds per socket small (10,000 connections: 20,000 entries).
+
+    Sockets with the same options share one options dict (read-only: the view never changes
+    it), TCP_INFO is cut to the fields the Inspector shows (the view keeps that dict, no copy;
+    the TCP state is the entry's own "state"), and addresses' host strings are interned. An
+    entry keeps every key it had: only what nothing shows is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._options: dict[bytes, dict] = {}
+
+    def __call__(self, sock: dict) -> dict:
+        options = sock.get("options")
+        if isinstance(options, dict):
+            key = marshal.dumps(options)
+            shared = self._options.get(key)
+            if shared is None:
+                if len(self._options) >= SHARED_OPTIONS:
+                    self._options.clear()
+                shared = self._options[key] = options
+            sock["options"] = shared
+        tcp = sock.get("tcp")
+        if isinstance(tcp, dict):
+            sock["tcp"] = {k: tcp.get(k) for k in TCP_SHOWN}  # the view shows this very dict
+        for end in ("local", "peer"):
+            address = sock.get(end)
+            if isinstance(address, (list, tuple)) and len(address) == 2 and isinstance(address[0], str):
+                sock[end] = (sys.intern(address[0]), address[1])
+        return sock
 
 
 class Followed:
     """One process's sockets as the periodic inspection last saw them (what changed is merged in)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, compact: Compactor | None = None) -> None:
         self.pid = pid
         self.by_fd: dict[int, dict] = {}
         self.listed: list[dict] = []  # the same list while nothing changes: the view reuses what it built
         self.read = 0  # sockets the process read with getsockopt at the last inspection
+        self.compact = compact or Compactor()
 
     def merge(self, payload: dict) -> None:
-        changed = payload["sockets"]
+        changed = [self.compact(sock) for sock in payload["sockets"]]
         gone = payload.get("gone") or []
         if payload.get("full"):
             fresh = {sock["fd"]: sock for sock in changed}
@@ -49,7 +86,9 @@ class Inspector:
     def __init__(self, lab: Lab) -> None:
         self.lab = lab
         self._host_diag: socket.socket | None = None
+        self._dump_lock = threading.Lock()
         self.followed: dict[str, Followed] = {}
+        self.compact = Compactor()
 
     def close(self) -> None:
         if self._host_diag is not None:
@@ -84,7 +123,7 @@ class Inspector:
         for proc, payload in await self._ask("inspect_delta", None, lambda p: {"full": p.name not in self.followed}):
             followed = self.followed.get(proc.name)
             if followed is None:
-                followed = self.followed[proc.name] = Followed(proc.pid)
+                followed = self.followed[proc.name] = Followed(proc.pid, self.compact)
             if not isinstance(payload.get("gone", []), list) or not all(isinstance(fd, int) for fd in payload["gone"]):
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
                 continue
@@ -122,8 +161,25 @@ class Inspector:
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
         return answers
 
+    def kernel_sockets(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
+
+        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
+        `skip_idle`: not those with a descriptor, no timer and no retransmission (sockdiag.dump_tcp).
+        """
+        return self._labelled(self._dump(self._diag_sockets(), skip_idle))
+
+    async def kernel_sockets_aside(self, skip_idle: bool = False) -> list[tuple[str | None, str | None, KernelSocket]]:
+        """As kernel_sockets, the netlink dump taken in a thread: with 20,000 sockets it takes
+        50 ms and more, which the event loop (a key press) does not wait for."""
+        found = await asyncio.to_thread(self._dump, self._diag_sockets(), skip_idle)
+        return self._labelled(found)
+
     def dump_all(self) -> list[KernelSocket]:
         """Every TCP socket the kernel lists in the lab's network (and each host's), the lab's or not."""
+        return self._dump(self._diag_sockets(), False)
+
+    def _diag_sockets(self) -> list[socket.socket]:
         network = self.lab.network
         diag = network.diag_socket
         if diag is None:
@@ -133,25 +189,25 @@ class Inspector:
                 except OSError:
                     return []
             diag = self._host_diag
-        try:
-            found = dump_tcp(diag)
-            for host_diag in network.hosts.diag_sockets() if network.hosts is not None else ():
-                found += dump_tcp(host_diag)  # each host is a network stack of its own
-        except OSError:
-            return []
+        return [diag, *(network.hosts.diag_sockets() if network.hosts is not None else ())]  # each host: a stack
+
+    def _dump(self, diags: list[socket.socket], skip_idle: bool) -> list[KernelSocket]:
+        """Every diag socket's dump (one dump at a time on them: a reply is read whole before the next request)."""
+        found: list[KernelSocket] = []
+        with self._dump_lock:
+            try:
+                for diag in diags:
+                    found += dump_tcp(diag, skip_idle)
+            except OSError:
+                return []
         return found
 
-    def kernel_sockets(self) -> list[tuple[str | None, str | None, KernelSocket]]:
-        """The kernel's TCP sockets in the lab's network, each with the lab socket it was (if known).
-
-        Cheap (one netlink dump); on the host's network only the lab's own connections are kept.
-        """
-        network = self.lab.network
-        found = self.dump_all()
+    def _labelled(self, found: list[KernelSocket]) -> list[tuple[str | None, str | None, KernelSocket]]:
+        private = self.lab.network.private
         out: list[tuple[str | None, str | None, KernelSocket]] = []
         for sock in found:
             owner = self.lab.labels.label_for(sock.local, sock.peer)
-            if owner is None and not network.private:
+            if owner is None and not private:
                 continue
             out.append((owner[0] if owner else None, owner[1] if owner else None, sock))
         return out

@@ -6,6 +6,7 @@ import asyncio
 import errno
 import itertools
 import socket
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,6 +20,12 @@ from playground.script.model import Address, AddressArg, NameArg, RefArg, Step
 
 Endpoint = tuple[str, int]
 HOLD_NS = 500_000_000  # on the host's loopback, how long a packet waits to be known as the lab's
+
+
+def _end(address: tuple | list) -> Endpoint:
+    """(host, port), the host string interned: 20,000 ends of 10,000 connections name a few hosts."""
+    host = address[0]
+    return (sys.intern(host) if type(host) is str else host, address[1])
 
 
 class Flushable(Protocol):
@@ -47,7 +54,8 @@ class PacketLabels:
         self._loop: asyncio.AbstractEventLoop | None = None
         # port -> (process, var) that have had an address with that port: where endpoint_label looks
         # (a scan of every process's addresses cost O(sockets) a packet, with 10,000 connections held).
-        self._by_port: dict[int, dict[tuple[str, str], None]] = {}
+        # One (process, var) alone, as it mostly is (a dict of them for a port several had: 200 bytes more).
+        self._by_port: dict[int, tuple[str, str] | dict[tuple[str, str], None]] = {}
         # With hosts, the switch's frames too (a SwitchCapture: on the loop, not a thread); a flush waits for both.
         self.switch_feed: Flushable | None = None
         # The address a connect reaches, from the one it names (with hosts, `alpha:7000` is alpha's address).
@@ -56,7 +64,14 @@ class PacketLabels:
 
     def note_address(self, process: str, var: str, port: int) -> None:
         """A socket's address was learned (proc.addresses[var]): packets to or from that port may be its."""
-        self._by_port.setdefault(port, {})[(process, var)] = None
+        key = (process, var)
+        found = self._by_port.get(port)
+        if found is None:
+            self._by_port[port] = key
+        elif isinstance(found, dict):
+            found[key] = None
+        elif found != key:
+            self._by_port[port] = {found: None, key: None}
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
         self._loop = loop
@@ -204,9 +219,10 @@ class PacketLabels:
         owner = self.owners.get((local, peer))
         if owner is not None:
             return owner[1]
-        candidates = self._by_port.get(local[1])
-        if not candidates:
+        found = self._by_port.get(local[1])
+        if not found:
             return None
+        candidates = (found,) if isinstance(found, tuple) else found
         for proc in self.processes.values():  # in the processes' order, as a scan of them all would find it
             for name, var in candidates:
                 address = proc.addresses.get(var) if name == proc.name else None
@@ -241,7 +257,7 @@ class PacketLabels:
         local = raw["local"]
         if name in ("accept", "accept4") and raw.get("ret", -1) >= 0 and raw.get("peer"):
             label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
-            self.owners[(tuple(local), tuple(raw["peer"]))] = (proc.name, label)
+            self.owners[(_end(local), _end(raw["peer"]))] = (proc.name, label)
         elif name == "connect" and fd_arg is not None:
             target = step.call.args[1]
             address = None
@@ -255,4 +271,4 @@ class PacketLabels:
                 address = self.reached(self.processes.get(getattr(target, "process", "")), address)
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
-                self.owners[(tuple(local), (address.host, address.port))] = (proc.name, label)
+                self.owners[(_end(local), _end((address.host, address.port)))] = (proc.name, label)

@@ -43,6 +43,7 @@ class Names(dict[str, int]):
     """
 
     _index: dict[int, str] | None = None
+    version = 0  # counts the changes: the view remakes what it shows of the names only when it moved
 
     def newest(self, fd: int) -> str | None:
         if self._index is None:
@@ -50,6 +51,7 @@ class Names(dict[str, int]):
         return self._index.get(fd)
 
     def __setitem__(self, var: str, fd: int) -> None:
+        self.version += 1
         if var in self or self._index is None:
             self._index = None
         else:
@@ -58,23 +60,28 @@ class Names(dict[str, int]):
 
     def __delitem__(self, var: str) -> None:
         self._index = None
+        self.version += 1
         super().__delitem__(var)
 
     def pop(self, var: str, *default: Any) -> Any:
         if var in self:
             self._index = None
+            self.version += 1
         return super().pop(var, *default)
 
     def popitem(self) -> tuple[str, int]:
         self._index = None
+        self.version += 1
         return super().popitem()
 
     def clear(self) -> None:
         self._index = None
+        self.version += 1
         super().clear()
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         self._index = None
+        self.version += 1
         super().update(*args, **kwargs)
 
     def setdefault(self, var: str, fd: int) -> int:

@@ -106,10 +106,9 @@ class EventLog(FastLog):
         finally:
             self._pass_style = None
 
-    def set_lines(self, lines: list[str]) -> None:
-        self.clear()
-        if lines:
-            self.write_lines(lines, scroll_end=True)
+    def set_lines(self, lines: list[str], width: int) -> None:
+        """Every line anew (the book relisted them), `width` cells the widest."""
+        self.replace_all(lines, width)
 
 
 class SearchBar(Horizontal):
@@ -181,11 +180,13 @@ class EventsPane(Vertical):
             self._update_title()
 
     def relist(self) -> None:
-        self.log_widget.set_lines(self.book.relist())
+        lines = self.book.relist()
+        self.log_widget.set_lines(lines, self.book.widest(line_cells))
         self._update_title()
 
     def set_filter(self, process: str | None, fd: int | None = None) -> None:
-        self.log_widget.set_lines(self.book.set_filter(process, fd))
+        lines = self.book.set_filter(process, fd)
+        self.log_widget.set_lines(lines, self.book.widest(line_cells))
         self._update_title()
 
     def toggle_hex(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import islice
+
 from rich.text import Text
 
 from playground.session.view import FamilyView, format_bytes
@@ -25,10 +27,17 @@ def family_text(family: FamilyView, palette: Palette) -> Text:
     for state, count in family.states:
         text.append(f"  {state:<12}", palette.primary)
         text.append(f"{count:>8,}", palette.strong)
-        examples = [
-            f"{family.name}[{i}]" for i, s in zip(family.indices, family.members, strict=True) if s.shown_state == state
-        ]
-        if len(family.states) > 1:
+        if len(family.states) > 1:  # the first few members in that state (not all 10,000 at each key press)
+            examples = list(
+                islice(
+                    (
+                        f"{family.name}[{i}]"
+                        for i, s in zip(family.indices, family.members, strict=True)
+                        if s.shown_state == state
+                    ),
+                    _EXAMPLES + 1,
+                )
+            )
             more = "…" if len(examples) > _EXAMPLES else ""
             text.append(f"   {', '.join(examples[:_EXAMPLES])}{more}", palette.muted)
         text.append("\n")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from playground.capture import Packet
 from playground.events import CallDone, CallObserved
@@ -165,7 +166,7 @@ class Ladder:
         self.changed_from = index if self.changed_from is None else min(self.changed_from, index)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CallNote:
     """A call (or a process's end) as the ladder needs it; made from a CallDone by `from_event`.
 
@@ -234,10 +235,14 @@ class CallNote:
             # loaded machine scheduling the process late) did not block
             blocked=event.was_pending and duration >= PENDING_AFTER * 1e9,
             defines=defines,
-            local=(local[0], local[1]) if local and call.name in ("connect", "accept") else None,
-            peer=(peer[0], peer[1]) if peer and call.name == "accept" else None,
-            outcome=outcome,
+            local=(_interned(local[0]), local[1]) if local and call.name in ("connect", "accept") else None,
+            peer=(_interned(peer[0]), peer[1]) if peer and call.name == "accept" else None,
+            outcome=sys.intern(outcome),  # `= 0` for most: one string (a session keeps 100,000 notes)
         )
+
+
+def _interned(host: Any) -> Any:
+    return sys.intern(host) if type(host) is str else host
 
 
 def observed_note(event: CallObserved, blocked: bool = False) -> CallNote | None:

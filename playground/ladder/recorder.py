@@ -54,7 +54,15 @@ class LadderRecorder:
         self._unsubscribe()
 
     def observe(self, event: object) -> None:
-        """Take one lab event, as the subscription does: for events from before the recorder was made."""
+        """Take one lab event, as the subscription does: for events from before the recorder was made.
+
+        A CallNote stands for the CallDone it was made from (what a session keeps until a ladder is asked for).
+        """
+        if isinstance(event, CallNote):
+            self.set.add_call(event)
+            if self.kernel and (event.name in SAMPLE_AFTER or " = -1 " in event.text):
+                self.sample()
+            return
         self._on_event(event)
 
     def _on_event(self, event: object) -> None:

@@ -8,7 +8,7 @@ whole filtered list when the filter or the view changes.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from playground import calls as P
@@ -79,6 +79,7 @@ class Entry:
     data: bytes | Data | None = None  # what a read got, or what a write sent (as its runs: not built)
     shown: int = -1  # index among the lines written to the log, -1 if not written
     line: str | None = None  # its rendered line, until the entry or the book's way of showing it changes
+    cells: int = -1  # that line's width in cells, once measured (widest); -1: not yet
 
 
 def _body(step: Step, outcome=None, pending: bool = False) -> str:
@@ -291,7 +292,25 @@ class EventBook:
         line = entry.line
         if line is None:
             line = entry.line = self.render_line(entry)
+            entry.cells = -1
         return line
+
+    def widest(self, measure: Callable[[str], int]) -> int:
+        """The widest shown line in cells (`measure`: a line's cells); an entry's width is kept until its line changes.
+
+        A relist of 60,000 lines measured each one again: 40 ms of a key press that switched the view.
+        """
+        best = 0
+        for entry in self.shown:
+            line = entry.line
+            if line is None:
+                line = self.render(entry)
+            cells = entry.cells
+            if cells < 0:
+                cells = entry.cells = measure(line)
+            if cells > best:
+                best = cells
+        return best
 
     def render_line(self, entry: Entry) -> str:
         if self.deterministic:

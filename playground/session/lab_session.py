@@ -78,6 +78,7 @@ class LabSession:
         self.view_cache = ViewCache()  # the view's parts, remade only where the kernel's view changed
         self.host_counters: dict[str, PortCounters] = {}  # the network lab's cables, as of the last refresh
         self.tracked_names: dict[str, dict[int, str]] = {}
+        self.tracked_version = 0  # counts the changes to tracked_names (the view remakes names only then)
         self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
         self.on_event: Callable[[Event], None] | None = None
         self.calls_done = 0
@@ -133,6 +134,7 @@ class LabSession:
         self.snapshot = {}
         self.view_cache = ViewCache()
         self.tracked_names.clear()
+        self.tracked_version += 1
         self.pending.clear()
         self._unsettled.clear()  # calls of the old lab never settle now
         return await self.start()
@@ -160,9 +162,10 @@ class LabSession:
             self._settle(event.call_id)
             self.pending.pop(event.call_id, None)
             self.calls_done += 1
-            self._track_names(event)
+            self.tracked_version += _track_names(self.tracked_names, self.lab, event)
         elif isinstance(event, ProcessStarted) and event.parent is not None:
             self.tracked_names[event.process] = dict(self.tracked_names.get(event.parent, {}))
+            self.tracked_version += 1
         self.book.add(event, names)
         if self.on_event is not None:
             self.on_event(event)
@@ -171,26 +174,6 @@ class LabSession:
         self._unsettled.discard(call_id)
         if not self._unsettled and self._settled is not None:
             self._settled.set()
-
-    def _track_names(self, event: CallDone) -> None:
-        node = event.node
-        if not isinstance(node, Step) or event.result.outcome.death is not None:
-            return
-        value = event.result.outcome.value
-        call = node.call.name
-        names = self.tracked_names.setdefault(event.process, {})
-        if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
-            names[value] = node.var
-        elif call == "close" and value == 0 and node.call.args:
-            arg = node.call.args[0]
-            fd = None
-            if isinstance(arg, IntArg):
-                fd = arg.value
-            elif isinstance(arg, NameArg) and self.lab is not None:
-                proc = self.lab.processes.get(event.process)
-                fd = proc.names.get(arg.name) if proc is not None else None
-            if fd is not None:
-                names.pop(fd, None)
 
     # Running lines.
 
@@ -333,7 +316,7 @@ class LabSession:
         self.snapshot = await self.lab.follow_sockets()
         hosts = self.lab.network.hosts
         self.host_counters = await hosts.all_counters() if hosts is not None else {}
-        self.wire.refresh()
+        await self.wire.refresh()
         return self.snapshot
 
     def view(self) -> LabView:
@@ -342,7 +325,15 @@ class LabSession:
         blocked: dict[str, list[str]] = {}
         for process, text in self.pending.values():
             blocked.setdefault(process, []).append(text)
-        view = build_view(self.lab, self.snapshot, self.tracked_names, blocked, self.host_counters, self.view_cache)
+        view = build_view(
+            self.lab,
+            self.snapshot,
+            self.tracked_names,
+            blocked,
+            self.host_counters,
+            self.view_cache,
+            self.tracked_version,
+        )
         return self.wire.decorate(view)
 
     # Queries for the panes: what widgets ask instead of reaching into the lab.
@@ -461,3 +452,28 @@ def _blank_report(node: Node) -> StepReport:
     from playground.executor import StepReport  # the engine loads after the first frame
 
     return StepReport(Line(0, node, ""), "")
+
+
+def _track_names(tracked: dict[str, dict[int, str]], lab: Lab | None, event: CallDone) -> bool:
+    """Note the name a call gave a descriptor (or took from it); whether the tracked names changed."""
+    node = event.node
+    if not isinstance(node, Step) or event.result.outcome.death is not None:
+        return False
+    value = event.result.outcome.value
+    call = node.call.name
+    names = tracked.setdefault(event.process, {})
+    if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
+        names[value] = node.var
+        return True
+    if call == "close" and value == 0 and node.call.args:
+        arg = node.call.args[0]
+        fd = None
+        if isinstance(arg, IntArg):
+            fd = arg.value
+        elif isinstance(arg, NameArg) and lab is not None:
+            proc = lab.processes.get(event.process)
+            fd = proc.names.get(arg.name) if proc is not None else None
+        if fd is not None:
+            names.pop(fd, None)
+            return True
+    return False

@@ -110,9 +110,9 @@ class WireBook(EventBook):
 
     def render(self, entry: Entry) -> str:
         if isinstance(entry, PacketEntry) and entry.packet is not None:
-            packet = entry.packet
-            if entry.labels != (packet.src_label, packet.dst_label):  # the lab has named its sockets since
-                entry.line = None
+            packet, labels = entry.packet, entry.labels
+            if labels is None or labels[0] != packet.src_label or labels[1] != packet.dst_label:
+                entry.line = None  # the lab has named its sockets since
         return super().render(entry)
 
     def render_line(self, entry: Entry) -> str:
@@ -208,8 +208,10 @@ class WireState:
         self.read_at = 0.0
         self.dump_cost = 0.0  # seconds the last dump took
         self._decorated: tuple[LabView, list, LabView] | None = None  # (view, kernel, decorated view)
+        self._last_view: LabView | None = None  # the last view decorated (or not: nothing to add)
         # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
-        # only the events it needs are kept (packets stay in lab.packets).
+        # only what it needs is kept (packets stay in lab.packets): each call as the ladder
+        # writes it (a CallNote, made when the call returned: a tenth of the event's size).
         self._history: deque = deque(maxlen=100_000)
         self._forget: Callable[[], None] | None = None
 
@@ -219,7 +221,13 @@ class WireState:
             self._forget = lab.subscribe(self._remember)
 
     def _remember(self, event: object) -> None:
-        if isinstance(event, (CallDone, CallObserved, ProcessStarted, ProcessEnded, DirectiveDone)):
+        if isinstance(event, CallDone):
+            from playground.ladder.model import CallNote  # the ladders' modules load with the first call
+
+            note = CallNote.from_event(event, self.lab)
+            if note is not None:
+                self._history.append(note)
+        elif isinstance(event, (CallObserved, ProcessStarted, ProcessEnded, DirectiveDone)):
             self._history.append(event)
 
     def ladder_recorder(self) -> LadderRecorder | None:
@@ -252,23 +260,31 @@ class WireState:
         capture = "capture on" if lab.capture is not None else "no capture"
         return f"{lab.network.kind} · {capture}"
 
-    def refresh(self) -> None:
-        """Read the kernel's TCP sockets (one netlink dump), at most DUMP_SHARE of the time.
+    async def refresh(self) -> None:
+        """Read the kernel's TCP sockets (one netlink dump, in a thread), at most DUMP_SHARE of the time.
 
         A dump costs in proportion to the sockets the lab's network holds (some 20 ms per
         1,000 here): with thousands, it is taken less often, and the view keeps the last one.
+        The idle sockets (a descriptor, no timer, nothing retransmitted) add nothing to the view
+        (`_decorate`) unless the inspection has no TCP_INFO for one: they are left unparsed
+        while the last view has no such socket.
         """
         if self.lab is None:
             return
         now = time.monotonic()
         if now - self.read_at < self.dump_cost / DUMP_SHARE:
             return
-        self.kernel = self.lab.kernel_sockets()
+        last = self._last_view
+        skip_idle = last is not None and not any(
+            sv.is_stream and sv.tcp is None for proc in last.processes for sv in proc.sockets
+        )
+        self.kernel = await self.lab.kernel_sockets_aside(skip_idle)
         self.read_at = time.monotonic()
         self.dump_cost = self.read_at - now
 
     def decorate(self, view: LabView) -> LabView:
         """The view with the hidden sockets and each TCP socket's timer (from sock_diag)."""
+        self._last_view = view
         if self.lab is None or not self.kernel:
             return view
         last = self._decorated

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import signal
 import subprocess
@@ -658,7 +659,7 @@ def test_a_short_wait_for_the_peer_is_split_a_short_write_is_not() -> None:
         note(13, "d = dup(c) = 4", var="d", defines="d"),
         note(14, "close(d) = 0", var="d"),
     ]
-    calls[-2] = CallNote(**{**calls[-2].__dict__, "sockets": ("d", "c")})
+    calls[-2] = dataclasses.replace(calls[-2], sockets=("d", "c"))
     packets = HANDSHAKE + [
         seg(10.2, B, "PSH|ACK", 1, 1, 2),
         seg(12.1, A, "PSH|ACK", 1, 3, 2),

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rich.style import Style
 from textual.app import App, ComposeResult
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.widget import Widget
@@ -70,6 +71,24 @@ async def test_fastlog_measures_caches_and_rewrites_lines_through_logs_private_s
         assert log._render_line_strip(0, Style()).text == log.lines[0], "refresh_lines no longer drops the cache"
         log.clear_line_cache()
         assert log.lines == ["rewritten, and wider than every other line", "a line wider than the others"]
+
+
+async def test_fastlog_replaces_every_line_at_once_as_clear_and_write_lines_would() -> None:
+    app = _LogApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(FastLog)
+        log.write_lines([f"line {i}" for i in range(50)])
+        await pilot.pause()
+        log.replace_all([f"new {i}" for i in range(30)], 12)
+        assert log.line_count == 30 and log.lines[29] == "new 29"
+        assert log.virtual_size == Size(12, 30)
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y > 0  # at the end, as write_lines(scroll_end=True) leaves it
+        assert log._render_line_strip(0, Style()).text == "new 0", "the line cache was not dropped"
+        log.replace_all(["two\nlines", "three"], 5)  # a line break: split as Log splits it
+        assert log.lines == ["two", "lines", "three"]
+        log.replace_all([], 0)
+        assert log.line_count == 0 and log.virtual_size == Size(0, 0)
 
 
 def _private_names_of(classes: list[type]) -> set[str]:
