@@ -40,7 +40,10 @@ class UnixAddress:
     path: str
 
     def __str__(self) -> str:
-        return '"' + self.path.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        from playground.script.format import quote  # (format imports this module)
+
+        # C escapes for whatever it holds: a control character written raw would break the line
+        return quote(self.path.encode("utf-8", "backslashreplace"))
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,13 @@ def test_an_end_nobody_saw_is_written_as_a_pending_call_never_as_a_made_up_outco
     assert written == ["s: recv(u, 10) ...", "s: ..."]
     parse_script("sockplay 1\nspawn s\ns: u = socket(udp)\n" + "\n".join(written) + "\n")  # it reads back
     assert format_node(script.lines[2].node, Outcome(death=Death("exited", 3))) == "s: recv(u, 10) = exited 3"
+
+
+def test_a_path_outcome_with_control_characters_is_written_back_escaped() -> None:
+    """Found by the fuzz: `= "aaa\\0\\r\\n"` (an AF_UNIX path where a value goes) was written back raw."""
+    text = 'sockplay 1\nspawn s\ns: u = socket(udp)\ns: recv(u, 10) = "a\\0\\r\\n\\"\\\\ é"\n'
+    line = parse_script(text).lines[2]
+    written = format_node(line.node)
+    assert "\n" not in written and "\r" not in written and "\0" not in written
+    again = parse_script(f"sockplay 1\nspawn s\ns: u = socket(udp)\n{written}\n").lines[2]
+    assert again.node.expect == line.node.expect and format_node(again.node) == written

@@ -1,4 +1,4 @@
-"""The palette's scoring: fuzzy on a command's title, by words on its help (a fuzzy match of a long help took minutes)."""
+"""The palette's scoring: fuzzy on a command's title, by words on its help (fuzzy on a long help took minutes)."""
 
 from __future__ import annotations
 
