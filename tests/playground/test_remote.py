@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -258,25 +259,35 @@ def test_sigkill_of_sockplay_ends_every_remote_process(sshd: Sshd, tmp_path: Pat
         "server: kid = fork()\nsleep 30\n"
     )
     env = {**os.environ, "SOCKPLAY_SSH_CONFIG": str(sshd.config)}
+    earlier = set(sshd.agents_and_workers())  # (another test's, still ending: not this one's to count)
+
+    def ours() -> set[int]:
+        return set(sshd.agents_and_workers()) - earlier
+
     cli = subprocess.Popen(
         [sys.executable, "-m", "playground.cli", "run", "--allow-network", str(script)],
         cwd=REPO,
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + BOUND
-        while len(sshd.agents_and_workers()) < 3 and time.monotonic() < deadline and cli.poll() is None:
-            time.sleep(0.02)
-        assert len(sshd.agents_and_workers()) == 3, cli.stderr.read() if cli.poll() is not None and cli.stderr else ""
+        assert cli.stdout is not None
+        os.set_blocking(cli.stdout.fileno(), False)
+        printed, deadline = b"", time.monotonic() + BOUND
+        while b"kid = fork() = " not in printed and time.monotonic() < deadline and cli.poll() is None:
+            select.select([cli.stdout], [], [], 0.1)
+            printed += cli.stdout.read() or b""
+        assert b"kid = fork() = " in printed, (printed, cli.stderr.read() if cli.poll() is not None else b"")
+        # the agent, the server and its child (and, for a moment, what the agent forks to look around)
+        assert len(ours()) >= 3
     finally:
         cli.kill()
         cli.wait()
     deadline = time.monotonic() + BOUND
-    while sshd.agents_and_workers() and time.monotonic() < deadline:
+    while ours() and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert sshd.agents_and_workers() == []
+    assert ours() == set()
 
 
 REMOTE_SCRIPT = "sockplay 1\nhost far ssh remote\nspawn server on far\nserver: l = socket(tcp) = 3\n"
