@@ -203,11 +203,12 @@ class SwitchCore:
             target.dropped_cut += 1
             self.report(entered_ns, None, LOST_CUT, port_in.number, target.number, frame)
             return
+        # stamped as it is handed over: after the send, a switch preempted there would stamp it later
+        # than the receiving host had it (its reader could have read it already)
+        handed_ns = time.monotonic_ns()
         if not self.send(target, frame):
             target.dropped_send += 1
             self.report(entered_ns, None, LOST_QUEUE, port_in.number, target.number, frame)
             return
         target.delivered += 1
-        self.report(
-            entered_ns, time.monotonic_ns(), DUPLICATE if duplicate else DELIVERED, port_in.number, target.number, frame
-        )
+        self.report(entered_ns, handed_ns, DUPLICATE if duplicate else DELIVERED, port_in.number, target.number, frame)
