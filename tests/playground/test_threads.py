@@ -28,7 +28,13 @@ WAIT = 5.0
 def tasks(pid: int) -> dict[int, str]:
     """The process's threads as the kernel lists them: TID -> name (comm)."""
     base = Path(f"/proc/{pid}/task")
-    return {int(tid): (base / tid / "comm").read_text().strip() for tid in os.listdir(base)}
+    found = {}
+    for tid in os.listdir(base):
+        try:
+            found[int(tid)] = (base / tid / "comm").read_text().strip()
+        except FileNotFoundError:  # it ended between the listing and the read: gone
+            pass
+    return found
 
 
 async def pending(lab: Lab, line: str) -> CallHandle:
