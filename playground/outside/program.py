@@ -433,6 +433,11 @@ class OutsideProgram:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        if loop is not None and self.channel is not None:
+            # What strace wrote before the end is still in the pipe, and the last call may be held
+            # for its signal: both are reported before the pipes close (nothing the program did is lost).
+            self._drain()
+            self._flush_held()
         for timer in (self._overdue_timer, self._held_timer, self._end_timer):
             if timer is not None:
                 timer.cancel()

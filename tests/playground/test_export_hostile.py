@@ -28,7 +28,7 @@ from playground.script.model import Host, RemoteHost, Script
 from playground.script.parser import parse_script
 from tests.helpers import FIRST, REPO
 from tests.playground.test_parser_fuzz import SEEDS, mutated, parse_or_script_error, settings_
-from tests.playground.test_script_md import examples, not_yet
+from tests.playground.test_script_md import examples
 
 WHEN = datetime(2026, 1, 2, 3, 4)
 _RUNTIME_TREE = ast.parse(runtime_text())
@@ -252,11 +252,9 @@ def test_every_script_in_the_repository_exports_to_only_the_runtime() -> None:
     assert len(refused) <= len(scripts) - 16, refused  # lessons 1 to 17 (but 15) all export
     for text in [FIRST, *SEEDS]:
         assert_only_the_runtime_is_called(export_python(parse_script(text, "seed"), "seed", exported_at=WHEN))
-    # The contract's examples (docs/script.md), but for those of features still to come.
+    # The contract's examples (docs/script.md).
     exported = 0
     for name, text in examples():
-        if not_yet(text) is not None:
-            continue
         script = parse_script(text, name)
         # The network lab's and remote hosts' examples: export refuses them (every process would run here).
         if any(isinstance(line.node, (Host, RemoteHost)) for line in script.lines):

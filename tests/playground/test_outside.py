@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -421,3 +422,37 @@ async def test_kill_of_a_program_that_ended_unreported_is_a_clear_error(exec_lab
     proc.death = None  # as between its end and the report of it (a traced program's waits for its trace)
     with pytest.raises(LabError, match="brief has ended: there is nothing to signal"):
         await run_typed_line(exec_lab, "kill brief")
+
+
+LINGER = (
+    "import os, socket, sys, time\n"
+    "for i in range(300):\n"
+    "    a, b = socket.socketpair()\n"
+    "    a.send(str(i).encode())\n"
+    "    a.close(); b.close()\n"
+    "os.write(os.open(sys.argv[1], os.O_WRONLY), b'done')\n"
+    "time.sleep(60)\n"
+)
+
+
+@needs_strace
+async def test_calls_strace_wrote_before_the_lab_ends_are_reported_not_dropped(tmp_path: Path) -> None:
+    """The lab ends while strace's lines are still in the pipe, unread: they are reported before it closes."""
+    lab = await Lab.start()
+    lab.lifecycle.outside.allowed = True
+    events = recorder(lab)
+    try:
+        fifo = tmp_path / "done"
+        os.mkfifo(fifo)
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            await run_typed_line(lab, f'spawn linger exec --trace {sys.executable} -c "{LINGER}" {fifo}')
+            # Wait without letting the event loop run: nothing reads strace's pipe meanwhile.
+            ready, _, _ = select.select([reader], [], [], 60)
+            assert ready, "the program did not make its calls within 60 s"
+        finally:
+            os.close(reader)
+    finally:
+        await lab.shutdown()
+    sends = [e for e in events if isinstance(e, CallObserved) and e.text.startswith(("send(", "sendto("))]
+    assert [e.text.split('"')[1] for e in sends] == [str(i) for i in range(300)]
