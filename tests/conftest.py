@@ -26,3 +26,14 @@ async def lab() -> AsyncIterator[Lab]:
         yield lab
     finally:
         await lab.shutdown()
+
+
+@pytest.fixture
+async def exec_lab() -> AsyncIterator[Lab]:
+    """A lab whose scripts may run outside programs (`spawn ... exec`, as `--allow-exec` allows)."""
+    lab = await Lab.start()
+    lab.lifecycle.outside.allowed = True
+    try:
+        yield lab
+    finally:
+        await lab.shutdown()

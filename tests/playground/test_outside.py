@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -29,16 +28,6 @@ STRACE = shutil.which("strace")
 GCC = shutil.which("gcc") or shutil.which("cc")
 needs_strace = pytest.mark.skipif(STRACE is None, reason="strace is not installed (apt-get install strace)")
 needs_gcc = pytest.mark.skipif(GCC is None, reason="no C compiler (gcc or cc) on this machine")
-
-
-@pytest.fixture
-async def exec_lab() -> AsyncIterator[Lab]:
-    lab = await Lab.start()
-    lab.lifecycle.outside.allowed = True
-    try:
-        yield lab
-    finally:
-        await lab.shutdown()
 
 
 def recorder(lab: Lab) -> list[Event]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,14 @@ from playground.runner import Runner
 from playground.script.parser import parse_script
 from playground.session.view import build_view
 from tests.helpers import whole_calls
-from tests.playground.test_outside import GCC, needs_gcc, needs_strace, observed, recorder, wait_for
+from tests.playground.test_outside import (
+    GCC,
+    needs_gcc,
+    needs_strace,
+    observed,
+    recorder,
+    wait_for,
+)
 
 # The course's graceful-shutdown client: it waits for the server's greeting, sends its request,
 # shuts down its writing side, reads until end of file, and closes.
@@ -57,16 +63,6 @@ server: close(a)                         = 0
 ~ server.a > client FIN
 ~ client > server.a ACK
 """
-
-
-@pytest.fixture
-async def exec_lab() -> AsyncIterator[Lab]:
-    lab = await Lab.start()
-    lab.lifecycle.outside.allowed = True
-    try:
-        yield lab
-    finally:
-        await lab.shutdown()
 
 
 async def run_client(lab: Lab, command: str) -> LadderRecorder:
