@@ -239,6 +239,9 @@ class PcapWriter:
             self.file.close()
 
 
+STOP_DRAIN_LIMIT = 100_000  # frames read after stop() at the most, to empty the socket's queue
+
+
 class Capture:
     """Reads the lab's loopback in a thread; `deliver` gets batches of Packets (in that thread)."""
 
@@ -304,7 +307,12 @@ class Capture:
         flush_only = select.poll()
         flush_only.register(self._wake_r, select.POLLIN)
         flushing = False
-        while not self._stop.is_set():
+        left_at_stop = STOP_DRAIN_LIMIT
+        while left_at_stop > 0:
+            if self._stop.is_set():
+                # What the lab's last calls queued is read before the end, not dropped (bounded:
+                # a stream that never pauses ends the capture all the same).
+                left_at_stop -= 1
             try:
                 # Wait for the first frame, then drain what is queued and deliver it at once.
                 frame, ancdata, _flags, address = self.sock.recvmsg(65600, 64)
@@ -316,6 +324,8 @@ class Capture:
                 if flushing and self.drained is not None:
                     self.drained()
                 flushing = False
+                if self._stop.is_set():
+                    break
                 # Packets come in bursts: after a batch, let the next ones gather in the
                 # socket's buffer for a moment (a flush still ends the wait at once), so a
                 # stream costs a few wake-ups a second, not one per packet; each wake-up

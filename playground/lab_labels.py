@@ -97,11 +97,15 @@ class PacketLabels:
         self.capture.start()
 
     def stop(self) -> None:
-        """Stop capturing (blocks until the capture thread ends) and close the pcap file."""
+        """Stop capturing: blocks until the capture thread has read what was queued and ended."""
         if self.capture is not None:
             self.capture.stop()
+
+    def close_pcap(self) -> None:
+        """Close the pcap file, in the event loop once the capture's last batch has been written to it."""
         if self._pcap is not None:
             self._pcap.close()
+            self._pcap = None
 
     def _is_lab_packet(self, packet: Packet) -> bool:
         ports = self.lab_ports

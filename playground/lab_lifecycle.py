@@ -310,6 +310,8 @@ class Lifecycle:
         if self._closed:
             return
         self._closed = True
+        # What the last calls put on the wire is reported (and in the pcap) before the processes are ended.
+        await self.lab.capture_flush()
         await self.outside.shutdown()  # each outside program's supervisor ends its whole tree
         procs = await self.end_remote()
         self.note_strays()
@@ -342,6 +344,8 @@ class Lifecycle:
                 if not handle.future.done():
                     handle.future.cancel()
         await loop.run_in_executor(None, self.lab.labels.stop)
+        # The capture thread's last batch was handed to the loop before its end was: it has been written.
+        self.lab.labels.close_pcap()
         if self.lab.network.hosts is not None:
             await self.lab.network.hosts.shutdown()
         self.lab.network.close()

@@ -99,9 +99,9 @@ async def test_pcap_file_reads_back_one_frame_per_segment(tmp_path: Path) -> Non
         await lab.shutdown()
     with path.open("rb") as f:
         frames = [(ts, dpkt.ethernet.Ethernet(buf)) for ts, buf in dpkt.pcap.Reader(f)]
-    # One frame per segment seen while the lab ran; the shutdown's own segments (the killed server's)
-    # may be reported after the file is closed, so they may be missing from it, never doubled.
-    assert before_shutdown <= len(frames) <= len(wire.packets)
+    # One frame per segment reported, the shutdown's own (the killed server's) too: the capture reads
+    # what is queued before it ends, and the file closes after its last batch.
+    assert before_shutdown <= len(frames) == len(wire.packets)
     segments = [eth.data.data for _, eth in frames]
     assert all(isinstance(s, dpkt.tcp.TCP) for s in segments)
     assert segments[0].flags == dpkt.tcp.TH_SYN
@@ -110,6 +110,24 @@ async def test_pcap_file_reads_back_one_frame_per_segment(tmp_path: Path) -> Non
     if shutil.which("tshark"):
         out = subprocess.run(["tshark", "-r", str(path)], capture_output=True, text=True, timeout=30)
         assert out.returncode == 0 and len(out.stdout.splitlines()) == len(frames)
+
+
+async def test_the_last_calls_segments_are_in_the_pcap_when_the_lab_ends_at_once(tmp_path: Path) -> None:
+    """A replay's last line is a close: the lab ends right after it, and its FIN is reported and written."""
+    for attempt in range(3):  # (the capture thread may be anywhere in its loop when the lab ends)
+        path = tmp_path / f"lab{attempt}.pcap"
+        lab = await Lab.start(pcap=str(path))
+        try:
+            wire = Wire(lab)
+            await connected_pair(lab)
+            await run_typed_line(lab, "client: close(c)")
+        finally:
+            await lab.shutdown()
+        assert any("FIN" in p.flags and p.src_label == "client.c" for p in wire.packets), attempt
+        with path.open("rb") as f:
+            flags = [dpkt.ethernet.Ethernet(buf).data.data.flags for _, buf in dpkt.pcap.Reader(f)]
+        assert flags[0] == dpkt.tcp.TH_SYN and any(f & dpkt.tcp.TH_FIN for f in flags), attempt
+        assert len(flags) == len(wire.packets)
 
 
 async def test_time_wait_appears_under_its_owner_and_vanishes(lab: Lab) -> None:
