@@ -239,6 +239,15 @@ class PcapWriter:
             self.file.close()
 
 
+def _kernel_stamp(ancdata: list[tuple[int, int, bytes]]) -> int:
+    """The kernel's CLOCK_REALTIME stamp of a frame (SO_TIMESTAMPNS), or now if it gave none."""
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+            seconds, nanoseconds = struct.unpack("=qq", data[:16])
+            return seconds * 1_000_000_000 + nanoseconds
+    return time.clock_gettime_ns(time.CLOCK_REALTIME)
+
+
 STOP_DRAIN_LIMIT = 100_000  # frames read after stop() at the most, to empty the socket's queue
 
 
@@ -344,15 +353,7 @@ class Capture:
             if address[2] != self.keep_type:
                 continue
             now = time.monotonic()
-            wall = next(
-                (
-                    struct.unpack("=qq", data[:16])
-                    for level, kind, data in ancdata
-                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS
-                ),
-                None,
-            )
-            wall_ns = wall[0] * 1_000_000_000 + wall[1] if wall else time.clock_gettime_ns(time.CLOCK_REALTIME)
+            wall_ns = _kernel_stamp(ancdata)
             if now - refreshed > 1.0:
                 offset, refreshed = self._clock_offset(), now
             packet = decode(frame, wall_ns - offset)
