@@ -340,13 +340,7 @@ class Capture:
                 # stream costs a few wake-ups a second, not one per packet; each wake-up
                 # takes a core and the GIL from the lab's own work.
                 waiter = flush_only if delivered else poller
-                for fd, _ in waiter.poll(GATHER_MS if delivered else 100):
-                    if fd == self._wake_r:
-                        try:
-                            os.read(self._wake_r, 64)
-                        except BlockingIOError:
-                            pass
-                        flushing = True
+                flushing = self._wait(waiter, GATHER_MS if delivered else 100)
                 continue
             except OSError:
                 break
@@ -368,6 +362,18 @@ class Capture:
                 batch = []
         if batch:
             self.deliver(batch)
+
+    def _wait(self, waiter: select.poll, timeout_ms: int) -> bool:
+        """Wait for a frame or a flush; whether a flush was asked for."""
+        flush = False
+        for fd, _ in waiter.poll(timeout_ms):
+            if fd == self._wake_r:
+                try:
+                    os.read(self._wake_r, 64)
+                except BlockingIOError:
+                    pass
+                flush = True
+        return flush
 
     def _relative(self, packet: Packet) -> None:
         number_relative(packet, self._isn)
