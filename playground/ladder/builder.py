@@ -20,7 +20,7 @@ from playground.ladder.model import (
     Ladder,
     Row,
 )
-from playground.ladder.states import Machine, advance, initial_states, normal_state, segment_label
+from playground.ladder.states import Machine, advance, behind, initial_states, normal_state, segment_label
 
 
 @dataclass
@@ -267,10 +267,28 @@ class LadderBuilder:
         i = bisect_right(times, note.t_ns)
         return i < len(times) and times[i] < note.end_ns
 
-    def _near_packet(self, t_ns: int, slack: int = 0) -> bool:
-        """A segment went by while (or just before) a sample read within slack of t_ns was taken."""
-        i = bisect_right(self._packet_times, t_ns - slack - SETTLE_NS)
-        return i < len(self._packet_times) and self._packet_times[i] < t_ns + slack + LEAD_NS
+    def _untrusted(self, machine: Machine, sample: _Event) -> bool:
+        """A segment went by while (or just before) the sample was read, and it could turn that side's state
+        (from the state machine's or from the sample's): which came first cannot be told, so the segment's row
+        says it. A segment that turns nothing there (data, its ACK, a window probe) leaves the sample trusted:
+        under load the kernel's reading is often a few milliseconds from one of those. A reading behind what the
+        segments drawn so far say is never trusted: on a busy machine the kernel handles a segment well after
+        the capture stamped it, and a reading in between shows the state before it."""
+        side = sample.side
+        if behind(sample.state, machine.states[side]):
+            return True
+        claimed = machine.with_state(side, sample.state)
+        i = bisect_right(self._keys, (sample.t_ns - sample.slack - SETTLE_NS, -1, -1))
+        end = sample.t_ns + sample.slack + LEAD_NS
+        for event in self._events[i:]:
+            if event.t_ns >= end:
+                break
+            if event.kind != "packet" or event.packet is None:
+                continue
+            for before in (machine, claimed):
+                if advance(before, event.packet, event.side).states[side] != before.states[side]:
+                    return True
+        return False
 
     def _apply(self, machine: Machine, event: _Event) -> tuple[Machine, Row | None]:
         before = machine.states
@@ -298,7 +316,7 @@ class LadderBuilder:
             )
             return machine, row
         if event.kind == "sample":
-            if event.state == machine.states[event.side] or self._near_packet(event.t_ns, event.slack):
+            if event.state == machine.states[event.side] or self._untrusted(machine, event):
                 return machine, None
             machine = machine.with_state(event.side, event.state)
             return machine, Row(

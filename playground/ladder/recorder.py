@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 # wire yet (a FIN queued behind data), and failures (a connection the kernel gave up on). A read
 # costs about a millisecond, too much to pay after every call.
 SAMPLE_AFTER = frozenset({"close", "shutdown", "connect"})
+# A reading taken while a segment went by is not trusted (the ladder cannot tell which came first), and
+# on a busy machine the call's own segments or the peer's answer often do: read once more this much later.
+RESAMPLE_S = 0.1
 
 
 class LadderRecorder:
@@ -41,6 +44,7 @@ class LadderRecorder:
         self._present: dict[tuple, str] = {}
         self._gone: dict[tuple, int] = {}
         self._pending_observed: set[tuple[int, int]] = set()  # outside programs' calls seen pending
+        self._resample: asyncio.TimerHandle | None = None
         self.set.add_packets(list(lab.packets))
         self._unsubscribe = lab.subscribe(self._on_event)
 
@@ -52,6 +56,9 @@ class LadderRecorder:
 
     def close(self) -> None:
         self._unsubscribe()
+        if self._resample is not None:
+            self._resample.cancel()
+            self._resample = None
 
     def observe(self, event: object) -> None:
         """Take one lab event, as the subscription does: for events from before the recorder was made.
@@ -76,6 +83,7 @@ class LadderRecorder:
                 self.set.add_call(note)
             if self.kernel and note is not None and (note.name in SAMPLE_AFTER or " = -1 " in note.text):
                 self.sample()
+                self._sample_again_later()
         elif isinstance(event, CallObserved):
             self._observed(event)
         elif isinstance(event, ProcessStarted):
@@ -98,6 +106,14 @@ class LadderRecorder:
         note = observed_note(event, blocked)
         if note is not None:
             self.set.add_call(note)
+
+    def _sample_again_later(self) -> None:
+        if self._resample is None:
+            self._resample = asyncio.get_running_loop().call_later(RESAMPLE_S, self._sampled_again)
+
+    def _sampled_again(self) -> None:
+        self._resample = None
+        self.sample()
 
     def sample(self) -> None:
         """Read the kernel's TCP sockets now and reconcile every ladder with them."""

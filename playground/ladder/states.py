@@ -127,3 +127,19 @@ def segment_label(flags: Sequence[str], seq: int, ack: int | None, length: int) 
 def normal_state(state: str) -> str:
     state = state.upper().replace("_", "-")
     return {"CLOSE": CLOSED, "NEW-SYN-RECV": SYN_RECV, "SYN-RECEIVED": SYN_RECV}.get(state, state)
+
+
+# The ways a connection's end moves through its states: each state comes after those before it on its way.
+_WAYS = (
+    (SYN_SENT, ESTABLISHED, FIN_WAIT_1, FIN_WAIT_2, TIME_WAIT),
+    (SYN_RECV, ESTABLISHED, FIN_WAIT_1, CLOSING, TIME_WAIT),
+    (SYN_SENT, ESTABLISHED, CLOSE_WAIT, LAST_ACK),
+    (SYN_RECV, ESTABLISHED, CLOSE_WAIT, LAST_ACK),
+)
+_BEHIND = frozenset((way[i], way[j]) for way in _WAYS for i in range(len(way)) for j in range(i + 1, len(way)))
+
+
+def behind(state: str, than: str) -> bool:
+    """Whether `state` comes before `than` on the way a connection's end moves (a reading that is behind
+    the segments already drawn was taken before the kernel had handled one of them)."""
+    return (state, than) in _BEHIND

@@ -687,3 +687,29 @@ async def test_a_threads_calls_go_on_its_processs_side_named_by_the_thread(lab: 
     ladder = await first_ladder(recorder, lambda la: any("read(" in t for t in calls(la)), "no read")
     assert [c.name for c in ladder.columns] == ["client.c", "server.a"]
     assert 'worker: read(a, 10) = 2 "hi"' in calls(ladder, 1)
+
+
+def test_a_kernel_reading_beside_a_segment_that_turns_no_state_is_trusted() -> None:
+    """The client's FIN waits behind data (nothing on the wire says FIN-WAIT-1); the reading that says so was
+    taken 0.1 ms after the server's ACK of some data was stamped: that ACK turns no state, so the reading stands."""
+    packets = HANDSHAKE + [seg(4, A, "PSH|ACK", 1, 1, 100), seg(5, B, "ACK", 1, 101)]
+    ladder = build_ladder(packets, t0_ns=0, samples=[(5_100_000, A, "FIN-WAIT-1")])
+    assert [(r.side, r.text) for r in ladder.rows if r.kind == "kernel"] == [(0, "FIN-WAIT-1")]
+    assert ladder.history(0)[-1] == "FIN-WAIT-1"
+
+
+def test_a_kernel_reading_beside_a_segment_that_turns_its_state_is_not() -> None:
+    """The same reading 0.1 ms after the server's FIN was stamped: which came first cannot be told."""
+    packets = HANDSHAKE + [seg(5, B, "FIN|ACK", 1, 1)]
+    ladder = build_ladder(packets, t0_ns=0, samples=[(5_100_000, A, "FIN-WAIT-1")])
+    assert not [r for r in ladder.rows if r.kind == "kernel"]
+    assert ladder.history(0)[-1] == "CLOSE-WAIT"
+
+
+def test_a_kernel_reading_behind_the_segments_drawn_is_stale() -> None:
+    """FIN-WAIT-1 read after the ACK of the FIN was drawn (a busy kernel handled it late): not drawn, and the
+    client does not go back."""
+    packets = HANDSHAKE + [seg(4, A, "FIN|ACK", 1, 1), seg(5, B, "ACK", 1, 2)]
+    ladder = build_ladder(packets, t0_ns=0, samples=[(9_000_000, A, "FIN-WAIT-1")])
+    assert not [r for r in ladder.rows if r.kind == "kernel"]
+    assert ladder.history(0)[3:] == ["FIN-WAIT-1", "FIN-WAIT-2"]
