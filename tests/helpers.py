@@ -131,6 +131,12 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> No
         time.sleep(0.01)
 
 
+def drawn_call(plain: str, call: str) -> bool:
+    """Whether a ladder's text shows `call` (`close(c) = 0`), whole or drawn in two rows as whole_calls joins."""
+    head, sep, outcome = call.rpartition(" = ")
+    return call in plain or bool(sep) and f"{head} ..." in plain and f"... = {outcome}" in plain
+
+
 def whole_calls(ladder: Any, side: int) -> list[str]:
     """The calls of one side, a call drawn in two rows (it ran a millisecond or more with a segment
     inside it, as on a busy machine) joined back into one: `connect(c, x) ...` + `... = 0`."""

@@ -109,7 +109,7 @@ async def test_orderly_close_fin_wait_close_wait_last_ack_time_wait(lab: Lab, re
     fin = next(s for s in ladder.segments if "FIN" in s.flags)
     assert fin.side == 0 and fin.text == "FIN|ACK seq 1 ack 1 len 0"
     assert fin.states == ("FIN-WAIT-1", "CLOSE-WAIT")
-    close = index_of(ladder, lambda r: r.text == "close(c) = 0")
+    close = index_of(ladder, lambda r: r.text in ("close(c) = 0", "close(c) ..."))  # (where it began)
     assert ladder.rows[close].side == 0 and close < ladder.rows.index(fin)
     # The server's kernel acknowledges the FIN by itself (a delayed ACK): FIN-WAIT-2.
     ladder = await first_ladder(
@@ -171,7 +171,7 @@ async def test_close_with_unread_data_sends_rst_and_leaves_no_time_wait(lab: Lab
     rst = next(s for s in ladder.segments if "RST" in s.flags)
     assert rst.side == 1 and "FIN" not in rst.flags and rst.states == ("CLOSED", "CLOSED")
     assert not [s for s in ladder.segments if "FIN" in s.flags]
-    assert index_of(ladder, lambda r: r.text == "close(a) = 0") < ladder.rows.index(rst)
+    assert index_of(ladder, lambda r: r.text in ("close(a) = 0", "close(a) ...")) < ladder.rows.index(rst)
     assert ladder.history(1) == ["LISTEN", "SYN-RECV", "ESTABLISHED", "CLOSED"]
     assert ladder.history(0) == ["CLOSED", "SYN-SENT", "ESTABLISHED", "CLOSED"]
     ends = {c.address for c in ladder.columns}
