@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.highlighter import Highlighter
@@ -16,7 +17,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import Input, Label
 
-from playground.session.eventbook import KIND_OF_MARK, MARK_COLUMN, MARKS, TIME_WIDTH, EventBook
+from playground.session.eventbook import KIND_OF_MARK, MARK_COLUMN, MARKS, TIME_WIDTH, EventBook, find_next
 from playground.session.wire import PACKET_MARK
 from widgets.fields import Field
 from widgets.palette import Palette
@@ -106,10 +107,6 @@ class EventLog(FastLog):
         finally:
             self._pass_style = None
 
-    def set_lines(self, lines: list[str], width: int) -> None:
-        """Every line anew (the book relisted them), `width` cells the widest."""
-        self.replace_all(lines, width)
-
 
 class SearchBar(Horizontal):
     BINDINGS = [
@@ -139,8 +136,10 @@ class EventsPane(Vertical):
     def __init__(self, book: EventBook, palette: Palette, **kwargs) -> None:
         super().__init__(**kwargs)
         self.book = book
+        book.measure = line_cells
         self.highlighter = EventHighlighter(palette)
         self.match_index: int | None = None
+        self._matches: tuple[str, int, Sequence[int]] = ("", -1, ())  # a term, the book's revision, its matches
         self._titled = 0.0
         self._title_stale = False
 
@@ -155,6 +154,7 @@ class EventsPane(Vertical):
 
     def on_mount(self) -> None:
         self.border_title = "Events"
+        self.log_widget.show_lines(self.book.lines, self.book.widest)
         self._update_title()
 
     @property
@@ -171,22 +171,20 @@ class EventsPane(Vertical):
         log = self.log_widget
         lines = self.book.take_unwritten()
         if lines:
-            log.write_lines(lines)
-        for index, line in self.book.take_changed():
-            log.replace_line(index, line)
+            log.lines_added(self.book.widest)
+        for index, _ in self.book.take_changed():
+            log.line_changed(index, self.book.widest)
         if lines:
             self._title_stale = True
         if self._title_stale and (self.book.deterministic or time.monotonic() - self._titled > TITLE_INTERVAL):
             self._update_title()
 
     def relist(self) -> None:
-        lines = self.book.relist()
-        self.log_widget.set_lines(lines, self.book.widest(line_cells))
+        self.log_widget.show_lines(self.book.relist(), self.book.widest)
         self._update_title()
 
     def set_filter(self, process: str | None, fd: int | None = None) -> None:
-        lines = self.book.set_filter(process, fd)
-        self.log_widget.set_lines(lines, self.book.widest(line_cells))
+        self.log_widget.show_lines(self.book.set_filter(process, fd), self.book.widest)
         self._update_title()
 
     def toggle_hex(self) -> None:
@@ -216,6 +214,7 @@ class EventsPane(Vertical):
         self.query_one(SearchBar).display = False
         self.highlighter.term = ""
         self.match_index = None
+        self._matches = ("", -1, ())
         self.log_widget.clear_line_cache()
         self.log_widget.refresh()
         self.log_widget.focus()
@@ -235,15 +234,25 @@ class EventsPane(Vertical):
     def find(self, backwards: bool = True) -> int | None:
         log = self.log_widget
         term = self.highlighter.term
-        lines = log.lines
-        start = self.match_index if self.match_index is not None else len(lines)
-        found = self.book.search(lines, term, start, backwards) if term else None
+        count = len(self.book.shown)
+        start = self.match_index if self.match_index is not None else count
+        matches = self._matching(term)
+        found = find_next(matches, start, count, backwards)
         status = self.query_one("#search-status", Label)
         if found is None:
             status.update("no match" if term else "")
             return None
         self.match_index = found
-        count = sum(1 for line in lines if term.lower() in line.lower()) if len(lines) < 200_000 else 0
-        status.update(f"line {found + 1} · {count} matching")
+        status.update(f"line {found + 1} · {len(matches)} matching")
         log.scroll_to(y=max(0, found - log.size.height // 2), animate=False)
         return found
+
+    def _matching(self, term: str) -> Sequence[int]:
+        """The shown lines with `term`: every line is rendered to look, so kept until the lines change."""
+        kept_term, revision, matches = self._matches
+        if term != kept_term or revision != self.book.revision:
+            # A longer term (typed on) is found only where the shorter one was.
+            narrower = revision == self.book.revision and kept_term and kept_term.lower() in term.lower()
+            matches = self.book.matches(term, matches if narrower else None)
+            self._matches = (term, self.book.revision, matches)
+        return matches

@@ -3,8 +3,10 @@
 Textual's Log measures each batch of lines in a thread worker, re-renders every line through
 rich's Highlighter (a copy per line) and caches lines only while text is selected; a
 growing log's virtual size lays out the whole screen. At 100,000 lines and a stream of
-calls that costs the event loop more than a key press may wait. `FastLog` overrides those
-few internals; nothing else in widgets/ touches a private Textual name (a test greps).
+calls that costs the event loop more than a key press may wait, and a list of every line costs
+memory in proportion. `FastLog` overrides those few internals, and can be a virtual log (its
+lines a sequence that makes each one when drawn); nothing else in widgets/ touches a private
+Textual name (a test greps).
 
 Textual is pinned to TEXTUAL_VERSION in pyproject.toml, and
 tests/widgets/test_textual_internals.py fails, naming the internal, when one changes.
@@ -13,7 +15,7 @@ tests/widgets/test_textual_internals.py fails, naming the internal, when one cha
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from rich.cells import cell_len
@@ -45,6 +47,9 @@ def update_scrollbars(widget: Widget, virtual_size: Size) -> None:
 class FastLog(Log):
     """A Log whose lines are measured cheaply, cached always, and can be rewritten in place.
 
+    Given a sequence (`show_lines`) instead of written lines, it draws from it: only the lines
+    on screen are asked for, and the widest is told, not measured.
+
     Its virtual size grows with every batch; Textual would lay out the whole screen for
     that, so here only the log's own scrollbars follow it. `following`: the view stays on
     the newest line until the user scrolls away from it.
@@ -60,6 +65,7 @@ class FastLog(Log):
         # Log keeps 1,024 rendered lines, each a Strip with its crops and their caches: some 12 MB
         # once a stream has scrolled that many past. A few screens' worth is as fast to scroll.
         self._render_line_cache.maxsize = LINE_CACHE
+        self._shown = 0  # the virtual log's lines drawn so far (show_lines)
 
     def watch_virtual_size(self, size: Size) -> None:
         if self.is_mounted:
@@ -141,6 +147,50 @@ class FastLog(Log):
         if lines:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
+
+    @property
+    def line_count(self) -> int:
+        """Number of lines (Log's reads the last line to know: a virtual log's would be made for it)."""
+        if isinstance(self._lines, list):
+            return super().line_count
+        return len(self._lines)
+
+    def show_lines(self, lines: Sequence[str], width: int) -> None:
+        """A virtual log: `lines` makes each line when asked for (only those on screen are), `width` cells the widest.
+
+        The log keeps `lines` (the list of strings becomes a sequence) and is told when it
+        grows (`lines_added`) or a line changes (`line_changed`). Lines must hold no line break.
+        """
+        self._lines = lines  # type: ignore[assignment]  # Log's is a list; it only reads it (len, index, join)
+        self._shown = len(lines)
+        self._width = width
+        self._render_line_cache.clear()
+        self._updates += 1
+        self._clear_y = 0
+        self.virtual_size = Size(width, len(lines))
+        if len(lines):
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+
+    def lines_added(self, width: int) -> None:
+        """The virtual log's sequence grew (as write_lines would write its new lines); `width`: the widest now."""
+        start, count = self._shown, len(self._lines)
+        self._shown = count
+        at_end = self.is_vertical_scroll_end
+        if width > self._width:
+            self._width = width
+        self.virtual_size = Size(self._width, count)
+        self.refresh_lines(start, count - start)
+        if self.auto_scroll and not self.is_vertical_scrollbar_grabbed and at_end:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        else:
+            self.refresh()
+
+    def line_changed(self, index: int, width: int) -> None:
+        """Line `index` of the virtual log changed (a pending call completed); `width`: the widest now."""
+        if 0 <= index < len(self._lines):
+            self._widen(width)
+            self.refresh_lines(index)
 
     def replace_line(self, index: int, line: str) -> None:
         """Rewrite line `index` (a pending call completed)."""

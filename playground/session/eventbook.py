@@ -2,14 +2,18 @@
 
 UI-free. The Event log widget asks it for the lines not yet written (batched on a timer),
 for lines whose entry changed in place (a pending call that returned), and for the
-whole filtered list when the filter or the view changes.
+whole filtered list when the filter or the view changes. The entries are kept as columns
+(playground.session.entrystore) and a line is rendered only when asked for: the log draws
+the lines on screen, and a search reads them all.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from itertools import compress
 
 from playground import calls as P
 from playground.calls import CALLS
@@ -30,9 +34,10 @@ from playground.outcomes import divergence
 from playground.script.data import Data
 from playground.script.format import format_node, format_outcome
 from playground.script.model import DataArg, IntArg, NameArg, Step
+from playground.session.entrystore import KIND_CODE, KINDS, NONE, Entry, EntryStore, Rows
 from playground.session.view import mask_ports
 
-__all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "format_duration"]
+__all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "find_next", "format_duration"]
 
 # The mark column tells each kind of line apart even without colour.
 MARKS = {
@@ -55,6 +60,11 @@ PROCESS_WIDTH = 9
 MARK_COLUMN = TIME_WIDTH + 1 + PROCESS_WIDTH + 1
 HEX_BYTES = 32
 HOLD_LIMIT = 2000  # past this many unwritten entries, running calls are written anyway
+LINE_CACHE = 512  # rendered lines kept (a few screens: the log asks only for those on screen)
+TIME_FORMAT = f"{TIME_WIDTH}.3f"
+NO_TIME = "--.---".rjust(TIME_WIDTH)  # deterministic mode: no times
+MARK_OF = tuple(MARKS.get(kind, "?") for kind in KINDS)
+RUNNING, PENDING, RETURNED = KIND_CODE["running"], KIND_CODE["pending"], KIND_CODE["returned"]
 
 
 def format_duration(ns: int) -> str:
@@ -63,23 +73,6 @@ def format_duration(ns: int) -> str:
     if ns >= 1_000_000:
         return f"{ns / 1e6:.1f} ms"
     return f"{ns / 1e3:.0f} µs"
-
-
-@dataclass(slots=True)
-class Entry:
-    """One line of the event log."""
-
-    kind: str
-    t_ns: int
-    process: str | None
-    body: str
-    fds: tuple[int, ...] = ()
-    call_id: int | None = None
-    duration_ns: int | None = None
-    data: bytes | Data | None = None  # what a read got, or what a write sent (as its runs: not built)
-    shown: int = -1  # index among the lines written to the log, -1 if not written
-    line: str | None = None  # its rendered line, until the entry or the book's way of showing it changes
-    cells: int = -1  # that line's width in cells, once measured (widest); -1: not yet
 
 
 def _body(step: Step, outcome=None, pending: bool = False) -> str:
@@ -103,17 +96,30 @@ def _fd_argument(step: Step, names: dict[str, int] | None) -> int | None:
 
 
 class EventBook:
-    """Every entry of the session, the filtered list that is shown, and what is still to be written."""
+    """Every entry of the session (as columns), the filtered list that is shown, and what is still to be written.
+
+    Entries are known by their index in `entries`; shown lines by their position in `shown`
+    (the entries' indices, in the order written). A line is rendered when asked for (`lines`),
+    a few hundred kept: the log draws only the lines on screen.
+    """
 
     def __init__(self, t0: int, deterministic: bool = False) -> None:
         self.deterministic = deterministic
-        self.entries: list[Entry] = []
-        self.shown: list[Entry] = []
-        self.unwritten: list[Entry] = []
-        self.changed: set[int] = set()  # shown indices whose line must be rewritten
-        self.by_call: dict[int, Entry] = {}
-        self.by_observed: dict[tuple[int, int], Entry] = {}  # an outside program's call shown pending
+        self.store = EntryStore()
+        self.entries: Sequence[Entry] = Rows(self.store.__len__, self.entry)
+        self.shown = array("I")
+        self.lines: Sequence[str] = Rows(lambda: len(self.shown), self.line)
+        self.unwritten: list[int] = []
+        self.changed: set[int] = set()  # shown positions whose line must be rewritten
+        self.by_call: dict[int, int] = {}  # a running or pending call's entry
+        self.by_observed: dict[tuple[int, int], int] = {}  # an outside program's call shown pending
         self.filter: tuple[str, int | None] | None = None
+        self.widest = 0  # the widest shown line's cells: grows as lines are written, exact after a relist
+        self.revision = 0  # moves whenever the shown lines change (a search's matches are kept until then)
+        self._shown_at = array("i")  # each entry's position among the shown lines (-1: not shown)
+        self._cache: dict[int, str] = {}  # rendered lines, the newest LINE_CACHE
+        self._padded: dict[tuple[int, str], str] = {}
+        self._measure: Callable[[str], int] = len
         self._t0 = t0
         self._hex = False
 
@@ -126,7 +132,7 @@ class EventBook:
     def t0(self, t0: int) -> None:
         if t0 != self._t0:
             self._t0 = t0
-            self._forget_lines()
+            self._forget_lines(range(len(self.store)))
 
     @property
     def hex(self) -> bool:
@@ -137,45 +143,69 @@ class EventBook:
     def hex(self, on: bool) -> None:
         if on != self._hex:
             self._hex = on
-            self._forget_lines()
+            self._forget_lines(list(self.store.data))
 
-    def _forget_lines(self) -> None:
-        for entry in self.entries:
-            entry.line = None
+    @property
+    def measure(self) -> Callable[[str], int]:
+        """How many cells a line takes (the log's own measure; `len` until a log sets it)."""
+        return self._measure
+
+    @measure.setter
+    def measure(self, measure: Callable[[str], int]) -> None:
+        self._measure = measure
+        self._forget_lines(range(len(self.store)))
+
+    def _forget_lines(self, indices: Iterable[int]) -> None:
+        self._cache.clear()
+        widths = self.store.widths
+        if isinstance(indices, range) and len(indices) == len(widths):
+            self.store.widths = array("I", bytes(4 * len(widths)))
+            return
+        for index in indices:
+            widths[index] = 0
+
+    def entry(self, index: int) -> Entry:
+        """Entry `index`, read back (a copy)."""
+        return self.store.entry(index)
 
     # Building entries.
 
-    def add_entry(self, entry: Entry) -> Entry:
-        self.entries.append(entry)
-        if self._matches(entry):
-            self.unwritten.append(entry)
-        return entry
+    def add_entry(self, entry: Entry) -> int:
+        """Add an entry (its fields are copied); returns its index in `entries`."""
+        return self._append(entry, live=entry.kind in ("running", "pending"))
 
-    def note(self, text: str, t_ns: int, kind: str = "notice", process: str | None = None) -> Entry:
+    def _append(self, entry: Entry, live: bool = False) -> int:
+        index = self.store.append(entry, live)
+        self._shown_at.append(-1)
+        if self._matches(index):
+            self.unwritten.append(index)
+        return index
+
+    def note(self, text: str, t_ns: int, kind: str = "notice", process: str | None = None) -> int:
         return self.add_entry(Entry(kind, t_ns, process, " ".join(text.split("\n"))))
 
-    def add(self, event: Event, names: dict[str, int] | None = None) -> Entry | None:
-        """Record an engine event; `names` is the acting process's variables (to know the socket)."""
+    def add(self, event: Event, names: dict[str, int] | None = None) -> int | None:
+        """Record an engine event (the index of its entry); `names` is the acting process's variables (its socket)."""
         if isinstance(event, CallStarted):
             node = event.node
             fd = _fd_argument(node, names) if isinstance(node, Step) else None
             prefix = f"{event.process}: "
             body = event.text[len(prefix) :] if event.text.startswith(prefix) else event.text
-            entry = Entry("running", event.t_ns, event.process, body, (fd,) if fd is not None else (), event.call_id)
-            self.by_call[event.call_id] = entry
-            return self.add_entry(entry)
+            fds = (fd,) if fd is not None else ()
+            index = self._append(Entry("running", event.t_ns, event.process, body, fds, event.call_id), live=True)
+            self.by_call[event.call_id] = index
+            return index
         if isinstance(event, CallPending):
             waiting = self.by_call.get(event.call_id)
-            if waiting is not None and waiting.kind == "running":
-                waiting.kind = "pending"
+            if waiting is not None and self.store.kinds[waiting] == RUNNING:
+                self.store.kinds[waiting] = PENDING
                 self._touch(waiting)
             return waiting
         if isinstance(event, CallDone):
             return self._done(event)
         if isinstance(event, SignalCaught):
-            return self.add_entry(
-                Entry("signal", event.t_ns, event.process, f"caught {', '.join(event.signals)} (between calls)")
-            )
+            text = f"caught {', '.join(event.signals)} (between calls)"
+            return self.add_entry(Entry("signal", event.t_ns, event.process, text))
         if isinstance(event, ProcessEnded):
             state = str(event.death) if event.death is not None else "ended"
             tail = " (a zombie until its parent reaps it)" if event.zombie else ""
@@ -197,7 +227,7 @@ class EventBook:
             return self._observed(event)
         return None
 
-    def _observed(self, event: CallObserved) -> Entry:
+    def _observed(self, event: CallObserved) -> int:
         """An outside program's call, `#> ...` as the script writes it: pending, then completed in place."""
         if event.pending:
             kind = "pending"
@@ -205,24 +235,34 @@ class EventBook:
             kind = "signal"
         else:
             kind = "error" if " = -1 E" in event.text else "ok"
-        entry = self.by_observed.pop(event.key, None)
-        if entry is None:
-            entry = self.add_entry(Entry(kind, event.start_ns, event.process, ""))
         body = f"#> {event.text.removesuffix(' ...')}" if event.pending else f"#> {event.text}"  # the log marks pending
-        entry.kind, entry.body, entry.duration_ns = kind, body, event.duration_ns
+        index = self.by_observed.pop(event.key, None)
+        if index is None:
+            entry = Entry(kind, event.start_ns, event.process, body, duration_ns=event.duration_ns)
+            index = self._append(entry, live=event.pending)
+        else:
+            store = self.store
+            store.kinds[index] = KIND_CODE[kind]
+            store.durations[index] = NONE if event.duration_ns is None else event.duration_ns
+            if event.pending:
+                store.live[index] = body
+            else:
+                store.set_text(index, body)
         if event.pending:
-            self.by_observed[event.key] = entry
-        self._touch(entry)
-        return entry
+            self.by_observed[event.key] = index
+        self._touch(index)
+        return index
 
-    def _done(self, event: CallDone) -> Entry | None:
+    def _done(self, event: CallDone) -> int | None:
         node = event.node
         if not isinstance(node, Step):
             return None
+        store = self.store
         outcome = event.result.outcome
-        entry = self.by_call.pop(event.call_id, None)
-        if entry is not None and not node.blocks:
-            body = f"{entry.body.removesuffix(' ...')} {format_outcome(outcome)}"  # the call as sent, then its outcome
+        index = self.by_call.pop(event.call_id, None)
+        if index is not None and not node.blocks:
+            sent = store.text(index).removesuffix(" ...")
+            body = f"{sent} {format_outcome(outcome)}"  # the call as sent, then its outcome
         else:
             body = _body(node, outcome)
         if outcome.death is not None:
@@ -233,106 +273,115 @@ class EventBook:
             kind = "error"
         else:
             kind = "ok"
-        fds: tuple[int, ...] = entry.fds if entry is not None else ()
+        fds = store.fds_of(index) if index is not None else ()
         value = outcome.value
         if node.call.name in ("socket", "accept", "dup", "accept4") and isinstance(value, int) and value >= 0:
             fds = fds + (value,)
         started = event.result.start_ns
-        if entry is None:
-            entry = self.add_entry(Entry(kind, started or event.t_ns, event.process, body, fds, event.call_id))
-        elif started:
-            # The entry was made when the request was sent; the call began when the process
-            # took it up (a process waking from a doze takes a millisecond or more). The packets
-            # a call caused are stamped by the kernel: only the call's own start puts them inside it.
-            entry.t_ns = started
-        entry.kind = kind
-        entry.body = body
-        entry.fds = fds
-        entry.duration_ns = event.result.duration_ns if outcome.death is None else None
-        entry.data = outcome.data if outcome.data else _written_data(node)
-        self._touch(entry)
+        duration = event.result.duration_ns if outcome.death is None else None
+        data = outcome.data if outcome.data else _written_data(node)
+        if index is None:
+            entry = Entry(kind, started or event.t_ns, event.process, body, fds, event.call_id, duration, data)
+            index = self._append(entry)
+        else:
+            if started:
+                # The entry was made when the request was sent; the call began when the process
+                # took it up (a process waking from a doze takes a millisecond or more). The packets
+                # a call caused are stamped by the kernel: only the call's own start puts them inside it.
+                store.times[index] = started
+            store.kinds[index] = KIND_CODE[kind]
+            store.set_text(index, body)
+            store.set_fds(index, fds)
+            store.durations[index] = NONE if duration is None else duration
+            if data:
+                store.data[index] = data
+        self._touch(index)
         if event.was_pending:
             returned = started + event.result.duration_ns if started else event.t_ns
-            waited = format_duration(returned - entry.t_ns)
-            self.add_entry(
-                Entry(
-                    "returned",
-                    returned,
-                    event.process,
-                    f"{body}   (returned after {waited})",
-                    fds,
-                    None,
-                    None,
-                    entry.data,
-                )
-            )
+            waited = format_duration(returned - store.times[index])
+            text = f"{body}   (returned after {waited})"
+            self._append(Entry("returned", returned, event.process, text, fds, None, None, data))
         if node.expect is not None:
             why = divergence(node.call.name, node.expect, outcome)
             if why is not None:
-                self.add_entry(Entry("diverged", event.t_ns, event.process, f"{_body(node)} diverged: {why}", fds))
-        return entry
+                self._append(Entry("diverged", event.t_ns, event.process, f"{_body(node)} diverged: {why}", fds))
+        return index
 
     def fail_call(self, call_id: int, message: str, t_ns: int) -> None:
         """A call the process could not make at all (the engine answered with an error)."""
-        entry = self.by_call.pop(call_id, None)
-        if entry is not None:
-            entry.kind = "fault"
-            entry.body = f"{entry.body}   could not be made: {message}"
-            self._touch(entry)
+        index = self.by_call.pop(call_id, None)
+        if index is not None:
+            store = self.store
+            store.kinds[index] = KIND_CODE["fault"]
+            store.set_text(index, f"{store.text(index)}   could not be made: {message}")
+            self._touch(index)
 
-    def _touch(self, entry: Entry) -> None:
-        entry.line = None
-        if entry.shown >= 0:
-            self.changed.add(entry.shown)
+    def _touch(self, index: int) -> None:
+        """Entry `index` changed: its line is rendered and measured anew, and rewritten if shown."""
+        self._cache.pop(index, None)
+        self.store.widths[index] = 0
+        shown = self._shown_at[index]
+        if shown >= 0:
+            self.changed.add(shown)
 
     # Rendering.
 
-    def render(self, entry: Entry) -> str:
-        """The entry's line (rendered once, then kept until the entry changes: a relist reuses it)."""
-        line = entry.line
+    def render(self, index: int) -> str:
+        """Entry `index`'s line (kept among the newest LINE_CACHE until the entry or the way of showing it changes)."""
+        cache = self._cache
+        line = cache.get(index)
         if line is None:
-            line = entry.line = self.render_line(entry)
-            entry.cells = -1
+            line = self.render_line(index)
+            if len(cache) >= LINE_CACHE:
+                del cache[next(iter(cache))]
+            cache[index] = line
         return line
 
-    def widest(self, measure: Callable[[str], int]) -> int:
-        """The widest shown line in cells (`measure`: a line's cells); an entry's width is kept until its line changes.
+    def line(self, position: int) -> str:
+        """The shown line at `position`."""
+        return self.render(self.shown[position])
 
-        A relist of 60,000 lines measured each one again: 40 ms of a key press that switched the view.
-        """
-        best = 0
-        for entry in self.shown:
-            line = entry.line
-            if line is None:
-                line = self.render(entry)
-            cells = entry.cells
-            if cells < 0:
-                cells = entry.cells = measure(line)
-            if cells > best:
-                best = cells
-        return best
+    def time_text(self, t_ns: int) -> str:
+        """The time column: milliseconds since t0."""
+        return NO_TIME if self.deterministic else format(((t_ns - self._t0) / 1e6), TIME_FORMAT)
 
-    def render_line(self, entry: Entry) -> str:
-        if self.deterministic:
-            time = "--.---".rjust(TIME_WIDTH)
-        else:
-            time = f"{(entry.t_ns - self.t0) / 1e6:{TIME_WIDTH}.3f}"
-        process = (entry.process or "lab")[:PROCESS_WIDTH].ljust(PROCESS_WIDTH)
-        body = entry.body
-        if entry.kind == "pending":
+    def process_text(self, index: int, default: str = "lab") -> str:
+        """The process column of entry `index` (padded names kept: a search renders every line)."""
+        code = self.store.procs[index]
+        key = (code, default)
+        text = self._padded.get(key)
+        if text is None:
+            name = self.store.names[code] or default
+            text = self._padded[key] = name[:PROCESS_WIDTH].ljust(PROCESS_WIDTH)
+        return text
+
+    def render_line(self, index: int) -> str:
+        store = self.store
+        kind = store.kinds[index]
+        time = self.time_text(store.times[index])
+        process = self.process_text(index)
+        body = store.text(index)
+        if kind == PENDING:
             body += " ...   (pending)"
-        elif entry.kind == "running":
+        elif kind == RUNNING:
             body += " ..."
-        line = f"{time} {process} {MARKS[entry.kind]} {body}"
-        if entry.duration_ns is not None and not self.deterministic and entry.kind not in ("returned",):
-            line += f"   {format_duration(entry.duration_ns)}"
-        if self.hex and entry.data:
-            shown = entry.data.head(HEX_BYTES) if isinstance(entry.data, Data) else entry.data[:HEX_BYTES]
-            more = f" +{len(entry.data) - HEX_BYTES} B" if len(entry.data) > HEX_BYTES else ""
-            line += f"   │ hex {shown.hex(' ')}{more}"
+        line = f"{time} {process} {MARK_OF[kind]} {body}"
+        duration = store.durations[index]
+        if duration != NONE and not self.deterministic and kind != RETURNED:
+            line += f"   {format_duration(duration)}"
+        data = store.data.get(index) if self.hex else None
+        if data:
+            head = data.head(HEX_BYTES) if isinstance(data, Data) else data[:HEX_BYTES]
+            more = f" +{len(data) - HEX_BYTES} B" if len(data) > HEX_BYTES else ""
+            line += f"   │ hex {head.hex(' ')}{more}"
         if self.deterministic:
             line = mask_ports(line)
         return line
+
+    def _measured(self, index: int, line: str) -> None:
+        cells = self.store.widths[index] = self._measure(line)
+        if cells > self.widest:
+            self.widest = cells
 
     def take_unwritten(self, hold_running: bool = True) -> list[str]:
         """Lines for the entries added since the last call; they are now shown.
@@ -344,57 +393,85 @@ class EventBook:
             return []
         count = len(self.unwritten)
         if hold_running and count < HOLD_LIMIT:
-            for i, entry in enumerate(self.unwritten):
-                if entry.kind == "running":
+            kinds = self.store.kinds
+            for i, index in enumerate(self.unwritten):
+                if kinds[index] == RUNNING:
                     count = i
                     break
         if count == 0:
             return []
         taken, self.unwritten = self.unwritten[:count], self.unwritten[count:]
-        start = len(self.shown)
+        position = len(self.shown)
         lines = []
-        for i, entry in enumerate(taken):
-            entry.shown = start + i
-            lines.append(self.render(entry))
+        for index in taken:
+            line = self.render(index)
+            self._measured(index, line)
+            self._shown_at[index] = position
+            position += 1
+            lines.append(line)
         self.shown.extend(taken)
+        self.revision += 1
         return lines
 
     def take_changed(self) -> list[tuple[int, str]]:
-        """(index, new line) for shown entries that changed in place."""
+        """(position, new line) for shown entries that changed in place."""
         if not self.changed:
             return []
-        out = [(i, self.render(self.shown[i])) for i in sorted(self.changed) if i < len(self.shown)]
+        out = []
+        for position in sorted(self.changed):
+            if position < len(self.shown):
+                index = self.shown[position]
+                line = self.render(index)
+                self._measured(index, line)
+                out.append((position, line))
         self.changed.clear()
+        self.revision += 1
         return out
 
     # Filtering and searching.
 
-    def _matches(self, entry: Entry) -> bool:
-        if self.filter is None:
-            return True
-        process, fd = self.filter
-        if entry.process is None:
-            return entry.kind in ("notice", "fault", "directive")
-        if entry.process != process:
-            return False
-        return fd is None or not entry.fds or fd in entry.fds
+    def _matches(self, index: int) -> bool:
+        return self.filter is None or self.store.belongs(index, *self.filter)
 
-    def set_filter(self, process: str | None, fd: int | None = None) -> list[str]:
+    def _mask(self) -> bytes | None:
+        """One byte per entry, 1 where it is shown (None: every entry)."""
+        return None if self.filter is None else self.store.belonging(*self.filter)
+
+    def set_filter(self, process: str | None, fd: int | None = None) -> Sequence[str]:
         """Show only one process (or one of its sockets); returns every line to show."""
         self.filter = (process, fd) if process is not None else None
         return self.relist()
 
-    def relist(self) -> list[str]:
-        for entry in self.shown:
-            entry.shown = -1
-        self.shown = [e for e in self.entries if self._matches(e)]
+    def relist(self) -> Sequence[str]:
+        """List the shown lines anew (every matching entry, in the order added); returns them (`lines`)."""
+        count = len(self.store)
+        mask = self._mask()
+        if mask is None:
+            self.shown = array("I", range(count))
+            self._shown_at = array("i", range(count))
+        else:
+            self.shown = array("I", compress(range(count), mask))
+            shown_at = self._shown_at = array("i", b"\xff" * (4 * count))
+            for position, index in enumerate(self.shown):
+                shown_at[index] = position
         self.unwritten = []
         self.changed.clear()
-        lines = []
-        for i, entry in enumerate(self.shown):
-            entry.shown = i
-            lines.append(self.render(entry))
-        return lines
+        self.revision += 1
+        self.widest = self._widest()
+        return self.lines
+
+    def _widest(self) -> int:
+        """The widest shown line; lines not measured yet (hidden when they came, or changed since) measured now."""
+        widths, shown = self.store.widths, self.shown
+        every = len(shown) == len(widths)
+        cells = widths if every else array("I", map(widths.__getitem__, shown))
+        if cells.count(0):
+            measure, render = self._measure, self.render_line
+            for index in shown:
+                if not widths[index]:
+                    widths[index] = measure(self._cache.get(index) or render(index))
+            cells = widths if every else array("I", map(widths.__getitem__, shown))
+        return max(cells, default=0)
 
     @property
     def filter_label(self) -> str:
@@ -403,20 +480,31 @@ class EventBook:
         process, fd = self.filter
         return process if fd is None else f"{process} fd {fd}"
 
-    def search(self, lines: Iterable[str], term: str, start: int, backwards: bool = True) -> int | None:
-        """Index of the next line containing `term` (case-insensitive), wrapping around."""
-        seq = list(lines) if not isinstance(lines, list) else lines
-        if not term or not seq:
-            return None
+    def matches(self, term: str, among: Iterable[int] | None = None) -> Sequence[int]:
+        """The positions of the shown lines containing `term` (case-insensitive), in order (only `among` these)."""
+        found = array("I")
+        if not term:
+            return found
         needle = term.lower()
-        n = len(seq)
-        start = max(0, min(start, n - 1))
-        order = range(start - 1, start - 1 - n, -1) if backwards else range(start + 1, start + 1 + n)
-        for j in order:
-            i = j % n
-            if needle in seq[i].lower():
-                return i
+        shown, cached, render = self.shown, self._cache.get, self.render_line
+        positions = range(len(shown)) if among is None else among
+        for position in positions:
+            index = shown[position]
+            if needle in (cached(index) or render(index)).lower():
+                found.append(position)
+        return found
+
+
+def find_next(matches: Sequence[int], start: int, count: int, backwards: bool = True) -> int | None:
+    """The match before `start` (or after it), wrapping around; `count` lines in all."""
+    if not matches or not count:
         return None
+    start = max(0, min(start, count - 1))
+    if backwards:
+        before = bisect_left(matches, start) - 1
+        return matches[before] if before >= 0 else matches[-1]
+    after = bisect_right(matches, start)
+    return matches[after] if after < len(matches) else matches[0]
 
 
 def _written_data(step: Step) -> Data | None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from playground.events import CallDone, CallObserved, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
-from playground.session.eventbook import PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
+from playground.session.entrystore import KIND_CODE, Entry, PacketEntry
+from playground.session.eventbook import EventBook
 from playground.session.view import LabView, SocketView, mask_ports
 
 if TYPE_CHECKING:
@@ -45,14 +46,9 @@ HOLD_NS = 15_000_000
 HOLD_LIMIT = 5000  # past this many held entries, write them anyway
 DUMP_SHARE = 0.05  # sock_diag dumps take at most this share of the time (one a refresh while they are cheap)
 RELABEL_WINDOW = 256  # the packets whose names a call's result may still change (as the lab relabels them)
-
-
-@dataclass(slots=True)
-class PacketEntry(Entry):
-    """A captured packet in the event log (its text is made when written: names come late)."""
-
-    packet: Packet | None = None
-    labels: tuple[str | None, str | None] | None = None  # the names it was written with
+PACKET = KIND_CODE["packet"]
+PACKETS = bytes(1 if code == PACKET else 0 for code in range(256))  # kinds to 1 where a line is shown
+CALLS = bytes(0 if code == PACKET else 1 for code in range(256))
 
 
 def _owner(label: str | None) -> str | None:
@@ -63,43 +59,82 @@ def _owner(label: str | None) -> str | None:
 
 
 class WireBook(EventBook):
-    """The event book with captured packets as entries, written in time order with the calls."""
+    """The event book with captured packets as entries, written in time order with the calls.
+
+    A packet's entry keeps only where the packet is (its index in `packets`): its line is
+    made from the packet when shown, with the names the lab gives its sockets by then.
+    """
 
     def __init__(self, t0: int, deterministic: bool = False) -> None:
         super().__init__(t0, deterministic)
         self.show = "both"
         self.packet_count = 0
-        self._recent: deque[PacketEntry] = deque(maxlen=RELABEL_WINDOW)
+        self.packets: list[Packet] = []
+        # The newest packet entries, with the names their line was last made with.
+        self._recent: deque[tuple[int, str | None, str | None]] = deque(maxlen=RELABEL_WINDOW)
 
-    def add(self, event: Event, names: dict[str, int] | None = None) -> Entry | None:
+    def add(self, event: Event, names: dict[str, int] | None = None) -> int | None:
         if isinstance(event, PacketsSeen):
-            entry = None
+            index = None
             for packet in event.packets:
-                seen = PacketEntry("packet", packet.t_ns, _owner(packet.src_label), "", packet=packet)
-                entry = self.add_entry(seen)
-                self._recent.append(seen)
+                index = self._add_packet(packet, _owner(packet.src_label))
             self.packet_count += len(event.packets)
-            return entry
-        entry = super().add(event, names)
+            return index
+        index = super().add(event, names)
         if isinstance(event, CallDone) and self._recent and event.result.raw.get("local"):
             self._relabel()
-        return entry
+        return index
+
+    def add_entry(self, entry: Entry) -> int:
+        if isinstance(entry, PacketEntry) and entry.packet is not None:
+            return self._add_packet(entry.packet, entry.process)
+        return super().add_entry(entry)
+
+    def _add_packet(self, packet: Packet, owner: str | None) -> int:
+        index = self._append(Entry("packet", packet.t_ns, owner, ""))
+        self.store.text_at[index] = len(self.packets)
+        self.packets.append(packet)
+        self._recent.append((index, packet.src_label, packet.dst_label))
+        return index
+
+    def packet(self, index: int) -> Packet | None:
+        """Entry `index`'s packet (None: not a packet's entry)."""
+        store = self.store
+        return self.packets[store.text_at[index]] if store.kinds[index] == PACKET else None
+
+    def entry(self, index: int) -> Entry:
+        packet = self.packet(index)
+        if packet is None:
+            return super().entry(index)
+        return PacketEntry("packet", packet.t_ns, self.store.process(index), "", packet=packet)
 
     def _relabel(self) -> None:
         """A call's result named a socket: the lab renamed the packets before it; rewrite their lines."""
-        for entry in self._recent:
-            packet = entry.packet
-            if packet is not None and entry.labels is not None and (packet.src_label, packet.dst_label) != entry.labels:
-                entry.process = _owner(packet.src_label)
-                self._touch(entry)
+        store = self.store
+        for slot, (index, src, dst) in enumerate(self._recent):
+            packet = self.packets[store.text_at[index]]
+            if (packet.src_label, packet.dst_label) != (src, dst):
+                self._recent[slot] = (index, packet.src_label, packet.dst_label)
+                store.procs[index] = store.name_code(_owner(packet.src_label))
+                self._touch(index)
 
-    def _matches(self, entry: Entry) -> bool:
-        if entry.kind == "packet":
+    def _matches(self, index: int) -> bool:
+        if self.store.kinds[index] == PACKET:
             if self.show == "calls":
                 return False
         elif self.show == "packets":
             return False
-        return super()._matches(entry)
+        return super()._matches(index)
+
+    def _mask(self) -> bytes | None:
+        mask = super()._mask()
+        if self.show == "both":
+            return mask
+        shown = self.store.kinds.tobytes().translate(PACKETS if self.show == "packets" else CALLS)
+        if mask is None:
+            return shown
+        both = int.from_bytes(shown, "little") & int.from_bytes(mask, "little")
+        return both.to_bytes(len(shown), "little")
 
     def next_show(self) -> str:
         return SHOW_MODES[(SHOW_MODES.index(self.show) + 1) % len(SHOW_MODES)]
@@ -108,40 +143,34 @@ class WireBook(EventBook):
     def wire_note(self) -> str:
         return "" if self.show == "both" else f" · {self.show} only"
 
-    def render(self, entry: Entry) -> str:
-        if isinstance(entry, PacketEntry) and entry.packet is not None:
-            packet, labels = entry.packet, entry.labels
-            if labels is None or labels[0] != packet.src_label or labels[1] != packet.dst_label:
-                entry.line = None  # the lab has named its sockets since
-        return super().render(entry)
-
-    def render_line(self, entry: Entry) -> str:
-        if not isinstance(entry, PacketEntry) or entry.packet is None:
-            return super().render_line(entry)
-        packet = entry.packet
-        if entry.process is None:
-            entry.process = _owner(packet.src_label)
-        entry.labels = (packet.src_label, packet.dst_label)
-        if self.deterministic:
-            time_text = "--.---".rjust(TIME_WIDTH)
-        else:
-            time_text = f"{(entry.t_ns - self.t0) / 1e6:{TIME_WIDTH}.3f}"
-        who = (entry.process or "wire")[:PROCESS_WIDTH].ljust(PROCESS_WIDTH)
-        line = f"{time_text} {who} {PACKET_MARK} {packet.summary}"
+    def render_line(self, index: int) -> str:
+        packet = self.packet(index)
+        if packet is None:
+            return super().render_line(index)
+        store = self.store
+        if store.procs[index] == 0:
+            store.procs[index] = store.name_code(_owner(packet.src_label))
+        line = f"{self.time_text(packet.t_ns)} {self.process_text(index, 'wire')} {PACKET_MARK} {packet.summary}"
         if self.deterministic:
             line = mask_ports(line)
         return line
+
+    def render(self, index: int) -> str:
+        if self.store.kinds[index] == PACKET:
+            return self.render_line(index)  # not kept: the lab may name the packet's sockets at any time
+        return super().render(index)
 
     def take_unwritten(self, hold_running: bool = True) -> list[str]:
         """As EventBook's, with the entries put in time order and the newest held back a moment."""
         if not self.unwritten:
             return []
         if self.packet_count:
-            self.unwritten.sort(key=lambda e: e.t_ns)
+            times = self.store.times
+            self.unwritten.sort(key=times.__getitem__)
             cutoff = time.monotonic_ns() - HOLD_NS
             ready = len(self.unwritten)
             if ready < HOLD_LIMIT:
-                while ready and self.unwritten[ready - 1].t_ns > cutoff:
+                while ready and times[self.unwritten[ready - 1]] > cutoff:
                     ready -= 1
             held = self.unwritten[ready:]
             self.unwritten = self.unwritten[:ready]

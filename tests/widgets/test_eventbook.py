@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from playground.capture import Packet
-from playground.session.eventbook import Entry, EventBook
+from playground.events import CallPending, CallStarted
+from playground.script.parser import parse_script
+from playground.session.eventbook import Entry, EventBook, find_next
 from playground.session.wire import PacketEntry, WireBook
 
 T0 = 1_000_000_000
@@ -14,18 +16,20 @@ def test_a_relist_reuses_each_entry_line():
     book.note("hello", T0 + 1_000_000)
     first = book.take_unwritten()
     again = book.relist()
-    assert again == first and again[0] is first[0]
+    assert list(again) == first and again[0] is first[0]
 
 
 def test_a_changed_entry_is_rendered_again():
     book = EventBook(T0)
-    entry = book.add_entry(Entry("running", T0, "client", "read(c, 4)", call_id=7))
-    [running] = book.take_unwritten(hold_running=False)
+    book.note("before", T0)
+    read = parse_script("sockplay 1\nspawn client\nclient: c = socket(tcp)\nclient: read(c, 4)\n").lines[-1].node
+    book.add(CallStarted(7, "client", read, "client: read(c, 4)", T0))
+    [_, running] = book.take_unwritten(hold_running=False)
     assert running.endswith("read(c, 4) ...")
-    entry.kind = "pending"
-    book._touch(entry)
-    assert book.take_changed() == [(0, book.render(entry))]
-    assert book.relist()[0].endswith("read(c, 4) ...   (pending)")
+    book.add(CallPending(7, "client", "client: read(c, 4)", T0))
+    [(position, pending)] = book.take_changed()
+    assert position == 1 and book.lines[1] == pending and pending.endswith("read(c, 4) ...   (pending)")
+    assert book.relist()[1] == pending
 
 
 def test_hex_and_the_clock_change_every_line():
@@ -50,3 +54,62 @@ def test_a_packet_line_follows_the_names_the_lab_gives_its_sockets():
     packet.src_label, packet.dst_label = "client.c", "server.l"
     [after] = book.relist()
     assert "client.c > server.l SYN" in after
+
+
+def _wire_book() -> WireBook:
+    """Two calls of b's and one of a's, each followed by a packet, then a notice."""
+    book = WireBook(T0)
+    for i, (process, body, fds) in enumerate(
+        (("b", "s = socket(tcp) = 3", (3,)), ("b", "connect(s, a.l) = 0", (3,)), ("a", "c = accept(l) = 4", (3, 4)))
+    ):
+        book.add_entry(Entry("ok", T0 + 10 * i, process, body, fds, call_id=i))
+        packet = Packet(T0 + 10 * i + 1, "TCP", ("127.0.0.1", 40000), ("127.0.0.1", 50000), 0, flags=("SYN",))
+        packet.src_label, packet.dst_label = f"{process}.s", "a.l"
+        book.add_entry(PacketEntry("packet", packet.t_ns, None, "", packet=packet))
+    book.note("a notice", T0 + 100)
+    return book
+
+
+def test_the_views_and_filters_list_the_lines_they_match_in_order():
+    book = _wire_book()
+    every = book.take_unwritten()
+    assert len(every) == 7 and list(book.lines) == every
+    calls, packets = [line for line in every if "⇢" not in line], [line for line in every if "⇢" in line]
+    book.show = "calls"
+    assert list(book.relist()) == calls
+    book.show = "packets"
+    assert list(book.relist()) == packets
+    book.show = "both"
+    assert list(book.set_filter("b")) == [line for line in every if " b " in line or "notice" in line]
+    assert list(book.set_filter("a", 4)) == [line for line in every if " a " in line or "notice" in line]
+    assert list(book.set_filter("a", 9)) == [every[5], every[6]]  # a's packet has no descriptor: it stays
+    book.show = "calls"
+    assert list(book.set_filter("b")) == [calls[0], calls[1], calls[3]]
+    assert book.widest == max(map(len, book.lines))
+    assert list(book.set_filter(None)) == calls
+
+
+def test_a_search_finds_matches_over_every_shown_line_and_wraps():
+    book = _wire_book()
+    book.take_unwritten()
+    matches = book.matches("SYN")
+    assert list(matches) == [1, 3, 5]
+    assert list(book.matches("syn", matches)) == [1, 3, 5] and list(book.matches("accept")) == [4]
+    assert find_next(matches, 7, 7) == 5 and find_next(matches, 5, 7) == 3 and find_next(matches, 1, 7) == 5
+    assert find_next(matches, 5, 7, backwards=False) == 1 and find_next(matches, 0, 7, backwards=False) == 1
+    assert find_next([], 3, 7) is None
+
+
+def test_entries_are_read_back_as_they_were_added():
+    book = _wire_book()
+    book.take_unwritten()  # a packet added with no process is given its owner when its line is made
+    entries = list(book.entries)
+    assert [e.kind for e in entries] == ["ok", "packet"] * 3 + ["notice"]
+    assert (entries[4].process, entries[4].body, entries[4].fds, entries[4].call_id) == (
+        "a",
+        "c = accept(l) = 4",
+        (3, 4),
+        2,
+    )
+    assert isinstance(entries[5], PacketEntry) and entries[5].packet is not None and entries[5].process == "a"
+    assert book.entries[-1].body == "a notice" and len(book.entries) == 7

@@ -10,6 +10,7 @@ import ast
 import importlib
 import inspect
 import re
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -89,6 +90,35 @@ async def test_fastlog_replaces_every_line_at_once_as_clear_and_write_lines_woul
         assert log.lines == ["two", "lines", "three"]
         log.replace_all([], 0)
         assert log.line_count == 0 and log.virtual_size == Size(0, 0)
+
+
+async def test_a_virtual_fastlog_draws_lines_made_when_asked_for() -> None:
+    made: list[int] = []
+    count = [30]
+
+    class Lines(Sequence[str]):
+        def __len__(self) -> int:
+            return count[0]
+
+        def __getitem__(self, index):  # type: ignore[override]
+            made.append(index)
+            return f"line {index}"
+
+    app = _LogApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(FastLog)
+        log.show_lines(Lines(), 7)
+        await pilot.pause()
+        assert log.line_count == 30 and log.virtual_size == Size(7, 30)
+        assert log.scroll_y == log.max_scroll_y > 0 and set(made) <= set(range(20, 30)), "lines off screen were made"
+        count[0] = 32
+        log.lines_added(9)
+        await pilot.pause()
+        assert log.virtual_size == Size(9, 32) and log.scroll_y == log.max_scroll_y  # it follows the newest line
+        strip = log._render_line_strip(31, Style())
+        assert strip.text == "line 31" and log._render_line_strip(31, Style()) is strip
+        log.line_changed(31, 12)
+        assert log.virtual_size.width == 12 and log._render_line_strip(31, Style()) is not strip
 
 
 def _private_names_of(classes: list[type]) -> set[str]:

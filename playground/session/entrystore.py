@@ -1,0 +1,227 @@
+"""The event log's entries as columns: a few bytes per line, not an object per line (issue 13).
+
+A session holding 10,000 connections lists some 60,000 lines; an object per line (with its
+strings, tuples and rendered line) cost about 500 bytes each. Here each entry is a row
+across typed arrays (kind, time, process, duration, descriptors, call id, where its text is),
+its text one run of UTF-8 in a shared bytearray. The text of an entry that may still change
+(a call running or pending) stays a str aside until the entry is final; what a call read or
+wrote (for hex) is kept aside too, for the few entries that have any.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar, overload
+
+from playground.script.data import Data
+
+if TYPE_CHECKING:
+    from playground.capture import Packet
+
+__all__ = ["KINDS", "KIND_CODE", "NONE", "Entry", "EntryStore", "PacketEntry", "Rows"]
+
+KINDS = (
+    "running",
+    "ok",
+    "error",
+    "pending",
+    "returned",
+    "signal",
+    "death",
+    "process",
+    "directive",
+    "notice",
+    "fault",
+    "diverged",
+    "packet",
+)
+KIND_CODE = {kind: code for code, kind in enumerate(KINDS)}
+NONE = -1  # no duration, descriptor or call id
+T = TypeVar("T")
+UNOWNED = frozenset(KIND_CODE[kind] for kind in ("notice", "fault", "directive"))  # the lab's: in every process's
+UNOWNED_MASK = bytes(1 if code in UNOWNED else 0 for code in range(256))
+
+
+@dataclass(slots=True)
+class Entry:
+    """One line of the event log, as added, or as read back (a copy: changing it changes nothing)."""
+
+    kind: str
+    t_ns: int
+    process: str | None
+    body: str
+    fds: tuple[int, ...] = ()
+    call_id: int | None = None
+    duration_ns: int | None = None
+    data: bytes | Data | None = None  # what a read got, or what a write sent (as its runs: not built)
+
+
+@dataclass(slots=True)
+class PacketEntry(Entry):
+    """A captured packet in the event log (its text is made when shown: names come late)."""
+
+    packet: Packet | None = None
+
+
+class EntryStore:
+    """Every entry of the session, one row each across typed columns."""
+
+    def __init__(self) -> None:
+        self.kinds = array("B")
+        self.times = array("q")
+        self.procs = array("I")  # index into `names` (0: no process)
+        self.durations = array("q")
+        self.fds = array("i")  # two per entry (NONE where there is none)
+        self.call_ids = array("q")
+        self.text_at = array("q")  # offset in `texts`; a packet line's: its index in the book's packets
+        self.text_len = array("I")
+        self.widths = array("I")  # the rendered line's cells, 0 until measured
+        self.texts = bytearray()
+        self.names: list[str | None] = [None]
+        self._name_codes: dict[str | None, int] = {None: 0}
+        self.live: dict[int, str] = {}  # the text of entries that may still change
+        self.data: dict[int, bytes | Data] = {}
+        self.more_fds: dict[int, tuple[int, ...]] = {}  # entries with more than two descriptors
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def name_code(self, name: str | None) -> int:
+        code = self._name_codes.get(name)
+        if code is None:
+            code = self._name_codes[name] = len(self.names)
+            self.names.append(name)
+        return code
+
+    def code_of(self, name: str | None) -> int | None:
+        """`name`'s code in `procs` (None: no entry has it)."""
+        return self._name_codes.get(name)
+
+    def append(self, entry: Entry, live: bool = False) -> int:
+        index = len(self.kinds)
+        self.kinds.append(KIND_CODE[entry.kind])
+        self.times.append(entry.t_ns)
+        self.procs.append(self.name_code(entry.process))
+        self.durations.append(NONE if entry.duration_ns is None else entry.duration_ns)
+        self.fds.extend((NONE, NONE))
+        self.call_ids.append(NONE if entry.call_id is None else entry.call_id)
+        self.text_at.append(NONE)
+        self.text_len.append(0)
+        self.widths.append(0)
+        self.set_fds(index, entry.fds)
+        if entry.data:
+            self.data[index] = entry.data
+        if live:
+            self.live[index] = entry.body
+        else:
+            self.set_text(index, entry.body)
+        return index
+
+    def set_text(self, index: int, text: str) -> None:
+        """The entry's text, final: appended to the shared store (an entry's text is final once)."""
+        self.live.pop(index, None)
+        if text:
+            raw = text.encode()
+            self.text_at[index] = len(self.texts)
+            self.text_len[index] = len(raw)
+            self.texts += raw
+
+    def text(self, index: int) -> str:
+        live = self.live.get(index)
+        if live is not None:
+            return live
+        length = self.text_len[index]
+        if not length:
+            return ""
+        at = self.text_at[index]
+        return self.texts[at : at + length].decode()
+
+    def set_fds(self, index: int, fds: tuple[int, ...]) -> None:
+        self.more_fds.pop(index, None)
+        if len(fds) > 2:
+            self.more_fds[index] = fds
+        first, second = (tuple(fds[:2]) + (NONE, NONE))[:2]
+        self.fds[2 * index] = first
+        self.fds[2 * index + 1] = second
+
+    def fds_of(self, index: int) -> tuple[int, ...]:
+        more = self.more_fds.get(index)
+        if more is not None:
+            return more
+        first, second = self.fds[2 * index], self.fds[2 * index + 1]
+        if first == NONE:
+            return ()
+        return (first,) if second == NONE else (first, second)
+
+    def process(self, index: int) -> str | None:
+        return self.names[self.procs[index]]
+
+    def duration(self, index: int) -> int | None:
+        duration = self.durations[index]
+        return None if duration == NONE else duration
+
+    def belongs(self, index: int, process: str, fd: int | None) -> bool:
+        """Whether entry `index` is shown when the log shows only `process` (only its descriptor `fd`)."""
+        name = self.names[self.procs[index]]
+        if name is None:
+            return self.kinds[index] in UNOWNED
+        if name != process:
+            return False
+        return fd is None or self.fds[2 * index] == NONE or fd in self.fds_of(index)
+
+    def belonging(self, process: str, fd: int | None) -> bytes:
+        """`belongs` for every entry: one byte each, 1 where it is shown (the columns read in bulk)."""
+        unowned = self.kinds.tobytes().translate(UNOWNED_MASK)
+        keep = bytearray(b if p == 0 else 0 for b, p in zip(unowned, self.procs, strict=True))
+        code = self.code_of(process)
+        fds = self.fds
+        for index in (i for i, p in enumerate(self.procs) if p == code):
+            if fd is None or fds[2 * index] == NONE or fd in self.fds_of(index):
+                keep[index] = 1
+        return bytes(keep)
+
+    def entry(self, index: int) -> Entry:
+        call_id = self.call_ids[index]
+        return Entry(
+            KINDS[self.kinds[index]],
+            self.times[index],
+            self.process(index),
+            self.text(index),
+            self.fds_of(index),
+            None if call_id == NONE else call_id,
+            self.duration(index),
+            self.data.get(index),
+        )
+
+
+class Rows(Sequence[T]):
+    """A sequence whose items are made when asked for (`item(i)`), `length()` long."""
+
+    __slots__ = ("_item", "_length")
+
+    def __init__(self, length: Callable[[], int], item: Callable[[int], T]) -> None:
+        self._length = length
+        self._item = item
+
+    def __len__(self) -> int:
+        return self._length()
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        count = self._length()
+        if isinstance(index, slice):
+            return [self._item(i) for i in range(*index.indices(count))]
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError(index)
+        return self._item(index)
+
+    def __iter__(self) -> Iterator[T]:
+        item = self._item
+        return (item(i) for i in range(self._length()))
