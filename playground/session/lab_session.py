@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,7 +74,7 @@ class LabSession:
         self.executor: Executor | None = None  # carries out the lines, by the rules a script's lines follow
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
         self.wire = WireState()
-        self.snapshot: dict[str, list[dict]] = {}
+        self.snapshot: dict[str, Sequence[dict]] = {}
         self.view_cache = ViewCache()  # the view's parts, remade only where the kernel's view changed
         self.host_counters: dict[str, PortCounters] = {}  # the network lab's cables, as of the last refresh
         self.tracked_names: dict[str, dict[int, str]] = {}
@@ -309,7 +309,7 @@ class LabSession:
         if self.lab is not None:
             self.lab.lifecycle.outside.allowed = True
 
-    async def refresh(self) -> dict[str, list[dict]]:
+    async def refresh(self) -> dict[str, Sequence[dict]]:
         """Ask every live process what the kernel says of its sockets."""
         if self.lab is None:
             return {}
