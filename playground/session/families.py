@@ -249,11 +249,11 @@ def group_families(process: str, sockets: Sequence[SocketView]) -> tuple[SocketV
     return tuple(entries)
 
 
-_COMPACTED: dict[int, tuple[tuple, str]] = {}  # id(names) -> (names, text): the last few made
+_COMPACTED: dict[int, tuple[Sequence, str]] = {}  # id(names) -> (names, text): the last few made
 _COMPACTED_KEPT = 8
 
 
-def compact_names(names: tuple[tuple[str, int], ...]) -> str:
+def compact_names(names: Sequence[tuple[str, int]]) -> str:
     """`l=3, c[0..9999] (10,000)`: a process's names, each family of FAMILY_MIN or more in one item.
 
     The view gives the same names tuple while a process's names are unchanged: its text is
@@ -269,7 +269,7 @@ def compact_names(names: tuple[tuple[str, int], ...]) -> str:
     return text
 
 
-def _compact(names: tuple[tuple[str, int], ...]) -> str:
+def _compact(names: Sequence[tuple[str, int]]) -> str:
     by_family: dict[str, list[int]] = {}
     for var, _ in names:
         found = family_of(var)

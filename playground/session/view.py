@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, overload
@@ -16,6 +16,7 @@ from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
 from playground.session.families import FamilyView, group_families
+from playground.session.names import FdNames, SortedNames
 from playground.socket_table import SocketTable
 from playground.socket_table import value as column_value
 
@@ -138,7 +139,7 @@ class ProcessView:
     dispositions: tuple[tuple[str, str], ...]
     blocked: tuple[str, ...]
     sockets: Sequence[SocketView]  # SocketViews: each made when asked for
-    names: tuple[tuple[str, int], ...]
+    names: Sequence[tuple[str, int]]  # (variable, fd) sorted: SortedNames
     children: tuple[str, ...]
     host: str | None = None  # the network lab's host it runs on
     threads: tuple[ThreadView, ...] = ()
@@ -291,7 +292,7 @@ class SocketViews(Sequence[SocketView]):
 
     __slots__ = ("process", "entries", "names", "_rows", "_made", "_summaries")
 
-    def __init__(self, process: str, entries: Sequence[dict], names: dict[int, str]) -> None:
+    def __init__(self, process: str, entries: Sequence[dict], names: Mapping[int, str]) -> None:
         self.process = process
         self.entries = entries
         self.names = names
@@ -409,14 +410,14 @@ class ViewCache:
     """
 
     def __init__(self) -> None:
-        self.processes: dict[str, tuple[int, Sequence[dict], dict[int, str], SocketViews]] = {}
+        self.processes: dict[str, tuple[int, Sequence[dict], Mapping[int, str], SocketViews]] = {}
         # process -> (what they were made from, fd -> variable, the names sorted): remade when the names change
-        self.names: dict[str, tuple[tuple, dict[int, str], tuple[tuple[str, int], ...]]] = {}
+        self.names: dict[str, tuple[tuple, FdNames, SortedNames]] = {}
         self.views: dict[str, ProcessView] = {}  # the last ProcessView of each process, given again while equal
 
     def names_of(
         self, lab: Lab, proc: Process, tracked: dict[int, str] | None, tracked_version: int | None
-    ) -> tuple[dict[int, str], tuple[tuple[str, int], ...]]:
+    ) -> tuple[FdNames, SortedNames]:
         """fd -> variable, and the names sorted, for one process: the same objects while its names are unchanged.
 
         With 10,000 connections, remaking them took 10 ms a refresh. The process's names count
@@ -427,7 +428,7 @@ class ViewCache:
         last = self.names.get(proc.name)
         if last is not None and last[0] == key and version is not None and tracked_version is not None:
             return last[1], last[2]
-        made = socket_names(lab, proc.name, tracked), tuple(sorted(proc.names.items()))
+        made = FdNames(socket_names(lab, proc.name, tracked)), SortedNames(list(proc.names.items()))
         self.names[proc.name] = (key, *made)
         return made
 
@@ -439,7 +440,7 @@ class ViewCache:
         self.views[view.name] = view
         return view
 
-    def sockets_of(self, name: str, pid: int, listed: Sequence[dict], names: dict[int, str]) -> SocketViews:
+    def sockets_of(self, name: str, pid: int, listed: Sequence[dict], names: Mapping[int, str]) -> SocketViews:
         last = self.processes.get(name)
         if last is not None and last[0] == pid and last[1] is listed and last[2] == names:
             return last[3]
