@@ -239,7 +239,7 @@ class LabView:
         return self.socket(key[1], key[2])
 
 
-def socket_names(lab: Lab, process: str, tracked: dict[int, str] | None) -> dict[int, str]:
+def socket_names(lab: Lab, process: str, tracked: Mapping[int, str] | None) -> dict[int, str]:
     """fd -> variable for one process: what the session saw named last, else the engine's names."""
     proc = lab.processes.get(process)
     out: dict[int, str] = {}
@@ -416,7 +416,7 @@ class ViewCache:
         self.views: dict[str, ProcessView] = {}  # the last ProcessView of each process, given again while equal
 
     def names_of(
-        self, lab: Lab, proc: Process, tracked: dict[int, str] | None, tracked_version: int | None
+        self, lab: Lab, proc: Process, tracked: Mapping[int, str] | None, tracked_version: int | None
     ) -> tuple[FdNames, SortedNames]:
         """fd -> variable, and the names sorted, for one process: the same objects while its names are unchanged.
 
@@ -452,7 +452,7 @@ class ViewCache:
 def build_view(
     lab: Lab,
     snapshot: dict[str, Sequence[dict]],
-    tracked_names: dict[str, dict[int, str]],
+    tracked_names: Mapping[str, Mapping[int, str]],
     blocked: dict[str, list[str]],
     host_counters: dict[str, PortCounters] | None = None,
     cache: ViewCache | None = None,
