@@ -237,6 +237,17 @@ class SocketTable(Sequence[dict]):
         """Whether the two tables hold the same entries (made with the same Shapes)."""
         return self.shapes is other.shapes and self.odd == other.odd and self._columns() == other._columns()
 
+    def differing(self, other: SocketTable) -> set[int]:
+        """The rows whose entries may differ from the other table's (same descriptors, same Shapes):
+        any column but the inode differs, or a row kept as its entry is not the same entry."""
+        rows: set[int] = set()
+        for name in _COLUMNS[2:]:
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine != theirs:
+                rows.update(at for at, (a, b) in enumerate(zip(mine, theirs, strict=True)) if a != b)
+        rows.update(self.position(fd) for fd, entry in self.odd.items() if other.odd.get(fd) is not entry)
+        return rows
+
     def entry(self, at: int) -> dict:
         """The row as the lab process sent it (compacted as the inspection keeps it)."""
         shape = self.shapes.rows[self.shape_ids[at]]

@@ -373,9 +373,28 @@ class SocketViews(Sequence[SocketView]):
         if isinstance(other, SocketViews) and other.entries is self.entries and other.process == self.process:
             if other.names is self.names or other.names == self.names:
                 return True
+        if isinstance(other, SocketViews):
+            told = self._same_rows(other)
+            if told is not None:
+                return told
         if isinstance(other, (SocketViews, tuple)):
             return len(self) == len(other) and tuple(self) == tuple(other)
         return NotImplemented
+
+    def _same_rows(self, other: SocketViews) -> bool | None:
+        """Equality told from the two tables' columns, making views only of the rows that differ
+        (20,000 views made to compare took 100 ms); None: not two tables of the same kind."""
+        mine, theirs = self.entries, other.entries
+        if not (isinstance(mine, SocketTable) and isinstance(theirs, SocketTable)) or mine.shapes is not theirs.shapes:
+            return None
+        if self._rows is not None or other._rows is not None:
+            return None
+        if len(mine) != len(theirs) or mine.fds != theirs.fds or self.process != other.process:
+            return False
+        if not (self.names is other.names or self.names == other.names):
+            if any(self.names.get(fd) != other.names.get(fd) for fd in mine.fds):
+                return False
+        return all(self._make(at) == other._make(at) for at in mine.differing(theirs))
 
     def __hash__(self) -> int:
         return hash((self.process, len(self)))
