@@ -3,7 +3,7 @@
 With 10,000 connections held, a dict per socket (with its addresses, ports and TCP_INFO)
 cost some 900 bytes a socket (issue 13). Here a socket is a row of numbers in arrays
 (descriptor, inode, ports, queues, the TCP_INFO fields shown) and one index into a table
-of what many sockets have alike (family, type, state, hosts, options): some 80 bytes.
+of what many sockets have alike (family, type, state, hosts, options): 48 bytes.
 An entry is made again, as the lab process sent it, when it is asked for.
 
 A table never changes once made: a new reading that changes something makes a new table
@@ -24,12 +24,12 @@ from playground.constants import TCP_SHOWN
 
 __all__ = ["NONE", "Shapes", "SocketTable", "value"]
 
-NONE = -(1 << 63)  # a column's None
+NONE = -(1 << 31)  # a column's None (queues and TCP_INFO fields are 32-bit: a value past that is kept as its entry)
 _KEYS: tuple[str, ...] = ("fd", "socket", "ino", "family", "type", "listening", "local", "peer", "state")
 _KEYS += ("tcp", "inq", "outq", "options")
 _ODD = 0  # the shape of a row kept as its entry (an entry of another form than _KEYS)
 _COLUMNS = ("fds", "inos", "shape_ids", "lports", "pports", "inqs", "outqs", *(f"tcp_{k}" for k in TCP_SHOWN))
-_TYPECODES = ("i", "Q", "I", "i", "i", "q", "q", *("q" for _ in TCP_SHOWN))
+_TYPECODES = ("i", "Q", "I", "i", "i", "i", "i", *("i" for _ in TCP_SHOWN))
 _BIG = 64  # removing more rows than this at once: one pass (compress), not a memmove each
 
 
@@ -70,7 +70,7 @@ def _column(value: object) -> int | None:
     """A column's number for a value that fits one (an int, or None); None if it does not."""
     if value is None:
         return NONE
-    if type(value) is int and NONE < value < (1 << 63):
+    if type(value) is int and NONE < value < (1 << 31):
         return value
     return None
 
