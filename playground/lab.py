@@ -21,9 +21,10 @@ Its parts, each a module beside this one:
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from playground import lab_channel, lab_lifecycle, lab_threads, protocol, resolve_many
 from playground.capture import Capture, Packet
@@ -308,7 +309,8 @@ class Lab:
         if local is not None and fd_arg is not None and name not in ("accept", "accept4"):
             var = proc.var_for(fd_arg)
             if var is not None:
-                proc.addresses[var] = Address(*local)
+                host, *rest = local  # the host string shared by every socket on it (10,000 held: issue 13)
+                proc.addresses[var] = Address(sys.intern(host) if isinstance(host, str) else host, *rest)
         if local:
             self.labels.learn(proc, step, raw, fd_arg)
         if name == "signal" and ret == 0:
@@ -425,7 +427,7 @@ class Lab:
         """The kernel's view of every live process's sockets (or one process's)."""
         return await self.inspector.snapshot(name)
 
-    async def follow_sockets(self) -> dict[str, list[dict]]:
+    async def follow_sockets(self) -> dict[str, Sequence[dict]]:
         """The kernel's view of every live process's sockets, each reading only what may have changed."""
         return await self.inspector.follow()
 

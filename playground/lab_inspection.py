@@ -4,81 +4,47 @@ lab process, sock_diag dumps of the lab's network)."""
 from __future__ import annotations
 
 import asyncio
-import marshal
 import socket
-import sys
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from playground import lab_channel, protocol
-from playground.constants import TCP_SHOWN, TCP_STATES
+from playground.constants import TCP_STATES
 from playground.lab_process import CallHandle
 from playground.outside.sockets import program_snapshot
 from playground.sockdiag import KernelSocket, dump_tcp, open_diag_socket
+from playground.socket_table import Shapes, SocketTable
 
 if TYPE_CHECKING:
     from playground.lab import Lab
 
 SNAPSHOT_TIMEOUT = 2.0
-SHARED_OPTIONS = 4096  # distinct option sets kept for sharing (past this, the table starts again)
-
-
-class Compactor:
-    """Keeps what the periodic inspection holds per socket small (10,000 connections: 20,000 entries).
-
-    Sockets with the same options share one options dict (read-only: the view never changes
-    it), TCP_INFO is cut to the fields the Inspector shows (the view keeps that dict, no copy;
-    the TCP state is the entry's own "state"), and addresses' host strings are interned. An
-    entry keeps every key it had: only what nothing shows is dropped.
-    """
-
-    def __init__(self) -> None:
-        self._options: dict[bytes, dict] = {}
-
-    def __call__(self, sock: dict) -> dict:
-        options = sock.get("options")
-        if isinstance(options, dict):
-            key = marshal.dumps(options)
-            shared = self._options.get(key)
-            if shared is None:
-                if len(self._options) >= SHARED_OPTIONS:
-                    self._options.clear()
-                shared = self._options[key] = options
-            sock["options"] = shared
-        tcp = sock.get("tcp")
-        if isinstance(tcp, dict):
-            sock["tcp"] = {k: tcp.get(k) for k in TCP_SHOWN}  # the view shows this very dict
-        for end in ("local", "peer"):
-            address = sock.get(end)
-            if isinstance(address, (list, tuple)) and len(address) == 2 and isinstance(address[0], str):
-                sock[end] = (sys.intern(address[0]), address[1])
-        return sock
 
 
 class Followed:
-    """One process's sockets as the periodic inspection last saw them (what changed is merged in)."""
+    """One process's sockets as the periodic inspection last saw them (what changed is merged in).
 
-    def __init__(self, pid: int, compact: Compactor | None = None) -> None:
+    They are kept in columns (socket_table.SocketTable): with 10,000 connections, a dict a
+    socket cost 900 bytes each. `listed` is the same table while nothing changes: the view
+    reuses what it built.
+    """
+
+    def __init__(self, pid: int, shapes: Shapes | None = None) -> None:
         self.pid = pid
-        self.by_fd: dict[int, dict] = {}
-        self.listed: list[dict] = []  # the same list while nothing changes: the view reuses what it built
+        self.shapes = shapes or Shapes()
+        self.listed = SocketTable(self.shapes)
         self.read = 0  # sockets the process read with getsockopt at the last inspection
-        self.compact = compact or Compactor()
 
     def merge(self, payload: dict) -> None:
-        changed = [self.compact(sock) for sock in payload["sockets"]]
+        changed = payload["sockets"]
         gone = payload.get("gone") or []
         if payload.get("full"):
-            fresh = {sock["fd"]: sock for sock in changed}
-            if fresh.keys() != self.by_fd.keys() or any(self.by_fd[fd] != sock for fd, sock in fresh.items()):
-                self.by_fd = fresh
-                self.listed = [fresh[fd] for fd in sorted(fresh)]
+            fresh = SocketTable.of(self.shapes, changed)
+            if not fresh.same(self.listed):
+                self.listed = fresh
         elif changed or gone:
-            for fd in gone:
-                self.by_fd.pop(fd, None)
-            for sock in changed:
-                self.by_fd[sock["fd"]] = sock
-            self.listed = [self.by_fd[fd] for fd in sorted(self.by_fd)]
+            self.listed = self.listed.changed(changed, gone)
         self.read = int(payload.get("read") or 0)
 
 
@@ -88,7 +54,7 @@ class Inspector:
         self._host_diag: socket.socket | None = None
         self._dump_lock = threading.Lock()
         self.followed: dict[str, Followed] = {}
-        self.compact = Compactor()
+        self.shapes = Shapes()  # what sockets have alike, shared by every process's table
 
     def close(self) -> None:
         if self._host_diag is not None:
@@ -108,7 +74,7 @@ class Inspector:
         outside = [p for p in procs if p.outside and p.alive and p.pid and p.remote is None]
         return {proc.name: program_snapshot(proc, self.dump_all) for proc in outside}
 
-    async def follow(self) -> dict[str, list[dict]]:
+    async def follow(self) -> dict[str, Sequence[dict]]:
         """The kernel's view of every live process's sockets, as the periodic inspection keeps it.
 
         Each process reads again only the sockets that may have changed (worker.snapshot_delta)
@@ -119,11 +85,11 @@ class Inspector:
         live = {proc.name: proc for proc in lab.processes.values() if proc.alive}
         for name in [n for n, f in self.followed.items() if n not in live or live[n].pid != f.pid]:
             del self.followed[name]
-        out = self._programs(None)
+        out: dict[str, Sequence[dict]] = dict(self._programs(None))
         for proc, payload in await self._ask("inspect_delta", None, lambda p: {"full": p.name not in self.followed}):
             followed = self.followed.get(proc.name)
             if followed is None:
-                followed = self.followed[proc.name] = Followed(proc.pid, self.compact)
+                followed = self.followed[proc.name] = Followed(proc.pid, self.shapes)
             if not isinstance(payload.get("gone", []), list) or not all(isinstance(fd, int) for fd in payload["gone"]):
                 lab.lifecycle.misbehaved(proc, "a socket snapshot of the wrong shape")
                 continue

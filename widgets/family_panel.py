@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import islice
-
 from rich.text import Text
 
 from playground.session.view import FamilyView, format_bytes
@@ -28,16 +26,7 @@ def family_text(family: FamilyView, palette: Palette) -> Text:
         text.append(f"  {state:<12}", palette.primary)
         text.append(f"{count:>8,}", palette.strong)
         if len(family.states) > 1:  # the first few members in that state (not all 10,000 at each key press)
-            examples = list(
-                islice(
-                    (
-                        f"{family.name}[{i}]"
-                        for i, s in zip(family.indices, family.members, strict=True)
-                        if s.shown_state == state
-                    ),
-                    _EXAMPLES + 1,
-                )
-            )
+            examples = [f"{family.name}[{i}]" for i in family.in_state(state, _EXAMPLES + 1)]
             more = "…" if len(examples) > _EXAMPLES else ""
             text.append(f"   {', '.join(examples[:_EXAMPLES])}{more}", palette.muted)
         text.append("\n")
@@ -47,13 +36,7 @@ def family_text(family: FamilyView, palette: Palette) -> Text:
     text.append(f"in {format_bytes(family.inq)}  out {format_bytes(family.outq)}", palette.accent)
     text.append(f"  ({family.busy:,} with bytes queued)\n", palette.muted)
     if family.busy:
-        busiest = sorted(
-            zip(family.indices, family.members, strict=True),
-            key=lambda pair: -((pair[1].inq or 0) + (pair[1].outq or 0)),
-        )
-        for index, sock in busiest[:_EXAMPLES]:
-            text.append(
-                f"  {family.name}[{index}]  in {format_bytes(sock.inq)} out {format_bytes(sock.outq)}\n", palette.muted
-            )
+        for index, inq, outq in family.busiest(_EXAMPLES):
+            text.append(f"  {family.name}[{index}]  in {format_bytes(inq)} out {format_bytes(outq)}\n", palette.muted)
     text.append("\nOpen the family in the Lab pane (space or enter) to select one socket.", palette.muted)
     return text

@@ -8,14 +8,27 @@ demand, and the Inspector a summary of the family (issue 13).
 from __future__ import annotations
 
 import re
+from array import array
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, overload
 
 if TYPE_CHECKING:
     from playground.session.view import SelectionKey, SocketView
 
-__all__ = ["FAMILY_MIN", "FamilyView", "compact_names", "family_of", "group_families"]
+
+class LazySockets(Protocol):
+    """A process's sockets whose views are made when asked for (view.SocketViews)."""
+
+    def __len__(self) -> int: ...
+    def view(self, at: int) -> SocketView: ...
+    def name_at(self, at: int) -> str | None: ...
+    def position(self, fd: int) -> int | None: ...
+    def summary(self, at: int) -> tuple[str, str, int | None, int | None]: ...
+
+
+__all__ = ["FAMILY_MIN", "FamilyView", "Members", "compact_names", "family_of", "group_families"]
 
 _INDEXED = re.compile(r"(?P<base>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]+)\]")
 FAMILY_MIN = 2  # fewer sockets of one NAME[i] family are shown one by one
@@ -35,8 +48,8 @@ class FamilyView:
 
     process: str
     name: str
-    members: tuple[SocketView, ...]  # by index
-    indices: tuple[int, ...]
+    members: Sequence[SocketView]  # by index (Members: each view made when asked for)
+    indices: Sequence[int]
     states: tuple[tuple[str, int], ...]  # most sockets first
     kinds: tuple[tuple[str, int], ...]
     inq: int  # bytes queued to read, all members together
@@ -77,10 +90,78 @@ class FamilyView:
 
     def position(self, key: SelectionKey) -> int | None:
         """Where the socket with this key is among the members (None: not a member)."""
+        if isinstance(self.members, Members):
+            return self.members.position(key) if key[:2] == ("socket", self.process) else None
         for at, sock in enumerate(self.members):
             if sock.key == key:
                 return at
         return None
+
+    def _summary(self, at: int) -> tuple[str, str, int | None, int | None]:
+        if isinstance(self.members, Members):
+            return self.members.summary(at)
+        sock = self.members[at]
+        return sock.kind, sock.shown_state, sock.inq, sock.outq
+
+    def in_state(self, state: str, limit: int) -> list[int]:
+        """The indices of the first `limit` members in this state (no view made)."""
+        found: list[int] = []
+        for at in range(self.count):
+            if self._summary(at)[1] == state:
+                found.append(self.indices[at])
+                if len(found) == limit:
+                    break
+        return found
+
+    def busiest(self, limit: int) -> list[tuple[int, int | None, int | None]]:
+        """(index, inq, outq) of the `limit` members with the most bytes queued, busiest first."""
+        queued: list[tuple[int, int, int | None, int | None]] = []
+        idle: list[tuple[int, int, int | None, int | None]] = []
+        for at in range(self.count):
+            _, _, inq, outq = self._summary(at)
+            if inq or outq:
+                queued.append((-((inq or 0) + (outq or 0)), at, inq, outq))
+            elif len(idle) < limit:
+                idle.append((0, at, inq, outq))  # after the busy ones, as a stable sort puts them
+        queued.sort(key=lambda item: (item[0], item[1]))
+        return [(self.indices[at], inq, outq) for _, at, inq, outq in (queued + idle)[:limit]]
+
+
+class Members(Sequence["SocketView"]):
+    """A family's members, by index: positions in the process's sockets, each view made when asked for."""
+
+    __slots__ = ("sockets", "at")
+
+    def __init__(self, sockets: LazySockets, at: array) -> None:
+        self.sockets = sockets
+        self.at = at
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    @overload
+    def __getitem__(self, i: int) -> SocketView: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[SocketView, ...]: ...
+    def __getitem__(self, i: int | slice) -> SocketView | tuple[SocketView, ...]:
+        if isinstance(i, slice):
+            return tuple(self.sockets.view(at) for at in self.at[i])
+        return self.sockets.view(self.at[i])
+
+    def __iter__(self) -> Iterator[SocketView]:
+        return (self.sockets.view(at) for at in self.at)
+
+    def summary(self, i: int) -> tuple[str, str, int | None, int | None]:
+        return self.sockets.summary(self.at[i])
+
+    def position(self, key: SelectionKey) -> int | None:
+        found = self.sockets.position(key[2]) if isinstance(key[2], int) else None
+        if found is None:
+            return None
+        try:
+            return self.at.index(found)
+        except ValueError:
+            return None
 
 
 def _family(process: str, name: str, members: list[tuple[int, SocketView]]) -> FamilyView:
@@ -101,8 +182,53 @@ def _family(process: str, name: str, members: list[tuple[int, SocketView]]) -> F
     )
 
 
-def group_families(process: str, sockets: tuple[SocketView, ...]) -> tuple[SocketView | FamilyView, ...]:
+def _lazy_family(process: str, name: str, sockets: LazySockets, members: list[tuple[int, int]]) -> FamilyView:
+    members.sort()
+    at = array("i", (position for _, position in members))
+    states: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    inq = outq = busy = 0
+    for position in at:
+        kind, state, sock_inq, sock_outq = sockets.summary(position)
+        states[state] += 1
+        kinds[kind] += 1
+        inq += sock_inq or 0
+        outq += sock_outq or 0
+        busy += 1 if sock_inq or sock_outq else 0
+    return FamilyView(
+        process=process,
+        name=name,
+        members=Members(sockets, at),
+        indices=array("q", (index for index, _ in members)),
+        states=tuple(sorted(states.items(), key=lambda item: (-item[1], item[0]))),
+        kinds=tuple(sorted(kinds.items(), key=lambda item: (-item[1], item[0]))),
+        inq=inq,
+        outq=outq,
+        busy=busy,
+    )
+
+
+def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | FamilyView, ...]:
+    """As group_families, reading names and rows: a view is made only for a socket not in a family."""
+    found_at = [family_of(sockets.name_at(at)) for at in range(len(sockets))]
+    by_family: dict[str, list[tuple[int, int]]] = {}
+    for at, found in enumerate(found_at):
+        if found is not None:
+            by_family.setdefault(found[0], []).append((found[1], at))
+    grouped = {name for name, members in by_family.items() if len(members) >= FAMILY_MIN}
+    entries: list[SocketView | FamilyView] = []
+    for at, found in enumerate(found_at):
+        if found is None or found[0] not in grouped:
+            entries.append(sockets.view(at))
+        elif found[0] in by_family:
+            entries.append(_lazy_family(process, found[0], sockets, by_family.pop(found[0])))
+    return tuple(entries)
+
+
+def group_families(process: str, sockets: Sequence[SocketView]) -> tuple[SocketView | FamilyView, ...]:
     """The sockets in descriptor order, each family (FAMILY_MIN members or more) in one entry where its first is."""
+    if hasattr(sockets, "name_at"):
+        return _group_lazy(process, sockets)  # type: ignore[arg-type]
     by_family: dict[str, list[tuple[int, SocketView]]] = {}
     for sock in sockets:
         found = family_of(sock.name)
@@ -123,11 +249,11 @@ def group_families(process: str, sockets: tuple[SocketView, ...]) -> tuple[Socke
     return tuple(entries)
 
 
-_COMPACTED: dict[int, tuple[tuple, str]] = {}  # id(names) -> (names, text): the last few made
+_COMPACTED: dict[int, tuple[Sequence, str]] = {}  # id(names) -> (names, text): the last few made
 _COMPACTED_KEPT = 8
 
 
-def compact_names(names: tuple[tuple[str, int], ...]) -> str:
+def compact_names(names: Sequence[tuple[str, int]]) -> str:
     """`l=3, c[0..9999] (10,000)`: a process's names, each family of FAMILY_MIN or more in one item.
 
     The view gives the same names tuple while a process's names are unchanged: its text is
@@ -143,7 +269,7 @@ def compact_names(names: tuple[tuple[str, int], ...]) -> str:
     return text
 
 
-def _compact(names: tuple[tuple[str, int], ...]) -> str:
+def _compact(names: Sequence[tuple[str, int]]) -> str:
     by_family: dict[str, list[int]] = {}
     for var, _ in names:
         found = family_of(var)

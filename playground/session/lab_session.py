@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from playground.script.format import format_node, format_outcome
 from playground.script.model import Completion, IntArg, Line, NameArg, Node, Sleep, StateCheck, Step, Wire
 from playground.session.eventbook import EventBook
 from playground.session.lines import CompletionContext, fresh_name
+from playground.session.names import FdVars
 from playground.session.view import LabView, SocketView, ViewCache, build_view
 from playground.session.wire import WireBook, WireState
 
@@ -74,10 +75,10 @@ class LabSession:
         self.executor: Executor | None = None  # carries out the lines, by the rules a script's lines follow
         self.book: EventBook = WireBook(time.monotonic_ns(), deterministic)
         self.wire = WireState()
-        self.snapshot: dict[str, list[dict]] = {}
+        self.snapshot: dict[str, Sequence[dict]] = {}
         self.view_cache = ViewCache()  # the view's parts, remade only where the kernel's view changed
         self.host_counters: dict[str, PortCounters] = {}  # the network lab's cables, as of the last refresh
-        self.tracked_names: dict[str, dict[int, str]] = {}
+        self.tracked_names: dict[str, FdVars] = {}
         self.tracked_version = 0  # counts the changes to tracked_names (the view remakes names only then)
         self.pending: dict[int, tuple[str, str]] = {}  # call_id -> (process, call text)
         self.on_event: Callable[[Event], None] | None = None
@@ -164,7 +165,7 @@ class LabSession:
             self.calls_done += 1
             self.tracked_version += _track_names(self.tracked_names, self.lab, event)
         elif isinstance(event, ProcessStarted) and event.parent is not None:
-            self.tracked_names[event.process] = dict(self.tracked_names.get(event.parent, {}))
+            self.tracked_names[event.process] = FdVars(self.tracked_names.get(event.parent))
             self.tracked_version += 1
         self.book.add(event, names)
         if self.on_event is not None:
@@ -309,7 +310,7 @@ class LabSession:
         if self.lab is not None:
             self.lab.lifecycle.outside.allowed = True
 
-    async def refresh(self) -> dict[str, list[dict]]:
+    async def refresh(self) -> dict[str, Sequence[dict]]:
         """Ask every live process what the kernel says of its sockets."""
         if self.lab is None:
             return {}
@@ -454,14 +455,16 @@ def _blank_report(node: Node) -> StepReport:
     return StepReport(Line(0, node, ""), "")
 
 
-def _track_names(tracked: dict[str, dict[int, str]], lab: Lab | None, event: CallDone) -> bool:
+def _track_names(tracked: dict[str, FdVars], lab: Lab | None, event: CallDone) -> bool:
     """Note the name a call gave a descriptor (or took from it); whether the tracked names changed."""
     node = event.node
     if not isinstance(node, Step) or event.result.outcome.death is not None:
         return False
     value = event.result.outcome.value
     call = node.call.name
-    names = tracked.setdefault(event.process, {})
+    names = tracked.get(event.process)
+    if names is None:
+        names = tracked[event.process] = FdVars()
     if call in ("socket", "accept", "dup", "accept4") and node.var and isinstance(value, int) and value >= 0:
         names[value] = node.var
         return True

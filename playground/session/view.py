@@ -6,14 +6,19 @@ UI-free: built from the engine's state and an `inspect()` snapshot, so it can be
 from __future__ import annotations
 
 import re
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
 from playground.session.families import FamilyView, group_families
+from playground.session.names import FdNames, SortedNames
+from playground.socket_table import SocketTable
+from playground.socket_table import value as column_value
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -31,6 +36,7 @@ __all__ = [
     "RemoteHostView",
     "build_view",
     "ViewCache",
+    "SocketViews",
     "format_address",
     "format_bytes",
     "mask_ports",
@@ -132,8 +138,8 @@ class ProcessView:
     zombie: bool
     dispositions: tuple[tuple[str, str], ...]
     blocked: tuple[str, ...]
-    sockets: tuple[SocketView, ...]
-    names: tuple[tuple[str, int], ...]
+    sockets: Sequence[SocketView]  # SocketViews: each made when asked for
+    names: Sequence[tuple[str, int]]  # (variable, fd) sorted: SortedNames
     children: tuple[str, ...]
     host: str | None = None  # the network lab's host it runs on
     threads: tuple[ThreadView, ...] = ()
@@ -205,6 +211,8 @@ class LabView:
         proc = self.process(process)
         if proc is None:
             return None
+        if isinstance(proc.sockets, SocketViews):
+            return proc.sockets.by_fd(fd)
         for sock in proc.sockets:
             if sock.fd == fd:
                 return sock
@@ -231,7 +239,7 @@ class LabView:
         return self.socket(key[1], key[2])
 
 
-def socket_names(lab: Lab, process: str, tracked: dict[int, str] | None) -> dict[int, str]:
+def socket_names(lab: Lab, process: str, tracked: Mapping[int, str] | None) -> dict[int, str]:
     """fd -> variable for one process: what the session saw named last, else the engine's names."""
     proc = lab.processes.get(process)
     out: dict[int, str] = {}
@@ -274,24 +282,161 @@ def _shown_tcp(tcp: dict | None) -> dict | None:
     return tcp if tuple(tcp) == TCP_SHOWN else {k: tcp.get(k) for k in TCP_SHOWN}
 
 
-class ViewCache:
-    """What build_view made last, per process: rebuilt only where the snapshot or the names changed.
+class SocketViews(Sequence[SocketView]):
+    """A process's sockets as views, each made when it is asked for.
 
-    With 10,000 connections, making 20,000 SocketViews at every refresh took most of a core;
-    the periodic inspection gives the same list object while a process's sockets are unchanged,
-    and each socket's entry the same dict while it is.
+    With 10,000 connections (20,000 sockets) a SocketView a socket cost 400 bytes each, for
+    the few the Lab pane and the Inspector show: here a view is made from its entry when
+    asked, and the last few made are kept (a page of the Lab pane, what the Inspector shows).
+    """
+
+    __slots__ = ("process", "entries", "names", "_rows", "_made", "_summaries")
+
+    def __init__(self, process: str, entries: Sequence[dict], names: Mapping[int, str]) -> None:
+        self.process = process
+        self.entries = entries
+        self.names = names
+        self._rows = _socket_rows(entries)  # None: every entry is a socket's
+        self._made: dict[int, SocketView] = {}
+        self._summaries: dict[int, tuple[str, str]] = {}  # shape id -> (kind, shown state)
+
+    def __len__(self) -> int:
+        return len(self._rows) if self._rows is not None else len(self.entries)
+
+    def _row(self, at: int) -> int:
+        return self._rows[at] if self._rows is not None else at
+
+    @overload
+    def __getitem__(self, at: int) -> SocketView: ...
+    @overload
+    def __getitem__(self, at: slice) -> tuple[SocketView, ...]: ...
+    def __getitem__(self, at: int | slice) -> SocketView | tuple[SocketView, ...]:
+        if isinstance(at, slice):
+            return tuple(self.view(i) for i in range(*at.indices(len(self))))
+        if at < 0:
+            at += len(self)
+        if not 0 <= at < len(self):
+            raise IndexError(at)
+        return self.view(at)
+
+    def __iter__(self) -> Iterator[SocketView]:
+        # Going through all of them (sock_diag timers, connect targets) keeps none: only what is asked for.
+        made = self._made
+        return (made.get(at) or self._make(at) for at in range(len(self)))
+
+    def _make(self, at: int) -> SocketView:
+        raw = self.entries[self._row(at)]
+        return socket_view(self.process, raw, self.names.get(raw["fd"]))
+
+    def view(self, at: int) -> SocketView:
+        made = self._made.get(at)
+        if made is None:
+            made = self._make(at)
+            if len(self._made) >= _MADE_KEPT:
+                self._made.pop(next(iter(self._made)))
+            self._made[at] = made
+        return made
+
+    def fd_at(self, at: int) -> int:
+        entries, row = self.entries, self._row(at)
+        return entries.fds[row] if isinstance(entries, SocketTable) else entries[row]["fd"]
+
+    def name_at(self, at: int) -> str | None:
+        return self.names.get(self.fd_at(at))
+
+    def position(self, fd: int) -> int | None:
+        """Where the socket with this descriptor is (None: the process has no such socket)."""
+        entries = self.entries
+        if isinstance(entries, SocketTable) and self._rows is None:
+            return entries.position(fd) if fd in entries else None
+        return next((at for at in range(len(self)) if self.fd_at(at) == fd), None)
+
+    def by_fd(self, fd: int) -> SocketView | None:
+        at = self.position(fd)
+        return self.view(at) if at is not None else None
+
+    def summary(self, at: int) -> tuple[str, str, int | None, int | None]:
+        """(kind, shown state, inq, outq) of a socket, read from its row (no view made)."""
+        entries, row = self.entries, self._row(at)
+        shape_id = entries.shape_ids[row] if isinstance(entries, SocketTable) else 0
+        if not shape_id:  # a list's entry, or a row kept as its entry
+            sock = self.view(at)
+            return sock.kind, sock.shown_state, sock.inq, sock.outq
+        assert isinstance(entries, SocketTable)
+        known = self._summaries.get(shape_id)
+        if known is None:
+            sock = self.view(at)
+            known = self._summaries[shape_id] = (sock.kind, sock.shown_state)
+        return (*known, column_value(entries.inqs[row]), column_value(entries.outqs[row]))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SocketViews) and other.entries is self.entries and other.process == self.process:
+            if other.names is self.names or other.names == self.names:
+                return True
+        if isinstance(other, SocketViews):
+            told = self._same_rows(other)
+            if told is not None:
+                return told
+        if isinstance(other, (SocketViews, tuple)):
+            return len(self) == len(other) and tuple(self) == tuple(other)
+        return NotImplemented
+
+    def _same_rows(self, other: SocketViews) -> bool | None:
+        """Equality told from the two tables' columns, making views only of the rows that differ
+        (20,000 views made to compare took 100 ms); None: not two tables of the same kind."""
+        mine, theirs = self.entries, other.entries
+        if not (isinstance(mine, SocketTable) and isinstance(theirs, SocketTable)) or mine.shapes is not theirs.shapes:
+            return None
+        if self._rows is not None or other._rows is not None:
+            return None
+        if len(mine) != len(theirs) or mine.fds != theirs.fds or self.process != other.process:
+            return False
+        if not (self.names is other.names or self.names == other.names):
+            if any(self.names.get(fd) != other.names.get(fd) for fd in mine.fds):
+                return False
+        return all(self._make(at) == other._make(at) for at in mine.differing(theirs))
+
+    def __hash__(self) -> int:
+        return hash((self.process, len(self)))
+
+    def __repr__(self) -> str:
+        return f"SocketViews({self.process!r}, {len(self)} sockets)"
+
+
+_MADE_KEPT = 256  # views kept per process: more than the Lab pane shows at once
+
+
+def _socket_rows(entries: Sequence[dict]) -> array | None:
+    """The rows that are sockets' (an entry with "socket": False is a descriptor of another kind)."""
+    if isinstance(entries, SocketTable):
+        if not entries.odd:
+            return None
+        rows = [
+            at
+            for at in range(len(entries))
+            if entries.shape_ids[at] or entries.odd[entries.fds[at]].get("socket", True)
+        ]
+    else:
+        rows = [at for at, raw in enumerate(entries) if raw.get("socket", True)]
+    return array("i", rows) if len(rows) != len(entries) else None
+
+
+class ViewCache:
+    """What build_view made last, per process: remade only where the snapshot or the names changed.
+
+    The periodic inspection gives the same table while a process's sockets are unchanged;
+    the sockets' views are made when asked for (SocketViews).
     """
 
     def __init__(self) -> None:
-        self.processes: dict[str, tuple[int, list, dict[int, str], tuple[SocketView, ...]]] = {}
-        self.sockets: dict[str, dict[int, tuple[dict, SocketView]]] = {}  # process -> fd -> (its entry, its view)
+        self.processes: dict[str, tuple[int, Sequence[dict], Mapping[int, str], SocketViews]] = {}
         # process -> (what they were made from, fd -> variable, the names sorted): remade when the names change
-        self.names: dict[str, tuple[tuple, dict[int, str], tuple[tuple[str, int], ...]]] = {}
+        self.names: dict[str, tuple[tuple, FdNames, SortedNames]] = {}
         self.views: dict[str, ProcessView] = {}  # the last ProcessView of each process, given again while equal
 
     def names_of(
-        self, lab: Lab, proc: Process, tracked: dict[int, str] | None, tracked_version: int | None
-    ) -> tuple[dict[int, str], tuple[tuple[str, int], ...]]:
+        self, lab: Lab, proc: Process, tracked: Mapping[int, str] | None, tracked_version: int | None
+    ) -> tuple[FdNames, SortedNames]:
         """fd -> variable, and the names sorted, for one process: the same objects while its names are unchanged.
 
         With 10,000 connections, remaking them took 10 ms a refresh. The process's names count
@@ -302,7 +447,7 @@ class ViewCache:
         last = self.names.get(proc.name)
         if last is not None and last[0] == key and version is not None and tracked_version is not None:
             return last[1], last[2]
-        made = socket_names(lab, proc.name, tracked), tuple(sorted(proc.names.items()))
+        made = FdNames(socket_names(lab, proc.name, tracked)), SortedNames(list(proc.names.items()))
         self.names[proc.name] = (key, *made)
         return made
 
@@ -314,33 +459,19 @@ class ViewCache:
         self.views[view.name] = view
         return view
 
-    def sockets_of(self, name: str, pid: int, listed: list[dict], names: dict[int, str]) -> tuple[SocketView, ...]:
+    def sockets_of(self, name: str, pid: int, listed: Sequence[dict], names: Mapping[int, str]) -> SocketViews:
         last = self.processes.get(name)
         if last is not None and last[0] == pid and last[1] is listed and last[2] == names:
             return last[3]
-        kept = self.sockets.get(name, {}) if last is not None and last[0] == pid else {}
-        fresh: dict[int, tuple[dict, SocketView]] = {}  # only the sockets listed now: closed ones are let go
-        made = []
-        for raw in listed:
-            if not raw.get("socket", True):
-                continue
-            fd = raw["fd"]
-            var = names.get(fd)
-            seen = kept.get(fd)
-            if seen is None or seen[0] is not raw or seen[1].name != var:
-                seen = (raw, socket_view(name, raw, var))
-            fresh[fd] = seen
-            made.append(seen[1])
-        sockets = tuple(made)
-        self.sockets[name] = fresh
+        sockets = SocketViews(name, listed, names)
         self.processes[name] = (pid, listed, names, sockets)
         return sockets
 
 
 def build_view(
     lab: Lab,
-    snapshot: dict[str, list[dict]],
-    tracked_names: dict[str, dict[int, str]],
+    snapshot: dict[str, Sequence[dict]],
+    tracked_names: Mapping[str, Mapping[int, str]],
     blocked: dict[str, list[str]],
     host_counters: dict[str, PortCounters] | None = None,
     cache: ViewCache | None = None,
@@ -355,7 +486,7 @@ def build_view(
     cache = cache or ViewCache()
     for name, proc in lab.processes.items():
         names, sorted_names = cache.names_of(lab, proc, tracked_names.get(name), tracked_version)
-        sockets: tuple[SocketView, ...] = ()
+        sockets: Sequence[SocketView] = ()
         if proc.alive:
             sockets = cache.sockets_of(name, proc.pid, snapshot.get(name, []), names)
         view = ProcessView(
