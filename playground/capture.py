@@ -17,6 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from playground.packet_log import EndpointPairs, StoredPacket
 
 PACKET_HOST = 0
 PACKET_OUTGOING = 4
@@ -77,27 +81,36 @@ class Packet:
 
     @property
     def lost(self) -> bool:
-        return self.fate is not None and self.fate.startswith("lost")
+        return packet_lost(self)
 
     @property
     def summary(self) -> str:
         """`client.c > server.a FIN|ACK seq 1 ack 1 win 512 len 0`."""
-        src = self.src_label or _endpoint(self.src)
-        dst = self.dst_label or _endpoint(self.dst)
-        if self.protocol == "TCP":
-            text = f"{src} > {dst} {'|'.join(self.flags) or '-'} seq {self.relative_seq}"
-            if "ACK" in self.flags:
-                text += f" ack {self.relative_ack}"
-            text += f" win {self.window} len {self.length}"
-        elif self.protocol == "UDP":
-            text = f"{src} > {dst} UDP len {self.length}"
-        else:
-            src = self.src_label or self.src[0]
-            dst = self.dst_label or self.dst[0]
-            text = f"{src} > {dst} {self.protocol} {self.icmp}"
-        if self.preview:
-            text += " " + _preview_text(self.preview, self.length)
-        return "lost " + text if self.lost else text
+        return packet_summary(self)
+
+
+def packet_lost(packet: Packet | StoredPacket) -> bool:
+    return packet.fate is not None and packet.fate.startswith("lost")
+
+
+def packet_summary(packet: Packet | StoredPacket) -> str:
+    """`client.c > server.a FIN|ACK seq 1 ack 1 win 512 len 0` (`lost ...` for a packet the cable dropped)."""
+    src_label, dst_label = packet.src_label, packet.dst_label
+    protocol, length, flags = packet.protocol, packet.length, packet.flags
+    if protocol == "TCP":
+        text = f"{src_label or _endpoint(packet.src)} > {dst_label or _endpoint(packet.dst)} {'|'.join(flags) or '-'}"
+        text += f" seq {packet.relative_seq}"
+        if "ACK" in flags:
+            text += f" ack {packet.relative_ack}"
+        text += f" win {packet.window} len {length}"
+    elif protocol == "UDP":
+        text = f"{src_label or _endpoint(packet.src)} > {dst_label or _endpoint(packet.dst)} UDP len {length}"
+    else:
+        text = f"{src_label or packet.src[0]} > {dst_label or packet.dst[0]} {protocol} {packet.icmp}"
+    preview = packet.preview
+    if preview:
+        text += " " + _preview_text(preview, length)
+    return "lost " + text if packet_lost(packet) else text
 
 
 def _endpoint(address: tuple[str, int]) -> str:
@@ -269,7 +282,9 @@ class Capture:
         except OSError:
             self.keep_type = PACKET_OUTGOING
         self._stop = threading.Event()
-        self._isn: dict[tuple, int] = {}
+        from playground.packet_log import EndpointPairs  # numbers, not tuples: 10,000 connections have 20,000
+
+        self._isn = EndpointPairs()
         self.count = 0
         self.thread = threading.Thread(target=self._run, name="capture", daemon=True)
 
@@ -362,7 +377,7 @@ class Capture:
         number_relative(packet, self._isn)
 
 
-def number_relative(packet: Packet, isn: dict[tuple, int]) -> None:
+def number_relative(packet: Packet, isn: EndpointPairs | dict[tuple, int]) -> None:
     """Set a TCP packet's sequence and ack numbers relative to its connection's first ones (`isn` keeps them)."""
     if packet.protocol != "TCP":
         return

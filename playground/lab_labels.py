@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import itertools
 import socket
-import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -16,16 +13,11 @@ from playground.capture import Capture, Packet, PcapWriter
 from playground.errors import LabError
 from playground.lab_process import Process
 from playground.netns import LabNetwork
+from playground.packet_log import Owners, PacketChunk, PacketLog, Strings, endpoint_key, endpoint_of
 from playground.script.model import Address, AddressArg, NameArg, RefArg, Step
 
 Endpoint = tuple[str, int]
 HOLD_NS = 500_000_000  # on the host's loopback, how long a packet waits to be known as the lab's
-
-
-def _end(address: tuple | list) -> Endpoint:
-    """(host, port), the host string interned: 20,000 ends of 10,000 connections name a few hosts."""
-    host = address[0]
-    return (sys.intern(host) if type(host) is str else host, address[1])
 
 
 class Flushable(Protocol):
@@ -41,11 +33,13 @@ class PacketLabels:
     def __init__(self, processes: dict[str, Process], report: Callable[[list[Packet]], None]) -> None:
         self.processes = processes
         self.report = report
+        # The sockets' names, as numbers the packets' columns and `owners` share.
+        self.names = Strings()
         # (local, peer) of each connection the lab made -> (process, "proc.var")
-        self.owners: dict[tuple[Endpoint, Endpoint], tuple[str, str]] = {}
+        self.owners = Owners(self.names)
         self.capture: Capture | None = None
         self.capture_reason: str | None = None
-        self.packets: deque[Packet] = deque(maxlen=200_000)
+        self.packets = PacketLog(200_000, self.names)
         self.lab_ports: set[int] = set()
         self._held: list[Packet] = []
         self._flush_waiters: list[asyncio.Future] = []
@@ -157,6 +151,7 @@ class PacketLabels:
                 waiter.set_result(None)
 
     def on_packets(self, packets: list[Packet]) -> None:
+        """Name each packet's ends, keep it, and report the kept packets (StoredPackets: their names change)."""
         if self._keep is not None:
             # On the host's loopback a packet is the lab's only if its ports are; a port the
             # kernel picked during a call is known once the call's result is in, so hold a while.
@@ -164,19 +159,24 @@ class PacketLabels:
             packets = self._release_held()
         if not packets:
             return
+        stored = []
         for packet in packets:
-            self._label(packet)
             if self._pcap is not None:
                 self._pcap.write(packet.wall_ns, packet.frame)
-        self.packets.extend(packets)
-        self.report(packets)
+            kept = self.packets.add(packet)
+            self._label(*kept.place)
+            stored.append(kept)
+        self.report(stored)
 
-    def _label(self, packet: Packet) -> None:
-        if packet.icmp_about is not None:
-            packet.dst_label = self.endpoint_label(*packet.icmp_about)
+    def _label(self, chunk: PacketChunk, row: int) -> None:
+        """Name a kept packet's two ends (as numbers in `names`)."""
+        extra = chunk.extra.get(row)
+        about = extra[2] if extra is not None else None
+        if about is not None:
+            chunk.src_label[row], chunk.dst_label[row] = 0, self._label_index(*about)
         else:
-            packet.src_label = self.endpoint_label(packet.src, packet.dst)
-            packet.dst_label = self.endpoint_label(packet.dst, packet.src)
+            src, dst = chunk.src[row], chunk.dst[row]
+            chunk.src_label[row], chunk.dst_label[row] = self._index_by_keys(src, dst), self._index_by_keys(dst, src)
 
     def relabel_recent(self, local: Endpoint | None = None, peer: Endpoint | None = None) -> None:
         """A call's result named a socket: name it in packets that came in before the result did.
@@ -186,21 +186,21 @@ class PacketLabels:
         With `local`, only the packets to or from its port (the only ones whose names changed),
         and with `peer` too, only that connection's (an accepted socket shares its listener's end).
         """
-        recent = itertools.islice(reversed(self.packets), 256)
+        recent = self.packets.recent(256)  # read in the columns: a view each would cost more than the naming
         if local is None:
-            for packet in recent:
-                self._label(packet)
+            for chunk, row in recent:
+                self._label(chunk, row)
             return
         if peer is None:  # a socket's packets: its port at either end (its own address may be a wildcard)
             port = local[1]
-            for packet in recent:
-                if packet.src[1] == port or packet.dst[1] == port or packet.icmp_about is not None:
-                    self._label(packet)
+            for chunk, row in recent:
+                if chunk.src[row] & 0xFFFF == port or chunk.dst[row] & 0xFFFF == port or _icmp_about(chunk, row):
+                    self._label(chunk, row)
             return
-        ends = {local, peer}
-        for packet in recent:  # a connection's packets: both ends its own
-            if (packet.src in ends and packet.dst in ends) or packet.icmp_about is not None:
-                self._label(packet)
+        ends = {endpoint_key(local), endpoint_key(peer)}
+        for chunk, row in recent:  # a connection's packets: both ends its own
+            if (chunk.src[row] in ends and chunk.dst[row] in ends) or _icmp_about(chunk, row):
+                self._label(chunk, row)
 
     def _release_held(self) -> list[Packet]:
         assert self._keep is not None
@@ -216,9 +216,19 @@ class PacketLabels:
 
     def endpoint_label(self, local: Endpoint, peer: Endpoint) -> str | None:
         """`proc.var` for the socket at this end of a packet, if the lab knows it."""
-        owner = self.owners.get((local, peer))
-        if owner is not None:
-            return owner[1]
+        return self.names[self._label_index(local, peer)]
+
+    def _label_index(self, local: Endpoint, peer: Endpoint) -> int:
+        """endpoint_label's name as its number in `names` (0: none)."""
+        return self._index_by_keys(endpoint_key(local), endpoint_key(peer))
+
+    def _index_by_keys(self, local: int, peer: int) -> int:
+        found = self.owners.label_index(local, peer)
+        if found is not None:
+            return found
+        return self.names.add(self._label_by_port(endpoint_of(local)))
+
+    def _label_by_port(self, local: Endpoint) -> str | None:
         found = self._by_port.get(local[1])
         if not found:
             return None
@@ -232,7 +242,7 @@ class PacketLabels:
 
     def label_for(self, local: Endpoint, peer: Endpoint) -> tuple[str, str] | None:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
-        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]  # lists from JSON come too
+        return self.owners.get((local, peer))  # lists from JSON come too
 
     def note_port(self, local: Endpoint) -> None:
         """A call's result named a local port: packets held for want of it may be the lab's."""
@@ -257,7 +267,7 @@ class PacketLabels:
         local = raw["local"]
         if name in ("accept", "accept4") and raw.get("ret", -1) >= 0 and raw.get("peer"):
             label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
-            self.owners[(_end(local), _end(raw["peer"]))] = (proc.name, label)
+            self.owners[(local, raw["peer"])] = (proc.name, label)
         elif name == "connect" and fd_arg is not None:
             target = step.call.args[1]
             address = None
@@ -271,4 +281,9 @@ class PacketLabels:
                 address = self.reached(self.processes.get(getattr(target, "process", "")), address)
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
-                self.owners[(_end(local), _end((address.host, address.port)))] = (proc.name, label)
+                self.owners[(local, (address.host, address.port))] = (proc.name, label)
+
+
+def _icmp_about(chunk: PacketChunk, row: int) -> bool:
+    extra = chunk.extra.get(row)
+    return extra is not None and extra[2] is not None

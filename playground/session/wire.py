@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from playground.events import CallDone, CallObserved, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
+from playground.note_log import NoteLog
 from playground.session.eventbook import PROCESS_WIDTH, TIME_WIDTH, Entry, EventBook
 from playground.session.view import LabView, SocketView, mask_ports
 
@@ -211,8 +212,8 @@ class WireState:
         self._last_view: LabView | None = None  # the last view decorated (or not: nothing to add)
         # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
         # only what it needs is kept (packets stay in lab.packets): each call as the ladder
-        # writes it (a CallNote, made when the call returned: a tenth of the event's size).
-        self._history: deque = deque(maxlen=100_000)
+        # writes it (a CallNote, made when the call returned, kept in columns: NoteLog).
+        self._history = NoteLog(maxlen=100_000)
         self._forget: Callable[[], None] | None = None
 
     def attach(self, lab: Lab) -> None:
