@@ -19,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from playground.compact import EndpointPairs
+
 if TYPE_CHECKING:
-    from playground.packet_log import EndpointPairs, StoredPacket
+    from playground.packet_log import StoredPacket
 
 PACKET_HOST = 0
 PACKET_OUTGOING = 4
@@ -78,6 +80,8 @@ class Packet:
     # switch handed it on (None: never). None on a loopback, where every packet arrives.
     fate: str | None = None
     delivered_ns: int | None = None
+    # Made by decode(): its frame tells its headers' fields (a PacketLog keeps the frame and decodes it again).
+    decoded: bool = field(default=False, repr=False, compare=False)
 
     @property
     def lost(self) -> bool:
@@ -166,11 +170,14 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
             window=window,
             preview=payload[:PREVIEW],
             frame=frame,
+            decoded=True,
         )
     if proto == 17 and end - offset >= 8:
         sport, dport, length = struct.unpack_from("!HHH", frame, offset)
         payload = frame[offset + 8 : end]
-        return Packet(t_ns, "UDP", (src, sport), (dst, dport), len(payload), preview=payload[:PREVIEW], frame=frame)
+        return Packet(
+            t_ns, "UDP", (src, sport), (dst, dport), len(payload), preview=payload[:PREVIEW], frame=frame, decoded=True
+        )
     if proto in (1, 58) and end - offset >= 8:
         kind, code = frame[offset], frame[offset + 1]
         table = ICMP_TEXT if proto == 1 else ICMP6_TEXT
@@ -185,6 +192,7 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
             icmp=text,
             icmp_about=about,
             frame=frame,
+            decoded=True,
         )
     return None
 
@@ -282,9 +290,7 @@ class Capture:
         except OSError:
             self.keep_type = PACKET_OUTGOING
         self._stop = threading.Event()
-        from playground.packet_log import EndpointPairs  # numbers, not tuples: 10,000 connections have 20,000
-
-        self._isn = EndpointPairs()
+        self._isn = EndpointPairs()  # numbers, not tuples: 10,000 connections have 20,000 entries
         self.count = 0
         self.thread = threading.Thread(target=self._run, name="capture", daemon=True)
 

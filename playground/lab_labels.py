@@ -10,10 +10,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from playground.capture import Capture, Packet, PcapWriter
+from playground.compact import Owners, PortOwners, PortSet, Strings, endpoint_key, endpoint_of
 from playground.errors import LabError
 from playground.lab_process import Process
 from playground.netns import LabNetwork
-from playground.packet_log import Owners, PacketChunk, PacketLog, Strings, endpoint_key, endpoint_of
+from playground.packet_log import PacketChunk, PacketLog, StoredPacket
 from playground.script.model import Address, AddressArg, NameArg, RefArg, Step
 
 Endpoint = tuple[str, int]
@@ -30,7 +31,7 @@ class PacketLabels:
     `report` receives each batch of packets, labelled, on the event loop.
     """
 
-    def __init__(self, processes: dict[str, Process], report: Callable[[list[Packet]], None]) -> None:
+    def __init__(self, processes: dict[str, Process], report: Callable[[list[StoredPacket]], None]) -> None:
         self.processes = processes
         self.report = report
         # The sockets' names, as numbers the packets' columns and `owners` share.
@@ -40,7 +41,7 @@ class PacketLabels:
         self.capture: Capture | None = None
         self.capture_reason: str | None = None
         self.packets = PacketLog(200_000, self.names)
-        self.lab_ports: set[int] = set()
+        self.lab_ports = PortSet()
         self._held: list[Packet] = []
         self._flush_waiters: list[asyncio.Future] = []
         self._keep: Callable[[Packet], bool] | None = None
@@ -48,8 +49,7 @@ class PacketLabels:
         self._loop: asyncio.AbstractEventLoop | None = None
         # port -> (process, var) that have had an address with that port: where endpoint_label looks
         # (a scan of every process's addresses cost O(sockets) a packet, with 10,000 connections held).
-        # One (process, var) alone, as it mostly is (a dict of them for a port several had: 200 bytes more).
-        self._by_port: dict[int, tuple[str, str] | dict[tuple[str, str], None]] = {}
+        self._by_port = PortOwners(self.names, self.owners.processes)
         # With hosts, the switch's frames too (a SwitchCapture: on the loop, not a thread); a flush waits for both.
         self.switch_feed: Flushable | None = None
         # The address a connect reaches, from the one it names (with hosts, `alpha:7000` is alpha's address).
@@ -58,14 +58,7 @@ class PacketLabels:
 
     def note_address(self, process: str, var: str, port: int) -> None:
         """A socket's address was learned (proc.addresses[var]): packets to or from that port may be its."""
-        key = (process, var)
-        found = self._by_port.get(port)
-        if found is None:
-            self._by_port[port] = key
-        elif isinstance(found, dict):
-            found[key] = None
-        elif found != key:
-            self._by_port[port] = {found: None, key: None}
+        self._by_port.add(port, process, var)
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
         self._loop = loop
@@ -160,18 +153,33 @@ class PacketLabels:
         if not packets:
             return
         stored = []
+        named: dict[tuple, tuple[str | None, str | None]] = {}  # a batch is mostly a few connections' packets
         for packet in packets:
+            if packet.icmp_about is not None:
+                packet.dst_label = self.endpoint_label(*packet.icmp_about)
+            else:
+                ends = (packet.src, packet.dst)
+                names = named.get(ends)
+                if names is None:
+                    names = named[ends] = (self.endpoint_label(*ends), self.endpoint_label(ends[1], ends[0]))
+                packet.src_label, packet.dst_label = names
             if self._pcap is not None:
                 self._pcap.write(packet.wall_ns, packet.frame)
-            kept = self.packets.add(packet)
-            self._label(*kept.place)
-            stored.append(kept)
+            stored.append(self.packets.add(packet))
         self.report(stored)
 
     def _label(self, chunk: PacketChunk, row: int) -> None:
-        """Name a kept packet's two ends (as numbers in `names`)."""
-        extra = chunk.extra.get(row)
-        about = extra[2] if extra is not None else None
+        """Name a kept packet's two ends again."""
+        packets = chunk.packets
+        if packets is not None:
+            packet = packets[row]
+            if packet.icmp_about is not None:
+                packet.dst_label = self.endpoint_label(*packet.icmp_about)
+            else:
+                packet.src_label = self.endpoint_label(packet.src, packet.dst)
+                packet.dst_label = self.endpoint_label(packet.dst, packet.src)
+            return
+        about = chunk.icmp_about(row)
         if about is not None:
             chunk.src_label[row], chunk.dst_label[row] = 0, self._label_index(*about)
         else:
@@ -194,12 +202,25 @@ class PacketLabels:
         if peer is None:  # a socket's packets: its port at either end (its own address may be a wildcard)
             port = local[1]
             for chunk, row in recent:
-                if chunk.src[row] & 0xFFFF == port or chunk.dst[row] & 0xFFFF == port or _icmp_about(chunk, row):
+                packets = chunk.packets
+                if packets is not None:
+                    packet = packets[row]
+                    mine = packet.src[1] == port or packet.dst[1] == port or packet.icmp_about is not None
+                else:
+                    mine = chunk.src[row] & 0xFFFF == port or chunk.dst[row] & 0xFFFF == port
+                    mine = mine or chunk.icmp_about(row) is not None
+                if mine:
                     self._label(chunk, row)
             return
-        ends = {endpoint_key(local), endpoint_key(peer)}
+        ends, keys = {tuple(local), tuple(peer)}, {endpoint_key(local), endpoint_key(peer)}
         for chunk, row in recent:  # a connection's packets: both ends its own
-            if (chunk.src[row] in ends and chunk.dst[row] in ends) or _icmp_about(chunk, row):
+            packets = chunk.packets
+            if packets is not None:
+                packet = packets[row]
+                mine = (packet.src in ends and packet.dst in ends) or packet.icmp_about is not None
+            else:
+                mine = (chunk.src[row] in keys and chunk.dst[row] in keys) or chunk.icmp_about(row) is not None
+            if mine:
                 self._label(chunk, row)
 
     def _release_held(self) -> list[Packet]:
@@ -229,13 +250,17 @@ class PacketLabels:
         return self.names.add(self._label_by_port(endpoint_of(local)))
 
     def _label_by_port(self, local: Endpoint) -> str | None:
-        found = self._by_port.get(local[1])
-        if not found:
+        by_port = self._by_port
+        numbers = by_port.numbers(local[1])
+        if not numbers:
             return None
-        candidates = (found,) if isinstance(found, tuple) else found
         for proc in self.processes.values():  # in the processes' order, as a scan of them all would find it
-            for name, var in candidates:
-                address = proc.addresses.get(var) if name == proc.name else None
+            wanted = by_port.processes.index(proc.name)
+            for number in numbers:
+                if number & 0xFFFF != wanted:
+                    continue
+                var = by_port.owner(number)[1]
+                address = proc.addresses.get(var)
                 if address is not None and address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
                     return f"{proc.name}.{var}"
         return None
@@ -282,8 +307,3 @@ class PacketLabels:
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
                 self.owners[(local, (address.host, address.port))] = (proc.name, label)
-
-
-def _icmp_about(chunk: PacketChunk, row: int) -> bool:
-    extra = chunk.extra.get(row)
-    return extra is not None and extra[2] is not None

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from playground.ladder.model import CallNote
+    pass
 
 BLOCK = 16_384  # bytes of marshalled notes compressed together
 _EVENT = None  # in the stream, where an item kept as it is (in `events`) goes

@@ -9,303 +9,192 @@ back to the row when the lab relabels it, so every view of a packet shows its ne
 
 from __future__ import annotations
 
+import itertools
 import threading
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from typing import overload
+from typing import Any, overload
 
-from playground.capture import _FLAG_TUPLES, Packet, packet_lost, packet_summary
+from playground.capture import _FLAG_TUPLES, Packet, decode, packet_lost, packet_summary
+from playground.compact import HOSTS, Strings, endpoint_of
 
 Endpoint = tuple[str, int]
-CHUNK = 1024  # rows a chunk holds; a full chunk's frames are compressed together
+CHUNK = 256  # rows a chunk holds; a full chunk's columns are compressed together
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPv6")
 _PROTOCOL_BITS = {name: index << 6 for index, name in enumerate(PROTOCOLS)}
 _FLAG_BITS = {flags: bits for bits, flags in enumerate(_FLAG_TUPLES)}
 _NO_EXTRA = (b"", None, None, None, None)
-_MASK64 = (1 << 64) - 1
 
 
-class Interned:
-    """Values (host strings, process names) numbered once: a column holds the number."""
-
-    __slots__ = ("values", "_index")
-
-    def __init__(self) -> None:
-        self.values: list = []
-        self._index: dict = {}
-
-    def index(self, value: object) -> int:
-        found = self._index.get(value)
-        if found is None:
-            with _interning:  # the capture's thread numbers hosts too
-                found = self._index.get(value)
-                if found is None:
-                    self.values.append(value)
-                    found = self._index[value] = len(self.values) - 1
-        return found
+# A sealed chunk's columns in their packed order: as kept ("frames": what the frames tell, decoded again when
+# read) or all of them (for packets without their frames, as tests make them).
+_KEPT = ("t_ns", "wall_ns", "relative_seq", "relative_ack", "frame_ends")
+_ALL = (*_KEPT, "seq", "ack", "length", "window", "bits")
 
 
-_interning = threading.Lock()
-HOSTS = Interned()  # every lab's hosts: a handful of addresses
+class _Body:
+    """A sealed chunk's columns but its ends and names, read back from the compressed string."""
 
-
-def endpoint_key(address: Sequence) -> int:
-    """(host, port) as one 32-bit number: the host's index and the port."""
-    return HOSTS.index(address[0]) << 16 | address[1]
-
-
-def endpoint_of(key: int) -> Endpoint:
-    return (HOSTS.values[key >> 16], key & 0xFFFF)
-
-
-class Strings:
-    """Strings in one bytearray, each numbered (0 is None): a name costs its length, not a str object."""
-
-    __slots__ = ("_blob", "_ends", "_recent")
-
-    RECENT = 256  # names looked up by text, remembered to share their number (a connection's packets share one)
+    __slots__ = (*_ALL, "frames")
 
     def __init__(self) -> None:
-        self._blob = bytearray()
-        self._ends = array("I", [0])
-        self._recent: dict[str, int] = {}
-
-    def add(self, text: str | None) -> int:
-        if text is None:
-            return 0
-        found = self._recent.get(text)
-        if found is None:
-            if len(self._recent) >= self.RECENT:
-                self._recent.clear()
-            self._blob += text.encode()
-            self._ends.append(len(self._blob))
-            found = self._recent[text] = len(self._ends) - 1
-        return found
-
-    def __getitem__(self, index: int) -> str | None:
-        if not index:
-            return None
-        ends = self._ends
-        return self._blob[ends[index - 1] : ends[index]].decode()
-
-
-class IntMap:
-    """int -> int (both under 2**64 - 1), open addressing in two arrays: 20 to 40 bytes an entry,
-    where a dict's entry with its two int objects costs a hundred."""
-
-    __slots__ = ("_keys", "_values", "_mask", "_count")
-
-    def __init__(self) -> None:
-        self._keys = array("Q", bytes(64))  # key + 1; 0 is an empty slot
-        self._values = array("Q", bytes(64))
-        self._mask = 7
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
-
-    def _slot(self, stored: int) -> int:
-        keys, mask = self._keys, self._mask
-        slot = ((stored * 0x9E3779B97F4A7C15) & _MASK64) >> 32 & mask
-        while True:
-            found = keys[slot]
-            if found == stored or not found:
-                return slot
-            slot = (slot + 1) & mask
-
-    def get(self, key: int) -> int | None:
-        slot = self._slot(key + 1)
-        return self._values[slot] if self._keys[slot] else None
-
-    def __contains__(self, key: int) -> bool:
-        return bool(self._keys[self._slot(key + 1)])
-
-    def __setitem__(self, key: int, value: int) -> None:
-        stored = key + 1
-        slot = self._slot(stored)
-        if not self._keys[slot]:
-            if (self._count + 1) * 4 > (self._mask + 1) * 3:
-                self._grow()
-                slot = self._slot(stored)
-            self._keys[slot] = stored
-            self._count += 1
-        self._values[slot] = value
-
-    def _grow(self) -> None:
-        keys, values = self._keys, self._values
-        size = len(keys) * 2
-        self._keys, self._values, self._mask = array("Q", bytes(8 * size)), array("Q", bytes(8 * size)), size - 1
-        for stored, value in zip(keys, values, strict=True):
-            if stored:
-                slot = self._slot(stored)
-                self._keys[slot] = stored
-                self._values[slot] = value
-
-
-class EndpointPairs:
-    """(endpoint, endpoint) -> a number under 2**64, as a dict of them would (the capture's first sequence numbers)."""
-
-    __slots__ = ("_map",)
-
-    def __init__(self) -> None:
-        self._map = IntMap()
-
-    @staticmethod
-    def key(pair: Sequence[Sequence]) -> int:
-        return endpoint_key(pair[0]) << 32 | endpoint_key(pair[1])
-
-    def __len__(self) -> int:
-        return len(self._map)
-
-    def __contains__(self, pair: Sequence[Sequence]) -> bool:
-        return self.key(pair) in self._map
-
-    def __getitem__(self, pair: Sequence[Sequence]) -> int:
-        found = self._map.get(self.key(pair))
-        if found is None:
-            raise KeyError(pair)
-        return found
-
-    def get(self, pair: Sequence[Sequence], default: int | None = None) -> int | None:
-        found = self._map.get(self.key(pair))
-        return default if found is None else found
-
-    def __setitem__(self, pair: Sequence[Sequence], value: int) -> None:
-        self._map[self.key(pair)] = value
-
-
-class Owners:
-    """(local, peer) of each connection the lab made -> (process, "proc.var"), as a dict would map them.
-
-    Kept as numbers: the pair packed in one, the process and the name (in `names`, shared with the
-    packets' name columns) in another, so a packet takes its name's number without making the string.
-    """
-
-    __slots__ = ("_map", "names", "processes")
-
-    def __init__(self, names: Strings) -> None:
-        self._map = EndpointPairs()
-        self.names = names
-        self.processes = Interned()
-
-    def __len__(self) -> int:
-        return len(self._map)
-
-    def __setitem__(self, pair: Sequence[Sequence], owner: tuple[str, str]) -> None:
-        self._map[pair] = self.processes.index(owner[0]) << 32 | self.names.add(owner[1])
-
-    def label_index(self, local: int, peer: int) -> int | None:
-        """The number of the name of the socket at `local` (an endpoint_key) to `peer` (None: no such connection)."""
-        found = self._map._map.get(local << 32 | peer)
-        return None if found is None else found & 0xFFFFFFFF
-
-    def get(self, pair: Sequence[Sequence]) -> tuple[str, str] | None:
-        found = self._map.get(pair)
-        if found is None:
-            return None
-        return (self.processes.values[found >> 32], self.names[found & 0xFFFFFFFF] or "")
-
-    def __contains__(self, pair: Sequence[Sequence]) -> bool:
-        return pair in self._map
-
-
-class PacketChunk:
-    """Up to CHUNK packets, a column per field; what few packets have (data, ICMP, a fate) in `extra`."""
-
-    __slots__ = (
-        "names",
-        "t_ns",
-        "wall_ns",
-        "seq",
-        "ack",
-        "relative_seq",
-        "relative_ack",
-        "length",
-        "window",
-        "bits",
-        "src",
-        "dst",
-        "src_label",
-        "dst_label",
-        "frames",
-        "frame_ends",
-        "extra",
-    )
-
-    def __init__(self, names: Strings) -> None:
-        self.names = names
         self.t_ns = array("q")
         self.wall_ns = array("q")
-        self.seq = array("I")
-        self.ack = array("I")
         self.relative_seq = array("I")
         self.relative_ack = array("I")
+        self.frame_ends = array("I")
+        self.seq = array("I")
+        self.ack = array("I")
         self.length = array("I")
         self.window = array("H")
         self.bits = array("B")  # the protocol's index << 6 | the TCP flags
-        self.src = array("I")  # endpoint_key
+        self.frames = b""
+
+    @staticmethod
+    def pack(packets: list[Packet], whole: bool) -> bytes:
+        """The packets' columns in one compressed string: times and frame sizes as differences (they compress
+        to a byte or two where the numbers take four or five), the wall clock from the monotonic one.
+        Without `whole`, what the frames tell is left to them."""
+        t_ns = [p.t_ns for p in packets]
+        columns = [
+            array("q", [b - a for a, b in zip([0, *t_ns], t_ns, strict=False)]),
+            array("q", [p.wall_ns - p.t_ns for p in packets]),
+            array("I", [p.relative_seq for p in packets]),
+            array("I", [p.relative_ack for p in packets]),
+            array("I", [len(p.frame) for p in packets]),
+        ]
+        if whole:
+            columns += [
+                array("I", [p.seq for p in packets]),
+                array("I", [p.ack for p in packets]),
+                array("I", [p.length for p in packets]),
+                array("H", [p.window for p in packets]),
+                array("B", [_PROTOCOL_BITS[p.protocol] | _FLAG_BITS[p.flags] for p in packets]),
+            ]
+        frames = b"".join(p.frame for p in packets)
+        return zlib.compress(b"".join(column.tobytes() for column in columns) + frames, 6)
+
+    @classmethod
+    def unpack(cls, packed: bytes, count: int, whole: bool) -> _Body:
+        data, body, at = zlib.decompress(packed), cls(), 0
+        for name in _ALL if whole else _KEPT:
+            column = getattr(body, name)
+            size = column.itemsize * count
+            column.frombytes(data[at : at + size])
+            at += size
+        body.t_ns = array("q", itertools.accumulate(body.t_ns))
+        body.wall_ns = array("q", (o + t for o, t in zip(body.wall_ns, body.t_ns, strict=True)))
+        body.frame_ends = array("I", itertools.accumulate(body.frame_ends))
+        body.frames = frames = data[at:]
+        if not whole:  # decoded again, as the capture decoded them
+            start = 0
+            for end in body.frame_ends:
+                packet = decode(frames[start:end], 0)
+                assert packet is not None
+                body.seq.append(packet.seq)
+                body.ack.append(packet.ack)
+                body.length.append(packet.length)
+                body.window.append(packet.window)
+                body.bits.append(_PROTOCOL_BITS[packet.protocol] | _FLAG_BITS[packet.flags])
+                start = end
+        return body
+
+
+class PacketChunk:
+    """Up to CHUNK packets: while it fills, the Packets themselves (keeping one costs next to nothing,
+    and the lab names them as they come); once full, sealed: their names as numbers in two arrays
+    (the lab may still rename the newest), what few packets have (data, ICMP, a fate) in `extra`,
+    the rest compressed together and read back when asked for (a few chunks are kept open at a time).
+    """
+
+    __slots__ = ("names", "first", "packets", "src", "dst", "src_label", "dst_label", "extra", "_packed", "_whole")
+
+    def __init__(self, names: Strings, first: int) -> None:
+        self.names = names
+        self.first = first  # the serial number of its first packet
+        self.packets: list[Packet] | None = []  # None once sealed
+        # Once sealed: the ends (endpoint_key), the names (numbers in `names`): what the lab reads and
+        # rewrites as it renames the newest packets, left uncompressed.
+        self.src = array("I")
         self.dst = array("I")
-        self.src_label = array("I")  # numbers in `names`
+        self.src_label = array("I")
         self.dst_label = array("I")
-        self.frames: bytearray | bytes = bytearray()  # compressed (bytes) once the chunk is full
-        self.frame_ends = array("I")
         self.extra: dict[int, tuple] = {}
+        self._packed = b""
+        self._whole = False
 
     def __len__(self) -> int:
-        return len(self.t_ns)
+        packets = self.packets
+        return len(packets) if packets is not None else len(self.src)
 
-    def add(self, packet: Packet, src_label: int, dst_label: int) -> int:
-        row = len(self.t_ns)
-        self.t_ns.append(packet.t_ns)
-        self.wall_ns.append(packet.wall_ns)
-        self.seq.append(packet.seq)
-        self.ack.append(packet.ack)
-        self.relative_seq.append(packet.relative_seq)
-        self.relative_ack.append(packet.relative_ack)
-        self.length.append(packet.length)
-        self.window.append(packet.window)
-        self.bits.append(_PROTOCOL_BITS[packet.protocol] | _FLAG_BITS[packet.flags])
-        self.src.append(endpoint_key(packet.src))
-        self.dst.append(endpoint_key(packet.dst))
-        self.src_label.append(src_label)
-        self.dst_label.append(dst_label)
-        frames = self.frames
-        assert isinstance(frames, bytearray)
-        frames += packet.frame
-        self.frame_ends.append(len(frames))
-        extra = (packet.preview, packet.icmp, packet.icmp_about, packet.fate, packet.delivered_ns)
-        if extra != _NO_EXTRA:
-            self.extra[row] = extra
-        if row + 1 == CHUNK:
-            self.frames = zlib.compress(frames, 6)
-        return row
+    def add(self, packet: Packet) -> int:
+        packets = self.packets
+        assert packets is not None
+        packets.append(packet)
+        return len(packets) - 1
 
-    def frame(self, row: int) -> bytes:
-        frames = self.frames
-        if not isinstance(frames, bytearray):
-            frames = _decompressed(self)
-        start = self.frame_ends[row - 1] if row else 0
-        return bytes(frames[start : self.frame_ends[row]])
+    def seal(self) -> None:
+        packets = self.packets
+        if packets is None:
+            return
+        add = self.names.add
+        self.src_label = array("I", [add(p.src_label) for p in packets])
+        self.dst_label = array("I", [add(p.dst_label) for p in packets])
+        hosts = {p.src[0] for p in packets} | {p.dst[0] for p in packets}
+        number = {host: HOSTS.index(host) << 16 for host in hosts}
+        self.src = array("I", [number[p.src[0]] | p.src[1] for p in packets])
+        self.dst = array("I", [number[p.dst[0]] | p.dst[1] for p in packets])
+        for row, p in enumerate(packets):
+            extra = (p.preview, p.icmp, p.icmp_about, p.fate, p.delivered_ns)
+            if extra != _NO_EXTRA:
+                self.extra[row] = extra
+        # Packets from the capture carry their frames, which tell the rest; a test's may have none.
+        self._whole = not all(p.decoded for p in packets)
+        self._packed = _Body.pack(packets, self._whole)
+        self.packets = None
+
+    @property
+    def body(self) -> _Body:
+        found = _opened.get(id(self))
+        return found[1] if found is not None and found[0] is self else _open(self)
+
+    def icmp_about(self, row: int) -> tuple | None:
+        packets = self.packets
+        if packets is not None:
+            return packets[row].icmp_about
+        extra = self.extra.get(row)
+        return extra[2] if extra is not None else None
 
 
-_last_decompressed: list = [None, b""]  # (chunk, its frames): a pcap export reads a chunk's frames in turn
+OPEN_CHUNKS = 4  # sealed chunks kept open: reading a packet's neighbours (a log's page, a ladder) opens one once
+_opened: dict[int, tuple[PacketChunk, _Body]] = {}  # id(chunk) -> (chunk, its body)
+_opening = threading.Lock()  # a pcap export reads the frames in a thread
 
 
-def _decompressed(chunk: PacketChunk) -> bytes:
-    if _last_decompressed[0] is not chunk:
-        _last_decompressed[:] = [chunk, zlib.decompress(chunk.frames)]
-    return _last_decompressed[1]
+def _open(chunk: PacketChunk) -> _Body:
+    body = _Body.unpack(chunk._packed, len(chunk), chunk._whole)
+    with _opening:
+        while len(_opened) >= OPEN_CHUNKS:
+            del _opened[next(iter(_opened))]
+        _opened[id(chunk)] = (chunk, body)
+    return body
 
 
 class StoredPacket:
-    """A packet in a PacketLog, read from its row as a Packet's fields are (made on demand)."""
+    """A packet in a PacketLog, read as a Packet's fields are: from the Packet while its chunk fills, from
+    the chunk's columns once sealed (made on demand: a view of its row)."""
 
     __slots__ = ("_chunk", "_row")
 
     def __init__(self, chunk: PacketChunk, row: int) -> None:
         self._chunk = chunk
         self._row = row
+
+    @property
+    def serial(self) -> int:
+        """Its number among the packets the log was given, from 0 (PacketLog.get finds it again)."""
+        return self._chunk.first + self._row
 
     @property
     def place(self) -> tuple[PacketChunk, int]:
@@ -321,101 +210,140 @@ class StoredPacket:
     def __repr__(self) -> str:
         return f"StoredPacket({self.summary!r})"
 
+    def _column(self, name: str) -> int:
+        packets = self._chunk.packets
+        if packets is not None:
+            return getattr(packets[self._row], name)
+        return getattr(self._chunk.body, name)[self._row]
+
     @property
     def t_ns(self) -> int:
-        return self._chunk.t_ns[self._row]
+        return self._column("t_ns")
 
     @property
     def wall_ns(self) -> int:
-        return self._chunk.wall_ns[self._row]
+        return self._column("wall_ns")
 
     @property
     def protocol(self) -> str:
-        return PROTOCOLS[self._chunk.bits[self._row] >> 6]
+        packets = self._chunk.packets
+        if packets is not None:
+            return packets[self._row].protocol
+        return PROTOCOLS[self._chunk.body.bits[self._row] >> 6]
 
     @property
     def flags(self) -> tuple[str, ...]:
-        return _FLAG_TUPLES[self._chunk.bits[self._row] & 0x3F]
+        packets = self._chunk.packets
+        if packets is not None:
+            return packets[self._row].flags
+        return _FLAG_TUPLES[self._chunk.body.bits[self._row] & 0x3F]
 
     @property
     def src(self) -> Endpoint:
+        packets = self._chunk.packets
+        if packets is not None:
+            return packets[self._row].src
         return endpoint_of(self._chunk.src[self._row])
 
     @property
     def dst(self) -> Endpoint:
+        packets = self._chunk.packets
+        if packets is not None:
+            return packets[self._row].dst
         return endpoint_of(self._chunk.dst[self._row])
 
     @property
     def length(self) -> int:
-        return self._chunk.length[self._row]
+        return self._column("length")
 
     @property
     def seq(self) -> int:
-        return self._chunk.seq[self._row]
+        return self._column("seq")
 
     @property
     def ack(self) -> int:
-        return self._chunk.ack[self._row]
+        return self._column("ack")
 
     @property
     def relative_seq(self) -> int:
-        return self._chunk.relative_seq[self._row]
+        return self._column("relative_seq")
 
     @property
     def relative_ack(self) -> int:
-        return self._chunk.relative_ack[self._row]
+        return self._column("relative_ack")
 
     @property
     def window(self) -> int:
-        return self._chunk.window[self._row]
+        return self._column("window")
 
-    def _extra(self) -> tuple:
-        return self._chunk.extra.get(self._row, _NO_EXTRA)
+    def _extra(self, index: int, name: str) -> Any:
+        packets = self._chunk.packets
+        if packets is not None:
+            return getattr(packets[self._row], name)
+        return self._chunk.extra.get(self._row, _NO_EXTRA)[index]
 
     @property
     def preview(self) -> bytes:
-        return self._extra()[0]  # type: ignore[no-any-return]
+        return self._extra(0, "preview")
 
     @property
     def icmp(self) -> str | None:
-        return self._extra()[1]  # type: ignore[no-any-return]
+        return self._extra(1, "icmp")
 
     @property
     def icmp_about(self) -> tuple[Endpoint, Endpoint] | None:
-        return self._extra()[2]  # type: ignore[no-any-return]
+        return self._extra(2, "icmp_about")
 
     @property
     def fate(self) -> str | None:
-        return self._extra()[3]  # type: ignore[no-any-return]
+        return self._extra(3, "fate")
 
     @property
     def delivered_ns(self) -> int | None:
-        return self._extra()[4]  # type: ignore[no-any-return]
+        return self._extra(4, "delivered_ns")
 
     @property
     def frame(self) -> bytes:
-        return self._chunk.frame(self._row)
+        chunk, row = self._chunk, self._row
+        packets = chunk.packets
+        if packets is not None:
+            return packets[row].frame
+        body = chunk.body
+        ends = body.frame_ends
+        return body.frames[ends[row - 1] if row else 0 : ends[row]]
 
     @property
     def src_label(self) -> str | None:
-        return self._chunk.names[self._chunk.src_label[self._row]]
+        chunk = self._chunk
+        packets = chunk.packets
+        if packets is not None:
+            return packets[self._row].src_label
+        return chunk.names[chunk.src_label[self._row]]
 
     @src_label.setter
     def src_label(self, label: str | None) -> None:
-        self._chunk.src_label[self._row] = self._chunk.names.add(label)
+        self.set_labels(label, self.dst_label)
 
     @property
     def dst_label(self) -> str | None:
-        return self._chunk.names[self._chunk.dst_label[self._row]]
+        chunk = self._chunk
+        packets = chunk.packets
+        if packets is not None:
+            return packets[self._row].dst_label
+        return chunk.names[chunk.dst_label[self._row]]
 
     @dst_label.setter
     def dst_label(self, label: str | None) -> None:
-        self._chunk.dst_label[self._row] = self._chunk.names.add(label)
+        self.set_labels(self.src_label, label)
 
-    def set_labels(self, src_label: int, dst_label: int) -> None:
-        """Name both ends by their numbers in the log's `names`."""
-        self._chunk.src_label[self._row] = src_label
-        self._chunk.dst_label[self._row] = dst_label
+    def set_labels(self, src_label: str | None, dst_label: str | None) -> None:
+        chunk, row = self._chunk, self._row
+        packets = chunk.packets
+        if packets is not None:
+            packet = packets[row]
+            packet.src_label, packet.dst_label = src_label, dst_label
+        else:
+            chunk.src_label[row], chunk.dst_label[row] = chunk.names.add(src_label), chunk.names.add(dst_label)
 
     @property
     def lost(self) -> bool:
@@ -438,17 +366,21 @@ class PacketLog(Sequence[StoredPacket]):
         self._chunks: list[PacketChunk] = []
         self._skip = 0  # rows of the first chunk past the newest maxlen
         self._count = 0
+        self._next = 0  # the next packet's serial number
 
     def __len__(self) -> int:
         return self._count
 
-    def add(self, packet: Packet, src_label: int = 0, dst_label: int = 0) -> StoredPacket:
-        """Keep a packet (its names as numbers in `names`); the stored packet reads it back."""
+    def add(self, packet: Packet) -> StoredPacket:
+        """Keep a packet (named: its src_label and dst_label set); the stored packet reads it back."""
         chunks = self._chunks
         if not chunks or len(chunks[-1]) == CHUNK:
-            chunks.append(PacketChunk(self.names))
+            if chunks:
+                chunks[-1].seal()
+            chunks.append(PacketChunk(self.names, self._next))
         chunk = chunks[-1]
-        row = chunk.add(packet, src_label, dst_label)
+        row = chunk.add(packet)
+        self._next += 1
         if self._count == self.maxlen:
             self._skip += 1
             if self._skip == CHUNK:  # views of its packets keep the chunk for as long as they last
@@ -460,7 +392,7 @@ class PacketLog(Sequence[StoredPacket]):
 
     def extend(self, packets: Iterable[Packet]) -> None:
         for packet in packets:
-            self.add(packet, self.names.add(packet.src_label), self.names.add(packet.dst_label))
+            self.add(packet)
 
     def _locate(self, index: int) -> tuple[PacketChunk, int]:
         if index < 0:
@@ -504,3 +436,8 @@ class PacketLog(Sequence[StoredPacket]):
 
     def __bool__(self) -> bool:
         return self._count > 0
+
+    def get(self, serial: int) -> StoredPacket | None:
+        """The packet with this serial number (StoredPacket.serial), if it is among the newest maxlen."""
+        index = serial - (self._next - self._count)
+        return self[index] if 0 <= index < self._count else None

@@ -27,11 +27,11 @@ from playground.session.view import LabView, SocketView, ViewCache, build_view
 from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
-    from playground.capture import Packet
     from playground.executor import Executor, StepReport
     from playground.lab import CallHandle, Lab
     from playground.lab_limits import Limits
     from playground.netlab.controller import PortCounters
+    from playground.packet_log import AnyPacket
     from playground.runner import Runner
     from playground.session.recording import SessionRecording
 
@@ -392,7 +392,7 @@ class LabSession:
             return None
         return self.lab.capture_reason or "packet capture is not available"
 
-    def packets(self) -> list[Packet]:
+    def packets(self) -> list[AnyPacket]:
         """The packets captured so far (the lab keeps the latest 200,000)."""
         return list(self.lab.packets) if self.lab is not None else []
 
