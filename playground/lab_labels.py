@@ -153,19 +153,19 @@ class PacketLabels:
         if not packets:
             return
         stored = []
-        named: dict[tuple, tuple[str | None, str | None]] = {}  # a batch is mostly a few connections' packets
+        named: dict[tuple, tuple[int, int]] = {}  # a batch is mostly a few connections' packets
         for packet in packets:
             if packet.icmp_about is not None:
-                packet.dst_label = self.endpoint_label(*packet.icmp_about)
+                names = (0, self._label_index(*packet.icmp_about))
             else:
                 ends = (packet.src, packet.dst)
-                names = named.get(ends)
-                if names is None:
-                    names = named[ends] = (self.endpoint_label(*ends), self.endpoint_label(ends[1], ends[0]))
-                packet.src_label, packet.dst_label = names
+                found = named.get(ends)
+                if found is None:
+                    found = named[ends] = (self._label_index(*ends), self._label_index(ends[1], ends[0]))
+                names = found
             if self._pcap is not None:
                 self._pcap.write(packet.wall_ns, packet.frame)
-            stored.append(self.packets.add(packet))
+            stored.append(self.packets.add(packet, *names))
         self.report(stored)
 
     def _label(self, chunk: PacketChunk, row: int) -> None:
@@ -174,10 +174,11 @@ class PacketLabels:
         if packets is not None:
             packet = packets[row]
             if packet.icmp_about is not None:
-                packet.dst_label = self.endpoint_label(*packet.icmp_about)
+                chunk.src_label[row], chunk.dst_label[row] = 0, self._label_index(*packet.icmp_about)
             else:
-                packet.src_label = self.endpoint_label(packet.src, packet.dst)
-                packet.dst_label = self.endpoint_label(packet.dst, packet.src)
+                src, dst = endpoint_key(packet.src), endpoint_key(packet.dst)
+                chunk.src_label[row] = self._index_by_keys(src, dst)
+                chunk.dst_label[row] = self._index_by_keys(dst, src)
             return
         about = chunk.icmp_about(row)
         if about is not None:

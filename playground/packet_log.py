@@ -20,7 +20,8 @@ from playground.capture import _FLAG_TUPLES, Packet, decode, packet_lost, packet
 from playground.compact import HOSTS, Strings, endpoint_of
 
 Endpoint = tuple[str, int]
-CHUNK = 256  # rows a chunk holds; a full chunk's columns are compressed together
+CHUNK = 128  # rows a chunk holds; a full chunk is sealed (its columns compressed together)
+BIG = 512  # a frame longer than this (bulk data) is kept as it is: compressing it would cost the loop more
 PROTOCOLS = ("TCP", "UDP", "ICMP", "ICMPv6")
 _PROTOCOL_BITS = {name: index << 6 for index, name in enumerate(PROTOCOLS)}
 _FLAG_BITS = {flags: bits for bits, flags in enumerate(_FLAG_TUPLES)}
@@ -36,9 +37,13 @@ _ALL = (*_KEPT, "seq", "ack", "length", "window", "bits")
 class _Body:
     """A sealed chunk's columns but its ends and names, read back from the compressed string."""
 
-    __slots__ = (*_ALL, "frames")
+    __slots__ = (*_ALL, "frames", "src", "dst", "src_label", "dst_label")
 
     def __init__(self) -> None:
+        self.src = array("I")  # a frozen chunk's ends and names
+        self.dst = array("I")
+        self.src_label = array("I")
+        self.dst_label = array("I")
         self.t_ns = array("q")
         self.wall_ns = array("q")
         self.relative_seq = array("I")
@@ -52,7 +57,7 @@ class _Body:
         self.frames = b""
 
     @staticmethod
-    def pack(packets: list[Packet], whole: bool) -> bytes:
+    def pack(packets: list[Packet], whole: bool, big: dict[int, bytes]) -> bytes:
         """The packets' columns in one compressed string: times and frame sizes as differences (they compress
         to a byte or two where the numbers take four or five), the wall clock from the monotonic one.
         Without `whole`, what the frames tell is left to them."""
@@ -62,7 +67,7 @@ class _Body:
             array("q", [p.wall_ns - p.t_ns for p in packets]),
             array("I", [p.relative_seq for p in packets]),
             array("I", [p.relative_ack for p in packets]),
-            array("I", [len(p.frame) for p in packets]),
+            array("I", [0 if row in big else len(p.frame) for row, p in enumerate(packets)]),
         ]
         if whole:
             columns += [
@@ -72,25 +77,30 @@ class _Body:
                 array("H", [p.window for p in packets]),
                 array("B", [_PROTOCOL_BITS[p.protocol] | _FLAG_BITS[p.flags] for p in packets]),
             ]
-        frames = b"".join(p.frame for p in packets)
+        frames = b"".join(p.frame for row, p in enumerate(packets) if row not in big)
         return zlib.compress(b"".join(column.tobytes() for column in columns) + frames, 6)
 
     @classmethod
-    def unpack(cls, packed: bytes, count: int, whole: bool) -> _Body:
-        data, body, at = zlib.decompress(packed), cls(), 0
+    def unpack(cls, chunk: PacketChunk) -> _Body:
+        data, body, at, count = zlib.decompress(chunk._packed), cls(), 0, len(chunk)
+        whole = bool(chunk._flags & WHOLE)
         for name in _ALL if whole else _KEPT:
             column = getattr(body, name)
             size = column.itemsize * count
             column.frombytes(data[at : at + size])
             at += size
+        if chunk._flags & FROZEN:
+            ends = zlib.decompress(chunk._frozen)
+            for number, column in enumerate((body.src, body.dst, body.src_label, body.dst_label)):
+                column.frombytes(ends[number * 4 * count : (number + 1) * 4 * count])
         body.t_ns = array("q", itertools.accumulate(body.t_ns))
         body.wall_ns = array("q", (o + t for o, t in zip(body.wall_ns, body.t_ns, strict=True)))
         body.frame_ends = array("I", itertools.accumulate(body.frame_ends))
         body.frames = frames = data[at:]
         if not whole:  # decoded again, as the capture decoded them
-            start = 0
-            for end in body.frame_ends:
-                packet = decode(frames[start:end], 0)
+            start, big = 0, chunk.big
+            for row, end in enumerate(body.frame_ends):
+                packet = decode(big[row] if row in big else frames[start:end], 0)
                 assert packet is not None
                 body.seq.append(packet.seq)
                 body.ack.append(packet.ack)
@@ -102,13 +112,27 @@ class _Body:
 
 
 class PacketChunk:
-    """Up to CHUNK packets: while it fills, the Packets themselves (keeping one costs next to nothing,
-    and the lab names them as they come); once full, sealed: their names as numbers in two arrays
-    (the lab may still rename the newest), what few packets have (data, ICMP, a fate) in `extra`,
-    the rest compressed together and read back when asked for (a few chunks are kept open at a time).
+    """Up to CHUNK packets: their names as numbers in two arrays (the lab renames the newest); while the
+    chunk fills, the Packets themselves (keeping one costs next to nothing); once full, sealed: their ends
+    in two arrays, what few packets have (data, ICMP, a fate) in `extra`, the rest compressed together
+    and read back when asked for (a few chunks are kept open at a time).
     """
 
-    __slots__ = ("names", "first", "packets", "src", "dst", "src_label", "dst_label", "extra", "_packed", "_whole")
+    __slots__ = (
+        "names",
+        "first",
+        "packets",
+        "src",
+        "dst",
+        "src_label",
+        "dst_label",
+        "extra",
+        "big",
+        "_packed",
+        "_frozen",
+        "_flags",
+        "_count",
+    )
 
     def __init__(self, names: Strings, first: int) -> None:
         self.names = names
@@ -121,26 +145,28 @@ class PacketChunk:
         self.src_label = array("I")
         self.dst_label = array("I")
         self.extra: dict[int, tuple] = {}
+        self.big: dict[int, bytes] = {}  # frames of more than BIG bytes (bulk data), kept as they are
         self._packed = b""
-        self._whole = False
+        self._frozen = b""  # a frozen chunk's ends and names, compressed
+        self._flags = 0  # WHOLE: every column packed (not left to the frames); FROZEN: ends and names packed too
+        self._count = 0
 
     def __len__(self) -> int:
-        packets = self.packets
-        return len(packets) if packets is not None else len(self.src)
+        return self._count
 
-    def add(self, packet: Packet) -> int:
+    def add(self, packet: Packet, src_label: int, dst_label: int) -> int:
         packets = self.packets
         assert packets is not None
         packets.append(packet)
-        return len(packets) - 1
+        self.src_label.append(src_label)
+        self.dst_label.append(dst_label)
+        self._count += 1
+        return self._count - 1
 
     def seal(self) -> None:
         packets = self.packets
         if packets is None:
             return
-        add = self.names.add
-        self.src_label = array("I", [add(p.src_label) for p in packets])
-        self.dst_label = array("I", [add(p.dst_label) for p in packets])
         hosts = {p.src[0] for p in packets} | {p.dst[0] for p in packets}
         number = {host: HOSTS.index(host) << 16 for host in hosts}
         self.src = array("I", [number[p.src[0]] | p.src[1] for p in packets])
@@ -150,9 +176,36 @@ class PacketChunk:
             if extra != _NO_EXTRA:
                 self.extra[row] = extra
         # Packets from the capture carry their frames, which tell the rest; a test's may have none.
-        self._whole = not all(p.decoded for p in packets)
-        self._packed = _Body.pack(packets, self._whole)
+        self._flags = 0 if all(p.decoded for p in packets) else WHOLE
+        self.big = {row: p.frame for row, p in enumerate(packets) if len(p.frame) > BIG}
+        self._packed = _Body.pack(packets, bool(self._flags & WHOLE), self.big)
         self.packets = None
+
+    def freeze(self) -> None:
+        """Pack the ends and names too: the lab renames only the newest packets, and this chunk's are older."""
+        if self.packets is not None or self._flags & FROZEN:
+            return
+        ends = b"".join(column.tobytes() for column in (self.src, self.dst, self.src_label, self.dst_label))
+        self._frozen = zlib.compress(ends, 6)
+        self._flags |= FROZEN
+        self.src, self.dst, self.src_label, self.dst_label = _EMPTY, _EMPTY, _EMPTY, _EMPTY
+        _opened.pop(id(self), None)
+
+    def thaw(self) -> None:
+        """Ends and names in arrays again, to be written (a packet renamed after all)."""
+        if self._flags & FROZEN:
+            body = self.body
+            self.src, self.dst, self.src_label, self.dst_label = body.src, body.dst, body.src_label, body.dst_label
+            self._flags &= ~FROZEN
+            self._frozen = b""
+            _opened.pop(id(self), None)
+
+    def ends(self) -> tuple[array, array, array, array]:
+        """Its packets' (src, dst, src_label, dst_label) columns."""
+        if self._flags & FROZEN:
+            body = self.body
+            return body.src, body.dst, body.src_label, body.dst_label
+        return self.src, self.dst, self.src_label, self.dst_label
 
     @property
     def body(self) -> _Body:
@@ -167,13 +220,15 @@ class PacketChunk:
         return extra[2] if extra is not None else None
 
 
+WHOLE, FROZEN = 1, 2
+_EMPTY = array("I")  # a frozen chunk's ends and names (never written: thaw() gives it arrays again)
 OPEN_CHUNKS = 4  # sealed chunks kept open: reading a packet's neighbours (a log's page, a ladder) opens one once
 _opened: dict[int, tuple[PacketChunk, _Body]] = {}  # id(chunk) -> (chunk, its body)
 _opening = threading.Lock()  # a pcap export reads the frames in a thread
 
 
 def _open(chunk: PacketChunk) -> _Body:
-    body = _Body.unpack(chunk._packed, len(chunk), chunk._whole)
+    body = _Body.unpack(chunk)
     with _opening:
         while len(_opened) >= OPEN_CHUNKS:
             del _opened[next(iter(_opened))]
@@ -243,14 +298,14 @@ class StoredPacket:
         packets = self._chunk.packets
         if packets is not None:
             return packets[self._row].src
-        return endpoint_of(self._chunk.src[self._row])
+        return endpoint_of(self._chunk.ends()[0][self._row])
 
     @property
     def dst(self) -> Endpoint:
         packets = self._chunk.packets
         if packets is not None:
             return packets[self._row].dst
-        return endpoint_of(self._chunk.dst[self._row])
+        return endpoint_of(self._chunk.ends()[1][self._row])
 
     @property
     def length(self) -> int:
@@ -308,6 +363,9 @@ class StoredPacket:
         packets = chunk.packets
         if packets is not None:
             return packets[row].frame
+        big = chunk.big.get(row)
+        if big is not None:
+            return big
         body = chunk.body
         ends = body.frame_ends
         return body.frames[ends[row - 1] if row else 0 : ends[row]]
@@ -315,10 +373,7 @@ class StoredPacket:
     @property
     def src_label(self) -> str | None:
         chunk = self._chunk
-        packets = chunk.packets
-        if packets is not None:
-            return packets[self._row].src_label
-        return chunk.names[chunk.src_label[self._row]]
+        return chunk.names[chunk.ends()[2][self._row]]
 
     @src_label.setter
     def src_label(self, label: str | None) -> None:
@@ -327,10 +382,7 @@ class StoredPacket:
     @property
     def dst_label(self) -> str | None:
         chunk = self._chunk
-        packets = chunk.packets
-        if packets is not None:
-            return packets[self._row].dst_label
-        return chunk.names[chunk.dst_label[self._row]]
+        return chunk.names[chunk.ends()[3][self._row]]
 
     @dst_label.setter
     def dst_label(self, label: str | None) -> None:
@@ -338,12 +390,8 @@ class StoredPacket:
 
     def set_labels(self, src_label: str | None, dst_label: str | None) -> None:
         chunk, row = self._chunk, self._row
-        packets = chunk.packets
-        if packets is not None:
-            packet = packets[row]
-            packet.src_label, packet.dst_label = src_label, dst_label
-        else:
-            chunk.src_label[row], chunk.dst_label[row] = chunk.names.add(src_label), chunk.names.add(dst_label)
+        chunk.thaw()
+        chunk.src_label[row], chunk.dst_label[row] = chunk.names.add(src_label), chunk.names.add(dst_label)
 
     @property
     def lost(self) -> bool:
@@ -371,15 +419,20 @@ class PacketLog(Sequence[StoredPacket]):
     def __len__(self) -> int:
         return self._count
 
-    def add(self, packet: Packet) -> StoredPacket:
-        """Keep a packet (named: its src_label and dst_label set); the stored packet reads it back."""
+    def add(self, packet: Packet, src_label: int | None = None, dst_label: int | None = None) -> StoredPacket:
+        """Keep a packet, its ends named by their numbers in `names` (by its src_label and dst_label if not
+        given); the stored packet reads it back."""
         chunks = self._chunks
         if not chunks or len(chunks[-1]) == CHUNK:
             if chunks:
                 chunks[-1].seal()
+            if len(chunks) >= 3:  # the newest 256 packets, which the lab may rename, are in the last three
+                chunks[-3].freeze()
             chunks.append(PacketChunk(self.names, self._next))
         chunk = chunks[-1]
-        row = chunk.add(packet)
+        if src_label is None or dst_label is None:
+            src_label, dst_label = self.names.add(packet.src_label), self.names.add(packet.dst_label)
+        row = chunk.add(packet, src_label, dst_label)
         self._next += 1
         if self._count == self.maxlen:
             self._skip += 1
