@@ -89,10 +89,6 @@ class _Body:
             size = column.itemsize * count
             column.frombytes(data[at : at + size])
             at += size
-        if chunk._flags & FROZEN:
-            ends = zlib.decompress(chunk._frozen)
-            for number, column in enumerate((body.src, body.dst, body.src_label, body.dst_label)):
-                column.frombytes(ends[number * 4 * count : (number + 1) * 4 * count])
         body.t_ns = array("q", itertools.accumulate(body.t_ns))
         body.wall_ns = array("q", (o + t for o, t in zip(body.wall_ns, body.t_ns, strict=True)))
         body.frame_ends = array("I", itertools.accumulate(body.frame_ends))
@@ -189,22 +185,29 @@ class PacketChunk:
         self._frozen = zlib.compress(ends, 6)
         self._flags |= FROZEN
         self.src, self.dst, self.src_label, self.dst_label = _EMPTY, _EMPTY, _EMPTY, _EMPTY
-        _opened.pop(id(self), None)
 
     def thaw(self) -> None:
         """Ends and names in arrays again, to be written (a packet renamed after all)."""
         if self._flags & FROZEN:
-            body = self.body
-            self.src, self.dst, self.src_label, self.dst_label = body.src, body.dst, body.src_label, body.dst_label
+            self.src, self.dst, self.src_label, self.dst_label = self.ends()
             self._flags &= ~FROZEN
             self._frozen = b""
-            _opened.pop(id(self), None)
+            _thawed.pop(id(self), None)
 
     def ends(self) -> tuple[array, array, array, array]:
-        """Its packets' (src, dst, src_label, dst_label) columns."""
+        """Its packets' (src, dst, src_label, dst_label) columns (a frozen chunk's are read apart from the
+        rest: the log compares every packet's names when its lines are listed anew)."""
         if self._flags & FROZEN:
-            body = self.body
-            return body.src, body.dst, body.src_label, body.dst_label
+            found = _thawed.get(id(self))
+            if found is not None and found[0] is self:
+                return found[1]
+            data, count = zlib.decompress(self._frozen), self._count
+            columns = tuple(array("I", data[n * 4 * count : (n + 1) * 4 * count]) for n in range(4))
+            with _opening:
+                while len(_thawed) >= THAWED_CHUNKS:
+                    del _thawed[next(iter(_thawed))]
+                _thawed[id(self)] = (self, columns)  # type: ignore[assignment]
+            return columns  # type: ignore[return-value]
         return self.src, self.dst, self.src_label, self.dst_label
 
     @property
@@ -225,6 +228,8 @@ _EMPTY = array("I")  # a frozen chunk's ends and names (never written: thaw() gi
 OPEN_CHUNKS = 4  # sealed chunks kept open: reading a packet's neighbours (a log's page, a ladder) opens one once
 _opened: dict[int, tuple[PacketChunk, _Body]] = {}  # id(chunk) -> (chunk, its body)
 _opening = threading.Lock()  # a pcap export reads the frames in a thread
+THAWED_CHUNKS = 16  # frozen chunks whose ends and names are kept read (a few KB each)
+_thawed: dict[int, tuple[PacketChunk, tuple[array, array, array, array]]] = {}
 
 
 def _open(chunk: PacketChunk) -> _Body:
