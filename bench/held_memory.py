@@ -77,6 +77,7 @@ async def measure(n: int) -> list[tuple[str, float]]:
         parts = [
             ("calls kept for the ladders (WireState._history)", session.wire._history),
             ("the last sock_diag dump (WireState.kernel)", session.wire.kernel),
+            # The names table (lab.labels.names) the packets, owners and port index share counts here.
             ("captured packets (lab.packets)", lab.packets),
             ("event book indexes (shown, unwritten, by_call)", (book.shown, book.unwritten, book.by_call)),
             ("event book entries (columns, texts, packet references, line cache)", book),

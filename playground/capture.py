@@ -17,6 +17,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from playground.compact import EndpointPairs
+
+if TYPE_CHECKING:
+    from playground.packet_log import StoredPacket
 
 PACKET_HOST = 0
 PACKET_OUTGOING = 4
@@ -74,30 +80,41 @@ class Packet:
     # switch handed it on (None: never). None on a loopback, where every packet arrives.
     fate: str | None = None
     delivered_ns: int | None = None
+    # Made by decode(): its frame tells its headers' fields (a PacketLog keeps the frame and decodes it again).
+    decoded: bool = field(default=False, repr=False, compare=False)
 
     @property
     def lost(self) -> bool:
-        return self.fate is not None and self.fate.startswith("lost")
+        return packet_lost(self)
 
     @property
     def summary(self) -> str:
         """`client.c > server.a FIN|ACK seq 1 ack 1 win 512 len 0`."""
-        src = self.src_label or _endpoint(self.src)
-        dst = self.dst_label or _endpoint(self.dst)
-        if self.protocol == "TCP":
-            text = f"{src} > {dst} {'|'.join(self.flags) or '-'} seq {self.relative_seq}"
-            if "ACK" in self.flags:
-                text += f" ack {self.relative_ack}"
-            text += f" win {self.window} len {self.length}"
-        elif self.protocol == "UDP":
-            text = f"{src} > {dst} UDP len {self.length}"
-        else:
-            src = self.src_label or self.src[0]
-            dst = self.dst_label or self.dst[0]
-            text = f"{src} > {dst} {self.protocol} {self.icmp}"
-        if self.preview:
-            text += " " + _preview_text(self.preview, self.length)
-        return "lost " + text if self.lost else text
+        return packet_summary(self)
+
+
+def packet_lost(packet: Packet | StoredPacket) -> bool:
+    return packet.fate is not None and packet.fate.startswith("lost")
+
+
+def packet_summary(packet: Packet | StoredPacket) -> str:
+    """`client.c > server.a FIN|ACK seq 1 ack 1 win 512 len 0` (`lost ...` for a packet the cable dropped)."""
+    src_label, dst_label = packet.src_label, packet.dst_label
+    protocol, length, flags = packet.protocol, packet.length, packet.flags
+    if protocol == "TCP":
+        text = f"{src_label or _endpoint(packet.src)} > {dst_label or _endpoint(packet.dst)} {'|'.join(flags) or '-'}"
+        text += f" seq {packet.relative_seq}"
+        if "ACK" in flags:
+            text += f" ack {packet.relative_ack}"
+        text += f" win {packet.window} len {length}"
+    elif protocol == "UDP":
+        text = f"{src_label or _endpoint(packet.src)} > {dst_label or _endpoint(packet.dst)} UDP len {length}"
+    else:
+        text = f"{src_label or packet.src[0]} > {dst_label or packet.dst[0]} {protocol} {packet.icmp}"
+    preview = packet.preview
+    if preview:
+        text += " " + _preview_text(preview, length)
+    return "lost " + text if packet_lost(packet) else text
 
 
 def _endpoint(address: tuple[str, int]) -> str:
@@ -153,11 +170,14 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
             window=window,
             preview=payload[:PREVIEW],
             frame=frame,
+            decoded=True,
         )
     if proto == 17 and end - offset >= 8:
         sport, dport, length = struct.unpack_from("!HHH", frame, offset)
         payload = frame[offset + 8 : end]
-        return Packet(t_ns, "UDP", (src, sport), (dst, dport), len(payload), preview=payload[:PREVIEW], frame=frame)
+        return Packet(
+            t_ns, "UDP", (src, sport), (dst, dport), len(payload), preview=payload[:PREVIEW], frame=frame, decoded=True
+        )
     if proto in (1, 58) and end - offset >= 8:
         kind, code = frame[offset], frame[offset + 1]
         table = ICMP_TEXT if proto == 1 else ICMP6_TEXT
@@ -172,6 +192,7 @@ def decode(frame: bytes, t_ns: int) -> Packet | None:
             icmp=text,
             icmp_about=about,
             frame=frame,
+            decoded=True,
         )
     return None
 
@@ -281,7 +302,7 @@ class Capture:
         except OSError:
             self.keep_type = PACKET_OUTGOING
         self._stop = threading.Event()
-        self._isn: dict[tuple, int] = {}
+        self._isn = EndpointPairs()  # numbers, not tuples: 10,000 connections have 20,000 entries
         self.count = 0
         self.thread = threading.Thread(target=self._run, name="capture", daemon=True)
 
@@ -379,7 +400,7 @@ class Capture:
         number_relative(packet, self._isn)
 
 
-def number_relative(packet: Packet, isn: dict[tuple, int]) -> None:
+def number_relative(packet: Packet, isn: EndpointPairs | dict[tuple, int]) -> None:
     """Set a TCP packet's sequence and ack numbers relative to its connection's first ones (`isn` keeps them)."""
     if packet.protocol != "TCP":
         return

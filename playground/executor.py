@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass, field
 
 from playground import lab_threads
-from playground.capture import Packet
 from playground.claims import call_divergence, process_state
 from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.errors import LabError
@@ -30,6 +29,7 @@ from playground.events import (
 )
 from playground.lab import PENDING_AFTER, CallHandle, Lab
 from playground.netlab import directives as network_lab
+from playground.packet_log import AnyPacket
 from playground.script.format import format_node, format_outcome
 from playground.script.model import (
     Cable,
@@ -102,7 +102,7 @@ class Executor:
         self._notes: list[str] = []
         self._observed: list[CallObserved] = []
         # Packets seen since the current step began, and how far `~` lines have matched them.
-        self._packets: list[Packet] = []
+        self._packets: list[AnyPacket] = []
         self._wire_pos = 0
         self._step_start_ns = 0
         self._packet_arrived = asyncio.Event()
@@ -115,7 +115,7 @@ class Executor:
             self._unsubscribe = None
 
     @property
-    def packets(self) -> list[Packet]:
+    def packets(self) -> list[AnyPacket]:
         """The packets seen since the current step was sent (a new list for each step)."""
         return self._packets
 
@@ -402,7 +402,7 @@ def _end_matches(spec: str | None, label: str | None) -> bool:
     return label == spec if "." in spec else label.split(".")[0] == spec
 
 
-def segment_matches(segment: Segment, packet: Packet) -> bool:
+def segment_matches(segment: Segment, packet: AnyPacket) -> bool:
     """Whether a captured packet is the one a `~` line describes."""
     if segment.lost and not packet.lost:
         return False

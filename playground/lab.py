@@ -23,11 +23,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 
 from playground import lab_channel, lab_lifecycle, lab_threads, protocol, resolve_many
-from playground.capture import Capture, Packet
+from playground.capture import Capture
 from playground.constants import SIGNAL_NAMES
 from playground.errors import LabError
 from playground.events import (
@@ -50,6 +49,7 @@ from playground.lab_unix import learn_names
 from playground.netlab.addressing import host_addresses
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
+from playground.packet_log import PacketLog, StoredPacket
 from playground.resolve import resolve_call
 from playground.script.format import format_call
 from playground.script.model import (
@@ -139,7 +139,7 @@ class Lab:
         return self.labels.capture_reason
 
     @property
-    def packets(self) -> deque[Packet]:
+    def packets(self) -> PacketLog:
         return self.labels.packets
 
     async def capture_flush(self, timeout: float = 1.0) -> bool:
@@ -150,7 +150,7 @@ class Lab:
         """
         return await self.labels.flush(timeout)
 
-    def _report_packets(self, packets: list[Packet]) -> None:
+    def _report_packets(self, packets: list[StoredPacket]) -> None:
         self._emit(PacketsSeen(packets, time.monotonic_ns()))
 
     def endpoint_label(self, local: tuple[str, int], peer: tuple[str, int]) -> str | None:

@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import itertools
 import socket
-import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 from playground.capture import Capture, Packet, PcapWriter
+from playground.compact import Owners, PortOwners, PortSet, Strings, endpoint_key, endpoint_of
 from playground.errors import LabError
 from playground.lab_process import Process
 from playground.netns import LabNetwork
+from playground.packet_log import PacketChunk, PacketLog, StoredPacket
 from playground.script.model import Address, AddressArg, NameArg, RefArg, Step
 
 Endpoint = tuple[str, int]
 HOLD_NS = 500_000_000  # on the host's loopback, how long a packet waits to be known as the lab's
-
-
-def _end(address: tuple | list) -> Endpoint:
-    """(host, port), the host string interned: 20,000 ends of 10,000 connections name a few hosts."""
-    host = address[0]
-    return (sys.intern(host) if type(host) is str else host, address[1])
 
 
 class Flushable(Protocol):
@@ -38,15 +31,17 @@ class PacketLabels:
     `report` receives each batch of packets, labelled, on the event loop.
     """
 
-    def __init__(self, processes: dict[str, Process], report: Callable[[list[Packet]], None]) -> None:
+    def __init__(self, processes: dict[str, Process], report: Callable[[list[StoredPacket]], None]) -> None:
         self.processes = processes
         self.report = report
+        # The sockets' names, as numbers the packets' columns and `owners` share.
+        self.names = Strings()
         # (local, peer) of each connection the lab made -> (process, "proc.var")
-        self.owners: dict[tuple[Endpoint, Endpoint], tuple[str, str]] = {}
+        self.owners = Owners(self.names)
         self.capture: Capture | None = None
         self.capture_reason: str | None = None
-        self.packets: deque[Packet] = deque(maxlen=200_000)
-        self.lab_ports: set[int] = set()
+        self.packets = PacketLog(200_000, self.names)
+        self.lab_ports = PortSet()
         self._held: list[Packet] = []
         self._flush_waiters: list[asyncio.Future] = []
         self._keep: Callable[[Packet], bool] | None = None
@@ -54,8 +49,7 @@ class PacketLabels:
         self._loop: asyncio.AbstractEventLoop | None = None
         # port -> (process, var) that have had an address with that port: where endpoint_label looks
         # (a scan of every process's addresses cost O(sockets) a packet, with 10,000 connections held).
-        # One (process, var) alone, as it mostly is (a dict of them for a port several had: 200 bytes more).
-        self._by_port: dict[int, tuple[str, str] | dict[tuple[str, str], None]] = {}
+        self._by_port = PortOwners(self.names, self.owners.processes)
         # With hosts, the switch's frames too (a SwitchCapture: on the loop, not a thread); a flush waits for both.
         self.switch_feed: Flushable | None = None
         # The address a connect reaches, from the one it names (with hosts, `alpha:7000` is alpha's address).
@@ -64,14 +58,7 @@ class PacketLabels:
 
     def note_address(self, process: str, var: str, port: int) -> None:
         """A socket's address was learned (proc.addresses[var]): packets to or from that port may be its."""
-        key = (process, var)
-        found = self._by_port.get(port)
-        if found is None:
-            self._by_port[port] = key
-        elif isinstance(found, dict):
-            found[key] = None
-        elif found != key:
-            self._by_port[port] = {found: None, key: None}
+        self._by_port.add(port, process, var)
 
     def start(self, loop: asyncio.AbstractEventLoop, network: LabNetwork, pcap: str | None) -> None:
         self._loop = loop
@@ -161,6 +148,7 @@ class PacketLabels:
                 waiter.set_result(None)
 
     def on_packets(self, packets: list[Packet]) -> None:
+        """Name each packet's ends, keep it, and report the kept packets (StoredPackets: their names change)."""
         if self._keep is not None:
             # On the host's loopback a packet is the lab's only if its ports are; a port the
             # kernel picked during a call is known once the call's result is in, so hold a while.
@@ -168,19 +156,40 @@ class PacketLabels:
             packets = self._release_held()
         if not packets:
             return
+        stored = []
+        named: dict[tuple, tuple[int, int]] = {}  # a batch is mostly a few connections' packets
         for packet in packets:
-            self._label(packet)
+            if packet.icmp_about is not None:
+                names = (0, self._label_index(*packet.icmp_about))
+            else:
+                ends = (packet.src, packet.dst)
+                found = named.get(ends)
+                if found is None:
+                    found = named[ends] = (self._label_index(*ends), self._label_index(ends[1], ends[0]))
+                names = found
             if self._pcap is not None:
                 self._pcap.write(packet.wall_ns, packet.frame)
-        self.packets.extend(packets)
-        self.report(packets)
+            stored.append(self.packets.add(packet, *names))
+        self.report(stored)
 
-    def _label(self, packet: Packet) -> None:
-        if packet.icmp_about is not None:
-            packet.dst_label = self.endpoint_label(*packet.icmp_about)
+    def _label(self, chunk: PacketChunk, row: int) -> None:
+        """Name a kept packet's two ends again."""
+        packets = chunk.packets
+        if packets is not None:
+            packet = packets[row]
+            if packet.icmp_about is not None:
+                chunk.src_label[row], chunk.dst_label[row] = 0, self._label_index(*packet.icmp_about)
+            else:
+                src, dst = endpoint_key(packet.src), endpoint_key(packet.dst)
+                chunk.src_label[row] = self._index_by_keys(src, dst)
+                chunk.dst_label[row] = self._index_by_keys(dst, src)
+            return
+        about = chunk.icmp_about(row)
+        if about is not None:
+            chunk.src_label[row], chunk.dst_label[row] = 0, self._label_index(*about)
         else:
-            packet.src_label = self.endpoint_label(packet.src, packet.dst)
-            packet.dst_label = self.endpoint_label(packet.dst, packet.src)
+            src, dst = chunk.src[row], chunk.dst[row]
+            chunk.src_label[row], chunk.dst_label[row] = self._index_by_keys(src, dst), self._index_by_keys(dst, src)
 
     def relabel_recent(self, local: Endpoint | None = None, peer: Endpoint | None = None) -> None:
         """A call's result named a socket: name it in packets that came in before the result did.
@@ -190,21 +199,34 @@ class PacketLabels:
         With `local`, only the packets to or from its port (the only ones whose names changed),
         and with `peer` too, only that connection's (an accepted socket shares its listener's end).
         """
-        recent = itertools.islice(reversed(self.packets), 256)
+        recent = self.packets.recent(256)  # read in the columns: a view each would cost more than the naming
         if local is None:
-            for packet in recent:
-                self._label(packet)
+            for chunk, row in recent:
+                self._label(chunk, row)
             return
         if peer is None:  # a socket's packets: its port at either end (its own address may be a wildcard)
             port = local[1]
-            for packet in recent:
-                if packet.src[1] == port or packet.dst[1] == port or packet.icmp_about is not None:
-                    self._label(packet)
+            for chunk, row in recent:
+                packets = chunk.packets
+                if packets is not None:
+                    packet = packets[row]
+                    mine = packet.src[1] == port or packet.dst[1] == port or packet.icmp_about is not None
+                else:
+                    mine = chunk.src[row] & 0xFFFF == port or chunk.dst[row] & 0xFFFF == port
+                    mine = mine or chunk.icmp_about(row) is not None
+                if mine:
+                    self._label(chunk, row)
             return
-        ends = {local, peer}
-        for packet in recent:  # a connection's packets: both ends its own
-            if (packet.src in ends and packet.dst in ends) or packet.icmp_about is not None:
-                self._label(packet)
+        ends, keys = {tuple(local), tuple(peer)}, {endpoint_key(local), endpoint_key(peer)}
+        for chunk, row in recent:  # a connection's packets: both ends its own
+            packets = chunk.packets
+            if packets is not None:
+                packet = packets[row]
+                mine = (packet.src in ends and packet.dst in ends) or packet.icmp_about is not None
+            else:
+                mine = (chunk.src[row] in keys and chunk.dst[row] in keys) or chunk.icmp_about(row) is not None
+            if mine:
+                self._label(chunk, row)
 
     def _release_held(self) -> list[Packet]:
         assert self._keep is not None
@@ -220,23 +242,37 @@ class PacketLabels:
 
     def endpoint_label(self, local: Endpoint, peer: Endpoint) -> str | None:
         """`proc.var` for the socket at this end of a packet, if the lab knows it."""
-        owner = self.owners.get((local, peer))
-        if owner is not None:
-            return owner[1]
-        found = self._by_port.get(local[1])
-        if not found:
+        return self.names[self._label_index(local, peer)]
+
+    def _label_index(self, local: Endpoint, peer: Endpoint) -> int:
+        """endpoint_label's name as its number in `names` (0: none)."""
+        return self._index_by_keys(endpoint_key(local), endpoint_key(peer))
+
+    def _index_by_keys(self, local: int, peer: int) -> int:
+        found = self.owners.label_index(local, peer)
+        if found is not None:
+            return found
+        return self.names.add(self._label_by_port(endpoint_of(local)))
+
+    def _label_by_port(self, local: Endpoint) -> str | None:
+        by_port = self._by_port
+        numbers = by_port.numbers(local[1])
+        if not numbers:
             return None
-        candidates = (found,) if isinstance(found, tuple) else found
         for proc in self.processes.values():  # in the processes' order, as a scan of them all would find it
-            for name, var in candidates:
-                address = proc.addresses.get(var) if name == proc.name else None
+            wanted = by_port.processes.index(proc.name)
+            for number in numbers:
+                if number & 0xFFFF != wanted:
+                    continue
+                var = by_port.owner(number)[1]
+                address = proc.addresses.get(var)
                 if address is not None and address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
                     return f"{proc.name}.{var}"
         return None
 
     def label_for(self, local: Endpoint, peer: Endpoint) -> tuple[str, str] | None:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""
-        return self.owners.get((tuple(local), tuple(peer)))  # type: ignore[arg-type]  # lists from JSON come too
+        return self.owners.get((local, peer))  # lists from JSON come too
 
     def note_port(self, local: Endpoint) -> None:
         """A call's result named a local port: packets held for want of it may be the lab's."""
@@ -261,7 +297,7 @@ class PacketLabels:
         local = raw["local"]
         if name in ("accept", "accept4") and raw.get("ret", -1) >= 0 and raw.get("peer"):
             label = f"{proc.name}.{step.var}" if step.var else f"{proc.name}:fd{raw['ret']}"
-            self.owners[(_end(local), _end(raw["peer"]))] = (proc.name, label)
+            self.owners[(local, raw["peer"])] = (proc.name, label)
         elif name == "connect" and fd_arg is not None:
             target = step.call.args[1]
             address = None
@@ -275,4 +311,4 @@ class PacketLabels:
                 address = self.reached(self.processes.get(getattr(target, "process", "")), address)
                 var = proc.var_for(fd_arg)
                 label = f"{proc.name}.{var}" if var else f"{proc.name}:fd{fd_arg}"
-                self.owners[(_end(local), _end((address.host, address.port)))] = (proc.name, label)
+                self.owners[(local, (address.host, address.port))] = (proc.name, label)

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 from playground.constants import ERRNO_NUMBERS
 
 if TYPE_CHECKING:  # the engine loads only on the paths that use it
-    from playground.capture import Packet
     from playground.events import CallObserved, CallResult
     from playground.lab import Lab
+    from playground.packet_log import AnyPacket
     from playground.runner import Runner, StepReport
     from playground.script.model import Script
 
@@ -21,11 +21,11 @@ class WireFeed:
 
     def __init__(self) -> None:
         self.runner: Runner | None = None
-        self._list: list[Packet] = []
+        self._list: list[AnyPacket] = []
         self._printed = 0
         self.cause: int | None = None  # the line number of the last call: the packets are its doing
 
-    def fresh(self) -> list[Packet]:
+    def fresh(self) -> list[AnyPacket]:
         packets = self.runner.packets if self.runner is not None else []
         if packets is not self._list:  # a new step: its own list of packets
             self._list, self._printed = packets, 0
@@ -166,7 +166,7 @@ class JsonPrinter(_Printer):
                 print(json.dumps({"packet": packet_json(packet, self.lab.t0, self.feed.cause)}))
 
 
-def packet_json(packet: Packet, t0: int, line: int | None) -> dict:
+def packet_json(packet: AnyPacket, t0: int, line: int | None) -> dict:
     """A captured packet for JSON readers: when, which ends (by name where the lab knows them), what."""
     out: dict[str, object] = {
         "t_ms": round((packet.t_ns - t0) / 1e6, 6),

@@ -6,7 +6,6 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
-from playground.capture import Packet
 from playground.ladder.model import (
     BLOCKED_NS,
     CLOSED,
@@ -21,6 +20,7 @@ from playground.ladder.model import (
     Row,
 )
 from playground.ladder.states import Machine, advance, behind, initial_states, normal_state, segment_label
+from playground.packet_log import AnyPacket
 
 
 @dataclass
@@ -30,7 +30,7 @@ class _Event:
     serial: int
     kind: str  # "packet", "call", "return", "end", "sample"
     side: int
-    packet: Packet | None = None
+    packet: AnyPacket | None = None
     note: CallNote | None = None
     state: str = ""
     slack: int = 0  # a sample: how long reading it took, either side of t_ns
@@ -47,14 +47,14 @@ class LadderBuilder:
     in the usual case, something arriving last, that is the new row's own index).
     """
 
-    def __init__(self, first: Packet, t0_ns: int = 0) -> None:
+    def __init__(self, first: AnyPacket, t0_ns: int = 0) -> None:
         self.ladder = Ladder(
             [Column(first.src, first.src_label), Column(first.dst, first.dst_label)], (CLOSED, CLOSED), [], t0_ns
         )
-        self.packets: list[Packet] = []
+        self.packets: list[AnyPacket] = []
         self.first_ns = first.t_ns
         self.syn_seq: dict[tuple[str, int], int] = {}  # the raw seq of each side's SYN
-        self._first_from: list[Packet | None] = [None, None]
+        self._first_from: list[AnyPacket | None] = [None, None]
         self._events: list[_Event] = []
         self._keys: list[tuple[int, int, int]] = []
         self._before: list[Machine] = []  # the machine before each event
@@ -76,7 +76,7 @@ class LadderBuilder:
                 return i
         return None
 
-    def add_packet(self, packet: Packet) -> int:
+    def add_packet(self, packet: AnyPacket) -> int:
         sender = 0 if packet.src == self.ladder.columns[0].address else 1
         self.packets.append(packet)
         self._refresh_label(sender, packet.src_label)

@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from playground.capture import Packet
 from playground.events import CallDone, ProcessEnded, ProcessStarted
 from playground.ladder.builder import LadderBuilder
 from playground.ladder.model import (
@@ -18,6 +17,7 @@ from playground.ladder.model import (
     Column,
     Ladder,
 )
+from playground.packet_log import AnyPacket
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Connection:
     """One TCP connection's segments, by 4-tuple (a new SYN on the same 4-tuple starts a new one)."""
 
     columns: list[Column]
-    packets: list[Packet]
+    packets: list[AnyPacket]
     start_ns: int
     until_ns: int | None = None  # when a newer connection took the same 4-tuple
 
@@ -88,11 +88,11 @@ class LadderSet:
             by_key[key] = conn
         return out
 
-    def add_packets(self, packets: Iterable[Packet]) -> None:
+    def add_packets(self, packets: Iterable[AnyPacket]) -> None:
         for packet in packets:
             self.add_packet(packet)
 
-    def add_packet(self, packet: Packet) -> int | None:
+    def add_packet(self, packet: AnyPacket) -> int | None:
         """Route a segment to its connection's ladder; returns that ladder's index (None: not TCP)."""
         if packet.protocol != "TCP":
             return None
@@ -193,7 +193,7 @@ class LadderSet:
             return builder.side_of(side)
         return None
 
-    def _starts_anew(self, builder: LadderBuilder, packet: Packet) -> bool:
+    def _starts_anew(self, builder: LadderBuilder, packet: AnyPacket) -> bool:
         """A SYN (without ACK) from an end that already opened this connection with another ISN."""
         if "SYN" not in packet.flags or "ACK" in packet.flags:
             return False
@@ -257,7 +257,7 @@ def _key(a: tuple[str, int], b: tuple[str, int]) -> tuple:
 
 
 def _feed(
-    packets: Iterable[Packet],
+    packets: Iterable[AnyPacket],
     calls: Iterable[Any] = (),
     t0_ns: int | None = None,
     samples: Iterable[tuple[int, Any, str]] = (),
@@ -294,13 +294,13 @@ def _feed(
     return ladders
 
 
-def connections(packets: Iterable[Packet]) -> list[Connection]:
+def connections(packets: Iterable[AnyPacket]) -> list[Connection]:
     """The TCP connections among these packets (e.g. `lab.packets`), oldest first, with their sockets' names."""
     return _feed(packets).connections()
 
 
 def build_ladders(
-    packets: Iterable[Packet],
+    packets: Iterable[AnyPacket],
     calls: Iterable[Any] = (),
     t0_ns: int | None = None,
     samples: Iterable[tuple[int, Any, str]] = (),
@@ -316,7 +316,7 @@ def build_ladders(
 
 
 def build_ladder(
-    packets: Connection | Iterable[Packet],
+    packets: Connection | Iterable[AnyPacket],
     calls: Iterable[Any] = (),
     t0_ns: int | None = None,
     samples: Iterable[tuple[int, Any, str]] = (),

@@ -6,9 +6,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from playground.capture import Packet
 from playground.events import CallDone, CallObserved
 from playground.lab import PENDING_AFTER
+from playground.packet_log import AnyPacket
 from playground.script.format import format_call, format_outcome, quote
 from playground.script.model import IntArg, NameArg, Step
 
@@ -110,7 +110,7 @@ class Row:
     length: int = 0
     window: int = 0
     preview: bytes = b""
-    packet: Packet | None = field(default=None, repr=False, compare=False)
+    packet: AnyPacket | None = field(default=None, repr=False, compare=False)
 
     @property
     def label(self) -> str:

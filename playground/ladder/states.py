@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from playground.capture import Packet
 from playground.ladder.model import (
     CLOSE_WAIT,
     CLOSED,
@@ -21,6 +20,7 @@ from playground.ladder.model import (
     TIME_WAIT,
     seq_ge,
 )
+from playground.packet_log import AnyPacket
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class Machine:
         return Machine((states[0], states[1]), self.fin_acked_by)
 
 
-def advance(machine: Machine, packet: Packet, sender: int) -> Machine:
+def advance(machine: Machine, packet: AnyPacket, sender: int) -> Machine:
     """Both sides' states after `sender` sent this segment and the other side received it."""
     receiver = 1 - sender
     states = list(machine.states)
@@ -83,7 +83,7 @@ def advance(machine: Machine, packet: Packet, sender: int) -> Machine:
     return Machine((states[0], states[1]), (fins[0], fins[1]))
 
 
-def initial_states(first: Packet | None, first_from_other: Packet | None) -> tuple[str, str]:
+def initial_states(first: AnyPacket | None, first_from_other: AnyPacket | None) -> tuple[str, str]:
     """Both sides' states before the first segment (side 0 sent it)."""
     if first is None:
         return (CLOSED, CLOSED)
@@ -97,7 +97,7 @@ def initial_states(first: Packet | None, first_from_other: Packet | None) -> tup
     return (ESTABLISHED, ESTABLISHED)  # the capture began in mid-connection
 
 
-def infer(packets: Sequence[Packet]) -> list[tuple[str, str]]:
+def infer(packets: Sequence[AnyPacket]) -> list[tuple[str, str]]:
     """Both sides' states after each segment of one connection (side 0 sent the first one).
 
     The state machine alone, without calls or the kernel's view: for tests and quick looks.

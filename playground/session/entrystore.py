@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar, overload
 from playground.script.data import Data
 
 if TYPE_CHECKING:
-    from playground.capture import Packet
+    from playground.packet_log import AnyPacket
 
 __all__ = ["KINDS", "KIND_CODE", "NONE", "Entry", "EntryStore", "PacketEntry", "Rows"]
 
@@ -62,7 +62,7 @@ class Entry:
 class PacketEntry(Entry):
     """A captured packet in the event log (its text is made when shown: names come late)."""
 
-    packet: Packet | None = None
+    packet: AnyPacket | None = None
 
 
 class EntryStore:

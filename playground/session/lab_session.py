@@ -28,11 +28,11 @@ from playground.session.view import LabView, SocketView, ViewCache, build_view
 from playground.session.wire import WireBook, WireState
 
 if TYPE_CHECKING:
-    from playground.capture import Packet
     from playground.executor import Executor, StepReport
     from playground.lab import CallHandle, Lab
     from playground.lab_limits import Limits
     from playground.netlab.controller import PortCounters
+    from playground.packet_log import AnyPacket
     from playground.runner import Runner
     from playground.session.recording import SessionRecording
 
@@ -102,6 +102,8 @@ class LabSession:
         self.executor = Executor(self.lab)
         self.wire.attach(self.lab)
         self.book.t0 = self.lab.t0
+        if isinstance(self.book, WireBook):
+            self.book.packets_from(self.lab.packets.get)
         self._settled = asyncio.Event()
         self._settled.set()
         self._lock = asyncio.Lock()
@@ -393,7 +395,7 @@ class LabSession:
             return None
         return self.lab.capture_reason or "packet capture is not available"
 
-    def packets(self) -> list[Packet]:
+    def packets(self) -> list[AnyPacket]:
         """The packets captured so far (the lab keeps the latest 200,000)."""
         return list(self.lab.packets) if self.lab is not None else []
 

@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from playground.events import CallDone, CallObserved, DirectiveDone, Event, PacketsSeen, ProcessEnded, ProcessStarted
+from playground.note_log import NoteLog
 from playground.session.entrystore import KIND_CODE, Entry, PacketEntry
 from playground.session.eventbook import EventBook
 from playground.session.view import LabView, SocketView, mask_ports
 
 if TYPE_CHECKING:
-    from playground.capture import Packet
     from playground.lab import Lab
     from playground.ladder import Ladder, LadderRecorder
+    from playground.packet_log import AnyPacket
     from playground.sockdiag import KernelSocket
 
 __all__ = [
@@ -61,15 +63,20 @@ def _owner(label: str | None) -> str | None:
 class WireBook(EventBook):
     """The event book with captured packets as entries, written in time order with the calls.
 
-    A packet's entry keeps only where the packet is (its index in `packets`): its line is
-    made from the packet when shown, with the names the lab gives its sockets by then.
+    A packet's entry keeps only where the packet is: its serial number in the lab's packet log
+    (a packet the log hands out has one), or else its index in `packets`. Its line is made from
+    the packet when shown, with the names the lab gives its sockets by then.
     """
 
     def __init__(self, t0: int, deterministic: bool = False) -> None:
         super().__init__(t0, deterministic)
         self.show = "both"
         self.packet_count = 0
-        self.packets: list[Packet] = []
+        self.packets: list[AnyPacket] = []
+        # Each lab's packet log by serial, from the first entry made after it was attached (a restart
+        # starts a new lab, and the book goes on): a packet entry keeps a number, not the packet.
+        self._log_starts: list[int] = []
+        self._logs: list[Callable[[int], AnyPacket | None]] = []
         # The newest packet entries, with the names their line was last made with.
         self._recent: deque[tuple[int, str | None, str | None]] = deque(maxlen=RELABEL_WINDOW)
 
@@ -90,30 +97,45 @@ class WireBook(EventBook):
             return self._add_packet(entry.packet, entry.process)
         return super().add_entry(entry)
 
-    def _add_packet(self, packet: Packet, owner: str | None) -> int:
+    def packets_from(self, log: Callable[[int], AnyPacket | None]) -> None:
+        """The packets reported from now on are the lab's whose log gives a packet by its serial number."""
+        self._log_starts.append(len(self.store))
+        self._logs.append(log)
+
+    def _add_packet(self, packet: AnyPacket, owner: str | None) -> int:
         index = self._append(Entry("packet", packet.t_ns, owner, ""))
-        self.store.text_at[index] = len(self.packets)
-        self.packets.append(packet)
+        serial = getattr(packet, "serial", None)
+        if serial is not None and self._logs:
+            self.store.text_at[index] = -1 - serial
+        else:
+            self.store.text_at[index] = len(self.packets)
+            self.packets.append(packet)
         self._recent.append((index, packet.src_label, packet.dst_label))
         return index
 
-    def packet(self, index: int) -> Packet | None:
-        """Entry `index`'s packet (None: not a packet's entry)."""
+    def packet(self, index: int) -> AnyPacket | None:
+        """Entry `index`'s packet (None: not a packet's entry, or one the lab's log no longer keeps)."""
         store = self.store
-        return self.packets[store.text_at[index]] if store.kinds[index] == PACKET else None
+        if store.kinds[index] != PACKET:
+            return None
+        at = store.text_at[index]
+        if at >= 0:
+            return self.packets[at]
+        return self._logs[bisect_right(self._log_starts, index) - 1](-1 - at)
 
     def entry(self, index: int) -> Entry:
-        packet = self.packet(index)
-        if packet is None:
+        store = self.store
+        if store.kinds[index] != PACKET:
             return super().entry(index)
-        return PacketEntry("packet", packet.t_ns, self.store.process(index), "", packet=packet)
+        packet = self.packet(index)
+        return PacketEntry("packet", store.times[index], store.process(index), "", packet=packet)
 
     def _relabel(self) -> None:
         """A call's result named a socket: the lab renamed the packets before it; rewrite their lines."""
         store = self.store
         for slot, (index, src, dst) in enumerate(self._recent):
-            packet = self.packets[store.text_at[index]]
-            if (packet.src_label, packet.dst_label) != (src, dst):
+            packet = self.packet(index)
+            if packet is not None and (packet.src_label, packet.dst_label) != (src, dst):
                 self._recent[slot] = (index, packet.src_label, packet.dst_label)
                 store.procs[index] = store.name_code(_owner(packet.src_label))
                 self._touch(index)
@@ -145,9 +167,12 @@ class WireBook(EventBook):
 
     def render_line(self, index: int) -> str:
         packet = self.packet(index)
-        if packet is None:
-            return super().render_line(index)
         store = self.store
+        if packet is None:
+            if store.kinds[index] == PACKET:  # past the newest packets the lab keeps
+                time_text = self.time_text(store.times[index])
+                return f"{time_text} {self.process_text(index, 'wire')} {PACKET_MARK} (a packet no longer kept)"
+            return super().render_line(index)
         if store.procs[index] == 0:
             store.procs[index] = store.name_code(_owner(packet.src_label))
         line = f"{self.time_text(packet.t_ns)} {self.process_text(index, 'wire')} {PACKET_MARK} {packet.summary}"
@@ -240,8 +265,8 @@ class WireState:
         self._last_view: LabView | None = None  # the last view decorated (or not: nothing to add)
         # Building ladders as packets stream in costs a lot: until a ladder is first asked for,
         # only what it needs is kept (packets stay in lab.packets): each call as the ladder
-        # writes it (a CallNote, made when the call returned: a tenth of the event's size).
-        self._history: deque = deque(maxlen=100_000)
+        # writes it (a CallNote, made when the call returned, kept in columns: NoteLog).
+        self._history = NoteLog(maxlen=100_000)
         self._forget: Callable[[], None] | None = None
 
     def attach(self, lab: Lab) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from playground.capture import Packet
-from playground.events import CallPending, CallStarted
+from playground.events import CallPending, CallStarted, PacketsSeen
+from playground.packet_log import PacketLog
 from playground.script.parser import parse_script
 from playground.session.eventbook import Entry, EventBook, find_next
 from playground.session.wire import PacketEntry, WireBook
@@ -113,3 +114,27 @@ def test_entries_are_read_back_as_they_were_added():
     )
     assert isinstance(entries[5], PacketEntry) and entries[5].packet is not None and entries[5].process == "a"
     assert book.entries[-1].body == "a notice" and len(book.entries) == 7
+
+
+def _udp(t_ns: int, port: int) -> Packet:
+    return Packet(t_ns, "UDP", ("127.0.0.1", port), ("127.0.0.1", 9), 3, (), src_label=f"a.u{port}")
+
+
+def test_packet_lines_keep_serials_into_each_labs_log_and_say_when_one_is_gone() -> None:
+    """A packet's entry keeps its serial in the lab's packet log, not the packet; a restart's new lab numbers
+    its packets from 0 again, and the book tells the two logs apart; a packet past the log's newest says so."""
+    book = WireBook(0)
+    first = PacketLog(10)
+    book.packets_from(first.get)
+    book.add(PacketsSeen([first.add(_udp(1_000_000, 1000 + i)) for i in range(3)], 0))
+    second = PacketLog(10)  # (a restart)
+    book.packets_from(second.get)
+    book.add(PacketsSeen([second.add(_udp(2_000_000, 2000 + i)) for i in range(2)], 0))
+    assert book.packets == []  # nothing kept but numbers
+    lines = list(book.relist())
+    assert [line.split("a.u")[1][:4] for line in lines] == ["1000", "1001", "1002", "2000", "2001"]
+    for i in range(10):  # the first lab's log moves on past its newest 10
+        first.add(_udp(3_000_000, 3000 + i))
+    lines = list(book.relist())
+    assert all("(a packet no longer kept)" in line for line in lines[:3])
+    assert [line.split("a.u")[1][:4] for line in lines[3:]] == ["2000", "2001"]

@@ -1,0 +1,132 @@
+"""The lab's packets kept in columns (PacketLog): every packet reads back as it was captured, renamed
+where the lab renames it, whether its chunk is filling, sealed (compressed) or frozen (older still)."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+from playground.capture import _FLAG_TUPLES, Packet, decode
+from playground.compact import EndpointPairs, Owners, PortSet, Strings
+from playground.packet_log import CHUNK, PacketLog
+
+FIELDS = (
+    "t_ns protocol src dst length flags seq ack relative_seq relative_ack window preview icmp icmp_about"
+    " frame wall_ns fate delivered_ns src_label dst_label summary lost"
+).split()
+
+
+def _same(packet: object, stored: object) -> None:
+    for name in FIELDS:
+        assert getattr(stored, name) == getattr(packet, name), name
+
+
+def _made(rnd: random.Random, i: int) -> Packet:
+    """A packet as a test makes one: any fields, a frame that tells nothing."""
+    protocol = rnd.choice(["TCP", "UDP", "ICMP", "ICMPv6"])
+    t_ns = 10**12 + i * 1000 + rnd.randint(-500, 500)
+    return Packet(
+        t_ns,
+        protocol,
+        (rnd.choice(["127.0.0.1", "::1", "10.0.0.2"]), rnd.randint(0, 65535)),
+        ("127.0.0.1", rnd.randint(0, 65535)),
+        rnd.randint(0, 70000),
+        _FLAG_TUPLES[rnd.randint(0, 63)] if protocol == "TCP" else (),
+        rnd.getrandbits(32),
+        rnd.getrandbits(32),
+        rnd.getrandbits(32),
+        rnd.getrandbits(32),
+        rnd.randint(0, 65535),
+        rnd.randbytes(rnd.choice([0, 0, 5, 48])),
+        "port unreachable" if protocol.startswith("ICMP") else None,
+        (("1.2.3.4", 5), ("5.6.7.8", 9)) if protocol == "ICMP" and i % 2 else None,
+        rnd.choice([None, "a.b", "client.c[3]"]),
+        rnd.choice([None, "x.y"]),
+        rnd.randbytes(rnd.randint(0, 120)),
+        t_ns + 1_700_000_000_000_000_000 + rnd.randint(-(10**6), 10**6),
+        rnd.choice([None, None, "delivered", "lost on cable"]),
+        rnd.choice([None, t_ns + 5]),
+    )
+
+
+def _ip4(proto: int, payload: bytes) -> bytes:
+    header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0, b"\x7f\0\0\1", b"\x7f\0\0\2")
+    return b"\0" * 12 + b"\x08\x00" + header + payload
+
+
+def _tcp(seq: int, ack: int, flags: int, data: bytes) -> bytes:
+    return struct.pack("!HHIIHHHH", 40000, 5000, seq, ack, (5 << 12) | flags, 512, 0, 0) + data
+
+
+def test_packets_read_back_as_made_newest_maxlen_kept_and_found_by_serial():
+    rnd = random.Random(1)
+    log = PacketLog(2000)
+    packets = [_made(rnd, i) for i in range(5000)]
+    stored = [log.add(packet) for packet in packets]
+    assert len(log) == 2000 and log
+    for packet, kept in zip(packets[-2000:], log, strict=True):
+        _same(packet, kept)
+    for packet, kept in zip(packets, stored, strict=True):  # a view outlives its packet's place in the log
+        _same(packet, kept)
+    for _ in range(500):
+        index = rnd.randrange(-2000, 2000)
+        _same(packets[-2000:][index], log[index])
+    assert [p.t_ns for p in reversed(log)] == [p.t_ns for p in reversed(packets[-2000:])]
+    assert log.get(stored[4000].serial) == stored[4000] and log.get(stored[5].serial) is None
+
+
+def test_captured_packets_decoded_again_from_their_frames():
+    rnd = random.Random(2)
+    frames = []
+    for i in range(3 * CHUNK * 4):
+        kind = i % 3
+        if kind == 0:
+            data = rnd.randbytes(rnd.choice([0, 3, 70, 600, 4000]))  # the long ones are kept apart
+            frames.append(_ip4(6, _tcp(rnd.getrandbits(32), rnd.getrandbits(32), rnd.randint(0, 63), data)))
+        elif kind == 1:
+            frames.append(_ip4(17, struct.pack("!HHHH", 1234, 5678, 13, 0) + b"hello"))
+        else:
+            frames.append(_ip4(1, bytes([3, 3, 0, 0, 0, 0, 0, 0]) + _ip4(17, struct.pack("!HHHH", 1, 2, 8, 0))[14:]))
+    log = PacketLog(100_000)
+    packets = []
+    for i, frame in enumerate(frames):
+        packet = decode(frame, 10**12 + i * 7)
+        assert packet is not None
+        packet.wall_ns, packet.relative_seq, packet.src_label = packet.t_ns + 5, i, "a.b" if i % 2 else None
+        packets.append(packet)
+        log.add(packet)
+    for packet, kept in zip(packets, log, strict=True):
+        _same(packet, kept)
+
+
+def test_renaming_a_packet_at_any_age():
+    rnd = random.Random(3)
+    log = PacketLog(100_000)
+    packets = [_made(rnd, i) for i in range(CHUNK * 6)]
+    for packet in packets:
+        log.add(packet)
+    for index in (0, CHUNK * 2 + 3, len(packets) - 1):  # frozen, sealed, filling
+        kept = log[index]
+        kept.src_label, kept.dst_label = "zz.top", None
+        assert (log[index].src_label, log[index].dst_label) == ("zz.top", None)
+        packets[index].src_label, packets[index].dst_label = "zz.top", None
+    for packet, kept in zip(packets, log, strict=True):
+        _same(packet, kept)
+
+
+def test_compact_tables_map_as_dicts_do():
+    rnd = random.Random(4)
+    pairs, expected = EndpointPairs(), {}
+    for _ in range(20_000):
+        key = (("127.0.0.1", rnd.randint(0, 65535)), ("::1", rnd.randint(0, 65535)))
+        expected[key] = pairs[key] = rnd.getrandbits(32)
+    assert len(pairs) == len(expected) and all(pairs[key] == value for key, value in expected.items())
+    assert (("1.1.1.1", 1), ("1.1.1.1", 2)) not in pairs and pairs.get((("1.1.1.1", 1), ("1.1.1.1", 2))) is None
+    owners = Owners(Strings())
+    owners[(["127.0.0.1", 4000], ("127.0.0.1", 5000))] = ("b", "b.s[1]")  # lists from JSON name the same ends
+    assert owners.get((("127.0.0.1", 4000), ["127.0.0.1", 5000])) == ("b", "b.s[1]")
+    assert owners.get((("127.0.0.1", 5000), ("127.0.0.1", 4000))) is None
+    ports = PortSet()
+    ports.add(0)
+    ports.add(65535)
+    assert 0 in ports and 65535 in ports and 1 not in ports and 70000 not in ports
