@@ -54,6 +54,10 @@ from playground.script.parser import parse_line
 # How long a `~` line waits for the segment it expects, and a `state` line for its state.
 WIRE_WAIT = 1.0
 STATE_WAIT = 1.0
+# Packets kept for the `~` lines after a call (the lab keeps them all; a step that floods the wire must not
+# keep a second copy of the flood), and how many a divergence names.
+STEP_PACKETS = 10_000
+SAID_PACKETS = 8
 # How long a step marked `...` is given to return before it counts as blocked.
 BLOCK_GRACE = 0.05
 
@@ -103,6 +107,7 @@ class Executor:
         self._observed: list[CallObserved] = []
         # Packets seen since the current step began, and how far `~` lines have matched them.
         self._packets: list[AnyPacket] = []
+        self._packets_over = False  # more came than STEP_PACKETS
         self._wire_pos = 0
         self._step_start_ns = 0
         self._packet_arrived = asyncio.Event()
@@ -121,7 +126,11 @@ class Executor:
 
     def _observe(self, event: Event) -> None:
         if isinstance(event, PacketsSeen):
-            self._packets.extend(p for p in event.packets if p.t_ns >= self._step_start_ns)
+            room = STEP_PACKETS - len(self._packets)
+            if room > 0:
+                self._packets.extend([p for p in event.packets if p.t_ns >= self._step_start_ns][:room])
+            else:
+                self._packets_over = True
             self._packet_arrived.set()
         elif isinstance(event, SignalCaught):
             self._notes.append(f"{event.process} caught {', '.join(event.signals)} between calls")
@@ -197,7 +206,7 @@ class Executor:
         moment instead of slept on (the TUI does not wait: its events show the result).
         """
         self._step_start_ns = time.monotonic_ns()
-        self._packets, self._wire_pos = [], 0
+        self._packets, self._wire_pos, self._packets_over = [], 0, False
         if step.delay:
             await self.wait_delay(step)
             step = dataclasses.replace(step, delay=None)
@@ -337,14 +346,23 @@ class Executor:
                     return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                seen = "; ".join(p.summary for p in self._packets[self._wire_pos :]) or "no packet"
-                report.divergence = f"expected {report.text[2:]}, saw {seen}"
+                report.divergence = f"expected {report.text[2:]}, saw {self._seen_since(self._wire_pos)}"
                 return
             self._packet_arrived.clear()
             try:
                 await asyncio.wait_for(self._packet_arrived.wait(), remaining)
             except TimeoutError:
                 pass
+
+    def _seen_since(self, start: int) -> str:
+        """The packets seen from `start` on, as a divergence says them (the first few)."""
+        seen = self._packets[start:]
+        text = "; ".join(p.summary for p in seen[:SAID_PACKETS]) or "no packet"
+        if len(seen) > SAID_PACKETS:
+            text += f"; and {len(seen) - SAID_PACKETS} more"
+        if self._packets_over:
+            text += f" (only the first {STEP_PACKETS:,} packets after a call are kept for `~` lines)"
+        return text
 
     async def check_state(self, check: StateCheck, report: StepReport) -> None:
         """A `state` line: poll the kernel (up to STATE_WAIT) until the socket is in the stated state."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
+from playground import executor as executor_module
 from playground.capture import Packet
 from playground.events import PacketsSeen
 from playground.executor import run_typed_line
@@ -215,6 +216,41 @@ async def test_wire_lines_hold_and_a_wrong_one_diverges() -> None:
         assert "expected client.c > server.a RST, saw client.c > server.a FIN|ACK" in (diverged.divergence or "")
     finally:
         await lab.shutdown()
+
+
+FLOOD = """sockplay 1
+spawn server
+spawn client
+server: l = socket(tcp)
+server: bind(l, 127.0.0.1:0)
+server: listen(l, 8)
+client: c = socket(tcp)
+client: connect(c, server.l)
+server: a = accept(l)
+client: fcntl(c, O_NONBLOCK, 1)
+client: write(c, "x" * 1000000)
+~ server.a > client.c RST
+"""
+
+
+async def test_the_packets_kept_for_wire_lines_are_bounded_and_a_divergence_names_a_few(
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that floods the wire is not kept twice (the lab keeps every packet; `~` lines only the first)."""
+    if lab.capture is None:
+        pytest.skip(f"no packet capture here: {lab.capture_reason}")
+    monkeypatch.setattr(executor_module, "STEP_PACKETS", 3)
+    monkeypatch.setattr(executor_module, "SAID_PACKETS", 2)
+    monkeypatch.setattr(executor_module, "WIRE_WAIT", 0.2)
+    runner = Runner(lab)
+    report = await runner.run(parse_script(FLOOD, "flood.sockplay"))
+    [diverged] = report.divergences
+    why = diverged.divergence or ""
+    assert why.startswith("expected server.a > client.c RST, saw "), why
+    assert why.endswith("; and 1 more (only the first 3 packets after a call are kept for `~` lines)"), why
+    assert why.count("; ") == 2, why
+    assert len(runner.packets) == 3
+    assert len(lab.packets) > 3 + 3  # (the handshake, then the write's segments and their ACKs)
 
 
 async def test_a_calls_packets_fall_inside_its_window_on_the_timeline(lab: Lab) -> None:
