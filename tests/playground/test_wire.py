@@ -18,7 +18,7 @@ from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.runner import Runner
 from playground.script.parser import parse_script
-from tests.helpers import connected_pair
+from tests.helpers import PAIR_SCRIPT, connected_pair
 
 WAIT = 5.0
 
@@ -218,19 +218,13 @@ async def test_wire_lines_hold_and_a_wrong_one_diverges() -> None:
         await lab.shutdown()
 
 
-FLOOD = """sockplay 1
-spawn server
-spawn client
-server: l = socket(tcp)
-server: bind(l, 127.0.0.1:0)
-server: listen(l, 8)
-client: c = socket(tcp)
-client: connect(c, server.l)
-server: a = accept(l)
-client: fcntl(c, O_NONBLOCK, 1)
+FLOOD = (
+    PAIR_SCRIPT
+    + """client: fcntl(c, O_NONBLOCK, 1)
 client: write(c, "x" * 1000000)
 ~ server.a > client.c RST
 """
+)
 
 
 async def test_the_packets_kept_for_wire_lines_are_bounded_and_a_divergence_names_a_few(
