@@ -66,7 +66,7 @@ class PortSet:
 class Strings:
     """Strings in one bytearray, each numbered (0 is None): a name costs its length, not a str object."""
 
-    __slots__ = ("_blob", "_ends", "_recent", "_read")
+    __slots__ = ("_blob", "_ends", "_recent", "_read", "_by_hash")
 
     RECENT = 64  # names looked up lately, remembered to share their number (a connection's packets share one)
 
@@ -75,6 +75,9 @@ class Strings:
         self._ends = array("I", [0])
         self._recent: dict[str, int] = {}
         self._read: dict[int, str] = {}  # names read lately: the log compares a packet's names on every call
+        # Every name's number by its hash, so a name comes back to its number however long ago it was
+        # added (the packets of a name the lab gives by port, batch after batch, added it again each time).
+        self._by_hash = IntMap("I")
 
     def add(self, text: str | None) -> int:
         if text is None:
@@ -83,10 +86,20 @@ class Strings:
         if found is None:
             if len(self._recent) >= self.RECENT:
                 self._recent.clear()
-            self._blob += text.encode()
-            self._ends.append(len(self._blob))
-            found = self._recent[text] = len(self._ends) - 1
+            key = hash(text) & 0x7FFF_FFFF_FFFF_FFFF
+            found = self._by_hash.get(key)
+            if found is None or self[found] != text:  # (another name with that hash: kept apart, unindexed)
+                self._blob += text.encode()
+                self._ends.append(len(self._blob))
+                if found is None:
+                    self._by_hash[key] = len(self._ends) - 1
+                found = len(self._ends) - 1
+            self._recent[text] = found
         return found
+
+    def __len__(self) -> int:
+        """How many names are numbered."""
+        return len(self._ends) - 1
 
     def __getitem__(self, index: int) -> str | None:
         if not index:

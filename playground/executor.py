@@ -55,7 +55,7 @@ from playground.script.parser import parse_line
 WIRE_WAIT = 1.0
 STATE_WAIT = 1.0
 # Packets kept for the `~` lines after a call (the lab keeps them all; a step that floods the wire must not
-# keep a second copy of the flood), and how many a divergence names.
+# keep a second copy of the flood; `--wire`, which prints them all, keeps them all), and how many a divergence names.
 STEP_PACKETS = 10_000
 SAID_PACKETS = 8
 # How long a step marked `...` is given to return before it counts as blocked.
@@ -126,11 +126,12 @@ class Executor:
 
     def _observe(self, event: Event) -> None:
         if isinstance(event, PacketsSeen):
+            fresh = [p for p in event.packets if p.t_ns >= self._step_start_ns]
             room = STEP_PACKETS - len(self._packets)
-            if room > 0:
-                self._packets.extend([p for p in event.packets if p.t_ns >= self._step_start_ns][:room])
-            else:
+            if len(fresh) > room and not self.settle_wire:  # (`--wire` prints every packet: all are kept)
+                fresh = fresh[: max(room, 0)]
                 self._packets_over = True
+            self._packets.extend(fresh)
             self._packet_arrived.set()
         elif isinstance(event, SignalCaught):
             self._notes.append(f"{event.process} caught {', '.join(event.signals)} between calls")

@@ -32,17 +32,23 @@ class FdVars(MutableMapping[int, str]):
             self[fd] = var
 
     def __getitem__(self, fd: int) -> str:
-        var = self._dense[fd] if isinstance(fd, int) and 0 <= fd < len(self._dense) else self._sparse.get(fd)
-        if var is None:
+        # A descriptor is in one of the two: the list, or the dict (where it went while far above the list,
+        # which may have grown past it since).
+        if isinstance(fd, int) and 0 <= fd < len(self._dense):
+            var = self._dense[fd]
+            if var is not None:
+                return var
+        found = self._sparse.get(fd)
+        if found is None:
             raise KeyError(fd)
-        return var
+        return found
 
     def __setitem__(self, fd: int, var: str) -> None:
         dense = self._dense
         if 0 <= fd < len(dense) + max(1024, 2 * self._count):
             if fd >= len(dense):
                 dense.extend([None] * (fd + 1 - len(dense)))
-            if dense[fd] is None:
+            if dense[fd] is None and self._sparse.pop(fd, None) is None:
                 self._count += 1
             dense[fd] = var
         else:

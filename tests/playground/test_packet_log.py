@@ -130,3 +130,13 @@ def test_compact_tables_map_as_dicts_do():
     ports.add(0)
     ports.add(65535)
     assert 0 in ports and 65535 in ports and 1 not in ports and 70000 not in ports
+
+
+def test_a_name_keeps_its_number_however_many_names_came_between() -> None:
+    """Packets named by port come batch after batch: each name is numbered once, not once a batch."""
+    names = Strings()
+    first = [names.add(f"a.u[{i}]") for i in range(200)]  # more than the names it remembers lately
+    for _ in range(50):
+        assert [names.add(f"a.u[{i}]") for i in range(200)] == first
+    assert len(names) == 200
+    assert [names[n] for n in first] == [f"a.u[{i}]" for i in range(200)]

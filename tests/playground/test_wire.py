@@ -245,6 +245,15 @@ async def test_the_packets_kept_for_wire_lines_are_bounded_and_a_divergence_name
     assert why.count("; ") == 2, why
     assert len(runner.packets) == 3
     assert len(lab.packets) > 3 + 3  # (the handshake, then the write's segments and their ACKs)
+    # `--wire` prints every packet of a step: then all are kept.
+    other = await Lab.start()
+    try:
+        printing = Runner(other)
+        printing.settle_wire = True
+        await printing.run(parse_script(FLOOD, "flood.sockplay"))
+        assert len(printing.packets) > 3
+    finally:
+        await other.shutdown()
 
 
 async def test_a_calls_packets_fall_inside_its_window_on_the_timeline(lab: Lab) -> None:

@@ -1,0 +1,28 @@
+"""The session's names by descriptor (playground/session/names.py): a list by descriptor, a dict for far ones."""
+
+from __future__ import annotations
+
+from playground.session.names import FdVars
+
+
+def test_a_far_descriptor_the_list_grows_past_is_still_one_name() -> None:
+    names = FdVars()
+    names[2000] = "old"  # far above the list: kept beside it
+    for fd in range(3, 1500):
+        names[fd] = f"c[{fd}]"
+    names[2100] = "far"  # the list grows past 2000
+    assert names[2000] == "old"
+    names[2000] = "new"
+    assert names[2000] == "new" and list(names).count(2000) == 1
+    assert len(names) == len(list(names)) == 1497 + 2
+    del names[2000]
+    assert 2000 not in names and len(names) == 1498
+    copy = FdVars(names)  # (how a fork copies its parent's names)
+    assert dict(copy) == dict(names)
+
+
+def test_it_compares_as_the_dict_it_stands_for() -> None:
+    names = FdVars({3: "l", 4: "a", 100_000: "d"})
+    assert names == {3: "l", 4: "a", 100_000: "d"}
+    del names[4]
+    assert names == {3: "l", 100_000: "d"} and names.get(4) is None
