@@ -110,13 +110,25 @@ class WireBook(EventBook):
         else:
             self.store.text_at[index] = len(self.packets)
             self.packets.append(packet)
+        if len(self._recent) == RELABEL_WINDOW:
+            self._freeze(self._recent[0][0])
         self._recent.append((index, packet.src_label, packet.dst_label))
         return index
+
+    def _freeze(self, index: int) -> None:
+        """A packet past the newest the lab may still rename: its line's text is final, kept as text (the
+        lab's packet log keeps only the newest 200,000 packets, and a search reads text fastest)."""
+        packet = self.packet(index)
+        if packet is not None:
+            store = self.store
+            if store.procs[index] == 0:
+                store.procs[index] = store.name_code(_owner(packet.src_label))
+            store.set_text(index, packet.summary)
 
     def packet(self, index: int) -> AnyPacket | None:
         """Entry `index`'s packet (None: not a packet's entry, or one the lab's log no longer keeps)."""
         store = self.store
-        if store.kinds[index] != PACKET:
+        if store.kinds[index] != PACKET or store.text_len[index]:  # (a packet's line made final: text)
             return None
         at = store.text_at[index]
         if at >= 0:
@@ -128,7 +140,7 @@ class WireBook(EventBook):
         if store.kinds[index] != PACKET:
             return super().entry(index)
         packet = self.packet(index)
-        return PacketEntry("packet", store.times[index], store.process(index), "", packet=packet)
+        return PacketEntry("packet", store.times[index], store.process(index), store.text(index), packet=packet)
 
     def _relabel(self) -> None:
         """A call's result named a socket: the lab renamed the packets before it; rewrite their lines."""
@@ -169,9 +181,10 @@ class WireBook(EventBook):
         packet = self.packet(index)
         store = self.store
         if packet is None:
-            if store.kinds[index] == PACKET:  # past the newest packets the lab keeps
-                time_text = self.time_text(store.times[index])
-                return f"{time_text} {self.process_text(index, 'wire')} {PACKET_MARK} (a packet no longer kept)"
+            if store.kinds[index] == PACKET:  # its line made final, or (not so) past the packets the lab keeps
+                text = store.text(index) or "(a packet no longer kept)"
+                line = f"{self.time_text(store.times[index])} {self.process_text(index, 'wire')} {PACKET_MARK} {text}"
+                return mask_ports(line) if self.deterministic else line
             return super().render_line(index)
         if store.procs[index] == 0:
             store.procs[index] = store.name_code(_owner(packet.src_label))
@@ -181,7 +194,8 @@ class WireBook(EventBook):
         return line
 
     def render(self, index: int) -> str:
-        if self.store.kinds[index] == PACKET:
+        store = self.store
+        if store.kinds[index] == PACKET and not store.text_len[index]:
             return self.render_line(index)  # not kept: the lab may name the packet's sockets at any time
         return super().render(index)
 

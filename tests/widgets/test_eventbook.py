@@ -138,3 +138,16 @@ def test_packet_lines_keep_serials_into_each_labs_log_and_say_when_one_is_gone()
     lines = list(book.relist())
     assert all("(a packet no longer kept)" in line for line in lines[:3])
     assert [line.split("a.u")[1][:4] for line in lines[3:]] == ["2000", "2001"]
+
+
+def test_a_packet_line_past_the_ones_the_lab_may_rename_keeps_its_text() -> None:
+    """Once 256 newer packets came, a packet's line is final: kept as text, whatever the packet log drops later."""
+    book = WireBook(0)
+    log = PacketLog(1000)
+    book.packets_from(log.get)
+    book.add(PacketsSeen([log.add(_udp(1_000_000 + i, 1000 + i)) for i in range(300)], 0))
+    for i in range(1000):  # the log moves on past every packet the book listed
+        log.add(_udp(5_000_000 + i, 9000))
+    lines = list(book.relist())
+    assert [line.split("a.u")[1][:4] for line in lines[:44]] == [str(1000 + i) for i in range(44)]
+    assert all("(a packet no longer kept)" in line for line in lines[44:])
