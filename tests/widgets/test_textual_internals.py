@@ -16,9 +16,10 @@ from pathlib import Path
 
 from rich.style import Style
 from textual.app import App, ComposeResult
-from textual.geometry import Size
+from textual.geometry import Offset, Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.widget import Widget
 from textual.widgets import Log
 
@@ -45,6 +46,7 @@ def test_the_internals_fastlog_overrides_still_exist_with_their_signatures() -> 
         "ScrollView._size_updated changed"
     )
     assert _parameters(Widget._scroll_update) == ["self", "virtual_size"], "Widget._scroll_update changed"
+    assert _parameters(Log.get_selection) == ["self", "selection"], "Log.get_selection changed"
     assert clean_line("a\tb\x07c") == "a       b�c", "Log._process_line cleans lines differently"
 
 
@@ -119,6 +121,12 @@ async def test_a_virtual_fastlog_draws_lines_made_when_asked_for() -> None:
         assert strip.text == "line 31" and log._render_line_strip(31, Style()) is strip
         log.line_changed(31, 12)
         assert log.virtual_size.width == 12 and log._render_line_strip(31, Style()) is not strip
+        # A copy makes only the lines it takes, and takes what Log's own would.
+        made.clear()
+        chosen = Selection(Offset(2, 5), Offset(4, 7))
+        assert log.get_selection(chosen) == ("ne 5\nline 6\nline", "\n")
+        assert sorted(set(made)) == [5, 6, 7]
+        assert log.get_selection(Selection(None, Offset(3, 1))) == ("line 0\nlin", "\n")
 
 
 def _private_names_of(classes: list[type]) -> set[str]:
