@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -346,9 +347,15 @@ class SocketViews(Sequence[SocketView]):
 
     def position(self, fd: int) -> int | None:
         """Where the socket with this descriptor is (None: the process has no such socket)."""
-        entries = self.entries
-        if isinstance(entries, SocketTable) and self._rows is None:
-            return entries.position(fd) if fd in entries else None
+        entries, rows = self.entries, self._rows
+        if isinstance(entries, SocketTable):
+            if fd not in entries:
+                return None
+            row = entries.position(fd)
+            if rows is None:
+                return row
+            at = bisect_left(rows, row)  # (the socket rows, in order: a process with another kind of descriptor)
+            return at if at < len(rows) and rows[at] == row else None
         return next((at for at in range(len(self)) if self.fd_at(at) == fd), None)
 
     def by_fd(self, fd: int) -> SocketView | None:

@@ -313,3 +313,18 @@ end
     texts = [s.text for s in report.steps]
     assert "~ client.s[2] > server.l SYN" in texts and "state server.c[2] ESTABLISHED" in texts
     assert "server: read(c[1], 10) ..." in texts
+
+
+async def test_a_socket_is_found_by_its_descriptor_beside_a_descriptor_of_another_kind(lab: Lab) -> None:
+    """An epoll instance is a descriptor of another kind: the view lists the sockets only, and finds each by fd."""
+    await run_typed_line(lab, "spawn a")
+    await run_typed_line(lab, "a: ep = epoll_create1(0)")
+    for i in range(3):
+        await run_typed_line(lab, f"a: s[{i}] = socket(udp)")
+    view = build_view(lab, await lab.inspect(), {}, {})
+    fds = {s.name: s.fd for s in view.processes[0].sockets}
+    assert set(fds) == {"s[0]", "s[1]", "s[2]"}
+    for name, fd in fds.items():
+        found = view.socket("a", fd)
+        assert found is not None and found.name == name
+    assert view.socket("a", lab.processes["a"].names["ep"]) is None
