@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array import array
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,10 +59,18 @@ class Runner(Executor):
                 report.steps.append(await self.run_line(line))
         return report
 
-    async def run_repeat(self, line: Line) -> list[StepReport]:
+    async def run_repeat(self, line: Line, keep_last: int | None = None) -> list[StepReport]:
+        """Run a repeat block; its reports, with a closing one if its timing claims fail.
+
+        keep_last: keep only that many of the last reports, and every one that diverged or
+        failed (the TUI's: 10,000 runs' reports, each with its call's raw result, would be
+        dropped at the block's end, leaving the heap fragmented by what the lab kept meanwhile).
+        """
         block = line.node
         assert isinstance(block, Repeat)
-        reports = []
+        kept: list[StepReport] = []
+        last: deque[StepReport] = deque(maxlen=keep_last)
+        durations = BlockDurations(len(block.lines))
         for i in range(1, block.count + 1):
             for j, inner in enumerate(block.lines):
                 self.following = tuple(
@@ -70,11 +80,16 @@ class Runner(Executor):
                 run = at_index(inner, block.var, i - 1) if block.var else inner
                 report = await self.run_line(run, iteration=i, first=j == 0)
                 report.line = inner
-                reports.append(report)
-        closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, reports))
-        closing.divergence = repeat_divergence(block, reports)
+                durations.add(j, report)
+                if keep_last is None or report.divergence or report.error:
+                    kept.append(report)
+                else:
+                    last.append(report)
+        closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, durations))
+        closing.divergence = repeat_divergence(block, durations)
         if self.on_step:
             self.on_step(closing)
+        reports = sorted(kept + list(last), key=lambda r: r.iteration or 0) if last else kept
         return reports + [closing] if closing.divergence else reports
 
     async def run_line(self, line: Line, iteration: int | None = None, first: bool = False) -> StepReport:
@@ -116,11 +131,27 @@ def sparkline(values: list[float], width: int = SPARK_WIDTH) -> str:
     return "".join(SPARK[min(len(SPARK) - 1, int((v - low) / span * len(SPARK)))] for v in values)
 
 
-def summarize_repeat(block: Repeat, reports: list[StepReport]) -> list[str]:
+class BlockDurations:
+    """Each line of a repeat block: the durations of its runs' calls (ns), and of those whose process lived on."""
+
+    def __init__(self, lines: int) -> None:
+        self.all = [array("q") for _ in range(lines)]
+        self.lived = [array("q") for _ in range(lines)]
+
+    def add(self, index: int, report: StepReport) -> None:
+        result = report.result
+        if result is None:
+            return
+        self.all[index].append(result.duration_ns)
+        if result.outcome.death is None:
+            self.lived[index].append(result.duration_ns)
+
+
+def summarize_repeat(block: Repeat, runs: BlockDurations) -> list[str]:
     """One line per repeated step: its durations over the runs, as figures and a sparkline."""
     notes = []
-    for inner in block.lines:
-        durations = [r.result.duration_ns / 1e6 for r in reports if r.line is inner and r.result is not None]
+    for inner, measured in zip(block.lines, runs.all, strict=True):
+        durations = [ns / 1e6 for ns in measured]
         if not durations:
             continue
         ordered = sorted(durations)
@@ -135,17 +166,12 @@ def summarize_repeat(block: Repeat, reports: list[StepReport]) -> list[str]:
     return notes
 
 
-def repeat_divergence(block: Repeat, reports: list[StepReport]) -> str | None:
+def repeat_divergence(block: Repeat, runs: BlockDurations) -> str | None:
     """The timing claims of a repeated block's lines, each checked against the median of its runs."""
     found = []
-    for inner in block.lines:
+    for inner, durations in zip(block.lines, runs.lived, strict=True):
         timing = getattr(inner.node, "timing", None)
-        durations = [
-            r.result.duration_ns
-            for r in reports
-            if r.line is inner and r.result is not None and r.result.outcome.death is None
-        ]
-        why = median_divergence(timing, durations)
+        why = median_divergence(timing, list(durations))
         if why:
             found.append(f"line {inner.number}: {why}")
     return "; ".join(found) if found else None

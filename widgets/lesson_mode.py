@@ -224,7 +224,7 @@ class LessonMode(_App):
         try:
             for line in unit.lines:
                 if isinstance(line.node, Repeat):
-                    await runner.run_repeat(line)
+                    await runner.run_repeat(line, keep_last=0)
                 else:
                     await runner.run_line(line)
         except Exception as exc:  # the lab failed under the step: a divergence, not a crash

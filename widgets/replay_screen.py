@@ -324,7 +324,7 @@ class ReplayScreen(MainScreen):
                 if pause > 0:
                     await asyncio.sleep(pause)
                 if isinstance(line.node, Repeat):
-                    reports = await runner.run_repeat(line)
+                    reports = await runner.run_repeat(line, keep_last=3)
                 else:
                     reports = [await runner.run_line(line)]
                 self.post_message(self.StepsRan(index, reports))

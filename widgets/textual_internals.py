@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from rich.cells import cell_len
@@ -28,16 +29,33 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Log
 
-__all__ = ["TEXTUAL_VERSION", "FastLog", "clean_line", "update_scrollbars"]
+__all__ = ["STYLE_CACHE", "TEXTUAL_VERSION", "FastLog", "bound_style_cache", "clean_line", "update_scrollbars"]
 
 _BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines splits
 LINE_CACHE = 256  # rendered lines the log keeps (Textual's Log: 1,024)
+STYLE_CACHE = 2048  # styles whose ANSI codes Textual keeps (its own: 16,384)
 TEXTUAL_VERSION = "8.2.8"  # the version these overrides were written against (pyproject.toml pins it)
 
 
 def clean_line(line: str) -> str:
     """A log line as Log draws it: tabs expanded, control codes replaced."""
     return Log._process_line(line)
+
+
+def bound_style_cache(size: int = STYLE_CACHE) -> None:
+    """Make Textual keep the ANSI codes of at most `size` styles (Strip.render_ansi's cache).
+
+    Log lines carry their own (x, y) offset in their segments' styles (for text selection),
+    so every line drawn makes styles that are never drawn again: once a stream has scrolled
+    60,000 lines by, Textual's cache holds 16,384 of them, each with its meta and strings,
+    some 8 MB (bench/many_held.py: 800 bytes per held connection at 10,000). A screen draws a
+    few hundred styles; 2,048 hold several screens.
+    """
+    cached = Strip.__dict__["render_ansi"].__func__
+    if cached.cache_info().maxsize != size:
+        render: Any = lru_cache(maxsize=size)(cached.__wrapped__)
+        bounded: classmethod[Any, Any, str] = classmethod(render)
+        setattr(Strip, "render_ansi", bounded)  # noqa: B010 (a class attribute mypy sees as a method)
 
 
 def update_scrollbars(widget: Widget, virtual_size: Size) -> None:

@@ -3,9 +3,10 @@
 A session holding 10,000 connections lists some 60,000 lines; an object per line (with its
 strings, tuples and rendered line) cost about 500 bytes each. Here each entry is a row
 across typed arrays (kind, time, process, duration, descriptors, call id, where its text is),
-its text one run of UTF-8 in a shared bytearray. The text of an entry that may still change
-(a call running or pending) stays a str aside until the entry is final; what a call read or
-wrote (for hex) is kept aside too, for the few entries that have any.
+its text one run of UTF-8 in a shared store, compressed a block at a time (TextBlocks). The
+text of an entry that may still change (a call running or pending) stays a str aside until
+the entry is final; what a call read or wrote (for hex) is kept aside too, for the few
+entries that have any.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from playground.script.data import Data
+from playground.session.text_blocks import TextBlocks
 
 if TYPE_CHECKING:
     from playground.packet_log import AnyPacket
@@ -78,7 +80,7 @@ class EntryStore:
         self.text_at = array("q")  # offset in `texts`; a packet line's: its index in the book's packets
         self.text_len = array("I")
         self.widths = array("I")  # the rendered line's cells, 0 until measured
-        self.texts = bytearray()
+        self.texts = TextBlocks()
         self.names: list[str | None] = [None]
         self._name_codes: dict[str | None, int] = {None: 0}
         self.live: dict[int, str] = {}  # the text of entries that may still change
@@ -124,9 +126,8 @@ class EntryStore:
         self.live.pop(index, None)
         if text:
             raw = text.encode()
-            self.text_at[index] = len(self.texts)
+            self.text_at[index] = self.texts.add(raw)
             self.text_len[index] = len(raw)
-            self.texts += raw
 
     def text(self, index: int) -> str:
         live = self.live.get(index)
@@ -136,7 +137,7 @@ class EntryStore:
         if not length:
             return ""
         at = self.text_at[index]
-        return self.texts[at : at + length].decode()
+        return self.texts.get(at, length).decode()
 
     def set_fds(self, index: int, fds: tuple[int, ...]) -> None:
         self.more_fds.pop(index, None)

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, overload
 
+from playground.session.names import SortedNames
+
 if TYPE_CHECKING:
     from playground.session.view import SelectionKey, SocketView
 
@@ -249,24 +251,18 @@ def group_families(process: str, sockets: Sequence[SocketView]) -> tuple[SocketV
     return tuple(entries)
 
 
-_COMPACTED: dict[int, tuple[Sequence, str]] = {}  # id(names) -> (names, text): the last few made
-_COMPACTED_KEPT = 8
-
-
 def compact_names(names: Sequence[tuple[str, int]]) -> str:
     """`l=3, c[0..9999] (10,000)`: a process's names, each family of FAMILY_MIN or more in one item.
 
-    The view gives the same names tuple while a process's names are unchanged: its text is
-    made once (10,000 names took 30 ms, at every key press that showed the process).
+    The view gives the same SortedNames while a process's names are unchanged: its text is
+    made once, and kept with it (10,000 names took 30 ms, at every key press that showed the
+    process).
     """
-    kept = _COMPACTED.get(id(names))
-    if kept is not None and kept[0] is names:
-        return kept[1]
-    text = _compact(names)
-    if len(_COMPACTED) >= _COMPACTED_KEPT:
-        _COMPACTED.pop(next(iter(_COMPACTED)))
-    _COMPACTED[id(names)] = (names, text)
-    return text
+    if isinstance(names, SortedNames):
+        if names.compacted is None:
+            names.compacted = _compact(names)
+        return names.compacted
+    return _compact(names)
 
 
 def _compact(names: Sequence[tuple[str, int]]) -> str:

@@ -115,9 +115,10 @@ class FdNames(Mapping[int, str]):
 class SortedNames(Sequence[tuple[str, int]]):
     """A process's names sorted, as (variable, fd) pairs: each pair made when asked for."""
 
-    __slots__ = ("vars", "fds")
+    __slots__ = ("vars", "fds", "compacted")
 
     def __init__(self, pairs: list[tuple[str, int]]) -> None:
+        self.compacted: str | None = None  # families.compact_names's text of these names, once made
         pairs = sorted(pairs)
         self.vars = [var for var, _ in pairs]
         self.fds = array("q", [fd for _, fd in pairs])

@@ -164,3 +164,29 @@ async def test_a_wrong_process_state_diverges() -> None:
 def test_bad_process_state_lines(line: str, message: str) -> None:
     with pytest.raises(ScriptError, match=message):
         parse_script(f"sockplay 1\nspawn server\n{line}\n", "t.sockplay")
+
+
+async def test_a_block_run_keeping_only_its_last_reports_keeps_every_divergence_and_its_summary() -> None:
+    # The TUI keeps no run's report but the last few and the bad ones; the block's closing report
+    # (its durations summed up, its claims on the median) is made from every run all the same.
+    text = PAIR_SCRIPT + 'repeat 6 as i\nclient: write(c, "y") = 1 within 1s\nserver: read(a, 1) = 1 "y"\nend\n'
+    text += 'repeat 4 as i\nclient: write(c, "zz") = 1\nserver: read(a, 2) = 2 "zz" within 1ns\nend\n'
+    script = parse_script(text, "t.sockplay")
+    lab = await Lab.start()
+    closings = []
+    try:
+        runner = Runner(lab, on_step=lambda r: closings.append(r) if r.block_end else None)
+        for line in script.lines[:-2]:
+            await runner.run_line(line)
+        kept = await runner.run_repeat(script.lines[-2], keep_last=2)
+        block = script.lines[-2].number
+        assert [(r.iteration, r.line.number) for r in kept] == [(6, block + 1), (6, block + 2)]
+        diverged = await runner.run_repeat(script.lines[-1], keep_last=0)
+    finally:
+        await lab.shutdown()
+    assert len(diverged) == 4 * 1 + 1  # each run's write (2 bytes, not 1) and the block's claim on the median
+    assert all(r.divergence for r in diverged)
+    assert diverged[-1].block_end and "expected within 1ns" in (diverged[-1].divergence or "")
+    assert "(the median of 4 runs)" in (diverged[-1].divergence or "")
+    first_notes = closings[0].notes
+    assert any(note.startswith('client: write(c, "y"): 6 runs, median ') for note in first_notes), first_notes

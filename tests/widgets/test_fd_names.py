@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from playground.session.names import FdVars
+from playground.session.families import compact_names
+from playground.session.names import FdVars, SortedNames
 
 
 def test_a_far_descriptor_the_list_grows_past_is_still_one_name() -> None:
@@ -26,3 +27,13 @@ def test_it_compares_as_the_dict_it_stands_for() -> None:
     assert names == {3: "l", 4: "a", 100_000: "d"}
     del names[4]
     assert names == {3: "l", 100_000: "d"} and names.get(4) is None
+
+
+def test_a_processs_names_are_compacted_once_and_the_text_goes_with_them() -> None:
+    pairs = [("l", 3)] + [(f"c[{i}]", 4 + i) for i in range(300)]
+    names = SortedNames(pairs)
+    text = compact_names(names)
+    assert text == "c[0..299] (300), l=3"
+    assert compact_names(names) is text  # made once: kept by the names, not by a table of old ones
+    assert compact_names(tuple(sorted(pairs))) == text  # any sequence of pairs: the same text, made anew
+    assert compact_names(SortedNames(pairs[:2])) == "c[0]=4, l=3"

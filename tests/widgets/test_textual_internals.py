@@ -15,15 +15,17 @@ from importlib.metadata import version
 from pathlib import Path
 
 from rich.style import Style
+from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult
 from textual.geometry import Offset, Size
 from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.selection import Selection
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Log
 
-from widgets.textual_internals import TEXTUAL_VERSION, FastLog, clean_line
+from widgets.textual_internals import STYLE_CACHE, TEXTUAL_VERSION, FastLog, bound_style_cache, clean_line
 
 WIDGETS = Path(__file__).resolve().parents[2] / "widgets"
 
@@ -127,6 +129,45 @@ async def test_a_virtual_fastlog_draws_lines_made_when_asked_for() -> None:
         assert log.get_selection(chosen) == ("ne 5\nline 6\nline", "\n")
         assert sorted(set(made)) == [5, 6, 7]
         assert log.get_selection(Selection(None, Offset(3, 1))) == ("line 0\nlin", "\n")
+
+
+async def test_the_style_cache_stays_bounded_while_a_log_scrolls_thousands_of_lines_by() -> None:
+    # Each line's segments carry the line's offset in their style: Textual's own cache of their
+    # ANSI codes would keep 16,384 of them. The app bounds it; a log scrolled by still draws right.
+    cached = Strip.__dict__["render_ansi"].__func__
+    assert hasattr(cached, "cache_info") and hasattr(cached, "__wrapped__"), "Strip.render_ansi is not an lru_cache"
+    bound_style_cache()
+    Strip.render_ansi.cache_clear()
+    count = [5000]
+
+    class Lines(Sequence[str]):
+        def __len__(self) -> int:
+            return count[0]
+
+        def __getitem__(self, index):  # type: ignore[override]
+            return f"line {index}"
+
+    class EncodingApp(_LogApp):
+        """Encodes each frame as the terminal's driver would (a headless app does not)."""
+
+        def _display(self, screen, renderable) -> None:  # type: ignore[no-untyped-def]
+            super()._display(screen, renderable)
+            if isinstance(renderable, CompositorUpdate):
+                renderable.render_segments(self.console)
+
+    app = EncodingApp()
+    async with app.run_test(size=(40, 60)) as pilot:
+        log = app.query_one(FastLog)
+        log.show_lines(Lines(), 10)
+        for top in range(0, 5000, 59):
+            log.scroll_to(y=top, animate=False, immediate=True)
+            await pilot.pause()
+        assert Strip.render_ansi.cache_info().currsize == STYLE_CACHE
+        log.scroll_to(y=4000, animate=False, immediate=True)
+        await pilot.pause()
+        assert log.render_line(0).text.startswith("line 4000")
+        bound_style_cache()  # (again: the same cache kept)
+        assert Strip.render_ansi.cache_info().currsize == STYLE_CACHE
 
 
 def _private_names_of(classes: list[type]) -> set[str]:
