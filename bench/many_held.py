@@ -11,8 +11,10 @@ own lab; then, while the connections are held:
 - the log's view switched (calls and packets, calls only, packets only) 6 times, each to the
   first frame drawn after it (every line is listed anew);
 - memory: RSS and PSS (/proc/PID/smaps_rollup) of sockplay and of the lab processes, before
-  the block and after it (once the collector has let go of the stream's garbage), per held
-  connection (the kernel's socket memory is in neither).
+  the block, after its first half and after it (once the collector has let go of the stream's
+  garbage), per held connection (the kernel's socket memory is in neither): over all N, and
+  over the second half alone (what one more connection costs once the bounded caches (rendered
+  lines, styles, the last step's packets) have filled in the first).
 
     .venv/bin/python bench/many_held.py [--connections 10000] [--keys 200]
 """
@@ -45,10 +47,14 @@ spawn b
 a: l = socket(tcp)
 a: bind(l, 127.0.0.1:0)            = 0
 a: listen(l, 4096)                 = 0
-repeat {n} as i
-b: s[i] = socket(tcp)
-b: connect(s[i], a.l)              = 0
-a: c[i] = accept(l)
+{block(n // 2)}{block(n - n // 2, "t", "d")}"""
+
+
+def block(n: int, client: str = "s", server: str = "c") -> str:
+    return f"""repeat {n} as i
+b: {client}[i] = socket(tcp)
+b: connect({client}[i], a.l)              = 0
+a: {server}[i] = accept(l)
 end
 """
 
@@ -69,6 +75,15 @@ def all_memory(app: ProbedApp) -> dict[str, tuple[int, int]]:
     for name, proc in app.session.lab.processes.items():
         out[name] = memory(proc.pid)
     return out
+
+
+async def steady(app: ProbedApp) -> None:
+    """The app as it stays while it holds what was made: the lab's view read again, the stream's
+    garbage collected (settled), then a moment idle (its periodic refresh runs) and settled again."""
+    await app.refresh_lab()
+    await settled(app)
+    await asyncio.sleep(1.0)
+    await settled(app)
 
 
 async def settled(app: ProbedApp, limit: float = 10.0) -> None:
@@ -133,18 +148,21 @@ async def measure(n: int, key_count: int) -> dict:
         await asyncio.wait_for(app.lab_ready.wait(), 30)
         parsed = parse_script(script(n))
         runner = app.session.new_runner()
-        for line in parsed.lines[:-1]:  # the processes and the listener
+        for line in parsed.lines[:-2]:  # the processes and the listener
             await runner.run_line(line)
         await app.refresh_lab()
         empty = all_memory(app)
-        start = time.perf_counter()
-        steps = await runner.run_repeat(parsed.lines[-1], keep_last=0)
-        made = time.perf_counter() - start
-        assert not any(step.divergence for step in steps), "the connections were not all made"
-        del steps  # the bench's own: the TUI keeps no step reports (each with its step, outcome and result)
-        await app.refresh_lab()
-        await settled(app)
-        full = all_memory(app)
+        made = 0.0
+        measured = []
+        for half in parsed.lines[-2:]:
+            start = time.perf_counter()
+            # keep_last=0: what the TUI keeps of a block's runs (lesson_mode): the bad ones only
+            steps = await runner.run_repeat(half, keep_last=0)
+            made += time.perf_counter() - start
+            assert not steps, "the connections were not all made"
+            await steady(app)
+            measured.append(all_memory(app))
+        half, full = measured
         costs = await refresh_costs(app)
         latencies = [v * 1000 for v in await keys(app, key_count)]
         switches = [v * 1000 for v in await view_switches(app)]
@@ -154,6 +172,8 @@ async def measure(n: int, key_count: int) -> dict:
         name: ((full[name][0] - empty[name][0]) * 1024 / n, (full[name][1] - empty[name][1]) * 1024 / n)
         for name in full
     }
+    more = n - n // 2
+    marginal = {name: (full[name][1] - half[name][1]) * 1024 / more for name in full}
     return {
         "connections": n,
         "made_s": round(made, 1),
@@ -166,6 +186,8 @@ async def measure(n: int, key_count: int) -> dict:
         "view_switch": {"lines": lines, "ms": [round(v) for v in switches]},
         "bytes_per_connection": {name: {"rss": round(r), "pss": round(p)} for name, (r, p) in growth.items()},
         "total_pss_per_connection": round(sum(p for _, p in growth.values())),
+        "second_half_pss_per_connection": {name: round(p) for name, p in marginal.items()},
+        "second_half_total_pss_per_connection": round(sum(marginal.values())),
     }
 
 
