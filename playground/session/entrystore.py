@@ -22,7 +22,7 @@ from playground.session.text_blocks import TextBlocks
 if TYPE_CHECKING:
     from playground.packet_log import AnyPacket
 
-__all__ = ["KINDS", "KIND_CODE", "NONE", "Entry", "EntryStore", "PacketEntry", "Rows"]
+__all__ = ["KINDS", "KIND_CODE", "NONE", "WIDEST", "Entry", "EntryStore", "PacketEntry", "Rows"]
 
 KINDS = (
     "running",
@@ -44,6 +44,8 @@ NONE = -1  # no duration, descriptor or call id
 T = TypeVar("T")
 UNOWNED = frozenset(KIND_CODE[kind] for kind in ("notice", "fault", "directive"))  # the lab's: in every process's
 UNOWNED_MASK = bytes(1 if code in UNOWNED else 0 for code in range(256))
+WIDEST = 0xFFFF  # a line's cells as the widths column keeps them (a wider line counts as this wide)
+_WIDER = {"H": "I", "I": "Q", "i": "q"}  # a column's next type when a value does not fit
 
 
 @dataclass(slots=True)
@@ -71,15 +73,17 @@ class EntryStore:
     """Every entry of the session, one row each across typed columns."""
 
     def __init__(self) -> None:
+        # The narrowest type that holds what most sessions put there; a column is made wider (a
+        # copy, once) when a value does not fit (`put`): 16 bytes an entry less than all 64-bit.
         self.kinds = array("B")
         self.times = array("q")
-        self.procs = array("I")  # index into `names` (0: no process)
-        self.durations = array("q")
+        self.procs = array("H")  # index into `names` (0: no process)
+        self.durations = array("i")  # ns: wider once a call takes over 2.1 s
         self.fds = array("i")  # two per entry (NONE where there is none)
-        self.call_ids = array("q")
-        self.text_at = array("q")  # offset in `texts`; a packet line's: its index in the book's packets
+        self.call_ids = array("i")
+        self.text_at = array("i")  # offset in `texts`; a packet line's: its index in the book's packets
         self.text_len = array("I")
-        self.widths = array("I")  # the rendered line's cells, 0 until measured
+        self.widths = array("H")  # the rendered line's cells (at most WIDEST), 0 until measured
         self.texts = TextBlocks()
         self.names: list[str | None] = [None]
         self._name_codes: dict[str | None, int] = {None: 0}
@@ -101,15 +105,26 @@ class EntryStore:
         """`name`'s code in `procs` (None: no entry has it)."""
         return self._name_codes.get(name)
 
+    def put(self, column: str, index: int, value: int) -> None:
+        """`column[index] = value`, the column made wider first if the value does not fit its type."""
+        try:
+            getattr(self, column)[index] = value
+        except OverflowError:
+            wider = array(_WIDER[getattr(self, column).typecode], getattr(self, column))
+            wider[index] = value
+            setattr(self, column, wider)
+
     def append(self, entry: Entry, live: bool = False) -> int:
         index = len(self.kinds)
         self.kinds.append(KIND_CODE[entry.kind])
         self.times.append(entry.t_ns)
-        self.procs.append(self.name_code(entry.process))
-        self.durations.append(NONE if entry.duration_ns is None else entry.duration_ns)
+        for column in (self.procs, self.durations, self.call_ids, self.text_at):
+            column.append(0)
+        self.put("procs", index, self.name_code(entry.process))
+        self.put("durations", index, NONE if entry.duration_ns is None else entry.duration_ns)
         self.fds.extend((NONE, NONE))
-        self.call_ids.append(NONE if entry.call_id is None else entry.call_id)
-        self.text_at.append(NONE)
+        self.put("call_ids", index, NONE if entry.call_id is None else entry.call_id)
+        self.text_at[index] = NONE
         self.text_len.append(0)
         self.widths.append(0)
         self.set_fds(index, entry.fds)
@@ -126,7 +141,7 @@ class EntryStore:
         self.live.pop(index, None)
         if text:
             raw = text.encode()
-            self.text_at[index] = self.texts.add(raw)
+            self.put("text_at", index, self.texts.add(raw))
             self.text_len[index] = len(raw)
 
     def text(self, index: int) -> str:

@@ -34,7 +34,7 @@ from playground.outcomes import divergence
 from playground.script.data import Data
 from playground.script.format import format_node, format_outcome
 from playground.script.model import DataArg, IntArg, NameArg, Step
-from playground.session.entrystore import KIND_CODE, KINDS, NONE, Entry, EntryStore, Rows
+from playground.session.entrystore import KIND_CODE, KINDS, NONE, WIDEST, Entry, EntryStore, Rows
 from playground.session.view import mask_ports
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "find_next", "format_duration"]
@@ -159,7 +159,7 @@ class EventBook:
         self._cache.clear()
         widths = self.store.widths
         if isinstance(indices, range) and len(indices) == len(widths):
-            self.store.widths = array("I", bytes(4 * len(widths)))
+            self.store.widths = array("H", bytes(2 * len(widths)))
             return
         for index in indices:
             widths[index] = 0
@@ -243,7 +243,7 @@ class EventBook:
         else:
             store = self.store
             store.kinds[index] = KIND_CODE[kind]
-            store.durations[index] = NONE if event.duration_ns is None else event.duration_ns
+            store.put("durations", index, NONE if event.duration_ns is None else event.duration_ns)
             if event.pending:
                 store.live[index] = body
             else:
@@ -292,7 +292,7 @@ class EventBook:
             store.kinds[index] = KIND_CODE[kind]
             store.set_text(index, body)
             store.set_fds(index, fds)
-            store.durations[index] = NONE if duration is None else duration
+            store.put("durations", index, NONE if duration is None else duration)
             if data:
                 store.data[index] = data
         self._touch(index)
@@ -379,7 +379,8 @@ class EventBook:
         return line
 
     def _measured(self, index: int, line: str) -> None:
-        cells = self.store.widths[index] = self._measure(line)
+        cells = self._measure(line)
+        self.store.widths[index] = min(cells, WIDEST)
         if cells > self.widest:
             self.widest = cells
 
@@ -464,13 +465,13 @@ class EventBook:
         """The widest shown line; lines not measured yet (hidden when they came, or changed since) measured now."""
         widths, shown = self.store.widths, self.shown
         every = len(shown) == len(widths)
-        cells = widths if every else array("I", map(widths.__getitem__, shown))
+        cells = widths if every else array("H", map(widths.__getitem__, shown))
         if cells.count(0):
             measure, render = self._measure, self.render_line
             for index in shown:
                 if not widths[index]:
-                    widths[index] = measure(self._cache.get(index) or render(index))
-            cells = widths if every else array("I", map(widths.__getitem__, shown))
+                    widths[index] = min(measure(self._cache.get(index) or render(index)), WIDEST)
+            cells = widths if every else array("H", map(widths.__getitem__, shown))
         return max(cells, default=0)
 
     @property

@@ -106,9 +106,9 @@ class WireBook(EventBook):
         index = self._append(Entry("packet", packet.t_ns, owner, ""))
         serial = getattr(packet, "serial", None)
         if serial is not None and self._logs:
-            self.store.text_at[index] = -1 - serial
+            self.store.put("text_at", index, -1 - serial)
         else:
-            self.store.text_at[index] = len(self.packets)
+            self.store.put("text_at", index, len(self.packets))
             self.packets.append(packet)
         if len(self._recent) == RELABEL_WINDOW:
             self._freeze(self._recent[0][0])
@@ -122,7 +122,7 @@ class WireBook(EventBook):
         if packet is not None:
             store = self.store
             if store.procs[index] == 0:
-                store.procs[index] = store.name_code(_owner(packet.src_label))
+                store.put("procs", index, store.name_code(_owner(packet.src_label)))
             store.set_text(index, packet.summary)
 
     def packet(self, index: int) -> AnyPacket | None:
@@ -149,7 +149,7 @@ class WireBook(EventBook):
             packet = self.packet(index)
             if packet is not None and (packet.src_label, packet.dst_label) != (src, dst):
                 self._recent[slot] = (index, packet.src_label, packet.dst_label)
-                store.procs[index] = store.name_code(_owner(packet.src_label))
+                store.put("procs", index, store.name_code(_owner(packet.src_label)))
                 self._touch(index)
 
     def _matches(self, index: int) -> bool:
@@ -187,7 +187,7 @@ class WireBook(EventBook):
                 return mask_ports(line) if self.deterministic else line
             return super().render_line(index)
         if store.procs[index] == 0:
-            store.procs[index] = store.name_code(_owner(packet.src_label))
+            store.put("procs", index, store.name_code(_owner(packet.src_label)))
         line = f"{self.time_text(packet.t_ns)} {self.process_text(index, 'wire')} {PACKET_MARK} {packet.summary}"
         if self.deterministic:
             line = mask_ports(line)

@@ -6,6 +6,7 @@ from playground.capture import Packet
 from playground.events import CallPending, CallStarted, PacketsSeen
 from playground.packet_log import PacketLog
 from playground.script.parser import parse_script
+from playground.session.entrystore import WIDEST, EntryStore
 from playground.session.eventbook import Entry, EventBook, find_next
 from playground.session.wire import PacketEntry, WireBook
 
@@ -151,3 +152,26 @@ def test_a_packet_line_past_the_ones_the_lab_may_rename_keeps_its_text() -> None
     lines = list(book.relist())
     assert [line.split("a.u")[1][:4] for line in lines[:44]] == [str(1000 + i) for i in range(44)]
     assert all("(a packet no longer kept)" in line for line in lines[44:])
+
+
+def test_columns_start_narrow_and_widen_when_a_value_does_not_fit() -> None:
+    store = EntryStore()
+    store.append(Entry("ok", 1, "a", "short", call_id=7, duration_ns=1_000))
+    assert (store.durations.typecode, store.call_ids.typecode, store.procs.typecode) == ("i", "i", "H")
+    long_call = store.append(Entry("ok", 2, "a", "slow", call_id=2**40, duration_ns=5_000_000_000))
+    for n in range(70_000):  # more processes (and threads) than 16 bits number
+        store.name_code(f"p{n}")
+    late = store.append(Entry("ok", 3, "p69999", "late"))
+    assert store.entry(0) == Entry("ok", 1, "a", "short", call_id=7, duration_ns=1_000)
+    assert store.entry(long_call) == Entry("ok", 2, "a", "slow", call_id=2**40, duration_ns=5_000_000_000)
+    assert store.process(late) == "p69999" and store.text(late) == "late"
+    assert store.durations.typecode == "q" and store.call_ids.typecode == "q" and store.procs.typecode == "I"
+
+
+def test_a_line_wider_than_the_widths_column_holds_counts_as_its_widest() -> None:
+    book = EventBook(0)
+    book.add_entry(Entry("ok", 1, "a", "x" * 70_000))
+    book.add_entry(Entry("ok", 2, "a", "short"))
+    book.relist()
+    assert book.widest == WIDEST and book.store.widths[0] == WIDEST and 0 < book.store.widths[1] < 100
+    assert book.render_line(0).endswith("x" * 1000)  # the line itself is whole
