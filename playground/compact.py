@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 Endpoint = tuple[str, int]
 _MASK64 = (1 << 64) - 1
+_WIDE_PAIR = _MASK64  # pair keys from here on do not fit an IntMap (which stores key + 1 in 64 bits)
 
 
 class Interned:
@@ -40,8 +41,16 @@ HOSTS = Interned()  # every lab's hosts: a handful of addresses
 
 
 def endpoint_key(address: Sequence) -> int:
-    """(host, port) as one 32-bit number: the host's index and the port."""
+    """(host, port) as one number: the host's index and the port; 32 bits for the first 65,536 hosts
+    a session numbers (a host network's may be more: then more bits, kept apart by those who pack keys)."""
     return HOSTS.index(address[0]) << 16 | address[1]
+
+
+def pair_key(a: int, b: int) -> int:
+    """Two endpoint keys as one: 64 bits while both take 32 (an IntMap's key), over 128 otherwise."""
+    if (a | b) >> 32 == 0:
+        return a << 32 | b
+    return 1 << 128 | a << 64 | b
 
 
 def endpoint_of(key: int) -> Endpoint:
@@ -173,33 +182,42 @@ class EndpointPairs:
     The numbers are under 2**32 with `values` "I" (as sequence numbers are), under 2**64 with "Q".
     """
 
-    __slots__ = ("_map",)
+    __slots__ = ("_map", "_wide")
 
     def __init__(self, values: str = "I") -> None:
         self._map = IntMap(values)
+        self._wide: dict[int, int] = {}  # pairs with an end past 32 bits (a host numbered past 65,535)
 
     @staticmethod
     def key(pair: Sequence[Sequence]) -> int:
-        return endpoint_key(pair[0]) << 32 | endpoint_key(pair[1])
+        return pair_key(endpoint_key(pair[0]), endpoint_key(pair[1]))
 
     def __len__(self) -> int:
-        return len(self._map)
+        return len(self._map) + len(self._wide)
 
     def __contains__(self, pair: Sequence[Sequence]) -> bool:
-        return self.key(pair) in self._map
+        return self.get_by_key(self.key(pair)) is not None
 
     def __getitem__(self, pair: Sequence[Sequence]) -> int:
-        found = self._map.get(self.key(pair))
+        found = self.get_by_key(self.key(pair))
         if found is None:
             raise KeyError(pair)
         return found
 
     def get(self, pair: Sequence[Sequence], default: int | None = None) -> int | None:
-        found = self._map.get(self.key(pair))
+        found = self.get_by_key(self.key(pair))
         return default if found is None else found
 
+    def get_by_key(self, key: int) -> int | None:
+        """The value of the pair whose key() is `key` (None: none)."""
+        return self._map.get(key) if key < _WIDE_PAIR else self._wide.get(key)
+
     def __setitem__(self, pair: Sequence[Sequence], value: int) -> None:
-        self._map[self.key(pair)] = value
+        key = self.key(pair)
+        if key < _WIDE_PAIR:
+            self._map[key] = value
+        else:
+            self._wide[key] = value
 
 
 class Owners:
@@ -224,7 +242,7 @@ class Owners:
 
     def label_index(self, local: int, peer: int) -> int | None:
         """The number of the name of the socket at `local` (an endpoint_key) to `peer` (None: no such connection)."""
-        found = self._map._map.get(local << 32 | peer)
+        found = self._map.get_by_key(pair_key(local, peer))
         return None if found is None else found & 0xFFFFFFFF
 
     def get(self, pair: Sequence[Sequence]) -> tuple[str, str] | None:

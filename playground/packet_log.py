@@ -165,14 +165,16 @@ class PacketChunk:
             return
         hosts = {p.src[0] for p in packets} | {p.dst[0] for p in packets}
         number = {host: HOSTS.index(host) << 16 for host in hosts}
-        self.src = array("I", [number[p.src[0]] | p.src[1] for p in packets])
-        self.dst = array("I", [number[p.dst[0]] | p.dst[1] for p in packets])
+        # (past the first 65,536 hosts a session numbered, an end takes more than 32 bits: WIDE)
+        ends = "Q" if max(number.values()) >> 32 else "I"
+        self.src = array(ends, [number[p.src[0]] | p.src[1] for p in packets])
+        self.dst = array(ends, [number[p.dst[0]] | p.dst[1] for p in packets])
         for row, p in enumerate(packets):
             extra = (p.preview, p.icmp, p.icmp_about, p.fate, p.delivered_ns)
             if extra != _NO_EXTRA:
                 self.extra[row] = extra
         # Packets from the capture carry their frames, which tell the rest; a test's may have none.
-        self._flags = 0 if all(p.decoded for p in packets) else WHOLE
+        self._flags = (0 if all(p.decoded for p in packets) else WHOLE) | (WIDE if ends == "Q" else 0)
         self.big = {row: p.frame for row, p in enumerate(packets) if len(p.frame) > BIG}
         self._packed = _Body.pack(packets, bool(self._flags & WHOLE), self.big)
         self.packets = None
@@ -202,12 +204,19 @@ class PacketChunk:
             if found is not None and found[0] is self:
                 return found[1]
             data, count = zlib.decompress(self._frozen), self._count
-            columns = tuple(array("I", data[n * 4 * count : (n + 1) * 4 * count]) for n in range(4))
+            wide = 8 if self._flags & WIDE else 4  # the ends' bytes each; the names' are 4
+            ends = "Q" if self._flags & WIDE else "I"
+            columns = (
+                array(ends, data[: wide * count]),
+                array(ends, data[wide * count : 2 * wide * count]),
+                array("I", data[2 * wide * count : 2 * wide * count + 4 * count]),
+                array("I", data[2 * wide * count + 4 * count :]),
+            )
             with _opening:
                 while len(_thawed) >= THAWED_CHUNKS:
                     del _thawed[next(iter(_thawed))]
-                _thawed[id(self)] = (self, columns)  # type: ignore[assignment]
-            return columns  # type: ignore[return-value]
+                _thawed[id(self)] = (self, columns)
+            return columns
         return self.src, self.dst, self.src_label, self.dst_label
 
     @property
@@ -223,7 +232,7 @@ class PacketChunk:
         return extra[2] if extra is not None else None
 
 
-WHOLE, FROZEN = 1, 2
+WHOLE, FROZEN, WIDE = 1, 2, 4  # WIDE: the ends are 64-bit (a host numbered past 65,535)
 _EMPTY = array("I")  # a frozen chunk's ends and names (never written: thaw() gives it arrays again)
 OPEN_CHUNKS = 4  # sealed chunks kept open: reading a packet's neighbours (a log's page, a ladder) opens one once
 _opened: dict[int, tuple[PacketChunk, _Body]] = {}  # id(chunk) -> (chunk, its body)
