@@ -17,7 +17,7 @@ from playground.netlab.channel import FrameFate
 from playground.netlab.controller import Switch, SwitchError
 from playground.netlab.impairments import parse_cable
 from tests.helpers import REPO
-from tests.netlab.traffic import PORT, nothing_waiting, receive_numbers, send_numbered, settled, udp, until
+from tests.netlab.traffic import PORT, nothing_waiting, plug_in_all, receive_numbers, send_numbered, settled, udp, until
 from tests.netlab.world import World, in_namespace, make_world
 
 BETA = ("192.0.2.2", PORT)
@@ -297,8 +297,7 @@ async def test_the_same_seed_loses_the_same_frames(world: World) -> None:
     for seed in ("one", "one", "two"):
         switch = await Switch.start(world.netns, seed=seed)
         try:
-            for host in world.hosts.values():
-                await switch.add_port(host.name, host.port_ifname)
+            await plug_in_all(switch, world)
             await switch.impair("alpha", parse_cable(["out", "loss", "50%"]))
             receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
             await send_numbered(switch, sender, "alpha", BETA, 200)
@@ -386,8 +385,7 @@ async def test_the_switch_floods_until_it_learns_where_a_host_is() -> None:
         world.neighbours()
         switch = await Switch.start(world.netns)
         try:
-            for host in world.hosts.values():
-                await switch.add_port(host.name, host.port_ifname)
+            await plug_in_all(switch, world)
             receiver, sender = udp(world, "beta", PORT), udp(world, "alpha")
             sender.sendto(b"who", BETA)  # beta has sent nothing yet: the switch floods
             receiver.settimeout(5)

@@ -15,6 +15,19 @@ SO_RCVBUFFORCE = 33  # root may go past net.core.rmem_max
 CHUNK = 100  # datagrams sent before waiting for the switch to have read them (the kernel's backlog holds 1000)
 
 
+async def plug_in_all(switch: Switch, world: World) -> None:
+    """Every host's port plugged in, and each host's end of its cable running before the host sends:
+    a veth sends nothing until the kernel has seen its carrier come up (the link watch, which a busy
+    machine runs late), so a frame sent sooner is dropped by the host's own kernel."""
+    from playground.netlab import links
+
+    for host in world.hosts.values():
+        assert (await switch.add_port(host.name, host.port_ifname)).running, f"{host.name}'s port did not run"
+        assert world.on(host.name, lambda: links.wait_running("eth0", timeout=10.0)), (
+            f"{host.name}'s eth0 is not running"
+        )
+
+
 async def until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
     """Wait (bounded) until condition() holds."""
     loop = asyncio.get_running_loop()
