@@ -68,8 +68,8 @@ class Runner(Executor):
         """
         block = line.node
         assert isinstance(block, Repeat)
-        kept: list[StepReport] = []
-        last: deque[StepReport] = deque(maxlen=keep_last)
+        kept: list[tuple[int, StepReport]] = []  # (the order it ran in, the report)
+        last: deque[tuple[int, StepReport]] = deque(maxlen=keep_last)
         durations = BlockDurations(len(block.lines))
         for i in range(1, block.count + 1):
             for j, inner in enumerate(block.lines):
@@ -81,15 +81,16 @@ class Runner(Executor):
                 report = await self.run_line(run, iteration=i, first=j == 0)
                 report.line = inner
                 durations.add(j, report)
+                ran = (len(block.lines) * (i - 1) + j, report)
                 if keep_last is None or report.divergence or report.error:
-                    kept.append(report)
+                    kept.append(ran)
                 else:
-                    last.append(report)
+                    last.append(ran)
         closing = StepReport(line, "end", block_end=True, notes=summarize_repeat(block, durations))
         closing.divergence = repeat_divergence(block, durations)
         if self.on_step:
             self.on_step(closing)
-        reports = sorted(kept + list(last), key=lambda r: r.iteration or 0) if last else kept
+        reports = [report for _, report in sorted(kept + list(last), key=lambda ran: ran[0])]
         return reports + [closing] if closing.divergence else reports
 
     async def run_line(self, line: Line, iteration: int | None = None, first: bool = False) -> StepReport:

@@ -51,7 +51,9 @@ def bound_style_cache(size: int = STYLE_CACHE) -> None:
     some 8 MB (bench/many_held.py: 800 bytes per held connection at 10,000). A screen draws a
     few hundred styles; 2,048 hold several screens.
     """
-    cached = Strip.__dict__["render_ansi"].__func__
+    cached: Any = getattr(Strip.__dict__.get("render_ansi"), "__func__", None)
+    if not hasattr(cached, "cache_info") or not hasattr(cached, "__wrapped__"):
+        return  # (not Textual's lru_cache any more: tests/widgets/test_textual_internals.py says so)
     if cached.cache_info().maxsize != size:
         render: Any = lru_cache(maxsize=size)(cached.__wrapped__)
         bounded: classmethod[Any, Any, str] = classmethod(render)

@@ -379,8 +379,8 @@ class EventBook:
         return line
 
     def _measured(self, index: int, line: str) -> None:
-        cells = self._measure(line)
-        self.store.widths[index] = min(cells, WIDEST)
+        cells = min(self._measure(line), WIDEST)
+        self.store.widths[index] = cells
         if cells > self.widest:
             self.widest = cells
 

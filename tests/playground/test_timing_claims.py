@@ -171,19 +171,32 @@ async def test_a_block_run_keeping_only_its_last_reports_keeps_every_divergence_
     # (its durations summed up, its claims on the median) is made from every run all the same.
     text = PAIR_SCRIPT + 'repeat 6 as i\nclient: write(c, "y") = 1 within 1s\nserver: read(a, 1) = 1 "y"\nend\n'
     text += 'repeat 4 as i\nclient: write(c, "zz") = 1\nserver: read(a, 2) = 2 "zz" within 1ns\nend\n'
+    text += 'repeat 3 as i\nclient: write(c, "w") = 1\nserver: read(a, 1) = 1 "w"\n'
+    text += "client: getsockopt(c, SO_ERROR) = 1\nend\n"
     script = parse_script(text, "t.sockplay")
     lab = await Lab.start()
     closings = []
     try:
         runner = Runner(lab, on_step=lambda r: closings.append(r) if r.block_end else None)
-        for line in script.lines[:-2]:
+        for line in script.lines[:-3]:
             await runner.run_line(line)
-        kept = await runner.run_repeat(script.lines[-2], keep_last=2)
-        block = script.lines[-2].number
+        kept = await runner.run_repeat(script.lines[-3], keep_last=2)
+        block = script.lines[-3].number
         assert [(r.iteration, r.line.number) for r in kept] == [(6, block + 1), (6, block + 2)]
-        diverged = await runner.run_repeat(script.lines[-1], keep_last=0)
+        diverged = await runner.run_repeat(script.lines[-2], keep_last=0)
+        # Each run's last line diverges (SO_ERROR is 0): the reports come back in the order they ran.
+        last = await runner.run_repeat(script.lines[-1], keep_last=2)
     finally:
         await lab.shutdown()
+    block = script.lines[-1].number
+    ran = [(r.iteration, r.line.number, bool(r.divergence)) for r in last]
+    assert ran == [
+        (1, block + 3, True),
+        (2, block + 3, True),
+        (3, block + 1, False),
+        (3, block + 2, False),
+        (3, block + 3, True),
+    ]
     assert len(diverged) == 4 * 1 + 1  # each run's write (2 bytes, not 1) and the block's claim on the median
     assert all(r.divergence for r in diverged)
     assert diverged[-1].block_end and "expected within 1ns" in (diverged[-1].divergence or "")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from playground.session.families import compact_names
 from playground.session.names import FdVars, SortedNames
 
@@ -32,8 +34,10 @@ def test_it_compares_as_the_dict_it_stands_for() -> None:
 def test_a_processs_names_are_compacted_once_and_the_text_goes_with_them() -> None:
     pairs = [("l", 3)] + [(f"c[{i}]", 4 + i) for i in range(300)]
     names = SortedNames(pairs)
+    held = sys.getrefcount(names)
     text = compact_names(names)
     assert text == "c[0..299] (300), l=3"
-    assert compact_names(names) is text  # made once: kept by the names, not by a table of old ones
+    assert compact_names(names) is text  # made once
+    assert sys.getrefcount(names) == held  # kept by the names, not by a table that keeps old names alive
     assert compact_names(tuple(sorted(pairs))) == text  # any sequence of pairs: the same text, made anew
     assert compact_names(SortedNames(pairs[:2])) == "c[0]=4, l=3"
