@@ -18,6 +18,7 @@ from typing import Any, overload
 
 from playground.capture import _FLAG_TUPLES, Packet, decode, packet_lost, packet_summary
 from playground.compact import HOSTS, Strings, endpoint_of
+from playground.sequences import list_index
 
 Endpoint = tuple[str, int]
 CHUNK = 128  # rows a chunk holds; a full chunk is sealed (its columns compressed together)
@@ -462,11 +463,7 @@ class PacketLog(Sequence[StoredPacket]):
             self.add(packet)
 
     def _locate(self, index: int) -> tuple[PacketChunk, int]:
-        if index < 0:
-            index += self._count
-        if not 0 <= index < self._count:
-            raise IndexError("packet index out of range")
-        index += self._skip
+        index = list_index(index, self._count, "packet index out of range") + self._skip
         return self._chunks[index // CHUNK], index % CHUNK
 
     @overload

@@ -21,6 +21,7 @@ from itertools import compress
 from typing import overload
 
 from playground.constants import TCP_SHOWN
+from playground.sequences import list_index
 
 __all__ = ["NONE", "Shapes", "SocketTable", "value"]
 
@@ -220,11 +221,7 @@ class SocketTable(Sequence[dict]):
     def __getitem__(self, at: int | slice) -> dict | list[dict]:
         if isinstance(at, slice):
             return [self.entry(i) for i in range(*at.indices(len(self)))]
-        if at < 0:
-            at += len(self)
-        if not 0 <= at < len(self):
-            raise IndexError(at)
-        return self.entry(at)
+        return self.entry(list_index(at, len(self)))
 
     def __iter__(self) -> Iterator[dict]:
         return (self.entry(i) for i in range(len(self)))

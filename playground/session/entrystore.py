@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from playground.script.data import Data
+from playground.sequences import list_index
 from playground.session.text_blocks import TextBlocks
 
 if TYPE_CHECKING:
@@ -232,11 +233,7 @@ class Rows(Sequence[T]):
         count = self._length()
         if isinstance(index, slice):
             return [self._item(i) for i in range(*index.indices(count))]
-        if index < 0:
-            index += count
-        if not 0 <= index < count:
-            raise IndexError(index)
-        return self._item(index)
+        return self._item(list_index(index, count))
 
     def __iter__(self) -> Iterator[T]:
         item = self._item

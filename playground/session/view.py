@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, overload
 from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
+from playground.sequences import list_index
 from playground.session.families import FamilyView, group_families
 from playground.session.names import FdNames, SortedNames
 from playground.socket_table import SocketTable
@@ -314,11 +315,7 @@ class SocketViews(Sequence[SocketView]):
     def __getitem__(self, at: int | slice) -> SocketView | tuple[SocketView, ...]:
         if isinstance(at, slice):
             return tuple(self.view(i) for i in range(*at.indices(len(self))))
-        if at < 0:
-            at += len(self)
-        if not 0 <= at < len(self):
-            raise IndexError(at)
-        return self.view(at)
+        return self.view(list_index(at, len(self)))
 
     def __iter__(self) -> Iterator[SocketView]:
         # Going through all of them (sock_diag timers, connect targets) keeps none: only what is asked for.
