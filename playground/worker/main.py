@@ -34,6 +34,7 @@ from collections.abc import Callable
 
 from playground import protocol
 from playground.worker import lab_dir, libc
+from playground.worker.fdset import FdSet
 from playground.worker.limits import set_limit
 from playground.worker.more_syscalls import MORE_SYSCALLS
 from playground.worker.readiness import NO_FIRST_FD, READINESS_CALLS, script_args
@@ -253,7 +254,7 @@ class Worker:
     between steps is delivered at once.
     """
 
-    def __init__(self, ctl: int, lab_fds: set[int]) -> None:
+    def __init__(self, ctl: int, lab_fds: FdSet) -> None:
         self.floor = _machinery_floor()
         # The machinery sits above the script's open-file limit, where no script descriptor can be.
         self.above_limit = self.floor >= resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -625,7 +626,7 @@ class Worker:
                     os.close(fd)
                 except OSError:
                     pass
-        child = Worker(ctl, set(self.lab_fds))
+        child = Worker(ctl, self.lab_fds.copy())
         try:
             child.serve()
         finally:
@@ -656,7 +657,7 @@ def main() -> None:
     _FULL = libc.full_sigset()
     _EMPTY = libc.empty_sigset()
     Handlers.capture()
-    Worker(ctl, set()).serve()
+    Worker(ctl, FdSet()).serve()
 
 
 if __name__ == "__main__":

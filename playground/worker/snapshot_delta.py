@@ -30,8 +30,9 @@ import marshal
 import select
 import threading
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 
+from playground.worker.fdset import FdSet
 from playground.worker.snapshot import inspect_socket
 
 SWEEP = 64  # sockets read in turn each time, changed or not
@@ -80,9 +81,6 @@ class Marks:
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self) -> Iterator[int]:
-        return (fd for fd, mark in enumerate(self._marks) if mark)
-
     def __contains__(self, fd: object) -> bool:
         return isinstance(fd, int) and 0 <= fd < len(self._marks) and self._marks[fd] != 0
 
@@ -119,7 +117,7 @@ class DeltaInspector:
         self._tried = False
         self.sent = Marks()  # fd -> fingerprint of the entry last sent
         self.busy: set[int] = set()  # fds busy at their last reading
-        self.watched: set[int] = set()  # fds in the epoll set
+        self.unsent: set[int] = set()  # fds of the process with nothing sent for them (new, or not a socket)
         self._touched: set[int] = set()  # named by a call since the last reading
         self._lock = threading.Lock()
         self._turn = 0
@@ -160,61 +158,72 @@ class DeltaInspector:
             if len(events) < 4096:
                 return found
 
-    def _watch(self, fds: set[int]) -> None:
+    def _watch(self, fds: FdSet, changed: set[int]) -> None:
+        """The epoll set follows the process's descriptors: those added since last time joined, those dropped left."""
         if not self._tried:
             self._tried = True
             high = self._make_epoll()
             self.epoll = select.epoll.fromfd(high) if high is not None else None
         if self.epoll is None:
             return
-        for fd in fds - self.watched:
-            try:
-                self.epoll.register(fd, _WAKES)
-                self.watched.add(fd)
-            except OSError:  # not pollable, or in the set already under this number (a dup closed and reused)
+        for fd in sorted(changed):
+            if fd in fds:
                 try:
-                    self.epoll.modify(fd, _WAKES)
-                    self.watched.add(fd)
-                except OSError:
+                    self.epoll.register(fd, _WAKES)
+                except OSError:  # not pollable, or in the set already under this number (a dup closed and reused)
+                    try:
+                        self.epoll.modify(fd, _WAKES)
+                    except OSError:
+                        pass
+            else:
+                try:
+                    self.epoll.unregister(fd)
+                except OSError:  # closed: the kernel dropped it from the set
                     pass
-        for fd in self.watched - fds:
-            try:
-                self.epoll.unregister(fd)
-            except OSError:  # closed: the kernel dropped it from the set
-                pass
-        self.watched &= fds
 
-    def inspect(self, lab_fds: set[int], full: bool = False) -> dict:
+    def inspect(self, fds: FdSet, full: bool = False) -> dict:
         """What changed: {"sockets": entries, "gone": fds closed since, "read": sockets read, "full": bool}.
 
         `full` asks for every socket (the inspector starts afresh): "sockets" is then the whole list.
+        Nothing here is as large as the process's descriptors but a full reading's list: four
+        times a second, whole-set copies were what the lab process's heap grew by.
         """
-        fds = set(lab_fds)
-        self._watch(fds)
+        changed = fds.take_changes()
+        self._watch(fds, changed)
         with self._lock:
             touched, self._touched = self._touched, set()
         if full:
             self.sent.clear()
             self.busy.clear()
-        gone = sorted(fd for fd in self.sent if fd not in fds)
-        for fd in gone:
-            self.sent.pop(fd)
-            self.busy.discard(fd)
+        gone = []
+        for fd in sorted(changed):
+            if fd not in fds:
+                self.unsent.discard(fd)
+                self.busy.discard(fd)
+                if self.sent.pop(fd) is not None:
+                    gone.append(fd)
+            elif fd not in self.sent:
+                self.unsent.add(fd)
         read_all = full or self.epoll is None or len(fds) <= SWEEP
         if read_all:
-            wanted = fds
+            wanted: Iterable[int] = list(fds)
         else:
-            wanted = (fds - set(self.sent)) | (touched & fds) | (self._ready() & fds)
-            wanted.update(self.busy)
-            wanted.update(self._sweep(fds))
-        changed: list[dict] = []
-        for fd in sorted(wanted):
+            chosen = set(self.unsent) | {fd for fd in touched | self._ready() if fd in fds}
+            chosen.update(self.busy)
+            chosen.update(self._sweep(fds))
+            wanted = sorted(chosen)
+        changed_entries: list[dict] = []
+        read = 0
+        for fd in wanted:
+            read += 1
             entry = inspect_socket(fd)
             if entry is None:
                 self.busy.discard(fd)
                 if self.sent.pop(fd) is not None:
                     gone.append(fd)
+                self.unsent.add(fd)
                 continue
+            self.unsent.discard(fd)
             if _busy(entry):
                 self.busy.add(fd)
             else:
@@ -222,18 +231,25 @@ class DeltaInspector:
             mark = fingerprint(entry) or 1
             if self.sent.get(fd) != mark:
                 self.sent.set(fd, mark)
-                changed.append(entry)
+                changed_entries.append(entry)
         if read_all:
             self._ready()  # what the kernel said meanwhile is in this reading
-        return {"sockets": changed, "gone": gone, "read": len(wanted), "full": full}
+        return {"sockets": changed_entries, "gone": gone, "read": read, "full": full}
 
-    def _sweep(self, fds: set[int]) -> list[int]:
-        ordered = sorted(fds)
-        if not ordered:
-            return []
-        start = self._turn % len(ordered)
-        self._turn = start + SWEEP
-        return ordered[start : start + SWEEP] + ordered[: max(0, start + SWEEP - len(ordered))]
+    def _sweep(self, fds: FdSet) -> list[int]:
+        """The next SWEEP descriptors in turn, from where the last sweep stopped (around to the lowest)."""
+        chosen: list[int] = []
+        for fd in fds.starting_at(self._turn):
+            chosen.append(fd)
+            if len(chosen) == SWEEP:
+                break
+        if len(chosen) < SWEEP:
+            for fd in fds:
+                if fd >= self._turn or len(chosen) == SWEEP:
+                    break
+                chosen.append(fd)
+        self._turn = chosen[-1] + 1 if chosen else 0
+        return chosen
 
 
 def high_epoll(floor: int, dup_high: Callable[[int, int], int]) -> int | None:
