@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, STOPPING
+from playground.fd_vars import FdVars
 from playground.script.model import Address, Death, Node, UnixAddress
 
 if TYPE_CHECKING:
@@ -42,12 +43,14 @@ class Names(dict[str, int]):
     change drops it, to be rebuilt when next asked (`|=`, which the lab never uses on names, is not tracked).
     """
 
-    _index: dict[int, str] | None = None
+    _index: FdVars | None = None  # a list by descriptor: 8 bytes a number (issue 13)
     version = 0  # counts the changes: the view remakes what it shows of the names only when it moved
 
     def newest(self, fd: int) -> str | None:
         if self._index is None:
-            self._index = {number: var for var, number in self.items()}  # the last name of each number wins
+            index = self._index = FdVars()
+            for var, number in self.items():
+                index[number] = var  # the last name of each number wins
         return self._index.get(fd)
 
     def __setitem__(self, var: str, fd: int) -> None:

@@ -237,8 +237,26 @@ class CallNote:
             defines=defines,
             local=(_interned(local[0]), local[1]) if local and call.name in ("connect", "accept") else None,
             peer=(_interned(peer[0]), peer[1]) if peer and call.name == "accept" else None,
-            outcome=sys.intern(outcome),  # `= 0` for most: one string (a session keeps 100,000 notes)
+            outcome=shared_outcome(outcome),
         )
+
+
+_OUTCOMES: dict[str, str] = {}
+OUTCOMES_SHARED = 1024
+
+
+def shared_outcome(outcome: str) -> str:
+    """One string for each of the first OUTCOMES_SHARED outcomes (`= 0` for most notes).
+
+    Not sys.intern: each accept's `= 5123` is an outcome of its own, and the interpreter's table
+    of interned strings, grown by 10,000 of them, never shrinks again (2 MB: issue 13).
+    """
+    shared = _OUTCOMES.get(outcome)
+    if shared is not None:
+        return shared
+    if len(_OUTCOMES) < OUTCOMES_SHARED:
+        _OUTCOMES[outcome] = outcome
+    return outcome
 
 
 def _interned(host: Any) -> Any:

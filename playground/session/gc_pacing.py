@@ -18,6 +18,8 @@ from __future__ import annotations
 import gc
 import time
 
+from playground.worker import libc
+
 __all__ = ["CollectorPacing", "FREEZE_EVERY", "QUIET", "LONGEST_FREEZE"]
 
 FREEZE_EVERY = 1.0  # seconds between freezes while events stream
@@ -76,8 +78,4 @@ def give_back_free_heap() -> None:
     connections made, some 0.6 KB a connection (bench/many_held.py). A trim of a heap of a
     hundred megabytes takes a few milliseconds, once, after a stream.
     """
-    import ctypes  # (loaded only once a stream has ended)
-
-    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
-    if trim is not None:
-        trim(0)
+    libc.trim_heap()

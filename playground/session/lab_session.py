@@ -26,6 +26,7 @@ from playground.session.lines import CompletionContext, fresh_name
 from playground.session.names import FdVars
 from playground.session.view import LabView, SocketView, ViewCache, build_view
 from playground.session.wire import WireBook, WireState
+from playground.worker import libc
 
 if TYPE_CHECKING:
     from playground.executor import Executor, StepReport
@@ -65,6 +66,7 @@ class LabSession:
         pcap: str | None = None,
         host_network: bool = False,
     ) -> None:
+        libc.one_heap()  # the capture's and the dumps' threads share the heap (worker.libc says why)
         self.allow_network = allow_network
         self.deterministic = deterministic
         self.pcap = pcap

@@ -3,76 +3,20 @@
 With 10,000 connections a process has 10,000 names; a dict (fd -> variable) and a tuple of
 (variable, fd) pairs cost some 100 bytes a name (issue 13). Here each is a list of the
 variables (the process's own strings) and an array of the descriptors: 16 bytes a name.
-The session's tracked names (fd -> variable, changed at each call) are a list by descriptor.
+The session's tracked names (fd -> variable, changed at each call) are a list by descriptor
+(playground.fd_vars, which the lab's own index of names is too).
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import overload
 
+from playground.fd_vars import FdVars
+
 __all__ = ["FdNames", "FdVars", "SortedNames"]
-
-
-class FdVars(MutableMapping[int, str]):
-    """fd -> variable, as the session tracks it: a list by descriptor (8 bytes a name, not a dict entry).
-
-    A descriptor far above the others (a dup2 to 100,000) is kept in a dict beside the list.
-    """
-
-    __slots__ = ("_dense", "_sparse", "_count")
-
-    def __init__(self, names: Mapping[int, str] | None = None) -> None:
-        self._dense: list[str | None] = []
-        self._sparse: dict[int, str] = {}
-        self._count = 0
-        for fd, var in (names or {}).items():
-            self[fd] = var
-
-    def __getitem__(self, fd: int) -> str:
-        # A descriptor is in one of the two: the list, or the dict (where it went while far above the list,
-        # which may have grown past it since).
-        if isinstance(fd, int) and 0 <= fd < len(self._dense):
-            var = self._dense[fd]
-            if var is not None:
-                return var
-        found = self._sparse.get(fd)
-        if found is None:
-            raise KeyError(fd)
-        return found
-
-    def __setitem__(self, fd: int, var: str) -> None:
-        dense = self._dense
-        if 0 <= fd < len(dense) + max(1024, 2 * self._count):
-            if fd >= len(dense):
-                dense.extend([None] * (fd + 1 - len(dense)))
-            if dense[fd] is None and self._sparse.pop(fd, None) is None:
-                self._count += 1
-            dense[fd] = var
-        else:
-            if fd not in self._sparse:
-                self._count += 1
-            self._sparse[fd] = var
-
-    def __delitem__(self, fd: int) -> None:
-        if isinstance(fd, int) and 0 <= fd < len(self._dense) and self._dense[fd] is not None:
-            self._dense[fd] = None
-        else:
-            del self._sparse[fd]
-        self._count -= 1
-
-    def __iter__(self) -> Iterator[int]:
-        dense = self._dense
-        yield from (fd for fd in range(len(dense)) if dense[fd] is not None)
-        yield from self._sparse
-
-    def __len__(self) -> int:
-        return self._count
-
-    def __repr__(self) -> str:
-        return f"FdVars({dict(self)!r})"
 
 
 class FdNames(Mapping[int, str]):

@@ -548,9 +548,7 @@ class Worker:
         """
         if self.trimmed_at != self.last_call_ns and self.inflight == 0 and now() - self.last_call_ns > TRIM_AFTER_NS:
             self.trimmed_at = self.last_call_ns
-            trim = getattr(libc.libc, "malloc_trim", None)  # glibc's
-            if trim is not None:
-                trim(0)
+            libc.trim_heap()
 
     def _tkill(self, request_id: int, thread: str, signum: int) -> None:
         """`kill THREAD SIG`: a signal to one thread actor (pthread_kill, as tgkill sends it).
@@ -654,6 +652,7 @@ def main() -> None:
             join_namespaces(arg[len("--netns=") :])  # (no str.removeprefix: remote hosts run Python 3.8)
         elif arg.startswith("--lab-dir="):
             lab_dir.note(arg)
+    libc.one_heap()
     _FULL = libc.full_sigset()
     _EMPTY = libc.empty_sigset()
     Handlers.capture()

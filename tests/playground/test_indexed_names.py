@@ -291,6 +291,14 @@ def test_var_for_gives_the_newest_name_of_a_number_and_an_older_one_again_when_t
     assert proc.var_for(5) is None
     child = Process("kid", 2, names=dict(proc.names))  # a fork's child: a copy of its parent's names
     assert child.var_for(4) == "b"
+    name("far", 70_000)  # a dup2 far above the others (the index keeps such a number beside its list)
+    name("near", 6)
+    assert (proc.var_for(70_000), proc.var_for(6), proc.var_for(69_999), proc.var_for(-1)) == (
+        "far",
+        "near",
+        None,
+        None,
+    )
 
 
 async def test_a_block_substitutes_its_index_in_wire_state_and_blocked_lines() -> None:

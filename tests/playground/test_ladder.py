@@ -713,3 +713,13 @@ def test_a_kernel_reading_behind_the_segments_drawn_is_stale() -> None:
     ladder = build_ladder(packets, t0_ns=0, samples=[(9_000_000, A, "FIN-WAIT-1")])
     assert not [r for r in ladder.rows if r.kind == "kernel"]
     assert ladder.history(0)[3:] == ["FIN-WAIT-1", "FIN-WAIT-2"]
+
+
+def test_notes_share_their_common_outcomes_and_keep_no_table_of_every_descriptor_returned() -> None:
+    from playground.ladder import model
+
+    zero = model.shared_outcome("= " + str(0))
+    assert model.shared_outcome("".join(["= ", "0"])) is zero
+    for fd in range(3 * model.OUTCOMES_SHARED):  # each accept's `= N` an outcome of its own
+        assert model.shared_outcome(f"= {fd + 100_000}") == f"= {fd + 100_000}"
+    assert len(model._OUTCOMES) <= model.OUTCOMES_SHARED
