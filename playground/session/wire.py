@@ -354,6 +354,7 @@ class WireState:
         """The view with the hidden sockets and each TCP socket's timer (from sock_diag)."""
         self._last_view = view
         if self.lab is None or not self.kernel:
+            self._decorated = None  # (kept, it held an old view and its sockets' tables: 2x10,000 rows)
             return view
         last = self._decorated
         if last is not None and last[0] == view and last[1] is self.kernel:
