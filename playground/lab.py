@@ -302,6 +302,8 @@ class Lab:
             proc.names[step.var] = ret
             if "ino" in raw:
                 proc.inodes[step.var] = raw["ino"]
+            else:  # (an epoll set's name: no socket's inode)
+                proc.inodes.pop(step.var, None)
             proc.addresses.pop(step.var, None)
         local = raw.get("local")
         if local:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from playground import protocol
 from playground.constants import DEFAULT_IGNORED, STOPPING
+from playground.fd_column import FdColumn, address_column, inode_column
 from playground.fd_vars import FdVars
 from playground.script.model import Address, Death, Node, UnixAddress
 
@@ -101,8 +103,8 @@ class Process:
     pid: int
     parent: Process | None = None
     names: dict[str, int] = field(default_factory=dict)  # socket variables -> fd
-    inodes: dict[str, int] = field(default_factory=dict)  # socket variables -> the socket's inode
-    addresses: dict[str, Address] = field(default_factory=dict)  # variable -> last bound address
+    inodes: MutableMapping[str, int] = field(default_factory=dict)  # socket variables -> the socket's inode
+    addresses: MutableMapping[str, Address] = field(default_factory=dict)  # variable -> last bound address
     paths: dict[str, UnixAddress] = field(default_factory=dict)  # AF_UNIX variable -> its path (bound or connected)
     children: dict[str, Process] = field(default_factory=dict)
     dispositions: dict[str, str] = field(default_factory=dict)
@@ -150,6 +152,11 @@ class Process:
     def __post_init__(self) -> None:
         if not isinstance(self.names, Names):  # a fork's child starts from a copy of its parent's
             self.names = Names(self.names)
+        # Kept by descriptor (fd_column): a thread's are its process's own (the same objects).
+        if not isinstance(self.inodes, FdColumn):
+            self.inodes = inode_column(self.names, self.inodes)
+        if not isinstance(self.addresses, FdColumn):
+            self.addresses = address_column(self.names, self.addresses)
 
     def var_for(self, fd: int) -> str | None:
         """The name most recently given to this descriptor (an older name may still hold its number)."""

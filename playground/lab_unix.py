@@ -91,5 +91,7 @@ def _name(proc: Process, var: str, fd: int, ino: object) -> None:
     proc.names[var] = fd
     if isinstance(ino, int):
         proc.inodes[var] = ino
+    else:
+        proc.inodes.pop(var, None)
     proc.addresses.pop(var, None)
     proc.paths.pop(var, None)

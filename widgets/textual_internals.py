@@ -32,8 +32,10 @@ from textual.widgets import Log
 __all__ = ["STYLE_CACHE", "TEXTUAL_VERSION", "FastLog", "bound_style_cache", "clean_line", "update_scrollbars"]
 
 _BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines splits
-LINE_CACHE = 256  # rendered lines the log keeps (Textual's Log: 1,024)
-STYLE_CACHE = 2048  # styles whose ANSI codes Textual keeps (its own: 16,384)
+# Rendered lines the log keeps (Textual's Log: 1,024): four screens. Each keeps the strips made from
+# it (cropped, then with its text-selection offsets) and their styles, some 6 KB a line (issue 13).
+LINE_CACHE = 128
+STYLE_CACHE = 1024  # styles whose ANSI codes Textual keeps (its own: 16,384): two screens of the log
 TEXTUAL_VERSION = "8.2.8"  # the version these overrides were written against (pyproject.toml pins it)
 
 
@@ -49,7 +51,7 @@ def bound_style_cache(size: int = STYLE_CACHE) -> None:
     so every line drawn makes styles that are never drawn again: once a stream has scrolled
     60,000 lines by, Textual's cache holds 16,384 of them, each with its meta and strings,
     some 8 MB (bench/many_held.py: 800 bytes per held connection at 10,000). A screen draws a
-    few hundred styles; 2,048 hold several screens.
+    few hundred styles; 1,024 hold two screens of the log.
     """
     cached: Any = getattr(Strip.__dict__.get("render_ansi"), "__func__", None)
     if not hasattr(cached, "cache_info") or not hasattr(cached, "__wrapped__"):
