@@ -29,7 +29,7 @@ from playground.events import (
 )
 from playground.lab import PENDING_AFTER, CallHandle, Lab
 from playground.netlab import directives as network_lab
-from playground.packet_log import AnyPacket
+from playground.packet_log import AnyPacket, SeenPackets
 from playground.script.format import format_node, format_outcome
 from playground.script.model import (
     Cable,
@@ -106,7 +106,7 @@ class Executor:
         self._notes: list[str] = []
         self._observed: list[CallObserved] = []
         # Packets seen since the current step began, and how far `~` lines have matched them.
-        self._packets: list[AnyPacket] = []
+        self._packets = SeenPackets()
         self._packets_over = False  # more came than STEP_PACKETS
         self._wire_pos = 0
         self._step_start_ns = 0
@@ -120,7 +120,7 @@ class Executor:
             self._unsubscribe = None
 
     @property
-    def packets(self) -> list[AnyPacket]:
+    def packets(self) -> SeenPackets:
         """The packets seen since the current step was sent (a new list for each step)."""
         return self._packets
 
@@ -207,7 +207,9 @@ class Executor:
         moment instead of slept on (the TUI does not wait: its events show the result).
         """
         self._step_start_ns = time.monotonic_ns()
-        self._packets, self._wire_pos, self._packets_over = [], 0, False
+        # (`--wire` prints every packet: kept as they are; else as serial numbers in the lab's log)
+        self._packets = SeenPackets(None if self.settle_wire else self.lab.packets)
+        self._wire_pos, self._packets_over = 0, False
         if step.delay:
             await self.wait_delay(step)
             step = dataclasses.replace(step, delay=None)

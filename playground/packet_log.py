@@ -505,3 +505,50 @@ class PacketLog(Sequence[StoredPacket]):
         """The packet with this serial number (StoredPacket.serial), if it is among the newest maxlen."""
         index = serial - (self._next - self._count)
         return self[index] if 0 <= index < self._count else None
+
+
+# What a SeenPackets gives for a packet its log no longer keeps (200,000 newer came within one step).
+_LOST = Packet(0, "?", ("?", 0), ("?", 0), 0, src_label="(a packet no longer kept)", dst_label="?")
+
+
+class SeenPackets(Sequence[AnyPacket]):
+    """Packets in the order they were seen: those of `log` kept as their serial numbers there (8 bytes,
+    not a view object: a step's `~` lines keep up to 10,000, issue 13), any other as it is.
+
+    Without a log every packet is kept as it is (`--wire` prints every one, however many newer came).
+    """
+
+    __slots__ = ("_log", "_serials", "_others")
+
+    def __init__(self, log: PacketLog | None = None) -> None:
+        self._log = log
+        self._serials = array("q")  # -1: in _others, by position
+        self._others: dict[int, AnyPacket] = {}
+
+    def append(self, packet: AnyPacket) -> None:
+        log = self._log
+        if log is not None and isinstance(packet, StoredPacket) and log.get(packet.serial) == packet:
+            self._serials.append(packet.serial)
+            return
+        self._others[len(self._serials)] = packet
+        self._serials.append(-1)
+
+    def extend(self, packets: Iterable[AnyPacket]) -> None:
+        for packet in packets:
+            self.append(packet)
+
+    def __len__(self) -> int:
+        return len(self._serials)
+
+    @overload
+    def __getitem__(self, index: int) -> AnyPacket: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[AnyPacket]: ...
+    def __getitem__(self, index: int | slice) -> AnyPacket | list[AnyPacket]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._serials)))]
+        index = list_index(index, len(self._serials), "packet index out of range")
+        serial = self._serials[index]
+        found = self._log.get(serial) if serial >= 0 and self._log is not None else None
+        # (a serial the log no longer keeps: 200,000 newer packets came, far more than a step keeps)
+        return found if found is not None else self._others.get(index) or _LOST

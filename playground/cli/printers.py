@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from playground.constants import ERRNO_NUMBERS
@@ -21,7 +22,7 @@ class WireFeed:
 
     def __init__(self) -> None:
         self.runner: Runner | None = None
-        self._list: list[AnyPacket] = []
+        self._list: Sequence[AnyPacket] = []
         self._printed = 0
         self.cause: int | None = None  # the line number of the last call: the packets are its doing
 
@@ -29,7 +30,7 @@ class WireFeed:
         packets = self.runner.packets if self.runner is not None else []
         if packets is not self._list:  # a new step: its own list of packets
             self._list, self._printed = packets, 0
-        fresh, self._printed = packets[self._printed :], len(packets)
+        fresh, self._printed = list(packets[self._printed :]), len(packets)
         return fresh
 
     def note_cause(self, report: StepReport) -> None:

@@ -8,7 +8,7 @@ import struct
 
 from playground.capture import _FLAG_TUPLES, Packet, decode
 from playground.compact import EndpointPairs, Owners, PortSet, Strings
-from playground.packet_log import CHUNK, PacketLog
+from playground.packet_log import CHUNK, PacketLog, SeenPackets
 
 FIELDS = (
     "t_ns protocol src dst length flags seq ack relative_seq relative_ack window preview icmp icmp_about"
@@ -146,7 +146,7 @@ WIDE_HOSTS = r'''
 import asyncio, random, sys
 sys.path.insert(0, sys.argv[1])
 from playground.compact import HOSTS, EndpointPairs, Owners, Strings, endpoint_key
-from playground.packet_log import CHUNK, PacketLog
+from playground.packet_log import CHUNK, PacketLog, SeenPackets
 from playground.runner import run_script
 from playground.script.parser import parse_script
 from tests.playground.test_packet_log import _made, _same
@@ -201,3 +201,21 @@ def test_more_hosts_than_sixteen_bits_number_are_kept_named_and_captured(tmp_pat
     )
     # (the same run on the code before: OverflowError sealing the first chunk, and pairs' keys too big)
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-3000:]
+
+
+def test_packets_seen_since_a_step_are_kept_as_serials_of_their_log_and_come_back_as_they_were() -> None:
+    rnd = random.Random(7)
+    log = PacketLog(4 * CHUNK)
+    stored = [log.add(_made(rnd, i)) for i in range(3 * CHUNK)]
+    foreign = _made(rnd, 10_000)  # not the log's: kept as it is
+    seen = SeenPackets(log)
+    seen.extend([*stored[CHUNK:], foreign])
+    assert len(seen) == 2 * CHUNK + 1
+    assert seen[0] == stored[CHUNK] and seen[-2] == stored[-1] and seen[-1] is foreign
+    assert seen[5:8] == stored[CHUNK + 5 : CHUNK + 8] and list(seen)[-1] is foreign
+    for packet in (_made(rnd, i) for i in range(3 * CHUNK, 8 * CHUNK)):  # the log lets the oldest go
+        log.add(packet)
+    assert seen[0].summary.startswith("(a packet no longer kept)") and seen[-1] is foreign
+    kept = SeenPackets()  # `--wire`: every packet as it is, however many newer came
+    kept.extend(stored[:3])
+    assert [p is s for p, s in zip(kept, stored, strict=False)] == [True] * 3
