@@ -106,6 +106,24 @@ def process_state(pid: int) -> str | None:
     return raw[raw.rfind(")") + 2]
 
 
+def process_ended(pid: int) -> bool:
+    """Whether pid has ended: no such process, or a zombie (it has exited; only its parent's wait is missing).
+
+    Once a test has run a Lab in the test process, that process is a child subreaper (Lab.start):
+    the orphans of a sockplay that a later test starts and that exits without reaping its lab
+    processes (the stop watchdog's os._exit) come to it, and stay zombies until it reaps them,
+    which it does here.
+    """
+    state = process_state(pid)
+    if state == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # another process's zombie: its parent reaps it
+            pass
+        return True
+    return state is None
+
+
 def children_of(pid: int) -> list[int]:
     """Pids whose parent is pid (zombies included)."""
     out = []
