@@ -45,7 +45,7 @@ from playground.lab_inspection import Inspector
 from playground.lab_labels import PacketLabels
 from playground.lab_limits import Limits
 from playground.lab_process import CallHandle, Process
-from playground.lab_unix import learn_names
+from playground.lab_unix import learn_names, name_descriptor
 from playground.netlab.addressing import host_addresses
 from playground.netns import LabNetwork, make_network
 from playground.outcomes import to_outcome
@@ -298,13 +298,7 @@ class Lab:
         ret = raw.get("ret", -1)
         name = step.call.name
         if name in ("socket", "accept", "dup", "epoll_create1") and ret >= 0 and step.var:
-            proc.names.pop(step.var, None)  # re-insert: the newest name for a number comes last
-            proc.names[step.var] = ret
-            if "ino" in raw:
-                proc.inodes[step.var] = raw["ino"]
-            else:  # (an epoll set's name: no socket's inode)
-                proc.inodes.pop(step.var, None)
-            proc.addresses.pop(step.var, None)
+            name_descriptor(proc, step.var, ret, raw.get("ino"))  # (an epoll set's name: no inode)
         local = raw.get("local")
         if local:
             self.labels.note_port(local)

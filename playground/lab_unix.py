@@ -69,14 +69,14 @@ def learn_names(lab: Lab, proc: Process, step: Step, raw: dict, fd_arg: int | No
     if ret < 0:
         return
     if name == "accept4" and step.var:
-        _name(proc, step.var, ret, raw.get("ino"))
+        name_descriptor(proc, step.var, ret, raw.get("ino"))
     key = _NEW_NAMES.get(name)
     if key is not None and step.var:
         fds = raw.get(key) or []
         inos = raw.get("inos") or []
         for i, var in enumerate((step.var, *step.more_vars)):
             if i < len(fds):
-                _name(proc, var, fds[i], inos[i] if i < len(inos) else None)
+                name_descriptor(proc, var, fds[i], inos[i] if i < len(inos) else None)
     if name in ("socket", "accept", "dup") and step.var:
         proc.paths.pop(step.var, None)
     if name == "bind" and fd_arg is not None:
@@ -86,7 +86,8 @@ def learn_names(lab: Lab, proc: Process, step: Step, raw: dict, fd_arg: int | No
             proc.paths[bound] = path
 
 
-def _name(proc: Process, var: str, fd: int, ino: object) -> None:
+def name_descriptor(proc: Process, var: str, fd: int, ino: object) -> None:
+    """var names fd now (the newest name of that number): what the lab knew of var's last descriptor goes."""
     proc.names.pop(var, None)  # re-insert: the newest name for a number comes last
     proc.names[var] = fd
     if isinstance(ino, int):
