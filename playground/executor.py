@@ -207,8 +207,7 @@ class Executor:
         moment instead of slept on (the TUI does not wait: its events show the result).
         """
         self._step_start_ns = time.monotonic_ns()
-        # (`--wire` prints every packet: kept as they are; else as serial numbers in the lab's log)
-        self._packets = SeenPackets(None if self.settle_wire else self.lab.packets)
+        self._packets = SeenPackets()
         self._wire_pos, self._packets_over = 0, False
         if step.delay:
             await self.wait_delay(step)

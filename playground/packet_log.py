@@ -507,38 +507,37 @@ class PacketLog(Sequence[StoredPacket]):
         return self[index] if 0 <= index < self._count else None
 
 
-# What a SeenPackets gives for a packet its log no longer keeps (200,000 newer came within one step).
-_LOST = Packet(0, "?", ("?", 0), ("?", 0), 0, src_label="(a packet no longer kept)", dst_label="?")
-
-
 class SeenPackets(Sequence[AnyPacket]):
-    """Packets in the order they were seen: those of `log` kept as their serial numbers there (8 bytes,
-    not a view object: a step's `~` lines keep up to 10,000, issue 13), any other as it is.
+    """Packets in the order they were seen: a log's packets kept as their chunk (each chunk once) and
+    row in 8 bytes, not a view object (a step's `~` lines keep up to 10,000: issue 13); others as they are.
 
-    Without a log every packet is kept as it is (`--wire` prints every one, however many newer came).
+    As the views did, it keeps their chunks: however many newer packets came, they read as they were.
     """
 
-    __slots__ = ("_log", "_serials", "_others")
+    __slots__ = ("_codes", "_chunks", "_others")
 
-    def __init__(self, log: PacketLog | None = None) -> None:
-        self._log = log
-        self._serials = array("q")  # -1: in _others, by position
+    def __init__(self) -> None:
+        self._codes = array("q")  # chunk number << 8 | row; -1: in _others, by position
+        self._chunks: list[PacketChunk] = []
         self._others: dict[int, AnyPacket] = {}
 
     def append(self, packet: AnyPacket) -> None:
-        log = self._log
-        if log is not None and isinstance(packet, StoredPacket) and log.get(packet.serial) == packet:
-            self._serials.append(packet.serial)
+        if isinstance(packet, StoredPacket):
+            chunk, row = packet.place
+            chunks = self._chunks
+            if not chunks or chunks[-1] is not chunk:
+                chunks.append(chunk)
+            self._codes.append((len(chunks) - 1) << 8 | row)
             return
-        self._others[len(self._serials)] = packet
-        self._serials.append(-1)
+        self._others[len(self._codes)] = packet
+        self._codes.append(-1)
 
     def extend(self, packets: Iterable[AnyPacket]) -> None:
         for packet in packets:
             self.append(packet)
 
     def __len__(self) -> int:
-        return len(self._serials)
+        return len(self._codes)
 
     @overload
     def __getitem__(self, index: int) -> AnyPacket: ...
@@ -546,9 +545,7 @@ class SeenPackets(Sequence[AnyPacket]):
     def __getitem__(self, index: slice) -> list[AnyPacket]: ...
     def __getitem__(self, index: int | slice) -> AnyPacket | list[AnyPacket]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self._serials)))]
-        index = list_index(index, len(self._serials), "packet index out of range")
-        serial = self._serials[index]
-        found = self._log.get(serial) if serial >= 0 and self._log is not None else None
-        # (a serial the log no longer keeps: 200,000 newer packets came, far more than a step keeps)
-        return found if found is not None else self._others.get(index) or _LOST
+            return [self[i] for i in range(*index.indices(len(self._codes)))]
+        index = list_index(index, len(self._codes), "packet index out of range")
+        code = self._codes[index]
+        return StoredPacket(self._chunks[code >> 8], code & 0xFF) if code >= 0 else self._others[index]

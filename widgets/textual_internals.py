@@ -102,6 +102,7 @@ class FastLog(Log):
 
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         following = self.following
+        self._render_line_cache.maxsize = max(LINE_CACHE, 2 * size.height)  # (a very tall terminal: two screens)
         changed = super()._size_updated(size, virtual_size, container_size, layout)
         self.following = following
         self.follow()

@@ -51,7 +51,9 @@ class FdSet:
             if not flags[fd]:
                 flags[fd] = 1
                 self._count += 1
-                self._changed.add(fd)
+            # (even when it was there: a thread's close of that number may not have been tracked yet,
+            # and the new socket under it must join the inspection's epoll set)
+            self._changed.add(fd)
 
     def update(self, fds: Iterable[int]) -> None:
         for fd in fds:
