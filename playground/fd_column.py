@@ -34,7 +34,7 @@ class FdColumn(MutableMapping[str, V], Generic[V]):
     `encode` makes a value a positive int that fits the array's typecode; `decode` makes it back.
     """
 
-    __slots__ = ("_names", "_encode", "_decode", "_typecode", "_values", "_owner", "_other")
+    __slots__ = ("_names", "_encode", "_decode", "_values", "_owner", "_other")
 
     def __init__(
         self,
@@ -45,7 +45,7 @@ class FdColumn(MutableMapping[str, V], Generic[V]):
         values: Mapping[str, V] | None = None,
     ) -> None:
         self._names = names
-        self._encode, self._decode, self._typecode = encode, decode, typecode
+        self._encode, self._decode = encode, decode
         self._values = array(typecode)
         self._owner = FdVars()  # descriptor -> the name whose value its slot holds
         self._other: dict[str, V] = {}

@@ -17,8 +17,8 @@ only when something may have changed it:
 
 Only the entries that differ from what was last sent go back, and the descriptors gone.
 What was sent is kept as a fingerprint (a hash of the entry, its TCP_INFO clocks left out)
-in an array by descriptor, and whether it was busy: 8 bytes a socket (and the sets of
-descriptors), not a copy of the entry (3 KB).
+in an array by descriptor, and whether it was busy: 8 bytes a socket (the process's descriptors a
+byte each: worker.fdset), not a copy of the entry (3 KB).
 The epoll set is the machinery's (a number the script never gets, in the machinery's span
 at or above main._machinery_floor); without room for it every socket is read each time, as before.
 Runs on remote hosts' Python 3.8 too.
