@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from playground.capture import Packet
-from playground.events import CallPending
+from playground.events import CallDone, CallPending
 from playground.executor import run_typed_line
 from playground.lab import Lab
 from playground.ladder import (
@@ -32,6 +32,7 @@ from playground.ladder import (
     ladder_text,
     samples_from_kernel,
 )
+from playground.ladder.model import BLOCKED_NS
 from tests.helpers import REPO, connected_pair, drawn_call, whole_calls
 
 WAIT = 5.0
@@ -299,7 +300,9 @@ async def test_a_call_answered_late_but_not_blocked_in_the_kernel_is_drawn_once(
     """The lab reports a call pending after 10 ms; a process scheduled late (here: stopped) did not block in it."""
     await connected_pair(lab)
     pending: list[CallPending] = []
+    done: list[CallDone] = []
     lab.subscribe(lambda e: pending.append(e) if isinstance(e, CallPending) else None)
+    lab.subscribe(lambda e: done.append(e) if isinstance(e, CallDone) else None)
     server = lab.process("server")
     os.kill(server.pid, signal.SIGSTOP)
     try:
@@ -312,9 +315,15 @@ async def test_a_call_answered_late_but_not_blocked_in_the_kernel_is_drawn_once(
         os.kill(server.pid, signal.SIGCONT)
     result = await asyncio.wait_for(close, 5)
     assert result is not None and result.duration_ns < 10_000_000  # it ran at once, once the process ran
+    (event,) = [e for e in done if e.text == "server: close(a)"]
+    note = CallNote.from_event(event, lab)
+    assert event.was_pending and note is not None and not note.blocked
     ladder = await first_ladder(recorder, lambda la: any("FIN" in s.flags for s in la.segments), "no FIN")
-    texts = [r.text for r in ladder.rows if r.kind == "call" and r.side == 1]
-    assert "close(a) = 0" in texts and "close(a) ..." not in texts
+    drawn = calls(ladder, 1)
+    if result.duration_ns < BLOCKED_NS:
+        assert "close(a) = 0" in drawn and "close(a) ..." not in drawn, drawn
+    else:  # a busy machine: it ran a millisecond or more with its FIN inside it, drawn as any such call is
+        assert drawn_call("\n".join(drawn), "close(a) = 0"), (drawn, result.duration_ns)
 
 
 async def test_svg_is_valid_xml_with_the_labels_escaped(lab: Lab, recorder: LadderRecorder, tmp_path: Path) -> None:
