@@ -49,11 +49,15 @@ class Names(dict[str, int]):
     version = 0  # counts the changes: the view remakes what it shows of the names only when it moved
 
     def newest(self, fd: int) -> str | None:
+        return self.by_descriptor().get(fd)
+
+    def by_descriptor(self) -> FdVars:
+        """fd -> the newest name of that number (the index itself: read it, never change it)."""
         if self._index is None:
             index = self._index = FdVars()
             for var, number in self.items():
                 index[number] = var  # the last name of each number wins
-        return self._index.get(fd)
+        return self._index
 
     def __setitem__(self, var: str, fd: int) -> None:
         self.version += 1

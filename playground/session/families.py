@@ -7,7 +7,6 @@ demand, and the Inspector a summary of the family (issue 13).
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -26,22 +25,28 @@ class LazySockets(Protocol):
     def __len__(self) -> int: ...
     def view(self, at: int) -> SocketView: ...
     def name_at(self, at: int) -> str | None: ...
+    def names_in_order(self) -> list[str | None]: ...
     def position(self, fd: int) -> int | None: ...
     def summary(self, at: int) -> tuple[str, str, int | None, int | None]: ...
 
 
 __all__ = ["FAMILY_MIN", "FamilyView", "Members", "compact_names", "family_of", "group_families"]
 
-_INDEXED = re.compile(r"(?P<base>[A-Za-z_][A-Za-z0-9_]*)\[(?P<index>[0-9]+)\]")
 FAMILY_MIN = 2  # fewer sockets of one NAME[i] family are shown one by one
 
 
 def family_of(name: str | None) -> tuple[str, int] | None:
     """("c", 7) for `c[7]`; None for a name that is not indexed."""
+    # NAME as an ASCII identifier, INDEX ASCII digits; str methods, not a regex: a view asks this of
+    # every name at each refresh, 10,000 a few times a second while a block runs (a regex took half
+    # the grouping's time)
     if name is None or not name.endswith("]"):
         return None
-    match = _INDEXED.fullmatch(name)
-    return (match.group("base"), int(match.group("index"))) if match else None
+    at = name.find("[")
+    base, digits = name[:at], name[at + 1 : -1]
+    if at <= 0 or not (digits.isdigit() and digits.isascii() and base.isidentifier() and base.isascii()):
+        return None
+    return (base, int(digits))
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,9 +189,8 @@ def _family(process: str, name: str, members: list[tuple[int, SocketView]]) -> F
     )
 
 
-def _lazy_family(process: str, name: str, sockets: LazySockets, members: list[tuple[int, int]]) -> FamilyView:
-    members.sort()
-    at = array("i", (position for _, position in members))
+def _lazy_family(process: str, name: str, sockets: LazySockets, at: array, indices: array) -> FamilyView:
+    """A family of `at` (positions in the process's sockets), `indices` their indices, both by index."""
     states: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
     inq = outq = busy = 0
@@ -201,7 +205,7 @@ def _lazy_family(process: str, name: str, sockets: LazySockets, members: list[tu
         process=process,
         name=name,
         members=Members(sockets, at),
-        indices=array("q", (index for index, _ in members)),
+        indices=indices,
         states=tuple(sorted(states.items(), key=lambda item: (-item[1], item[0]))),
         kinds=tuple(sorted(kinds.items(), key=lambda item: (-item[1], item[0]))),
         inq=inq,
@@ -211,19 +215,43 @@ def _lazy_family(process: str, name: str, sockets: LazySockets, members: list[tu
 
 
 def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | FamilyView, ...]:
-    """As group_families, reading names and rows: a view is made only for a socket not in a family."""
-    found_at = [family_of(sockets.name_at(at)) for at in range(len(sockets))]
-    by_family: dict[str, list[tuple[int, int]]] = {}
-    for at, found in enumerate(found_at):
+    """As group_families, reading names and rows: a view is made only for a socket not in a family.
+
+    Each socket's family and index go into arrays, not a tuple each: a view is grouped again at
+    each refresh while a block adds names, and 10,000 tuples (and their index ints) a time, alive
+    together, left the small-object allocator's pools fragmented (issue 13)."""
+    count = len(sockets)
+    codes = array("i", bytes(4 * count))  # the socket's family's number + 1 (0: in none)
+    indices = array("q", bytes(8 * count))
+    numbers: dict[str, int] = {}
+    sizes: list[int] = []
+    for at, name in enumerate(sockets.names_in_order()):
+        found = family_of(name)
         if found is not None:
-            by_family.setdefault(found[0], []).append((found[1], at))
-    grouped = {name for name, members in by_family.items() if len(members) >= FAMILY_MIN}
+            number = numbers.setdefault(found[0], len(sizes))
+            if number == len(sizes):
+                sizes.append(0)
+            sizes[number] += 1
+            codes[at] = number + 1
+            indices[at] = found[1]
+    positions = [array("i") if size >= FAMILY_MIN else None for size in sizes]
+    for at in range(count):
+        members = positions[codes[at] - 1] if codes[at] else None
+        if members is not None:
+            members.append(at)
+    names = list(numbers)
     entries: list[SocketView | FamilyView] = []
-    for at, found in enumerate(found_at):
-        if found is None or found[0] not in grouped:
+    for at in range(count):
+        members = positions[codes[at] - 1] if codes[at] else None
+        if members is None:
             entries.append(sockets.view(at))
-        elif found[0] in by_family:
-            entries.append(_lazy_family(process, found[0], sockets, by_family.pop(found[0])))
+        elif members[0] == at:  # where the family's first socket (by descriptor) is
+            by_index = array("q", (indices[position] for position in members))
+            if any(by_index[i] > by_index[i + 1] for i in range(len(by_index) - 1)):
+                order = sorted(range(len(members)), key=by_index.__getitem__)
+                members = array("i", (members[i] for i in order))
+                by_index = array("q", (indices[position] for position in members))
+            entries.append(_lazy_family(process, names[codes[at] - 1], sockets, members, by_index))
     return tuple(entries)
 
 
@@ -266,19 +294,24 @@ def compact_names(names: Sequence[tuple[str, int]]) -> str:
 
 
 def _compact(names: Sequence[tuple[str, int]]) -> str:
-    by_family: dict[str, list[int]] = {}
+    by_family: dict[str, list[int]] = {}  # base -> [count, lowest index, highest index]
     for var, _ in names:
         found = family_of(var)
         if found is not None:
-            by_family.setdefault(found[0], []).append(found[1])
+            seen = by_family.get(found[0])
+            if seen is None:
+                by_family[found[0]] = [1, found[1], found[1]]
+            else:
+                seen[0] += 1
+                seen[1], seen[2] = min(seen[1], found[1]), max(seen[2], found[1])
     items: list[str] = []
     placed: set[str] = set()
     for var, fd in names:
         found = family_of(var)
-        if found is None or len(by_family[found[0]]) < FAMILY_MIN:
+        if found is None or by_family[found[0]][0] < FAMILY_MIN:
             items.append(f"{var}={fd}")
         elif found[0] not in placed:
             placed.add(found[0])
-            indices = by_family[found[0]]
-            items.append(f"{found[0]}[{min(indices)}..{max(indices)}] ({len(indices):,})")
+            count, first, last = by_family[found[0]]
+            items.append(f"{found[0]}[{first}..{last}] ({count:,})")
     return ", ".join(items)

@@ -24,10 +24,13 @@ class FdNames(Mapping[int, str]):
 
     __slots__ = ("fds", "vars")
 
-    def __init__(self, names: dict[int, str]) -> None:
-        fds = sorted(names)
-        self.fds = array("q", fds)
-        self.vars = [names[fd] for fd in fds]
+    def __init__(self, names: Mapping[int, str]) -> None:
+        if isinstance(names, FdVars):
+            self.fds, self.vars = names.columns()
+        else:
+            fds = sorted(names)
+            self.fds = array("q", fds)
+            self.vars = [names[fd] for fd in fds]
 
     def __getitem__(self, fd: int) -> str:
         at = bisect_left(self.fds, fd) if isinstance(fd, int) else len(self.fds)
@@ -61,11 +64,16 @@ class SortedNames(Sequence[tuple[str, int]]):
 
     __slots__ = ("vars", "fds", "compacted")
 
-    def __init__(self, pairs: list[tuple[str, int]]) -> None:
+    def __init__(self, names: Mapping[str, int] | list[tuple[str, int]]) -> None:
+        """From a process's names (var -> fd; sorted by variable without a pair made), or from pairs."""
         self.compacted: str | None = None  # families.compact_names's text of these names, once made
-        pairs = sorted(pairs)
-        self.vars = [var for var, _ in pairs]
-        self.fds = array("q", [fd for _, fd in pairs])
+        if isinstance(names, Mapping):
+            self.vars = sorted(names)
+            self.fds = array("q", map(names.__getitem__, self.vars))
+        else:
+            pairs = sorted(names)
+            self.vars = [var for var, _ in pairs]
+            self.fds = array("q", [fd for _, fd in pairs])
 
     def __len__(self) -> int:
         return len(self.vars)

@@ -14,11 +14,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, overload
 
 from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
+from playground.lab_process import Names
 from playground.outcomes import ephemeral_ports
 from playground.remote.hosts import RemoteHostView
 from playground.sequences import list_index
 from playground.session.families import FamilyView, group_families
-from playground.session.names import FdNames, SortedNames
+from playground.session.names import FdNames, FdVars, SortedNames
 from playground.socket_table import SocketTable
 from playground.socket_table import value as column_value
 
@@ -241,16 +242,20 @@ class LabView:
         return self.socket(key[1], key[2])
 
 
-def socket_names(lab: Lab, process: str, tracked: Mapping[int, str] | None) -> dict[int, str]:
-    """fd -> variable for one process: what the session saw named last, else the engine's names."""
-    proc = lab.processes.get(process)
-    out: dict[int, str] = {}
-    if proc is not None:
-        for var, fd in proc.names.items():
-            out[fd] = var
+def socket_names(proc: Process | None, tracked: Mapping[int, str] | None) -> FdVars:
+    """fd -> variable for one process: what the session saw named last, else the engine's newest names
+    (copied from the lab's index: a dict of them, remade at each refresh while a block adds names, left
+    the small-object allocator's pools fragmented, issue 13)."""
+    names = proc.names if proc is not None else {}
+    if isinstance(names, Names):
+        out = names.by_descriptor().copy()
+    else:
+        out = FdVars()
+        for var, fd in names.items():
+            out[fd] = var  # the last name of each number wins
     if tracked:
-        for fd, var in tracked.items():
-            if proc is None or proc.names.get(var) == fd:
+        for fd, var in tracked.pairs() if isinstance(tracked, FdVars) else tracked.items():
+            if proc is None or (out.get(fd) is not var and names.get(var) == fd):
                 out[fd] = var
     return out
 
@@ -341,6 +346,22 @@ class SocketViews(Sequence[SocketView]):
 
     def name_at(self, at: int) -> str | None:
         return self.names.get(self.fd_at(at))
+
+    def names_in_order(self) -> list[str | None]:
+        """Each socket's name, by position: one walk along the names (both are by descriptor), not a
+        search a socket (the Lab pane groups 10,000 names at each refresh while a block runs)."""
+        names, entries, rows = self.names, self.entries, self._rows
+        if not (isinstance(names, FdNames) and isinstance(entries, SocketTable)):
+            return [self.name_at(at) for at in range(len(self))]
+        named, variables, table_fds = names.fds, names.vars, entries.fds
+        out: list[str | None] = []
+        j, n = 0, len(named)
+        for row in rows if rows is not None else range(len(table_fds)):
+            fd = table_fds[row]
+            while j < n and named[j] < fd:
+                j += 1
+            out.append(variables[j] if j < n and named[j] == fd else None)
+        return out
 
     def position(self, fd: int) -> int | None:
         """Where the socket with this descriptor is (None: the process has no such socket)."""
@@ -451,7 +472,7 @@ class ViewCache:
         last = self.names.get(proc.name)
         if last is not None and last[0] == key and version is not None and tracked_version is not None:
             return last[1], last[2]
-        made = FdNames(socket_names(lab, proc.name, tracked)), SortedNames(list(proc.names.items()))
+        made = FdNames(socket_names(proc, tracked)), SortedNames(proc.names)
         self.names[proc.name] = (key, *made)
         return made
 

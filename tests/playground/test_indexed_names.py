@@ -21,6 +21,7 @@ from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, SetArg, Step
 from playground.script.parser import parse_script
+from playground.session.families import family_of
 from playground.session.view import build_view
 from tests.helpers import PAIR_SCRIPT, REPO, outcome
 from tests.playground.test_recording import body
@@ -270,6 +271,54 @@ async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
     sockets = {s.name: s for s in view.processes[0].sockets}
     assert set(sockets) == {"l", "s[0]", "s[1]", "s[2]", "c[0]", "c[1]", "c[2]"}
     assert sockets["c[2]"].state == "ESTABLISHED" and sockets["c[2]"].fd == 9
+
+
+@pytest.mark.parametrize(
+    ("name", "family"),
+    [
+        ("c[7]", ("c", 7)),
+        ("a_b9[0012]", ("a_b9", 12)),
+        ("_[0]", ("_", 0)),
+        ("c", None),
+        ("[1]", None),
+        ("c[]", None),
+        ("c[1a]", None),
+        ("9c[1]", None),
+        ("c[1][2]", None),
+        ("c[-1]", None),
+        ("é[1]", None),
+        ("c[²]", None),
+        ("c[٣]", None),
+        ("a b[1]", None),
+        (None, None),
+    ],
+)
+def test_a_family_is_an_ascii_name_and_an_ascii_index(name: str | None, family: tuple | None) -> None:
+    assert family_of(name) == family
+
+
+async def test_a_family_made_out_of_order_is_listed_by_index_where_its_first_descriptor_is(lab: Lab) -> None:
+    """The Lab pane's grouping: a family's members by index whatever order their descriptors came in; a
+    family of one is a socket of its own; each family stands where its lowest descriptor is."""
+    await run_typed_line(lab, "spawn a")
+    for line in ("l = socket(tcp)", "bind(l, 127.0.0.1:0)", "listen(l, 8)", "u[0] = socket(udp)"):
+        await run_typed_line(lab, f"a: {line}")
+    for i in (2, 0, 1):
+        await run_typed_line(lab, f"a: s[{i}] = socket(tcp)")
+        await run_typed_line(lab, f"a: connect(s[{i}], a.l)")
+        await run_typed_line(lab, f"a: c[{i}] = accept(l)")
+    process = build_view(lab, await lab.inspect(), {}, {}).processes[0]
+    entries = process.entries
+    sockets = process.sockets
+    assert sockets.names_in_order() == [sockets.name_at(at) for at in range(len(sockets))]
+    assert len(sockets) == 8 and sockets.names_in_order()[:2] == ["l", "u[0]"]
+    assert [e.name for e in entries] == ["l", "u[0]", "s", "c"]  # s[2] came first, at descriptor 5
+    for family in entries[2:]:
+        assert list(family.indices) == [0, 1, 2]
+        assert [m.name for m in family.members] == [f"{family.name}[{i}]" for i in range(3)]
+    s, c = entries[2], entries[3]
+    fds = {m.name: m.fd for m in (*s.members, *c.members)}
+    assert fds["s[2]"] < fds["c[2]"] < fds["s[0]"] < fds["c[0]"] < fds["s[1]"] < fds["c[1]"]
 
 
 def test_var_for_gives_the_newest_name_of_a_number_and_an_older_one_again_when_the_newer_moves() -> None:

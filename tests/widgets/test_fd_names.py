@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
+from playground.lab_process import Process
 from playground.session.families import compact_names
-from playground.session.names import FdVars, SortedNames
+from playground.session.names import FdNames, FdVars, SortedNames
+from playground.session.view import socket_names
 
 
 def test_a_far_descriptor_the_list_grows_past_is_still_one_name() -> None:
@@ -41,3 +44,28 @@ def test_a_processs_names_are_compacted_once_and_the_text_goes_with_them() -> No
     assert sys.getrefcount(names) == held  # kept by the names, not by a table that keeps old names alive
     assert compact_names(tuple(sorted(pairs))) == text  # any sequence of pairs: the same text, made anew
     assert compact_names(SortedNames(pairs[:2])) == "c[0]=4, l=3"
+
+
+def test_columns_list_every_descriptor_ascending_with_its_name_and_a_copy_is_apart() -> None:
+    names = FdVars({7: "b", 3: "a", 50_000: "far"})
+    names[5000] = "d"  # the list grows past nothing far: 50,000 stays in the dict
+    fds, variables = names.columns()
+    assert list(fds) == [3, 7, 5000, 50_000] and variables == ["a", "b", "d", "far"]
+    assert sorted(names.pairs()) == list(zip(fds, variables, strict=True))
+    copy = names.copy()
+    copy[3] = "changed"
+    del copy[50_000]
+    assert names[3] == "a" and names[50_000] == "far" and len(names) == 4 and len(copy) == 3
+
+
+def test_a_views_names_are_the_newest_of_each_number_unless_the_session_saw_another_named_last() -> None:
+    proc = Process(name="p", pid=os.getpid())
+    for var, fd in (("l", 3), ("a", 4), ("b", 4), ("c[0]", 5)):
+        proc.names[var] = fd
+    assert dict(FdNames(socket_names(proc, None))) == {3: "l", 4: "b", 5: "c[0]"}  # b is 4's newest name
+    tracked = FdVars({4: "a", 6: "gone"})  # the session saw a named last; gone names nothing now
+    assert dict(FdNames(socket_names(proc, tracked))) == {3: "l", 4: "a", 5: "c[0]"}
+    assert dict(FdNames(socket_names(None, tracked))) == {4: "a", 6: "gone"}  # (a process that ended)
+    assert proc.names.newest(4) == "b"  # the lab's own index is not changed by the view's copy
+    in_order = (("a", 4), ("b", 4), ("c[0]", 5), ("l", 3))
+    assert SortedNames(proc.names) == SortedNames(list(proc.names.items())) == in_order
