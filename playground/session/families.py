@@ -46,6 +46,8 @@ def family_of(name: str | None) -> tuple[str, int] | None:
     base, digits = name[:at], name[at + 1 : -1]
     if at <= 0 or not (digits.isdigit() and digits.isascii() and base.isidentifier() and base.isascii()):
         return None
+    if len(digits) > 18:  # (past any index a script can write: the grouping keeps indices as 64-bit numbers)
+        return None
     return (base, int(digits))
 
 
@@ -257,7 +259,7 @@ def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | Family
 
 def group_families(process: str, sockets: Sequence[SocketView]) -> tuple[SocketView | FamilyView, ...]:
     """The sockets in descriptor order, each family (FAMILY_MIN members or more) in one entry where its first is."""
-    if hasattr(sockets, "name_at"):
+    if hasattr(sockets, "names_in_order"):
         return _group_lazy(process, sockets)  # type: ignore[arg-type]
     by_family: dict[str, list[tuple[int, SocketView]]] = {}
     for sock in sockets:

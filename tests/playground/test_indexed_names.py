@@ -290,6 +290,7 @@ async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
         ("c[²]", None),
         ("c[٣]", None),
         ("a b[1]", None),
+        ("x[9999999999999999999]", None),  # (no script writes one: the parser stops at 99,999)
         (None, None),
     ],
 )
