@@ -82,8 +82,8 @@ class FdVars(MutableMapping[int, str]):
 
     def columns(self) -> tuple[array, list[str]]:
         """(the descriptors ascending, their names), made without a pair or a list of ints: a view
-        remakes them while a block adds names (10,000 pairs at a time left the small-object
-        allocator's pools fragmented, issue 13)."""
+        remakes them at each refresh while a block adds names (10,000 pairs at a time, a few times a
+        second, churn the small-object allocator's pools, issue 13)."""
         dense = self._dense
         fds = array("q", (fd for fd in range(len(dense)) if dense[fd] is not None))
         if self._sparse:

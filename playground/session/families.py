@@ -221,7 +221,7 @@ def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | Family
 
     Each socket's family and index go into arrays, not a tuple each: a view is grouped again at
     each refresh while a block adds names, and 10,000 tuples (and their index ints) a time, alive
-    together, left the small-object allocator's pools fragmented (issue 13)."""
+    together, churn the small-object allocator's pools (issue 13)."""
     count = len(sockets)
     codes = array("i", bytes(4 * count))  # the socket's family's number + 1 (0: in none)
     indices = array("q", bytes(8 * count))

@@ -244,8 +244,8 @@ class LabView:
 
 def socket_names(proc: Process | None, tracked: Mapping[int, str] | None) -> FdVars:
     """fd -> variable for one process: what the session saw named last, else the engine's newest names
-    (copied from the lab's index: a dict of them, remade at each refresh while a block adds names, left
-    the small-object allocator's pools fragmented, issue 13)."""
+    (copied from the lab's index, a list of pointers: a dict of them remade at each refresh while a
+    block adds names churned the small-object allocator's pools, issue 13)."""
     names = proc.names if proc is not None else {}
     if isinstance(names, Names):
         out = names.by_descriptor().copy()
@@ -460,7 +460,7 @@ class ViewCache:
         self.views: dict[str, ProcessView] = {}  # the last ProcessView of each process, given again while equal
 
     def names_of(
-        self, lab: Lab, proc: Process, tracked: Mapping[int, str] | None, tracked_version: int | None
+        self, proc: Process, tracked: Mapping[int, str] | None, tracked_version: int | None
     ) -> tuple[FdNames, SortedNames]:
         """fd -> variable, and the names sorted, for one process: the same objects while its names are unchanged.
 
@@ -510,7 +510,7 @@ def build_view(
     remote_hosts = {host.name: host for host in lab.lifecycle.remote_hosts.views()}
     cache = cache or ViewCache()
     for name, proc in lab.processes.items():
-        names, sorted_names = cache.names_of(lab, proc, tracked_names.get(name), tracked_version)
+        names, sorted_names = cache.names_of(proc, tracked_names.get(name), tracked_version)
         sockets: Sequence[SocketView] = ()
         if proc.alive:
             sockets = cache.sockets_of(name, proc.pid, snapshot.get(name, []), names)
