@@ -83,16 +83,17 @@ class FdColumn(MutableMapping[str, V], Generic[V]):
         values[fd] = code
         self._owner[fd] = var
 
-    def _drop_slot(self, var: str) -> None:
+    def _drop_slot(self, var: str) -> bool:
+        """Empty var's slot; whether it had one."""
         fd = self._slot(var)
-        if fd is not None:
-            del self._owner[fd]
-            self._values[fd] = 0
+        if fd is None:
+            return False
+        del self._owner[fd]
+        self._values[fd] = 0
+        return True
 
     def __delitem__(self, var: str) -> None:
-        fd = self._slot(var)
-        if fd is not None:
-            self._drop_slot(var)
+        if self._drop_slot(var):
             self._other.pop(var, None)
         else:
             del self._other[var]

@@ -77,8 +77,6 @@ def learn_names(lab: Lab, proc: Process, step: Step, raw: dict, fd_arg: int | No
         for i, var in enumerate((step.var, *step.more_vars)):
             if i < len(fds):
                 name_descriptor(proc, var, fds[i], inos[i] if i < len(inos) else None)
-    if name in ("socket", "accept", "dup") and step.var:
-        proc.paths.pop(step.var, None)
     if name == "bind" and fd_arg is not None:
         path = unix_address(lab, proc, step.call.args[1])
         bound = proc.var_for(fd_arg)

@@ -18,7 +18,7 @@ from typing import Any, overload
 
 from playground.capture import _FLAG_TUPLES, Packet, decode, packet_lost, packet_summary
 from playground.compact import HOSTS, Strings, endpoint_of
-from playground.sequences import list_index
+from playground.sequences import item_or_slice
 
 Endpoint = tuple[str, int]
 CHUNK = 128  # rows a chunk holds; a full chunk is sealed (its columns compressed together)
@@ -462,18 +462,17 @@ class PacketLog(Sequence[StoredPacket]):
         for packet in packets:
             self.add(packet)
 
-    def _locate(self, index: int) -> tuple[PacketChunk, int]:
-        index = list_index(index, self._count, "packet index out of range") + self._skip
-        return self._chunks[index // CHUNK], index % CHUNK
+    def _stored(self, index: int) -> StoredPacket:
+        """The packet at `index` (0 <= index < len(self))."""
+        index += self._skip
+        return StoredPacket(self._chunks[index // CHUNK], index % CHUNK)
 
     @overload
     def __getitem__(self, index: int) -> StoredPacket: ...
     @overload
     def __getitem__(self, index: slice) -> list[StoredPacket]: ...
     def __getitem__(self, index: int | slice) -> StoredPacket | list[StoredPacket]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(self._count))]
-        return StoredPacket(*self._locate(index))
+        return item_or_slice(index, self._count, self._stored, "packet index out of range")
 
     def __iter__(self) -> Iterator[StoredPacket]:
         skip = self._skip
@@ -496,7 +495,7 @@ class PacketLog(Sequence[StoredPacket]):
 
     def __reversed__(self) -> Iterator[StoredPacket]:
         for index in range(self._count - 1, -1, -1):
-            yield StoredPacket(*self._locate(index))
+            yield self._stored(index)
 
     def __bool__(self) -> bool:
         return self._count > 0
@@ -544,8 +543,8 @@ class SeenPackets(Sequence[AnyPacket]):
     @overload
     def __getitem__(self, index: slice) -> list[AnyPacket]: ...
     def __getitem__(self, index: int | slice) -> AnyPacket | list[AnyPacket]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self._codes)))]
-        index = list_index(index, len(self._codes), "packet index out of range")
+        return item_or_slice(index, len(self._codes), self._at, "packet index out of range")
+
+    def _at(self, index: int) -> AnyPacket:
         code = self._codes[index]
         return StoredPacket(self._chunks[code >> 8], code & 0xFF) if code >= 0 else self._others[index]

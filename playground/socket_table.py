@@ -21,7 +21,7 @@ from itertools import compress
 from typing import overload
 
 from playground.constants import TCP_SHOWN
-from playground.sequences import list_index
+from playground.sequences import item_or_slice
 
 __all__ = ["NONE", "Shapes", "SocketTable", "value"]
 
@@ -219,9 +219,7 @@ class SocketTable(Sequence[dict]):
     @overload
     def __getitem__(self, at: slice) -> list[dict]: ...
     def __getitem__(self, at: int | slice) -> dict | list[dict]:
-        if isinstance(at, slice):
-            return [self.entry(i) for i in range(*at.indices(len(self)))]
-        return self.entry(list_index(at, len(self)))
+        return item_or_slice(at, len(self), self.entry)
 
     def __iter__(self) -> Iterator[dict]:
         return (self.entry(i) for i in range(len(self)))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, overload
 
 from playground.script.data import Data
-from playground.sequences import list_index
+from playground.sequences import item_or_slice
 from playground.session.text_blocks import TextBlocks
 
 if TYPE_CHECKING:
@@ -230,10 +230,7 @@ class Rows(Sequence[T]):
     @overload
     def __getitem__(self, index: slice) -> list[T]: ...
     def __getitem__(self, index: int | slice) -> T | list[T]:
-        count = self._length()
-        if isinstance(index, slice):
-            return [self._item(i) for i in range(*index.indices(count))]
-        return self._item(list_index(index, count))
+        return item_or_slice(index, self._length(), self._item)
 
     def __iter__(self) -> Iterator[T]:
         item = self._item

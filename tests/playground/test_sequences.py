@@ -7,7 +7,7 @@ import random
 import pytest
 
 from playground.packet_log import PacketLog
-from playground.sequences import list_index
+from playground.sequences import item_or_slice, list_index
 from playground.session.entrystore import Rows
 from tests.playground.test_packet_log import _made
 
@@ -19,6 +19,11 @@ def test_an_index_is_read_as_a_list_reads_it() -> None:
     for index in (5, -6):
         with pytest.raises(IndexError):
             list_index(index, 5)
+    for part in (slice(None), slice(1, -1), slice(None, None, -2), slice(7, 9), slice(-9, 2)):
+        assert item_or_slice(part, 5, items.__getitem__) == items[part]
+    assert item_or_slice(-2, 5, items.__getitem__) == 3
+    with pytest.raises(IndexError, match="no such item"):
+        item_or_slice(5, 5, items.__getitem__, "no such item")
 
 
 def test_the_log_and_the_packets_index_as_lists_do() -> None:
