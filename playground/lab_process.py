@@ -35,6 +35,26 @@ class CallHandle:
     fd: int | None = None  # the descriptor the call acts on, if any
 
 
+# Descriptor numbers as int objects, one each, made 4,096 at a time (up to 65,536; a number past
+# the table is kept as it came). Names keeps each socket's number as long as the socket; each one
+# made on its own (a protocol message's) landed among a call's short-lived objects and kept their
+# pool of CPython's small-object allocator, and its 1 MiB arena, from being given back (issue 13).
+_FD_NUMBERS: list[int] = list(range(256))
+_FD_STEP = 4096
+_FD_MAX = 65_536
+
+
+def fd_number(fd: int) -> int:
+    """The shared int object of this descriptor number (the number itself past the table)."""
+    table = _FD_NUMBERS
+    if 0 <= fd < len(table):
+        return table[fd]
+    if len(table) <= fd < min(len(table) + _FD_STEP, _FD_MAX):
+        table.extend(range(len(table), min(len(table) + _FD_STEP, _FD_MAX)))
+        return table[fd]
+    return fd
+
+
 class Names(dict[str, int]):
     """A process's names (variable -> descriptor), knowing which name of each number is the newest.
 
@@ -65,7 +85,7 @@ class Names(dict[str, int]):
             self._index = None
         else:
             self._index[fd] = var  # a new name comes last: the newest of its number
-        super().__setitem__(var, fd)
+        super().__setitem__(var, fd_number(fd) if type(fd) is int else fd)
 
     def __delitem__(self, var: str) -> None:
         self._index = None
