@@ -136,11 +136,11 @@ class RunNames:
 
     def name(self, base: str, index: int) -> str:
         """`base[index]`, the same str for the same name while its batch is the newest."""
+        if not 0 <= index < self.count:
+            return f"{base}[{index}]"
         start = index - index % self.BATCH
         found = self._batches.get(base)
         if found is None or found[0] != start:
-            if not 0 <= index < self.count:
-                return f"{base}[{index}]"
             end = min(start + self.BATCH, self.count)
             found = self._batches[base] = (start, [f"{base}[{k}]" for k in range(start, end)])
         return found[1][index - start]
@@ -158,7 +158,8 @@ class _Rename:
         at = text.find(self.old)
         if at < 0:
             return text
-        if self.names is not None and at == len(text) - len(self.old):  # `s[VAR]`, `proc.s[VAR]`
+        # A name that ends in its only `[VAR]` (`s[VAR]`, `proc.s[VAR]`) comes from the block's batch.
+        if self.names is not None and at == len(text) - len(self.old):
             return self.names.name(text[:at], self.index)
         return text.replace(self.old, self.new)
 

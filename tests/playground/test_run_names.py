@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from playground.lab import Lab
 from playground.lab_process import Names, fd_number
 from playground.runner import Runner
@@ -49,7 +51,8 @@ def test_a_name_asked_for_again_in_its_batch_is_the_same_object() -> None:
     assert names.name("proc.c", 511) == "proc.c[511]"
     assert names.name("s", 511) is names.name("s", 511)
     assert names.name("s", 512) == "s[512]"  # the next batch
-    assert RunNames(3).name("s", 7) == "s[7]"  # past the block's runs: made as asked
+    assert names.name("s", 1000) == "s[1000]"  # past the block's runs (a batch made): made as asked
+    assert RunNames(3).name("s", 7) == "s[7]"
 
 
 def test_a_sets_members_come_from_the_batch() -> None:
@@ -65,19 +68,29 @@ def test_a_sets_members_come_from_the_batch() -> None:
 
 def test_descriptor_numbers_kept_by_names_are_shared_objects() -> None:
     a, b = Names(), Names()
-    a["s[0]"] = int("300")  # two int objects equal to 5000, as two protocol messages would give
+    a["s[0]"] = int("300")  # two int objects equal to 300, as two protocol messages would give
     b["c[0]"] = int("300")
     assert a["s[0]"] is b["c[0]"] is fd_number(300)
-    a["far"] = 1_000_000  # past the table: kept as it came
-    assert a["far"] == 1_000_000
+    assert [fd_number(fd) for fd in (0, 255, 256, 4000, 4351)] == [0, 255, 256, 4000, 4351]
+    a["far"] = far = int("1000000")  # past the table: kept as it came
+    assert a["far"] is far
     assert fd_number(-1) == -1
     assert fd_number(70_000) == 70_000
 
 
-async def test_a_block_run_on_the_kernel_names_every_socket_as_written() -> None:
+async def test_a_block_run_on_the_kernel_names_every_socket_as_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+
+    class CountedNames(RunNames):
+        def name(self, base: str, index: int) -> str:
+            made.append(f"{base}[{index}]")
+            return super().name(base, index)
+
+    monkeypatch.setattr("playground.runner.RunNames", CountedNames)
     lab = await Lab.start()
     try:
         report = await Runner(lab).run(parse_script(BLOCK))
+        assert "s[299]" in made and "t[0]" in made  # the runner's block made its names from its batches
         assert not [step for step in report.steps if step.divergence or step.error]
         names = lab.processes["a"].names
         assert {f"s[{k}]" for k in range(300)} <= set(names)
