@@ -41,6 +41,7 @@ bench: bytecode
 	$(BIN)/python bench/tui_startup.py
 	$(BIN)/python bench/tui_keypress_latency.py
 	$(BIN)/python bench/many_held.py
+	$(BIN)/python bench/heap_layout.py
 	$(BIN)/python bench/switch_accuracy.py
 	$(BIN)/python bench/hosts_start.py
 	$(BIN)/python bench/trace_overhead.py
