@@ -12,7 +12,7 @@ from playground.constants import DEFAULT_STEP_TIMEOUT
 from playground.executor import Executor, StepReport
 from playground.exit_codes import EXIT_DIVERGED, EXIT_OK
 from playground.lab import Lab
-from playground.script.indexed import RunNames, at_index
+from playground.script.indexed import at_index
 from playground.script.model import Completion, Line, Repeat, Script, Step
 
 __all__ = ["DEFAULT_STEP_TIMEOUT", "Runner", "RunReport", "StepReport", "run_script", "sparkline"]
@@ -71,14 +71,13 @@ class Runner(Executor):
         kept: list[tuple[int, StepReport]] = []  # (the order it ran in, the report)
         last: deque[tuple[int, StepReport]] = deque(maxlen=keep_last)
         durations = BlockDurations(len(block.lines))
-        names = RunNames(block.count) if block.var else None
         for i in range(1, block.count + 1):
             for j, inner in enumerate(block.lines):
                 self.following = tuple(
                     _actor(block.lines[(j + k) % len(block.lines)].node) for k in range(1, LOOKAHEAD + 1)
                 )
                 # `repeat N as i`: this run's line has `[i]` replaced by its number (0 to N-1), reported as the block's
-                run = at_index(inner, block.var, i - 1, names) if block.var else inner
+                run = at_index(inner, block.var, i - 1) if block.var else inner
                 report = await self.run_line(run, iteration=i, first=j == 0)
                 report.line = inner
                 durations.add(j, report)

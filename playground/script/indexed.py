@@ -108,60 +108,24 @@ def mentions(line: Line, var: str) -> bool:
     return f"[{var}]" in line.text
 
 
-def at_index(line: Line, var: str, index: int, names: RunNames | None = None) -> Line:
-    """The line as run number `index` (0-based) of its block carries it out (`names`: the block's, made ahead)."""
+def at_index(line: Line, var: str, index: int) -> Line:
+    """The line as run number `index` (0-based) of its block carries it out."""
     if not mentions(line, var):
         return line
-    rename = _Rename(f"[{var}]", index, names)
+    rename = _Rename(f"[{var}]", f"[{index}]")
     return Line(line.number, rename.node(line.node), line.text, line.comment, line.leading)
-
-
-class RunNames:
-    """The names the runs of one `repeat N as VAR` block give (`s[0]`, `s[1]`, ...), made BATCH runs at a time.
-
-    A socket's name lives as long as the socket. Made one a run, each landed in a pool of
-    CPython's small-object allocator among the run's short-lived objects (its call, outcome,
-    events) and kept that pool, and the 1 MiB arena around it, from being given back: with
-    10,000 connections held, megabytes of arenas holding little else (bench/many_held.py,
-    issue 13). Made together, they fill pools of their own.
-    """
-
-    BATCH = 256
-
-    __slots__ = ("count", "_batches")
-
-    def __init__(self, count: int) -> None:
-        self.count = count
-        self._batches: dict[str, tuple[int, list[str]]] = {}  # family -> (first index, its names)
-
-    def name(self, base: str, index: int) -> str:
-        """`base[index]`, the same str for the same name while its batch is the newest."""
-        if not 0 <= index < self.count:
-            return f"{base}[{index}]"
-        start = index - index % self.BATCH
-        found = self._batches.get(base)
-        if found is None or found[0] != start:
-            end = min(start + self.BATCH, self.count)
-            found = self._batches[base] = (start, [f"{base}[{k}]" for k in range(start, end)])
-        return found[1][index - start]
 
 
 class _Rename:
     """Replaces `[VAR]` with `[N]` in every name a line holds."""
 
-    __slots__ = ("old", "new", "index", "names")
+    __slots__ = ("old", "new")
 
-    def __init__(self, old: str, index: int, names: RunNames | None) -> None:
-        self.old, self.new, self.index, self.names = old, f"[{index}]", index, names
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
 
     def name(self, text: str) -> str:
-        at = text.find(self.old)
-        if at < 0:
-            return text
-        # A name that ends in its only `[VAR]` (`s[VAR]`, `proc.s[VAR]`) comes from the block's batch.
-        if self.names is not None and at == len(text) - len(self.old):
-            return self.names.name(text[:at], self.index)
-        return text.replace(self.old, self.new)
+        return text.replace(self.old, self.new) if self.old in text else text
 
     def maybe(self, text: str | None) -> str | None:
         return None if text is None else self.name(text)
