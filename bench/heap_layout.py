@@ -21,15 +21,13 @@ import asyncio
 import ctypes
 import os
 import re
-import resource
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.many_held import ProbedApp, script, steady  # noqa: E402
-from playground.script.parser import parse_script  # noqa: E402
+from bench.many_held import ProbedApp, allow_descriptors, ready_lab, steady  # noqa: E402
 
 _FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
 
@@ -96,15 +94,11 @@ async def measure(n: int) -> tuple[dict[str, int], dict[str, int]]:
     app = ProbedApp()
     app.default_lab = False
     async with app.run_test(size=(120, 40)):
-        await asyncio.wait_for(app.lab_ready.wait(), 30)
-        parsed = parse_script(script(n))
-        runner = app.session.new_runner()
-        for line in parsed.lines[:-2]:
-            await runner.run_line(line)
+        runner, blocks = await ready_lab(app, n)
         await app.refresh_lab()
         await steady(app)
         before = reading()
-        for block in parsed.lines[-2:]:
+        for block in blocks:
             steps = await runner.run_repeat(block, keep_last=0)
             assert not steps, "the connections were not all made"
             await steady(app)
@@ -117,12 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=10_000)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = args.connections + 200
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            sys.exit(f"RLIMIT_NOFILE's hard limit is {hard}: {args.connections} connections need {needed} descriptors")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    allow_descriptors(args.connections)
     before, after = asyncio.run(measure(args.connections))
     print(f"{'':22} {'before':>12} {'after':>12} {'a connection':>14}")
     for name in after:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import resource
 import sys
 import types
 from collections import deque
@@ -22,8 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.many_held import ProbedApp, script, settled  # noqa: E402
-from playground.script.parser import parse_script  # noqa: E402
+from bench.many_held import ProbedApp, allow_descriptors, ready_lab, settled  # noqa: E402
 from widgets.event_log import EventLog  # noqa: E402
 
 _SKIP = (type, types.ModuleType, types.FunctionType, types.MethodType)
@@ -58,12 +56,8 @@ async def measure(n: int) -> list[tuple[str, float]]:
     app = ProbedApp()
     app.default_lab = False
     async with app.run_test(size=(120, 40)):
-        await asyncio.wait_for(app.lab_ready.wait(), 30)
-        parsed = parse_script(script(n))
-        runner = app.session.new_runner()
-        for line in parsed.lines[:-2]:
-            await runner.run_line(line)
-        for made in parsed.lines[-2:]:  # the two halves' blocks
+        runner, blocks = await ready_lab(app, n)
+        for made in blocks:  # the two halves' blocks
             assert not await runner.run_repeat(made, keep_last=0), "the connections were not all made"
         await app.refresh_lab()
         await settled(app)
@@ -97,9 +91,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=2000)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < args.connections + 200:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (args.connections + 200, hard))
+    allow_descriptors(args.connections)
     rows = asyncio.run(measure(args.connections))
     for name, size in rows:
         print(f"{size:8.0f} B  {name}")

@@ -35,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from textual import events  # noqa: E402
 
 from bench.tui_keypress_latency import ProbedApp, percentile  # noqa: E402
+from playground.runner import Runner  # noqa: E402
+from playground.script.model import Line  # noqa: E402
 from playground.script.parser import parse_script  # noqa: E402
 from playground.session.view import ViewCache, build_view  # noqa: E402
 from widgets.lab_tree import LabTree  # noqa: E402
@@ -57,6 +59,26 @@ b: connect({client}[i], a.l)              = 0
 a: {server}[i] = accept(l)
 end
 """
+
+
+def allow_descriptors(connections: int) -> None:
+    """Raise the soft RLIMIT_NOFILE for `connections` held (as `ulimit -n` would), or exit saying why not."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = connections + 200
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            sys.exit(f"RLIMIT_NOFILE's hard limit is {hard}: {connections} connections need {needed} descriptors")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+async def ready_lab(app: ProbedApp, n: int) -> tuple[Runner, list[Line]]:
+    """The app's lab with its processes and the listener made, and the two blocks of script(n) not yet run."""
+    await asyncio.wait_for(app.lab_ready.wait(), 30)
+    parsed = parse_script(script(n))
+    runner = app.session.new_runner()
+    for line in parsed.lines[:-2]:
+        await runner.run_line(line)
+    return runner, parsed.lines[-2:]
 
 
 def memory(pid: int) -> tuple[int, int]:
@@ -145,16 +167,12 @@ async def measure(n: int, key_count: int) -> dict:
     app = ProbedApp()
     app.default_lab = False
     async with app.run_test(size=(120, 40)):
-        await asyncio.wait_for(app.lab_ready.wait(), 30)
-        parsed = parse_script(script(n))
-        runner = app.session.new_runner()
-        for line in parsed.lines[:-2]:  # the processes and the listener
-            await runner.run_line(line)
+        runner, blocks = await ready_lab(app, n)
         await app.refresh_lab()
         empty = all_memory(app)
         made = 0.0
         measured = []
-        for half in parsed.lines[-2:]:
+        for half in blocks:
             start = time.perf_counter()
             # keep_last=0: what the TUI keeps of a block's runs (lesson_mode): the bad ones only
             steps = await runner.run_repeat(half, keep_last=0)
@@ -210,12 +228,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--keys", type=int, default=200)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    needed = args.connections + 200
-    if soft < needed:
-        if hard != resource.RLIM_INFINITY and hard < needed:
-            sys.exit(f"RLIMIT_NOFILE's hard limit is {hard}: {args.connections} connections need {needed} descriptors")
-        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+    allow_descriptors(args.connections)
     result = asyncio.run(measure(args.connections, args.keys))
     print(result)
 
