@@ -36,11 +36,11 @@ class CallHandle:
 
 
 # Descriptor numbers as int objects, one each, made 4,096 at a time. Names keeps each socket's
-# number as long as the socket; each one made on its own (a protocol message's) landed among a
-# call's short-lived objects and kept their pool of CPython's small-object allocator, and its 1 MiB
-# arena, from being given back (issue 13). The table grows only to the next 4,096 and never past
-# 65,536: one dup2 to a far number would otherwise keep megabytes of ints for the interpreter's life
-# (a number past the table is kept as it came).
+# number as long as the socket, and lab processes number their sockets alike (3, 4, ...): one int
+# a number, not one a socket and process (CPython shares only those up to 256; bench/heap_layout.py,
+# 10,000 held: small objects 526-529 -> 498-503 B a connection, issue 13). The table grows only to
+# the next 4,096 and never past 65,536: one dup2 to a far number would otherwise keep megabytes of
+# ints for the interpreter's life (a number past the table is kept as it came).
 _FD_NUMBERS: list[int] = list(range(256))
 _FD_STEP = 4096
 _FD_MAX = 65_536
