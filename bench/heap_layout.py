@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.many_held import ProbedApp, allow_descriptors, ready_lab, steady  # noqa: E402
+from playground.worker.libc import libc  # noqa: E402
 
 _FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
 
@@ -51,7 +52,6 @@ def mappings() -> dict[str, int]:
 
 
 def glibc_heap() -> dict[str, int]:
-    libc = ctypes.CDLL(None)
     mallinfo2 = getattr(libc, "mallinfo2", None)
     if mallinfo2 is None:
         return {}

@@ -51,8 +51,9 @@ def fd_number(fd: int) -> int:
     table = _FD_NUMBERS
     if 0 <= fd < len(table):
         return table[fd]
-    if len(table) <= fd < min(len(table) + _FD_STEP, _FD_MAX):
-        table.extend(range(len(table), min(len(table) + _FD_STEP, _FD_MAX)))
+    grown = min(len(table) + _FD_STEP, _FD_MAX)
+    if len(table) <= fd < grown:
+        table.extend(range(len(table), grown))
         return table[fd]
     return fd
 
