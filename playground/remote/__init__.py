@@ -5,4 +5,5 @@ agent    the far end: runs there from memory, forks lab processes, relays their 
 ssh      ssh's argv and what its failures mean
 link     one connection: ssh, the agent, the channels relayed over it
 hosts    the lab's remote hosts: declared by `host NAME ssh DEST`, connected at the first spawn
+view     a remote host as the session shows it (light: the TUI imports it before any lab)
 """

@@ -7,26 +7,13 @@ import ipaddress
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from playground.capture import Packet
 from playground.errors import LabError
 from playground.events import DirectiveDone, Event, RemoteHostConnected
 from playground.remote.link import RemoteLink, RemoteProcess
+from playground.remote.view import RemoteHostView
 from playground.script.model import Address, RemoteHost
-
-
-@dataclass(frozen=True)
-class RemoteHostView:
-    """A remote host as a lab tree or a recording's header shows it."""
-
-    name: str
-    destination: str
-    connected: bool
-    rtt_ms: float | None
-    kernel: str | None
-    python: str | None
-    address: str | None
 
 
 def needs_network(node: RemoteHost) -> str:

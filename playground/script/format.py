@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from playground.script.data import Data
-from playground.script.host_lines import format_host_node
 from playground.script.model import (
     AddressArg,
     Arg,
@@ -218,6 +217,15 @@ def format_wire(wire: Wire) -> str:
     if seg.length is not None:
         text = text.rstrip() + f" len {seg.length}"
     return text.rstrip()
+
+
+def format_host_node(node: Host | Fault | Cable) -> str:
+    """The line without its `+DELAY` (format_node writes that)."""
+    if isinstance(node, Host):
+        return f"host {node.name} {node.address}"
+    if isinstance(node, Fault):
+        return f"{node.kind} {node.host}"
+    return " ".join(["cable", node.host] + ([node.direction] if node.direction else []) + list(node.settings))
 
 
 def format_node(node: Node, outcome: Outcome | None = None, pending: bool = False) -> str:

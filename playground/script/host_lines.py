@@ -127,12 +127,3 @@ def spawn_host(cursor: Cursor, scope: Scope) -> str | None:
         raise LineError(name.column if name else cursor.end_column, "'on' needs a host, as in 'spawn server on alpha'")
     check_host(name.text, name.column, scope)
     return name.text
-
-
-def format_host_node(node: Host | Fault | Cable) -> str:
-    """The line without its `+DELAY` (format.format_node writes that)."""
-    if isinstance(node, Host):
-        return f"host {node.name} {node.address}"
-    if isinstance(node, Fault):
-        return f"{node.kind} {node.host}"
-    return " ".join(["cable", node.host] + ([node.direction] if node.direction else []) + list(node.settings))

@@ -14,9 +14,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, overload
 
 from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
-from playground.lab_process import Names
+from playground.lab_names import Names
 from playground.outcomes import ephemeral_ports
-from playground.remote.hosts import RemoteHostView
+from playground.remote.view import RemoteHostView
 from playground.sequences import list_index
 from playground.session.families import FamilyView, group_families
 from playground.session.names import FdNames, FdVars, SortedNames

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from playground.fd_column import inode_column
-from playground.lab_process import Names, Process
+from playground.lab_names import Names
+from playground.lab_process import Process
 from playground.script.model import Address
 
 

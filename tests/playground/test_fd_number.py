@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from playground.lab import Lab
-from playground.lab_process import Names, fd_number
+from playground.lab_names import Names, fd_number
 from playground.runner import Runner
 from playground.script.parser import parse_script
 
