@@ -14,6 +14,8 @@ from collections.abc import Sequence
 Endpoint = tuple[str, int]
 _MASK64 = (1 << 64) - 1
 _WIDE_PAIR = _MASK64  # pair keys from here on do not fit an IntMap (which stores key + 1 in 64 bits)
+_HASH31 = (1 << 31) - 1  # Strings' index keys: 31 bits of a name's hash
+_PROBES = 16  # keys tried after a name's own hash is another's (then the name is kept unindexed)
 
 
 class Interned:
@@ -86,7 +88,8 @@ class Strings:
         self._read: dict[int, str] = {}  # names read lately: the log compares a packet's names on every call
         # Every name's number by its hash, so a name comes back to its number however long ago it was
         # added (the packets of a name the lab gives by port, batch after batch, added it again each time).
-        self._by_hash = IntMap("I")
+        # 31 bits of the hash (4 bytes a slot, not 8): names whose hashes meet take the next free key.
+        self._by_hash = IntMap("I", keys="I")
 
     def add(self, text: str | None) -> int:
         if text is None:
@@ -95,9 +98,13 @@ class Strings:
         if found is None:
             if len(self._recent) >= self.RECENT:
                 self._recent.clear()
-            key = hash(text) & 0x7FFF_FFFF_FFFF_FFFF
+            key = hash(text) & _HASH31
             found = self._by_hash.get(key)
-            if found is None or self[found] != text:  # (another name with that hash: kept apart, unindexed)
+            probes = 0
+            while found is not None and self[found] != text and probes < _PROBES:  # another name, that hash
+                key, probes = (key + 1) & _HASH31, probes + 1
+                found = self._by_hash.get(key)
+            if found is None or self[found] != text:  # (past the probes: kept apart, unindexed)
                 self._blob += text.encode()
                 self._ends.append(len(self._blob))
                 if found is None:
@@ -123,13 +130,15 @@ class Strings:
 
 
 class IntMap:
-    """int -> int (both under 2**64 - 1), open addressing in two arrays: 20 to 40 bytes an entry,
-    where a dict's entry with its two int objects costs a hundred."""
+    """int -> int (both under 2**64 - 1, or narrower as the arrays' types say), open addressing in two
+    arrays: 11 to 40 bytes an entry, where a dict's entry with its two int objects costs a hundred."""
 
     __slots__ = ("_keys", "_values", "_mask", "_count")
 
-    def __init__(self, values: str = "Q") -> None:
-        self._keys = array("Q", bytes(64))  # key + 1; 0 is an empty slot
+    def __init__(self, values: str = "Q", keys: str = "Q") -> None:
+        self._keys = array(
+            keys, bytes(8 * array(keys).itemsize)
+        )  # key + 1; 0 is an empty slot ("I": keys under 2**32 - 1)
         self._values = array(values, bytes(8 * array(values).itemsize))  # "I": values under 2**32
         self._mask = 7
         self._count = 0
@@ -167,7 +176,7 @@ class IntMap:
     def _grow(self) -> None:
         keys, values = self._keys, self._values
         size = len(keys) * 2
-        self._keys, self._mask = array("Q", bytes(8 * size)), size - 1
+        self._keys, self._mask = array(keys.typecode, bytes(keys.itemsize * size)), size - 1
         self._values = array(values.typecode, bytes(values.itemsize * size))
         for stored, value in zip(keys, values, strict=True):
             if stored:

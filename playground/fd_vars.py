@@ -85,9 +85,9 @@ class FdVars(MutableMapping[int, str]):
         remakes them at each refresh while a block adds names (10,000 pairs at a time, a few times a
         second, churn the small-object allocator's pools, issue 13)."""
         dense = self._dense
-        fds = array("q", (fd for fd in range(len(dense)) if dense[fd] is not None))
+        fds = array("i", (fd for fd in range(len(dense)) if dense[fd] is not None))
         if self._sparse:
-            fds = array("q", sorted([*fds, *self._sparse]))
+            fds = array("i", sorted([*fds, *self._sparse]))
         return fds, [self[fd] for fd in fds]
 
     def __repr__(self) -> str:

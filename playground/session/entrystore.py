@@ -46,7 +46,7 @@ T = TypeVar("T")
 UNOWNED = frozenset(KIND_CODE[kind] for kind in ("notice", "fault", "directive"))  # the lab's: in every process's
 UNOWNED_MASK = bytes(1 if code in UNOWNED else 0 for code in range(256))
 WIDEST = 0xFFFF  # a line's cells as the widths column keeps them (a wider line counts as this wide)
-_WIDER = {"H": "I", "I": "Q", "i": "q"}  # a column's next type when a value does not fit
+_WIDER = {"B": "H", "H": "I", "I": "Q", "h": "i", "i": "q"}  # a column's next type when a value does not fit
 
 
 @dataclass(slots=True)
@@ -75,15 +75,15 @@ class EntryStore:
 
     def __init__(self) -> None:
         # The narrowest type that holds what most sessions put there; a column is made wider (a
-        # copy, once) when a value does not fit (`put`): 16 bytes an entry less than all 64-bit.
+        # copy, once) when a value does not fit (`put`): 29 bytes an entry, where all 64-bit would take 80.
         self.kinds = array("B")
         self.times = array("q")
-        self.procs = array("H")  # index into `names` (0: no process)
+        self.procs = array("B")  # index into `names` (0: no process)
         self.durations = array("i")  # ns: wider once a call takes over 2.1 s
-        self.fds = array("i")  # two per entry (NONE where there is none)
+        self.fds = array("h")  # two per entry (NONE where there is none); wider past descriptor 32,767
         self.call_ids = array("i")
         self.text_at = array("i")  # offset in `texts`; a packet line's: its index in the book's packets
-        self.text_len = array("I")
+        self.text_len = array("H")  # wider once a text is over 65,535 bytes
         self.widths = array("H")  # the rendered line's cells (at most WIDEST), 0 until measured
         self.texts = TextBlocks()
         self.names: list[str | None] = [None]
@@ -108,12 +108,15 @@ class EntryStore:
 
     def put(self, column: str, index: int, value: int) -> None:
         """`column[index] = value`, the column made wider first if the value does not fit its type."""
-        try:
-            getattr(self, column)[index] = value
-        except OverflowError:
-            wider = array(_WIDER[getattr(self, column).typecode], getattr(self, column))
-            wider[index] = value
-            setattr(self, column, wider)
+        while True:
+            try:
+                getattr(self, column)[index] = value
+                return
+            except OverflowError:  # (a value past the next type too goes on to the one after)
+                narrow = getattr(self, column)
+                if narrow.typecode not in _WIDER:
+                    raise
+                setattr(self, column, array(_WIDER[narrow.typecode], narrow))
 
     def append(self, entry: Entry, live: bool = False) -> int:
         index = len(self.kinds)
@@ -143,7 +146,7 @@ class EntryStore:
         if text:
             raw = text.encode()
             self.put("text_at", index, self.texts.add(raw))
-            self.text_len[index] = len(raw)
+            self.put("text_len", index, len(raw))
 
     def text(self, index: int) -> str:
         live = self.live.get(index)
@@ -160,8 +163,8 @@ class EntryStore:
         if len(fds) > 2:
             self.more_fds[index] = fds
         first, second = (tuple(fds[:2]) + (NONE, NONE))[:2]
-        self.fds[2 * index] = first
-        self.fds[2 * index + 1] = second
+        self.put("fds", 2 * index, first)
+        self.put("fds", 2 * index + 1, second)
 
     def fds_of(self, index: int) -> tuple[int, ...]:
         more = self.more_fds.get(index)

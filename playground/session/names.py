@@ -2,7 +2,7 @@
 
 With 10,000 connections a process has 10,000 names; a dict (fd -> variable) and a tuple of
 (variable, fd) pairs cost some 100 bytes a name (issue 13). Here each is a list of the
-variables (the process's own strings) and an array of the descriptors: 16 bytes a name.
+variables (the process's own strings) and an array of the descriptors (C ints): 12 bytes a name.
 The session's tracked names (fd -> variable, changed at each call) are a list by descriptor
 (playground.fd_vars, which the lab's own index of names is too).
 """
@@ -29,7 +29,7 @@ class FdNames(Mapping[int, str]):
             self.fds, self.vars = names.columns()
         else:
             fds = sorted(names)
-            self.fds = array("q", fds)
+            self.fds = array("i", fds)
             self.vars = [names[fd] for fd in fds]
 
     def __getitem__(self, fd: int) -> str:
@@ -69,11 +69,11 @@ class SortedNames(Sequence[tuple[str, int]]):
         self.compacted: str | None = None  # families.compact_names's text of these names, once made
         if isinstance(names, Mapping):
             self.vars = sorted(names)
-            self.fds = array("q", map(names.__getitem__, self.vars))
+            self.fds = array("i", map(names.__getitem__, self.vars))
         else:
             pairs = sorted(names)
             self.vars = [var for var, _ in pairs]
-            self.fds = array("q", [fd for _, fd in pairs])
+            self.fds = array("i", [fd for _, fd in pairs])
 
     def __len__(self) -> int:
         return len(self.vars)

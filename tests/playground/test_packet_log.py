@@ -142,6 +142,24 @@ def test_a_name_keeps_its_number_however_many_names_came_between() -> None:
     assert [names[n] for n in first] == [f"a.u[{i}]" for i in range(200)]
 
 
+class _SameHash(str):
+    def __hash__(self) -> int:
+        return 12345
+
+
+def test_names_whose_hashes_meet_each_keep_their_number() -> None:
+    """The index keeps 31 bits of a name's hash: names that share them take the next free keys."""
+    names = Strings()
+    alike = [_SameHash(f"a.s[{i}]") for i in range(10)]
+    first = [names.add(name) for name in alike]
+    assert len(set(first)) == 10
+    for _ in range(3):
+        for i in range(100):  # more than the names it remembers lately
+            names.add(f"b.t[{i}]")
+        assert [names.add(name) for name in alike] == first
+    assert len(names) == 110 and [names[n] for n in first] == [str(name) for name in alike]
+
+
 WIDE_HOSTS = r'''
 import asyncio, random, sys
 sys.path.insert(0, sys.argv[1])

@@ -157,7 +157,11 @@ def test_a_packet_line_past_the_ones_the_lab_may_rename_keeps_its_text() -> None
 def test_columns_start_narrow_and_widen_when_a_value_does_not_fit() -> None:
     store = EntryStore()
     store.append(Entry("ok", 1, "a", "short", call_id=7, duration_ns=1_000))
-    assert (store.durations.typecode, store.call_ids.typecode, store.procs.typecode) == ("i", "i", "H")
+    assert (store.durations.typecode, store.call_ids.typecode, store.procs.typecode) == ("i", "i", "B")
+    assert (store.fds.typecode, store.text_len.typecode) == ("h", "H")
+    far = store.append(Entry("ok", 2, "a", "x" * 70_000, fds=(3, 40_000)))  # past 16 bits: a long text, a far fd
+    assert store.entry(far).fds == (3, 40_000) and store.text(far) == "x" * 70_000
+    assert (store.fds.typecode, store.text_len.typecode) == ("i", "I")
     long_call = store.append(Entry("ok", 2, "a", "slow", call_id=2**40, duration_ns=5_000_000_000))
     for n in range(70_000):  # more processes (and threads) than 16 bits number
         store.name_code(f"p{n}")
