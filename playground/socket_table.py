@@ -30,7 +30,8 @@ _KEYS: tuple[str, ...] = ("fd", "socket", "ino", "family", "type", "listening", 
 _KEYS += ("tcp", "inq", "outq", "options")
 _ODD = 0  # the shape of a row kept as its entry (an entry of another form than _KEYS)
 _COLUMNS = ("fds", "inos", "shape_ids", "lports", "pports", "inqs", "outqs", *(f"tcp_{k}" for k in TCP_SHOWN))
-_TYPECODES = ("i", "Q", "I", "i", "i", "i", "i", *("i" for _ in TCP_SHOWN))
+# A socket's inode is 32 bits (sockfs numbers them so) and a port 16: a row is 40 bytes, where all in 64 bits took 88.
+_TYPECODES = ("i", "I", "I", "H", "H", "i", "i", *("i" for _ in TCP_SHOWN))
 _BIG = 64  # removing more rows than this at once: one pass (compress), not a memmove each
 
 
@@ -97,10 +98,12 @@ def encode(shapes: Shapes, entry: dict) -> tuple | None:
     if tuple(entry) != _KEYS or entry["socket"] is not True:
         return None
     fd, ino, tcp, options = entry["fd"], entry["ino"], entry["tcp"], entry["options"]
-    if type(fd) is not int or not 0 <= fd < (1 << 31) or type(ino) is not int or not 0 <= ino < (1 << 64):
+    if type(fd) is not int or not 0 <= fd < (1 << 31) or type(ino) is not int or not 0 <= ino < (1 << 32):
         return None
     local, peer = _end(entry["local"]), _end(entry["peer"])
     if local is None or peer is None or not isinstance(options, dict):
+        return None
+    if not (0 <= local[1] <= 0xFFFF and 0 <= peer[1] <= 0xFFFF):
         return None
     if tcp is not None and not isinstance(tcp, dict):
         return None
