@@ -267,7 +267,8 @@ class Owners:
 class PortOwners:
     """port -> the (process, var) that have had an address with that port, in the order first told, each once.
 
-    Most ports had one socket: a number in an IntMap (the var's number in `names` and the process's).
+    Most ports had one socket: a number in an IntMap (the number of its `proc.var` in `names`, the name
+    the packets' columns take too, and the process's).
     A port several had (a listener and the sockets it accepted) keeps two arrays: those numbers, and a
     hash of each (process, var) that tells one told again.
     """
@@ -275,13 +276,16 @@ class PortOwners:
     __slots__ = ("_one", "_many", "names", "processes")
 
     def __init__(self, names: Strings, processes: Interned) -> None:
-        self._one = IntMap()  # port -> the var's number << 16 | the process's
+        self._one = IntMap(keys="I")  # port (16 bits) -> the number of `proc.var` << 16 | the process's
         self._many: dict[int, tuple[array, array]] = {}  # port -> (hashes, numbers)
         self.names = names
         self.processes = processes
 
     def add(self, port: int, process: str, var: str) -> None:
-        number = self.names.add(var) << 16 | self.processes.index(process)
+        if not 0 <= port <= 0xFFFF:  # (no packet has such a port to be named by)
+            return
+        # (`proc.var`, not the var: the packets' labels are those names, numbered once for both)
+        number = self.names.add(f"{process}.{var}") << 16 | self.processes.index(process)
         many = self._many.get(port)
         if many is not None:
             told = hash((process, var)) & _MASK64
@@ -307,4 +311,5 @@ class PortOwners:
         return () if found is None else (found,)
 
     def owner(self, number: int) -> tuple[str, str]:
-        return self.processes.values[number & 0xFFFF], self.names[number >> 16] or ""
+        process = self.processes.values[number & 0xFFFF]
+        return process, (self.names[number >> 16] or "")[len(process) + 1 :]

@@ -7,7 +7,7 @@ import random
 import struct
 
 from playground.capture import _FLAG_TUPLES, Packet, decode
-from playground.compact import EndpointPairs, Owners, PortSet, Strings
+from playground.compact import EndpointPairs, Owners, PortOwners, PortSet, Strings
 from playground.packet_log import CHUNK, PacketLog, SeenPackets
 
 FIELDS = (
@@ -140,6 +140,23 @@ def test_a_name_keeps_its_number_however_many_names_came_between() -> None:
         assert [names.add(f"a.u[{i}]") for i in range(200)] == first
     assert len(names) == 200
     assert [names[n] for n in first] == [f"a.u[{i}]" for i in range(200)]
+
+
+def test_a_port_names_its_owners_by_the_labels_the_packets_take() -> None:
+    """A port's owners are kept as the numbers of their `proc.var`: the name a packet's column takes too."""
+    names = Strings()
+    owners = Owners(names)
+    by_port = PortOwners(names, owners.processes)
+    by_port.add(5000, "b", "u[3]")
+    by_port.add(5000, "b", "u[3]")  # told again: once
+    by_port.add(6000, "a.b", "x")  # a dot in a process's name too
+    by_port.add(6000, "a", "b.x")
+    assert [by_port.owner(n) for n in by_port.numbers(5000)] == [("b", "u[3]")]
+    assert [by_port.owner(n) for n in by_port.numbers(6000)] == [("a.b", "x"), ("a", "b.x")]
+    assert names.add("b.u[3]") == by_port.numbers(5000)[0] >> 16  # the packets' label: the same number
+    assert len(names) == 2  # "b.u[3]", "a.b.x": no bare var numbered beside them
+    by_port.add(1 << 40, "b", "far")  # no port of a packet's: not kept (the index's keys are 32 bits)
+    assert by_port.numbers(1 << 40) == () and len(names) == 2
 
 
 class _SameHash(str):
