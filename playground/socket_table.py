@@ -3,7 +3,7 @@
 With 10,000 connections held, a dict per socket (with its addresses, ports and TCP_INFO)
 cost some 900 bytes a socket (issue 13). Here a socket is a row of numbers in arrays
 (descriptor, inode, ports, queues, the TCP_INFO fields shown) and one index into a table
-of what many sockets have alike (family, type, state, hosts, options): 48 bytes.
+of what many sockets have alike (family, type, state, hosts, options): 40 bytes.
 An entry is made again, as the lab process sent it, when it is asked for.
 
 A table never changes once made: a new reading that changes something makes a new table

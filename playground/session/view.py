@@ -465,7 +465,7 @@ class ViewCache:
         """fd -> variable, and the names sorted, for one process: the same objects while its names are unchanged.
 
         With 10,000 connections, remaking them took 10 ms a refresh. The process's names count
-        their changes (lab_process.Names.version), the session its tracked ones (`tracked_version`).
+        their changes (lab_names.Names.version), the session its tracked ones (`tracked_version`).
         """
         version = getattr(proc.names, "version", None)
         key = (proc.pid, id(proc.names), version, tracked_version)

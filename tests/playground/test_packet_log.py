@@ -177,6 +177,17 @@ def test_names_whose_hashes_meet_each_keep_their_number() -> None:
     assert len(names) == 110 and [names[n] for n in first] == [str(name) for name in alike]
 
 
+def test_names_past_the_probes_read_back_right_and_the_first_keep_their_numbers() -> None:
+    names = Strings()
+    alike = [_SameHash(f"a.s[{i}]") for i in range(20)]  # its own key and the 16 after it: 17 indexed
+    first = [names.add(name) for name in alike]
+    for i in range(100):
+        names.add(f"b.t[{i}]")
+    again = [names.add(name) for name in alike]
+    assert again[:17] == first[:17] and all(a != f for a, f in zip(again[17:], first[17:], strict=True))
+    assert [names[n] for n in again] == [str(name) for name in alike]
+
+
 WIDE_HOSTS = r'''
 import asyncio, random, sys
 sys.path.insert(0, sys.argv[1])

@@ -38,3 +38,26 @@ def test_entries_read_back_as_the_kernel_gave_them_and_the_ones_past_the_columns
     finally:
         for s in socks:
             s.close()
+
+
+def test_rows_dropped_a_few_or_many_at_once_keep_their_types_and_the_entries_kept_aside() -> None:
+    socks = _connected()
+    try:
+        entry = inspect_socket(socks[1].fileno())
+        assert entry is not None
+        rows = [dict(entry, fd=fd, ino=entry["ino"] + fd) for fd in range(10, 210)]
+        rows.append(dict(entry, fd=500, ino=1 << 40))  # kept aside
+        table = SocketTable.of(Shapes(), rows)
+        codes = [getattr(table, name).typecode for name in ("fds", "inos", "lports", "pports")]
+        for gone in (range(10, 15), range(15, 110)):  # a few (one memmove each), then many (one pass)
+            smaller = table.changed([], list(gone))
+            assert [getattr(smaller, n).typecode for n in ("fds", "inos", "lports", "pports")] == codes
+            assert smaller.entry(smaller.position(500))["ino"] == 1 << 40
+            assert [smaller.entry(at)["ino"] for at in range(len(smaller) - 1)] == [
+                entry["ino"] + fd for fd in range(gone.stop, 210)
+            ]
+            assert not smaller.same(table) and smaller.same(smaller.changed([], []))
+            table = smaller
+    finally:
+        for s in socks:
+            s.close()
