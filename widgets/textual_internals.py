@@ -32,9 +32,11 @@ from textual.widgets import Log
 __all__ = ["STYLE_CACHE", "TEXTUAL_VERSION", "FastLog", "bound_style_cache", "clean_line", "update_scrollbars"]
 
 _BREAKS = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")  # where str.splitlines splits
-# Rendered lines the log keeps (Textual's Log: 1,024): four screens. Each keeps the strips made from
-# it (cropped, then with its text-selection offsets) and their styles, some 6 KB a line (issue 13).
-LINE_CACHE = 128
+# Rendered lines the log keeps (Textual's Log: 1,024): two screens of the log (at least; a taller one
+# keeps twice its height). Each keeps the strips made from it (cropped, then with its text-selection
+# offsets) and their styles, some 6 KB a line: 128 lines kept ~450 KB more small objects than 48 with
+# 10,000 connections held (issue 13; pymalloc's allocated blocks, as bench/heap_layout.py reads them).
+LINE_CACHE = 48
 STYLE_CACHE = 1024  # styles whose ANSI codes Textual keeps (its own: 16,384): two screens of the log
 TEXTUAL_VERSION = "8.2.8"  # the version these overrides were written against (pyproject.toml pins it)
 
