@@ -32,6 +32,8 @@ class ProcessStarted:
 
 @dataclass
 class CallStarted:
+    """A call was sent to its process."""
+
     call_id: int
     process: str
     node: Node
@@ -42,6 +44,8 @@ class CallStarted:
 
 @dataclass
 class CallPending:
+    """A call is blocked in its process (it returns later, or never)."""
+
     call_id: int
     process: str
     text: str
@@ -50,6 +54,8 @@ class CallPending:
 
 @dataclass
 class CallDone:
+    """A call returned (or failed), with what the kernel gave it."""
+
     call_id: int
     process: str
     node: Node
@@ -81,6 +87,8 @@ class ProcessEnded:
 
 @dataclass
 class ProcessReaped:
+    """A lab process's end was collected (waitpid), and by whom."""
+
     process: str
     pid: int
     by: str | None

@@ -61,12 +61,16 @@ class Fields:
 
 @dataclass(frozen=True)
 class IntArg:
+    """A number written as an argument (`listen(l, 4096)`), with where it was written."""
+
     value: int
     column: int = 0
 
 
 @dataclass(frozen=True)
 class FloatArg:
+    """A number with a fraction written as an argument (a timeout in seconds)."""
+
     value: float
     column: int = 0
 
@@ -97,6 +101,8 @@ class DataArg:
 
 @dataclass(frozen=True)
 class AddressArg:
+    """An address written as an argument (`127.0.0.1:7000`)."""
+
     address: Address
     column: int = 0
 
@@ -112,6 +118,8 @@ class RefArg:
 
 @dataclass(frozen=True)
 class PairArg:
+    """Two integers in braces written as an argument (`SO_LINGER`'s `{1, 0}`)."""
+
     value: Pair
     column: int = 0
 
@@ -130,6 +138,8 @@ Arg = IntArg | FloatArg | NameArg | FlagsArg | DataArg | AddressArg | RefArg | P
 
 @dataclass(frozen=True)
 class Call:
+    """A call as written: its name and arguments (`connect(c, a.l)`)."""
+
     name: str
     args: tuple[Arg, ...]
     column: int = 0
@@ -193,6 +203,8 @@ class Timing:
 
 @dataclass(frozen=True)
 class Spawn:
+    """`spawn NAME`: a lab process (on a host, or an outside program with `exec`)."""
+
     name: str
     delay: float | None = None  # `+DELAY spawn NAME`: seconds after the previous line
     host: str | None = None  # `spawn NAME on HOST`
@@ -222,6 +234,8 @@ class RemoteHost:
 
 @dataclass(frozen=True)
 class Kill:
+    """`kill NAME [SIGNAL]`: a signal sent to a lab process."""
+
     name: str
     signal: str = "SIGTERM"
     delay: float | None = None
@@ -229,6 +243,8 @@ class Kill:
 
 @dataclass(frozen=True)
 class Sleep:
+    """`sleep SECONDS`: the script waits."""
+
     seconds: float
     delay: float | None = None
 
@@ -383,6 +399,8 @@ class Line:
 
 @dataclass
 class Script:
+    """A whole script: its lines, and the comments around them as written."""
+
     path: str
     version: int
     lines: list[Line] = field(default_factory=list)
