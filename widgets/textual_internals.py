@@ -104,7 +104,13 @@ class FastLog(Log):
 
     def _size_updated(self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True) -> bool:
         following = self.following
-        self._render_line_cache.maxsize = max(LINE_CACHE, 2 * size.height)  # (a very tall terminal: two screens)
+        wanted = max(LINE_CACHE, 2 * size.height)  # (a very tall terminal: two screens)
+        cache = self._render_line_cache
+        if cache.maxsize != wanted:
+            # Textual's LRUCache, once full, evicts one for each new line whatever its maxsize says: it
+            # stays at the size it filled to until cleared (a log enlarged would miss a line a repaint).
+            cache.clear()
+            cache.maxsize = wanted
         changed = super()._size_updated(size, virtual_size, container_size, layout)
         self.following = following
         self.follow()

@@ -2,7 +2,7 @@
 
 A session holding 10,000 connections logs some 60,000 lines, 2.7 MB of text, none of which is
 read again unless it is scrolled to or searched. Text is appended to an open block; once that
-holds BLOCK bytes it is compressed (zlib's fastest level: log lines shrink five- to eightfold)
+holds BLOCK bytes it is compressed (zlib's level 6: log lines shrink about sevenfold)
 and a new one opens. A piece of text never straddles two blocks. Reading a sealed block
 decompresses it whole; the few read last stay plain, so a screen of lines or a search (which
 reads in order) decompresses each block once.

@@ -78,6 +78,28 @@ async def test_fastlog_measures_caches_and_rewrites_lines_through_logs_private_s
         assert log.lines == ["rewritten, and wider than every other line", "a line wider than the others"]
 
 
+async def test_an_enlarged_log_repaints_its_lines_from_the_cache() -> None:
+    """Log's LRUCache, once full, keeps the size it filled to whatever maxsize says, until cleared."""
+    app = _LogApp()
+    async with app.run_test(size=(40, 20)) as pilot:
+        log = app.query_one(FastLog)
+        log.write_lines([f"line {i}" for i in range(400)])
+        await pilot.pause()
+        for y in (0, 100, 200):  # the cache filled at this height
+            log.scroll_to(y=y, animate=False, immediate=True)
+            await pilot.pause()
+        await pilot.resize_terminal(40, 80)
+        await pilot.pause()
+        log.scroll_to(y=300, animate=False, immediate=True)
+        await pilot.pause()
+        cache = log._render_line_cache
+        assert cache.maxsize >= 2 * log.size.height > 48
+        misses = cache.misses
+        log.refresh()
+        await pilot.pause()
+        assert cache.misses == misses, "an unchanged screen of the enlarged log was rendered again"
+
+
 async def test_fastlog_replaces_every_line_at_once_as_clear_and_write_lines_would() -> None:
     app = _LogApp()
     async with app.run_test(size=(40, 10)) as pilot:
