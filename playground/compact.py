@@ -136,9 +136,8 @@ class IntMap:
     __slots__ = ("_keys", "_values", "_mask", "_count")
 
     def __init__(self, values: str = "Q", keys: str = "Q") -> None:
-        self._keys = array(
-            keys, bytes(8 * array(keys).itemsize)
-        )  # key + 1; 0 is an empty slot ("I": keys under 2**32 - 1)
+        # key + 1 in each slot, 0 where it is empty ("I": keys under 2**32 - 1)
+        self._keys = array(keys, bytes(8 * array(keys).itemsize))
         self._values = array(values, bytes(8 * array(values).itemsize))  # "I": values under 2**32
         self._mask = 7
         self._count = 0
