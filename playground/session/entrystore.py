@@ -75,7 +75,7 @@ class EntryStore:
 
     def __init__(self) -> None:
         # The narrowest type that holds what most sessions put there; a column is made wider (a
-        # copy, once) when a value does not fit (`put`): 29 bytes an entry, where all 64-bit would take 80.
+        # copy, once) when a value does not fit (`put`): 30 bytes an entry, where all 64-bit would take 80.
         self.kinds = array("B")
         self.times = array("q")
         self.procs = array("B")  # index into `names` (0: no process)
