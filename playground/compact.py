@@ -309,6 +309,10 @@ class PortOwners:
         found = self._one.get(port)
         return () if found is None else (found,)
 
+    def label_index(self, number: int) -> int:
+        """The number in `names` of the owner's `proc.var` (what a packet's label column holds)."""
+        return number >> 16
+
     def owner(self, number: int) -> tuple[str, str]:
         process = self.processes.values[number & 0xFFFF]
-        return process, (self.names[number >> 16] or "")[len(process) + 1 :]
+        return process, (self.names[self.label_index(number)] or "")[len(process) + 1 :]

@@ -252,13 +252,14 @@ class PacketLabels:
         found = self.owners.label_index(local, peer)
         if found is not None:
             return found
-        return self.names.add(self._label_by_port(endpoint_of(local)))
+        return self._label_index_by_port(endpoint_of(local))
 
-    def _label_by_port(self, local: Endpoint) -> str | None:
+    def _label_index_by_port(self, local: Endpoint) -> int:
+        """The number in `names` of the `proc.var` whose address has this end's port (0: none)."""
         by_port = self._by_port
         numbers = by_port.numbers(local[1])
         if not numbers:
-            return None
+            return 0
         for proc in self.processes.values():  # in the processes' order, as a scan of them all would find it
             wanted = by_port.processes.index(proc.name)
             for number in numbers:
@@ -267,8 +268,8 @@ class PacketLabels:
                 var = by_port.owner(number)[1]
                 address = proc.addresses.get(var)
                 if address is not None and address.port == local[1] and address.host in (local[0], "0.0.0.0", "::"):
-                    return f"{proc.name}.{var}"
-        return None
+                    return by_port.label_index(number)
+        return 0
 
     def label_for(self, local: Endpoint, peer: Endpoint) -> tuple[str, str] | None:
         """(process, `proc.var`) of the socket with these endpoints, if the lab knows it."""

@@ -153,7 +153,7 @@ def test_a_port_names_its_owners_by_the_labels_the_packets_take() -> None:
     by_port.add(6000, "a", "b.x")
     assert [by_port.owner(n) for n in by_port.numbers(5000)] == [("b", "u[3]")]
     assert [by_port.owner(n) for n in by_port.numbers(6000)] == [("a.b", "x"), ("a", "b.x")]
-    assert names.add("b.u[3]") == by_port.numbers(5000)[0] >> 16  # the packets' label: the same number
+    assert names.add("b.u[3]") == by_port.label_index(by_port.numbers(5000)[0])  # the packets' label: that number
     assert len(names) == 2  # "b.u[3]", "a.b.x": no bare var numbered beside them
     by_port.add(1 << 40, "b", "far")  # no port of a packet's: not kept (the index's keys are 32 bits)
     assert by_port.numbers(1 << 40) == () and len(names) == 2
