@@ -6,9 +6,12 @@ any lab has started (the TUI's first frame), without the lab's processes importe
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from playground.fd_vars import FdVars
+from playground.name_codes import INDEX_BITS, code_of, name_of
 
 __all__ = ["Names", "fd_number"]
 
@@ -23,6 +26,10 @@ _FD_NUMBERS: list[int] = list(range(256))
 _FD_STEP = 4096
 _FD_MAX = 65_536
 
+_INDEX_MASK = (1 << INDEX_BITS) - 1
+_FAR = 4096  # an index this far past a family's arrays (s[1000000] beside s[0]) is kept in the dict
+_FD_LOW, _FD_HIGH = -(2**31), 2**31 - 1  # what a C int holds
+
 
 def fd_number(fd: int) -> int:
     """The shared int object of this descriptor number (the number itself past the table)."""
@@ -36,18 +43,87 @@ def fd_number(fd: int) -> int:
     return fd
 
 
-class Names(dict[str, int]):
+class _Family:
+    """One family's names in a process: the descriptor and the order given of each index."""
+
+    __slots__ = ("fds", "order", "count")
+
+    def __init__(self) -> None:
+        self.fds = array("i")  # by index
+        self.order = array("Q")  # by index: when the name was first given (0: no such name)
+        self.count = 0
+
+
+class Names(MutableMapping[str, int]):
     """A process's names (variable -> descriptor), knowing which name of each number is the newest.
 
-    The newest name of a number is the last one with that number in the dict's order (a name
-    given anew is popped and set again, so it comes last). That is what a scan of every name
-    gave; the index gives it without one (it was asked on every bind and connect: O(names)
-    a step, with 10,000 connections held). A new name set at the end keeps the index; any other
-    change drops it, to be rebuilt when next asked (`|=`, which the lab never uses on names, is not tracked).
+    It reads as the dict it replaced: names in the order first given (a name given anew keeps its
+    place; one popped and set again comes last). A family member's name (`c[7]`) is kept in its
+    family's arrays, by index: 12 bytes, not a dict entry, a str and an int (issue 13: 10,000
+    connections held); any other name, or one past what the arrays keep, in a dict.
+
+    The newest name of a number is the last one with that number in that order: what a scan of
+    every name gave; the index gives it without one (it was asked on every bind and connect:
+    O(names) a step, with 10,000 connections held). A new name given keeps the index; any other
+    change drops it, to be rebuilt when next asked.
     """
 
-    _index: FdVars | None = None  # a list by descriptor: 8 bytes a number (issue 13)
-    version = 0  # counts the changes: the view remakes what it shows of the names only when it moved
+    __slots__ = ("_plain", "_plain_order", "_families", "_clock", "_index", "version")
+
+    def __init__(self, names: Mapping[str, int] | None = None) -> None:
+        self._plain: dict[str, int] = {}
+        self._plain_order: dict[str, int] = {}
+        self._families: dict[int, _Family] = {}
+        self._clock = 0
+        self._index: FdVars | None = None  # by descriptor: 4 bytes a family member's name
+        self.version = 0  # counts the changes: the view remakes what it shows of the names only when it moved
+        for var, fd in (names or {}).items():
+            self[var] = fd
+
+    def _place(self, var: str) -> tuple[_Family, int] | None:
+        """var's family and index, if var is kept there."""
+        code = code_of(var)
+        if not code:
+            return None
+        family = self._families.get(code >> INDEX_BITS)
+        index = code & _INDEX_MASK
+        if family is None or index >= len(family.order) or not family.order[index]:
+            return None
+        return family, index
+
+    def __getitem__(self, var: str) -> int:
+        placed = self._place(var)
+        if placed is not None:
+            return fd_number(placed[0].fds[placed[1]])
+        return self._plain[var]
+
+    def get(self, var: str, default: Any = None) -> Any:
+        placed = self._place(var)
+        if placed is not None:
+            return fd_number(placed[0].fds[placed[1]])
+        return self._plain.get(var, default)
+
+    def __contains__(self, var: object) -> bool:
+        return isinstance(var, str) and (var in self._plain or self._place(var) is not None)
+
+    def __len__(self) -> int:
+        return len(self._plain) + sum(family.count for family in self._families.values())
+
+    def __iter__(self) -> Iterator[str]:
+        if not self._families:
+            yield from list(self._plain)
+            return
+        for _, name in self._ordered():
+            yield name if isinstance(name, str) else name_of(name)
+
+    def _ordered(self) -> list[tuple[int, str | int]]:
+        """(order, the name or its code) of every name, in the order given."""
+        out: list[tuple[int, str | int]] = [(self._plain_order[var], var) for var in self._plain]
+        for number, family in self._families.items():
+            order = family.order
+            out.extend((order[index], number << INDEX_BITS | index) for index in range(len(order)) if order[index])
+        out.sort()
+        return out
 
     def newest(self, fd: int) -> str | None:
         return self.by_descriptor().get(fd)
@@ -56,45 +132,80 @@ class Names(dict[str, int]):
         """fd -> the newest name of that number (the index itself: read it, never change it)."""
         if self._index is None:
             index = self._index = FdVars()
-            for var, number in self.items():
-                index[number] = var  # the last name of each number wins
+            families, plain = self._families, self._plain
+            for _, name in self._ordered():  # the last name of each number wins
+                if isinstance(name, str):
+                    index[plain[name]] = name
+                else:
+                    family = families[name >> INDEX_BITS]
+                    index.set_code(family.fds[name & _INDEX_MASK], name)
         return self._index
 
     def __setitem__(self, var: str, fd: int) -> None:
         self.version += 1
-        if var in self or self._index is None:
+        is_new = var not in self
+        if not is_new or self._index is None:
             self._index = None
         else:
             self._index[fd] = var  # a new name comes last: the newest of its number
-        super().__setitem__(var, fd_number(fd) if type(fd) is int else fd)
+        if var in self._plain:
+            self._plain[var] = fd_number(fd) if type(fd) is int else fd
+            return
+        placed = self._place(var) if not is_new else None
+        if placed is not None:
+            family, index = placed
+            if type(fd) is int and _FD_LOW <= fd <= _FD_HIGH:
+                family.fds[index] = fd
+                return
+            family.order[index], order = 0, family.order[index]  # (moved to the dict, in its place)
+            family.count -= 1
+        else:
+            self._clock += 1
+            order = self._clock
+            if self._keep_in_family(var, fd):
+                return
+        self._plain[var] = fd_number(fd) if type(fd) is int else fd
+        self._plain_order[var] = order
+
+    def _keep_in_family(self, var: str, fd: int) -> bool:
+        """Keep a new name in its family's arrays, if it has a code and fits them."""
+        code = code_of(var)
+        if not code or type(fd) is not int or not _FD_LOW <= fd <= _FD_HIGH:
+            return False
+        family = self._families.get(code >> INDEX_BITS)
+        if family is None:
+            family = self._families[code >> INDEX_BITS] = _Family()
+        index = code & _INDEX_MASK
+        order = family.order
+        if index >= len(order):
+            if index >= len(order) + max(_FAR, 2 * family.count):  # (a far index: kept in the dict)
+                return False
+            grow = index + 1 - len(order)
+            order.frombytes(bytes(order.itemsize * grow))
+            family.fds.frombytes(bytes(family.fds.itemsize * grow))
+        family.fds[index] = fd
+        order[index] = self._clock
+        family.count += 1
+        return True
 
     def __delitem__(self, var: str) -> None:
+        placed = self._place(var)
+        if placed is not None:
+            family, index = placed
+            family.order[index] = 0
+            family.count -= 1
+        else:
+            del self._plain[var]
+            del self._plain_order[var]
         self._index = None
         self.version += 1
-        super().__delitem__(var)
-
-    def pop(self, var: str, *default: Any) -> Any:
-        if var in self:
-            self._index = None
-            self.version += 1
-        return super().pop(var, *default)
-
-    def popitem(self) -> tuple[str, int]:
-        self._index = None
-        self.version += 1
-        return super().popitem()
 
     def clear(self) -> None:
+        self._plain.clear()
+        self._plain_order.clear()
+        self._families.clear()
         self._index = None
         self.version += 1
-        super().clear()
 
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._index = None
-        self.version += 1
-        super().update(*args, **kwargs)
-
-    def setdefault(self, var: str, fd: int) -> int:
-        if var not in self:
-            self[var] = fd
-        return self[var]
+    def __repr__(self) -> str:
+        return f"Names({dict(self.items())!r})"

@@ -42,7 +42,7 @@ class Process:
     name: str
     pid: int
     parent: Process | None = None
-    names: dict[str, int] = field(default_factory=dict)  # socket variables -> fd
+    names: MutableMapping[str, int] = field(default_factory=Names)  # socket variables -> fd
     inodes: MutableMapping[str, int] = field(default_factory=dict)  # socket variables -> the socket's inode
     addresses: MutableMapping[str, Address] = field(default_factory=dict)  # variable -> last bound address
     paths: dict[str, UnixAddress] = field(default_factory=dict)  # AF_UNIX variable -> its path (bound or connected)

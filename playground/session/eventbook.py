@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress
 
 from playground import calls as P
@@ -83,7 +83,7 @@ def _body(step: Step, outcome=None, pending: bool = False) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _fd_argument(step: Step, names: dict[str, int] | None) -> int | None:
+def _fd_argument(step: Step, names: Mapping[str, int] | None) -> int | None:
     spec = CALLS.get(step.call.name)
     if spec is None or not spec.required or spec.required[0] != P.FD or not step.call.args:
         return None
@@ -184,7 +184,7 @@ class EventBook:
     def note(self, text: str, t_ns: int, kind: str = "notice", process: str | None = None) -> int:
         return self.add_entry(Entry(kind, t_ns, process, " ".join(text.split("\n"))))
 
-    def add(self, event: Event, names: dict[str, int] | None = None) -> int | None:
+    def add(self, event: Event, names: Mapping[str, int] | None = None) -> int | None:
         """Record an engine event (the index of its entry); `names` is the acting process's variables (its socket)."""
         if isinstance(event, CallStarted):
             node = event.node

@@ -1,22 +1,71 @@
-"""A process's names as the view keeps them: frozen, in a list and an array, not a dict and tuples.
+"""A process's names as the view keeps them: frozen, in arrays, not a dict and tuples.
 
 With 10,000 connections a process has 10,000 names; a dict (fd -> variable) and a tuple of
-(variable, fd) pairs cost some 100 bytes a name (issue 13). Here each is a list of the
-variables (the process's own strings) and an array of the descriptors (C ints): 12 bytes a name.
-The session's tracked names (fd -> variable, changed at each call) are a list by descriptor
-(playground.fd_vars, which the lab's own index of names is too).
+(variable, fd) pairs cost some 100 bytes a name (issue 13). Here each is an array of the
+names' codes (playground.name_codes: a family member's name in 4 bytes, made a str when read)
+and an array of the descriptors (C ints): 8 bytes a name. The session's tracked names
+(fd -> variable, changed at each call) are an array by descriptor (playground.fd_vars, which
+the lab's own index of names is too).
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import overload
 
 from playground.fd_vars import FdVars
+from playground.name_codes import code_of, name_of
 
-__all__ = ["FdNames", "FdVars", "SortedNames"]
+__all__ = ["FdNames", "FdVars", "NameList", "SortedNames"]
+
+
+class NameList(Sequence[str]):
+    """Names by position: the codes of family members' names, the others kept as strs by position."""
+
+    __slots__ = ("codes", "odd")
+
+    def __init__(
+        self, names: Iterable[str] = (), codes: array | None = None, odd: dict[int, str] | None = None
+    ) -> None:
+        if codes is not None:
+            self.codes, self.odd = codes, odd or {}
+            return
+        self.codes = array("I")
+        self.odd = {}
+        for at, name in enumerate(names):
+            code = code_of(name)
+            self.codes.append(code)
+            if not code:
+                self.odd[at] = name
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @overload
+    def __getitem__(self, at: int) -> str: ...
+    @overload
+    def __getitem__(self, at: slice) -> list[str]: ...
+    def __getitem__(self, at: int | slice) -> str | list[str]:
+        if isinstance(at, slice):
+            return [self[i] for i in range(*at.indices(len(self.codes)))]
+        code = self.codes[at]
+        if code:
+            return name_of(code)
+        return self.odd[at % len(self.codes)]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, NameList):
+            return self.codes == other.codes and self.odd == other.odd
+        if isinstance(other, list):
+            return list(self) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"NameList({list(self)!r})"
 
 
 class FdNames(Mapping[int, str]):
@@ -26,11 +75,11 @@ class FdNames(Mapping[int, str]):
 
     def __init__(self, names: Mapping[int, str]) -> None:
         if isinstance(names, FdVars):
-            self.fds, self.vars = names.columns()
+            fds, codes, odd = names.columns()
+            self.fds, self.vars = fds, NameList(codes=codes, odd=odd)
         else:
-            fds = sorted(names)
-            self.fds = array("i", fds)
-            self.vars = [names[fd] for fd in fds]
+            self.fds = array("i", sorted(names))
+            self.vars = NameList(names[fd] for fd in self.fds)
 
     def __getitem__(self, fd: int) -> str:
         at = bisect_left(self.fds, fd) if isinstance(fd, int) else len(self.fds)
@@ -68,11 +117,12 @@ class SortedNames(Sequence[tuple[str, int]]):
         """From a process's names (var -> fd; sorted by variable without a pair made), or from pairs."""
         self.compacted: str | None = None  # families.compact_names's text of these names, once made
         if isinstance(names, Mapping):
-            self.vars = sorted(names)
-            self.fds = array("i", map(names.__getitem__, self.vars))
+            ordered = sorted(names)  # (the strs, made for the sort and let go: the codes are kept)
+            self.vars = NameList(ordered)
+            self.fds = array("i", map(names.__getitem__, ordered))
         else:
             pairs = sorted(names)
-            self.vars = [var for var, _ in pairs]
+            self.vars = NameList(var for var, _ in pairs)
             self.fds = array("i", [fd for _, fd in pairs])
 
     def __len__(self) -> int:
@@ -98,7 +148,7 @@ class SortedNames(Sequence[tuple[str, int]]):
         return NotImplemented
 
     def __hash__(self) -> int:
-        return hash(tuple(self.vars))
+        return hash((bytes(self.vars.codes), tuple(self.vars.odd.items())))
 
     def __repr__(self) -> str:
         return f"SortedNames({tuple(self)!r})"

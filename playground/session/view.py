@@ -254,8 +254,12 @@ def socket_names(proc: Process | None, tracked: Mapping[int, str] | None) -> FdV
         for var, fd in names.items():
             out[fd] = var  # the last name of each number wins
     if tracked:
-        for fd, var in tracked.pairs() if isinstance(tracked, FdVars) else tracked.items():
-            if proc is None or (out.get(fd) is not var and names.get(var) == fd):
+        for fd in tracked:
+            code = tracked.code(fd) if isinstance(tracked, FdVars) else 0
+            if code and code == out.code(fd):
+                continue  # (the same name: none made to see it)
+            var = tracked[fd]
+            if proc is None or names.get(var) == fd:
                 out[fd] = var
     return out
 

@@ -12,7 +12,7 @@ import dataclasses
 import time
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -80,7 +80,7 @@ class WireBook(EventBook):
         # The newest packet entries, with the names their line was last made with.
         self._recent: deque[tuple[int, str | None, str | None]] = deque(maxlen=RELABEL_WINDOW)
 
-    def add(self, event: Event, names: dict[str, int] | None = None) -> int | None:
+    def add(self, event: Event, names: Mapping[str, int] | None = None) -> int | None:
         if isinstance(event, PacketsSeen):
             index = None
             for packet in event.packets:

@@ -7,7 +7,7 @@ import sys
 
 from playground.lab_process import Process
 from playground.session.families import compact_names
-from playground.session.names import FdNames, FdVars, SortedNames
+from playground.session.names import FdNames, FdVars, NameList, SortedNames
 from playground.session.view import socket_names
 
 
@@ -47,15 +47,17 @@ def test_a_processs_names_are_compacted_once_and_the_text_goes_with_them() -> No
 
 
 def test_columns_list_every_descriptor_ascending_with_its_name_and_a_copy_is_apart() -> None:
-    names = FdVars({7: "b", 3: "a", 50_000: "far"})
-    names[5000] = "d"  # the list grows past nothing far: 50,000 stays in the dict
-    fds, variables = names.columns()
-    assert list(fds) == [3, 7, 5000, 50_000] and variables == ["a", "b", "d", "far"]
+    names = FdVars({7: "b[1]", 3: "a", 50_000: "far[2]", 8: "c[0]"})
+    names[5000] = "d[3]"  # far above the array too: kept in the dict
+    fds, codes, odd = names.columns()
+    variables = NameList(codes=codes, odd=odd)
+    assert list(fds) == [3, 7, 8, 5000, 50_000] and variables == ["a", "b[1]", "c[0]", "d[3]", "far[2]"]
+    assert odd == {0: "a", 3: "d[3]", 4: "far[2]"}  # a name without a code, and far descriptors', kept as strs
     assert sorted(names.pairs()) == list(zip(fds, variables, strict=True))
     copy = names.copy()
     copy[3] = "changed"
     del copy[50_000]
-    assert names[3] == "a" and names[50_000] == "far" and len(names) == 4 and len(copy) == 3
+    assert names[3] == "a" and names[50_000] == "far[2]" and len(names) == 5 and len(copy) == 4
 
 
 def test_a_views_names_are_the_newest_of_each_number_unless_the_session_saw_another_named_last() -> None:

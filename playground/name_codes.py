@@ -1,0 +1,57 @@
+"""A family member's name (`c[7]`) as a 32-bit number: its family's number and its index.
+
+With 10,000 connections held, every socket's name was a str (56 bytes) held by six tables (the
+lab's names and their index by descriptor, the inodes' and addresses' owners, the session's
+tracked names, the view's lists), each a pointer of 8 bytes (issue 13). A name of a family is a
+code here instead: those tables keep it in 4 bytes, and the str is made when it is read.
+
+A code is the family's number (1..255, numbered as first seen: the numbering is the process's,
+never written anywhere) above 24 bits of index. A name outside a family, a family past the
+255th, an index past 24 bits or written with a leading zero has no code (0): whoever keeps
+names keeps those as strs.
+"""
+
+from __future__ import annotations
+
+__all__ = ["INDEX_BITS", "code_of", "family_code", "name_of"]
+
+INDEX_BITS = 24
+_INDEX_MASK = (1 << INDEX_BITS) - 1
+_FAMILIES_MAX = 255
+
+_bases: list[str] = [""]  # family number -> its name (0: none)
+_base_numbers: dict[str, int] = {}
+
+
+def family_code(base: str) -> int:
+    """The family's number (0: a base that is not an identifier, or past the 255th family)."""
+    number = _base_numbers.get(base)
+    if number is not None:
+        return number
+    if not (base.isidentifier() and base.isascii()) or len(_bases) > _FAMILIES_MAX:
+        return 0
+    number = _base_numbers[base] = len(_bases)
+    _bases.append(base)
+    return number
+
+
+def code_of(name: str) -> int:
+    """`c[7]`'s code; 0 for a name without one."""
+    if not name.endswith("]"):
+        return 0
+    at = name.find("[")
+    digits = name[at + 1 : -1]
+    if at <= 0 or not (digits.isdigit() and digits.isascii()) or len(digits) > 8:
+        return 0
+    if digits[0] == "0" and len(digits) > 1:  # c[07] is not c[7]: the name comes back as written
+        return 0
+    index = int(digits)
+    if index > _INDEX_MASK:
+        return 0
+    family = family_code(name[:at])
+    return family << INDEX_BITS | index if family else 0
+
+
+def name_of(code: int) -> str:
+    """The name a (non-zero) code stands for."""
+    return f"{_bases[code >> INDEX_BITS]}[{code & _INDEX_MASK}]"
