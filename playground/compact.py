@@ -131,7 +131,10 @@ class Strings:
 
 class IntMap:
     """int -> int (both under 2**64 - 1, or narrower as the arrays' types say), open addressing in two
-    arrays: 11 to 40 bytes an entry, where a dict's entry with its two int objects costs a hundred."""
+    arrays: 11 to 40 bytes an entry, where a dict's entry with its two int objects costs a hundred.
+
+    Values "I" are made "Q" when one past 32 bits comes; keys stay as their type says.
+    """
 
     __slots__ = ("_keys", "_values", "_mask", "_count")
 
@@ -170,7 +173,13 @@ class IntMap:
                 slot = self._slot(stored)
             self._keys[slot] = stored
             self._count += 1
-        self._values[slot] = value
+        try:
+            self._values[slot] = value
+        except OverflowError:  # (values "I" made "Q" once one is past 32 bits)
+            if self._values.typecode != "I":
+                raise
+            self._values = array("Q", self._values)
+            self._values[slot] = value
 
     def _grow(self) -> None:
         keys, values = self._keys, self._values
@@ -238,7 +247,9 @@ class Owners:
     __slots__ = ("_map", "names", "processes")
 
     def __init__(self, names: Strings) -> None:
-        self._map = EndpointPairs("Q")
+        # The name's number above the process's 16 bits, as PortOwners keeps them: 4 bytes a slot while
+        # names are under 65,536, then 8 (issue 13: 20,000 entries with 10,000 connections held).
+        self._map = EndpointPairs("I")
         self.names = names
         self.processes = Interned()
 
@@ -246,18 +257,20 @@ class Owners:
         return len(self._map)
 
     def __setitem__(self, pair: Sequence[Sequence], owner: tuple[str, str]) -> None:
-        self._map[pair] = self.processes.index(owner[0]) << 32 | self.names.add(owner[1])
+        process = _process_code(self.processes, owner[0])
+        if process is not None:
+            self._map[pair] = self.names.add(owner[1]) << 16 | process
 
     def label_index(self, local: int, peer: int) -> int | None:
         """The number of the name of the socket at `local` (an endpoint_key) to `peer` (None: no such connection)."""
         found = self._map.get_by_key(pair_key(local, peer))
-        return None if found is None else found & 0xFFFFFFFF
+        return None if found is None else found >> 16
 
     def get(self, pair: Sequence[Sequence]) -> tuple[str, str] | None:
         found = self._map.get(pair)
         if found is None:
             return None
-        return (self.processes.values[found >> 32], self.names[found & 0xFFFFFFFF] or "")
+        return (self.processes.values[found & 0xFFFF], self.names[found >> 16] or "")
 
     def __contains__(self, pair: Sequence[Sequence]) -> bool:
         return pair in self._map
@@ -275,7 +288,7 @@ class PortOwners:
     __slots__ = ("_one", "_many", "names", "processes")
 
     def __init__(self, names: Strings, processes: Interned) -> None:
-        self._one = IntMap(keys="I")  # port (16 bits) -> the number of `proc.var` << 16 | the process's
+        self._one = IntMap("I", keys="I")  # port (16 bits) -> the number of `proc.var` << 16 | the process's
         self._many: dict[int, tuple[array, array]] = {}  # port -> (hashes, numbers)
         self.names = names
         self.processes = processes
@@ -284,7 +297,10 @@ class PortOwners:
         if not 0 <= port <= 0xFFFF:  # (no packet has such a port to be named by)
             return
         # (`proc.var`, not the var: the packets' labels are those names, numbered once for both)
-        number = self.names.add(f"{process}.{var}") << 16 | self.processes.index(process)
+        code = _process_code(self.processes, process)
+        if code is None:
+            return
+        number = self.names.add(f"{process}.{var}") << 16 | code
         many = self._many.get(port)
         if many is not None:
             told = hash((process, var)) & _MASK64
@@ -316,3 +332,10 @@ class PortOwners:
     def owner(self, number: int) -> tuple[str, str]:
         process = self.processes.values[number & 0xFFFF]
         return process, (self.names[self.label_index(number)] or "")[len(process) + 1 :]
+
+
+def _process_code(processes: Interned, process: str) -> int | None:
+    """The process's number in the 16 bits owners are packed with (None past them: that owner is not kept,
+    and its packets go unnamed, after 65,536 process names in one lab)."""
+    code = processes.index(process)
+    return code if code <= 0xFFFF else None

@@ -68,7 +68,8 @@ class FdColumn(MutableMapping[str, V], Generic[V]):
     def __setitem__(self, var: str, value: V) -> None:
         fd = self._names.get(var)
         code = self._encode(value)
-        if fd is None or fd < 0 or code <= 0 or fd >= len(self._values) + FAR or code.bit_length() > 63:
+        values = self._values
+        if fd is None or fd < 0 or code <= 0 or fd >= len(values) + FAR or code.bit_length() > 8 * values.itemsize:
             self._drop_slot(var)
             self._other[var] = value
             return
@@ -77,7 +78,6 @@ class FdColumn(MutableMapping[str, V], Generic[V]):
             self._other[previous] = self._decode(self._values[fd])  # its number taken by another name
         self._drop_slot(var)  # (its value at another number, if it had one there)
         self._other.pop(var, None)
-        values = self._values
         if fd >= len(values):
             values.frombytes(bytes(values.itemsize * (fd + 1 - len(values))))
         values[fd] = code
@@ -118,12 +118,12 @@ class FdColumn(MutableMapping[str, V], Generic[V]):
 
 def inode_column(names: Mapping[str, int], values: Mapping[str, int] | None = None) -> FdColumn[int]:
     """name -> its socket's inode."""
-    return FdColumn(names, _same, _same, "Q", values)
+    return FdColumn(names, _same, _same, "I", values)  # (an inode past 32 bits kept in the dict)
 
 
 def address_column(names: Mapping[str, int], values: Mapping[str, Address] | None = None) -> FdColumn[Address]:
     """name -> the address its socket was last bound to (a host's number and a port: compact.HOSTS)."""
-    return FdColumn(names, _address_code, _address_of, "Q", values)
+    return FdColumn(names, _address_code, _address_of, "I", values)  # (past the 65,535th host: in the dict)
 
 
 def _same(value: int) -> int:

@@ -1,4 +1,4 @@
-"""A process's names (variable -> descriptor) as the lab keeps them, and the descriptor numbers' shared ints.
+"""A process's names (variable -> descriptor) as the lab keeps them: a family's names in arrays by index.
 
 A module of its own, light: the session's view asks whether a process's names are these before
 any lab has started (the TUI's first frame), without the lab's processes imported.
@@ -13,34 +13,13 @@ from typing import Any
 from playground.fd_vars import FdVars
 from playground.name_codes import INDEX_BITS, code_of, name_of
 
-__all__ = ["Names", "fd_number"]
+__all__ = ["Names"]
 
-
-# Descriptor numbers as int objects, one each, made 4,096 at a time. Names keeps each socket's
-# number as long as the socket, and lab processes number their sockets alike (3, 4, ...): one int
-# a number, not one a socket and process (CPython shares only those up to 256; bench/heap_layout.py,
-# 10,000 held: small objects 526-529 -> 498-503 B a connection, issue 13). The table grows only to
-# the next 4,096 and never past 65,536: one dup2 to a far number would otherwise keep megabytes of
-# ints for the interpreter's life (a number past the table is kept as it came).
-_FD_NUMBERS: list[int] = list(range(256))
-_FD_STEP = 4096
-_FD_MAX = 65_536
 
 _INDEX_MASK = (1 << INDEX_BITS) - 1
 _FAR = 4096  # an index this far past a family's arrays (s[1000000] beside s[0]) is kept in the dict
 _FD_LOW, _FD_HIGH = -(2**31), 2**31 - 1  # what a C int holds
-
-
-def fd_number(fd: int) -> int:
-    """The shared int object of this descriptor number (the number itself past the table)."""
-    table = _FD_NUMBERS
-    if 0 <= fd < len(table):
-        return table[fd]
-    grown = min(len(table) + _FD_STEP, _FD_MAX)
-    if len(table) <= fd < grown:
-        table.extend(range(len(table), grown))
-        return table[fd]
-    return fd
+_ORDER_MAX = 2**32 - 1  # names given past this many in one process are kept in the dict
 
 
 class _Family:
@@ -50,7 +29,7 @@ class _Family:
 
     def __init__(self) -> None:
         self.fds = array("i")  # by index
-        self.order = array("Q")  # by index: when the name was first given (0: no such name)
+        self.order = array("I")  # by index: when the name was first given (0: no such name)
         self.count = 0
 
 
@@ -59,7 +38,7 @@ class Names(MutableMapping[str, int]):
 
     It reads as the dict it replaced: names in the order first given (a name given anew keeps its
     place; one popped and set again comes last). A family member's name (`c[7]`) is kept in its
-    family's arrays, by index: 12 bytes, not a dict entry, a str and an int (issue 13: 10,000
+    family's arrays, by index: 8 bytes, not a dict entry, a str and an int (issue 13: 10,000
     connections held); any other name, or one past what the arrays keep, in a dict.
 
     The newest name of a number is the last one with that number in that order: what a scan of
@@ -94,13 +73,13 @@ class Names(MutableMapping[str, int]):
     def __getitem__(self, var: str) -> int:
         placed = self._place(var)
         if placed is not None:
-            return fd_number(placed[0].fds[placed[1]])
+            return placed[0].fds[placed[1]]  # (an int made as it is read: none kept a name)
         return self._plain[var]
 
     def get(self, var: str, default: Any = None) -> Any:
         placed = self._place(var)
         if placed is not None:
-            return fd_number(placed[0].fds[placed[1]])
+            return placed[0].fds[placed[1]]
         return self._plain.get(var, default)
 
     def __contains__(self, var: object) -> bool:
@@ -149,7 +128,7 @@ class Names(MutableMapping[str, int]):
         else:
             self._index[fd] = var  # a new name comes last: the newest of its number
         if var in self._plain:
-            self._plain[var] = fd_number(fd) if type(fd) is int else fd
+            self._plain[var] = fd
             return
         placed = self._place(var) if not is_new else None
         if placed is not None:
@@ -164,13 +143,13 @@ class Names(MutableMapping[str, int]):
             order = self._clock
             if self._keep_in_family(var, fd):
                 return
-        self._plain[var] = fd_number(fd) if type(fd) is int else fd
+        self._plain[var] = fd
         self._plain_order[var] = order
 
     def _keep_in_family(self, var: str, fd: int) -> bool:
         """Keep a new name in its family's arrays, if it has a code and fits them."""
         code = code_of(var)
-        if not code or type(fd) is not int or not _FD_LOW <= fd <= _FD_HIGH:
+        if not code or type(fd) is not int or not _FD_LOW <= fd <= _FD_HIGH or self._clock > _ORDER_MAX:
             return False
         family = self._families.get(code >> INDEX_BITS)
         if family is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from playground.lab_names import Names
@@ -66,3 +68,18 @@ def test_a_version_counts_every_change() -> None:
     names["l"] = 4
     names.clear()
     assert names.version == before + 4 and not names and len(names) == 0
+
+
+def test_a_familys_names_keep_no_object_a_name() -> None:
+    # 10,000 names of a block's sockets held a str, an int and a dict entry each: 120 bytes a name (issue 13)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        names = Names()
+        for k in range(10_000):
+            names[f"c[{k}]"] = 300 + k
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 10_000 * 12, held
+    assert names["c[9999]"] == 10_299 and len(names) == 10_000 and names.newest(10_299) == "c[9999]"

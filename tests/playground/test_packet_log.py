@@ -7,7 +7,7 @@ import random
 import struct
 
 from playground.capture import _FLAG_TUPLES, Packet, decode
-from playground.compact import EndpointPairs, Owners, PortOwners, PortSet, Strings
+from playground.compact import EndpointPairs, IntMap, Owners, PortOwners, PortSet, Strings, endpoint_key
 from playground.packet_log import CHUNK, PacketLog, SeenPackets
 
 FIELDS = (
@@ -265,3 +265,34 @@ def test_packets_seen_since_a_step_are_kept_as_chunk_and_row_and_read_as_they_we
     assert log.get(stored[CHUNK].serial) is None
     _same(made[CHUNK], seen[0])
     _same(made[-1], seen[-2])
+
+
+def test_owners_past_65536_names_and_values_past_32_bits_read_back() -> None:
+    """Owners pack a name's number above 16 bits of process in 32 bits; past them the map's values widen."""
+    names = Strings()
+    owners = Owners(names)
+    for k in range(70_000):  # (names past 16 bits: values past 32)
+        owners[(("127.0.0.1", k % 60_000 + 1), (f"10.0.0.{k // 60_000}", 80))] = (f"p{k % 3}", f"p{k % 3}.c[{k}]")
+    assert len(owners) == 70_000
+    for k in (0, 65_535, 65_536, 69_999):
+        pair = (("127.0.0.1", k % 60_000 + 1), (f"10.0.0.{k // 60_000}", 80))
+        assert owners.get(pair) == (f"p{k % 3}", f"p{k % 3}.c[{k}]")
+        found = owners.label_index(endpoint_key(pair[0]), endpoint_key(pair[1]))
+        assert found is not None and names[found] == f"p{k % 3}.c[{k}]"
+    wide = IntMap("I")
+    wide[1] = 7
+    wide[2] = 1 << 40
+    assert wide.get(1) == 7 and wide.get(2) == 1 << 40 and wide.get(3) is None
+
+
+def test_an_owner_past_65536_process_names_is_not_kept_and_nothing_fails() -> None:
+    names = Strings()
+    owners = Owners(names)
+    by_port = PortOwners(names, owners.processes)
+    for k in range(65_536):
+        owners.processes.index(f"p{k}")
+    owners[(("127.0.0.1", 1), ("127.0.0.1", 2))] = ("late", "late.s")
+    by_port.add(1, "late", "s")
+    assert owners.get((("127.0.0.1", 1), ("127.0.0.1", 2))) is None and by_port.numbers(1) == ()
+    owners[(("127.0.0.1", 3), ("127.0.0.1", 4))] = ("p7", "p7.s")  # a process numbered before: kept
+    assert owners.get((("127.0.0.1", 3), ("127.0.0.1", 4))) == ("p7", "p7.s")
