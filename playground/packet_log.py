@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import itertools
 import threading
-import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
 from playground.capture import _FLAG_TUPLES, Packet, decode, packet_lost, packet_summary
 from playground.compact import HOSTS, Strings, endpoint_of
+from playground.compression import compress, decompress
 from playground.sequences import item_or_slice
 
 Endpoint = tuple[str, int]
@@ -79,11 +79,11 @@ class _Body:
                 array("B", [_PROTOCOL_BITS[p.protocol] | _FLAG_BITS[p.flags] for p in packets]),
             ]
         frames = b"".join(p.frame for row, p in enumerate(packets) if row not in big)
-        return zlib.compress(b"".join(column.tobytes() for column in columns) + frames, 6)
+        return compress(b"".join(column.tobytes() for column in columns) + frames)
 
     @classmethod
     def unpack(cls, chunk: PacketChunk) -> _Body:
-        data, body, at, count = zlib.decompress(chunk._packed), cls(), 0, len(chunk)
+        data, body, at, count = decompress(chunk._packed), cls(), 0, len(chunk)
         whole = bool(chunk._flags & WHOLE)
         for name in _ALL if whole else _KEPT:
             column = getattr(body, name)
@@ -185,7 +185,7 @@ class PacketChunk:
         if self.packets is not None or self._flags & FROZEN:
             return
         ends = b"".join(column.tobytes() for column in (self.src, self.dst, self.src_label, self.dst_label))
-        self._frozen = zlib.compress(ends, 6)
+        self._frozen = compress(ends)
         self._flags |= FROZEN
         self.src, self.dst, self.src_label, self.dst_label = _EMPTY, _EMPTY, _EMPTY, _EMPTY
 
@@ -204,7 +204,7 @@ class PacketChunk:
             found = _thawed.get(id(self))
             if found is not None and found[0] is self:
                 return found[1]
-            data, count = zlib.decompress(self._frozen), self._count
+            data, count = decompress(self._frozen), self._count
             wide = 8 if self._flags & WIDE else 4  # the ends' bytes each; the names' are 4
             ends = "Q" if self._flags & WIDE else "I"
             columns = (

@@ -3,7 +3,8 @@
 With 10,000 connections held, a dict per socket (with its addresses, ports and TCP_INFO)
 cost some 900 bytes a socket (issue 13). Here a socket is a row of numbers in arrays
 (descriptor, inode, ports, queues, the TCP_INFO fields shown) and one index into a table
-of what many sockets have alike (family, type, state, hosts, options): 40 bytes.
+of what many sockets have alike (family, type, state, hosts, options): 24 bytes while its
+numbers fit 16 bits (an idle socket's do), a column made 32-bit when one does not.
 An entry is made again, as the lab process sent it, when it is asked for.
 
 A table never changes once made: a new reading that changes something makes a new table
@@ -25,13 +26,17 @@ from playground.sequences import item_or_slice
 
 __all__ = ["NONE", "Shapes", "SocketTable", "value"]
 
-NONE = -(1 << 31)  # a column's None (queues and TCP_INFO fields are 32-bit: a value past that is kept as its entry)
+NONE = 0  # a column's None: queues and TCP_INFO fields are kept plus one (a value past 32 bits keeps its entry)
 _KEYS: tuple[str, ...] = ("fd", "socket", "ino", "family", "type", "listening", "local", "peer", "state")
 _KEYS += ("tcp", "inq", "outq", "options")
 _ODD = 0  # the shape of a row kept as its entry (an entry of another form than _KEYS)
 _COLUMNS = ("fds", "inos", "shape_ids", "lports", "pports", "inqs", "outqs", *(f"tcp_{k}" for k in TCP_SHOWN))
-# A socket's inode is 32 bits (sockfs numbers them so) and a port 16: a row is 40 bytes, where all in 64 bits took 88.
-_TYPECODES = ("i", "I", "I", "H", "H", "i", "i", *("i" for _ in TCP_SHOWN))
+# A socket's inode is 32 bits (sockfs numbers them so) and a port 16; descriptors, shapes, queues and TCP_INFO
+# fields start at 16 bits and a column is made 32-bit when a number does not fit (_WIDER): a row is 24 bytes,
+# where all in 64 bits took 88 (issue 13).
+_TYPECODES = ("H", "I", "H", "H", "H", "H", "H", *("H" for _ in TCP_SHOWN))
+_WIDER = {"H": "I"}
+_ODD_ROW = (0, _ODD, 0, 0, *[NONE] * (2 + len(TCP_SHOWN)))  # a row kept as its entry, after its descriptor
 _BIG = 64  # removing more rows than this at once: one pass (compress), not a memmove each
 
 
@@ -69,11 +74,11 @@ def _end(value: object) -> tuple[str | None, int] | None:
 
 
 def _column(value: object) -> int | None:
-    """A column's number for a value that fits one (an int, or None); None if it does not."""
+    """A column's number for a value that fits one (an int, or None): the value plus one; None if it does not."""
     if value is None:
         return NONE
-    if type(value) is int and NONE < value < (1 << 31):
-        return value
+    if type(value) is int and 0 <= value < (1 << 32) - 1:
+        return value + 1
     return None
 
 
@@ -138,7 +143,11 @@ class SocketTable(Sequence[dict]):
         self.odd: dict[int, dict] = odd or {}  # fd -> entry, for the rows of shape _ODD
         columns = zip(*rows, strict=True) if rows else [()] * len(_COLUMNS)
         for name, code, values in zip(_COLUMNS, _TYPECODES, columns, strict=True):
-            setattr(self, name, array(code, values))
+            try:
+                column = array(code, values)
+            except OverflowError:
+                column = array(_WIDER[code], values)
+            setattr(self, name, column)
 
     @classmethod
     def of(cls, shapes: Shapes, entries: list[dict]) -> SocketTable:
@@ -148,7 +157,7 @@ class SocketTable(Sequence[dict]):
             row = encode(shapes, entry)
             if row is None:
                 odd[entry["fd"]] = compact(shapes, entry)
-                row = (entry["fd"], 0, _ODD, 0, 0, *[NONE] * (2 + len(TCP_SHOWN)))
+                row = (entry["fd"], *_ODD_ROW)
             rows.append(row)
         return cls(shapes, rows, odd)
 
@@ -179,8 +188,9 @@ class SocketTable(Sequence[dict]):
             self.odd.pop(fd, None)
         if len(fds) > _BIG:
             keep = [fd not in fds for fd in self.fds]
-            for name, code in zip(_COLUMNS, _TYPECODES, strict=True):
-                setattr(self, name, array(code, compress(getattr(self, name), keep)))
+            for name in _COLUMNS:
+                column = getattr(self, name)
+                setattr(self, name, array(column.typecode, compress(column, keep)))
             return
         for at in sorted((self.position(fd) for fd in fds), reverse=True):
             for column in self._columns():
@@ -191,15 +201,17 @@ class SocketTable(Sequence[dict]):
         row = encode(self.shapes, entry)
         if row is None:
             self.odd[fd] = compact(self.shapes, entry)
-            row = (fd, 0, _ODD, 0, 0, *[NONE] * (2 + len(TCP_SHOWN)))
+            row = (fd, *_ODD_ROW)
         fds = self.fds
-        if not fds or fds[-1] < fd:
-            for column, number in zip(self._columns(), row, strict=True):
-                column.append(number)
-            return
-        at = bisect_left(fds, fd)
-        for column, number in zip(self._columns(), row, strict=True):
-            column.insert(at, number)
+        at = len(fds) if not fds or fds[-1] < fd else bisect_left(fds, fd)
+        for name, number in zip(_COLUMNS, row, strict=True):
+            column = getattr(self, name)
+            try:
+                column.insert(at, number)
+            except OverflowError:  # (made 32-bit, once: a row's numbers are checked to fit that)
+                column = array(_WIDER[column.typecode], column)
+                column.insert(at, number)
+                setattr(self, name, column)
 
     def position(self, fd: int) -> int:
         """The row of a descriptor (KeyError if the table has none)."""
@@ -289,4 +301,4 @@ class SocketTable(Sequence[dict]):
 
 def value(number: int) -> int | None:
     """A column's number as the entry had it (None for NONE)."""
-    return None if number == NONE else number
+    return None if number == NONE else number - 1

@@ -35,6 +35,7 @@ from playground.script.data import Data
 from playground.script.format import format_node, format_outcome
 from playground.script.model import DataArg, IntArg, NameArg, Step
 from playground.session.entrystore import KIND_CODE, KINDS, NONE, WIDEST, Entry, EntryStore, Rows
+from playground.session.near_column import MISSING, NearColumn
 from playground.session.view import mask_ports
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "find_next", "format_duration"]
@@ -107,7 +108,7 @@ class EventBook:
         self.deterministic = deterministic
         self.store = EntryStore()
         self.entries: Sequence[Entry] = Rows(self.store.__len__, self.entry)
-        self.shown = array("I")
+        self.shown = NearColumn()  # entry by shown line (kept as its distance from the line: near)
         self.lines: Sequence[str] = Rows(lambda: len(self.shown), self.line)
         self.unwritten: list[int] = []
         self.changed: set[int] = set()  # shown positions whose line must be rewritten
@@ -116,7 +117,7 @@ class EventBook:
         self.filter: tuple[str, int | None] | None = None
         self.widest = 0  # the widest shown line's cells: grows as lines are written, exact after a relist
         self.revision = 0  # moves whenever the shown lines change (a search's matches are kept until then)
-        self._shown_at = array("i")  # each entry's position among the shown lines (-1: not shown)
+        self._shown_at = NearColumn()  # each entry's position among the shown lines (-1: not shown)
         self._cache: dict[int, str] = {}  # rendered lines, the newest LINE_CACHE
         self._padded: dict[tuple[int, str], str] = {}
         self._measure: Callable[[str], int] = len
@@ -448,13 +449,13 @@ class EventBook:
         count = len(self.store)
         mask = self._mask()
         if mask is None:
-            self.shown = array("I", range(count))
-            self._shown_at = array("i", range(count))
+            self.shown, self._shown_at = NearColumn(range(count)), NearColumn(range(count))
         else:
-            self.shown = array("I", compress(range(count), mask))
-            shown_at = self._shown_at = array("i", b"\xff" * (4 * count))
-            for position, index in enumerate(self.shown):
+            shown = array("I", compress(range(count), mask))
+            shown_at = [MISSING] * count
+            for position, index in enumerate(shown):
                 shown_at[index] = position
+            self.shown, self._shown_at = NearColumn.of(shown), NearColumn.of(shown_at)
         self.unwritten = []
         self.changed.clear()
         self.revision += 1

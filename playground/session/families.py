@@ -216,6 +216,14 @@ def _lazy_family(process: str, name: str, sockets: LazySockets, at: array, indic
     )
 
 
+def _narrow(indices: array) -> array:
+    """The indices in C ints when they fit (4 bytes a member the view keeps, not 8)."""
+    try:
+        return array("i", indices)
+    except OverflowError:
+        return indices
+
+
 def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | FamilyView, ...]:
     """As group_families, reading names and rows: a view is made only for a socket not in a family.
 
@@ -253,7 +261,7 @@ def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | Family
                 order = sorted(range(len(members)), key=by_index.__getitem__)
                 members = array("i", (members[i] for i in order))
                 by_index = array("q", (indices[position] for position in members))
-            entries.append(_lazy_family(process, names[codes[at] - 1], sockets, members, by_index))
+            entries.append(_lazy_family(process, names[codes[at] - 1], sockets, members, _narrow(by_index)))
     return tuple(entries)
 
 

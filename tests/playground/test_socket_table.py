@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from playground.constants import TCP_SHOWN
 from playground.socket_table import Shapes, SocketTable
 from playground.worker.snapshot import inspect_socket
 
@@ -60,4 +61,33 @@ def test_rows_dropped_a_few_or_many_at_once_keep_their_types_and_the_entries_kep
             table = smaller
     finally:
         for s in socks:
+            s.close()
+
+
+def test_numbers_past_16_bits_widen_their_column_and_read_back_as_the_kernel_gave_them() -> None:
+    listener, client, server = _connected()
+    try:
+        client.setblocking(False)
+        sent = 0
+        try:
+            while sent < 1 << 20:
+                sent += client.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        entry = inspect_socket(server.fileno())
+        assert entry is not None and entry["inq"] > 0xFFFF  # bytes the server has not read yet
+        idle = inspect_socket(listener.fileno())
+        assert idle is not None
+        table = SocketTable.of(Shapes(), [dict(idle)])
+        assert table.inqs.typecode == "H" and table.entry(0)["inq"] == idle["inq"]
+        table = table.changed([dict(entry)], [])  # a row put in
+        assert table.inqs.typecode == "I" and table.entry(table.position(entry["fd"]))["inq"] == entry["inq"]
+        assert table.entry(table.position(idle["fd"]))["inq"] == idle["inq"]  # the other rows as they were
+        shown = dict(entry, tcp={k: entry["tcp"][k] for k in TCP_SHOWN})  # (the TCP_INFO fields kept)
+        far = dict(shown, fd=70_000, tcp=dict.fromkeys(TCP_SHOWN, 0), outq=None)
+        whole = SocketTable.of(Shapes(), [dict(entry), far])  # a table made at once
+        assert whole.fds.typecode == "I" and [whole.entry(at) for at in range(2)] == [shown, far]
+        assert whole.shape(1) is not None  # in the rows: 0 and None told apart
+    finally:
+        for s in (listener, client, server):
             s.close()

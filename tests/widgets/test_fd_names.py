@@ -71,3 +71,13 @@ def test_a_views_names_are_the_newest_of_each_number_unless_the_session_saw_anot
     assert proc.names.newest(4) == "b"  # the lab's own index is not changed by the view's copy
     in_order = (("a", 4), ("b", 4), ("c[0]", 5), ("l", 3))
     assert SortedNames(proc.names) == SortedNames(list(proc.names.items())) == in_order
+
+
+def test_a_familys_indices_are_kept_in_c_ints_unless_one_is_past_them() -> None:
+    from array import array
+
+    from playground.session.families import _narrow
+
+    assert _narrow(array("q", [0, 7, 2**31 - 1])) == array("i", [0, 7, 2**31 - 1])
+    assert _narrow(array("q", [0, 7, 2**31 - 1])).typecode == "i"
+    assert _narrow(array("q", [0, 2**40])).typecode == "q"  # (an index a name may be written with)
