@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator, Mapping, MutableMapping
+from itertools import compress
 from typing import Any
 
 from playground.fd_vars import FdVars
-from playground.name_codes import INDEX_BITS, code_of, name_of
+from playground.name_codes import INDEX_BITS, INDEX_MASK, code_of, family_name, name_of, split_name
 
 __all__ = ["Names"]
 
 
-_INDEX_MASK = (1 << INDEX_BITS) - 1
 _FAR = 4096  # an index this far past a family's arrays (s[1000000] beside s[0]) is kept in the dict
 _FD_LOW, _FD_HIGH = -(2**31), 2**31 - 1  # what a C int holds
 _ORDER_MAX = 2**32 - 1  # names given past this many in one process are kept in the dict
@@ -65,7 +65,7 @@ class Names(MutableMapping[str, int]):
         if not code:
             return None
         family = self._families.get(code >> INDEX_BITS)
-        index = code & _INDEX_MASK
+        index = code & INDEX_MASK
         if family is None or index >= len(family.order) or not family.order[index]:
             return None
         return family, index
@@ -104,6 +104,31 @@ class Names(MutableMapping[str, int]):
         out.sort()
         return out
 
+    def natural(self) -> tuple[array, dict[int, str], array] | None:
+        """(codes, the names kept as strs by position, descriptors) of every name in natural order
+        (name_codes.natural_key), made without a str or a pair a name: a view sorts a process's names at
+        each refresh while a block adds them (10,000 a time churned the small-object allocator, issue 13).
+        None where a name kept as a str is a family's (`c[07]`): those are sorted as strs."""
+        groups: list[tuple[str, str | int]] = []  # (where it sorts, the name or the family's number)
+        for var in self._plain:
+            if split_name(var) is not None:
+                return None
+            groups.append((var, var))
+        for number in self._families:
+            groups.append((family_name(number << INDEX_BITS) + "[", number))
+        groups.sort(key=lambda group: group[0])
+        codes, odd, fds = array("I"), {}, array("i")
+        for _, what in groups:
+            if isinstance(what, str):
+                odd[len(codes)] = what
+                codes.append(0)
+                fds.append(self._plain[what])
+            else:
+                family, first = self._families[what], what << INDEX_BITS
+                codes.extend(compress(range(first, first + len(family.order)), family.order))
+                fds.extend(compress(family.fds, family.order))
+        return codes, odd, fds
+
     def newest(self, fd: int) -> str | None:
         return self.by_descriptor().get(fd)
 
@@ -117,7 +142,7 @@ class Names(MutableMapping[str, int]):
                     index[plain[name]] = name
                 else:
                     family = families[name >> INDEX_BITS]
-                    index.set_code(family.fds[name & _INDEX_MASK], name)
+                    index.set_code(family.fds[name & INDEX_MASK], name)
         return self._index
 
     def __setitem__(self, var: str, fd: int) -> None:
@@ -154,7 +179,7 @@ class Names(MutableMapping[str, int]):
         family = self._families.get(code >> INDEX_BITS)
         if family is None:
             family = self._families[code >> INDEX_BITS] = _Family()
-        index = code & _INDEX_MASK
+        index = code & INDEX_MASK
         order = family.order
         if index >= len(order):
             if index >= len(order) + max(_FAR, 2 * family.count):  # (a far index: kept in the dict)

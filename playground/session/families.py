@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, overload
 
-from playground.session.names import SortedNames
+from playground.name_codes import INDEX_MASK, family_name, split_name
+from playground.session.names import NameList, SortedNames
 
 if TYPE_CHECKING:
     from playground.session.view import SelectionKey, SocketView
@@ -25,7 +26,7 @@ class LazySockets(Protocol):
     def __len__(self) -> int: ...
     def view(self, at: int) -> SocketView: ...
     def name_at(self, at: int) -> str | None: ...
-    def names_in_order(self) -> list[str | None]: ...
+    def names_in_order(self) -> NameList: ...
     def position(self, fd: int) -> int | None: ...
     def summary(self, at: int) -> tuple[str, str, int | None, int | None]: ...
 
@@ -37,18 +38,7 @@ FAMILY_MIN = 2  # fewer sockets of one NAME[i] family are shown one by one
 
 def family_of(name: str | None) -> tuple[str, int] | None:
     """("c", 7) for `c[7]`; None for a name that is not indexed."""
-    # NAME as an ASCII identifier, INDEX ASCII digits; str methods, not a regex: a view asks this of
-    # every name at each refresh, 10,000 a few times a second while a block runs (a regex took half
-    # the grouping's time)
-    if name is None or not name.endswith("]"):
-        return None
-    at = name.find("[")
-    base, digits = name[:at], name[at + 1 : -1]
-    if at <= 0 or not (digits.isdigit() and digits.isascii() and base.isidentifier() and base.isascii()):
-        return None
-    if len(digits) > 18:  # (past any index a script can write: the grouping keeps indices as 64-bit numbers)
-        return None
-    return (base, int(digits))
+    return split_name(name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,8 +225,12 @@ def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | Family
     indices = array("q", bytes(8 * count))
     numbers: dict[str, int] = {}
     sizes: list[int] = []
-    for at, name in enumerate(sockets.names_in_order()):
-        found = family_of(name)
+    in_order = sockets.names_in_order()
+    name_codes, odd = in_order.codes, in_order.odd
+    for at in range(count):
+        code = name_codes[at]
+        # (a family member's name by its code, read without a str made; another name as it is)
+        found = (family_name(code), code & INDEX_MASK) if code else family_of(odd.get(at))
         if found is not None:
             number = numbers.setdefault(found[0], len(sizes))
             if number == len(sizes):

@@ -13,47 +13,52 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import overload
+from typing import cast, overload
 
 from playground.fd_vars import FdVars
-from playground.name_codes import code_of, name_of
+from playground.lab_names import Names
+from playground.name_codes import code_of, name_of, natural_key
 
 __all__ = ["FdNames", "FdVars", "NameList", "SortedNames"]
 
 
-class NameList(Sequence[str]):
-    """Names by position: the codes of family members' names, the others kept as strs by position."""
+class NameList(Sequence[str | None]):
+    """Names by position: the codes of family members' names, the others kept as strs by position
+    (None where there is no name)."""
 
     __slots__ = ("codes", "odd")
 
     def __init__(
-        self, names: Iterable[str] = (), codes: array | None = None, odd: dict[int, str] | None = None
+        self, names: Iterable[str | None] = (), codes: array | None = None, odd: dict[int, str] | None = None
     ) -> None:
         if codes is not None:
             self.codes, self.odd = codes, odd or {}
             return
         self.codes = array("I")
         self.odd = {}
-        for at, name in enumerate(names):
-            code = code_of(name)
-            self.codes.append(code)
-            if not code:
-                self.odd[at] = name
+        for name in names:
+            self.append_code(0 if name is None else code_of(name), name)
+
+    def append_code(self, code: int, name: str | None) -> None:
+        """Add a name by its code (0: `name`, kept as it is; None for no name)."""
+        if not code and name is not None:
+            self.odd[len(self.codes)] = name
+        self.codes.append(code)
 
     def __len__(self) -> int:
         return len(self.codes)
 
     @overload
-    def __getitem__(self, at: int) -> str: ...
+    def __getitem__(self, at: int) -> str | None: ...
     @overload
-    def __getitem__(self, at: slice) -> list[str]: ...
-    def __getitem__(self, at: int | slice) -> str | list[str]:
+    def __getitem__(self, at: slice) -> list[str | None]: ...
+    def __getitem__(self, at: int | slice) -> str | None | list[str | None]:
         if isinstance(at, slice):
             return [self[i] for i in range(*at.indices(len(self.codes)))]
         code = self.codes[at]
         if code:
             return name_of(code)
-        return self.odd[at % len(self.codes)]
+        return self.odd.get(at % len(self.codes))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, NameList):
@@ -85,7 +90,7 @@ class FdNames(Mapping[int, str]):
         at = bisect_left(self.fds, fd) if isinstance(fd, int) else len(self.fds)
         if at == len(self.fds) or self.fds[at] != fd:
             raise KeyError(fd)
-        return self.vars[at]
+        return cast(str, self.vars[at])  # (every descriptor here has a name)
 
     def get(self, fd: int, default: str | None = None) -> str | None:  # type: ignore[override]
         at = bisect_left(self.fds, fd)
@@ -109,19 +114,24 @@ class FdNames(Mapping[int, str]):
 
 
 class SortedNames(Sequence[tuple[str, int]]):
-    """A process's names sorted, as (variable, fd) pairs: each pair made when asked for."""
+    """A process's names in natural order (name_codes.natural_key: c[2] before c[10]), as (variable, fd)
+    pairs: each pair made when asked for."""
 
     __slots__ = ("vars", "fds", "compacted")
 
     def __init__(self, names: Mapping[str, int] | list[tuple[str, int]]) -> None:
-        """From a process's names (var -> fd; sorted by variable without a pair made), or from pairs."""
+        """From a process's names (var -> fd: the lab's sorted without a str made), or from pairs."""
         self.compacted: str | None = None  # families.compact_names's text of these names, once made
-        if isinstance(names, Mapping):
-            ordered = sorted(names)  # (the strs, made for the sort and let go: the codes are kept)
+        natural = names.natural() if isinstance(names, Names) else None
+        if natural is not None:
+            codes, odd, self.fds = natural
+            self.vars = NameList(codes=codes, odd=odd)
+        elif isinstance(names, Mapping):
+            ordered = sorted(names, key=natural_key)
             self.vars = NameList(ordered)
             self.fds = array("i", map(names.__getitem__, ordered))
         else:
-            pairs = sorted(names)
+            pairs = sorted(names, key=lambda pair: (natural_key(pair[0]), pair[1]))
             self.vars = NameList(var for var, _ in pairs)
             self.fds = array("i", [fd for _, fd in pairs])
 
@@ -133,12 +143,13 @@ class SortedNames(Sequence[tuple[str, int]]):
     @overload
     def __getitem__(self, at: slice) -> tuple[tuple[str, int], ...]: ...
     def __getitem__(self, at: int | slice) -> tuple[str, int] | tuple[tuple[str, int], ...]:
+        names = cast(Sequence[str], self.vars)  # (every name here is one)
         if isinstance(at, slice):
-            return tuple(zip(self.vars[at], self.fds[at], strict=True))
-        return (self.vars[at], self.fds[at])
+            return tuple(zip(names[at], self.fds[at], strict=True))
+        return (names[at], self.fds[at])
 
     def __iter__(self) -> Iterator[tuple[str, int]]:
-        return zip(self.vars, self.fds, strict=True)
+        return zip(cast(Sequence[str], self.vars), self.fds, strict=True)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, SortedNames):

@@ -19,7 +19,7 @@ from playground.outcomes import ephemeral_ports
 from playground.remote.view import RemoteHostView
 from playground.sequences import list_index
 from playground.session.families import FamilyView, group_families
-from playground.session.names import FdNames, FdVars, SortedNames
+from playground.session.names import FdNames, FdVars, NameList, SortedNames
 from playground.socket_table import SocketTable
 from playground.socket_table import value as column_value
 
@@ -351,20 +351,25 @@ class SocketViews(Sequence[SocketView]):
     def name_at(self, at: int) -> str | None:
         return self.names.get(self.fd_at(at))
 
-    def names_in_order(self) -> list[str | None]:
-        """Each socket's name, by position: one walk along the names (both are by descriptor), not a
-        search a socket (the Lab pane groups 10,000 names at each refresh while a block runs)."""
+    def names_in_order(self) -> NameList:
+        """Each socket's name, by position (None: none), as codes: one walk along the names (both are by
+        descriptor), not a search a socket, and no str made (the Lab pane groups 10,000 names at each
+        refresh while a block runs: 10,000 strs a time churned the small-object allocator, issue 13)."""
         names, entries, rows = self.names, self.entries, self._rows
         if not (isinstance(names, FdNames) and isinstance(entries, SocketTable)):
-            return [self.name_at(at) for at in range(len(self))]
+            return NameList(self.name_at(at) for at in range(len(self)))
         named, variables, table_fds = names.fds, names.vars, entries.fds
-        out: list[str | None] = []
+        codes, odd = variables.codes, variables.odd
+        out = NameList()
         j, n = 0, len(named)
         for row in rows if rows is not None else range(len(table_fds)):
             fd = table_fds[row]
             while j < n and named[j] < fd:
                 j += 1
-            out.append(variables[j] if j < n and named[j] == fd else None)
+            if j < n and named[j] == fd:
+                out.append_code(codes[j], odd.get(j))
+            else:
+                out.append_code(0, None)
         return out
 
     def position(self, fd: int) -> int | None:

@@ -6,6 +6,7 @@ import os
 import sys
 
 from playground.lab_process import Process
+from playground.name_codes import natural_key
 from playground.session.families import compact_names
 from playground.session.names import FdNames, FdVars, NameList, SortedNames
 from playground.session.view import socket_names
@@ -81,3 +82,23 @@ def test_a_familys_indices_are_kept_in_c_ints_unless_one_is_past_them() -> None:
     assert _narrow(array("q", [0, 7, 2**31 - 1])) == array("i", [0, 7, 2**31 - 1])
     assert _narrow(array("q", [0, 7, 2**31 - 1])).typecode == "i"
     assert _narrow(array("q", [0, 2**40])).typecode == "q"  # (an index a name may be written with)
+
+
+def test_a_processs_names_sort_naturally_the_same_from_the_lab_as_from_pairs() -> None:
+    import random
+
+    from playground.lab_names import Names
+
+    rng = random.Random(3)
+    for _ in range(50):
+        names = Names()
+        for _ in range(rng.randrange(1, 40)):
+            var = rng.choice(["l", "z", "c", "ca", "cZ", "b_2", f"c[{rng.randrange(30)}]", f"s[{rng.randrange(300)}]"])
+            names[var] = rng.randrange(3, 500)
+        expected = sorted(names.items(), key=lambda pair: natural_key(pair[0]))
+        assert SortedNames(names) == SortedNames(list(names.items())) == tuple(expected)
+    names = Names({"c[10]": 5, "c[2]": 4, "c": 3, "ca": 6, "c[07]": 9})  # c[07]: a family's name kept as a str
+    assert [var for var, _ in SortedNames(names)] == ["c", "c[2]", "c[07]", "c[10]", "ca"]
+    assert names.natural() is None  # (sorted as strs, as pairs are)
+    del names["c[07]"]
+    assert names.natural() is not None and [var for var, _ in SortedNames(names)] == ["c", "c[2]", "c[10]", "ca"]
