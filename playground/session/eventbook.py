@@ -35,7 +35,7 @@ from playground.script.data import Data
 from playground.script.format import format_node, format_outcome
 from playground.script.model import DataArg, IntArg, NameArg, Step
 from playground.session.entrystore import KIND_CODE, KINDS, NONE, WIDEST, Entry, EntryStore, Rows
-from playground.session.near_column import MISSING, NearColumn
+from playground.session.near_column import NearColumn
 from playground.session.view import mask_ports
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "find_next", "format_duration"]
@@ -451,11 +451,8 @@ class EventBook:
         if mask is None:
             self.shown, self._shown_at = NearColumn(range(count)), NearColumn(range(count))
         else:
-            shown = array("I", compress(range(count), mask))
-            shown_at = [MISSING] * count
-            for position, index in enumerate(shown):
-                shown_at[index] = position
-            self.shown, self._shown_at = NearColumn.of(shown), NearColumn.of(shown_at)
+            shown = NearColumn.of(array("I", compress(range(count), mask)))
+            self.shown, self._shown_at = shown, NearColumn.positions(shown, count)
         self.unwritten = []
         self.changed.clear()
         self.revision += 1

@@ -36,21 +36,28 @@ class NearColumn(Sequence[int]):
 
     @classmethod
     def of(cls, values: Sequence[int]) -> NearColumn:
-        """The column of these numbers (or MISSING), made at once: a relist of 60,000 lines."""
-        deltas = list(map(sub, values, count()))  # (in C)
-        missing = [at for at, value in enumerate(values) if value == MISSING] if MISSING in values else []
+        """The column of these numbers (MISSING none of them), made at once: a relist of 60,000 lines."""
         made = cls()
         for typecode in ("h", "i", "q"):
-            lowest = _LOWEST[typecode]
-            for at in missing:
-                deltas[at] = lowest
             try:
-                made._deltas = array(typecode, deltas)
+                deltas = array(typecode, map(sub, values, count()))  # (in C)
             except OverflowError:
                 continue
-            if made._deltas.count(lowest) == len(missing):  # (no difference taken for MISSING)
+            if _LOWEST[typecode] not in deltas:  # (that number stands for MISSING)
+                made._deltas = deltas
                 return made
         raise OverflowError("numbers too far from their positions")
+
+    @classmethod
+    def positions(cls, values: NearColumn, length: int) -> NearColumn:
+        """Where each of 0..length-1 is among `values` (MISSING: not there), made at once: value v at
+        position p is p - v from v's own position, the other's difference negated."""
+        deltas = values._deltas
+        made = cls()
+        out = made._deltas = array(deltas.typecode, [_LOWEST[deltas.typecode]]) * length
+        for position, delta in enumerate(deltas):
+            out[position + delta] = -delta
+        return made
 
     def __len__(self) -> int:
         return len(self._deltas)
