@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from playground.script.model import Death, Node, Outcome
+if TYPE_CHECKING:
+    from playground.script.model import Death, Node, Outcome
 
 
 @dataclass

@@ -14,6 +14,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import compress
+from typing import TYPE_CHECKING
 
 from playground import calls as P
 from playground.calls import CALLS
@@ -30,13 +31,13 @@ from playground.events import (
     ProcessStarted,
     SignalCaught,
 )
-from playground.outcomes import divergence
 from playground.script.data import Data
-from playground.script.format import format_node, format_outcome
-from playground.script.model import DataArg, IntArg, NameArg, Step
 from playground.session.entrystore import KIND_CODE, KINDS, NONE, WIDEST, Entry, EntryStore, Rows
 from playground.session.near_column import NearColumn
 from playground.session.view import mask_ports
+
+if TYPE_CHECKING:
+    from playground.script.model import Step
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "find_next", "format_duration"]
 
@@ -78,6 +79,8 @@ def format_duration(ns: int) -> str:
 
 def _body(step: Step, outcome=None, pending: bool = False) -> str:
     """A step as script text without its actor (the process has its own column)."""
+    from playground.script.format import format_node  # (the script's modules load after the first frame)
+
     bare = dataclasses.replace(step, delay=None, expect=None, blocks=False)
     text = format_node(bare, outcome, pending=pending)
     prefix = f"{step.actor}: "
@@ -85,6 +88,8 @@ def _body(step: Step, outcome=None, pending: bool = False) -> str:
 
 
 def _fd_argument(step: Step, names: Mapping[str, int] | None) -> int | None:
+    from playground.script.model import IntArg, NameArg
+
     spec = CALLS.get(step.call.name)
     if spec is None or not spec.required or spec.required[0] != P.FD or not step.call.args:
         return None
@@ -188,6 +193,8 @@ class EventBook:
     def add(self, event: Event, names: Mapping[str, int] | None = None) -> int | None:
         """Record an engine event (the index of its entry); `names` is the acting process's variables (its socket)."""
         if isinstance(event, CallStarted):
+            from playground.script.model import Step  # (loaded by then: the call was parsed)
+
             node = event.node
             fd = _fd_argument(node, names) if isinstance(node, Step) else None
             prefix = f"{event.process}: "
@@ -255,6 +262,10 @@ class EventBook:
         return index
 
     def _done(self, event: CallDone) -> int | None:
+        from playground.outcomes import divergence
+        from playground.script.format import format_outcome
+        from playground.script.model import Step
+
         node = event.node
         if not isinstance(node, Step):
             return None
@@ -507,6 +518,8 @@ def find_next(matches: Sequence[int], start: int, count: int, backwards: bool = 
 
 
 def _written_data(step: Step) -> Data | None:
+    from playground.script.model import DataArg
+
     if step.call.name in ("write", "send", "sendto"):
         for arg in step.call.args:
             if isinstance(arg, DataArg):

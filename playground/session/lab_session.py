@@ -19,8 +19,6 @@ from playground.events import (
     Event,
     ProcessStarted,
 )
-from playground.script.format import format_node, format_outcome
-from playground.script.model import Completion, IntArg, Line, NameArg, Node, Sleep, StateCheck, Step, Wire
 from playground.session.eventbook import EventBook
 from playground.session.lines import CompletionContext, fresh_name
 from playground.session.names import FdVars
@@ -35,6 +33,7 @@ if TYPE_CHECKING:
     from playground.netlab.controller import PortCounters
     from playground.packet_log import AnyPacket
     from playground.runner import Runner
+    from playground.script.model import Completion, Node, StateCheck, Wire
     from playground.session.recording import SessionRecording
 
 __all__ = ["LabSession", "LineRun", "DEFAULT_PROCESSES", "SETTLE_TIMEOUT"]
@@ -206,6 +205,7 @@ class LabSession:
         lab, executor = self.lab, self.executor
         if lab is None or executor is None or self._lock is None:
             raise LabError("the lab is still starting")
+        from playground.script.model import Completion, Sleep, StateCheck, Step, Wire
         from playground.script.parser import parse_line
 
         async with self._lock:
@@ -238,6 +238,8 @@ class LabSession:
 
     async def _directive(self, node: Node, text: str, accepted: Callable[[Node], None] | None) -> LineRun:
         """A directive that fails at once raises; one still running after a moment is accepted."""
+        from playground.script.model import Sleep
+
         assert self.executor is not None
         task = asyncio.ensure_future(self.executor.directive(node, text))
         done, _ = await asyncio.wait({task}, timeout=DIRECTIVE_GRACE if not isinstance(node, Sleep) else 0)
@@ -270,6 +272,8 @@ class LabSession:
             return
         if node.expect is None or report.result is None:
             return
+        from playground.script.format import format_outcome
+
         if report.divergence is not None:
             text = f"{handle.text} diverged: {report.divergence}"
             self.book.note(text, time.monotonic_ns(), "diverged", handle.process.name)
@@ -279,6 +283,9 @@ class LabSession:
 
     async def _check(self, node: Wire | StateCheck) -> None:
         """A typed `~` or `state` line: the executor checks it; the book says how it went."""
+        from playground.script.format import format_node
+        from playground.script.model import Wire
+
         assert self.executor is not None
         report = _blank_report(node)
         try:
@@ -455,12 +462,15 @@ class LabSession:
 def _blank_report(node: Node) -> StepReport:
     """A report for a typed line, for the executor to fill in."""
     from playground.executor import StepReport  # the engine loads after the first frame
+    from playground.script.model import Line
 
     return StepReport(Line(0, node, ""), "")
 
 
 def _track_names(tracked: dict[str, FdVars], lab: Lab | None, event: CallDone) -> bool:
     """Note the name a call gave a descriptor (or took from it); whether the tracked names changed."""
+    from playground.script.model import IntArg, NameArg, Step  # (loaded by then: a call was made)
+
     node = event.node
     if not isinstance(node, Step) or event.result.outcome.death is not None:
         return False

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, overload
 
 from playground.constants import TCP_SHOWN, TCP_STATES, kind_name
 from playground.lab_names import Names
-from playground.outcomes import ephemeral_ports
 from playground.remote.view import RemoteHostView
 from playground.sequences import list_index
 from playground.session.families import FamilyView, group_families
@@ -586,6 +585,8 @@ _PORT = re.compile(r"(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9A-Fa-f:.]*\]):(\d{1,5})")
 
 def mask_ports(text: str) -> str:
     """Replace ephemeral ports (which differ from run to run) with a placeholder."""
+    from playground.outcomes import ephemeral_ports  # (the script's modules load after the first frame)
+
     ports = ephemeral_ports()
 
     def sub(match: re.Match[str]) -> str:
