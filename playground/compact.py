@@ -258,17 +258,17 @@ class Owners:
 
     def __setitem__(self, pair: Sequence[Sequence], owner: tuple[str, str]) -> None:
         process = _process_code(self.processes, owner[0])
-        if process is not None:
-            self._map[pair] = self.names.add(owner[1]) << 16 | process
+        # (an owner past the processes' 16 bits is told as none: any earlier owner of the pair goes)
+        self._map[pair] = _NO_OWNER if process is None else self.names.add(owner[1]) << 16 | process
 
     def label_index(self, local: int, peer: int) -> int | None:
         """The number of the name of the socket at `local` (an endpoint_key) to `peer` (None: no such connection)."""
         found = self._map.get_by_key(pair_key(local, peer))
-        return None if found is None else found >> 16
+        return None if found is None or found == _NO_OWNER else found >> 16
 
     def get(self, pair: Sequence[Sequence]) -> tuple[str, str] | None:
         found = self._map.get(pair)
-        if found is None:
+        if found is None or found == _NO_OWNER:
             return None
         return (self.processes.values[found & 0xFFFF], self.names[found >> 16] or "")
 
@@ -334,8 +334,11 @@ class PortOwners:
         return process, (self.names[self.label_index(number)] or "")[len(process) + 1 :]
 
 
+_NO_OWNER = 0xFFFF  # an owner whose process is past the 16 bits (its packets go unnamed)
+
+
 def _process_code(processes: Interned, process: str) -> int | None:
-    """The process's number in the 16 bits owners are packed with (None past them: that owner is not kept,
-    and its packets go unnamed, after 65,536 process names in one lab)."""
+    """The process's number in the 16 bits owners are packed with (None past them: after 65,535 process
+    names in one lab, an owner is not kept)."""
     code = processes.index(process)
-    return code if code <= 0xFFFF else None
+    return code if code < _NO_OWNER else None

@@ -202,4 +202,5 @@ class Inspector:
 
 
 def _is_snapshot(sock: object) -> bool:
-    return isinstance(sock, dict) and isinstance(sock.get("fd"), int)
+    fd = sock.get("fd") if isinstance(sock, dict) else None
+    return type(fd) is int and -(1 << 31) <= fd < 1 << 31  # (a descriptor is a C int)

@@ -59,9 +59,9 @@ class Names(MutableMapping[str, int]):
         for var, fd in (names or {}).items():
             self[var] = fd
 
-    def _place(self, var: str) -> tuple[_Family, int] | None:
+    def _place(self, var: object) -> tuple[_Family, int] | None:
         """var's family and index, if var is kept there."""
-        code = code_of(var)
+        code = code_of(var) if isinstance(var, str) else 0
         if not code:
             return None
         family = self._families.get(code >> INDEX_BITS)
@@ -177,12 +177,14 @@ class Names(MutableMapping[str, int]):
         if not code or type(fd) is not int or not _FD_LOW <= fd <= _FD_HIGH or self._clock > _ORDER_MAX:
             return False
         family = self._families.get(code >> INDEX_BITS)
-        if family is None:
-            family = self._families[code >> INDEX_BITS] = _Family()
         index = code & INDEX_MASK
+        if family is None:
+            if index >= _FAR:  # (a far index: kept in the dict)
+                return False
+            family = self._families[code >> INDEX_BITS] = _Family()
         order = family.order
         if index >= len(order):
-            if index >= len(order) + max(_FAR, 2 * family.count):  # (a far index: kept in the dict)
+            if index >= len(order) + max(_FAR, 2 * family.count):
                 return False
             grow = index + 1 - len(order)
             order.frombytes(bytes(order.itemsize * grow))
@@ -203,6 +205,13 @@ class Names(MutableMapping[str, int]):
             del self._plain_order[var]
         self._index = None
         self.version += 1
+
+    def popitem(self) -> tuple[str, int]:
+        """The newest name given (and its descriptor), taken out: as a dict's popitem."""
+        if not self:
+            raise KeyError("popitem(): no names")
+        *_, last = self
+        return last, self.pop(last)
 
     def clear(self) -> None:
         self._plain.clear()

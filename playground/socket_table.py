@@ -35,7 +35,7 @@ _COLUMNS = ("fds", "inos", "shape_ids", "lports", "pports", "inqs", "outqs", *(f
 # fields start at 16 bits and a column is made 32-bit when a number does not fit (_WIDER): a row is 24 bytes,
 # where all in 64 bits took 88 (issue 13).
 _TYPECODES = ("H", "I", "H", "H", "H", "H", "H", *("H" for _ in TCP_SHOWN))
-_WIDER = {"H": "I"}
+_WIDER = {"H": "I", "I": "q"}  # (a row kept as its entry may have any descriptor a C int holds, negative too)
 _ODD_ROW = (0, _ODD, 0, 0, *[NONE] * (2 + len(TCP_SHOWN)))  # a row kept as its entry, after its descriptor
 _BIG = 64  # removing more rows than this at once: one pass (compress), not a memmove each
 
@@ -143,11 +143,7 @@ class SocketTable(Sequence[dict]):
         self.odd: dict[int, dict] = odd or {}  # fd -> entry, for the rows of shape _ODD
         columns = zip(*rows, strict=True) if rows else [()] * len(_COLUMNS)
         for name, code, values in zip(_COLUMNS, _TYPECODES, columns, strict=True):
-            try:
-                column = array(code, values)
-            except OverflowError:
-                column = array(_WIDER[code], values)
-            setattr(self, name, column)
+            setattr(self, name, _fitting(code, values))
 
     @classmethod
     def of(cls, shapes: Shapes, entries: list[dict]) -> SocketTable:
@@ -206,12 +202,13 @@ class SocketTable(Sequence[dict]):
         at = len(fds) if not fds or fds[-1] < fd else bisect_left(fds, fd)
         for name, number in zip(_COLUMNS, row, strict=True):
             column = getattr(self, name)
-            try:
-                column.insert(at, number)
-            except OverflowError:  # (made 32-bit, once: a row's numbers are checked to fit that)
-                column = array(_WIDER[column.typecode], column)
-                column.insert(at, number)
-                setattr(self, name, column)
+            while True:
+                try:
+                    column.insert(at, number)
+                    break
+                except OverflowError:  # (made wider, once: a row's numbers are checked to fit 32 bits)
+                    column = array(_WIDER[column.typecode], column)
+                    setattr(self, name, column)
 
     def position(self, fd: int) -> int:
         """The row of a descriptor (KeyError if the table has none)."""
@@ -297,6 +294,15 @@ class SocketTable(Sequence[dict]):
 
     def __repr__(self) -> str:
         return f"SocketTable({list(self)!r})"
+
+
+def _fitting(typecode: str, values: Sequence[int]) -> array:
+    """The values in an array of this type, or of the next wider one they fit."""
+    while True:
+        try:
+            return array(typecode, values)
+        except OverflowError:
+            typecode = _WIDER[typecode]
 
 
 def value(number: int) -> int | None:

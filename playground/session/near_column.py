@@ -51,7 +51,8 @@ class NearColumn(Sequence[int]):
     @classmethod
     def positions(cls, values: NearColumn, length: int) -> NearColumn:
         """Where each of 0..length-1 is among `values` (MISSING: not there), made at once: value v at
-        position p is p - v from v's own position, the other's difference negated."""
+        position p is p - v from v's own position, the other's difference negated. `values` are
+        distinct, under `length`, and none MISSING (what `of` makes of a filtered relist)."""
         deltas = values._deltas
         made = cls()
         out = made._deltas = array(deltas.typecode, [_LOWEST[deltas.typecode]]) * length
@@ -71,6 +72,8 @@ class NearColumn(Sequence[int]):
             return [self[i] for i in range(*at.indices(len(self._deltas)))]
         if at < 0:
             at += len(self._deltas)
+        if not 0 <= at < len(self._deltas):
+            raise IndexError("position out of range")
         delta = self._deltas[at]
         return MISSING if delta == _LOWEST[self._deltas.typecode] else at + delta
 
@@ -89,8 +92,8 @@ class NearColumn(Sequence[int]):
         self._deltas[at] = self._code(at, value)
 
     def append(self, value: int) -> None:
-        self._deltas.append(0)
-        self[len(self._deltas) - 1] = value
+        code = self._code(len(self._deltas), value)  # (the column made wider first, if it must be)
+        self._deltas.append(code)
 
     def extend(self, values: Iterable[int]) -> None:
         for value in values:

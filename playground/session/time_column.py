@@ -54,6 +54,8 @@ class TimeColumn:
         return self._base(index) + self._offsets[index]
 
     def __setitem__(self, index: int, t_ns: int) -> None:
+        if -len(self._offsets) <= index < 0:
+            index += len(self._offsets)
         if not 0 <= index < len(self._offsets):
             raise IndexError("time index out of range")
         offset = t_ns - self._base(index)

@@ -83,3 +83,17 @@ def test_a_familys_names_keep_no_object_a_name() -> None:
         tracemalloc.stop()
     assert held < 10_000 * 12, held
     assert names["c[9999]"] == 10_299 and len(names) == 10_000 and names.newest(10_299) == "c[9999]"
+
+
+def test_names_answer_what_a_dict_would_for_any_key_and_pop_the_newest_item() -> None:
+    names = Names({"x": 1, "c[1]": 3, "y": 2})
+    assert names.get(None) is None and names.get(5, "no") == "no" and 5 not in names
+    with pytest.raises(KeyError):
+        names[5]  # type: ignore[index]
+    assert names.popitem() == ("y", 2) and names.popitem() == ("c[1]", 3) and list(names) == ["x"]
+    names.popitem()
+    with pytest.raises(KeyError):
+        names.popitem()
+    names["s[9000]"] = 4  # a family's first name past the arrays' reach: kept as given, no family made
+    names["t"] = 5
+    assert list(names) == ["s[9000]", "t"] and names.newest(4) == "s[9000]"

@@ -285,14 +285,17 @@ def test_owners_past_65536_names_and_values_past_32_bits_read_back() -> None:
     assert wide.get(1) == 7 and wide.get(2) == 1 << 40 and wide.get(3) is None
 
 
-def test_an_owner_past_65536_process_names_is_not_kept_and_nothing_fails() -> None:
+def test_an_owner_past_65535_process_names_is_not_kept_and_nothing_fails() -> None:
     names = Strings()
     owners = Owners(names)
     by_port = PortOwners(names, owners.processes)
-    for k in range(65_536):
+    for k in range(65_535):
         owners.processes.index(f"p{k}")
     owners[(("127.0.0.1", 1), ("127.0.0.1", 2))] = ("late", "late.s")
     by_port.add(1, "late", "s")
     assert owners.get((("127.0.0.1", 1), ("127.0.0.1", 2))) is None and by_port.numbers(1) == ()
     owners[(("127.0.0.1", 3), ("127.0.0.1", 4))] = ("p7", "p7.s")  # a process numbered before: kept
     assert owners.get((("127.0.0.1", 3), ("127.0.0.1", 4))) == ("p7", "p7.s")
+    owners[(("127.0.0.1", 3), ("127.0.0.1", 4))] = ("later", "later.s")  # the pair's owner now: none known
+    assert owners.get((("127.0.0.1", 3), ("127.0.0.1", 4))) is None
+    assert owners.label_index(endpoint_key(("127.0.0.1", 3)), endpoint_key(("127.0.0.1", 4))) is None

@@ -91,3 +91,18 @@ def test_numbers_past_16_bits_widen_their_column_and_read_back_as_the_kernel_gav
     finally:
         for s in (listener, client, server):
             s.close()
+
+
+def test_an_entry_kept_aside_with_a_negative_descriptor_is_kept_too() -> None:
+    socks = _connected()
+    try:
+        entry = inspect_socket(socks[1].fileno())
+        assert entry is not None
+        odd = {"fd": -1, "socket": False}  # (what a lab process could say of something: kept as it is)
+        table = SocketTable.of(Shapes(), [dict(entry), odd])
+        assert table.entry(table.position(-1)) == odd and table.entry(table.position(entry["fd"]))["fd"] == entry["fd"]
+        again = SocketTable.of(Shapes(), [dict(entry)]).changed([dict(odd)], [])
+        assert again.entry(again.position(-1)) == odd
+    finally:
+        for s in socks:
+            s.close()

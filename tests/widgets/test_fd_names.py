@@ -102,3 +102,10 @@ def test_a_processs_names_sort_naturally_the_same_from_the_lab_as_from_pairs() -
     assert names.natural() is None  # (sorted as strs, as pairs are)
     del names["c[07]"]
     assert names.natural() is not None and [var for var, _ in SortedNames(names)] == ["c", "c[2]", "c[10]", "ca"]
+
+
+def test_names_kept_as_codes_or_strs_compare_by_what_they_say() -> None:
+    far = FdNames(FdVars({100_000: "c[1]", 3: "l", 4: "c[2]"}))  # a far descriptor's name kept as a str
+    near = FdNames({100_000: "c[1]", 3: "l", 4: "c[2]"})
+    assert far.vars.odd != near.vars.odd and far == near
+    assert far != FdNames({100_000: "c[3]", 3: "l", 4: "c[2]"}) and far != FdNames({100_000: "c[1]", 3: "l", 4: "c[9]"})

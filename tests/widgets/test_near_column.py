@@ -37,6 +37,12 @@ def test_numbers_read_back_as_written_near_or_far_from_their_positions() -> None
     assert list(NearColumn.of(lowest)) == lowest and list(NearColumn(lowest)) == lowest
     with pytest.raises(IndexError):
         NearColumn()[0] = 1
+    with pytest.raises(IndexError):
+        NearColumn(range(3))[-4]  # (as an array: not wrapped twice)
+    wide = NearColumn([0])
+    with pytest.raises(OverflowError):
+        wide.append(1 << 70)
+    assert list(wide) == [0]  # (nothing half added)
 
 
 def test_the_log_unfiltered_takes_two_bytes_a_line() -> None:

@@ -33,6 +33,8 @@ def test_times_read_back_as_written_through_gaps_rewrites_and_times_before_their
     assert len(column) == len(model)
     assert [column[i] for i in range(len(model))] == model
     assert column[-1] == model[-1]
+    column[-1] = model[-1] = model[-1] + 7  # (from the end, as an array)
+    assert column[len(model) - 1] == model[-1]
     with pytest.raises(IndexError):
         column[len(model)]
 
