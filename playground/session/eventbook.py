@@ -37,7 +37,7 @@ from playground.session.near_column import NearColumn
 from playground.session.view import mask_ports
 
 if TYPE_CHECKING:
-    from playground.script.model import Step
+    from playground.script.model import Node, Step
 
 __all__ = ["Entry", "EventBook", "MARKS", "MARK_COLUMN", "find_next", "format_duration"]
 
@@ -87,9 +87,12 @@ def _body(step: Step, outcome=None, pending: bool = False) -> str:
     return text[len(prefix) :] if text.startswith(prefix) else text
 
 
-def _fd_argument(step: Step, names: Mapping[str, int] | None) -> int | None:
-    from playground.script.model import IntArg, NameArg
+def _fd_argument(step: Node, names: Mapping[str, int] | None) -> int | None:
+    """The descriptor a step's call names first (None: none, or not a step)."""
+    from playground.script.model import IntArg, NameArg, Step  # (loaded by then: the call was parsed)
 
+    if not isinstance(step, Step):
+        return None
     spec = CALLS.get(step.call.name)
     if spec is None or not spec.required or spec.required[0] != P.FD or not step.call.args:
         return None
@@ -193,10 +196,8 @@ class EventBook:
     def add(self, event: Event, names: Mapping[str, int] | None = None) -> int | None:
         """Record an engine event (the index of its entry); `names` is the acting process's variables (its socket)."""
         if isinstance(event, CallStarted):
-            from playground.script.model import Step  # (loaded by then: the call was parsed)
-
             node = event.node
-            fd = _fd_argument(node, names) if isinstance(node, Step) else None
+            fd = _fd_argument(node, names)
             prefix = f"{event.process}: "
             body = event.text[len(prefix) :] if event.text.startswith(prefix) else event.text
             fds = (fd,) if fd is not None else ()

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from playground.netlab.controller import PortCounters
     from playground.packet_log import AnyPacket
     from playground.runner import Runner
-    from playground.script.model import Completion, Node, StateCheck, Wire
+    from playground.script.model import Completion, Node, Outcome, StateCheck, Wire
     from playground.session.recording import SessionRecording
 
 __all__ = ["LabSession", "LineRun", "DEFAULT_PROCESSES", "SETTLE_TIMEOUT"]
@@ -272,13 +272,11 @@ class LabSession:
             return
         if node.expect is None or report.result is None:
             return
-        from playground.script.format import format_outcome
-
         if report.divergence is not None:
             text = f"{handle.text} diverged: {report.divergence}"
             self.book.note(text, time.monotonic_ns(), "diverged", handle.process.name)
         else:
-            text = f"{handle.text} {format_outcome(report.result.outcome)} as stated"
+            text = _as_stated(handle.text, report.result.outcome)
             self.book.note(text, time.monotonic_ns(), "notice", handle.process.name)
 
     async def _check(self, node: Wire | StateCheck) -> None:
@@ -457,6 +455,12 @@ class LabSession:
             ctx.processes[name] = set(thread.names)
             ctx.children[name] = set(thread.children)
         return ctx
+
+
+def _as_stated(call: str, outcome: Outcome) -> str:
+    from playground.script.format import format_outcome  # (the script's modules load after the first frame)
+
+    return f"{call} {format_outcome(outcome)} as stated"
 
 
 def _blank_report(node: Node) -> StepReport:
