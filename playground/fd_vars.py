@@ -94,11 +94,6 @@ class FdVars(MutableMapping[int, str]):
     def __len__(self) -> int:
         return self._count
 
-    def pairs(self) -> Iterator[tuple[int, str]]:
-        """(fd, variable) of every name, by descriptor: items() without a lookup each."""
-        for fd in self:
-            yield fd, self[fd]
-
     def copy(self) -> FdVars:
         new = FdVars()
         new._dense, new._sparse, new._count = array("I", self._dense), dict(self._sparse), self._count

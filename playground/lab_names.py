@@ -59,9 +59,10 @@ class Names(MutableMapping[str, int]):
         for var, fd in (names or {}).items():
             self[var] = fd
 
-    def _place(self, var: object) -> tuple[_Family, int] | None:
-        """var's family and index, if var is kept there."""
-        code = code_of(var) if isinstance(var, str) else 0
+    def _place(self, var: object, code: int | None = None) -> tuple[_Family, int] | None:
+        """var's family and index, if var is kept there (`code`: var's, if known)."""
+        if code is None:
+            code = code_of(var) if isinstance(var, str) else 0
         if not code:
             return None
         family = self._families.get(code >> INDEX_BITS)
@@ -147,15 +148,16 @@ class Names(MutableMapping[str, int]):
 
     def __setitem__(self, var: str, fd: int) -> None:
         self.version += 1
-        is_new = var not in self
-        if not is_new or self._index is None:
+        code = code_of(var) if isinstance(var, str) else 0  # (read once: a block gives thousands of names)
+        placed = self._place(var, code)
+        in_plain = placed is None and var in self._plain
+        if placed is not None or in_plain or self._index is None:
             self._index = None
         else:
             self._index[fd] = var  # a new name comes last: the newest of its number
-        if var in self._plain:
+        if in_plain:
             self._plain[var] = fd
             return
-        placed = self._place(var) if not is_new else None
         if placed is not None:
             family, index = placed
             if type(fd) is int and _FD_LOW <= fd <= _FD_HIGH:
@@ -166,14 +168,13 @@ class Names(MutableMapping[str, int]):
         else:
             self._clock += 1
             order = self._clock
-            if self._keep_in_family(var, fd):
+            if self._keep_in_family(code, fd):
                 return
         self._plain[var] = fd
         self._plain_order[var] = order
 
-    def _keep_in_family(self, var: str, fd: int) -> bool:
-        """Keep a new name in its family's arrays, if it has a code and fits them."""
-        code = code_of(var)
+    def _keep_in_family(self, code: int, fd: int) -> bool:
+        """Keep a new name (by its code) in its family's arrays, if it has a code and fits them."""
         if not code or type(fd) is not int or not _FD_LOW <= fd <= _FD_HIGH or self._clock > _ORDER_MAX:
             return False
         family = self._families.get(code >> INDEX_BITS)

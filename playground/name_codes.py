@@ -16,7 +16,7 @@ from __future__ import annotations
 __all__ = ["INDEX_BITS", "INDEX_MASK", "code_of", "family_code", "family_name", "name_of", "natural_key", "split_name"]
 
 INDEX_BITS = 24
-INDEX_MASK = _INDEX_MASK = (1 << INDEX_BITS) - 1
+INDEX_MASK = (1 << INDEX_BITS) - 1
 _FAMILIES_MAX = 255
 
 _bases: list[str] = [""]  # family number -> its name (0: none)
@@ -37,18 +37,14 @@ def family_code(base: str) -> int:
 
 def code_of(name: str) -> int:
     """`c[7]`'s code; 0 for a name without one."""
-    if not name.endswith("]"):
+    split = split_name(name)
+    if split is None or split[1] > INDEX_MASK:
         return 0
-    at = name.find("[")
-    digits = name[at + 1 : -1]
-    if at <= 0 or not (digits.isdigit() and digits.isascii()) or len(digits) > 8:
-        return 0
+    base, index = split
+    digits = name[len(base) + 1 : -1]
     if digits[0] == "0" and len(digits) > 1:  # c[07] is not c[7]: the name comes back as written
         return 0
-    index = int(digits)
-    if index > _INDEX_MASK:
-        return 0
-    family = family_code(name[:at])
+    family = family_code(base)
     return family << INDEX_BITS | index if family else 0
 
 
@@ -59,7 +55,7 @@ def family_name(code: int) -> str:
 
 def name_of(code: int) -> str:
     """The name a (non-zero) code stands for."""
-    return f"{_bases[code >> INDEX_BITS]}[{code & _INDEX_MASK}]"
+    return f"{_bases[code >> INDEX_BITS]}[{code & INDEX_MASK}]"
 
 
 def split_name(name: str | None) -> tuple[str, int] | None:

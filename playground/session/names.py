@@ -18,6 +18,7 @@ from typing import cast, overload
 from playground.fd_vars import FdVars
 from playground.lab_names import Names
 from playground.name_codes import code_of, name_of, natural_key
+from playground.sequences import item_or_slice
 
 __all__ = ["FdNames", "FdVars", "NameList", "SortedNames"]
 
@@ -53,12 +54,11 @@ class NameList(Sequence[str | None]):
     @overload
     def __getitem__(self, at: slice) -> list[str | None]: ...
     def __getitem__(self, at: int | slice) -> str | None | list[str | None]:
-        if isinstance(at, slice):
-            return [self[i] for i in range(*at.indices(len(self.codes)))]
+        return item_or_slice(at, len(self.codes), self._name)
+
+    def _name(self, at: int) -> str | None:
         code = self.codes[at]
-        if code:
-            return name_of(code)
-        return self.odd.get(at % len(self.codes))
+        return name_of(code) if code else self.odd.get(at)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, NameList):

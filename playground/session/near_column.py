@@ -15,6 +15,8 @@ from itertools import count
 from operator import add, sub
 from typing import overload
 
+from playground.sequences import item_or_slice, list_index
+
 __all__ = ["MISSING", "NearColumn"]
 
 MISSING = -1  # an entry not shown (kept as its type's lowest number)
@@ -68,12 +70,9 @@ class NearColumn(Sequence[int]):
     @overload
     def __getitem__(self, at: slice) -> list[int]: ...
     def __getitem__(self, at: int | slice) -> int | list[int]:
-        if isinstance(at, slice):
-            return [self[i] for i in range(*at.indices(len(self._deltas)))]
-        if at < 0:
-            at += len(self._deltas)
-        if not 0 <= at < len(self._deltas):
-            raise IndexError("position out of range")
+        return item_or_slice(at, len(self._deltas), self._value, "position out of range")
+
+    def _value(self, at: int) -> int:
         delta = self._deltas[at]
         return MISSING if delta == _LOWEST[self._deltas.typecode] else at + delta
 
@@ -85,10 +84,7 @@ class NearColumn(Sequence[int]):
         return (MISSING if delta == lowest else at + delta for at, delta in enumerate(deltas))
 
     def __setitem__(self, at: int, value: int) -> None:
-        if at < 0:
-            at += len(self._deltas)
-        if not 0 <= at < len(self._deltas):
-            raise IndexError("position out of range")
+        at = list_index(at, len(self._deltas), "position out of range")
         self._deltas[at] = self._code(at, value)
 
     def append(self, value: int) -> None:

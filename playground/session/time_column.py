@@ -11,6 +11,8 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_right
 
+from playground.sequences import list_index
+
 __all__ = ["TimeColumn"]
 
 _REACH = (1 << 31) - 1  # what a C int holds either way
@@ -43,10 +45,7 @@ class TimeColumn:
         return self._bases[bisect_right(self._starts, index) - 1]
 
     def __getitem__(self, index: int) -> int:
-        if not 0 <= index < len(self._offsets):
-            if not -len(self._offsets) <= index < 0:
-                raise IndexError("time index out of range")
-            index += len(self._offsets)
+        index = list_index(index, len(self._offsets), "time index out of range")
         if self._aside:
             found = self._aside.get(index)
             if found is not None:
@@ -54,10 +53,7 @@ class TimeColumn:
         return self._base(index) + self._offsets[index]
 
     def __setitem__(self, index: int, t_ns: int) -> None:
-        if -len(self._offsets) <= index < 0:
-            index += len(self._offsets)
-        if not 0 <= index < len(self._offsets):
-            raise IndexError("time index out of range")
+        index = list_index(index, len(self._offsets), "time index out of range")
         offset = t_ns - self._base(index)
         if -_REACH <= offset <= _REACH:
             self._offsets[index] = offset

@@ -23,6 +23,7 @@ def test_a_name_that_would_not_come_back_as_written_has_no_code() -> None:
     for name in (
         "c",  # not in a family
         "c[07]",  # a leading zero: c[7] is another name
+        "c[00]",
         "c[]",
         "[3]",
         "c[-1]",

@@ -54,7 +54,7 @@ def test_columns_list_every_descriptor_ascending_with_its_name_and_a_copy_is_apa
     variables = NameList(codes=codes, odd=odd)
     assert list(fds) == [3, 7, 8, 5000, 50_000] and variables == ["a", "b[1]", "c[0]", "d[3]", "far[2]"]
     assert odd == {0: "a", 3: "d[3]", 4: "far[2]"}  # a name without a code, and far descriptors', kept as strs
-    assert sorted(names.pairs()) == list(zip(fds, variables, strict=True))
+    assert sorted(names.items()) == list(zip(fds, variables, strict=True))
     copy = names.copy()
     copy[3] = "changed"
     del copy[50_000]
