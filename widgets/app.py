@@ -34,7 +34,7 @@ from playground.session.view import LabView
 from widgets.lesson_mode import LESSON_BINDINGS, LessonMode
 from widgets.main_screen import MainScreen
 from widgets.palette import Palette, palette_from_variables
-from widgets.textual_internals import bound_style_cache
+from widgets.textual_internals import bound_style_cache, keep_strips_acyclic
 
 if TYPE_CHECKING:
     from textual.notifications import SeverityLevel
@@ -158,6 +158,7 @@ class SockplayApp(LessonMode, App[int]):
         `first_lines` run once the lab is up (`sockplay trace` starts its program so)."""
         super().__init__()
         bound_style_cache()
+        keep_strips_acyclic()
         self.session = LabSession(allow_network, deterministic, pcap=pcap, host_network=host_network)
         self.deterministic = deterministic
         self.default_lab = default_lab and replay is None

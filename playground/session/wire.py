@@ -20,7 +20,7 @@ from playground.events import CallDone, CallObserved, DirectiveDone, Event, Pack
 from playground.note_log import NoteLog
 from playground.session.entrystore import KIND_CODE, Entry, PacketEntry
 from playground.session.eventbook import EventBook
-from playground.session.view import LabView, SocketView, mask_ports
+from playground.session.view import LabView, SocketView, SocketViews, mask_ports
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -387,23 +387,32 @@ class WireState:
                 by_ends[(tuple(sock.local), tuple(sock.peer))] = sock
         processes = []
         for proc in view.processes:
-            sockets = []
-            changed = False
-            for sv in proc.sockets:
-                found = by_ends.get(_ends(sv)) if sv.is_stream else None
-                if found is not None and found.timer is None and sv.tcp is not None and not found.retrans:
-                    found = None  # nothing to add: no timer runs (most of 10,000 idle connections)
-                if found is not None:
-                    tcp = dict(sv.tcp or {})
-                    tcp.update(timer=found.timer, expires_ms=found.expires_ms, retransmits=found.retrans)
-                    for key in ("rtt", "snd_cwnd", "unacked", "total_retrans"):
-                        if tcp.get(key) is None and key in found.info:
-                            tcp[key] = found.info[key]
-                    sv = dataclasses.replace(sv, tcp=tcp)
-                    changed = True
-                sockets.append(sv)
-            processes.append(dataclasses.replace(proc, sockets=tuple(sockets)) if changed else proc)
+            decorations = {}
+            for at, sv in enumerate(proc.sockets):  # each view made, read and let go
+                timed = _with_timer(sv, by_ends)
+                if timed is not None:
+                    decorations[at] = timed
+            if not decorations:
+                processes.append(proc)
+            elif isinstance(proc.sockets, SocketViews):  # still made one when asked for (10,000 idle connections)
+                processes.append(dataclasses.replace(proc, sockets=proc.sockets.decorated(decorations)))
+            else:
+                sockets = tuple(decorations.get(at, sv) for at, sv in enumerate(proc.sockets))
+                processes.append(dataclasses.replace(proc, sockets=sockets))
         return dataclasses.replace(view, processes=tuple(processes), hidden=tuple(hidden))
+
+
+def _with_timer(sv: SocketView, by_ends: dict[tuple, KernelSocket]) -> SocketView | None:
+    """The socket's view with sock_diag's timer and counts added, or None when there is nothing to add."""
+    found = by_ends.get(_ends(sv)) if sv.is_stream else None
+    if found is None or (found.timer is None and sv.tcp is not None and not found.retrans):
+        return None  # nothing to add: no timer runs (most of 10,000 idle connections)
+    tcp = dict(sv.tcp or {})
+    tcp.update(timer=found.timer, expires_ms=found.expires_ms, retransmits=found.retrans)
+    for key in ("rtt", "snd_cwnd", "unacked", "total_retrans"):
+        if tcp.get(key) is None and key in found.info:
+            tcp[key] = found.info[key]
+    return dataclasses.replace(sv, tcp=tcp)
 
 
 def _ends(sock: SocketView) -> tuple:

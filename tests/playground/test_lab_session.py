@@ -76,3 +76,42 @@ async def test_the_view_decorated_with_the_kernels_timers_is_let_go_once_no_sock
         assert [ref() for ref in seen if ref() is not None and ref() is not now] == []
     finally:
         await session.shutdown()
+
+
+async def test_a_timer_from_the_kernels_dump_decorates_one_socket_and_the_family_stays_lazy() -> None:
+    from playground.session.families import FamilyView
+    from playground.session.view import SocketViews
+
+    session = LabSession()
+    await session.start()
+    try:
+        lines = ["spawn a", "spawn b", "a: l = socket(tcp)", "a: bind(l, 127.0.0.1:0)", "a: listen(l, 8)"]
+        for i in range(3):
+            lines += [f"b: c[{i}] = socket(tcp)", f"b: connect(c[{i}], a.l)", f"a: s[{i}] = accept(l)"]
+        lines.append("b: setsockopt(c[1], SO_KEEPALIVE, 1)")  # its keepalive timer: the kernel's dump has it
+        for line in lines:
+            run = await session.run_line(line)
+            assert run.handle is None or (await run.handle.future).outcome.errno is None, line
+
+        def timers(sockets: SocketViews) -> dict[str, str | None]:
+            return {sv.name or "": (sv.tcp or {}).get("timer") for sv in sockets}
+
+        for _ in range(200):  # the dump is taken at most DUMP_SHARE of the time: a few refreshes
+            await session.refresh()
+            proc = session.view().process("b")
+            assert proc is not None
+            if timers(proc.sockets)["c[1]"] == "keepalive":  # type: ignore[arg-type]
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the kernel's dump never had c[1]'s timer")
+        sockets = proc.sockets
+        assert isinstance(sockets, SocketViews), "the decorated sockets were made into views, all of them"
+        assert timers(sockets) == {"c[0]": None, "c[1]": "keepalive", "c[2]": None}
+        assert [type(entry) for entry in proc.entries] == [FamilyView]  # c[0..2], grouped from the table
+        at = sockets.position(sockets[1].fd)
+        plain = SocketViews(sockets.process, sockets.entries, sockets.names)
+        assert plain != sockets and sockets == sockets.decorated({})
+        assert plain.decorated({1: sockets[1]}) == sockets and at == 1
+    finally:
+        await session.shutdown()

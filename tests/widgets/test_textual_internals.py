@@ -7,6 +7,7 @@ Textual's, nor reaches into another object's private attributes or the session's
 from __future__ import annotations
 
 import ast
+import gc
 import importlib
 import inspect
 import re
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 
+from rich.segment import Segment
 from rich.style import Style
 from textual._compositor import CompositorUpdate
 from textual.app import App, ComposeResult
@@ -25,7 +27,14 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Log
 
-from widgets.textual_internals import STYLE_CACHE, TEXTUAL_VERSION, FastLog, bound_style_cache, clean_line
+from widgets.textual_internals import (
+    STYLE_CACHE,
+    TEXTUAL_VERSION,
+    FastLog,
+    bound_style_cache,
+    clean_line,
+    keep_strips_acyclic,
+)
 
 WIDGETS = Path(__file__).resolve().parents[2] / "widgets"
 
@@ -50,6 +59,32 @@ def test_the_internals_fastlog_overrides_still_exist_with_their_signatures() -> 
     assert _parameters(Widget._scroll_update) == ["self", "virtual_size"], "Widget._scroll_update changed"
     assert _parameters(Log.get_selection) == ["self", "selection"], "Log.get_selection changed"
     assert clean_line("a\tb\x07c") == "a       b�c", "Log._process_line cleans lines differently"
+
+
+def test_a_strip_cut_or_cropped_whole_gives_textuals_results_and_is_freed_without_the_collector() -> None:
+    assert _parameters(Strip.divide) == ["self", "cuts"], "Strip.divide changed"
+    assert _parameters(Strip.crop_extend) == ["self", "start", "end", "style"], "Strip.crop_extend changed"
+    keep_strips_acyclic()
+    keep_strips_acyclic()  # twice: still one wrapper
+    padding = Style(bgcolor="red")
+    strip = Strip([Segment("hello"), Segment(" world")])
+    assert strip.divide([11]) == [strip] and strip.divide(iter([11, 40])) == [strip]
+    assert [part.text for part in strip.divide([5, 11])] == ["hello", " world"]
+    assert strip.crop_extend(0, 11, padding) is strip and strip.crop_extend(-3, 11, None) is strip
+    assert strip.crop_extend(2, 14, padding).text == "llo world   "
+    assert strip.crop_extend(0, 5, None).text == "hello"
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        made = Strip([Segment("hello"), Segment(" world")])
+        made.divide([11])
+        made.crop_extend(0, 11, padding)
+        del made
+        assert gc.collect() == 0, "a strip kept itself in its caches: only the collector frees it"
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _LogApp(App[None]):
