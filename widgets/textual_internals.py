@@ -82,8 +82,8 @@ def keep_strips_acyclic() -> None:
     connections, 4.8 objects a connection became cyclic garbage (0.6 with this). While events
     stream, the app freezes the collector's objects (session/gc_pacing), so those stayed until
     the stream ended, in pools among what lives on: pymalloc's arenas kept the holes (issue 13).
-    The results are the same objects as Textual's; only the cache entry that is the strip itself
-    is not made.
+    The strips given back are the ones Textual gives (divide's list is a new one each call); only
+    the cache entry that is the strip itself is not made.
     """
     divide: Any = Strip.divide
     crop_extend: Any = Strip.crop_extend

@@ -317,7 +317,7 @@ class SocketViews(Sequence[SocketView]):
         no view of the others is made or kept; a tuple of 10,000 decorated views was 4 MB, issue 13)."""
         new = SocketViews.__new__(SocketViews)
         new.process, new.entries, new.names, new._rows = self.process, self.entries, self.names, self._rows
-        new._made, new._summaries = {}, self._summaries
+        new._made, new._summaries = {}, self._summaries  # (kind and shown state never read `tcp`)
         new._decorations = {**self._decorations, **decorations}
         return new
 
