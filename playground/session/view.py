@@ -398,6 +398,30 @@ class SocketViews(Sequence[SocketView]):
             return at if at < len(rows) and rows[at] == row else None
         return next((at for at in range(len(self)) if self.fd_at(at) == fd), None)
 
+    def without_tcp_info(self) -> list[int]:
+        """The positions that may hold a stream socket without TCP_INFO, told from the table's shapes
+        (with a row kept as its entry, which may be one): no view is made. Every position when the
+        entries are not a table."""
+        entries = self.entries
+        if not isinstance(entries, SocketTable):
+            return list(range(len(self)))
+        return self._positions(entries.rows_of_shapes(lambda shape: shape[1] == 1 and not shape[6]))
+
+    def at_ports(self, local_port: int, peer_port: int) -> list[int]:
+        """The positions of the sockets with these two ports (every position when the entries are not a table)."""
+        entries = self.entries
+        if not isinstance(entries, SocketTable):
+            return list(range(len(self)))
+        pports = entries.pports
+        return self._positions([row for row in entries.rows_with("lports", local_port) if pports[row] == peer_port])
+
+    def _positions(self, rows: list[int]) -> list[int]:
+        if self._rows is None:
+            return rows
+        socket_rows = self._rows  # (the socket rows, in order: a process with another kind of descriptor)
+        found = ((bisect_left(socket_rows, row), row) for row in rows)
+        return [at for at, row in found if at < len(socket_rows) and socket_rows[at] == row]
+
     def by_fd(self, fd: int) -> SocketView | None:
         at = self.position(fd)
         return self.view(at) if at is not None else None

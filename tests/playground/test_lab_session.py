@@ -115,3 +115,51 @@ async def test_a_timer_from_the_kernels_dump_decorates_one_socket_and_the_family
         assert plain.decorated({1: sockets[1]}) == sockets and at == 1
     finally:
         await session.shutdown()
+
+
+async def test_decorating_with_a_new_dump_makes_views_of_the_timed_sockets_only_not_every_idle_one(
+    monkeypatch,
+) -> None:
+    from playground.session import view as view_module
+
+    session = LabSession()
+    await session.start()
+    try:
+        lines = ["spawn a", "spawn b", "a: l = socket(tcp)", "a: bind(l, 127.0.0.1:0)", "a: listen(l, 64)"]
+        for i in range(40):
+            lines += [f"b: c[{i}] = socket(tcp)", f"b: connect(c[{i}], a.l)", f"a: s[{i}] = accept(l)"]
+        lines += ["b: setsockopt(c[7], SO_KEEPALIVE, 1)", "a: setsockopt(s[20], SO_KEEPALIVE, 1)"]
+        for line in lines:
+            run = await session.run_line(line)
+            assert run.handle is None or (await run.handle.future).outcome.errno is None, line
+
+        def timed(view) -> set[str]:
+            return {f"{p.name}.{sv.name}" for p in view.processes for sv in p.sockets if (sv.tcp or {}).get("timer")}
+
+        for _ in range(200):  # the dump is taken at most DUMP_SHARE of the time: a few refreshes
+            await session.refresh()
+            view = session.view()
+            if timed(view) == {"b.c[7]", "a.s[20]"}:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError(f"the kernel's dump never had both timers: {timed(view)}")
+        wire = session.wire
+        # What the kernel's dump says, matched by ends in full: the decoration must say the same.
+        ends = {(tuple(k.local), tuple(k.peer)): k.timer for _, _, k in wire.kernel if not k.orphan and k.timer}
+        connected = [(p.name, sv) for p in view.processes for sv in p.sockets if sv.local and sv.peer]
+        assert len(connected) == 80
+        assert {f"{name}.{sv.name}" for name, sv in connected if (tuple(sv.local), tuple(sv.peer)) in ends} == {
+            "b.c[7]",
+            "a.s[20]",
+        }
+
+        made = []
+        real = view_module.socket_view
+        monkeypatch.setattr(view_module, "socket_view", lambda *args: made.append(args[0]) or real(*args))
+        wire.kernel = list(wire.kernel)  # a new dump, the same sockets: decorated again
+        again = wire.decorate(view)
+        assert len(made) <= 4, f"{len(made)} views made to decorate 81 sockets with 2 timers"
+        assert again is not view and timed(again) == {"b.c[7]", "a.s[20]"}
+    finally:
+        await session.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 
 from playground.constants import TCP_SHOWN
 from playground.socket_table import Shapes, SocketTable
@@ -103,6 +104,35 @@ def test_an_entry_kept_aside_with_a_negative_descriptor_is_kept_too() -> None:
         assert table.entry(table.position(-1)) == odd and table.entry(table.position(entry["fd"]))["fd"] == entry["fd"]
         again = SocketTable.of(Shapes(), [dict(entry)]).changed([dict(odd)], [])
         assert again.entry(again.position(-1)) == odd
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_rows_with_a_value_are_found_in_a_column_of_any_width_and_only_at_whole_numbers() -> None:
+    socks = _connected()
+    try:
+        entry = inspect_socket(socks[1].fileno())
+        assert entry is not None
+        port = entry["local"][1]
+        # two ports whose bytes hold a third across them (little-endian 01 03 | 02 04 holds 0x0203 as 03 02)
+        ports = ((3, 0x0301), (4, 0x0402))
+        rows = [dict(entry, fd=fd, ino=entry["ino"] + fd, local=("127.0.0.1", p)) for fd, p in ports]
+        rows += [dict(entry, fd=fd, ino=entry["ino"] + fd) for fd in range(5, 300)]
+        table = SocketTable.of(Shapes(), rows)
+        assert table.lports.typecode == "H"
+        assert table.rows_with("lports", port) == list(range(2, 297))
+        assert table.lports.tobytes()[:4] == bytes([1, 3, 2, 4]) or sys.byteorder == "big"
+        assert table.rows_with("lports", 0x0203) == [] and table.rows_with("lports", 0x0402) == [1]
+        assert table.rows_with("lports", -1) == [] and table.rows_with("lports", 1 << 40) == []
+        assert table.rows_with("fds", 299) == [296]
+        wide = table.changed([dict(entry, fd=1_000_000, ino=entry["ino"] + 7)], [])  # the descriptor column widens
+        assert wide.fds.typecode == "I" and wide.rows_with("fds", 1_000_000) == [297]
+        assert wide.rows_with("fds", 5) == [2]
+        # by shape: the rows whose shape is wanted, and those kept as their entries (which have no shape)
+        aside = wide.changed([dict(entry, fd=2, ino=1 << 40)], [])
+        assert aside.rows_of_shapes(lambda shape: False) == [0]
+        assert aside.rows_of_shapes(lambda shape: shape[1] == socket.SOCK_STREAM) == list(range(len(aside)))
     finally:
         for s in socks:
             s.close()
