@@ -412,8 +412,7 @@ class SocketViews(Sequence[SocketView]):
         entries = self.entries
         if not isinstance(entries, SocketTable):
             return list(range(len(self)))
-        pports = entries.pports
-        return self._positions([row for row in entries.rows_with("lports", local_port) if pports[row] == peer_port])
+        return self._positions(entries.rows_with(lports=local_port, pports=peer_port))
 
     def _positions(self, rows: list[int]) -> list[int]:
         if self._rows is None:

@@ -121,14 +121,21 @@ def test_rows_with_a_value_are_found_in_a_column_of_any_width_and_only_at_whole_
         rows += [dict(entry, fd=fd, ino=entry["ino"] + fd) for fd in range(5, 300)]
         table = SocketTable.of(Shapes(), rows)
         assert table.lports.typecode == "H"
-        assert table.rows_with("lports", port) == list(range(2, 297))
+        assert table.rows_with(lports=port) == list(range(2, 297))
         assert table.lports.tobytes()[:4] == bytes([1, 3, 2, 4]) or sys.byteorder == "big"
-        assert table.rows_with("lports", 0x0203) == [] and table.rows_with("lports", 0x0402) == [1]
-        assert table.rows_with("lports", -1) == [] and table.rows_with("lports", 1 << 40) == []
-        assert table.rows_with("fds", 299) == [296]
+        assert table.rows_with(lports=0x0203) == [] and table.rows_with(lports=0x0402) == [1]
+        assert table.rows_with(lports=-1) == [] and table.rows_with(lports=1 << 40) == []
+        assert table.rows_with(fds=299) == [296]
         wide = table.changed([dict(entry, fd=1_000_000, ino=entry["ino"] + 7)], [])  # the descriptor column widens
-        assert wide.fds.typecode == "I" and wide.rows_with("fds", 1_000_000) == [297]
-        assert wide.rows_with("fds", 5) == [2]
+        assert wide.fds.typecode == "I" and wide.rows_with(fds=1_000_000) == [297]
+        assert wide.rows_with(fds=5) == [2]
+        # two columns: a server's connections share their local port, each has a peer port of its own
+        peer = entry["peer"][1]
+        assert table.rows_with(lports=port, pports=peer) == list(range(2, 297))
+        assert table.rows_with(pports=peer, lports=port + 1) == []
+        spread = SocketTable.of(Shapes(), [dict(rows[2], fd=fd, peer=("127.0.0.1", 2000 + fd)) for fd in range(3, 100)])
+        assert spread.rows_with(lports=port, pports=2050) == [47] and spread.rows_with(pports=2050, lports=port) == [47]
+        assert spread.rows_with(lports=port, pports=1999) == [] and spread.rows_with(lports=1, pports=2050) == []
         # by shape: the rows whose shape is wanted, and those kept as their entries (which have no shape)
         aside = wide.changed([dict(entry, fd=2, ino=1 << 40)], [])
         assert aside.rows_of_shapes(lambda shape: False) == [0]
