@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, overload
@@ -407,12 +407,18 @@ class SocketViews(Sequence[SocketView]):
             return list(range(len(self)))
         return self._positions(entries.rows_of_shapes(lambda shape: shape[1] == 1 and not shape[6]))
 
-    def at_ports(self, local_port: int, peer_port: int) -> list[int]:
-        """The positions of the sockets with these two ports (every position when the entries are not a table)."""
+    def at_ports(self, ports: Collection[tuple[int, int]]) -> list[int]:
+        """The positions of the sockets with one of these (local port, peer port) pairs, in order (every
+        position when the entries are not a table). A few pairs: each searched in the table's columns
+        (microseconds); many (SO_KEEPALIVE on every connection): one pass along the two columns."""
         entries = self.entries
         if not isinstance(entries, SocketTable):
             return list(range(len(self)))
-        return self._positions(entries.rows_with(lports=local_port, pports=peer_port))
+        if len(ports) <= _PORT_SEARCHES:
+            rows = sorted({row for local, peer in ports for row in entries.rows_with(lports=local, pports=peer)})
+        else:
+            rows = [row for row, pair in enumerate(zip(entries.lports, entries.pports, strict=True)) if pair in ports]
+        return self._positions(rows)
 
     def _positions(self, rows: list[int]) -> list[int]:
         if self._rows is None:
@@ -475,6 +481,7 @@ class SocketViews(Sequence[SocketView]):
 
 
 _MADE_KEPT = 256  # views kept per process: more than the Lab pane shows at once
+_PORT_SEARCHES = 8  # port pairs searched one by one (~45 µs each at 10,000 rows); more: one pass (~0.7 ms)
 
 
 def _socket_rows(entries: Sequence[dict]) -> array | None:

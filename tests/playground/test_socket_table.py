@@ -143,3 +143,23 @@ def test_rows_with_a_value_are_found_in_a_column_of_any_width_and_only_at_whole_
     finally:
         for s in socks:
             s.close()
+
+
+def test_sockets_at_port_pairs_are_the_same_found_pair_by_pair_or_in_one_pass() -> None:
+    from playground.session.view import _PORT_SEARCHES, SocketViews
+
+    socks = _connected()
+    try:
+        entry = inspect_socket(socks[2].fileno())  # the server's: its local port is the listener's
+        assert entry is not None
+        local = entry["local"][1]
+        rows = [dict(entry, fd=fd, ino=entry["ino"] + fd, peer=("127.0.0.1", 3000 + fd)) for fd in range(3, 203)]
+        sockets = SocketViews("a", SocketTable.of(Shapes(), rows), {})
+        few = {(local, 3010), (local, 3100), (local + 1, 3020), (local, 9999)}
+        many = few | {(local, 4000 + i) for i in range(_PORT_SEARCHES)}  # none of these is a socket's
+        assert sockets.at_ports(few) == [7, 97] == sockets.at_ports(many)
+        assert [sockets[at].peer for at in sockets.at_ports(few)] == [("127.0.0.1", 3010), ("127.0.0.1", 3100)]
+        assert sockets.at_ports(set()) == [] and SocketViews("a", rows[:3], {}).at_ports(few) == [0, 1, 2]
+    finally:
+        for s in socks:
+            s.close()
