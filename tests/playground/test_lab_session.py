@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from playground.session.lab_session import LabSession
+from playground.session.view import LabView
 from tests.helpers import process_exists
 
 
@@ -78,6 +79,34 @@ async def test_the_view_decorated_with_the_kernels_timers_is_let_go_once_no_sock
         await session.shutdown()
 
 
+async def _connected_with_keepalive(session: LabSession, connections: int, keepalive: list[str]) -> None:
+    """a listens, b's c[i] connects and a's s[i] accepts, `connections` times; SO_KEEPALIVE on the
+    sockets named (a timer the kernel's dump has)."""
+    lines = ["spawn a", "spawn b", "a: l = socket(tcp)", "a: bind(l, 127.0.0.1:0)", "a: listen(l, 64)"]
+    for i in range(connections):
+        lines += [f"b: c[{i}] = socket(tcp)", f"b: connect(c[{i}], a.l)", f"a: s[{i}] = accept(l)"]
+    lines += [f"{name.split('.')[0]}: setsockopt({name.split('.')[1]}, SO_KEEPALIVE, 1)" for name in keepalive]
+    for line in lines:
+        run = await session.run_line(line)
+        assert run.handle is None or (await run.handle.future).outcome.errno is None, line
+
+
+def _timed(view: LabView) -> set[str]:
+    """`process.name` of each socket the view shows with a timer."""
+    return {f"{p.name}.{sv.name}" for p in view.processes for sv in p.sockets if (sv.tcp or {}).get("timer")}
+
+
+async def _view_with_timers(session: LabSession, wanted: set[str]) -> LabView:
+    view = session.view()
+    for _ in range(200):  # the dump is taken at most DUMP_SHARE of the time: a few refreshes
+        await session.refresh()
+        view = session.view()
+        if _timed(view) == wanted:
+            return view
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the kernel's dump never had these timers: {wanted} (the view shows {_timed(view)})")
+
+
 async def test_a_timer_from_the_kernels_dump_decorates_one_socket_and_the_family_stays_lazy() -> None:
     from playground.session.families import FamilyView
     from playground.session.view import SocketViews
@@ -85,29 +114,16 @@ async def test_a_timer_from_the_kernels_dump_decorates_one_socket_and_the_family
     session = LabSession()
     await session.start()
     try:
-        lines = ["spawn a", "spawn b", "a: l = socket(tcp)", "a: bind(l, 127.0.0.1:0)", "a: listen(l, 8)"]
-        for i in range(3):
-            lines += [f"b: c[{i}] = socket(tcp)", f"b: connect(c[{i}], a.l)", f"a: s[{i}] = accept(l)"]
-        lines.append("b: setsockopt(c[1], SO_KEEPALIVE, 1)")  # its keepalive timer: the kernel's dump has it
-        for line in lines:
-            run = await session.run_line(line)
-            assert run.handle is None or (await run.handle.future).outcome.errno is None, line
-
-        def timers(sockets: SocketViews) -> dict[str, str | None]:
-            return {sv.name or "": (sv.tcp or {}).get("timer") for sv in sockets}
-
-        for _ in range(200):  # the dump is taken at most DUMP_SHARE of the time: a few refreshes
-            await session.refresh()
-            proc = session.view().process("b")
-            assert proc is not None
-            if timers(proc.sockets)["c[1]"] == "keepalive":  # type: ignore[arg-type]
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError("the kernel's dump never had c[1]'s timer")
+        await _connected_with_keepalive(session, 3, ["b.c[1]"])
+        proc = (await _view_with_timers(session, {"b.c[1]"})).process("b")
+        assert proc is not None
         sockets = proc.sockets
         assert isinstance(sockets, SocketViews), "the decorated sockets were made into views, all of them"
-        assert timers(sockets) == {"c[0]": None, "c[1]": "keepalive", "c[2]": None}
+        assert {sv.name: (sv.tcp or {}).get("timer") for sv in sockets} == {
+            "c[0]": None,
+            "c[1]": "keepalive",
+            "c[2]": None,
+        }
         assert [type(entry) for entry in proc.entries] == [FamilyView]  # c[0..2], grouped from the table
         at = sockets.position(sockets[1].fd)
         plain = SocketViews(sockets.process, sockets.entries, sockets.names)
@@ -125,25 +141,8 @@ async def test_decorating_with_a_new_dump_makes_views_of_the_timed_sockets_only_
     session = LabSession()
     await session.start()
     try:
-        lines = ["spawn a", "spawn b", "a: l = socket(tcp)", "a: bind(l, 127.0.0.1:0)", "a: listen(l, 64)"]
-        for i in range(40):
-            lines += [f"b: c[{i}] = socket(tcp)", f"b: connect(c[{i}], a.l)", f"a: s[{i}] = accept(l)"]
-        lines += ["b: setsockopt(c[7], SO_KEEPALIVE, 1)", "a: setsockopt(s[20], SO_KEEPALIVE, 1)"]
-        for line in lines:
-            run = await session.run_line(line)
-            assert run.handle is None or (await run.handle.future).outcome.errno is None, line
-
-        def timed(view) -> set[str]:
-            return {f"{p.name}.{sv.name}" for p in view.processes for sv in p.sockets if (sv.tcp or {}).get("timer")}
-
-        for _ in range(200):  # the dump is taken at most DUMP_SHARE of the time: a few refreshes
-            await session.refresh()
-            view = session.view()
-            if timed(view) == {"b.c[7]", "a.s[20]"}:
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise AssertionError(f"the kernel's dump never had both timers: {timed(view)}")
+        await _connected_with_keepalive(session, 40, ["b.c[7]", "a.s[20]"])
+        view = await _view_with_timers(session, {"b.c[7]", "a.s[20]"})
         wire = session.wire
         # What the kernel's dump says, matched by ends in full: the decoration must say the same.
         ends = {(tuple(k.local), tuple(k.peer)): k.timer for _, _, k in wire.kernel if not k.orphan and k.timer}
@@ -160,6 +159,6 @@ async def test_decorating_with_a_new_dump_makes_views_of_the_timed_sockets_only_
         wire.kernel = list(wire.kernel)  # a new dump, the same sockets: decorated again
         again = wire.decorate(view)
         assert len(made) <= 4, f"{len(made)} views made to decorate 81 sockets with 2 timers"
-        assert again is not view and timed(again) == {"b.c[7]", "a.s[20]"}
+        assert again is not view and _timed(again) == {"b.c[7]", "a.s[20]"}
     finally:
         await session.shutdown()
