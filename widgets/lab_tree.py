@@ -10,7 +10,7 @@ from textual.reactive import var
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from playground.session.families import family_of
+from playground.name_codes import split_name
 from playground.session.view import (
     FamilyView,
     HostView,
@@ -297,7 +297,7 @@ class LabTree(Tree[tuple]):
         if proc is None:
             return None
         sock = view.socket(key[1], key[2])
-        found = family_of(sock.name if sock is not None else None)
+        found = split_name(sock.name if sock is not None else None)
         return proc.family(found[0]) if found is not None else None
 
     def open_family(self, key: SelectionKey, at_least: int = PAGE) -> None:

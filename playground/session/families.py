@@ -31,14 +31,9 @@ class LazySockets(Protocol):
     def summary(self, at: int) -> tuple[str, str, int | None, int | None]: ...
 
 
-__all__ = ["FAMILY_MIN", "FamilyView", "Members", "compact_names", "family_of", "group_families"]
+__all__ = ["FAMILY_MIN", "FamilyView", "Members", "compact_names", "group_families"]
 
 FAMILY_MIN = 2  # fewer sockets of one NAME[i] family are shown one by one
-
-
-def family_of(name: str | None) -> tuple[str, int] | None:
-    """("c", 7) for `c[7]`; None for a name that is not indexed."""
-    return split_name(name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,7 +225,7 @@ def _group_lazy(process: str, sockets: LazySockets) -> tuple[SocketView | Family
     for at in range(count):
         code = name_codes[at]
         # (a family member's name by its code, read without a str made; another name as it is)
-        found = (family_name(code), code & INDEX_MASK) if code else family_of(odd.get(at))
+        found = (family_name(code), code & INDEX_MASK) if code else split_name(odd.get(at))
         if found is not None:
             number = numbers.setdefault(found[0], len(sizes))
             if number == len(sizes):
@@ -265,7 +260,7 @@ def group_families(process: str, sockets: Sequence[SocketView]) -> tuple[SocketV
         return _group_lazy(process, sockets)  # type: ignore[arg-type]
     by_family: dict[str, list[tuple[int, SocketView]]] = {}
     for sock in sockets:
-        found = family_of(sock.name)
+        found = split_name(sock.name)
         if found is not None:
             by_family.setdefault(found[0], []).append((found[1], sock))
     grouped = {name for name, members in by_family.items() if len(members) >= FAMILY_MIN}
@@ -274,7 +269,7 @@ def group_families(process: str, sockets: Sequence[SocketView]) -> tuple[SocketV
     entries: list[SocketView | FamilyView] = []
     placed: set[str] = set()
     for sock in sockets:
-        found = family_of(sock.name)
+        found = split_name(sock.name)
         if found is None or found[0] not in grouped:
             entries.append(sock)
         elif found[0] not in placed:
@@ -300,7 +295,7 @@ def compact_names(names: Sequence[tuple[str, int]]) -> str:
 def _compact(names: Sequence[tuple[str, int]]) -> str:
     by_family: dict[str, list[int]] = {}  # base -> [count, lowest index, highest index]
     for var, _ in names:
-        found = family_of(var)
+        found = split_name(var)
         if found is not None:
             seen = by_family.get(found[0])
             if seen is None:
@@ -311,7 +306,7 @@ def _compact(names: Sequence[tuple[str, int]]) -> str:
     items: list[str] = []
     placed: set[str] = set()
     for var, fd in names:
-        found = family_of(var)
+        found = split_name(var)
         if found is None or by_family[found[0]][0] < FAMILY_MIN:
             items.append(f"{var}={fd}")
         elif found[0] not in placed:

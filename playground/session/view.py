@@ -387,15 +387,11 @@ class SocketViews(Sequence[SocketView]):
 
     def position(self, fd: int) -> int | None:
         """Where the socket with this descriptor is (None: the process has no such socket)."""
-        entries, rows = self.entries, self._rows
+        entries = self.entries
         if isinstance(entries, SocketTable):
             if fd not in entries:
                 return None
-            row = entries.position(fd)
-            if rows is None:
-                return row
-            at = bisect_left(rows, row)  # (the socket rows, in order: a process with another kind of descriptor)
-            return at if at < len(rows) and rows[at] == row else None
+            return self._at_row(entries.position(fd))
         return next((at for at in range(len(self)) if self.fd_at(at) == fd), None)
 
     def without_tcp_info(self) -> list[int]:
@@ -423,9 +419,15 @@ class SocketViews(Sequence[SocketView]):
     def _positions(self, rows: list[int]) -> list[int]:
         if self._rows is None:
             return rows
-        socket_rows = self._rows  # (the socket rows, in order: a process with another kind of descriptor)
-        found = ((bisect_left(socket_rows, row), row) for row in rows)
-        return [at for at, row in found if at < len(socket_rows) and socket_rows[at] == row]
+        return [at for at in map(self._at_row, rows) if at is not None]
+
+    def _at_row(self, row: int) -> int | None:
+        """The position of the table's row (None: the row is not a socket's)."""
+        rows = self._rows
+        if rows is None:
+            return row
+        at = bisect_left(rows, row)  # (the socket rows, in order: a process with another kind of descriptor)
+        return at if at < len(rows) and rows[at] == row else None
 
     def by_fd(self, fd: int) -> SocketView | None:
         at = self.position(fd)

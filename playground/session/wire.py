@@ -21,7 +21,6 @@ from playground.note_log import NoteLog
 from playground.session.entrystore import KIND_CODE, Entry, PacketEntry
 from playground.session.eventbook import EventBook
 from playground.session.view import LabView, SocketView, SocketViews, mask_ports
-from playground.socket_table import SocketTable
 
 if TYPE_CHECKING:
     from playground.lab import Lab
@@ -412,7 +411,7 @@ def _maybe_decorated(sockets: Sequence[SocketView], timed: list[KernelSocket]) -
     """The positions `_with_timer` may decorate: those at the ports of a socket with a timer (or a
     retransmission), and those without TCP_INFO; found in the table's columns, so that 10,000 idle
     connections cost no view made at each dump (they did: 130 ms a dump, issue 13)."""
-    if not isinstance(sockets, SocketViews) or not isinstance(sockets.entries, SocketTable):
+    if not isinstance(sockets, SocketViews):
         return range(len(sockets))
     found = set(sockets.without_tcp_info())
     found.update(sockets.at_ports({(sock.local[1], sock.peer[1]) for sock in timed}))

@@ -15,13 +15,13 @@ from playground.executor import run_typed_line
 from playground.export import export_python
 from playground.lab import Lab
 from playground.lab_process import Process
+from playground.name_codes import split_name
 from playground.recording import Recorder
 from playground.runner import Runner, run_script
 from playground.script.errors import ScriptError
 from playground.script.format import format_node
 from playground.script.model import Repeat, SetArg, Step
 from playground.script.parser import parse_script
-from playground.session.families import family_of
 from playground.session.view import build_view
 from tests.helpers import PAIR_SCRIPT, REPO, outcome
 from tests.playground.test_recording import body
@@ -295,7 +295,7 @@ async def test_the_lab_view_names_each_socket_of_a_family(lab: Lab) -> None:
     ],
 )
 def test_a_family_is_an_ascii_name_and_an_ascii_index(name: str | None, family: tuple | None) -> None:
-    assert family_of(name) == family
+    assert split_name(name) == family
 
 
 async def test_a_family_made_out_of_order_is_listed_by_index_where_its_first_descriptor_is(lab: Lab) -> None:
